@@ -1,0 +1,78 @@
+"""Sign-in (flask-login sessions) and API keys (Authorization: Bearer …), and the decorators
+every route uses to declare who may call it."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, g, redirect, request, url_for
+from flask_login import LoginManager, current_user
+
+from .errors import ApiError
+from .meta import MetaDB
+
+login_manager = LoginManager()
+login_manager.login_view = "web.login"
+login_manager.session_protection = "strong"
+
+
+def init_auth(app: Flask, meta: MetaDB) -> None:
+    login_manager.init_app(app)
+
+    @login_manager.user_loader
+    def _load(user_id: str):
+        try:
+            return meta.user(int(user_id))
+        except ValueError:
+            return None
+
+
+def _meta() -> MetaDB:
+    from flask import current_app
+    return current_app.extensions["platlogs"].meta
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def api_access(scope: str):
+    """An API route: a bearer key with `scope`; for `read`, a signed-in user also qualifies."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = _bearer()
+            if token is not None:
+                key = _meta().key_for(token)
+                if key is None:
+                    raise ApiError(401, "invalid or revoked API key")
+                if scope not in key.scope_set:
+                    raise ApiError(403, f"this API key lacks the {scope!r} scope")
+                g.api_key = key
+            elif scope == "read" and current_user.is_authenticated and not current_user.must_change_password:
+                g.api_key = None
+            else:
+                raise ApiError(401, f"authentication required: send 'Authorization: Bearer <key>' with scope {scope!r}"
+                               + (" or sign in" if scope == "read" else ""))
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def page_access(*roles: str):
+    """A page: a signed-in user, with one of `roles` when given; first sign-in must change the password."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.must_change_password:
+                return redirect(url_for("web.change_password", next=request.full_path))
+            if roles and current_user.role not in roles:
+                raise ApiError(403, "your role may not open this page")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator

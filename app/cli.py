@@ -1,0 +1,233 @@
+"""The `platlogs` command."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _services():
+    from .services import build_services
+    try:
+        return build_services(_settings())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Platform Logs: capture, keep, search and alert on a gaming platform's events.
+
+    Settings come from PLATLOGS_* environment variables (see README)."""
+
+
+# -- serve --------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("PLATLOGS_HOST", "127.0.0.1"), show_default="127.0.0.1")
+@click.option("--port", default=lambda: int(os.environ.get("PLATLOGS_PORT", "8080")), type=int, show_default="8080")
+@click.option("--workers", default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the back office and the API with gunicorn (a production WSGI server)."""
+    from gunicorn.app.base import BaseApplication
+
+    services = _services()  # validates settings, creates the databases before workers fork
+    password = services.meta.ensure_admin()
+    services.close()
+    url = f"http://{host}:{port}/"
+    click.echo(f"Platform Logs on {url}  (store: {services.settings.store_url})")
+    if password:
+        click.echo(f"First start: sign in as 'admin' with the one-time password  {password}  "
+                   "(you will be asked to choose your own).")
+    settings = services.settings
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 300)  # a 1 GB bulk upload is one long request
+            self.cfg.set("accesslog", None)
+            self.cfg.set("errorlog", "-")
+
+        def load(self):
+            from . import create_app
+            return create_app(settings)
+
+    Server().run()
+
+
+# -- demo and ingest ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--events", default=100_000, show_default=True, type=click.IntRange(1, 500_000_000))
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--seed", default=42, show_default=True, type=int)
+def demo(events: int, days: int, seed: int) -> None:
+    """Fill the store with a realistic gaming platform's traffic (through the normal ingest path)."""
+    from tqdm import tqdm
+    from .demo.generator import generate
+
+    services = _services()
+    end = datetime.now(timezone.utc)
+    with tqdm(total=events, unit="ev", unit_scale=True, desc="demo") as bar:
+        items = (({"index": i}, e) for i, e in enumerate(generate(events, days=days, seed=seed, end=end)))
+        report = services.ingestor.ingest(items, progress=bar.update)
+    services.close()
+    click.echo(f"stored {report.accepted:,} events ({report.rejected:,} rejected) over {days} days")
+    for error in report.errors[:5]:
+        click.echo(f"  rejected {error}", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+def ingest(file: str) -> None:
+    """Ingest an NDJSON file (gzip allowed: *.gz) into the configured store, with progress."""
+    from tqdm import tqdm
+    from .ingest.ndjson import decoded_chunks, iter_lines
+
+    services = _services()
+    size = None if file == "-" else Path(file).stat().st_size
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    started = time.monotonic()
+    with stream, tqdm(total=size, unit="B", unit_scale=True, desc="ingest") as bar:
+        class Counting:
+            def read(self, n):
+                data = stream.read(n)
+                bar.update(len(data))
+                return data
+        chunks = decoded_chunks(Counting(), gzip=file.endswith(".gz"))
+        lines = iter_lines(chunks, services.settings.max_event_bytes)
+        report = services.ingestor.ingest(({"line": n}, v) for n, v in lines)
+    services.close()
+    elapsed = time.monotonic() - started
+    click.echo(f"accepted {report.accepted:,} ({report.duplicates:,} already stored), rejected {report.rejected:,} "
+               f"in {elapsed:.1f} s")
+    for error in report.errors[:20]:
+        click.echo(f"  line {error.get('line')}: {error['reason']}" + (f" [{error['field']}]" if "field" in error else ""),
+                   err=True)
+    if report.rejected:
+        sys.exit(1)
+
+
+# -- keys and users -----------------------------------------------------------------------
+
+@main.group()
+def keys() -> None:
+    """API keys for ingestion and reading."""
+
+
+@keys.command("create")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read"]))
+@click.option("--name", default=None, help="What the key is for (e.g. the shipper's host).")
+def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
+    """Create a key and print it (it is shown only once)."""
+    services = _services()
+    row, key = services.meta.create_key(name or "+".join(scopes), list(scopes))
+    services.close()
+    click.echo(key)
+    click.echo(f"(key #{row.id}, scope {row.scopes}; store it now: only its hash is kept)", err=True)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    services = _services()
+    for k in services.meta.keys():
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        click.echo(f"#{k.id}  {k.display}…  {k.scopes:12}  {k.name}  ({state})")
+    services.close()
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    services = _services()
+    ok = services.meta.revoke_key(key_id)
+    services.close()
+    if not ok:
+        raise click.ClickException(f"no active key #{key_id}")
+    click.echo(f"revoked key #{key_id}")
+
+
+@main.group()
+def users() -> None:
+    """Back-office users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(
+    ["administrator", "security", "operations", "technical", "support", "manager", "auditor"]))
+@click.option("--password", default=None, help="Generated and printed when omitted.")
+def users_create(username: str, role: str, password: str | None) -> None:
+    services = _services()
+    try:
+        _, password_used = services.meta.create_user(username, role, password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        services.close()
+    click.echo(f"created {username} ({role})")
+    if password is None:
+        click.echo(f"password: {password_used}")
+
+
+@users.command("list")
+def users_list() -> None:
+    services = _services()
+    for u in services.meta.users():
+        click.echo(f"{u.username:20} {u.role:14} {'active' if u.active else 'disabled'}")
+    services.close()
+
+
+@users.command("reset-password")
+@click.argument("username")
+def users_reset_password(username: str) -> None:
+    """Set a new one-time password (the user must change it at next sign-in)."""
+    import secrets
+    services = _services()
+    user = services.meta.user_by_name(username)
+    if user is None:
+        services.close()
+        raise click.ClickException(f"no user {username!r}")
+    password = secrets.token_urlsafe(12)
+    services.meta.set_password(user.id, password, must_change=True)
+    services.close()
+    click.echo(f"one-time password for {username}: {password}")
+
+
+# -- schema and retention -----------------------------------------------------------------
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print docs/schema.md instead of JSON Schema.")
+def schema(markdown: bool) -> None:
+    """Print the event schema."""
+    from .events.schema import json_schema, markdown as as_markdown
+    click.echo(as_markdown() if markdown else json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--keep-days", required=True, type=click.IntRange(1, 36500), help="Keep this many days.")
+def retention(keep_days: int) -> None:
+    """Drop whole day partitions older than --keep-days."""
+    services = _services()
+    cutoff = int(time.time() * 1000) - keep_days * 86_400_000
+    dropped = services.store.drop_partitions_before(cutoff)
+    services.close()
+    click.echo(f"dropped {len(dropped)} partition(s)" + (": " + ", ".join(dropped) if dropped else ""))

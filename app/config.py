@@ -1,0 +1,125 @@
+"""Settings from PLATLOGS_* environment variables (and *_FILE secrets), validated at start.
+
+Nothing here runs at import time: `Settings.from_env()` is called by `create_app` and the CLI,
+and tests pass their own mapping. A bad value raises `ConfigError` naming the setting.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    """The value of PLATLOGS_<name>, or the contents of the file named by PLATLOGS_<name>_FILE."""
+    key = f"PLATLOGS_{name}"
+    if env.get(f"{key}_FILE"):
+        path = Path(env[f"{key}_FILE"])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}_FILE: cannot read {path}: {exc.strerror}") from exc
+    value = env.get(key)
+    return value if value not in (None, "") else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"PLATLOGS_{name}: expected an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"PLATLOGS_{name}: must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    store_url: str
+    meta_db_url: str
+    secret_key: str
+    max_event_bytes: int = 64 * 1024
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_fields_per_event: int = 500
+    max_depth: int = 8
+    max_reported_errors: int = 1000
+    batch_size: int = 2000
+    future_tolerance_seconds: int = 24 * 3600
+    classification_file: Path | None = None
+    redaction_file: Path | None = None
+    secure_cookies: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(_read(env, "DATA_DIR") or "var").expanduser().resolve()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"PLATLOGS_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from exc
+
+        store_url = _read(env, "STORE") or f"sqlite:///{data_dir / 'events'}"
+        if "://" not in store_url:
+            raise ConfigError(f"PLATLOGS_STORE: expected a URL like sqlite:///path or opensearch://host:9200, got {store_url!r}")
+        meta_db_url = _read(env, "META_DB") or f"sqlite:///{data_dir / 'meta.db'}"
+        if "://" not in meta_db_url:
+            raise ConfigError(f"PLATLOGS_META_DB: expected an SQLAlchemy URL, got {meta_db_url!r}")
+
+        secret_key = _read(env, "SECRET_KEY") or _persistent_secret(data_dir / "secret_key")
+        if len(secret_key) < 16:
+            raise ConfigError("PLATLOGS_SECRET_KEY: must be at least 16 characters")
+
+        def optional_path(name: str) -> Path | None:
+            raw = _read(env, name)
+            if raw is None:
+                return None
+            path = Path(raw)
+            if not path.is_file():
+                raise ConfigError(f"PLATLOGS_{name}: no such file {path}")
+            return path
+
+        secure = (_read(env, "SECURE_COOKIES") or "false").lower()
+        if secure not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"PLATLOGS_SECURE_COOKIES: expected true or false, got {secure!r}")
+
+        return cls(
+            data_dir=data_dir,
+            store_url=store_url,
+            meta_db_url=meta_db_url,
+            secret_key=secret_key,
+            max_event_bytes=_int(env, "MAX_EVENT_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 1 << 31),
+            max_fields_per_event=_int(env, "MAX_FIELDS_PER_EVENT", 500, 10, 100_000),
+            max_depth=_int(env, "MAX_DEPTH", 8, 2, 64),
+            batch_size=_int(env, "BATCH_SIZE", 2000, 1, 100_000),
+            classification_file=optional_path("CLASSIFICATION_FILE"),
+            redaction_file=optional_path("REDACTION_FILE"),
+            secure_cookies=secure in ("true", "1", "yes"),
+        )
+
+
+def _persistent_secret(path: Path) -> str:
+    """A secret generated once and kept in the data directory (mode 0600)."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

@@ -1,0 +1,340 @@
+"""Turn one untrusted input object into a stored event, or reject it with a clear reason.
+
+Order: shape and limits (depth, field count, key sizes, control characters) with redaction
+in the same pass -> known fields checked and normalised per schema.yaml -> timestamp and id
+-> classification. Nothing here touches storage; `Normalizer.normalize` is pure apart from the
+id it generates.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .classify import Classifier
+from .ids import new_id
+from .redact import Redactor
+from .schema import Field, Schema
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
+_LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
+                  "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
+_MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
+MAX_KEY_CHARS = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+MAX_KEYWORD_CHARS = 8192
+
+
+class EventError(ValueError):
+    """An input item cannot be stored; `reason` says why, `field` where (when known)."""
+
+    def __init__(self, reason: str, field: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def format_ts(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+class Normalizer:
+    def __init__(self, schema: Schema, classifier: Classifier, redactor: Redactor, *,
+                 max_fields: int = 500, max_depth: int = 8, future_tolerance_ms: int = 86_400_000):
+        self.schema = schema
+        self.classifier = classifier
+        self.redactor = redactor
+        self.max_fields = max_fields
+        self.max_depth = max_depth
+        self.future_tolerance_ms = future_tolerance_ms
+        self._tree = _field_tree(schema)
+        self._second_cache: dict[str, int] = {}
+
+    # -- the whole event ---------------------------------------------------------------
+
+    def normalize(self, raw: Any, ingested_ms: int) -> dict:
+        if not isinstance(raw, dict):
+            raise EventError(f"expected a JSON object, got {_type_name(raw)}")
+        state = [0, 0]  # fields seen, values redacted
+        event = self._walk(raw, 1, "", state)
+        self._check_known(event, self._tree, "")
+
+        meta = event.get("event")
+        if meta is None:
+            meta = event["event"] = {}
+        elif not isinstance(meta, dict):
+            raise EventError("expected an object", "event")
+
+        ts = event.get("@timestamp")
+        if ts is None:
+            ts_ms = ingested_ms
+            event["@timestamp"] = format_ts(ingested_ms)
+            tags = event.setdefault("tags", [])
+            tags.append("timestamp_assigned")
+        else:
+            ts_ms, event["@timestamp"] = self.parse_timestamp(ts, "@timestamp")
+            if ts_ms > ingested_ms + self.future_tolerance_ms:
+                raise EventError(f"@timestamp {event['@timestamp']} is more than "
+                                 f"{self.future_tolerance_ms // 3_600_000} h in the future", "@timestamp")
+
+        event_id = meta.get("id")
+        if event_id is None:
+            meta["id"] = new_id(ingested_ms)
+        elif not _EVENT_ID.match(event_id):
+            raise EventError("event.id must be 1-128 characters of letters, digits and ._:@/+=-, "
+                             "starting with a letter or digit", "event.id")
+        meta["ingested"] = format_ts(ingested_ms)
+
+        component, type_, classified_by = self.classifier.classify(event)
+        if component not in self.schema.components:
+            raise EventError(f"unknown event.component {component!r}; expected one of "
+                             + ", ".join(self.schema.components), "event.component")
+        if type_ not in self.schema.types:
+            raise EventError(f"unknown event.type {type_!r}; expected one of "
+                             + ", ".join(self.schema.types), "event.type")
+        meta["component"], meta["type"], meta["classified_by"] = component, type_, classified_by
+        if state[1]:
+            meta["redacted"] = state[1]
+        event["_ts"] = ts_ms  # private keys for the store (see app/storage/base.py), never stored
+        if event_id is not None:
+            event["_client_id"] = True
+        return event
+
+    # -- pass 1: shape, limits, redaction ----------------------------------------------
+
+    def _walk(self, obj: dict, depth: int, path: str, state: list) -> dict:
+        if depth > self.max_depth:
+            raise EventError(f"nested deeper than {self.max_depth} levels", path.rstrip(".") or None)
+        out: dict = {}
+        for key, value in obj.items():
+            state[0] += 1
+            if state[0] > self.max_fields:
+                raise EventError(f"more than {self.max_fields} fields")
+            if not key or len(key) > MAX_KEY_CHARS or _CONTROL.search(key):
+                raise EventError(f"invalid field name {key[:40]!r} (empty, over {MAX_KEY_CHARS} characters "
+                                 "or containing control characters)", path.rstrip(".") or None)
+            name = key.rsplit(".", 1)[-1]
+            if self.redactor.drops(name):
+                state[1] += 1
+                continue
+            value = self._value(value, depth, path + key, state)
+            if "." in key and key != "@timestamp":
+                _put_dotted(out, key.split("."), value, path)
+            elif key in out and isinstance(out[key], dict) and isinstance(value, dict):
+                _merge(out[key], value, path + key)
+            else:
+                out[key] = value
+        return out
+
+    def _value(self, value: Any, depth: int, path: str, state: list) -> Any:
+        kind = type(value)
+        if kind is str:
+            if _CONTROL.search(value):
+                pos = _CONTROL.search(value).start()
+                raise EventError(f"control character U+{ord(value[pos]):04X} at position {pos} "
+                                 "(only tab, newline and carriage return are allowed)", path)
+            new, count = self.redactor.scrub(value)
+            state[1] += count
+            return new
+        if kind is dict:
+            return self._walk(value, depth + 1, path + ".", state)
+        if kind is list:
+            if depth + 1 > self.max_depth:
+                raise EventError(f"nested deeper than {self.max_depth} levels", path)
+            state[0] += len(value)
+            if state[0] > self.max_fields:
+                raise EventError(f"more than {self.max_fields} fields (array {path} is too long)", path)
+            return [self._value(item, depth + 1, path, state) for item in value]
+        if kind is int and value >= 10**12:
+            masked = self.redactor.scrub_number(value)
+            if masked is not None and path not in self.schema.fields:
+                state[1] += 1
+                return masked
+        if kind is float and not math.isfinite(value):
+            raise EventError("NaN and infinite numbers are not allowed", path)
+        return value
+
+    # -- pass 2: known fields ----------------------------------------------------------
+
+    def _check_known(self, node: dict, tree: dict, prefix: str) -> None:
+        for key, value in node.items():
+            spec = tree.get(key)
+            if spec is None or value is None:
+                continue
+            if isinstance(spec, Field):
+                node[key] = self._convert(spec, value)
+            elif isinstance(value, dict):
+                self._check_known(value, spec, prefix + key + ".")
+            else:
+                raise EventError(f"expected an object, got {_type_name(value)}", prefix + key)
+
+    def _convert(self, field: Field, value: Any) -> Any:
+        kind = field.type
+        if kind in ("keyword", "ip"):
+            if type(value) in (int, float):
+                value = str(value)
+            if not isinstance(value, str):
+                raise EventError(f"expected a string, got {_type_name(value)}", field.name)
+            if len(value) > MAX_KEYWORD_CHARS:
+                raise EventError(f"longer than {MAX_KEYWORD_CHARS} characters", field.name)
+            if field.name == "log.level":
+                value = value.lower()
+                value = _LEVEL_ALIASES.get(value, value)
+            elif field.name == "http.request.method":
+                value = value.upper()
+            if kind == "ip":
+                try:
+                    value = str(ipaddress.ip_address(value))
+                except ValueError:
+                    raise EventError(f"not an IP address: {value[:60]!r}", field.name) from None
+            if field.enum and value not in field.enum:
+                raise EventError(f"{value[:60]!r} is not one of " + ", ".join(field.enum), field.name)
+            return value
+        if kind == "text":
+            if not isinstance(value, str):
+                raise EventError(f"expected a string, got {_type_name(value)}", field.name)
+            return value
+        if kind == "long":
+            if type(value) is float and value.is_integer():
+                value = int(value)
+            elif type(value) is str:
+                try:
+                    value = int(value.strip())
+                except ValueError:
+                    raise EventError(f"expected an integer, got {value[:40]!r}", field.name) from None
+            if type(value) is not int:
+                raise EventError(f"expected an integer, got {_type_name(value)}", field.name)
+            if not -(2**63) <= value < 2**63:
+                raise EventError("integer out of the 64-bit range", field.name)
+            return value
+        if kind == "double":
+            if type(value) is str:
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise EventError(f"expected a number, got {value[:40]!r}", field.name) from None
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise EventError(f"expected a number, got {_type_name(value)}", field.name)
+            return value
+        if kind == "date":
+            return self.parse_timestamp(value, field.name)[1]
+        if kind == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if type(value) is not bool:
+                raise EventError(f"expected true or false, got {_type_name(value)}", field.name)
+            return value
+        if kind == "tags":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or len(items) > 32:
+                raise EventError("expected a list of at most 32 strings", field.name)
+            out = []
+            for item in items:
+                if type(item) in (int, float):
+                    item = str(item)
+                if not isinstance(item, str) or len(item) > 256:
+                    raise EventError("each item must be a string of at most 256 characters", field.name)
+                out.append(item)
+            return out
+        if kind == "labels":
+            if not isinstance(value, dict):
+                raise EventError(f"expected an object of strings, got {_type_name(value)}", field.name)
+            out = {}
+            for key, item in value.items():
+                if isinstance(item, (dict, list)):
+                    raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
+                out[key] = item if isinstance(item, str) else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
+            return out
+        if kind == "changes":
+            items = [value] if isinstance(value, dict) else value
+            if not isinstance(items, list) or len(items) > 100:
+                raise EventError("expected a list of at most 100 {field, old, new} objects", field.name)
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("field"), str):
+                    raise EventError("each change must be an object with a string \"field\"", field.name)
+            return items
+        raise AssertionError(kind)
+
+    def parse_timestamp(self, value: Any, name: str) -> tuple[int, str]:
+        """(epoch ms, canonical ISO string) of an ISO-8601 string or an epoch-milliseconds number."""
+        if type(value) in (int, float):
+            if not math.isfinite(value):
+                raise EventError("not a valid time", name)
+            ms = int(value)
+        elif isinstance(value, str):
+            if _CANONICAL_TS.match(value):  # the common case: cache the parse of the second
+                second = self._second_cache.get(value[:19])
+                if second is None:
+                    if len(self._second_cache) > 50_000:
+                        self._second_cache.clear()
+                    second = self._second_cache[value[:19]] = self._iso_ms(value[:19] + "Z", name)
+                ms = second + int(value[20:23])
+            else:
+                ms = self._iso_ms(value, name)
+        else:
+            raise EventError(f"expected an ISO-8601 string or epoch milliseconds, got {_type_name(value)}", name)
+        if ms < _MIN_TS_MS or ms > 253402300799999:
+            hint = " (epoch seconds? send milliseconds)" if 0 < ms < _MIN_TS_MS else ""
+            raise EventError(f"time out of range{hint}", name)
+        return ms, format_ts(ms)
+
+    @staticmethod
+    def _iso_ms(text: str, name: str) -> int:
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EventError(f"not an ISO-8601 time: {text[:40]!r}", name) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        try:
+            return (parsed - _EPOCH) // _ONE_MS  # exact integer arithmetic, sub-ms truncated
+        except OverflowError:
+            raise EventError("time out of range", name) from None
+
+
+def _field_tree(schema: Schema) -> dict:
+    tree: dict = {}
+    for field in schema.fields.values():
+        node = tree
+        for part in field.path[:-1]:
+            node = node.setdefault(part, {})
+        node[field.path[-1]] = field
+    return tree
+
+
+def _put_dotted(out: dict, parts: list[str], value: Any, path: str) -> None:
+    if any(not p for p in parts):
+        raise EventError(f"invalid field name {'.'.join(parts)[:40]!r} (empty part)", path.rstrip(".") or None)
+    node = out
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise EventError("conflicts with a non-object value of the same name", path + ".".join(parts[: i + 1]))
+        node = child
+    last = parts[-1]
+    if last in node and isinstance(node[last], dict) and isinstance(value, dict):
+        _merge(node[last], value, path + ".".join(parts))
+    elif last in node:
+        raise EventError("given twice (nested and dotted)", path + ".".join(parts))
+    else:
+        node[last] = value
+
+
+def _merge(into: dict, other: dict, path: str) -> None:
+    for key, value in other.items():
+        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
+            _merge(into[key], value, f"{path}.{key}")
+        elif key in into:
+            raise EventError("given twice (nested and dotted)", f"{path}.{key}")
+        else:
+            into[key] = value

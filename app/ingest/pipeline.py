@@ -1,0 +1,116 @@
+"""The write path: items in -> normalised events -> store, in batches, with a report of every item.
+
+Used by the HTTP endpoints, `platlogs ingest` and `platlogs demo`, so every way in applies the
+same validation, classification and redaction. A bad item is recorded and skipped; it never
+fails its batch. An item counts as accepted only once its batch is committed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from ..events.normalize import EventError, Normalizer
+from ..storage import LogStore, StoreError
+from .ndjson import parse_json
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0        # stored by this request, or already stored before (duplicates)
+    duplicates: int = 0      # already stored (same event.id): idempotent re-send
+    rejected: int = 0
+    errors: list[dict] = field(default_factory=list)
+    errors_truncated: bool = False
+    storage_failed: bool = False
+    max_errors: int = 1000
+
+    def reject(self, error: dict) -> None:
+        self.rejected += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append(error)
+        else:
+            self.errors_truncated = True
+
+    def as_dict(self) -> dict:
+        out = {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
+               "errors": self.errors}
+        if self.errors_truncated:
+            out["errors_truncated"] = True
+        return out
+
+    @property
+    def status(self) -> int:
+        if self.storage_failed:
+            return 503
+        if not self.rejected:
+            return 200
+        if self.accepted:
+            return 207
+        if self.errors and all(e["reason"].startswith("event is ") and "over the limit" in e["reason"] for e in self.errors):
+            return 413
+        return 400
+
+
+class Ingestor:
+    def __init__(self, normalizer: Normalizer, store: LogStore, *, batch_size: int = 2000,
+                 max_event_bytes: int = 64 * 1024, max_errors: int = 1000):
+        self.normalizer = normalizer
+        self.store = store
+        self.batch_size = batch_size
+        self.max_event_bytes = max_event_bytes
+        self.max_errors = max_errors
+
+    def ingest(self, items: Iterable[tuple[dict, Any]], *, check_size: bool = False,
+               progress: Callable[[int], None] | None = None) -> IngestReport:
+        """Store `items`: (position, value) pairs where value is a parsed object, raw JSON bytes
+        (one NDJSON line) or an EventError found while reading. `position` is what the report
+        quotes back (e.g. {"index": 3} or {"line": 4})."""
+        report = IngestReport(max_errors=self.max_errors)
+        batch: list[dict] = []
+        where: list[dict] = []
+        now_ms = time.time_ns() // 1_000_000
+        for position, value in items:
+            try:
+                if isinstance(value, EventError):
+                    raise value
+                if isinstance(value, (bytes, bytearray, memoryview)):
+                    value = parse_json(bytes(value))
+                elif check_size:
+                    size = len(orjson.dumps(value))
+                    if size > self.max_event_bytes:
+                        raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
+                batch.append(self.normalizer.normalize(value, now_ms))
+                where.append(position)
+            except EventError as exc:
+                error = {**position, "reason": exc.reason}
+                if getattr(exc, "field", None):
+                    error["field"] = exc.field
+                report.reject(error)
+            if len(batch) >= self.batch_size:
+                self._flush(batch, where, report, progress)
+                batch, where = [], []
+                now_ms = time.time_ns() // 1_000_000
+        if batch:
+            self._flush(batch, where, report, progress)
+        return report
+
+    def _flush(self, batch: list[dict], where: list[dict], report: IngestReport, progress) -> None:
+        try:
+            result = self.store.write(batch)
+        except StoreError as exc:
+            result = None
+            failures = [(i, f"storage unavailable, not stored: {exc}") for i in range(len(batch))]
+        else:
+            failures = result.failed
+        if failures:
+            report.storage_failed = True
+            for pos, reason in failures:
+                report.reject({**where[pos], "reason": reason})
+        if result is not None:
+            report.accepted += result.stored + len(result.duplicates)
+            report.duplicates += len(result.duplicates)
+        if progress:
+            progress(len(batch))

@@ -1,0 +1,179 @@
+"""Meta database models and the small service functions around them.
+
+Passwords: Werkzeug's scrypt (memory-hard KDF, shipped with Flask, no extra dependency).
+API keys: 256-bit random tokens, stored as SHA-256 digests — a fast hash is right for
+high-entropy secrets and keeps the per-request lookup one indexed query.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, create_engine, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("administrator", "security", "operations", "technical", "support", "manager", "auditor")
+SCOPES = ("ingest", "read")
+KEY_PREFIX = "plk_"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses inactive users
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    display: Mapped[str] = mapped_column(String(16), nullable=False)  # first characters, to recognise it
+    scopes: Mapped[str] = mapped_column(String(64), nullable=False)   # comma-separated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def scope_set(self) -> set[str]:
+        return set(self.scopes.split(","))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class MetaDB:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(url, future=True, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn, _record):  # concurrent web workers and CLI on one file
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA foreign_keys=ON")
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    # -- users ------------------------------------------------------------------------
+
+    def create_user(self, username: str, role: str, password: str | None = None,
+                    must_change_password: bool = False) -> tuple[User, str]:
+        """The new user and its password (generated when not given)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError("username: 1-64 letters, digits, '.', '-' or '_'")
+        password = password or secrets.token_urlsafe(12)
+        if len(password) < 8:
+            raise ValueError("password: at least 8 characters")
+        user = User(username=username, role=role, must_change_password=must_change_password)
+        user.set_password(password)
+        with self.Session() as s:
+            s.add(user)
+            try:
+                s.commit()
+            except IntegrityError:
+                raise ValueError(f"user {username!r} already exists") from None
+        return user, password
+
+    def user(self, user_id: int) -> User | None:
+        with self.Session() as s:
+            return s.get(User, user_id)
+
+    def user_by_name(self, username: str) -> User | None:
+        with self.Session() as s:
+            return s.scalar(select(User).where(User.username == username))
+
+    def users(self) -> list[User]:
+        with self.Session() as s:
+            return list(s.scalars(select(User).order_by(User.username)))
+
+    def set_password(self, user_id: int, password: str, must_change: bool = False) -> None:
+        if len(password) < 8:
+            raise ValueError("password: at least 8 characters")
+        with self.Session() as s:
+            user = s.get(User, user_id)
+            user.set_password(password)
+            user.must_change_password = must_change
+            s.commit()
+
+    def record_login(self, user_id: int) -> None:
+        with self.Session() as s:
+            s.get(User, user_id).last_login_at = _now()
+            s.commit()
+
+    def ensure_admin(self) -> str | None:
+        """On first start, create `admin` with a one-time password and return it; else None."""
+        with self.Session() as s:
+            if s.scalar(select(User.id).limit(1)) is not None:
+                return None
+        try:
+            _, password = self.create_user("admin", "administrator", must_change_password=True)
+        except ValueError:  # another process created it first
+            return None
+        return password
+
+    # -- API keys ---------------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: list[str], created_by: int | None = None) -> tuple[ApiKey, str]:
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad or not scopes:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(name=name, key_hash=hash_key(key), display=key[:10], scopes=",".join(sorted(set(scopes))),
+                     created_by=created_by)
+        with self.Session() as s:
+            s.add(row)
+            s.commit()
+        return row, key
+
+    def key_for(self, key: str) -> ApiKey | None:
+        """The live key matching a presented secret, or None."""
+        with self.Session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+        return row if row is not None and row.revoked_at is None else None
+
+    def keys(self) -> list[ApiKey]:
+        with self.Session() as s:
+            return list(s.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+    def revoke_key(self, key_id: int) -> bool:
+        with self.Session() as s:
+            row = s.get(ApiKey, key_id)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = _now()
+            s.commit()
+            return True

@@ -1,0 +1,42 @@
+"""Builds the long-lived objects the app and the CLI share, from Settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Settings
+from .events.classify import Classifier
+from .events.normalize import Normalizer
+from .events.redact import Redactor
+from .events.schema import load_schema
+from .ingest.pipeline import Ingestor
+from .meta import MetaDB
+from .storage import LogStore, open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: LogStore
+    meta: MetaDB
+    ingestor: Ingestor
+
+    def close(self) -> None:
+        self.store.close()
+        self.meta.engine.dispose()
+
+
+def build_normalizer(settings: Settings) -> Normalizer:
+    schema = load_schema()
+    classifier = Classifier.from_file(settings.classification_file, schema.components, schema.types)
+    return Normalizer(schema, classifier, Redactor.from_file(settings.redaction_file),
+                      max_fields=settings.max_fields_per_event, max_depth=settings.max_depth,
+                      future_tolerance_ms=settings.future_tolerance_seconds * 1000)
+
+
+def build_services(settings: Settings) -> Services:
+    store = open_store(settings.store_url)
+    meta = MetaDB(settings.meta_db_url)
+    meta.create_all()
+    ingestor = Ingestor(build_normalizer(settings), store, batch_size=settings.batch_size,
+                        max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors)
+    return Services(settings=settings, store=store, meta=meta, ingestor=ingestor)

@@ -1,0 +1,22 @@
+"""Storage backends, chosen by URL scheme. Imports are lazy so a backend's driver is only needed
+when it is used."""
+from __future__ import annotations
+
+from importlib import import_module
+from urllib.parse import urlsplit
+
+from .base import LogStore, Partition, SearchRequest, SearchResult, StoreError, WriteResult
+
+BACKENDS = {
+    "sqlite": "app.storage.sqlite:SQLiteStore",
+}
+
+__all__ = ["open_store", "LogStore", "Partition", "SearchRequest", "SearchResult", "StoreError", "WriteResult", "BACKENDS"]
+
+
+def open_store(url: str, **options) -> LogStore:
+    scheme = urlsplit(url).scheme
+    if scheme not in BACKENDS:
+        raise ValueError(f"unknown store URL scheme {scheme!r} in {url!r}; expected one of: " + ", ".join(BACKENDS))
+    module, _, name = BACKENDS[scheme].partition(":")
+    return getattr(import_module(module), name).from_url(url, **options)

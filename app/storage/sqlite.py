@@ -1,0 +1,293 @@
+"""The embedded store: one SQLite file (WAL), one table pair per UTC day.
+
+Layout, for day D (YYYYMMDD):
+  ev_D   the events: promoted columns from schema.yaml (`column:`), the JSON document in `doc`;
+         B-tree indexes on time and on the lookup keys (`index:`), partial where keys are sparse
+  fts_D  FTS5, contentless, over `message` and the other full-text fields, rowid = ev_D.rowid
+  partitions  the catalogue: day, time bounds, event count
+
+Why day tables in one file rather than a file per day: a batch that spans days (a backfill) is
+still one transaction with one fsync, and retention is still DROP TABLE (no row deletes);
+auto_vacuum=INCREMENTAL hands the freed pages back to the file system.
+
+One writer: writes are serialised by a lock in-process and by BEGIN IMMEDIATE across processes.
+Readers use one connection per thread and never block the writer (WAL).
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlsplit, unquote
+
+import orjson
+
+from ..events.schema import load_schema
+from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
+
+DAY_MS = 86_400_000
+TOTAL_BOUND = 10_000  # counts above this are reported as approximate ("at least")
+_DAY_NAME = re.compile(r"\d{8}\Z")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def day_of(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms // 1000, tz=timezone.utc).strftime("%Y%m%d")
+
+
+def day_bounds(day: str) -> tuple[int, int]:
+    start = int(datetime.strptime(day, "%Y%m%d").replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return start, start + DAY_MS
+
+
+def fts_quote(text: str) -> str:
+    """Free text as an FTS5 query that can never be a syntax error: every word quoted, ANDed."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in _WORD.findall(text))
+
+
+class SQLiteStore:
+    def __init__(self, directory: Path, synchronous: str = "FULL"):
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "events.db"
+        self.synchronous = synchronous
+        schema = load_schema()
+        self.columns = [(f.column, f.path) for f in schema.columns if f.column != "ts"]
+        self.column_of = {f.name: f.column for f in schema.columns}
+        self.indexed = [f.column for f in schema.columns if f.index]
+        text_fields = [f.path for f in schema.fields.values() if f.fulltext]
+        self.message_path = ("message",)
+        self.body_paths = [p for p in text_fields if p != self.message_path]
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._known_days: set[str] = set()
+        self._writer = self._connect()
+        with self._write_lock:
+            self._writer.executescript(
+                "CREATE TABLE IF NOT EXISTS partitions (day TEXT PRIMARY KEY, start_ms INTEGER NOT NULL,"
+                " end_ms INTEGER NOT NULL, events INTEGER NOT NULL DEFAULT 0);")
+        self._insert_sql = (f"INSERT INTO ev_{{day}} (rowid, ts, id, {', '.join(c for c, _ in self.columns)}, doc) "
+                            f"VALUES ({', '.join('?' * (len(self.columns) + 4))})")
+
+    @classmethod
+    def from_url(cls, url: str, **options) -> "SQLiteStore":
+        parts = urlsplit(url)
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise ValueError(f"sqlite store URL needs a directory: {url!r}")
+        return cls(Path(path), **options)
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=MEMORY")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _ensure_day(self, conn: sqlite3.Connection, day: str) -> None:
+        if day in self._known_days:
+            return
+        start, end = day_bounds(day)
+        cols = ", ".join(f"{c} {'INTEGER' if c == 'status_code' else 'TEXT'}" for c, _ in self.columns)
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
+            f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS ev_{day}_id ON ev_{day}(id)",
+            f"CREATE INDEX IF NOT EXISTS ev_{day}_ts ON ev_{day}(ts)",
+            *(f"CREATE INDEX IF NOT EXISTS ev_{day}_{c} ON ev_{day}({c}, ts) WHERE {c} IS NOT NULL"
+              for c in self.indexed),
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, content='', "
+            f"tokenize='unicode61 remove_diacritics 2')",
+        ]
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("INSERT OR IGNORE INTO partitions (day, start_ms, end_ms, events) VALUES (?, ?, ?, 0)",
+                     (day, start, end))
+        self._known_days.add(day)
+
+    def _row(self, rowid: int, event: dict) -> tuple:
+        values = [rowid, event.pop("_ts"), event["event"]["id"]]
+        for _, path in self.columns:
+            node = event
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+                if node is None:
+                    break
+            values.append(node if node is None or isinstance(node, (str, int)) else str(node))
+        event.pop("_client_id", None)
+        values.append(orjson.dumps(event).decode())
+        return tuple(values)
+
+    def _text(self, rowid: int, event: dict) -> tuple:
+        body = []
+        for path in self.body_paths:
+            node = event
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, str):
+                body.append(node)
+        message = event.get("message")
+        return rowid, message if isinstance(message, str) else None, " ".join(body) or None
+
+    def write(self, events: Sequence[dict]) -> WriteResult:
+        result = WriteResult()
+        by_day: dict[str, list[int]] = {}
+        for pos, event in enumerate(events):
+            by_day.setdefault(day_of(event["_ts"]), []).append(pos)
+        try:
+            with self._write_lock:
+                conn = self._writer
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for day, positions in sorted(by_day.items()):
+                        self._write_day(conn, day, events, positions, result)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    self._known_days.clear()  # tables created in this transaction are gone too
+                    raise
+        except sqlite3.Error as exc:
+            reason = f"storage error, nothing of this batch was stored: {exc}"
+            return WriteResult(failed=[(pos, reason) for pos in range(len(events))])
+        return result
+
+    def _write_day(self, conn, day, events, positions, result: WriteResult) -> None:
+        self._ensure_day(conn, day)
+        candidates = [p for p in positions if events[p].get("_client_id")]
+        existing: set[str] = set()
+        for i in range(0, len(candidates), 500):
+            ids = [events[p]["event"]["id"] for p in candidates[i:i + 500]]
+            existing.update(r[0] for r in conn.execute(
+                f"SELECT id FROM ev_{day} WHERE id IN ({','.join('?' * len(ids))})", ids))
+        (next_rowid,) = conn.execute(f"SELECT coalesce(max(rowid), 0) + 1 FROM ev_{day}").fetchone()
+        rows, texts = [], []
+        start, end = None, None
+        for pos in positions:
+            event = events[pos]
+            event_id = event["event"]["id"]
+            if event_id in existing:
+                result.duplicates.append(pos)
+                continue
+            existing.add(event_id)  # a repeat inside the same batch is a duplicate too
+            texts.append(self._text(next_rowid, event))
+            row = self._row(next_rowid, event)
+            rows.append(row)
+            start = row[1] if start is None or row[1] < start else start
+            end = row[1] if end is None or row[1] > end else end
+            next_rowid += 1
+        if not rows:
+            return
+        conn.executemany(self._insert_sql.format(day=day), rows)
+        conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body) VALUES (?, ?, ?)", texts)
+        conn.execute("UPDATE partitions SET events = events + ? WHERE day = ?", (len(rows), day))
+        result.stored += len(rows)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def partitions(self) -> list[Partition]:
+        rows = self._reader().execute("SELECT day, start_ms, end_ms, events FROM partitions ORDER BY day").fetchall()
+        return [Partition(*row) for row in rows]
+
+    def count(self) -> int:
+        return self._reader().execute("SELECT coalesce(sum(events), 0) FROM partitions").fetchone()[0]
+
+    def get(self, event_id: str) -> dict | None:
+        conn = self._reader()
+        for part in reversed(self.partitions()):
+            row = conn.execute(f"SELECT doc FROM ev_{part.name} WHERE id = ?", (event_id,)).fetchone()
+            if row:
+                return orjson.loads(row[0])
+        return None
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        conn = self._reader()
+        days = [p for p in self.partitions()
+                if (request.start_ms is None or p.end_ms > request.start_ms)
+                and (request.end_ms is None or p.start_ms < request.end_ms)]
+        if request.newest_first:
+            days.reverse()
+        where, params = ["1"], []
+        if request.start_ms is not None:
+            where.append("ts >= ?")
+            params.append(request.start_ms)
+        if request.end_ms is not None:
+            where.append("ts < ?")
+            params.append(request.end_ms)
+        for name, value in request.filters.items():
+            column = self.column_of.get(name)
+            if column:
+                where.append(f"{column} = ?")
+            else:
+                where.append("json_extract(doc, ?) = ?")
+                params.append("$." + ".".join(f'"{p}"' for p in name.split(".")))
+            params.append(value)
+        match = fts_quote(request.text or "")
+        order = "DESC" if request.newest_first else "ASC"
+        hits: list[dict] = []
+        total, exact = 0, True
+        for part in days:
+            day = part.name
+            clause = " AND ".join(where)
+            part_params = list(params)
+            if match:
+                clause += f" AND rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)"
+                part_params.append(match)
+            if len(hits) < request.size:
+                rows = conn.execute(f"SELECT doc FROM ev_{day} WHERE {clause} ORDER BY ts {order}, rowid {order} LIMIT ?",
+                                    (*part_params, request.size - len(hits))).fetchall()
+                hits.extend(orjson.loads(r[0]) for r in rows)
+            if exact:
+                remaining = TOTAL_BOUND - total + 1
+                (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM ev_{day} WHERE {clause} LIMIT ?)",
+                                    (*part_params, remaining)).fetchone()
+                total += n
+                if total > TOTAL_BOUND:
+                    total, exact = TOTAL_BOUND, False
+            if not exact and len(hits) >= request.size:
+                break
+        return SearchResult(hits=hits, total=total, total_exact=exact)
+
+    # -- retention --------------------------------------------------------------------
+
+    def drop_partitions_before(self, cutoff_ms: int) -> list[str]:
+        dropped = []
+        with self._write_lock:
+            conn = self._writer
+            for part in self.partitions():
+                if part.end_ms <= cutoff_ms and _DAY_NAME.match(part.name):
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(f"DROP TABLE IF EXISTS ev_{part.name}")
+                    conn.execute(f"DROP TABLE IF EXISTS fts_{part.name}")
+                    conn.execute("DELETE FROM partitions WHERE day = ?", (part.name,))
+                    conn.execute("COMMIT")
+                    self._known_days.discard(part.name)
+                    dropped.append(part.name)
+            if dropped:
+                conn.execute("PRAGMA incremental_vacuum")
+        return dropped
