@@ -79,8 +79,8 @@ class Normalizer:
         if ts is None:
             ts_ms = ingested_ms
             event["@timestamp"] = format_ts(ingested_ms)
-            tags = event.setdefault("tags", [])
-            tags.append("timestamp_assigned")
+            tags = event.get("tags")
+            event["tags"] = (tags if isinstance(tags, list) else []) + ["timestamp_assigned"]
         else:
             ts_ms, event["@timestamp"] = self.parse_timestamp(ts, "@timestamp")
             if ts_ms > ingested_ms + self.future_tolerance_ms:

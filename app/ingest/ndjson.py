@@ -9,6 +9,7 @@ import orjson
 from ..events.normalize import EventError
 
 CHUNK = 1 << 20
+GZIP_STEP = 16 << 10
 
 
 class Oversized(EventError):
@@ -25,17 +26,18 @@ def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) ->
         if inflater is None:
             yield data
             continue
-        try:
-            # bounded output per step, so a small compressed bomb cannot expand in memory at once
-            out = inflater.decompress(data, chunk)
-            while True:
+        # Small input steps keep what decoded before a corrupt spot; bounded output per step
+        # keeps a compressed bomb from expanding in memory at once.
+        for offset in range(0, len(data), GZIP_STEP):
+            pending = data[offset:offset + GZIP_STEP]
+            while pending:
+                try:
+                    out = inflater.decompress(pending, chunk)
+                except zlib.error as exc:
+                    raise ValueError(f"body is not valid gzip: {exc}") from None
                 if out:
                     yield out
-                if not inflater.unconsumed_tail:
-                    break
-                out = inflater.decompress(inflater.unconsumed_tail, chunk)
-        except zlib.error as exc:
-            raise ValueError(f"body is not valid gzip: {exc}") from None
+                pending = inflater.unconsumed_tail
     if inflater is not None:
         tail = inflater.flush()
         if tail:

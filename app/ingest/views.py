@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import api_access
-from ..errors import ApiError
+from ..errors import ApiError, error_response
 from ..events.normalize import EventError
 from .ndjson import decoded_chunks, iter_lines, parse_json
 
@@ -20,6 +20,12 @@ def _gzip() -> bool:
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, f"unsupported Content-Encoding {encoding!r}; send identity or gzip")
     return encoding == "gzip"
+
+
+@api.errorhandler(413)
+def _too_large(_exc):
+    limit = _services().settings.max_request_bytes
+    return error_response(413, f"body over {limit} bytes; send large volumes to /api/v1/events/bulk (NDJSON)")
 
 
 def _answer(report):

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real SQLite store and meta DB in a temporary data directory per test."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import create_app
+from app.config import Settings
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def app(env):
+    app = create_app(env)
+    yield app
+    app.extensions["platlogs"].close()
+
+
+@pytest.fixture
+def services(app):
+    return app.extensions["platlogs"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ingest_key(services):
+    return services.meta.create_key("test ingest", ["ingest"])[1]
+
+
+@pytest.fixture
+def read_key(services):
+    return services.meta.create_key("test read", ["read"])[1]
+
+
+@pytest.fixture
+def ingest_headers(ingest_key):
+    return {"Authorization": f"Bearer {ingest_key}"}
+
+
+@pytest.fixture
+def read_headers(read_key):
+    return {"Authorization": f"Bearer {read_key}"}
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def signed_in(client, services):
+    """A client signed in as an operations user (password already chosen)."""
+    services.meta.create_user("olga", "operations", "olga-password-1")
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"username": "olga", "password": "olga-password-1",
+                                           "csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    return client

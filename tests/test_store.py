@@ -1,0 +1,114 @@
+"""The embedded SQLite store: partitions, durability, dedupe, lookups, full text, retention."""
+from __future__ import annotations
+
+import pytest
+
+from app.storage import SearchRequest, open_store
+from app.storage.sqlite import DAY_MS
+
+DAY0 = 1_794_960_000_000  # 2026-11-18T00:00:00Z, a day boundary
+
+
+def event(ts_ms: int, eid: str, client_id: bool = False, **fields) -> dict:
+    base = {"@timestamp": "x", "event": {"id": eid, "component": "system", "type": "other"}, "_ts": ts_ms}
+    if client_id:
+        base["_client_id"] = True
+    for key, value in fields.items():
+        node = base
+        *parents, last = key.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return base
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(f"sqlite://{tmp_path}/events")
+    yield s
+    s.close()
+
+
+def test_unknown_scheme_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown store URL scheme 'mongo'"):
+        open_store("mongo://x")
+
+
+def test_a_batch_across_days_lands_in_day_partitions(store):
+    result = store.write([event(DAY0 + 5, "a"), event(DAY0 + DAY_MS + 5, "b"), event(DAY0 + 2 * DAY_MS, "c")])
+    assert result.stored == 3 and not result.failed
+    parts = store.partitions()
+    assert [p.name for p in parts] == ["20261118", "20261119", "20261120"]
+    assert [p.events for p in parts] == [1, 1, 1]
+    assert store.count() == 3
+
+
+def test_writes_survive_reopening(tmp_path):
+    s = open_store(f"sqlite://{tmp_path}/ev")
+    s.write([event(DAY0, "keep-me", message="persisted")])
+    s.close()
+    s2 = open_store(f"sqlite://{tmp_path}/ev")
+    assert s2.get("keep-me")["message"] == "persisted"
+    s2.close()
+
+
+def test_client_ids_are_idempotent_across_batches_and_within_one(store):
+    first = store.write([event(DAY0, "dup-1", True), event(DAY0, "dup-2", True)])
+    again = store.write([event(DAY0, "dup-1", True), event(DAY0, "new", True), event(DAY0, "new", True)])
+    assert first.stored == 2
+    assert again.stored == 1 and again.duplicates == [0, 2]
+    assert store.count() == 3
+
+
+def test_private_keys_are_not_stored(store):
+    store.write([event(DAY0, "p", True)])
+    assert store.get("p") == {"@timestamp": "x", "event": {"id": "p", "component": "system", "type": "other"}}
+
+
+def test_filters_on_columns_and_on_any_field(store):
+    store.write([
+        event(DAY0 + 1, "e1", actor__id="p-1", payment__currency="EUR"),
+        event(DAY0 + 2, "e2", actor__id="p-2", payment__currency="USD"),
+        event(DAY0 + DAY_MS, "e3", actor__id="p-1", payment__currency="USD"),
+    ])
+    by_actor = store.search(SearchRequest(filters={"actor.id": "p-1"}))
+    assert [h["event"]["id"] for h in by_actor.hits] == ["e3", "e1"] and by_actor.total == 2
+    by_json = store.search(SearchRequest(filters={"payment.currency": "USD"}, newest_first=False))
+    assert [h["event"]["id"] for h in by_json.hits] == ["e2", "e3"]
+
+
+def test_time_window_is_half_open(store):
+    store.write([event(DAY0 + i * 1000, f"t{i}") for i in range(5)])
+    hits = store.search(SearchRequest(start_ms=DAY0 + 1000, end_ms=DAY0 + 3000, newest_first=False)).hits
+    assert [h["event"]["id"] for h in hits] == ["t1", "t2"]
+
+
+def test_full_text_matches_message_and_error_words(store):
+    store.write([
+        event(DAY0, "m1", message="Withdrawal approved by supervisor"),
+        event(DAY0 + 1, "m2", error={"message": "Provider timeout after 30s"}),
+        event(DAY0 + 2, "m3", message="Deposit declined"),
+    ])
+    assert [h["event"]["id"] for h in store.search(SearchRequest(text="timeout")).hits] == ["m2"]
+    assert [h["event"]["id"] for h in store.search(SearchRequest(text="withdrawal APPROVED")).hits] == ["m1"]
+    assert store.search(SearchRequest(text='") OR NEAR(*')).hits == []  # FTS syntax is escaped
+
+
+def test_total_is_exact_up_to_a_bound(store, monkeypatch):
+    import app.storage.sqlite as sqlite_module
+    monkeypatch.setattr(sqlite_module, "TOTAL_BOUND", 10)
+    store.write([event(DAY0 + i, f"n{i}") for i in range(25)])
+    result = store.search(SearchRequest(size=5))
+    assert len(result.hits) == 5 and result.total == 10 and result.total_exact is False
+    small = store.search(SearchRequest(size=5, end_ms=DAY0 + 8))
+    assert small.total == 8 and small.total_exact
+
+
+def test_retention_drops_whole_partitions(store):
+    store.write([event(DAY0 + d * DAY_MS, f"d{d}") for d in range(4)])
+    dropped = store.drop_partitions_before(DAY0 + 2 * DAY_MS)
+    assert dropped == ["20261118", "20261119"]
+    assert [p.name for p in store.partitions()] == ["20261120", "20261121"]
+    assert store.get("d0") is None and store.get("d3") is not None
+    store.write([event(DAY0, "back")])  # a dropped day can be written again
+    assert store.get("back") is not None
