@@ -43,6 +43,13 @@ _JOBS = tuple(j for j in C.JOBS for _ in range(j[4]))
 _COUNTRIES = tuple(c for c in C.COUNTRIES for _ in range(c[3]))
 _MULTS = (0.2, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 10.0, 25.0, 100.0)
 _PAY_OUT = tuple(p[0] for p in C.PAYMENT_PROVIDERS[:2])
+_SERVICES = tuple(C.SERVICES)
+_PINGS = tuple([(g[0], "game", "game-service") for g in C.GAME_PROVIDERS] +
+               [(p[0], "payment", "payment-service") for p in C.PAYMENT_PROVIDERS] +
+               [(C.KYC_PROVIDER, "kyc", "kyc-service"), (C.SMS_PROVIDER, "sms", "notification-service"),
+                (C.EMAIL_PROVIDER, "email", "notification-service"), (C.SPORTS_PROVIDER, "game", "sportsbook-service")])
+_ERR_ROUTES = {"wallet-service": ("GET", "/api/v1/players/me/balance"), "bonus-service": ("GET", "/api/v1/players/me/bonuses"),
+               "player-service": ("PATCH", "/api/v1/players/me"), "sportsbook-service": ("POST", "/api/v1/sportsbook/bets")}
 
 
 def generate(events: int, days: int = 7, seed: int = 42, end: datetime | None = None) -> Iterator[dict]:
@@ -126,6 +133,8 @@ class _Sim:
             name = f"{rng.choice(C.FIRST_NAMES)} {rng.choice(C.LAST_NAMES)}"
             self.employees.append((f"e-{i:03d}", name, roles, "bo-" + self.hx()))
         self.payers = [e for e in self.employees if "payments" in e[2]] or self.employees[:1]
+        self.admins = [e for e in self.employees if "admin" in e[2]] or self.employees[:1]
+        self.security = ([e for e in self.employees if "security" in e[2]] or self.employees)[0]
 
     def _player(self, i):
         rng, r, p = self.rng, self.rng.random, _Player()
@@ -186,10 +195,11 @@ class _Sim:
             ev["payment"] = {"transaction_id": tx}
         self.push(ts, ev)
 
-    def integ(self, ts, prov, kind, endpoint, direction, status, ms, svc, actor, sid=None, cid=None, extra=None):
+    def integ(self, ts, prov, kind, endpoint, direction, status, ms, svc, actor, sid=None, cid=None, extra=None,
+              level=None, msg=None):
         ok = status == "ok"
-        ev = {"@timestamp": "", "message": f"{prov} {endpoint} {direction}: {status} in {ms} ms",
-              "log": {"level": "info" if ok else "error" if status == "timeout" else "warning"},
+        ev = {"@timestamp": "", "message": msg or f"{prov} {endpoint} {direction}: {status} in {ms} ms",
+              "log": {"level": level or ("info" if ok else "error" if status == "timeout" else "warning")},
               "event": {"component": "integration", "type": "provider_request", "action": "provider_request",
                         "outcome": "success" if ok else "failure"},
               "service": {"name": svc},
@@ -204,11 +214,13 @@ class _Sim:
             ev.update(extra)
         self.push(ts, ev)
 
-    def ua(self, ts, typ, action, ok, level, svc, msg, p, ip, sid, cid, extra=None):
+    def ua(self, ts, typ, action, ok, level, svc, msg, p, ip, sid, cid, extra=None, full=False):
         ev = {"@timestamp": "", "message": msg, "log": {"level": level},
               "event": {"component": "user_activity", "type": typ, "action": action,
                         "outcome": "success" if ok else "failure"},
-              "service": {"name": svc}, "actor": {"type": "player", "id": p.id, "ip": ip}}
+              "service": {"name": svc},
+              "actor": {"type": "player", "id": p.id, "name": p.name, "email": p.email, "ip": ip} if full
+              else {"type": "player", "id": p.id, "ip": ip}}
         if sid:
             ev["session"] = {"id": sid}
         if cid:
@@ -235,10 +247,10 @@ class _Sim:
             ev["correlation"] = {"id": cid}
         self.push(ts, ev)
 
-    def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None):
+    def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None, host=None):
         ev = {"@timestamp": "", "message": msg, "log": {"level": level},
               "event": {"component": "system", "type": typ, "action": action, "outcome": "success" if ok else "failure"},
-              "service": {"name": svc, "version": self.versions[svc]}, "host": {"name": self.host(svc)}}
+              "service": {"name": svc, "version": self.versions[svc]}, "host": {"name": host or self.host(svc)}}
         if extra:
             ev.update(extra)
         self.push(ts, ev)
@@ -710,9 +722,11 @@ class _Sim:
         for k in range(0, dur, 2 * MIN if scale > 0.5 else 6 * MIN):
             self.integ(s + k + 5000, prov, kind, "GET /health", "outbound", "timeout", 30000.0, svc, dict(mon))
         for _ in range(max(4, int(30 * scale))):
-            p = self.player()
-            (self.deposit if kind == "payment" else self.game)(s + int(r() * dur), p, "sess-" + self.hx(), p.ip, *(
-                () if kind == "payment" else (60,)))
+            p, tt, sid = self.player(), s + int(r() * dur), "sess-" + self.hx()
+            if kind == "payment":
+                self.deposit(tt, p, sid, p.ip)
+            else:
+                self.game(tt, p, sid, p.ip, 60)
         self.integ(s + dur + 30_000, prov, kind, "GET /health", "outbound", "ok", 85.2, svc, mon, level="notice",
                    msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED")
         # 2. a bad deploy, an error spike in that service, a rollback

@@ -42,6 +42,8 @@ def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) ->
         tail = inflater.flush()
         if tail:
             yield tail
+        if not inflater.eof:
+            raise ValueError("body is not valid gzip: it ends before the compressed stream does (truncated?)")
 
 
 def parse_json(data: bytes) -> object:
