@@ -219,7 +219,7 @@ def users_reset_password(username: str) -> None:
 def schema(markdown: bool) -> None:
     """Print the event schema."""
     from .events.schema import json_schema, markdown as as_markdown
-    click.echo(as_markdown() if markdown else json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    click.echo(as_markdown() if markdown else json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n", nl=False)
 
 
 @main.command()
@@ -231,3 +231,7 @@ def retention(keep_days: int) -> None:
     dropped = services.store.drop_partitions_before(cutoff)
     services.close()
     click.echo(f"dropped {len(dropped)} partition(s)" + (": " + ", ".join(dropped) if dropped else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,8 +31,7 @@ __all__ = ["generate"]
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_SS = tuple(f"{i:02d}." for i in range(60))
-_MSZ = tuple(f"{i:03d}Z" for i in range(1000))
+_TS: list[str] = []  # "SS.mmmZ" for every millisecond of a minute, built on first use
 _HOURLY = (0.55, 0.4, 0.3, 0.25, 0.22, 0.25, 0.35, 0.5, 0.65, 0.75, 0.8, 0.85,  # by UTC hour
            0.9, 0.9, 0.9, 0.95, 1.05, 1.2, 1.35, 1.5, 1.6, 1.55, 1.3, 0.9)
 _M48, _K48 = (1 << 48) - 1, 0x9E3779B97F4B
@@ -44,6 +43,7 @@ _COUNTRIES = tuple(c for c in C.COUNTRIES for _ in range(c[3]))
 _MULTS = (0.2, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 10.0, 25.0, 100.0)
 _PAY_OUT = tuple(p[0] for p in C.PAYMENT_PROVIDERS[:2])
 _SERVICES = tuple(C.SERVICES)
+_IPS = tuple(f"{p}{i}" for p in C.IP_PREFIXES for i in range(1, 200))
 _PINGS = tuple([(g[0], "game", "game-service") for g in C.GAME_PROVIDERS] +
                [(p[0], "payment", "payment-service") for p in C.PAYMENT_PROVIDERS] +
                [(C.KYC_PROVIDER, "kyc", "kyc-service"), (C.SMS_PROVIDER, "sms", "notification-service"),
@@ -70,6 +70,7 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
     heap, pop = sim.heap, heapq.heappop
     if n_events >= 100:
         sim.incidents(min(1.0, n_events / 1250))
+        sim.routine_deploys(min((end - start) // DAY * 4 + 1, n_events // 500))
         if len(heap) > n_events // 2:
             heap.clear()
     budget = n_events - len(heap)
@@ -80,8 +81,10 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
     for i, w in enumerate(weights):
         cum.append(cum[-1] + w * (bounds[i + 1] - bounds[i]))
     total, last = cum[-1], len(weights) - 1
-    r, x, i, produced, stories = rng.random, 0.0, 0, 0, 0
-    last_min, prefix = -1, ""
+    r, x, i, produced, stories, bg_api, story = rng.random, 0.0, 0, 0, 0, sim.bg_api, sim.story
+    if not _TS:
+        _TS.extend(f"{ms // 1000:02d}.{ms % 1000:03d}Z" for ms in range(MIN))
+    tsuf, base, next_min, prefix = _TS, 0, 0, ""
     while True:
         remaining = budget - produced
         if remaining <= 0:
@@ -92,18 +95,28 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             t = min(end, bounds[i] + int((x - cum[i]) / weights[i]))
         while heap and heap[0][0] <= t:
             ts, _, ev = pop(heap)
-            m = ts // MIN
-            if m != last_min:
-                last_min, prefix = m, (_EPOCH + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:")
-            ms = ts - m * MIN
-            ev["@timestamp"] = prefix + _SS[ms // 1000] + _MSZ[ms % 1000]
+            if ts >= next_min:  # times only grow: one strftime per minute
+                base = ts - ts % MIN
+                next_min, prefix = base + MIN, (_EPOCH + timedelta(milliseconds=base)).strftime("%Y-%m-%dT%H:%M:")
+            ev["@timestamp"] = prefix + tsuf[ts - base]
             yield ev
         if remaining <= 0:
             return
-        produced += sim.story(t, remaining)
+        s = r()
+        if s < 0.585 or remaining < 120:  # a single API request: no need to go through the heap
+            ev = bg_api()
+            if t >= next_min:
+                base = t - t % MIN
+                next_min, prefix = base + MIN, (_EPOCH + timedelta(milliseconds=base)).strftime("%Y-%m-%dT%H:%M:")
+            ev["@timestamp"] = prefix + tsuf[t - base]
+            yield ev
+            produced += 1
+        else:
+            produced += story(t, s, remaining)
         stories += 1
-        mean_k = produced / stories if stories > 20 else 6.0
-        x += (total - x) / max(1, budget - produced) * mean_k * 2.0 * r() if produced < budget else 0.0
+        mean_k = produced / stories if stories > 20 else 3.0
+        if produced < budget:  # advance the clock by about mean_k events' worth of the remaining time
+            x = min(total, x + (total - x) / (budget - produced) * mean_k * 2.0 * r())
 
 
 class _Player:
@@ -160,8 +173,8 @@ class _Sim:
 
     def uuid(self) -> str:
         self.n += 1
-        h = f"{((self.n * _K128) ^ self.salt128) & _M128:032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+        h = f"{((self.n * _K128) ^ self.salt128) & _M128:032x}"  # letters in groups 2, 4, 5: no 13-digit runs
+        return f"{h[:8]}-{'abcdef'[int(h[8], 16) % 6]}{h[9:12]}-4{h[13:16]}-a{h[17:20]}-{'abcdef'[int(h[20], 16) % 6]}{h[21:]}"
 
     def player(self) -> _Player:  # a few players are much more active than most
         r = self.r
@@ -173,18 +186,19 @@ class _Sim:
     # event builders ----------------------------------------------------------------------------
     def api(self, ts, method, path, status, ms, actor, ip, sid=None, cid=None, ua=None, svc="api-gateway",
             tx=None, classified=True):
+        """Push an API request event at `ts` (or just return it when `ts` is None)."""
+        self.n = n = self.n + 1
+        ok = status < 400
         ev = {"@timestamp": "", "message": f"{method} {path} {status} {ms} ms",
-              "log": {"level": "info" if status < 400 else "warning" if status < 500 else "error"}}
-        if classified:
-            ev["event"] = {"component": "api", "type": "api_request", "action": "http_request",
-                           "outcome": "success" if status < 400 else "failure"}
-        ev["service"] = {"name": svc}
-        ev["http"] = {"request": {"method": method, "id": "req-" + self.hx()}, "response": {"status_code": status},
-                      "duration": ms}
-        ev["url"] = {"path": path}
-        ev["source"] = {"ip": ip}
-        if actor:
-            ev["actor"] = actor
+              "log": {"level": "info" if ok else "warning" if status < 500 else "error"},
+              "event": {"component": "api", "type": "api_request", "action": "http_request",
+                        "outcome": "success" if ok else "failure"},
+              "service": {"name": svc},
+              "http": {"request": {"method": method, "id": f"req-{((n * _K48) ^ self.salt48) & _M48:012x}"},
+                       "response": {"status_code": status}, "duration": ms},
+              "url": {"path": path}, "source": {"ip": ip}, "actor": actor}
+        if not classified:
+            del ev["event"]
         if ua:
             ev["user_agent"] = {"original": ua}
         if sid:
@@ -193,6 +207,8 @@ class _Sim:
             ev["correlation"] = {"id": cid}
         if tx:
             ev["payment"] = {"transaction_id": tx}
+        if ts is None:
+            return ev
         self.push(ts, ev)
 
     def integ(self, ts, prov, kind, endpoint, direction, status, ms, svc, actor, sid=None, cid=None, extra=None,
@@ -247,10 +263,11 @@ class _Sim:
             ev["correlation"] = {"id": cid}
         self.push(ts, ev)
 
-    def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None, host=None):
+    def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None, host=None, version=None):
         ev = {"@timestamp": "", "message": msg, "log": {"level": level},
               "event": {"component": "system", "type": typ, "action": action, "outcome": "success" if ok else "failure"},
-              "service": {"name": svc, "version": self.versions[svc]}, "host": {"name": host or self.host(svc)}}
+              "service": {"name": svc, "version": version} if version else {"name": svc},
+              "host": {"name": host or self.host(svc)}}
         if extra:
             ev.update(extra)
         self.push(ts, ev)
@@ -281,21 +298,16 @@ class _Sim:
         return int((lo + spread * r * r * r) * 10) / 10
 
     # dispatch ----------------------------------------------------------------------------------
-    def story(self, t, room) -> int:
-        x = self.r()
-        if room < 120 or x < 0.58:
-            return self.bg_api(t)
-        if x < 0.665:
+    def story(self, t, x, room) -> int:
+        if x < 0.628:
             return self.visit(t, room)
-        if x < 0.72:
+        if x < 0.73:
             return self.bg_integration(t)
-        if x < 0.86:
+        if x < 0.815:
             return self.job(t)
-        if x < 0.94:
+        if x < 0.935:
             return self.bg_error(t)
-        if x < 0.9985:
-            return self.admin_work(t)
-        return self.deploy(t)
+        return self.admin_work(t)
 
     # player stories ----------------------------------------------------------------------------
     def visit(self, t, room) -> int:
@@ -347,9 +359,9 @@ class _Sim:
             return 3
         return 2
 
-    def deposit(self, t, p, sid, ip):
+    def deposit(self, t, p, sid, ip, pay_idx=None):
         r = self.r
-        prov, method, refp, _ = C.PAYMENT_PROVIDERS[p.pay]
+        prov, method, refp, _ = C.PAYMENT_PROVIDERS[p.pay if pay_idx is None else pay_idx]
         amt = min(float(C.DEPOSIT_AMOUNTS[int(r() * len(C.DEPOSIT_AMOUNTS))]), p.limit)
         cid, tx, down, x = self.uuid(), "tx-" + self.hx(), self.outage(prov, t), r()
         if down:
@@ -403,9 +415,11 @@ class _Sim:
                 n += 2
         return n, t2 + 5
 
-    def game(self, t, p, sid, ip, room):
+    def game(self, t, p, sid, ip, room, prov_idx=None):
         r = self.r
-        prov, pre, live, games = C.GAME_PROVIDERS[p.game if r() < 0.7 else int(r() * len(C.GAME_PROVIDERS))]
+        if prov_idx is None:
+            prov_idx = p.game if r() < 0.7 else int(r() * len(C.GAME_PROVIDERS))
+        prov, pre, live, games = C.GAME_PROVIDERS[prov_idx]
         gid, gname = games[int(r() * len(games))]
         cid, down = self.uuid(), self.outage(prov, t)
         ims = 30000.0 if down else self.ms(60, 600)
@@ -418,13 +432,13 @@ class _Sim:
             self.err(t, "game-service", "ProviderTimeoutError", f"{prov} did not answer POST /session/create within 30 s",
                      C.TIMEOUT_TRACE.format(svc="game", provider=prov), "PROVIDER_TIMEOUT",
                      actor={"type": "player", "id": p.id}, sid=sid, cid=cid)
-            return 4, t
+            return 3, t
         cur, pid = p.cur, p.id
         self.ua(t, "game_session", "game_session_open", True, "info", "game-service", f"{pid} opened {gname} ({prov})",
                 p, ip, sid, cid, {"game": {"provider": prov, "id": gid, "name": gname, "currency": cur}})
         gap, spread = (20000, 25000) if live else (2500, 6000)
-        bet, n, bets, wins, integ, ua, hx, played = p.stake, 3, 0.0, 0.0, self.integ, self.ua, self.hx, 0
-        for _ in range(min(3 + int(r() * r() * 45), (room - 6) // 3)):
+        bet, n, bets, wins, integ, ua, hx, played, push = p.stake, 3, 0.0, 0.0, self.integ, self.ua, self.hx, 0, self.push
+        for _ in range(min(3 + int(r() * r() * 30), (room - 6) // 4)):
             t += gap + int(r() * spread)
             if prov == self.out_prov and self.out_s <= t < self.out_e:
                 self.err(t, "game-service", "ProviderTimeoutError", f"{prov} stopped answering during round",
@@ -440,14 +454,27 @@ class _Sim:
             bets += bet
             wins += win
             played += 1
-            integ(t, prov, "game", "POST /wallet/debit", "inbound", "ok", int(r() * 400 + 40) / 10, "wallet-service",
-                  {"type": "integration", "id": prov}, sid, cid,
-                  {"target": {"type": "player", "id": pid}, "game": {"round_id": rid, "bet": bet, "currency": cur}})
-            ua(t + 25, "game_session", "game_round", True, "info", "game-service",
-               f"Round {rid} on {gname}: bet {bet:.2f} {cur}, win {win:.2f}", p, ip, sid, cid,
-               {"game": {"provider": prov, "id": gid, "name": gname, "round_id": rid, "bet": bet, "win": win,
-                         "currency": cur}})
+            ms = int(r() * 400 + 40) / 10
+            push(t, {"@timestamp": "", "message": f"{prov} POST /wallet/debit inbound: ok in {ms} ms",
+                     "log": {"level": "info"}, "event": {"component": "integration", "type": "provider_request",
+                                                         "action": "provider_request", "outcome": "success"},
+                     "service": {"name": "wallet-service"},
+                     "integration": {"provider": prov, "kind": "game", "endpoint": "POST /wallet/debit",
+                                     "direction": "inbound", "status": "ok", "duration": ms},
+                     "actor": {"type": "integration", "id": prov}, "session": {"id": sid}, "correlation": {"id": cid},
+                     "target": {"type": "player", "id": pid}, "game": {"round_id": rid, "bet": bet, "currency": cur}})
+            push(t + 25, {"@timestamp": "", "message": f"Round {rid} on {gname}: bet {bet:.2f} {cur}, win {win:.2f}",
+                          "log": {"level": "info"}, "event": {"component": "user_activity", "type": "game_session",
+                                                              "action": "game_round", "outcome": "success"},
+                          "service": {"name": "game-service"}, "actor": {"type": "player", "id": pid, "ip": ip},
+                          "session": {"id": sid}, "correlation": {"id": cid},
+                          "game": {"provider": prov, "id": gid, "name": gname, "round_id": rid, "bet": bet, "win": win,
+                                   "currency": cur}})
             n += 2
+            if r() < 0.3:  # the client polls the balance
+                self.api(t + 300, "GET", "/api/v1/players/me/balance", 200, self.ms(3, 40), {"type": "player", "id": pid},
+                         ip, sid, None, p.ua)
+                n += 1
             if win:
                 integ(t + 40, prov, "game", "POST /wallet/credit", "inbound", "ok", int(r() * 400 + 40) / 10,
                       "wallet-service", {"type": "integration", "id": prov}, sid, cid,
@@ -578,20 +605,18 @@ class _Sim:
         return n, t
 
     # background stories --------------------------------------------------------------------------
-    def bg_api(self, t) -> int:
+    def bg_api(self) -> dict:  # anonymous traffic and load-balancer health checks; returned, not pushed
         r = self.r
         k = int(r() * len(_BG_API))
-        method, path, x = _BG_API[k], _BG_PATH[k], r()
+        method, path, x, y = _BG_API[k], _BG_PATH[k], r(), r()
+        if path == "/healthz":
+            return self.api(None, "GET", path, 200, int(4 + 30 * y * y * y) / 10, {"type": "service", "id": "load-balancer"},
+                            "192.0.2.250", classified=x < 0.75)
         status = (200 if x < 0.93 else 304 if x < 0.955 else 404 if x < 0.975 else 429 if x < 0.99
                   else 500 if x < 0.996 else 503)
-        if path == "/healthz":
-            self.api(t, "GET", path, 200, self.ms(0.4, 3), {"type": "service", "id": "load-balancer"}, "192.0.2.250",
-                     classified=r() < 0.75)
-            return 1
-        self.api(t, method, path, 201 if method == "POST" and status == 200 else status, self.ms(4, 180),
-                 {"type": "anonymous"}, C.IP_PREFIXES[int(r() * 3)] + str(1 + int(r() * 199)),
-                 ua=C.USER_AGENTS[int(r() * len(C.USER_AGENTS))], classified=r() < 0.72)
-        return 1
+        return self.api(None, method, path, 201 if method == "POST" and status == 200 else status,
+                        int(40 + 1800 * y * y * y) / 10, {"type": "anonymous"}, _IPS[int(r() * 597)],
+                        ua=C.USER_AGENTS[int(r() * len(C.USER_AGENTS))], classified=r() < 0.68)
 
     def bg_integration(self, t) -> int:
         r, x = self.r, self.r()
@@ -662,7 +687,7 @@ class _Sim:
                        target, [{"field": "deposit_limit", "old": old, "new": p.limit}], classified=cls)
         elif x < 0.68:
             delta, old = float(C.DEPOSIT_AMOUNTS[int(r() * 5)]), int(p.bal * 100) / 100
-            p.bal = old + delta
+            p.bal = int(old * 100 + delta * 100 + 0.5) / 100
             self.admin(t, emp, "payment", "balance_adjusted", f"{eid} credited {delta:.2f} {p.cur} to {p.id} (goodwill)",
                        target, [{"field": "balance", "old": old, "new": p.bal}], classified=cls,
                        extra={"payment": {"transaction_id": "tx-" + self.hx(), "direction": "adjustment", "amount": delta,
@@ -686,22 +711,32 @@ class _Sim:
                        [{"field": "roles", "old": list(other[2]), "new": list(other[2]) + ["senior_support"]}])
         return n
 
-    def deploy(self, t, svc=None, old=None, new=None, action="deploy") -> int:
-        svc = svc or _SERVICES[int(self.r() * len(_SERVICES))]
-        old = old or self.versions[svc]
-        if new is None:
-            a, b, c = old.split(".")
-            new = f"{a}.{b}.{int(c) + 1}"
+    def deploy(self, t, svc, old, new, action="deploy") -> None:
         verb = "Rolling back" if action == "rollback" else "Deploying"
         self.sys(t, "service_lifecycle", action, "warning" if action == "rollback" else "info", svc,
-                 f"{verb} {svc} {old} -> {new}", extra={"actor": {"type": "service", "id": "deploy-bot"},
-                                                       "changes": [{"field": "version", "old": old, "new": new}]})
-        self.versions[svc] = new
+                 f"{verb} {svc} {old} -> {new}", version=old, extra={
+                     "actor": {"type": "service", "id": "deploy-bot"},
+                     "changes": [{"field": "version", "old": old, "new": new}]})
         for i, host in enumerate(self.hosts[svc]):
-            self.sys(t + 15000 * i + 2000, "service_lifecycle", "stop", "info", svc, f"{host} stopping (SIGTERM)", host=host)
+            self.sys(t + 15000 * i + 2000, "service_lifecycle", "stop", "info", svc, f"{host} stopping (SIGTERM)",
+                     host=host, version=old)
             self.sys(t + 15000 * i + 9000, "service_lifecycle", "start", "info", svc, f"{svc} {new} started on {host}",
-                     host=host)
-        return 1 + 2 * len(self.hosts[svc])
+                     host=host, version=new)
+
+    def routine_deploys(self, n) -> None:  # working hours, a few a day; versions only move forward
+        r, times = self.r, []
+        for _ in range(n):
+            t = self.S + int(r() * (self.E - self.S))
+            t = t // DAY * DAY + 8 * HOUR + int(r() * 10 * HOUR)
+            if self.S <= t < self.E - HOUR:
+                times.append(t)
+        for t in sorted(times):
+            svc = _SERVICES[int(r() * len(_SERVICES))]
+            if svc != C.SPIKE_ERROR[0]:
+                old = self.versions[svc]
+                a, b, c = old.split(".")
+                self.versions[svc] = new = f"{a}.{b}.{int(c) + 1}"
+                self.deploy(t, svc, old, new)
 
     # incidents, placed relative to the end --------------------------------------------------------
     def incidents(self, scale: float) -> None:
@@ -724,9 +759,9 @@ class _Sim:
         for _ in range(max(4, int(30 * scale))):
             p, tt, sid = self.player(), s + int(r() * dur), "sess-" + self.hx()
             if kind == "payment":
-                self.deposit(tt, p, sid, p.ip)
+                self.deposit(tt, p, sid, p.ip, _PAY_OUT.index(prov))
             else:
-                self.game(tt, p, sid, p.ip, 60)
+                self.game(tt, p, sid, p.ip, 60, provs.index(prov))
         self.integ(s + dur + 30_000, prov, kind, "GET /health", "outbound", "ok", 85.2, svc, mon, level="notice",
                    msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED")
         # 2. a bad deploy, an error spike in that service, a rollback
@@ -743,7 +778,6 @@ class _Sim:
                 self.api(tt - 4, "GET", "/api/v1/players/me/balance", 500, self.ms(5, 50), {"type": "player", "id": p.id},
                          p.ip, None, cid, p.ua)
         self.deploy(t0 + MIN + burst + 2 * MIN, svc, f"{a}.{int(b) + 1}.0", old, "rollback")
-        self.versions[svc] = C.SERVICES[svc][0]
         # 3. brute-force login bursts from one IP
         self.brute_force(E - int(day * 0.22) + int(r() * day / 48), scale, True)
         if scale >= 0.5:

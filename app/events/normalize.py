@@ -20,6 +20,8 @@ from .schema import Field, Schema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
 _LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
                   "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
@@ -59,15 +61,26 @@ class Normalizer:
         self.future_tolerance_ms = future_tolerance_ms
         self._tree = _field_tree(schema)
         self._second_cache: dict[str, int] = {}
+        self._last_ingested = (-1, "")
+        self._key_verdicts: dict[str, bool] = {}
 
     # -- the whole event ---------------------------------------------------------------
 
-    def normalize(self, raw: Any, ingested_ms: int) -> dict:
+    def normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None = None) -> dict:
+        """The stored form of `raw`, or EventError. `raw_line`, the JSON text `raw` was parsed
+        from, enables the fast path: a line that provably needs no redaction, no dotted-key
+        expansion and is within the limits is checked without being copied."""
         if not isinstance(raw, dict):
             raise EventError(f"expected a JSON object, got {_type_name(raw)}")
         state = [0, 0]  # fields seen, values redacted
-        event = self._walk(raw, 1, "", state)
-        self._check_known(event, self._tree, "")
+        columns: dict[str, Any] = {}
+        if (raw_line is not None and b"\\" not in raw_line and b"\x7f" not in raw_line
+                and not self.redactor.may_touch(raw_line) and self._fast(raw, self._tree, 1, [0], columns)):
+            event = raw  # the raw text is exactly the decoded strings, and nothing needed changing
+        else:
+            columns.clear()
+            event = self._walk(raw, 1, "", state)
+            self._check_known(event, self._tree, "", columns)
 
         meta = event.get("event")
         if meta is None:
@@ -78,7 +91,7 @@ class Normalizer:
         ts = event.get("@timestamp")
         if ts is None:
             ts_ms = ingested_ms
-            event["@timestamp"] = format_ts(ingested_ms)
+            event["@timestamp"] = self._ingested_iso(ingested_ms)
             tags = event.get("tags")
             event["tags"] = (tags if isinstance(tags, list) else []) + ["timestamp_assigned"]
         else:
@@ -93,7 +106,7 @@ class Normalizer:
         elif not _EVENT_ID.match(event_id):
             raise EventError("event.id must be 1-128 characters of letters, digits and ._:@/+=-, "
                              "starting with a letter or digit", "event.id")
-        meta["ingested"] = format_ts(ingested_ms)
+        meta["ingested"] = self._ingested_iso(ingested_ms)
 
         component, type_, classified_by = self.classifier.classify(event)
         if component not in self.schema.components:
@@ -105,10 +118,74 @@ class Normalizer:
         meta["component"], meta["type"], meta["classified_by"] = component, type_, classified_by
         if state[1]:
             meta["redacted"] = state[1]
-        event["_ts"] = ts_ms  # private keys for the store (see app/storage/base.py), never stored
+        columns["component"], columns["type"] = component, type_
+        # private keys for the store (see app/storage/base.py), never stored
+        event["_ts"] = ts_ms
+        event["_columns"] = columns
         if event_id is not None:
             event["_client_id"] = True
         return event
+
+    def _ingested_iso(self, ms: int) -> str:
+        if ms != self._last_ingested[0]:
+            self._last_ingested = (ms, format_ts(ms))
+        return self._last_ingested[1]
+
+    def _fast(self, node: dict, tree: dict | None, depth: int, count: list, columns: dict) -> bool:
+        """Both passes in one walk, without copying, for an event whose JSON line has no escapes
+        and nothing redaction could touch. False means "take the full passes" (a dotted, secret,
+        empty or over-long key, a limit reached, a type problem to report with its path); the
+        values converted so far are canonical, so the full passes can run over them again."""
+        if depth > self.max_depth:
+            return False
+        count[0] += len(node)
+        if count[0] > self.max_fields:
+            return False
+        verdicts = self._key_verdicts
+        for key, value in node.items():
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = self._judge_key(key)
+            if not verdict:
+                return False
+            kind = type(value)
+            spec = tree.get(key) if tree is not None else None
+            if kind is dict:
+                if not self._fast(value, spec if type(spec) is dict else None, depth + 1, count, columns):
+                    return False
+                if type(spec) is dict:
+                    continue
+            elif kind is list:
+                count[0] += len(value)
+                if count[0] > self.max_fields or depth + 1 > self.max_depth:
+                    return False
+                for item in value:
+                    if type(item) is list or (type(item) is dict and not self._fast(item, None, depth + 1, count, columns)):
+                        return False
+            if spec is None or value is None:
+                continue
+            if type(spec) is not _Leaf:
+                return False  # a namespace given a scalar: the full pass reports it with its path
+            if kind is str:  # the common cases need no conversion: test them inline
+                ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
+            elif kind is int:
+                ok = spec.numeric and -(2**63) <= value < 2**63
+            else:
+                ok = kind is float and spec.numeric == "double" and math.isfinite(value)
+            if not ok:
+                node[key] = value = self._convert(spec.field, value)
+            if spec.column:
+                columns[spec.column] = value
+        return True
+
+    def _judge_key(self, key: str) -> bool:
+        """Whether a key can stay as it is (cached: the same few hundred keys recur)."""
+        ok = (bool(key) and len(key) <= MAX_KEY_CHARS and ("." not in key or key == "@timestamp")
+              and not _CONTROL.search(key) and not self.redactor.drops(key))
+        if len(self._key_verdicts) > 50_000:
+            self._key_verdicts.clear()
+        self._key_verdicts[key] = ok
+        return ok
 
     # -- pass 1: shape, limits, redaction ----------------------------------------------
 
@@ -166,15 +243,25 @@ class Normalizer:
 
     # -- pass 2: known fields ----------------------------------------------------------
 
-    def _check_known(self, node: dict, tree: dict, prefix: str) -> None:
+    def _check_known(self, node: dict, tree: dict, prefix: str, columns: dict) -> None:
         for key, value in node.items():
             spec = tree.get(key)
             if spec is None or value is None:
                 continue
-            if isinstance(spec, Field):
-                node[key] = self._convert(spec, value)
+            if type(spec) is _Leaf:
+                kind = type(value)
+                if kind is str:  # the common cases need no conversion: test them inline
+                    ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
+                elif kind is int:
+                    ok = spec.numeric and -(2**63) <= value < 2**63
+                else:
+                    ok = kind is float and spec.numeric == "double" and math.isfinite(value)
+                if not ok:
+                    node[key] = value = self._convert(spec.field, value)
+                if spec.column:
+                    columns[spec.column] = value
             elif isinstance(value, dict):
-                self._check_known(value, spec, prefix + key + ".")
+                self._check_known(value, spec, prefix + key + ".", columns)
             else:
                 raise EventError(f"expected an object, got {_type_name(value)}", prefix + key)
 
@@ -192,7 +279,7 @@ class Normalizer:
                 value = _LEVEL_ALIASES.get(value, value)
             elif field.name == "http.request.method":
                 value = value.upper()
-            if kind == "ip":
+            if kind == "ip" and not _CANONICAL_IPV4.match(value):
                 try:
                     value = str(ipaddress.ip_address(value))
                 except ValueError:
@@ -279,6 +366,8 @@ class Normalizer:
                         self._second_cache.clear()
                     second = self._second_cache[value[:19]] = self._iso_ms(value[:19] + "Z", name)
                 ms = second + int(value[20:23])
+                if _MIN_TS_MS <= ms <= 253402300799999:
+                    return ms, value
             else:
                 ms = self._iso_ms(value, name)
         else:
@@ -302,13 +391,28 @@ class Normalizer:
             raise EventError("time out of range", name) from None
 
 
+class _Leaf:
+    """A known field in the lookup tree; `plain` fields take any string as it is."""
+    __slots__ = ("field", "plain", "column", "allowed", "numeric")
+
+    def __init__(self, field: Field):
+        self.field = field
+        self.column = field.column
+        self.plain = (field.type in ("keyword", "text") and not field.enum
+                      and field.name not in ("log.level", "http.request.method"))
+        self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
+        self.numeric = field.type if field.type in ("long", "double") else None
+
+
 def _field_tree(schema: Schema) -> dict:
     tree: dict = {}
     for field in schema.fields.values():
+        if field.name == "@timestamp":  # parsed once, by Normalizer.normalize
+            continue
         node = tree
         for part in field.path[:-1]:
             node = node.setdefault(part, {})
-        node[field.path[-1]] = field
+        node[field.path[-1]] = _Leaf(field)
     return tree
 
 

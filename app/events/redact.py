@@ -36,28 +36,56 @@ def _mask_pan(match: re.Match) -> str:
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
+# For scanning raw JSON lines: digits become "0"; spaces and dashes (PAN separators) vanish.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_THIRTEEN_DIGITS = b"0" * 13
+
+
 @dataclass
 class Redactor:
     drop: re.Pattern
     patterns: list[tuple[re.Pattern, str]]
     prefilter: re.Pattern  # one search tells whether a string needs any work
+    needles: tuple[bytes, ...]  # lower-case byte strings, one of which a pattern's match contains
+    unguarded: list[re.Pattern]  # patterns without a needle: searched on the line itself
+
+    def may_touch(self, line: bytes) -> bool:
+        """Whether a string value of a raw JSON line without escapes could be changed (card
+        numbers, patterns). Secret keys are judged separately, key by key. Cheap, and never
+        wrong in the unsafe direction: False means provably nothing to change."""
+        lowered = line.lower()
+        for needle in self.needles:
+            if needle in lowered:
+                return True
+        if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, b" -"):
+            return True
+        if self.unguarded:
+            text = line.decode("utf-8", "replace")
+            return any(p.search(text) for p in self.unguarded)
+        return False
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "Redactor":
         spec = yaml.safe_load((path or DEFAULT_FILE).read_text()) or {}
         globs = [g.lower().replace("-", "_") for g in spec.get("drop_fields", [])]
         drop = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs) or r"(?!)")
-        patterns = []
+        patterns, needles, unguarded = [], set(), []
         for item in spec.get("patterns", []):
             try:
-                patterns.append((re.compile(item["regex"]), item.get("replace", "[REDACTED]")))
+                pattern = re.compile(item["regex"])
             except (re.error, KeyError, TypeError) as exc:
                 raise ValueError(f"redaction patterns: {item!r}: {exc}") from exc
+            patterns.append((pattern, item.get("replace", "[REDACTED]")))
+            if item.get("needle"):
+                needles.add(str(item["needle"]).lower().encode())
+            else:
+                unguarded.append(pattern)
         # A looser union (case-insensitive, leading inline flags lifted) is fine as a prefilter:
         # a false positive only costs the exact pass below.
         loose = [_GLOBAL_FLAGS.sub("", p.pattern) for p, _ in patterns]
         prefilter = re.compile("|".join(f"(?:{p})" for p in [_PAN.pattern, *loose]), re.IGNORECASE)
-        return cls(drop=drop, patterns=patterns, prefilter=prefilter)
+        return cls(drop=drop, patterns=patterns, prefilter=prefilter, needles=tuple(sorted(needles)),
+                   unguarded=unguarded)
 
     def drops(self, key: str) -> bool:
         return self.drop.match(key.lower().replace("-", "_")) is not None

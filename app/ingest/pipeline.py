@@ -76,13 +76,15 @@ class Ingestor:
             try:
                 if isinstance(value, EventError):
                     raise value
+                line = None
                 if isinstance(value, (bytes, bytearray, memoryview)):
-                    value = parse_json(bytes(value))
+                    line = bytes(value)
+                    value = parse_json(line)
                 elif check_size:
                     size = len(orjson.dumps(value))
                     if size > self.max_event_bytes:
                         raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
-                batch.append(self.normalizer.normalize(value, now_ms))
+                batch.append(self.normalizer.normalize(value, now_ms, line))
                 where.append(position)
             except EventError as exc:
                 error = {**position, "reason": exc.reason}

@@ -1,0 +1,233 @@
+"""Ingest throughput: HTTP end to end against the engine's limit, measured in the same run.
+
+    .venv/bin/python bench/ingest.py                      # 1M events, quick
+    .venv/bin/python bench/ingest.py --events 10000000    # the sustained figure for the README
+    .venv/bin/python bench/ingest.py --gigabyte           # also stream a 1 GB body, report peak RSS
+
+What it does, each in a fresh data directory:
+  reference  plain `executemany` of the same rows into the same SQLite schema (tables, FTS,
+             indexes), one transaction per batch — the engine's limit on this machine;
+  http       `platlogs serve` (gunicorn, 2 workers) receiving NDJSON batches over HTTP from
+             sender threads, events in time order — the sustained end-to-end figure;
+  backfill   the same with timestamps shuffled over 30 days (out of order);
+  gigabyte   one 1 GB NDJSON body streamed in a single request; peak RSS of the server.
+Prints events/s for each and the ratio http / reference.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import Settings  # noqa: E402
+from app.demo.generator import generate  # noqa: E402
+from app.services import build_normalizer  # noqa: E402
+from app.storage.sqlite import SQLiteStore  # noqa: E402
+
+POOL = 200_000  # distinct events generated; the run cycles through them (server assigns ids)
+
+
+def make_pool(size: int, days: int, shuffle: bool) -> list[bytes]:
+    end = datetime.now(timezone.utc)
+    lines = [orjson.dumps(e) for e in generate(size, days=days, seed=7, end=end)]
+    if shuffle:
+        random.Random(3).shuffle(lines)
+    return lines
+
+
+def batches(pool: list[bytes], batch: int) -> list[bytes]:
+    return [b"\n".join(pool[i:i + batch]) + b"\n" for i in range(0, len(pool) - batch + 1, batch)]
+
+
+def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float:
+    """Rows prepared outside the clock, then only executemany + commit is timed."""
+    normalizer = build_normalizer(Settings.from_env({"PLATLOGS_DATA_DIR": str(workdir)}))
+    store = SQLiteStore(workdir / "reference")
+    now = int(time.time() * 1000)
+    prepared = [store._prepare(normalizer.normalize(orjson.loads(line), now, line)) for line in pool]
+    conn = store._writer
+    rowid: dict[str, int] = {}
+    done, started = 0, time.perf_counter()
+    while done < total:
+        for i in range(0, len(prepared), batch):
+            chunk = prepared[i:i + batch]
+            conn.execute("BEGIN IMMEDIATE")
+            by_day: dict[str, tuple[list, list]] = {}
+            for day, event_id, row, text in chunk:
+                store._ensure_day(conn, day)
+                n = rowid[day] = rowid.get(day, 0) + 1
+                rows, texts = by_day.setdefault(day, ([], []))
+                rows.append((n, row[0], f"{event_id}-{done + len(rows)}", *row[2:]))
+                texts.append((n, *text))
+            for day, (rows, texts) in by_day.items():
+                conn.executemany(store._insert_sql.format(day=day), rows)
+                conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body, keys) VALUES (?, ?, ?, ?)", texts)
+            conn.execute("COMMIT")
+            done += len(chunk)
+            if done >= total:
+                break
+    elapsed = time.perf_counter() - started
+    store.close()
+    return done / elapsed
+
+
+class Server:
+    def __init__(self, workdir: Path, port: int):
+        self.env = {**os.environ, "PLATLOGS_DATA_DIR": str(workdir)}
+        self.port = port
+        cli = [sys.executable, "-m", "app.cli"]
+        self.key = subprocess.run([*cli, "keys", "create", "--scope", "ingest"], env=self.env, cwd=ROOT,
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        self.proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
+                                     env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/api/v1/health")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("server did not start")
+
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [self.proc.pid, *map(int, children)]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def post(port: int, key: str, body, length: int | None = None) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    conn.request("POST", "/api/v1/events/bulk", body=body, headers=headers, encode_chunked=length is None and not isinstance(body, bytes))
+    response = conn.getresponse()
+    result = orjson.loads(response.read())
+    conn.close()
+    return result
+
+
+def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, senders: int) -> tuple[float, int]:
+    sent = [0]
+    rejected = [0]
+    lock = threading.Lock()
+
+    def sender(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+        headers = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/x-ndjson"}
+        i = offset
+        while True:
+            with lock:
+                if sent[0] >= total:
+                    return
+                sent[0] += per_batch
+            conn.request("POST", "/api/v1/events/bulk", body=bodies[i % len(bodies)], headers=headers)
+            report = orjson.loads(conn.getresponse().read())
+            with lock:
+                rejected[0] += report["rejected"]
+            i += senders
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sent[0] / (time.perf_counter() - started), rejected[0]
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    peak = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))
+    return peak / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--senders", type=int, default=2)
+    parser.add_argument("--port", type=int, default=18931)
+    parser.add_argument("--gigabyte", action="store_true", help="also stream a 1 GB body")
+    parser.add_argument("--skip-backfill", action="store_true")
+    args = parser.parse_args()
+
+    print(f"machine: {os.cpu_count()} cores; events={args.events:,} batch={args.batch} senders={args.senders}")
+    pool = make_pool(POOL, days=1, shuffle=False)
+    size = sum(map(len, pool)) / len(pool)
+    print(f"event size: {size:.0f} bytes average (demo traffic)")
+    bodies = batches(pool, args.batch)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        ref = reference(pool, args.events, args.batch, Path(tmp))
+        print(f"reference  executemany into SQLite:  {ref:10,.0f} events/s")
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        server = Server(Path(tmp), args.port)
+        try:
+            rate, rejected = http_run(server, bodies, args.batch, args.events, args.senders)
+            print(f"http       NDJSON bulk, in order:    {rate:10,.0f} events/s  (rejected {rejected})")
+            print(f"ratio      http / reference:         {rate / ref:10.2f}")
+            print(f"server peak RSS:                     {peak_rss_mb(server.pids()):10.0f} MB")
+            db = Path(tmp, "events", "events.db")
+            if db.exists():
+                print(f"store size: {db.stat().st_size / 1e6:.0f} MB for {args.events:,} events "
+                      f"({db.stat().st_size / args.events * 1e6 / 1e9:.2f} GB per million)")
+        finally:
+            server.stop()
+
+    if not args.skip_backfill:
+        shuffled = batches(make_pool(POOL, days=30, shuffle=True), args.batch)
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            server = Server(Path(tmp), args.port + 1)
+            try:
+                total = min(args.events, 1_000_000)
+                rate, rejected = http_run(server, shuffled, args.batch, total, args.senders)
+                print(f"backfill   out of order, 30 days:    {rate:10,.0f} events/s  ({total:,} events, rejected {rejected})")
+            finally:
+                server.stop()
+
+    if args.gigabyte:
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            path = Path(tmp, "gig.ndjson")
+            with path.open("wb") as fh:
+                while fh.tell() < 1 << 30:
+                    fh.write(b"\n".join(pool) + b"\n")
+            length = path.stat().st_size
+            server = Server(Path(tmp, "data"), args.port + 2)
+            try:
+                before = peak_rss_mb(server.pids())
+                started = time.perf_counter()
+                with path.open("rb") as fh:
+                    report = post(server.port, server.key, fh, length)
+                elapsed = time.perf_counter() - started
+                print(f"gigabyte   {length / 2**30:.2f} GiB in one request: accepted {report['accepted']:,} "
+                      f"rejected {report['rejected']} in {elapsed:.0f} s ({report['accepted'] / elapsed:,.0f} events/s); "
+                      f"server peak RSS {before:.0f} MB before, {peak_rss_mb(server.pids()):.0f} MB after")
+            finally:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
