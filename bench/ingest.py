@@ -42,8 +42,10 @@ POOL = 200_000  # distinct events generated; the run cycles through them (server
 
 
 def make_pool(size: int, days: int, shuffle: bool) -> list[bytes]:
+    """Demo events of about 350 bytes (the issue's figure): those between 150 and 450 bytes."""
     end = datetime.now(timezone.utc)
-    lines = [orjson.dumps(e) for e in generate(size, days=days, seed=7, end=end)]
+    lines = [line for line in (orjson.dumps(e) for e in generate(size * 2, days=days, seed=7, end=end))
+             if 150 <= len(line) <= 450][:size]
     if shuffle:
         random.Random(3).shuffle(lines)
     return lines

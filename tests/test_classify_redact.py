@@ -111,6 +111,11 @@ def test_secret_fields_are_dropped_anywhere_and_counted(normalizer):
     assert event["event"]["redacted"] == 9
 
 
+def test_card_number_as_a_key_is_masked(normalizer):
+    event = normalizer.normalize({"cards": {VISA: "primary"}}, NOW)
+    assert event["cards"] == {"411111******1111": "primary"}
+
+
 def test_card_number_sent_as_json_number_is_masked(normalizer):
     event = normalizer.normalize({"card": int(VISA), "event": {"duration": 4111111111111111}}, NOW)
     assert event["card"] == "411111******1111"

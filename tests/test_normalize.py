@@ -192,3 +192,41 @@ def test_no_input_crashes_the_normaliser(normalizer, raw):
         assert exc.reason
     else:
         assert event["event"]["component"] and event["event"]["type"] and event["@timestamp"].endswith("Z")
+
+
+def _outcome(normalizer, raw, line):
+    import copy
+    try:
+        event = normalizer.normalize(copy.deepcopy(raw), NOW, line)
+    except EventError as exc:
+        return ("rejected", exc.reason, exc.field)
+    event["event"].pop("id", None) if "_client_id" not in event else None
+    return ("stored", event)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(json_values)
+def test_fast_path_and_full_pass_agree(normalizer, raw):
+    """The raw-line fast path is an optimisation only: same event or same rejection."""
+    import orjson
+    try:
+        line = orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    fast, full = _outcome(normalizer, orjson.loads(line), line), _outcome(normalizer, orjson.loads(line), None)
+    assert fast == full
+
+
+@pytest.mark.parametrize("raw", [
+    {"message": "plain", "actor": {"type": "player", "id": "p-1", "ip": "203.0.113.9"}, "event": {"id": "a1"}},
+    {"message": "card 4111111111111111", "event": {"id": "a2"}},
+    {"user": {"password": "x"}, "event": {"id": "a3"}},
+    {"actor.id": "p-1", "event": {"id": "a4"}},
+    {"log": {"level": "WARN"}, "http": {"response": {"status_code": "500"}}, "event": {"id": "a5"}},
+    {"labels": {"a": 1}, "changes": [{"field": "f", "old": 1, "new": 2}], "tags": ["x"], "event": {"id": "a6"}},
+    {"message": "Authorization: Bearer abcdefghijk123", "event": {"id": "a7"}},
+])
+def test_fast_path_examples_agree(normalizer, raw):
+    import orjson
+    line = orjson.dumps(raw)
+    assert _outcome(normalizer, orjson.loads(line), line) == _outcome(normalizer, orjson.loads(line), None)

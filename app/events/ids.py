@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import random
 import time
+from functools import lru_cache
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
 
 
+@lru_cache(maxsize=1024)
+def _time_part(ms: int) -> str:
+    """10 characters for the 48-bit time (50 bits; the top two are zero)."""
+    return "".join(_ALPHABET[(ms >> shift) & 31] for shift in range(45, -1, -5))
+
+
 def new_id(now_ms: int | None = None) -> str:
-    value = ((time.time_ns() // 1_000_000 if now_ms is None else now_ms) << 80) | random.getrandbits(80)
-    # 26 characters = 130 bits: one leading 0-3 digit for the top bits, then 25 chars as 12 pairs + 1
-    pairs = _PAIRS
-    return (_ALPHABET[value >> 125] + _ALPHABET[(value >> 120) & 31]
-            + "".join(pairs[(value >> shift) & 1023] for shift in range(110, -1, -10)))
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    r, p = random.getrandbits(80), _PAIRS  # unrolled: this runs once per stored event
+    return (_time_part(ms) + p[r >> 70] + p[(r >> 60) & 1023] + p[(r >> 50) & 1023] + p[(r >> 40) & 1023]
+            + p[(r >> 30) & 1023] + p[(r >> 20) & 1023] + p[(r >> 10) & 1023] + p[r & 1023])

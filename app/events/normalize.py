@@ -62,7 +62,7 @@ class Normalizer:
         self._tree = _field_tree(schema)
         self._second_cache: dict[str, int] = {}
         self._last_ingested = (-1, "")
-        self._key_verdicts: dict[str, bool] = {}
+        self._good_keys: set[str] = set()
 
     # -- the whole event ---------------------------------------------------------------
 
@@ -141,13 +141,11 @@ class Normalizer:
         count[0] += len(node)
         if count[0] > self.max_fields:
             return False
-        verdicts = self._key_verdicts
+        if not node.keys() <= self._good_keys:  # one C-level check for the keys seen before
+            for key in node:
+                if key not in self._good_keys and not self._judge_key(key):
+                    return False
         for key, value in node.items():
-            verdict = verdicts.get(key)
-            if verdict is None:
-                verdict = self._judge_key(key)
-            if not verdict:
-                return False
             kind = type(value)
             spec = tree.get(key) if tree is not None else None
             if kind is dict:
@@ -179,12 +177,13 @@ class Normalizer:
         return True
 
     def _judge_key(self, key: str) -> bool:
-        """Whether a key can stay as it is (cached: the same few hundred keys recur)."""
+        """Whether a key can stay as it is; good keys are remembered (the same few hundred recur)."""
         ok = (bool(key) and len(key) <= MAX_KEY_CHARS and ("." not in key or key == "@timestamp")
               and not _CONTROL.search(key) and not self.redactor.drops(key))
-        if len(self._key_verdicts) > 50_000:
-            self._key_verdicts.clear()
-        self._key_verdicts[key] = ok
+        if ok:
+            if len(self._good_keys) > 50_000:  # bounded: hostile clients can invent keys
+                self._good_keys.clear()
+            self._good_keys.add(key)
         return ok
 
     # -- pass 1: shape, limits, redaction ----------------------------------------------
@@ -204,6 +203,8 @@ class Normalizer:
             if self.redactor.drops(name):
                 state[1] += 1
                 continue
+            key, count = self.redactor.scrub(key)  # a card number used as a key is still one
+            state[1] += count
             value = self._value(value, depth, path + key, state)
             if "." in key and key != "@timestamp":
                 _put_dotted(out, key.split("."), value, path)

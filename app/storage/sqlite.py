@@ -15,9 +15,12 @@ Readers use one connection per thread and never block the writer (WAL).
 """
 from __future__ import annotations
 
+import fcntl
 import re
 import sqlite3
 import threading
+from functools import lru_cache
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -34,8 +37,13 @@ _DAY_NAME = re.compile(r"\d{8}\Z")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+@lru_cache(maxsize=4096)
+def _day_name(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86_400, tz=timezone.utc).strftime("%Y%m%d")
+
+
 def day_of(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms // 1000, tz=timezone.utc).strftime("%Y%m%d")
+    return _day_name(ts_ms // DAY_MS)
 
 
 def day_bounds(day: str) -> tuple[int, int]:
@@ -57,6 +65,15 @@ def key_token(code: str, value) -> str | None:
     if not folded.isalnum():
         folded = _NOT_TOKEN.sub("", folded)
     return code + folded if folded else None
+
+
+ID_CODE = "kidx"  # event.id has no B-tree index either: its token in `keys` finds it
+
+
+def _keys_match(code: str, values) -> str:
+    """An FTS query for rows whose `keys` hold any of the values (exactness re-checked by caller)."""
+    tokens = {key_token(code, v) for v in values} - {None}
+    return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidx-none"'
 
 
 def _get(node, path):
@@ -90,6 +107,7 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._known_days: set[str] = set()
         self._writer = self._connect()
+        self._lock_file = open(self.directory / "write.lock", "a+b")  # noqa: SIM115 (lives with the store)
         with self._write_lock:
             self._writer.executescript(
                 "CREATE TABLE IF NOT EXISTS partitions (day TEXT PRIMARY KEY, start_ms INTEGER NOT NULL,"
@@ -119,6 +137,16 @@ class SQLiteStore:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         return conn
 
+    @contextmanager
+    def _process_lock(self):
+        """Writers of other processes (web workers, the CLI) queue on a file lock: the waiter wakes
+        the moment it is released, where SQLite's own busy handler would sleep and poll."""
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -128,6 +156,7 @@ class SQLiteStore:
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
+            self._lock_file.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -143,7 +172,6 @@ class SQLiteStore:
         statements = [
             f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
             f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS ev_{day}_id ON ev_{day}(id)",
             f"CREATE INDEX IF NOT EXISTS ev_{day}_ts ON ev_{day}(ts)",
             # detail=column: no token positions (a third of the index, a quarter cheaper to
             # write); phrases are matched as all-words and then verified on the stored text
@@ -172,6 +200,7 @@ class SQLiteStore:
         values.append(orjson.dumps(event).decode())
         body = [v for v in (_get(event, p) for p in self.body_paths) if type(v) is str]
         keys = [key_token(code, columns.get(name)) for name, code in self.key_codes]
+        keys.append(key_token(ID_CODE, event_id))
         message = event.get("message")
         text = (message if type(message) is str else None, " ".join(body) or None,
                 " ".join(k for k in keys if k) or None)
@@ -185,7 +214,7 @@ class SQLiteStore:
             day, event_id, row, text = self._prepare(event)
             by_day.setdefault(day, []).append((pos, event_id, client_id, row, text))
         try:
-            with self._write_lock:
+            with self._write_lock, self._process_lock():
                 conn = self._writer
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -208,7 +237,8 @@ class SQLiteStore:
         for i in range(0, len(client_ids), 500):
             chunk = client_ids[i:i + 500]
             existing.update(r[0] for r in conn.execute(
-                f"SELECT id FROM ev_{day} WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+                f"SELECT id FROM ev_{day} WHERE rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)",
+                (_keys_match(ID_CODE, chunk),)))
         (rowid,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM ev_{day}").fetchone()
         rows, texts = [], []
         for pos, event_id, client_id, row, text in items:
@@ -239,7 +269,9 @@ class SQLiteStore:
     def get(self, event_id: str) -> dict | None:
         conn = self._reader()
         for part in reversed(self.partitions()):
-            row = conn.execute(f"SELECT doc FROM ev_{part.name} WHERE id = ?", (event_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT doc FROM ev_{part.name} WHERE rowid IN (SELECT rowid FROM fts_{part.name} "
+                f"WHERE fts_{part.name} MATCH ?) AND id = ?", (_keys_match(ID_CODE, [event_id]), event_id)).fetchone()
             if row:
                 return orjson.loads(row[0])
         return None
@@ -303,7 +335,7 @@ class SQLiteStore:
 
     def drop_partitions_before(self, cutoff_ms: int) -> list[str]:
         dropped = []
-        with self._write_lock:
+        with self._write_lock, self._process_lock():
             conn = self._writer
             for part in self.partitions():
                 if part.end_ms <= cutoff_ms and _DAY_NAME.match(part.name):
