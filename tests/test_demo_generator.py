@@ -91,6 +91,12 @@ def test_exact_count(n):
     assert sum(1 for _ in gen.generate(n, days=7, seed=3, end=END)) == n
 
 
+def test_exact_count_for_many_sizes_seeds_and_windows():
+    for k in range(40):
+        n, days, seed = 37 * k * k + 11 * k, 1 + k % 9, 1000 + k
+        assert sum(1 for _ in gen.generate(n, days=days, seed=seed, end=END)) == n, (n, days, seed)
+
+
 def test_is_a_lazy_generator():
     it = gen.generate(10_000_000, end=END)
     assert isinstance(it, types.GeneratorType)
@@ -238,13 +244,17 @@ def test_card_numbers_are_only_ever_masked(sample):
     assert any("******" in ev["message"] for ev in sample), "some messages mention a (masked) card"
 
 
+# 13-19 digits, also when split by single spaces or dashes as card numbers often are
+PAN_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
 @pytest.mark.parametrize("seed", [42, 1, 2])
 def test_no_luhn_valid_digit_run_anywhere(seed):
-    events = gen.generate(20_000, seed=seed, end=END)
-    for ev in events:
+    for ev in gen.generate(20_000, seed=seed, end=END):
         text = json.dumps(ev, ensure_ascii=False)
-        for run in re.findall(r"(?<!\d)\d{13,19}(?!\d)", text):
-            assert not luhn_ok(run), (run, ev)
+        for run in PAN_LIKE.findall(text):
+            digits = re.sub(r"\D", "", run)
+            assert not luhn_ok(digits), (run, ev)
 
 
 def test_game_rounds_have_provider_callbacks(sample):
@@ -276,7 +286,7 @@ def test_profile_changes_record_old_and_new(sample):
     changes = [ev for ev in sample if get(ev, "event.type") == "profile_change"
                and get(ev, "event.component") == "user_activity"]
     assert {ev["changes"][0]["field"] for ev in changes} >= {"email", "phone", "deposit_limit"}
-    assert all(c["old"] != c["new"] or c["field"] == "deposit_limit" for ev in changes for c in ev["changes"])
+    assert all(c["old"] != c["new"] for ev in changes for c in ev["changes"])
 
 
 def test_player_ids_and_addresses(sample):
@@ -293,8 +303,9 @@ def test_player_ids_and_addresses(sample):
 def test_hostile_but_legit_strings_are_present(sample):
     names = {get(ev, "actor.name") for ev in sample} | {get(ev, "target.name") for ev in sample}
     assert "<script>alert(1)</script>" in names
-    assert any(n and any(ord(ch) > 0x2000 for ch in n) for n in names), "CJK or other wide unicode"
-    assert any(n and "ö" in n.lower() or n and "Å" in n for n in names)
+    names.discard(None)
+    assert "李雷" in names and "Zoë Ångström" in names
+    assert any("'" in n for n in names) and any('"' in n for n in names)
     assert any('"' in ev["message"] for ev in sample)
 
 

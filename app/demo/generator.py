@@ -43,13 +43,16 @@ _COUNTRIES = tuple(c for c in C.COUNTRIES for _ in range(c[3]))
 _MULTS = (0.2, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 10.0, 25.0, 100.0)
 _PAY_OUT = tuple(p[0] for p in C.PAYMENT_PROVIDERS[:2])
 _SERVICES = tuple(C.SERVICES)
+_LETTER = {h: "abcdef"[int(h, 16) % 6] for h in "0123456789abcdef"}
 _IPS = tuple(f"{p}{i}" for p in C.IP_PREFIXES for i in range(1, 200))
 _PINGS = tuple([(g[0], "game", "game-service") for g in C.GAME_PROVIDERS] +
                [(p[0], "payment", "payment-service") for p in C.PAYMENT_PROVIDERS] +
                [(C.KYC_PROVIDER, "kyc", "kyc-service"), (C.SMS_PROVIDER, "sms", "notification-service"),
                 (C.EMAIL_PROVIDER, "email", "notification-service"), (C.SPORTS_PROVIDER, "game", "sportsbook-service")])
-_ERR_ROUTES = {"wallet-service": ("GET", "/api/v1/players/me/balance"), "bonus-service": ("GET", "/api/v1/players/me/bonuses"),
-               "player-service": ("PATCH", "/api/v1/players/me"), "sportsbook-service": ("POST", "/api/v1/sportsbook/bets")}
+_ERR_ROUTES = {"wallet-service": ("GET", "/api/v1/players/me/balance"),
+               "bonus-service": ("GET", "/api/v1/players/me/bonuses"),
+               "player-service": ("PATCH", "/api/v1/players/me"),
+               "sportsbook-service": ("POST", "/api/v1/sportsbook/bets")}
 
 
 def generate(events: int, days: int = 7, seed: int = 42, end: datetime | None = None) -> Iterator[dict]:
@@ -67,7 +70,7 @@ def generate(events: int, days: int = 7, seed: int = 42, end: datetime | None = 
 
 def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[dict]:
     sim = _Sim(n_events, start, end, rng)
-    heap, pop = sim.heap, heapq.heappop
+    heap, pop, push = sim.heap, heapq.heappop, sim.push
     if n_events >= 100:
         sim.incidents(min(1.0, n_events / 1250))
         sim.routine_deploys(min((end - start) // DAY * 4 + 1, n_events // 500))
@@ -95,6 +98,11 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             t = min(end, bounds[i] + int((x - cum[i]) / weights[i]))
         while heap and heap[0][0] <= t:
             ts, _, ev = pop(heap)
+            if ev.__class__ is not dict:  # a task (a generator): run it, it pushes its events, then re-queue it
+                wake = next(ev, None)
+                if wake is not None:
+                    push(wake, ev)
+                continue
             if ts >= next_min:  # times only grow: one strftime per minute
                 base = ts - ts % MIN
                 next_min, prefix = base + MIN, (_EPOCH + timedelta(milliseconds=base)).strftime("%Y-%m-%dT%H:%M:")
@@ -173,8 +181,9 @@ class _Sim:
 
     def uuid(self) -> str:
         self.n += 1
-        h = f"{((self.n * _K128) ^ self.salt128) & _M128:032x}"  # letters in groups 2, 4, 5: no 13-digit runs
-        return f"{h[:8]}-{'abcdef'[int(h[8], 16) % 6]}{h[9:12]}-4{h[13:16]}-a{h[17:20]}-{'abcdef'[int(h[20], 16) % 6]}{h[21:]}"
+        h = f"{((self.n * _K128) ^ self.salt128) & _M128:032x}"
+        # v4-looking, with a letter opening groups 2, 4 and 5: no run of 13+ digits even across the dashes
+        return f"{h[:8]}-{_LETTER[h[8]]}{h[9:12]}-4{h[13:16]}-a{h[17:20]}-{_LETTER[h[20]]}{h[21:]}"
 
     def player(self) -> _Player:  # a few players are much more active than most
         r = self.r
@@ -265,7 +274,8 @@ class _Sim:
 
     def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None, host=None, version=None):
         ev = {"@timestamp": "", "message": msg, "log": {"level": level},
-              "event": {"component": "system", "type": typ, "action": action, "outcome": "success" if ok else "failure"},
+              "event": {"component": "system", "type": typ, "action": action,
+                        "outcome": "success" if ok else "failure"},
               "service": {"name": svc, "version": version} if version else {"name": svc},
               "host": {"name": host or self.host(svc)}}
         if extra:
@@ -299,13 +309,13 @@ class _Sim:
 
     # dispatch ----------------------------------------------------------------------------------
     def story(self, t, x, room) -> int:
-        if x < 0.628:
+        if x < 0.626:
             return self.visit(t, room)
-        if x < 0.73:
+        if x < 0.726:
             return self.bg_integration(t)
-        if x < 0.815:
+        if x < 0.818:
             return self.job(t)
-        if x < 0.935:
+        if x < 0.925:
             return self.bg_error(t)
         return self.admin_work(t)
 
@@ -341,18 +351,21 @@ class _Sim:
         if r() < 0.8:
             self.api(t, "POST", "/api/v1/auth/logout", 204, self.ms(3, 40), {"type": "player", "id": p.id}, ip, sid,
                      None, p.ua)
-            self.ua(t + 8, "login", "logout", True, "info", "auth-service", f"Player {p.id} logged out", p, ip, sid, None)
+            self.ua(t + 8, "login", "logout", True, "info", "auth-service", f"Player {p.id} logged out",
+                    p, ip, sid, None)
             return n + 2
         self.ua(t + 30 * MIN, "login", "logout", True, "info", "auth-service",
-                f"Session of {p.id} expired after 30 min idle", p, ip, sid, None, {"labels": {"reason": "idle_timeout"}})
+                f"Session of {p.id} expired after 30 min idle", p, ip, sid, None,
+                {"labels": {"reason": "idle_timeout"}})
         return n + 1
 
     def login(self, t, p, sid, ip, ok, ua=None) -> int:
         cid, ms, ua = self.uuid(), self.ms(40, 300), ua or p.ua
-        self.api(t, "POST", "/api/v1/auth/login", 200 if ok else 401, ms, {"type": "player", "id": p.id}, ip, sid, cid, ua)
+        self.api(t, "POST", "/api/v1/auth/login", 200 if ok else 401, ms, {"type": "player", "id": p.id}, ip, sid,
+                 cid, ua)
         msg = f"Player {p.id} logged in" if ok else f"Login failed for {p.email}: invalid password"
-        self.ua(t + int(ms), "login", "login" if ok else "login_failed", ok, "info" if ok else "warning", "auth-service",
-                msg, p, ip, sid, cid, {"user_agent": {"original": ua}}, full=True)
+        self.ua(t + int(ms), "login", "login" if ok else "login_failed", ok, "info" if ok else "warning",
+                "auth-service", msg, p, ip, sid, cid, {"user_agent": {"original": ua}}, full=True)
         if ok and self.r() < 0.05:  # new device: one-time code by SMS
             self.integ(t + int(ms) + 5, C.SMS_PROVIDER, "sms", "POST /v1/messages", "outbound", "ok", self.ms(80, 400),
                        "auth-service", {"type": "player", "id": p.id}, sid, cid)
@@ -379,7 +392,8 @@ class _Sim:
                    {"payment": {"transaction_id": tx, "provider_reference": ref} if ref else {"transaction_id": tx}})
         t2, n = t + 20 + int(ims), 3
         if down:
-            self.err(t2, "payment-service", "ProviderTimeoutError", f"{prov} did not answer POST /v2/charges within 30 s",
+            self.err(t2, "payment-service", "ProviderTimeoutError",
+                     f"{prov} did not answer POST /v2/charges within 30 s",
                      C.TIMEOUT_TRACE.format(svc="payment", provider=prov), "PROVIDER_TIMEOUT",
                      actor={"type": "player", "id": p.id}, sid=sid, cid=cid)
             n += 1
@@ -429,32 +443,44 @@ class _Sim:
                    "game-service", {"type": "player", "id": p.id}, sid, cid, {"game": {"provider": prov, "id": gid}})
         t += 10 + int(ims)
         if down:
-            self.err(t, "game-service", "ProviderTimeoutError", f"{prov} did not answer POST /session/create within 30 s",
+            self.err(t, "game-service", "ProviderTimeoutError",
+                     f"{prov} did not answer POST /session/create within 30 s",
                      C.TIMEOUT_TRACE.format(svc="game", provider=prov), "PROVIDER_TIMEOUT",
                      actor={"type": "player", "id": p.id}, sid=sid, cid=cid)
             return 3, t
-        cur, pid = p.cur, p.id
-        self.ua(t, "game_session", "game_session_open", True, "info", "game-service", f"{pid} opened {gname} ({prov})",
-                p, ip, sid, cid, {"game": {"provider": prov, "id": gid, "name": gname, "currency": cur}})
+        self.ua(t, "game_session", "game_session_open", True, "info", "game-service",
+                f"{p.id} opened {gname} ({prov})", p, ip, sid, cid,
+                {"game": {"provider": prov, "id": gid, "name": gname, "currency": p.cur}})
+        # Plan the rounds now (times, wins, balance, event count); render them lazily, round by round, so
+        # a 20-minute live session does not sit in the heap as hundreds of long-lived dicts.
         gap, spread = (20000, 25000) if live else (2500, 6000)
-        bet, n, bets, wins, integ, ua, hx, played, push = p.stake, 3, 0.0, 0.0, self.integ, self.ua, self.hx, 0, self.push
+        bet, n, plan, err_t = p.stake, 3, [], 0
         for _ in range(min(3 + int(r() * r() * 30), (room - 6) // 4)):
             t += gap + int(r() * spread)
             if prov == self.out_prov and self.out_s <= t < self.out_e:
-                self.err(t, "game-service", "ProviderTimeoutError", f"{prov} stopped answering during round",
-                         C.TIMEOUT_TRACE.format(svc="game", provider=prov), "PROVIDER_TIMEOUT",
-                         actor={"type": "player", "id": pid}, sid=sid, cid=cid)
-                n += 1
+                err_t, n = t, n + 1
                 break
             if p.bal < bet:
                 break
-            rid = f"{pre}-{hx()}"
             win = 0.0 if r() < 0.7 else int(bet * _MULTS[int(r() * 13)] * 100) / 100
+            poll = r() < 0.3  # the client polls the balance now and then
             p.bal += win - bet
+            plan.append((t, win, poll))
+            n += 2 + poll + (win > 0)
+        t += 1500 + int(r() * 5000)
+        task = self._rounds(prov, pre, gid, gname, p, ip, sid, cid, bet, tuple(plan), err_t, t)
+        self.push(next(task), task)
+        return n + 1, t
+
+    def _rounds(self, prov, pre, gid, gname, p, ip, sid, cid, bet, plan, err_t, t_close):
+        """A task: yields the time it wants to run next, pushes the events due then."""
+        push, r, hx, cur, pid = self.push, self.r, self.hx, p.cur, p.id
+        bets = wins = 0.0
+        for t, win, poll in plan:
+            yield t
+            rid, ms = f"{pre}-{hx()}", int(r() * 400 + 40) / 10
             bets += bet
             wins += win
-            played += 1
-            ms = int(r() * 400 + 40) / 10
             push(t, {"@timestamp": "", "message": f"{prov} POST /wallet/debit inbound: ok in {ms} ms",
                      "log": {"level": "info"}, "event": {"component": "integration", "type": "provider_request",
                                                          "action": "provider_request", "outcome": "success"},
@@ -470,21 +496,23 @@ class _Sim:
                           "session": {"id": sid}, "correlation": {"id": cid},
                           "game": {"provider": prov, "id": gid, "name": gname, "round_id": rid, "bet": bet, "win": win,
                                    "currency": cur}})
-            n += 2
-            if r() < 0.3:  # the client polls the balance
-                self.api(t + 300, "GET", "/api/v1/players/me/balance", 200, self.ms(3, 40), {"type": "player", "id": pid},
-                         ip, sid, None, p.ua)
-                n += 1
             if win:
-                integ(t + 40, prov, "game", "POST /wallet/credit", "inbound", "ok", int(r() * 400 + 40) / 10,
-                      "wallet-service", {"type": "integration", "id": prov}, sid, cid,
-                      {"target": {"type": "player", "id": pid}, "game": {"round_id": rid, "win": win, "currency": cur}})
-                n += 1
-        t += 1500 + int(r() * 5000)
-        ua(t, "game_session", "game_session_close", True, "info", "game-service",
-           f"{pid} closed {gname} after {played} rounds: bet {bets:.2f} {cur}, won {wins:.2f}", p, ip, sid, cid,
-           {"game": {"provider": prov, "id": gid, "name": gname, "currency": cur}})
-        return n + 1, t
+                self.integ(t + 40, prov, "game", "POST /wallet/credit", "inbound", "ok", int(r() * 400 + 40) / 10,
+                           "wallet-service", {"type": "integration", "id": prov}, sid, cid,
+                           {"target": {"type": "player", "id": pid},
+                            "game": {"round_id": rid, "win": win, "currency": cur}})
+            if poll:
+                self.api(t + 300, "GET", "/api/v1/players/me/balance", 200, self.ms(3, 40),
+                         {"type": "player", "id": pid}, ip, sid, None, p.ua)
+        if err_t:
+            yield err_t
+            self.err(err_t, "game-service", "ProviderTimeoutError", f"{prov} stopped answering during a round",
+                     C.TIMEOUT_TRACE.format(svc="game", provider=prov), "PROVIDER_TIMEOUT",
+                     actor={"type": "player", "id": pid}, sid=sid, cid=cid)
+        yield t_close
+        self.ua(t_close, "game_session", "game_session_close", True, "info", "game-service",
+                f"{pid} closed {gname} after {len(plan)} rounds: bet {bets:.2f} {cur}, won {wins:.2f}", p, ip, sid,
+                cid, {"game": {"provider": prov, "id": gid, "name": gname, "currency": cur}})
 
     def sports(self, t, p, sid, ip):
         r = self.r
@@ -510,7 +538,7 @@ class _Sim:
                    {"type": "integration", "id": prov}, None, cid,
                    {"target": {"type": "player", "id": p.id}, "game": {"id": eid, "round_id": bid}})
         self.ua(t3 + 40, "game_session", "bet_settled", True, "info", "sportsbook-service",
-                f"Bet {bid} settled: {'won ' + format(win, '.2f') if win else 'lost'} {cur}", p, ip, sid, cid,
+                f"Bet {bid} settled: " + (f"won {win:.2f} {cur}" if win else "lost"), p, ip, sid, cid,
                 {"game": dict(game, bet=stake, win=win)})
         return 5, t + 10 + int(ms)
 
@@ -547,13 +575,13 @@ class _Sim:
                        "notification-service", {"type": "service", "id": "notification-service"}, None, cid,
                        {"target": {"type": "player", "id": p.id}})
             return n + 3, t + 40
-        down = self.outage(prov, t2 + 800)
-        self.integ(t2 + 800, prov, "payment", "POST /v2/payouts", "outbound", "timeout" if down else "ok",
-                   30000.0 if down else self.ms(150, 1200), "payment-service", {"type": "player", "id": p.id}, sid, cid,
-                   {"payment": {"transaction_id": tx}})
+        down, ims = self.outage(prov, t2 + 800), self.ms(150, 1200)
+        ims = 30000.0 if down else ims
+        self.integ(t2 + 800, prov, "payment", "POST /v2/payouts", "outbound", "timeout" if down else "ok", ims,
+                   "payment-service", {"type": "player", "id": p.id}, sid, cid, {"payment": {"transaction_id": tx}})
         if down:
             p.bal += amt
-        self.ua(t2 + 4000, "payment", "withdrawal", not down, "error" if down else "info", "payment-service",
+        self.ua(t2 + 1000 + int(ims), "payment", "withdrawal", not down, "error" if down else "info", "payment-service",
                 f"Withdrawal {tx} of {amt:.2f} {p.cur} {'failed: provider timeout' if down else 'paid out'}", p, ip,
                 sid, cid, pay("failed" if down else "completed"))
         return n + 3, t + 40
@@ -566,11 +594,12 @@ class _Sim:
             notify = (C.EMAIL_PROVIDER, "email", "POST /v3/send", "notification-service")
         elif x < 0.55:
             field, old = "phone", p.phone
-            p.phone = new = f"{p.phone[:p.phone.index(' ')]} 7{int(r() * 9)} {int(r() * 900) + 100} {int(r() * 9000) + 1000}"
+            prefix = p.phone[:p.phone.index(" ")]
+            p.phone = new = f"{prefix} 7{int(r() * 9)} {int(r() * 900) + 100} {int(r() * 9000) + 1000}"
             notify = (C.SMS_PROVIDER, "sms", "POST /v1/messages", "notification-service")
         elif x < 0.9:
             field, old, new = "deposit_limit", p.limit, float(C.DEPOSIT_LIMITS[int(r() * len(C.DEPOSIT_LIMITS))])
-            p.limit = new
+            p.limit = new = new if new != old else old * 2
         else:
             field, old, new = "marketing_opt_in", True, False
         ms = self.ms(20, 150)
@@ -581,8 +610,9 @@ class _Sim:
                 f"Player {p.id} changed {field.replace('_', ' ')}", p, ip, sid, None,
                 {"changes": [{"field": field, "old": old, "new": new}]}, full=True)
         if notify:
-            self.integ(t + int(ms) + 200, notify[0], notify[1], notify[2], "outbound", "ok", self.ms(60, 400), notify[3],
-                       {"type": "service", "id": notify[3]}, None, None, {"target": {"type": "player", "id": p.id}})
+            prov, kind, endpoint, svc = notify
+            self.integ(t + int(ms) + 200, prov, kind, endpoint, "outbound", "ok", self.ms(60, 400), svc,
+                       {"type": "service", "id": svc}, None, None, {"target": {"type": "player", "id": p.id}})
             return 3, t + int(ms)
         return 2, t + int(ms)
 
@@ -610,8 +640,8 @@ class _Sim:
         k = int(r() * len(_BG_API))
         method, path, x, y = _BG_API[k], _BG_PATH[k], r(), r()
         if path == "/healthz":
-            return self.api(None, "GET", path, 200, int(4 + 30 * y * y * y) / 10, {"type": "service", "id": "load-balancer"},
-                            "192.0.2.250", classified=x < 0.75)
+            return self.api(None, "GET", path, 200, int(4 + 30 * y * y * y) / 10,
+                            {"type": "service", "id": "load-balancer"}, "192.0.2.250", classified=x < 0.75)
         status = (200 if x < 0.93 else 304 if x < 0.955 else 404 if x < 0.975 else 429 if x < 0.99
                   else 500 if x < 0.996 else 503)
         return self.api(None, method, path, 201 if method == "POST" and status == 200 else status,
@@ -633,7 +663,8 @@ class _Sim:
             p = self.player()
             self.integ(t, C.KYC_PROVIDER, "kyc", "POST /webhooks/verification", "inbound",
                        "ok" if r() < 0.97 else "rejected", self.ms(5, 50), "kyc-service",
-                       {"type": "integration", "id": C.KYC_PROVIDER}, None, None, {"target": {"type": "player", "id": p.id}})
+                       {"type": "integration", "id": C.KYC_PROVIDER}, None, None,
+                       {"target": {"type": "player", "id": p.id}})
         return 1
 
     def job(self, t) -> int:
@@ -662,7 +693,8 @@ class _Sim:
         route = _ERR_ROUTES.get(svc)
         if route and r() < 0.5:  # a player's request failed
             p, cid = self.player(), self.uuid()
-            self.api(t, route[0], route[1], 500, self.ms(20, 900), {"type": "player", "id": p.id}, p.ip, None, cid, p.ua)
+            self.api(t, route[0], route[1], 500, self.ms(20, 900), {"type": "player", "id": p.id}, p.ip, None, cid,
+                     p.ua)
             self.err(t + 3, svc, etype, emsg, trace, code, actor={"type": "player", "id": p.id}, cid=cid)
             return 2
         self.err(t, svc, etype, emsg, trace, code, "critical" if r() < 0.05 else "error", classified=r() < 0.4)
@@ -688,22 +720,23 @@ class _Sim:
         elif x < 0.68:
             delta, old = float(C.DEPOSIT_AMOUNTS[int(r() * 5)]), int(p.bal * 100) / 100
             p.bal = int(old * 100 + delta * 100 + 0.5) / 100
-            self.admin(t, emp, "payment", "balance_adjusted", f"{eid} credited {delta:.2f} {p.cur} to {p.id} (goodwill)",
-                       target, [{"field": "balance", "old": old, "new": p.bal}], classified=cls,
-                       extra={"payment": {"transaction_id": "tx-" + self.hx(), "direction": "adjustment", "amount": delta,
-                                          "currency": p.cur, "status": "completed"}})
+            self.admin(t, emp, "payment", "balance_adjusted",
+                       f"{eid} credited {delta:.2f} {p.cur} to {p.id} (goodwill)", target,
+                       [{"field": "balance", "old": old, "new": p.bal}], classified=cls,
+                       extra={"payment": {"transaction_id": "tx-" + self.hx(), "direction": "adjustment",
+                                          "amount": delta, "currency": p.cur, "status": "completed"}})
         elif x < 0.78:
             self.admin(t, emp, "profile_change", "kyc_approved", f"{eid} approved KYC documents of {p.id}", target,
                        [{"field": "kyc_status", "old": "pending", "new": "verified"}], classified=cls)
         elif x < 0.84:
-            self.admin(t, emp, "access", "export", f"{eid} exported {int(r() * 3000) + 10} transactions of {p.id} to CSV",
-                       target, classified=cls)
+            self.admin(t, emp, "access", "export",
+                       f"{eid} exported {int(r() * 3000) + 10} transactions of {p.id} to CSV", target, classified=cls)
         elif x < 0.92:
             self.admin(t, emp, "login", "login", f"Employee {eid} signed in to the back office", None, classified=cls,
                        extra={"source": {"ip": "198.51.100.10"}})
         elif x < 0.97:
-            self.admin(t, emp, "other", "note_added", f'{eid} added a note to {p.id}: "Called about \'missing\' deposit"',
-                       target, classified=cls)
+            self.admin(t, emp, "other", "note_added",
+                       f'{eid} added a note to {p.id}: "Called about \'missing\' deposit"', target, classified=cls)
         else:
             other = self.employees[int(r() * len(self.employees))]
             self.admin(t, self.admins[0], "permission_change", "role_granted", f"{self.admins[0][0]} granted "
@@ -766,7 +799,9 @@ class _Sim:
                    msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED")
         # 2. a bad deploy, an error spike in that service, a rollback
         svc, etype, emsg, trace = C.SPIKE_ERROR
-        t0, old = E - int(min(span, 2 * DAY) * 0.62) + int(r() * day / 48), self.versions[svc]
+        t0, old = E - int(min(span, 2 * DAY) * 0.62), self.versions[svc]
+        office = t0 - t0 % DAY + 9 * HOUR + int(r() * 6 * HOUR)  # deploys happen in office hours
+        t0 = office if self.S + HOUR < office < E - 2 * HOUR else t0
         a, b, _ = old.split(".")
         self.deploy(t0, svc, old, f"{a}.{int(b) + 1}.0")
         burst = (12 + int(r() * 10)) * MIN
@@ -775,8 +810,8 @@ class _Sim:
             self.err(tt, svc, etype, emsg, trace, "DB_SCHEMA", "critical" if r() < 0.1 else "error",
                      actor={"type": "player", "id": p.id}, cid=cid)
             if r() < 0.5:
-                self.api(tt - 4, "GET", "/api/v1/players/me/balance", 500, self.ms(5, 50), {"type": "player", "id": p.id},
-                         p.ip, None, cid, p.ua)
+                self.api(tt - 4, "GET", "/api/v1/players/me/balance", 500, self.ms(5, 50),
+                         {"type": "player", "id": p.id}, p.ip, None, cid, p.ua)
         self.deploy(t0 + MIN + burst + 2 * MIN, svc, f"{a}.{int(b) + 1}.0", old, "rollback")
         # 3. brute-force login bursts from one IP
         self.brute_force(E - int(day * 0.22) + int(r() * day / 48), scale, True)
@@ -808,6 +843,8 @@ class _Sim:
         t += 25 * MIN
         self.admin(t, sec, "profile_change", "account_locked",
                    f"{sec[0]} locked account {p.id}: suspected account takeover from {ip}",
-                   {"type": "player", "id": p.id, "name": p.name}, [{"field": "status", "old": "active", "new": "locked"}])
-        self.ua(t + 500, "login", "logout", True, "info", "auth-service", f"Session of {p.id} terminated: account locked",
-                p, ip, sid, None, {"labels": {"reason": "account_locked"}})
+                   {"type": "player", "id": p.id, "name": p.name},
+                   [{"field": "status", "old": "active", "new": "locked"}])
+        self.ua(t + 500, "login", "logout", True, "info", "auth-service",
+                f"Session of {p.id} terminated: account locked", p, ip, sid, None,
+                {"labels": {"reason": "account_locked"}})

@@ -63,43 +63,43 @@ class Ingestor:
         self.max_event_bytes = max_event_bytes
         self.max_errors = max_errors
 
-    def ingest(self, items: Iterable[tuple[dict, Any]], *, check_size: bool = False,
+    def ingest(self, items: Iterable[tuple[int, Any]], *, position: str = "index", check_size: bool = False,
                progress: Callable[[int], None] | None = None) -> IngestReport:
-        """Store `items`: (position, value) pairs where value is a parsed object, raw JSON bytes
-        (one NDJSON line) or an EventError found while reading. `position` is what the report
-        quotes back (e.g. {"index": 3} or {"line": 4})."""
+        """Store `items`: (number, value) pairs where value is a parsed object, raw JSON bytes
+        (one NDJSON line) or an EventError found while reading. Errors quote the number back
+        under the name `position` ("index" for array positions, "line" for NDJSON lines)."""
         report = IngestReport(max_errors=self.max_errors)
         batch: list[dict] = []
-        where: list[dict] = []
+        numbers: list[int] = []
+        normalize = self.normalizer.normalize
         now_ms = time.time_ns() // 1_000_000
-        for position, value in items:
+        for number, value in items:
             try:
-                if isinstance(value, EventError):
-                    raise value
-                line = None
-                if isinstance(value, (bytes, bytearray, memoryview)):
-                    line = bytes(value)
-                    value = parse_json(line)
-                elif check_size:
-                    size = len(orjson.dumps(value))
-                    if size > self.max_event_bytes:
-                        raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
-                batch.append(self.normalizer.normalize(value, now_ms, line))
-                where.append(position)
+                if type(value) is bytes:
+                    batch.append(normalize(parse_json(value), now_ms, value))
+                else:
+                    if isinstance(value, EventError):
+                        raise value
+                    if check_size:
+                        size = len(orjson.dumps(value))
+                        if size > self.max_event_bytes:
+                            raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
+                    batch.append(normalize(value, now_ms))
+                numbers.append(number)
             except EventError as exc:
-                error = {**position, "reason": exc.reason}
-                if getattr(exc, "field", None):
+                error = {position: number, "reason": exc.reason}
+                if exc.field:
                     error["field"] = exc.field
                 report.reject(error)
             if len(batch) >= self.batch_size:
-                self._flush(batch, where, report, progress)
-                batch, where = [], []
+                self._flush(batch, numbers, position, report, progress)
+                batch, numbers = [], []
                 now_ms = time.time_ns() // 1_000_000
         if batch:
-            self._flush(batch, where, report, progress)
+            self._flush(batch, numbers, position, report, progress)
         return report
 
-    def _flush(self, batch: list[dict], where: list[dict], report: IngestReport, progress) -> None:
+    def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress) -> None:
         try:
             result = self.store.write(batch)
         except StoreError as exc:
@@ -110,7 +110,7 @@ class Ingestor:
         if failures:
             report.storage_failed = True
             for pos, reason in failures:
-                report.reject({**where[pos], "reason": reason})
+                report.reject({position: numbers[pos], "reason": reason})
         if result is not None:
             report.accepted += result.stored + len(result.duplicates)
             report.duplicates += len(result.duplicates)

@@ -55,7 +55,7 @@ def post_events():
     except EventError as exc:
         raise ApiError(400, exc.reason) from None
     items = document if isinstance(document, list) else [document]
-    report = services.ingestor.ingest((({"index": i}, item) for i, item in enumerate(items)), check_size=True)
+    report = services.ingestor.ingest(enumerate(items), check_size=True)
     return _answer(report)
 
 
@@ -69,4 +69,4 @@ def post_bulk():
     request.max_content_length = None  # streamed: only each line is bounded
     chunks = decoded_chunks(request.stream, gzip=_gzip())
     lines = iter_lines(chunks, services.settings.max_event_bytes)
-    return _answer(services.ingestor.ingest(({"line": n}, value) for n, value in lines))
+    return _answer(services.ingestor.ingest(lines, position="line"))
