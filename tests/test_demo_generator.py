@@ -8,7 +8,6 @@ import ipaddress
 import json
 import re
 import sys
-import time
 import tracemalloc
 import types
 from collections import Counter, defaultdict
@@ -328,7 +327,7 @@ def test_brute_force_burst(n, days, sample):
         if get(ev, "event.action") == "login_failed":
             assert get(ev, "event.outcome") == "failure"
             failed[get(ev, "actor.ip")].append(ev)
-    ip, evs = max(failed.items(), key=lambda kv: _max_in_window([ts_ms(e) for e in kv[1]], 600_000))
+    _, evs = max(failed.items(), key=lambda kv: _max_in_window([ts_ms(e) for e in kv[1]], 600_000))
     assert _max_in_window([ts_ms(e) for e in evs], 600_000) >= 20
     assert len({get(e, "actor.id") for e in evs}) >= 3, "several accounts attacked"
 
@@ -373,10 +372,3 @@ def test_streams_with_bounded_memory():
     finally:
         tracemalloc.stop()
     assert peak < 40 * 2**20, f"peak {peak / 2**20:.1f} MiB"
-
-
-def test_throughput_is_not_grossly_off():
-    started = time.perf_counter()
-    n = sum(1 for _ in gen.generate(100_000, end=END))
-    rate = n / (time.perf_counter() - started)
-    assert rate > 50_000, f"{rate:,.0f} events/s (the target is >= 150,000 on a quiet machine)"

@@ -13,8 +13,13 @@ brute-force login bursts from one IP. About 10% of events carry no event.compone
 (errors with only error.*, requests with only http.*/url.*, employee actions with only
 actor.type) so that the server's classifier has work to do.
 
-Stories push events (with their epoch-ms) onto a heap; the main loop pops everything older than
-the next story's start, so memory depends on the traffic rate, not on `events`.
+How it runs: a virtual clock, bent by a day/night curve, gives each story its start time; a story
+plans all of its events at once (so their number is known and the total comes out exact) and
+pushes them, with their epoch-ms, onto a heap. The main loop pops everything due before the next
+story starts, formats `@timestamp` from a per-minute prefix and yields. Long stories (game sessions)
+push a *task* instead, a generator that renders one round at a time when its time comes, so few
+event dicts live long (which keeps the garbage collector quiet). Memory depends on the traffic
+rate and the player pool (at most 50,000 players), not on `events`.
 """
 
 from __future__ import annotations
@@ -160,7 +165,7 @@ class _Sim:
     def _player(self, i):
         rng, r, p = self.rng, self.rng.random, _Player()
         first, last = rng.choice(C.FIRST_NAMES), rng.choice(C.LAST_NAMES)
-        country, p.cur, pp, _ = _COUNTRIES[int(r() * len(_COUNTRIES))]
+        _, p.cur, pp, _ = _COUNTRIES[int(r() * len(_COUNTRIES))]
         p.id, p.name = f"p-{i + 1:06d}", f"{first} {last}"
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "").encode("ascii", "ignore").decode()
         p.email = f"{local}{int(r() * 100)}@{C.MAIL_DOMAINS[int(r() * len(C.MAIL_DOMAINS))]}"
@@ -544,7 +549,7 @@ class _Sim:
 
     def withdraw(self, t, p, sid, ip):
         r = self.r
-        prov, method, refp, _ = C.PAYMENT_PROVIDERS[p.pay]
+        prov, method, _, _ = C.PAYMENT_PROVIDERS[p.pay]
         amt, cid, tx = float(int(p.bal * (0.3 + 0.7 * r()))), self.uuid(), "tx-" + self.hx()
         p.bal -= amt
 
@@ -645,7 +650,7 @@ class _Sim:
         status = (200 if x < 0.93 else 304 if x < 0.955 else 404 if x < 0.975 else 429 if x < 0.99
                   else 500 if x < 0.996 else 503)
         return self.api(None, method, path, 201 if method == "POST" and status == 200 else status,
-                        int(40 + 1800 * y * y * y) / 10, {"type": "anonymous"}, _IPS[int(r() * 597)],
+                        int(40 + 1800 * y * y * y) / 10, {"type": "anonymous"}, _IPS[int(r() * len(_IPS))],
                         ua=C.USER_AGENTS[int(r() * len(C.USER_AGENTS))], classified=r() < 0.68)
 
     def bg_integration(self, t) -> int:
@@ -738,9 +743,9 @@ class _Sim:
             self.admin(t, emp, "other", "note_added",
                        f'{eid} added a note to {p.id}: "Called about \'missing\' deposit"', target, classified=cls)
         else:
-            other = self.employees[int(r() * len(self.employees))]
-            self.admin(t, self.admins[0], "permission_change", "role_granted", f"{self.admins[0][0]} granted "
-                       f"'senior_support' to {other[0]}", {"type": "user", "id": other[0], "name": other[1]},
+            other, boss = self.employees[int(r() * len(self.employees))], self.admins[int(r() * len(self.admins))]
+            self.admin(t, boss, "permission_change", "role_granted", f"{boss[0]} granted 'senior_support' to {other[0]}",
+                       {"type": "user", "id": other[0], "name": other[1]},
                        [{"field": "roles", "old": list(other[2]), "new": list(other[2]) + ["senior_support"]}])
         return n
 
@@ -761,7 +766,7 @@ class _Sim:
         for _ in range(n):
             t = self.S + int(r() * (self.E - self.S))
             t = t // DAY * DAY + 8 * HOUR + int(r() * 10 * HOUR)
-            if self.S <= t < self.E - HOUR:
+            if self.S <= t < self.E - HOUR and (t // DAY + 3) % 7 < 5:  # not at weekends
                 times.append(t)
         for t in sorted(times):
             svc = _SERVICES[int(r() * len(_SERVICES))]
