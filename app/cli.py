@@ -28,6 +28,15 @@ def _services():
         raise click.ClickException(str(exc)) from None
 
 
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes on the ingest path. Events are acyclic trees freed by reference
+    counting; the default thresholds run a collection every 700 allocations (~70 events), which
+    costs about a tenth of ingest throughput. Objects alive now (the app) are frozen out of it."""
+    import gc
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 @click.group()
 def main() -> None:
     """Platform Logs: capture, keep, search and alert on a gaming platform's events.
@@ -68,7 +77,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
         def load(self):
             from . import create_app
-            return create_app(settings)
+            app = create_app(settings)
+            tune_gc()
+            return app
 
     Server().run()
 
@@ -86,6 +97,7 @@ def demo(events: int, days: int, seed: int) -> None:
     from .demo.generator import generate
 
     services = _services()
+    tune_gc()
     end = datetime.now(timezone.utc)
     with tqdm(total=events, unit="ev", unit_scale=True, desc="demo") as bar:
         # as JSON lines, exactly what a client would send (and the ingest fast path applies)
@@ -105,6 +117,7 @@ def ingest(file: str) -> None:
     from .ingest.ndjson import decoded_chunks, iter_lines
 
     services = _services()
+    tune_gc()
     size = None if file == "-" else Path(file).stat().st_size
     stream = sys.stdin.buffer if file == "-" else open(file, "rb")
     started = time.monotonic()
