@@ -117,7 +117,7 @@ class Server:
 
 
 def post(port: int, key: str, body, length: int | None = None) -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600, blocksize=1 << 20)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
     if length is not None:
         headers["Content-Length"] = str(length)
@@ -165,6 +165,14 @@ def peak_rss_mb(pids: list[int]) -> float:
     return peak / 1024
 
 
+def current_rss_mb(pids: list[int]) -> float:
+    largest = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        largest = max(largest, int(re.search(r"VmRSS:\s+(\d+)", status).group(1)))
+    return largest / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -173,6 +181,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18931)
     parser.add_argument("--gigabyte", action="store_true", help="also stream a 1 GB body")
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--gigabyte-only", action="store_true", help="only the 1 GB body")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} cores; events={args.events:,} batch={args.batch} senders={args.senders}")
@@ -180,6 +189,9 @@ def main() -> None:
     size = sum(map(len, pool)) / len(pool)
     print(f"event size: {size:.0f} bytes average (demo traffic)")
     bodies = batches(pool, args.batch)
+
+    if args.gigabyte_only:
+        return gigabyte(pool, args.port + 2)
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         ref = reference(pool, args.events, args.batch, Path(tmp))
@@ -211,24 +223,43 @@ def main() -> None:
                 server.stop()
 
     if args.gigabyte:
-        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            path = Path(tmp, "gig.ndjson")
-            with path.open("wb") as fh:
-                while fh.tell() < 1 << 30:
-                    fh.write(b"\n".join(pool) + b"\n")
-            length = path.stat().st_size
-            server = Server(Path(tmp, "data"), args.port + 2)
-            try:
-                before = peak_rss_mb(server.pids())
-                started = time.perf_counter()
-                with path.open("rb") as fh:
-                    report = post(server.port, server.key, fh, length)
-                elapsed = time.perf_counter() - started
-                print(f"gigabyte   {length / 2**30:.2f} GiB in one request: accepted {report['accepted']:,} "
-                      f"rejected {report['rejected']} in {elapsed:.0f} s ({report['accepted'] / elapsed:,.0f} events/s); "
-                      f"server peak RSS {before:.0f} MB before, {peak_rss_mb(server.pids()):.0f} MB after")
-            finally:
-                server.stop()
+        gigabyte(pool, args.port + 2)
+
+
+def gigabyte(pool: list[bytes], port: int) -> None:
+    """One 1 GB NDJSON body with Content-Length, streamed from disk; peak RSS of the server."""
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        path = Path(tmp, "gig.ndjson")
+        with path.open("wb") as fh:
+            while fh.tell() < 1 << 30:
+                fh.write(b"\n".join(pool) + b"\n")
+        length = path.stat().st_size
+        server = Server(Path(tmp, "data"), port)
+        try:
+            before = peak_rss_mb(server.pids())
+            samples: list[float] = []  # the server's current RSS, once a second
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.wait(1.0):
+                    samples.append(current_rss_mb(server.pids()))
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            started = time.perf_counter()
+            with path.open("rb") as fh:
+                report = post(server.port, server.key, fh, length)
+            elapsed = time.perf_counter() - started
+            done.set()
+            sampler.join()
+            quarters = [max(samples[i * len(samples) // 4:(i + 1) * len(samples) // 4] or [0]) for i in range(4)]
+            print(f"gigabyte   {length / 2**30:.2f} GiB in one request: accepted {report['accepted']:,} "
+                  f"rejected {report['rejected']} in {elapsed:.0f} s ({report['accepted'] / elapsed:,.0f} events/s)")
+            print(f"           largest server process RSS: {before:.0f} MB before; per quarter of the upload "
+                  + " / ".join(f"{q:.0f}" for q in quarters) + " MB; peak "
+                  f"{peak_rss_mb(server.pids()):.0f} MB")
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

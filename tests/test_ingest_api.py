@@ -94,6 +94,16 @@ def test_body_over_the_request_limit_is_413(tmp_path):
     assert response.status_code == 413 and "/api/v1/events/bulk" in response.json["error"]["message"]
 
 
+def test_bulk_is_not_bound_by_the_request_limit(tmp_path):
+    from app import create_app
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path), "PLATLOGS_MAX_REQUEST_BYTES": "4096"})
+    key = app.extensions["platlogs"].meta.create_key("k", ["ingest"])[1]
+    body = b"".join(orjson.dumps({"message": f"m{i}"}) + b"\n" for i in range(2000))  # ~40 KB, with Content-Length
+    response = app.test_client().post("/api/v1/events/bulk", data=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200 and response.json["accepted"] == 2000
+    app.extensions["platlogs"].close()
+
+
 def test_gzip_bodies(client, ingest_headers):
     body = gzip.compress(orjson.dumps([GOOD, GOOD]))
     response = client.post("/api/v1/events", data=body, headers={**ingest_headers, "Content-Encoding": "gzip"})

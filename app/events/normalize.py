@@ -1,53 +1,30 @@
 """Turn one untrusted input object into a stored event, or reject it with a clear reason.
 
-Order: shape and limits (depth, field count, key sizes, control characters) with redaction
-in the same pass -> known fields checked and normalised per schema.yaml -> timestamp and id
--> classification. Nothing here touches storage; `Normalizer.normalize` is pure apart from the
-id it generates.
+Two ways through, with the same result (a property test holds them to it):
+- the full passes: shape and limits (depth, field count, key sizes, control characters) with
+  redaction, copying -> known fields checked and normalised per schema.yaml (convert.py);
+- the fast path, for a raw JSON line that provably needs no redaction and no key rewriting:
+  one walk that checks the parsed object in place.
+Then timestamp, id and classification. Nothing here touches storage; `Normalizer.normalize`
+is pure apart from the id it generates.
 """
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .classify import Classifier
+from .convert import MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .ids import new_id
 from .redact import Redactor
-from .schema import Field, Schema
+from .schema import Schema
+
+__all__ = ["EventError", "Normalizer", "format_ts"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
-_LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
-                  "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
-_MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
 MAX_KEY_CHARS = 256
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_MS = timedelta(milliseconds=1)
-MAX_KEYWORD_CHARS = 8192
-
-
-class EventError(ValueError):
-    """An input item cannot be stored; `reason` says why, `field` where (when known)."""
-
-    def __init__(self, reason: str, field: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def format_ts(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 class Normalizer:
@@ -59,8 +36,8 @@ class Normalizer:
         self.max_fields = max_fields
         self.max_depth = max_depth
         self.future_tolerance_ms = future_tolerance_ms
-        self._tree = _field_tree(schema)
-        self._second_cache: dict[str, int] = {}
+        self._tree = field_tree(schema)
+        self.converter = Converter()
         self._last_ingested = (-1, "")
         self._good_keys: set[str] = set()
 
@@ -71,7 +48,7 @@ class Normalizer:
         from, enables the fast path: a line that provably needs no redaction, no dotted-key
         expansion and is within the limits is checked without being copied."""
         if not isinstance(raw, dict):
-            raise EventError(f"expected a JSON object, got {_type_name(raw)}")
+            raise EventError(f"expected a JSON object, got {type_name(raw)}")
         state = [0, 0]  # fields seen, values redacted
         columns: dict[str, Any] = {}
         if (raw_line is not None and b"\\" not in raw_line and b"\x7f" not in raw_line
@@ -95,7 +72,7 @@ class Normalizer:
             tags = event.get("tags")
             event["tags"] = (tags if isinstance(tags, list) else []) + ["timestamp_assigned"]
         else:
-            ts_ms, event["@timestamp"] = self.parse_timestamp(ts, "@timestamp")
+            ts_ms, event["@timestamp"] = self.converter.parse_timestamp(ts, "@timestamp")
             if ts_ms > ingested_ms + self.future_tolerance_ms:
                 raise EventError(f"@timestamp {event['@timestamp']} is more than "
                                  f"{self.future_tolerance_ms // 3_600_000} h in the future", "@timestamp")
@@ -162,7 +139,7 @@ class Normalizer:
                         return False
             if spec is None or value is None:
                 continue
-            if type(spec) is not _Leaf:
+            if type(spec) is not Leaf:
                 return False  # a namespace given a scalar: the full pass reports it with its path
             if kind is str:  # the common cases need no conversion: test them inline
                 ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
@@ -171,7 +148,7 @@ class Normalizer:
             else:
                 ok = kind is float and spec.numeric == "double" and math.isfinite(value)
             if not ok:
-                node[key] = value = self._convert(spec.field, value)
+                node[key] = value = self.converter.convert(spec.field, value)
             if spec.column:
                 columns[spec.column] = value
         return True
@@ -249,7 +226,7 @@ class Normalizer:
             spec = tree.get(key)
             if spec is None or value is None:
                 continue
-            if type(spec) is _Leaf:
+            if type(spec) is Leaf:
                 kind = type(value)
                 if kind is str:  # the common cases need no conversion: test them inline
                     ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
@@ -258,164 +235,13 @@ class Normalizer:
                 else:
                     ok = kind is float and spec.numeric == "double" and math.isfinite(value)
                 if not ok:
-                    node[key] = value = self._convert(spec.field, value)
+                    node[key] = value = self.converter.convert(spec.field, value)
                 if spec.column:
                     columns[spec.column] = value
             elif isinstance(value, dict):
                 self._check_known(value, spec, prefix + key + ".", columns)
             else:
-                raise EventError(f"expected an object, got {_type_name(value)}", prefix + key)
-
-    def _convert(self, field: Field, value: Any) -> Any:
-        kind = field.type
-        if kind in ("keyword", "ip"):
-            if type(value) in (int, float):
-                value = str(value)
-            if not isinstance(value, str):
-                raise EventError(f"expected a string, got {_type_name(value)}", field.name)
-            if len(value) > MAX_KEYWORD_CHARS:
-                raise EventError(f"longer than {MAX_KEYWORD_CHARS} characters", field.name)
-            if field.name == "log.level":
-                value = value.lower()
-                value = _LEVEL_ALIASES.get(value, value)
-            elif field.name == "http.request.method":
-                value = value.upper()
-            if kind == "ip" and not _CANONICAL_IPV4.match(value):
-                try:
-                    value = str(ipaddress.ip_address(value))
-                except ValueError:
-                    raise EventError(f"not an IP address: {value[:60]!r}", field.name) from None
-            if field.enum and value not in field.enum:
-                raise EventError(f"{value[:60]!r} is not one of " + ", ".join(field.enum), field.name)
-            return value
-        if kind == "text":
-            if not isinstance(value, str):
-                raise EventError(f"expected a string, got {_type_name(value)}", field.name)
-            return value
-        if kind == "long":
-            if type(value) is float and value.is_integer():
-                value = int(value)
-            elif type(value) is str:
-                try:
-                    value = int(value.strip())
-                except ValueError:
-                    raise EventError(f"expected an integer, got {value[:40]!r}", field.name) from None
-            if type(value) is not int:
-                raise EventError(f"expected an integer, got {_type_name(value)}", field.name)
-            if not -(2**63) <= value < 2**63:
-                raise EventError("integer out of the 64-bit range", field.name)
-            return value
-        if kind == "double":
-            if type(value) is str:
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise EventError(f"expected a number, got {value[:40]!r}", field.name) from None
-            if type(value) not in (int, float) or not math.isfinite(value):
-                raise EventError(f"expected a number, got {_type_name(value)}", field.name)
-            return value
-        if kind == "date":
-            return self.parse_timestamp(value, field.name)[1]
-        if kind == "boolean":
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            if type(value) is not bool:
-                raise EventError(f"expected true or false, got {_type_name(value)}", field.name)
-            return value
-        if kind == "tags":
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or len(items) > 32:
-                raise EventError("expected a list of at most 32 strings", field.name)
-            out = []
-            for item in items:
-                if type(item) in (int, float):
-                    item = str(item)
-                if not isinstance(item, str) or len(item) > 256:
-                    raise EventError("each item must be a string of at most 256 characters", field.name)
-                out.append(item)
-            return out
-        if kind == "labels":
-            if not isinstance(value, dict):
-                raise EventError(f"expected an object of strings, got {_type_name(value)}", field.name)
-            out = {}
-            for key, item in value.items():
-                if isinstance(item, (dict, list)):
-                    raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
-                out[key] = item if isinstance(item, str) else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
-            return out
-        if kind == "changes":
-            items = [value] if isinstance(value, dict) else value
-            if not isinstance(items, list) or len(items) > 100:
-                raise EventError("expected a list of at most 100 {field, old, new} objects", field.name)
-            for item in items:
-                if not isinstance(item, dict) or not isinstance(item.get("field"), str):
-                    raise EventError("each change must be an object with a string \"field\"", field.name)
-            return items
-        raise AssertionError(kind)
-
-    def parse_timestamp(self, value: Any, name: str) -> tuple[int, str]:
-        """(epoch ms, canonical ISO string) of an ISO-8601 string or an epoch-milliseconds number."""
-        if type(value) in (int, float):
-            if not math.isfinite(value):
-                raise EventError("not a valid time", name)
-            ms = int(value)
-        elif isinstance(value, str):
-            if _CANONICAL_TS.match(value):  # the common case: cache the parse of the second
-                second = self._second_cache.get(value[:19])
-                if second is None:
-                    if len(self._second_cache) > 50_000:
-                        self._second_cache.clear()
-                    second = self._second_cache[value[:19]] = self._iso_ms(value[:19] + "Z", name)
-                ms = second + int(value[20:23])
-                if _MIN_TS_MS <= ms <= 253402300799999:
-                    return ms, value
-            else:
-                ms = self._iso_ms(value, name)
-        else:
-            raise EventError(f"expected an ISO-8601 string or epoch milliseconds, got {_type_name(value)}", name)
-        if ms < _MIN_TS_MS or ms > 253402300799999:
-            hint = " (epoch seconds? send milliseconds)" if 0 < ms < _MIN_TS_MS else ""
-            raise EventError(f"time out of range{hint}", name)
-        return ms, format_ts(ms)
-
-    @staticmethod
-    def _iso_ms(text: str, name: str) -> int:
-        try:
-            parsed = datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise EventError(f"not an ISO-8601 time: {text[:40]!r}", name) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        try:
-            return (parsed - _EPOCH) // _ONE_MS  # exact integer arithmetic, sub-ms truncated
-        except OverflowError:
-            raise EventError("time out of range", name) from None
-
-
-class _Leaf:
-    """A known field in the lookup tree; `plain` fields take any string as it is."""
-    __slots__ = ("field", "plain", "column", "allowed", "numeric")
-
-    def __init__(self, field: Field):
-        self.field = field
-        self.column = field.column
-        self.plain = (field.type in ("keyword", "text") and not field.enum
-                      and field.name not in ("log.level", "http.request.method"))
-        self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
-        self.numeric = field.type if field.type in ("long", "double") else None
-
-
-def _field_tree(schema: Schema) -> dict:
-    tree: dict = {}
-    for field in schema.fields.values():
-        if field.name == "@timestamp":  # parsed once, by Normalizer.normalize
-            continue
-        node = tree
-        for part in field.path[:-1]:
-            node = node.setdefault(part, {})
-        node[field.path[-1]] = _Leaf(field)
-    return tree
-
+                raise EventError(f"expected an object, got {type_name(value)}", prefix + key)
 
 def _put_dotted(out: dict, parts: list[str], value: Any, path: str) -> None:
     if any(not p for p in parts):

@@ -66,7 +66,8 @@ def post_bulk():
     Batches are committed as they fill, so a dropped connection keeps what was committed;
     re-sending with client event ids is idempotent."""
     services = _services()
-    request.max_content_length = None  # streamed: only each line is bounded
+    # streamed: only each line is bounded. (Flask treats None as "use the app setting".)
+    request.max_content_length = 1 << 62
     chunks = decoded_chunks(request.stream, gzip=_gzip())
     lines = iter_lines(chunks, services.settings.max_event_bytes)
     return _answer(services.ingestor.ingest(lines, position="line"))

@@ -1,0 +1,196 @@
+"""Checking and normalising the value of one known field, by its type in schema.yaml."""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .schema import Field, Schema
+
+CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
+_LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
+                  "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
+_MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
+_MAX_TS_MS = 253402300799999  # 9999-12-31
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+MAX_KEYWORD_CHARS = 8192
+
+
+class EventError(ValueError):
+    """An input item cannot be stored; `reason` says why, `field` where (when known)."""
+
+    def __init__(self, reason: str, field: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+def type_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def format_ts(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+class Converter:
+    """Per-type conversion of known fields; keeps a small cache of parsed timestamp seconds."""
+
+    def __init__(self):
+        self._second_cache: dict[str, int] = {}
+
+    def convert(self, field: Field, value: Any) -> Any:
+        kind = field.type
+        if kind in ("keyword", "ip"):
+            if type(value) in (int, float):
+                value = str(value)
+            if not isinstance(value, str):
+                raise EventError(f"expected a string, got {type_name(value)}", field.name)
+            if len(value) > MAX_KEYWORD_CHARS:
+                raise EventError(f"longer than {MAX_KEYWORD_CHARS} characters", field.name)
+            if field.name == "log.level":
+                value = value.lower()
+                value = _LEVEL_ALIASES.get(value, value)
+            elif field.name == "http.request.method":
+                value = value.upper()
+            if kind == "ip" and not _CANONICAL_IPV4.match(value):
+                try:
+                    value = str(ipaddress.ip_address(value))
+                except ValueError:
+                    raise EventError(f"not an IP address: {value[:60]!r}", field.name) from None
+            if field.enum and value not in field.enum:
+                raise EventError(f"{value[:60]!r} is not one of " + ", ".join(field.enum), field.name)
+            return value
+        if kind == "text":
+            if not isinstance(value, str):
+                raise EventError(f"expected a string, got {type_name(value)}", field.name)
+            return value
+        if kind == "long":
+            if type(value) is float and value.is_integer():
+                value = int(value)
+            elif type(value) is str:
+                try:
+                    value = int(value.strip())
+                except ValueError:
+                    raise EventError(f"expected an integer, got {value[:40]!r}", field.name) from None
+            if type(value) is not int:
+                raise EventError(f"expected an integer, got {type_name(value)}", field.name)
+            if not -(2**63) <= value < 2**63:
+                raise EventError("integer out of the 64-bit range", field.name)
+            return value
+        if kind == "double":
+            if type(value) is str:
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise EventError(f"expected a number, got {value[:40]!r}", field.name) from None
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise EventError(f"expected a number, got {type_name(value)}", field.name)
+            return value
+        if kind == "date":
+            return self.parse_timestamp(value, field.name)[1]
+        if kind == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if type(value) is not bool:
+                raise EventError(f"expected true or false, got {type_name(value)}", field.name)
+            return value
+        if kind == "tags":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or len(items) > 32:
+                raise EventError("expected a list of at most 32 strings", field.name)
+            out = []
+            for item in items:
+                if type(item) in (int, float):
+                    item = str(item)
+                if not isinstance(item, str) or len(item) > 256:
+                    raise EventError("each item must be a string of at most 256 characters", field.name)
+                out.append(item)
+            return out
+        if kind == "labels":
+            if not isinstance(value, dict):
+                raise EventError(f"expected an object of strings, got {type_name(value)}", field.name)
+            out = {}
+            for key, item in value.items():
+                if isinstance(item, (dict, list)):
+                    raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
+                out[key] = item if isinstance(item, str) else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
+            return out
+        if kind == "changes":
+            items = [value] if isinstance(value, dict) else value
+            if not isinstance(items, list) or len(items) > 100:
+                raise EventError("expected a list of at most 100 {field, old, new} objects", field.name)
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("field"), str):
+                    raise EventError("each change must be an object with a string \"field\"", field.name)
+            return items
+        raise AssertionError(kind)
+
+    def parse_timestamp(self, value: Any, name: str) -> tuple[int, str]:
+        """(epoch ms, canonical ISO string) of an ISO-8601 string or an epoch-milliseconds number."""
+        if type(value) in (int, float):
+            if not math.isfinite(value):
+                raise EventError("not a valid time", name)
+            ms = int(value)
+        elif isinstance(value, str):
+            if CANONICAL_TS.match(value):  # the common case: cache the parse of the second
+                second = self._second_cache.get(value[:19])
+                if second is None:
+                    if len(self._second_cache) > 50_000:
+                        self._second_cache.clear()
+                    second = self._second_cache[value[:19]] = self._iso_ms(value[:19] + "Z", name)
+                ms = second + int(value[20:23])
+                if _MIN_TS_MS <= ms <= _MAX_TS_MS:
+                    return ms, value
+            else:
+                ms = self._iso_ms(value, name)
+        else:
+            raise EventError(f"expected an ISO-8601 string or epoch milliseconds, got {type_name(value)}", name)
+        if ms < _MIN_TS_MS or ms > _MAX_TS_MS:
+            hint = " (epoch seconds? send milliseconds)" if 0 < ms < _MIN_TS_MS else ""
+            raise EventError(f"time out of range{hint}", name)
+        return ms, format_ts(ms)
+
+    @staticmethod
+    def _iso_ms(text: str, name: str) -> int:
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EventError(f"not an ISO-8601 time: {text[:40]!r}", name) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        try:
+            return (parsed - _EPOCH) // _ONE_MS  # exact integer arithmetic, sub-ms truncated
+        except OverflowError:
+            raise EventError("time out of range", name) from None
+
+
+class Leaf:
+    """A known field in the lookup tree; `plain` fields take any string as it is."""
+    __slots__ = ("field", "plain", "column", "allowed", "numeric")
+
+    def __init__(self, field: Field):
+        self.field = field
+        self.column = field.column
+        self.plain = (field.type in ("keyword", "text") and not field.enum
+                      and field.name not in ("log.level", "http.request.method"))
+        self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
+        self.numeric = field.type if field.type in ("long", "double") else None
+
+
+def field_tree(schema: Schema) -> dict:
+    tree: dict = {}
+    for field in schema.fields.values():
+        if field.name == "@timestamp":  # parsed once, by Normalizer.normalize
+            continue
+        node = tree
+        for part in field.path[:-1]:
+            node = node.setdefault(part, {})
+        node[field.path[-1]] = Leaf(field)
+    return tree
