@@ -63,6 +63,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     if password:
         click.echo(f"First start: sign in as 'admin' with the one-time password  {password}  "
                    "(you will be asked to choose your own).")
+    else:
+        click.echo("Sign in with your account (lost the admin password? `platlogs users reset-password admin`).")
     settings = services.settings
 
     class Server(BaseApplication):
