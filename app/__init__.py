@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from flask import Flask
+from flask import Flask, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .config import Settings
@@ -27,18 +28,28 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     services = build_services(settings)
     app.extensions["platlogs"] = services
 
-    from .auth import init_auth
+    from .auth import init_auth, uses_bearer
     from .ingest.views import api as ingest_api
     from .web.api import api as read_api
+    from .web.search_api import api as search_api
     from .web.views import web
 
     init_auth(app, services.meta)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf = CSRFProtect(app)
-    csrf.exempt(ingest_api)  # API routes authenticate with bearer keys, not cookies
-    csrf.exempt(read_api)
-    app.register_blueprint(ingest_api)
-    app.register_blueprint(read_api)
-    app.register_blueprint(web)
+
+    @app.before_request
+    def _csrf():
+        # Cookie-authenticated writes need the CSRF token (form field or X-CSRFToken header);
+        # requests that carry a bearer key cannot be forged by another site, so they skip it.
+        if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+            return
+        if uses_bearer() or (request.path.startswith("/api/") and not current_user.is_authenticated):
+            return  # nothing a forged cross-site request could ride on; the route's own check answers 401
+        csrf.protect()
+
+    for blueprint in (ingest_api, read_api, search_api, web):
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
 
     @app.after_request

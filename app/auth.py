@@ -31,6 +31,10 @@ def _meta() -> MetaDB:
     return current_app.extensions["platlogs"].meta
 
 
+def uses_bearer() -> bool:
+    return _bearer() is not None
+
+
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

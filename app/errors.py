@@ -29,6 +29,18 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.message, **exc.details)
 
+    from .query.ast import QueryError
+    from .storage import CursorError
+
+    @app.errorhandler(QueryError)
+    def _query_error(exc: QueryError):
+        details = {k: v for k, v in exc.as_dict().items() if k != "message"}
+        return error_response(400, exc.message, **details)
+
+    @app.errorhandler(CursorError)
+    def _cursor_error(exc: CursorError):
+        return error_response(400, str(exc), field="cursor")
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if wants_json():

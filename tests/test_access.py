@@ -13,7 +13,8 @@ def _routes():
     routes = []
     for rule in app.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            args = {name: "x" for name in rule.arguments}
+            args = {name: 1 if type(rule._converters.get(name)).__name__ == "IntegerConverter" else "x"
+                    for name in rule.arguments}
             routes.append((rule.endpoint, method, rule.rule, args))
     app.extensions["platlogs"].close()
     return routes

@@ -77,9 +77,9 @@ def test_serve_ingests_a_streamed_bulk_body_and_serves_it(server, cli_env):
                              headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/x-ndjson"})
     assert response.status_code == 207
     assert response.json()["accepted"] == 20_000 and response.json()["errors"][0]["line"] == 20_001
-    found = requests.get(base + "/api/v1/events", params={"actor.id": "p-7", "size": 1000},
+    found = requests.get(base + "/api/v1/events", params={"q": "actor.id:p-7", "size": 1000},
                          headers={"Authorization": f"Bearer {read_key}"}, timeout=10).json()
-    assert found["total"] == 200
+    assert found["total"] == {"value": 200, "exact": True}
     assert {h["event"]["type"] for h in found["hits"]} == {"login"}
 
 
@@ -178,11 +178,12 @@ def test_demo_fills_the_store_through_the_ingest_path(cli_env):
     result = run_cli(cli_env, "demo", "--events", "3000", "--days", "2", "--seed", "9")
     assert "stored 3,000 events (0 rejected)" in result.stdout
     check = subprocess.run([sys.executable, "-c", f"""
+from app.query import parse
 from app.storage import open_store, SearchRequest
 store = open_store('sqlite://{cli_env['PLATLOGS_DATA_DIR']}/events')
 components = set()
 for c in ['system', 'user_activity', 'admin_action', 'error', 'api', 'integration']:
-    if store.search(SearchRequest(filters={{'event.component': c}}, size=1)).hits:
+    if store.search(SearchRequest(query=parse('event.component:' + c), size=1)).hits:
         components.add(c)
 hit = store.search(SearchRequest(size=1)).hits[0]
 print(store.count(), len(components), hit['event']['classified_by'] != '')

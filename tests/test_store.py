@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.query import parse
 from app.storage import SearchRequest, open_store
 from app.storage.sqlite import DAY_MS
 
@@ -71,9 +72,9 @@ def test_filters_on_columns_and_on_any_field(store):
         event(DAY0 + 2, "e2", actor__id="p-2", payment__currency="USD"),
         event(DAY0 + DAY_MS, "e3", actor__id="p-1", payment__currency="USD"),
     ])
-    by_actor = store.search(SearchRequest(filters={"actor.id": "p-1"}))
+    by_actor = store.search(SearchRequest(query=parse("actor.id:p-1")))
     assert [h["event"]["id"] for h in by_actor.hits] == ["e3", "e1"] and by_actor.total == 2
-    by_json = store.search(SearchRequest(filters={"payment.currency": "USD"}, newest_first=False))
+    by_json = store.search(SearchRequest(query=parse("payment.currency:USD"), newest_first=False))
     assert [h["event"]["id"] for h in by_json.hits] == ["e2", "e3"]
 
 
@@ -89,18 +90,16 @@ def test_full_text_matches_message_and_error_words(store):
         event(DAY0 + 1, "m2", error={"message": "Provider timeout after 30s"}),
         event(DAY0 + 2, "m3", message="Deposit declined"),
     ])
-    assert [h["event"]["id"] for h in store.search(SearchRequest(text="timeout")).hits] == ["m2"]
-    assert [h["event"]["id"] for h in store.search(SearchRequest(text="withdrawal APPROVED")).hits] == ["m1"]
-    assert store.search(SearchRequest(text='") OR NEAR(*')).hits == []  # FTS syntax is escaped
+    assert [h["event"]["id"] for h in store.search(SearchRequest(query=parse("timeout"))).hits] == ["m2"]
+    assert [h["event"]["id"] for h in store.search(SearchRequest(query=parse("withdrawal APPROVED"))).hits] == ["m1"]
+    assert store.search(SearchRequest(query=parse('"OR NEAR(*"'))).hits == []  # FTS syntax is escaped
 
 
-def test_total_is_exact_up_to_a_bound(store, monkeypatch):
-    import app.storage.sqlite as sqlite_module
-    monkeypatch.setattr(sqlite_module, "TOTAL_BOUND", 10)
+def test_total_is_exact_up_to_a_bound(store):
     store.write([event(DAY0 + i, f"n{i}") for i in range(25)])
-    result = store.search(SearchRequest(size=5))
+    result = store.search(SearchRequest(size=5, total_bound=10))
     assert len(result.hits) == 5 and result.total == 10 and result.total_exact is False
-    small = store.search(SearchRequest(size=5, end_ms=DAY0 + 8))
+    small = store.search(SearchRequest(size=5, end_ms=DAY0 + 8, total_bound=10))
     assert small.total == 8 and small.total_exact
 
 

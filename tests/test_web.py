@@ -73,12 +73,12 @@ def test_latest_events_page_filters(signed_in, client, ingest_headers):
         {"message": "deposit ok", "payment": {"amount": 10}, "actor": {"type": "player", "id": "p-9"}},
         {"message": "boom", "error": {"message": "db down"}},
     ])
-    html = signed_in.get("/?event.component=error").get_data(as_text=True)
+    html = signed_in.get("/?q=event.component:error").get_data(as_text=True)
     assert "boom" in html and "deposit ok" not in html
     html = signed_in.get("/?q=deposit").get_data(as_text=True)
     assert "deposit ok" in html and "boom" not in html
-    bad = signed_in.get("/?nonsense=1").get_data(as_text=True)
-    assert "unknown parameter or field" in bad
+    bad = signed_in.get("/?q=acter.id:p-9").get_data(as_text=True)
+    assert "unknown field &#39;acter.id&#39;; did you mean &#39;actor.id&#39;?" in bad
 
 
 def test_security_headers(client):
@@ -115,9 +115,9 @@ def test_schema_docs_are_in_sync():
 
 def test_read_api_lookup_and_errors(client, ingest_headers, read_headers):
     client.post("/api/v1/events", headers=ingest_headers, json={"message": "m", "actor": {"id": "p-1"}})
-    assert client.get("/api/v1/events?actor.id=p-1", headers=read_headers).json["total"] == 1
+    assert client.get("/api/v1/events?q=actor.id:p-1", headers=read_headers).json["total"] == {"value": 1, "exact": True}
     assert client.get("/api/v1/events/none", headers=read_headers).status_code == 404
-    bad = client.get("/api/v1/events?size=0", headers=read_headers)
+    bad = client.get("/api/v1/events?size=-1", headers=read_headers)
     assert bad.status_code == 400 and bad.json["error"]["message"].startswith("size")
 
 

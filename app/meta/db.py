@@ -67,6 +67,23 @@ class ApiKey(Base):
         return set(self.scopes.split(","))
 
 
+class SavedSearch(Base):
+    """A query with its time range, private to its owner or shared with everyone of one role."""
+    __tablename__ = "saved_searches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    query: Mapped[str] = mapped_column(String(4096), nullable=False)
+    time_from: Mapped[str | None] = mapped_column(String(64))
+    time_to: Mapped[str | None] = mapped_column(String(64))
+    shared_role: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "q": self.query, "from": self.time_from, "to": self.time_to,
+                "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": self.created_at.isoformat()}
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -144,6 +161,37 @@ class MetaDB:
         except ValueError:  # another process created it first
             return None
         return password
+
+    # -- saved searches ---------------------------------------------------------------
+
+    def save_search(self, owner_id: int, name: str, query: str, time_from: str | None, time_to: str | None,
+                    shared_role: str | None) -> SavedSearch:
+        if not name.strip() or len(name) > 128:
+            raise ValueError("name: 1-128 characters")
+        if shared_role is not None and shared_role not in ROLES:
+            raise ValueError(f"shared_role: one of {', '.join(ROLES)}")
+        row = SavedSearch(owner_id=owner_id, name=name.strip(), query=query, time_from=time_from,
+                          time_to=time_to, shared_role=shared_role)
+        with self.Session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def saved_searches(self, user: User) -> list[SavedSearch]:
+        """The user's own searches and those shared with their role."""
+        with self.Session() as s:
+            return list(s.scalars(select(SavedSearch).where(
+                (SavedSearch.owner_id == user.id) | (SavedSearch.shared_role == user.role)).order_by(SavedSearch.name)))
+
+    def delete_saved_search(self, user: User, search_id: int) -> bool:
+        """Only the owner (or an administrator) deletes."""
+        with self.Session() as s:
+            row = s.get(SavedSearch, search_id)
+            if row is None or (row.owner_id != user.id and user.role != "administrator"):
+                return False
+            s.delete(row)
+            s.commit()
+            return True
 
     # -- API keys ---------------------------------------------------------------------
 

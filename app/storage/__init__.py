@@ -5,13 +5,15 @@ from __future__ import annotations
 from importlib import import_module
 from urllib.parse import urlsplit
 
-from .base import LogStore, Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from .base import (Bucket, CursorError, Facet, FacetValue, LogStore, Partition, SearchRequest, SearchResult,
+                   StoreError, WriteResult)
 
 BACKENDS = {
     "sqlite": "app.storage.sqlite:SQLiteStore",
 }
 
-__all__ = ["open_store", "LogStore", "Partition", "SearchRequest", "SearchResult", "StoreError", "WriteResult", "BACKENDS"]
+__all__ = ["open_store", "Bucket", "CursorError", "Facet", "FacetValue", "LogStore", "Partition", "SearchRequest",
+           "SearchResult", "StoreError", "WriteResult", "BACKENDS"]
 
 
 def open_store(url: str, **options) -> LogStore:

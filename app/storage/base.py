@@ -1,17 +1,23 @@
 """The LogStore protocol: what every storage backend offers, in plain dataclasses.
 
-Events handed to `write` are normalised dicts (see app/events/normalize.py) carrying two private
-keys the backend consumes: `_ts` (epoch ms of @timestamp) and `_client_id` (True when the sender
-chose event.id, so the backend must check it for duplicates).
+Events handed to `write` are normalised dicts (see app/events/normalize.py) carrying private
+keys the backend consumes: `_ts` (epoch ms of @timestamp), `_columns` (promoted values) and
+`_client_id` (True when the sender chose event.id, so the backend must check for duplicates).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from ..query.ast import MatchAll, Node
+
 
 class StoreError(RuntimeError):
     """The store cannot answer now (unreachable, disk full, locked); retrying later may help."""
+
+
+class CursorError(ValueError):
+    """A paging cursor that this store did not issue, or for another sort order."""
 
 
 @dataclass
@@ -23,12 +29,38 @@ class WriteResult:
 
 @dataclass
 class SearchRequest:
-    start_ms: int | None = None
-    end_ms: int | None = None           # exclusive
-    filters: dict[str, str] = field(default_factory=dict)  # field name -> exact value
-    text: str | None = None             # free words, all must occur (full text)
+    query: Node = field(default_factory=MatchAll)
+    start_ms: int | None = None          # inclusive
+    end_ms: int | None = None            # exclusive
     size: int = 50
     newest_first: bool = True
+    cursor: str | None = None            # from a previous SearchResult.next_cursor
+    facets: tuple[str, ...] = ()         # field names
+    facet_size: int = 10                 # values per facet
+    histogram_ms: int | None = None      # bucket width; None: no histogram
+    total_bound: int = 10_000            # count exactly up to here, then report "at least"; 0: no count
+    facet_bound: int = 100_000           # facets are exact over the newest this many matches
+    budget_ms: int = 1500                # time allowed to each facet and to the histogram
+    now_ms: int | None = None            # "now" for relative times inside the query
+
+
+@dataclass
+class FacetValue:
+    value: object
+    count: int
+
+
+@dataclass
+class Facet:
+    values: list[FacetValue] = field(default_factory=list)
+    approximate: bool = False            # counted over the newest `facet_bound` matches only
+    timed_out: bool = False
+
+
+@dataclass
+class Bucket:
+    start_ms: int
+    count: int
 
 
 @dataclass
@@ -36,6 +68,10 @@ class SearchResult:
     hits: list[dict]
     total: int
     total_exact: bool = True
+    facets: dict[str, Facet] = field(default_factory=dict)
+    histogram: list[Bucket] = field(default_factory=list)
+    histogram_timed_out: bool = False
+    next_cursor: str | None = None       # None when there is nothing after these hits
 
 
 @dataclass
@@ -49,6 +85,7 @@ class Partition:
 class LogStore(Protocol):
     def write(self, events: Sequence[dict]) -> WriteResult: ...
     def get(self, event_id: str) -> dict | None: ...
+    def locate(self, event_id: str) -> tuple[dict, str, str] | None: ...  # (event, cursor asc, cursor desc)
     def search(self, request: SearchRequest) -> SearchResult: ...
     def partitions(self) -> list[Partition]: ...
     def drop_partitions_before(self, cutoff_ms: int) -> list[str]: ...

@@ -29,12 +29,12 @@ from urllib.parse import urlsplit, unquote
 import orjson
 
 from ..events.schema import load_schema
+from ..query.sql import KeyIndex
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from .sqlite_search import PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
-TOTAL_BOUND = 10_000  # counts above this are reported as approximate ("at least")
 _DAY_NAME = re.compile(r"\d{8}\Z")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @lru_cache(maxsize=4096)
@@ -82,11 +82,6 @@ def _get(node, path):
     return node
 
 
-def fts_quote(text: str) -> str:
-    """Free text as an FTS5 query that can never be a syntax error: every word quoted, ANDed."""
-    return " ".join('"' + w.replace('"', '""') + '"' for w in _WORD.findall(text))
-
-
 class SQLiteStore:
     def __init__(self, directory: Path, synchronous: str = "FULL"):
         self.directory = directory
@@ -95,14 +90,13 @@ class SQLiteStore:
         self.synchronous = synchronous
         schema = load_schema()
         self.columns = [(f.column, f.path) for f in schema.columns if f.column != "ts"]
-        self.column_of = {f.name: f.column for f in schema.columns}
         # Exact lookups on sparse, high-cardinality keys go through the FTS table's `keys` column
         # (an append-only inverted index, far cheaper to write than one B-tree per key); the
         # column itself re-checks the exact value.
         self.key_codes = [(f.column, f"k{i}x") for i, f in enumerate(schema.columns) if f.index]
+        self.key_index = KeyIndex(codes=dict(self.key_codes), token=key_token, id_code=ID_CODE)
         text_fields = [f.path for f in schema.fields.values() if f.fulltext]
-        self.message_path = ("message",)
-        self.body_paths = [p for p in text_fields if p != self.message_path]
+        self.body_paths = [p for p in text_fields if p != ("message",)]
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._known_days: set[str] = set()
@@ -267,69 +261,23 @@ class SQLiteStore:
         return self._reader().execute("SELECT coalesce(sum(events), 0) FROM partitions").fetchone()[0]
 
     def get(self, event_id: str) -> dict | None:
+        found = self.locate(event_id)
+        return found[0] if found else None
+
+    def locate(self, event_id: str) -> tuple[dict, str, str] | None:
         conn = self._reader()
         for part in reversed(self.partitions()):
             row = conn.execute(
-                f"SELECT doc FROM ev_{part.name} WHERE rowid IN (SELECT rowid FROM fts_{part.name} "
+                f"SELECT doc, ts, rowid FROM ev_{part.name} WHERE rowid IN (SELECT rowid FROM fts_{part.name} "
                 f"WHERE fts_{part.name} MATCH ?) AND id = ?", (_keys_match(ID_CODE, [event_id]), event_id)).fetchone()
             if row:
-                return orjson.loads(row[0])
+                doc, ts, rowid = row
+                return (orjson.loads(doc), encode_cursor(part.name, ts, rowid, False),
+                        encode_cursor(part.name, ts, rowid, True))
         return None
 
     def search(self, request: SearchRequest) -> SearchResult:
-        conn = self._reader()
-        days = [p for p in self.partitions()
-                if (request.start_ms is None or p.end_ms > request.start_ms)
-                and (request.end_ms is None or p.start_ms < request.end_ms)]
-        if request.newest_first:
-            days.reverse()
-        where, params = ["1"], []
-        if request.start_ms is not None:
-            where.append("ts >= ?")
-            params.append(request.start_ms)
-        if request.end_ms is not None:
-            where.append("ts < ?")
-            params.append(request.end_ms)
-        key_tokens = []
-        for name, value in request.filters.items():
-            column = self.column_of.get(name)
-            code = dict(self.key_codes).get(column)
-            token = key_token(code, value) if code else None
-            if token:
-                key_tokens.append(f'"{token}"')
-            if column:
-                where.append(f"{column} = ?")
-            else:
-                where.append("json_extract(doc, ?) = ?")
-                params.append("$." + ".".join(f'"{p}"' for p in name.split(".")))
-            params.append(value)
-        match = " AND ".join(
-            ([f"{{message body}}: ({fts_quote(request.text)})"] if fts_quote(request.text or "") else [])
-            + ([f"keys: ({' '.join(key_tokens)})"] if key_tokens else []))
-        order = "DESC" if request.newest_first else "ASC"
-        hits: list[dict] = []
-        total, exact = 0, True
-        for part in days:
-            day = part.name
-            clause = " AND ".join(where)
-            part_params = list(params)
-            if match:
-                clause += f" AND rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)"
-                part_params.append(match)
-            if len(hits) < request.size:
-                rows = conn.execute(f"SELECT doc FROM ev_{day} WHERE {clause} ORDER BY ts {order}, rowid {order} LIMIT ?",
-                                    (*part_params, request.size - len(hits))).fetchall()
-                hits.extend(orjson.loads(r[0]) for r in rows)
-            if exact:
-                remaining = TOTAL_BOUND - total + 1
-                (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM ev_{day} WHERE {clause} LIMIT ?)",
-                                    (*part_params, remaining)).fetchone()
-                total += n
-                if total > TOTAL_BOUND:
-                    total, exact = TOTAL_BOUND, False
-            if not exact and len(hits) >= request.size:
-                break
-        return SearchResult(hits=hits, total=total, total_exact=exact)
+        return PartitionSearch(self._reader(), self.key_index, self.partitions()).run(request)
 
     # -- retention --------------------------------------------------------------------
 

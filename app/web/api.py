@@ -5,37 +5,16 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import api_access
 from ..errors import ApiError
-from ..events.schema import json_schema, load_schema
-from ..storage import SearchRequest, StoreError
+from ..events.schema import json_schema
+from ..search.params import search_params
+from ..storage import StoreError
+from .search_api import result_json
 
 api = Blueprint("read_api", __name__, url_prefix="/api/v1")
-MAX_PAGE = 1000
 
 
 def _store():
     return current_app.extensions["platlogs"].store
-
-
-def search_request_from_args(args) -> SearchRequest:
-    """A SearchRequest from query arguments: size, text, and field=value filters on known fields."""
-    try:
-        size = int(args.get("size", 50))
-    except ValueError:
-        raise ApiError(400, "size: expected an integer") from None
-    if not 1 <= size <= MAX_PAGE:
-        raise ApiError(400, f"size: must be between 1 and {MAX_PAGE}")
-    fields = load_schema().fields
-    filters = {}
-    for name, value in args.items():
-        if name in ("size", "q", "order"):
-            continue
-        if name not in fields:
-            raise ApiError(400, f"unknown parameter or field {name!r}", field=name)
-        filters[name] = value
-    order = args.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise ApiError(400, "order: asc or desc")
-    return SearchRequest(filters=filters, text=args.get("q") or None, size=size, newest_first=order == "desc")
 
 
 @api.get("/schema")
@@ -56,8 +35,9 @@ def health():
 @api.get("/events")
 @api_access("read")
 def latest_events():
-    result = _store().search(search_request_from_args(request.args))
-    return jsonify({"total": result.total, "total_exact": result.total_exact, "hits": result.hits})
+    """The newest events matching `q` (the same parameters as /search, without facets)."""
+    params = search_params({k: v for k, v in request.args.items() if k not in ("facets", "histogram")})
+    return jsonify(result_json(params, _store().search(params.request)))
 
 
 @api.get("/events/<event_id>")

@@ -9,8 +9,8 @@ from flask_login import current_user, login_user, logout_user
 
 from ..auth import page_access
 from ..errors import ApiError
-from ..events.schema import load_schema
-from .api import search_request_from_args
+from ..query import QueryError
+from ..search.params import search_params
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
@@ -67,18 +67,22 @@ def change_password():
     return render_template("password.html", error=error, forced=current_user.must_change_password)
 
 
+RANGES = [("now-15m", "last 15 minutes"), ("now-1h", "last hour"), ("now-24h", "last 24 hours"),
+          ("now-7d", "last 7 days"), ("now-30d", "last 30 days"), ("", "all time")]
+
+
 @web.get("/")
 @page_access()
 def index():
+    args = {"q": request.args.get("q", ""), "from": request.args.get("from", "now-24h"), "size": "100"}
+    error = None
     try:
-        search = search_request_from_args(request.args)
-        error = None
-    except ApiError as exc:
-        search, error = search_request_from_args({}), exc.message
-    result = _services().store.search(search)
-    schema = load_schema()
-    return render_template("events.html", result=result, search=search, error=error,
-                           components=list(schema.components), levels=schema.fields["log.level"].enum)
+        params = search_params(args)
+    except QueryError as exc:
+        error, params = exc, search_params({"from": args["from"], "size": "100"})
+    result = _services().store.search(params.request)
+    return render_template("events.html", result=result, q=args["q"], time_from=args["from"], ranges=RANGES,
+                           error=error)
 
 
 @web.get("/events/<event_id>")

@@ -1,0 +1,45 @@
+"""Which field names a query may use, and what they are: schema fields, their namespaces (for
+exists), `labels.<key>`. Anything else is an error that suggests the nearest known name."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..events.schema import load_schema
+from .ast import QueryError
+
+NAMESPACE = "namespace"
+
+
+@dataclass(frozen=True)
+class QueryField:
+    name: str
+    type: str                   # a schema type, or "namespace"
+    path: tuple[str, ...]       # where it lives in the stored document
+    column: str | None = None   # promoted column in the embedded store
+    indexed: bool = False       # exact lookups are indexed
+    fulltext: bool = False
+
+
+@lru_cache(maxsize=1)
+def known_fields() -> dict[str, QueryField]:
+    fields: dict[str, QueryField] = {}
+    for f in load_schema().fields.values():
+        fields[f.name] = QueryField(f.name, f.type, f.path, f.column, f.index, f.fulltext)
+        for i in range(1, len(f.path)):
+            prefix = ".".join(f.path[:i])
+            fields.setdefault(prefix, QueryField(prefix, NAMESPACE, f.path[:i]))
+    fields["changes.field"] = QueryField("changes.field", "keyword", ("changes", "field"))
+    return fields
+
+
+def resolve(name: str, position: int | None = None) -> QueryField:
+    fields = known_fields()
+    if name in fields:
+        return fields[name]
+    if name.startswith("labels.") and len(name) > len("labels."):
+        return QueryField(name, "keyword", ("labels", name[len("labels."):]))
+    suggestion = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5)
+    hint = f"; did you mean {suggestion[0]!r}?" if suggestion else ""
+    raise QueryError(f"unknown field {name!r}{hint}", position=position, field=name)

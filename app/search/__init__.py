@@ -1,0 +1,1 @@
+"""Searching and investigating: request parameters, context, timelines, exports."""

@@ -1,0 +1,138 @@
+"""Investigations over the store: surrounding events, timelines, streamed exports."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from typing import Iterator
+
+import orjson
+
+from ..query.ast import MatchAll, Node, Or, QueryError, Term
+from ..query.fields import NAMESPACE, resolve
+from ..query.timeexpr import parse_time
+from ..storage import LogStore, SearchRequest
+
+# Keys that tie events of one story together, in the order the UI offers them.
+STORY_KEYS = ("correlation.id", "actor.id", "target.id", "session.id", "game.round_id",
+              "payment.transaction_id", "trace.id")
+FAILURE_LEVELS = {"error", "critical", "alert", "emergency"}
+DEFAULT_EXPORT_FIELDS = ("@timestamp", "event.id", "event.component", "event.type", "event.action",
+                         "event.outcome", "log.level", "service.name", "actor.id", "target.id",
+                         "correlation.id", "message")
+EXPORT_PAGE = 1000
+
+
+def value_at(event: dict, name: str):
+    node = event
+    for part in (("@timestamp",) if name == "@timestamp" else name.split(".")):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def key_query(by: str, value: str) -> Node:
+    """The events sharing one key. `player` means the player acting or acted upon."""
+    if by == "player":
+        return Or((Term("actor.id", value), Term("target.id", value)))
+    info = resolve(by)
+    if info.type in (NAMESPACE, "text", "changes"):
+        raise QueryError(f"by: {by} is not a key; use one of {', '.join(STORY_KEYS)}", field="by")
+    return Term(by, value)
+
+
+def context(store: LogStore, event_id: str, by: str | None, before: int, after: int) -> dict | None:
+    """The event, and its neighbours in time — among all events, or among those sharing `by`."""
+    found = store.locate(event_id)
+    if found is None:
+        return None
+    event, cursor_asc, cursor_desc = found
+    query: Node = MatchAll()
+    value = None
+    if by:
+        value = value_at(event, by)
+        if value is None or isinstance(value, (dict, list)):
+            raise QueryError(f"by: this event has no {by}", field="by")
+        query = key_query(by, str(value))
+    older = store.search(SearchRequest(query=query, cursor=cursor_desc, newest_first=True, size=before,
+                                       total_bound=0))
+    newer = store.search(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after,
+                                       total_bound=0))
+    return {"event": event, "by": by, "value": value, "before": list(reversed(older.hits)), "after": newer.hits,
+            "keys": {k: value_at(event, k) for k in STORY_KEYS if value_at(event, k) is not None}}
+
+
+def is_failure(event: dict) -> bool:
+    return (value_at(event, "event.outcome") == "failure" or value_at(event, "log.level") in FAILURE_LEVELS
+            or value_at(event, "integration.status") not in (None, "ok", "success"))
+
+
+def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int) -> dict:
+    """Everything that happened to one player, session, round or transaction, oldest first, each
+    entry marked with the time since the previous one and whether it failed."""
+    result = store.search(replace(request, query=key_query(by, value), newest_first=False,
+                                  facets=("event.component",)))
+    entries, previous = [], None
+    for event in result.hits:
+        ts = parse_time(event["@timestamp"], 0)
+        entry = {"event": event, "failure": is_failure(event), "gap_ms": None, "gap": False}
+        if previous is not None:
+            entry["gap_ms"] = ts - previous
+            entry["gap"] = entry["gap_ms"] >= gap_ms
+        entries.append(entry)
+        previous = ts
+    components = {f.value: f.count for f in result.facets["event.component"].values}
+    return {"by": by, "value": value, "total": result.total, "total_exact": result.total_exact,
+            "components": components, "failures": sum(e["failure"] for e in entries),
+            "entries": entries, "next_cursor": result.next_cursor}
+
+
+def iter_events(store: LogStore, request: SearchRequest, limit: int) -> Iterator[dict]:
+    """Every matching event, page by page (cursor paging: steady under concurrent ingest)."""
+    page = replace(request, size=min(EXPORT_PAGE, limit), facets=(), histogram_ms=None, total_bound=0)
+    sent = 0
+    while True:
+        result = store.search(page)
+        for event in result.hits:
+            if sent >= limit:
+                return
+            yield event
+            sent += 1
+        if result.next_cursor is None:
+            return
+        page = replace(page, cursor=result.next_cursor)
+
+
+def safe_cell(value) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (= + - @ tab CR at the start)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_chunks(events: Iterator[dict], fmt: str, fields: tuple[str, ...], counter: list) -> Iterator[bytes]:
+    """The export body in chunks; `counter[0]` holds the rows written so far."""
+    if fmt == "ndjson":
+        buffer = bytearray()
+        for event in events:
+            buffer += orjson.dumps(event) + b"\n"
+            counter[0] += 1
+            if len(buffer) > 1 << 16:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(fields)
+    for event in events:
+        writer.writerow([safe_cell(value_at(event, f)) for f in fields])
+        counter[0] += 1
+        if out.tell() > 1 << 16:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()

@@ -1,0 +1,171 @@
+"""Search, context, timeline, export and saved-search API. Thin: parse, call the service, answer."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask_login import current_user
+
+from ..auth import api_access
+from ..errors import ApiError
+from ..events.convert import format_ts
+from ..search import service
+from ..search.params import search_params
+from ..storage import SearchResult
+
+api = Blueprint("search_api", __name__, url_prefix="/api/v1")
+MAX_EXPORT_ROWS = 10_000_000
+
+
+def _services():
+    return current_app.extensions["platlogs"]
+
+
+def _earliest() -> int | None:
+    parts = _services().store.partitions()
+    return parts[0].start_ms if parts else None
+
+
+def result_json(params, result: SearchResult) -> dict:
+    selected = params.selected
+    req = params.request
+    body = {
+        "query": {"q": params.q, "from": format_ts(req.start_ms) if req.start_ms is not None else None,
+                  "to": format_ts(req.end_ms), "order": "desc" if req.newest_first else "asc"},
+        "total": {"value": result.total, "exact": result.total_exact},
+        "hits": result.hits,
+        "next_cursor": result.next_cursor,
+        "facets": {name: [{"value": v.value, "count": v.count, "selected": (name, str(v.value)) in selected}
+                          for v in facet.values] for name, facet in result.facets.items()},
+        "facet_status": {name: "timed_out" if f.timed_out else "approximate" if f.approximate else "exact"
+                         for name, f in result.facets.items()},
+    }
+    if req.histogram_ms:
+        body["histogram"] = {"interval_ms": req.histogram_ms, "timed_out": result.histogram_timed_out,
+                             "buckets": [{"start": format_ts(b.start_ms), "start_ms": b.start_ms, "count": b.count}
+                                         for b in result.histogram]}
+    return body
+
+
+@api.get("/search")
+@api_access("read")
+def search():
+    params = search_params(request.args, earliest_ms=_earliest())
+    return jsonify(result_json(params, _services().store.search(params.request)))
+
+
+@api.get("/events/<event_id>/context")
+@api_access("read")
+def event_context(event_id: str):
+    before = _bounded(request.args, "before", 10, 0, 500)
+    after = _bounded(request.args, "after", 10, 0, 500)
+    found = service.context(_services().store, event_id, request.args.get("by") or None, before, after)
+    if found is None:
+        raise ApiError(404, f"no event with id {event_id!r}")
+    return jsonify(found)
+
+
+@api.get("/timeline")
+@api_access("read")
+def timeline():
+    by, value = request.args.get("by", ""), request.args.get("value", "")
+    if not by or not value:
+        raise ApiError(400, "timeline needs by=<field> and value=<value>, e.g. by=payment.transaction_id&value=tx-…")
+    args = {k: v for k, v in request.args.items() if k not in ("by", "value", "q")}
+    params = search_params(args, default_size=500, earliest_ms=_earliest())
+    gap = _bounded(request.args, "gap_seconds", 300, 1, 86_400 * 30) * 1000
+    return jsonify(service.timeline(_services().store, by, value, params.request, gap))
+
+
+@api.get("/export")
+@api_access("read")
+def export():
+    fmt = request.args.get("format", "ndjson")
+    if fmt not in ("csv", "ndjson"):
+        raise ApiError(400, "format: csv or ndjson")
+    fields = tuple(f.strip() for f in request.args.get("fields", "").split(",") if f.strip()) \
+        or service.DEFAULT_EXPORT_FIELDS
+    params = search_params(request.args, earliest_ms=_earliest())
+    limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
+    services = _services()
+    who = _who()
+    counter = [0]
+
+    def body():
+        try:
+            yield from service.export_chunks(service.iter_events(services.store, params.request, limit), fmt,
+                                             fields, counter)
+        finally:  # also when the client goes away: what was sent is what is recorded
+            _record(services, who, "export", {"q": params.q, "format": fmt, "rows": str(counter[0]),
+                                              "from": str(params.request.start_ms), "to": str(params.request.end_ms)})
+
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    filename = f"platlogs-export-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{fmt}"
+    return Response(stream_with_context(body()), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# -- saved searches ---------------------------------------------------------------------
+
+def _user():
+    if getattr(g, "api_key", None) is not None or not current_user.is_authenticated:
+        raise ApiError(403, "saved searches belong to signed-in users, not to API keys")
+    return current_user
+
+
+@api.get("/saved-searches")
+@api_access("read")
+def saved_searches():
+    return jsonify([s.as_dict() for s in _services().meta.saved_searches(_user())])
+
+
+@api.post("/saved-searches")
+@api_access("read")
+def save_search():
+    user = _user()
+    body = request.get_json(silent=True) or {}
+    q = str(body.get("q", ""))
+    search_params({"q": q, "from": body.get("from") or "", "to": body.get("to") or ""})  # validate now
+    try:
+        row = _services().meta.save_search(user.id, str(body.get("name", "")), q, body.get("from"), body.get("to"),
+                                           body.get("shared_role"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    return jsonify(row.as_dict()), 201
+
+
+@api.delete("/saved-searches/<int:search_id>")
+@api_access("read")
+def delete_saved_search(search_id: int):
+    if not _services().meta.delete_saved_search(_user(), search_id):
+        raise ApiError(404, "no such saved search of yours")
+    return "", 204
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _bounded(args, name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    try:
+        value = default if raw in (None, "") else int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}: expected an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name}: between {low} and {high}")
+    return value
+
+
+def _who() -> dict:
+    key = getattr(g, "api_key", None)
+    if key is not None:
+        return {"type": "service", "id": f"api-key-{key.id}", "name": key.name}
+    return {"type": "employee", "id": current_user.username, "name": current_user.username,
+            "roles": [current_user.role]}
+
+
+def _record(services, who: dict, action: str, details: dict) -> None:
+    """The reading trail: an access event in the store, like any other event."""
+    event = {"message": f"{who['name']} {action}: {details.get('q') or '(all events)'} ({details.get('rows', '?')} rows)",
+             "event": {"component": "admin_action", "type": "access", "action": action, "outcome": "success"},
+             "service": {"name": "platform-logs"}, "actor": who, "labels": details}
+    services.ingestor.ingest([(0, event)])
