@@ -16,7 +16,7 @@ from .fields import NAMESPACE, QueryField, resolve
 from .timeexpr import parse_time
 
 DAY = "__DAY__"
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: what FTS5's unicode61 keeps as tokens
 
 
 @dataclass

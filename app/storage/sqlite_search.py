@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import orjson
 
+from ..query.ast import QueryError
 from ..query.fields import resolve
 from ..query.sql import DAY, Compiled, KeyIndex, SQLCompiler, json_path
 from .base import Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult
@@ -63,6 +64,14 @@ class PartitionSearch:
         self.partitions = partitions
 
     def run(self, request: SearchRequest) -> SearchResult:
+        try:
+            return self._run(request)
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc):  # a token FTS splits differently from us: refuse, never a 500
+                raise QueryError(f"this text cannot be searched as written ({exc}); try fewer punctuation marks") from None
+            raise
+
+    def _run(self, request: SearchRequest) -> SearchResult:
         now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
         compiled = SQLCompiler(self.keys, now_ms).compile(request.query)
         days = [p for p in self.partitions
