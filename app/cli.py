@@ -22,9 +22,10 @@ def _settings() -> Settings:
 
 def _services():
     from .services import build_services
+    from .storage import StoreError
     try:
         return build_services(_settings())
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

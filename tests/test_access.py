@@ -9,7 +9,8 @@ PUBLIC = {"web.login", "web.static", "read_api.schema", "read_api.health", "stat
 
 
 def _routes():
-    app = create_app({"PLATLOGS_DATA_DIR": "/tmp/platlogs-route-listing"})
+    import tempfile
+    app = create_app({"PLATLOGS_DATA_DIR": tempfile.mkdtemp(prefix="platlogs-routes-")})
     routes = []
     for rule in app.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -111,3 +111,29 @@ def test_retention_drops_whole_partitions(store):
     assert store.get("d0") is None and store.get("d3") is not None
     store.write([event(DAY0, "back")])  # a dropped day can be written again
     assert store.get("back") is not None
+
+
+def test_rows_are_kept_in_time_order_whatever_the_arrival_order(store):
+    import random
+    rng = random.Random(4)
+    stamps = [DAY0 + rng.randrange(0, DAY_MS) for _ in range(3000)]
+    for i in range(0, 3000, 250):  # out-of-order batches, as a backfill sends them
+        store.write([event(ts, f"o{i + n}") for n, ts in enumerate(stamps[i:i + 250])])
+    hits = store.search(SearchRequest(size=1000, newest_first=False, total_bound=0)).hits
+    assert [stamps[int(h["event"]["id"][1:])] for h in hits] == sorted(stamps)[:1000]
+
+
+def test_more_events_in_one_millisecond_than_sequence_numbers(store):
+    batch = [event(DAY0 + 500, f"burst-{i}") for i in range(1500)] + [event(DAY0 + 501, "next-ms")]
+    assert store.write(batch).stored == 1501
+    assert store.write([event(DAY0 + 500, "late-in-burst")]).stored == 1
+    hits = store.search(SearchRequest(size=2000, newest_first=False, total_bound=0)).hits
+    assert len({h["event"]["id"] for h in hits}) == 1502
+
+
+def test_a_backfill_into_a_full_day_asks_per_millisecond(store):
+    store.write([event(DAY0 + i * 3, f"dense-{i}") for i in range(25_000)])
+    store.write([event(DAY0 + i * 3, f"again-{i}") for i in range(0, 25_000, 7)])
+    assert store.count() == 25_000 + len(range(0, 25_000, 7))
+    ids = [h["event"]["id"] for h in store.search(SearchRequest(size=10, newest_first=False, total_bound=0)).hits]
+    assert ids[:3] == ["dense-0", "again-0", "dense-1"]

@@ -16,6 +16,7 @@ from .fields import NAMESPACE, QueryField, resolve
 from .timeexpr import parse_time
 
 DAY = "__DAY__"
+LO, HI = "__LO__", "__HI__"  # the partition's rowid window, pushed down into FTS lookups
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: what FTS5's unicode61 keeps as tokens
 
 
@@ -24,6 +25,7 @@ class Compiled:
     sql: str
     params: list = field(default_factory=list)
     uses_fts: bool = False   # whether an FTS lookup can drive the query (rare matches)
+    pure_match: str | None = None  # the whole query is this one FTS MATCH: counted without the events
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class SQLCompiler:
     @staticmethod
     def _fts() -> str:
         """Rows whose FTS entry matches the bound MATCH expression."""
-        return f"rowid IN (SELECT rowid FROM fts_{DAY} WHERE fts_{DAY} MATCH ?)"
+        return f"rowid IN (SELECT rowid FROM fts_{DAY} WHERE fts_{DAY} MATCH ? AND rowid >= {LO} AND rowid < {HI})"
 
     def _text(self, node: Text) -> Compiled:
         words = fts_words(node.value)
@@ -121,7 +123,8 @@ class SQLCompiler:
                 key_params = [node.value] * len(key_checks)
             sql = f"({sql} AND ({' OR '.join(text_checks + key_checks)}))"
             params += text_params + key_params
-        return Compiled(sql, params, uses_fts=True)
+            return Compiled(sql, params, uses_fts=True)
+        return Compiled(sql, params, uses_fts=True, pure_match=match)
 
     @staticmethod
     def _value_expr(info: QueryField) -> tuple[str, list]:

@@ -1,16 +1,21 @@
 """The embedded store: one SQLite file (WAL), one table pair per UTC day.
 
 Layout, for day D (YYYYMMDD):
-  ev_D   the events: promoted columns from schema.yaml (`column:`), the JSON document in `doc`;
-         B-tree indexes on time and on the lookup keys (`index:`), partial where keys are sparse
-  fts_D  FTS5, contentless, over `message` and the other full-text fields, rowid = ev_D.rowid
+  ev_D   the events: promoted columns from schema.yaml (`column:`), the JSON document in `doc`
+  fts_D  FTS5, contentless, rowid = ev_D.rowid: `message`, `body` (the other full-text fields)
+         and `keys` (tokens of the exact lookup keys: player, correlation, transaction, … ids)
   partitions  the catalogue: day, time bounds, event count
+  minutes     events per minute (histograms and totals of the unfiltered view)
+
+Rowids are time-ordered: (ms since the day began) << 10 | a sequence number. A day table is
+therefore clustered by time — windows are rowid ranges, newest-first is rowid order, and the
+FTS table (which shares the rowids) yields matches in time order without touching events.
 
 Why day tables in one file rather than a file per day: a batch that spans days (a backfill) is
 still one transaction with one fsync, and retention is still DROP TABLE (no row deletes);
 auto_vacuum=INCREMENTAL hands the freed pages back to the file system.
 
-One writer: writes are serialised by a lock in-process and by BEGIN IMMEDIATE across processes.
+One writer: writes are serialised by a lock in-process and a file lock across processes.
 Readers use one connection per thread and never block the writer (WAL).
 """
 from __future__ import annotations
@@ -19,6 +24,7 @@ import fcntl
 import re
 import sqlite3
 import threading
+from collections import Counter
 from functools import lru_cache
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -31,9 +37,10 @@ import orjson
 from ..events.schema import load_schema
 from ..query.sql import KeyIndex
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
-from .sqlite_search import PartitionSearch, encode_cursor
+from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
+LAYOUT_VERSION = 2     # bumped when the files' structure changes
 _DAY_NAME = re.compile(r"\d{8}\Z")
 
 
@@ -103,9 +110,17 @@ class SQLiteStore:
         self._writer = self._connect()
         self._lock_file = open(self.directory / "write.lock", "a+b")  # noqa: SIM115 (lives with the store)
         with self._write_lock:
+            (version,) = self._writer.execute("PRAGMA user_version").fetchone()
+            has_tables = self._writer.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if has_tables and version != LAYOUT_VERSION:
+                raise StoreError(f"{self.path} has store layout {version}, this version reads layout "
+                                 f"{LAYOUT_VERSION}; migrate it or start a new data directory")
             self._writer.executescript(
                 "CREATE TABLE IF NOT EXISTS partitions (day TEXT PRIMARY KEY, start_ms INTEGER NOT NULL,"
-                " end_ms INTEGER NOT NULL, events INTEGER NOT NULL DEFAULT 0);")
+                " end_ms INTEGER NOT NULL, events INTEGER NOT NULL DEFAULT 0);"
+                # events per minute: instant histograms and totals for the unfiltered view
+                "CREATE TABLE IF NOT EXISTS minutes (minute_ms INTEGER PRIMARY KEY, events INTEGER NOT NULL);"
+                f"PRAGMA user_version = {LAYOUT_VERSION};")
         self._insert_sql = (f"INSERT INTO ev_{{day}} (rowid, ts, id, {', '.join(c for c, _ in self.columns)}, doc) "
                             f"VALUES ({', '.join('?' * (len(self.columns) + 4))})")
 
@@ -164,9 +179,10 @@ class SQLiteStore:
         start, end = day_bounds(day)
         cols = ", ".join(f"{c} {'INTEGER' if c == 'status_code' else 'TEXT'}" for c, _ in self.columns)
         statements = [
+            # rowid = (ms since the day began) << SEQ_BITS | sequence: rows are stored in time
+            # order, so time windows are rowid ranges and no time index is needed
             f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
             f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS ev_{day}_ts ON ev_{day}(ts)",
             # detail=column: no token positions (a third of the index, a quarter cheaper to
             # write); phrases are matched as all-words and then verified on the stored text
             f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, keys, content='', "
@@ -233,23 +249,57 @@ class SQLiteStore:
             existing.update(r[0] for r in conn.execute(
                 f"SELECT id FROM ev_{day} WHERE rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)",
                 (_keys_match(ID_CODE, chunk),)))
-        (rowid,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM ev_{day}").fetchone()
-        rows, texts = [], []
-        for pos, event_id, client_id, row, text in items:
+        kept = []
+        for item in items:
+            pos, event_id, client_id = item[0], item[1], item[2]
             if client_id:
                 if event_id in existing:
                     result.duplicates.append(pos)
                     continue
                 existing.add(event_id)  # a repeat inside the same batch is a duplicate too
-            rowid += 1
-            rows.append((rowid, *row))
-            texts.append((rowid, *text))
-        if not rows:
+            kept.append(item)
+        if not kept:
             return
+        kept.sort(key=lambda item: item[3][0])  # by time: rowids ascend, B-tree inserts stay local
+        day_start = day_bounds(day)[0]
+        rowids = self._allot_rowids(conn, day, [item[3][0] - day_start for item in kept])
+        rows = [(rowid, *item[3]) for rowid, item in zip(rowids, kept)]
+        texts = [(rowid, *item[4]) for rowid, item in zip(rowids, kept)]
         conn.executemany(self._insert_sql.format(day=day), rows)
         conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body, keys) VALUES (?, ?, ?, ?)", texts)
         conn.execute("UPDATE partitions SET events = events + ? WHERE day = ?", (len(rows), day))
+        per_minute = Counter((item[3][0] // 60_000) * 60_000 for item in kept)
+        conn.executemany("INSERT INTO minutes (minute_ms, events) VALUES (?, ?) "
+                         "ON CONFLICT (minute_ms) DO UPDATE SET events = events + excluded.events",
+                         list(per_minute.items()))
         result.stored += len(rows)
+
+    @staticmethod
+    def _allot_rowids(conn, day: str, offsets: list[int]) -> list[int]:
+        """Unique rowids for events at these offsets (ms into the day, ascending): the next free
+        sequence number of each millisecond. One range read finds what is taken when the batch
+        covers a short span (live traffic); a wide backfill asks per millisecond instead."""
+        lo, hi = offsets[0] << SEQ_BITS, (offsets[-1] + 1) << SEQ_BITS
+        taken: dict[int, int] = {}  # ms -> highest rowid in use
+        rows = conn.execute(f"SELECT rowid FROM ev_{day} WHERE rowid >= ? AND rowid < ? LIMIT 20001",
+                            (lo, hi)).fetchall()
+        per_ms = len(rows) > 20_000  # too many to read: ask per millisecond (and trust none of these)
+        for (rowid,) in ([] if per_ms else rows):
+            taken[rowid >> SEQ_BITS] = max(taken.get(rowid >> SEQ_BITS, -1), rowid)
+        out = []
+        for ms in offsets:
+            top = taken.get(ms)
+            if top is None and per_ms:
+                (top,) = conn.execute(f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
+                                      (ms << SEQ_BITS, (ms + 1) << SEQ_BITS)).fetchone()
+            rowid = (ms << SEQ_BITS) if top is None else top + 1
+            if rowid >> SEQ_BITS != ms:  # over 2**SEQ_BITS events in one millisecond: after everything
+                (last,) = conn.execute(f"SELECT max(rowid) FROM ev_{day}").fetchone()
+                rowid = max(rowid, max(last or 0, max(taken.values(), default=0)) + 1)
+            taken[rowid >> SEQ_BITS] = max(taken.get(rowid >> SEQ_BITS, -1), rowid)
+            taken[ms] = max(taken.get(ms, -1), rowid)
+            out.append(rowid)
+        return out
 
     # -- reading ----------------------------------------------------------------------
 
@@ -291,6 +341,8 @@ class SQLiteStore:
                     conn.execute(f"DROP TABLE IF EXISTS ev_{part.name}")
                     conn.execute(f"DROP TABLE IF EXISTS fts_{part.name}")
                     conn.execute("DELETE FROM partitions WHERE day = ?", (part.name,))
+                    conn.execute("DELETE FROM minutes WHERE minute_ms >= ? AND minute_ms < ?",
+                                 (part.start_ms, part.end_ms))
                     conn.execute("COMMIT")
                     self._known_days.discard(part.name)
                     dropped.append(part.name)

@@ -1,6 +1,11 @@
 """Search over the embedded store's day partitions: hits with cursor paging, bounded totals,
-facets and a histogram. Partitions are visited newest first (or oldest first), so the first
-page, the bounded total and the facets over the newest matches stop early on large stores.
+facets and a histogram.
+
+Day tables are clustered by time (rowid = ms into the day << SEQ_BITS | sequence), so a time
+window is a rowid range, newest-first is rowid order, and the FTS tables — which share the
+rowids — give matches in time order and can be counted per time bucket without reading events.
+Partitions are visited newest first (or oldest first), so the first page, the bounded total and
+the facets over the newest matches stop early however large the store.
 """
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ import sqlite3
 import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import orjson
 
-from ..query.ast import QueryError
+from ..query.ast import MatchAll, QueryError
 from ..query.fields import resolve
-from ..query.sql import DAY, Compiled, KeyIndex, SQLCompiler, json_path
+from ..query.sql import DAY, HI, LO, Compiled, KeyIndex, SQLCompiler, json_path
 from .base import Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult
+
+SEQ_BITS = 10          # up to 1,024 events per millisecond keep their exact place in time
+FULL_DAY = 1 << 62  # an upper rowid bound past any row
 
 
 def encode_cursor(day: str, ts: int, rowid: int, newest_first: bool) -> str:
@@ -39,7 +48,7 @@ class Deadline:
     """Aborts the connection's running statement once `budget_ms` have passed."""
 
     def __init__(self, conn: sqlite3.Connection, budget_ms: int):
-        self.conn, self.budget_ms = conn, budget_ms
+        self.conn = conn
         self.stop_at = time.monotonic() + budget_ms / 1000
 
     def check(self) -> None:
@@ -57,6 +66,20 @@ class Deadline:
             self.conn.set_progress_handler(None, 0)
 
 
+@dataclass
+class Slice:
+    """One partition's share of the search: its rowid window and the query's SQL for it."""
+    part: Partition
+    lo: int
+    hi: int
+    where: str
+    params: list
+
+    @property
+    def table(self) -> str:
+        return f"ev_{self.part.name}"
+
+
 class PartitionSearch:
     def __init__(self, conn: sqlite3.Connection, keys: KeyIndex, partitions: list[Partition]):
         self.conn = conn
@@ -71,125 +94,155 @@ class PartitionSearch:
                 raise QueryError(f"this text cannot be searched as written ({exc}); try fewer punctuation marks") from None
             raise
 
+    def _slices(self, request: SearchRequest, compiled: Compiled) -> list[Slice]:
+        slices = []
+        for part in self.partitions:
+            if (request.start_ms is not None and part.end_ms <= request.start_ms) or \
+                    (request.end_ms is not None and part.start_ms >= request.end_ms):
+                continue
+            lo = 0 if request.start_ms is None or request.start_ms <= part.start_ms \
+                else (request.start_ms - part.start_ms) << SEQ_BITS
+            hi = FULL_DAY if request.end_ms is None or request.end_ms >= part.end_ms \
+                else (request.end_ms - part.start_ms) << SEQ_BITS
+            where = "rowid >= ? AND rowid < ? AND " + \
+                compiled.sql.replace(DAY, part.name).replace(LO, str(lo)).replace(HI, str(hi))
+            slices.append(Slice(part, lo, hi, where, [lo, hi, *compiled.params]))
+        slices.sort(key=lambda s: s.part.name, reverse=request.newest_first)
+        return slices
+
     def _run(self, request: SearchRequest) -> SearchResult:
         now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
         compiled = SQLCompiler(self.keys, now_ms).compile(request.query)
-        days = [p for p in self.partitions
-                if (request.start_ms is None or p.end_ms > request.start_ms)
-                and (request.end_ms is None or p.start_ms < request.end_ms)]
-        days.sort(key=lambda p: p.name, reverse=request.newest_first)
-        window_sql, window_params = ["1"], []
-        if request.start_ms is not None:
-            window_sql.append("ts >= ?")
-            window_params.append(request.start_ms)
-        if request.end_ms is not None:
-            window_sql.append("ts < ?")
-            window_params.append(request.end_ms)
-        base_sql = " AND ".join(window_sql) + f" AND {compiled.sql}"
-        base_params = window_params + compiled.params
-
-        hits, next_cursor = self._hits(request, days, base_sql, base_params, compiled)
-        total, exact = self._total(request, days, base_sql, base_params)
+        slices = self._slices(request, compiled)
+        hits, next_cursor = self._hits(request, slices)
+        total, exact = self._total(request, slices, compiled)
         if request.cursor is None and len(hits) < request.size and exact:
-            total = len(hits)  # the whole result is on this page: no need to trust the bound
+            total = len(hits)  # the whole result is on this page
         result = SearchResult(hits=hits, total=total, total_exact=exact, next_cursor=next_cursor)
-        newest = sorted(days, key=lambda p: p.name, reverse=True)
-        for name in request.facets:
-            result.facets[name] = self._facet(request, newest, base_sql, base_params, name)
+        newest = sorted(slices, key=lambda s: s.part.name, reverse=True)
+        if request.facets:
+            result.facets = self._facets(request, newest)
         if request.histogram_ms:
-            result.histogram, result.histogram_timed_out = self._histogram(request, days, base_sql, base_params)
+            result.histogram, result.histogram_timed_out = self._histogram(request, slices, compiled)
         return result
 
     # -- hits and paging ---------------------------------------------------------------
 
-    def _hits(self, request, days, base_sql, base_params, compiled: Compiled) -> tuple[list[dict], str | None]:
+    def _hits(self, request, slices: list[Slice]) -> tuple[list[dict], str | None]:
         order = "DESC" if request.newest_first else "ASC"
         after = decode_cursor(request.cursor, request.newest_first) if request.cursor else None
         hits: list[dict] = []
         last = None
-        for part in days:
-            if after and (part.name > after[0] if request.newest_first else part.name < after[0]):
+        for sl in slices:
+            name = sl.part.name
+            if after and (name > after[0] if request.newest_first else name < after[0]):
                 continue  # pages already served
-            sql, params = base_sql, list(base_params)
-            if after and part.name == after[0]:
-                op = "<" if request.newest_first else ">"
-                sql += f" AND (ts {op} ? OR (ts = ? AND rowid {op} ?))"
-                params += [after[1], after[1], after[2]]
+            where, params = sl.where, list(sl.params)
+            if after and name == after[0]:
+                where += f" AND rowid {'<' if request.newest_first else '>'} ?"
+                params.append(after[2])
             need = request.size + 1 - len(hits)  # one more than asked: is there a next page?
-            # `+ts` stops SQLite from walking the time index when an FTS lookup can drive the query
-            ts = "+ts" if compiled.uses_fts else "ts"
-            rows = self.conn.execute(
-                f"SELECT rowid, ts, doc FROM ev_{part.name} WHERE {sql.replace(DAY, part.name)} "
-                f"ORDER BY {ts} {order}, rowid {order} LIMIT ?", (*params, need)).fetchall()
+            rows = self.conn.execute(f"SELECT rowid, ts, doc FROM {sl.table} WHERE {where} "
+                                     f"ORDER BY rowid {order} LIMIT ?", (*params, need)).fetchall()
             for rowid, ts_ms, doc in rows:
                 if len(hits) == request.size:
                     return hits, encode_cursor(last[0], last[1], last[2], request.newest_first)
                 hits.append(orjson.loads(doc))
-                last = (part.name, ts_ms, rowid)
+                last = (name, ts_ms, rowid)
         return hits, None
 
-    def _total(self, request, days, base_sql, base_params) -> tuple[int, bool]:
+    def _total(self, request, slices: list[Slice], compiled: Compiled) -> tuple[int, bool]:
         if request.total_bound <= 0:  # the caller does not need a count (paging through, context)
             return 0, False
         total = 0
-        for part in days:
+        for sl in slices:
             remaining = request.total_bound - total + 1
-            (n,) = self.conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM ev_{part.name} WHERE {base_sql.replace(DAY, part.name)} LIMIT ?)",
-                (*base_params, remaining)).fetchone()
-            total += n
+            if compiled.pure_match:  # counted in the FTS index alone
+                sql = (f"SELECT count(*) FROM (SELECT 1 FROM fts_{sl.part.name} WHERE fts_{sl.part.name} MATCH ? "
+                       "AND rowid >= ? AND rowid < ? LIMIT ?)")
+                params = (compiled.pure_match, sl.lo, sl.hi, remaining)
+            else:
+                sql = f"SELECT count(*) FROM (SELECT 1 FROM {sl.table} WHERE {sl.where} LIMIT ?)"
+                params = (*sl.params, remaining)
+            total += self.conn.execute(sql, params).fetchone()[0]
             if total > request.total_bound:
                 return request.total_bound, False
         return total, True
 
     # -- facets and histogram ----------------------------------------------------------
 
-    def _facet(self, request, newest: list[Partition], base_sql, base_params, name: str) -> Facet:
-        info = resolve(name)
-        expr, expr_params = ("ts", []) if name == "@timestamp" else \
-            (info.column, []) if info.column else ("json_extract(doc, ?)", [json_path(info.path)])
-        counts: Counter = Counter()
-        facet = Facet()
+    def _facets(self, request, newest: list[Slice]) -> dict[str, Facet]:
+        """All facets in one pass per partition: SQLite counts each combination of the facet
+        fields' values over the newest matches (few combinations, counted in C), and each facet
+        is the sum over the others. Exact over the newest `facet_bound` matches."""
+        exprs, expr_params = [], []
+        for name in request.facets:
+            info = resolve(name)
+            if name == "@timestamp":
+                exprs.append("ts")
+            elif info.column:
+                exprs.append(info.column)
+            else:
+                exprs.append("json_extract(doc, ?)")
+                expr_params.append(json_path(info.path))
+        columns = ", ".join(f"{e} AS f{i}" for i, e in enumerate(exprs))
+        group = ", ".join(f"f{i}" for i in range(len(exprs)))
+        counts = [Counter() for _ in exprs]
+        approximate = timed_out = False
         remaining = request.facet_bound
         deadline = Deadline(self.conn, request.budget_ms)
         try:
             with deadline.running():
-                for part in newest:
+                for sl in newest:
                     deadline.check()
                     if remaining <= 0:
-                        facet.approximate = True
+                        approximate = True
                         break
-                    where = base_sql.replace(DAY, part.name)
                     rows = self.conn.execute(
-                        f"SELECT v, count(*) FROM (SELECT {expr} AS v FROM ev_{part.name} WHERE {where} "
-                        f"ORDER BY ts DESC LIMIT ?) GROUP BY v", (*expr_params, *base_params, remaining)).fetchall()
-                    seen = sum(n for _, n in rows)
-                    remaining -= seen
-                    counts.update({v: n for v, n in rows if v is not None})
-                    if remaining <= 0 and part is not newest[-1]:
-                        facet.approximate = True
+                        f"SELECT {group}, count(*) FROM (SELECT {columns} FROM {sl.table} WHERE {sl.where} "
+                        f"ORDER BY rowid DESC LIMIT ?) GROUP BY {group}", (*expr_params, *sl.params, remaining)).fetchall()
+                    for row in rows:
+                        n = row[-1]
+                        remaining -= n
+                        for i, counter in enumerate(counts):
+                            if row[i] is not None:
+                                counter[row[i]] += n
+                    if remaining <= 0 and sl is not newest[-1]:
+                        approximate = True
         except sqlite3.OperationalError as exc:
             if "interrupted" not in str(exc):
                 raise
-            facet.timed_out = True
-        facet.values = [FacetValue(v, n) for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-                        [:request.facet_size]]
-        return facet
+            timed_out = True
+        facets = {}
+        for name, counter in zip(request.facets, counts):
+            top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:request.facet_size]
+            facets[name] = Facet([FacetValue(v, n) for v, n in top], approximate=approximate, timed_out=timed_out)
+        return facets
 
-    def _histogram(self, request, days, base_sql, base_params) -> tuple[list[Bucket], bool]:
+    def _histogram(self, request, slices: list[Slice], compiled: Compiled) -> tuple[list[Bucket], bool]:
         width = request.histogram_ms
         counts: Counter = Counter()
         timed_out = False
         deadline = Deadline(self.conn, request.budget_ms)
+        bucket = f"((? + (rowid >> {SEQ_BITS})) / ?) * ?"
         try:
             with deadline.running():
-                for part in days:
-                    deadline.check()
-                    where = base_sql.replace(DAY, part.name)
-                    for bucket, n in self.conn.execute(
-                            f"SELECT (ts / ?) * ?, count(*) FROM ev_{part.name} WHERE {where} GROUP BY 1",
-                            (width, width, *base_params)):
-                        counts[bucket] += n
+                if isinstance(request.query, MatchAll) and width % 60_000 == 0:
+                    counts = self._rollup_histogram(request, slices, width)
+                else:
+                    for sl in slices:
+                        deadline.check()
+                        if compiled.pure_match:  # bucketed from the FTS index alone
+                            rows = self.conn.execute(
+                                f"SELECT {bucket}, count(*) FROM fts_{sl.part.name} WHERE fts_{sl.part.name} MATCH ? "
+                                "AND rowid >= ? AND rowid < ? GROUP BY 1",
+                                (sl.part.start_ms, width, width, compiled.pure_match, sl.lo, sl.hi))
+                        else:
+                            rows = self.conn.execute(
+                                f"SELECT {bucket}, count(*) FROM {sl.table} WHERE {sl.where} GROUP BY 1",
+                                (sl.part.start_ms, width, width, *sl.params))
+                        for start, n in rows:
+                            counts[start] += n
         except sqlite3.OperationalError as exc:
             if "interrupted" not in str(exc):
                 raise
@@ -199,3 +252,29 @@ class PartitionSearch:
             if (last - first) // width < 10_000:  # the window's every bucket, zeros included
                 return [Bucket(start, counts.get(start, 0)) for start in range(first, last + 1, width)], timed_out
         return [Bucket(start, n) for start, n in sorted(counts.items())], timed_out
+
+    def _rollup_histogram(self, request, slices: list[Slice], width: int) -> Counter:
+        """The unfiltered histogram from the per-minute counts; the partial minutes at the
+        window's edges are counted exactly from the events."""
+        start = request.start_ms if request.start_ms is not None else min((s.part.start_ms for s in slices), default=0)
+        end = request.end_ms if request.end_ms is not None else max((s.part.end_ms for s in slices), default=0)
+        inner_start, inner_end = -(-start // 60_000) * 60_000, (end // 60_000) * 60_000
+        counts: Counter = Counter()
+        if inner_start < inner_end:
+            for minute, n in self.conn.execute(
+                    "SELECT minute_ms, events FROM minutes WHERE minute_ms >= ? AND minute_ms < ?",
+                    (inner_start, inner_end)):
+                counts[(minute // width) * width] += n
+        edges = [(start, min(inner_start, end))] + ([(max(inner_end, start), end)] if inner_end >= inner_start else [])
+        for lo_ms, hi_ms in edges:
+            for sl in slices:
+                lo = max(lo_ms, sl.part.start_ms)
+                hi = min(hi_ms, sl.part.end_ms)
+                if lo >= hi:
+                    continue
+                (n,) = self.conn.execute(
+                    f"SELECT count(*) FROM {sl.table} WHERE rowid >= ? AND rowid < ?",
+                    ((lo - sl.part.start_ms) << SEQ_BITS, (hi - sl.part.start_ms) << SEQ_BITS)).fetchone()
+                if n:
+                    counts[(lo // width) * width] += n
+        return counts

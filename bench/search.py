@@ -1,0 +1,107 @@
+"""Search latency over a demo store: p50 / p95 per kind of query, and the store's size.
+
+    PLATLOGS_DATA_DIR=/tmp/bench-1m .venv/bin/platlogs demo --events 1000000 --days 30
+    .venv/bin/python bench/search.py /tmp/bench-1m
+
+The fixed mix: exact lookups (actor.id, correlation.id, payment.transaction_id, over all 30
+days), common and rare full-text words, a phrase, and full text + five facets + an automatic
+histogram over the last 24 hours and over 30 days. Queries run in-process through the same
+parameter parsing as the API (`search_params`) and `store.search`, after one warm-up pass;
+the figures are the warm latency a person at the search page sees, less HTTP and rendering.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import Settings  # noqa: E402
+from app.search.params import search_params  # noqa: E402
+from app.search.service import value_at  # noqa: E402
+from app.services import build_services  # noqa: E402
+from app.storage import SearchRequest  # noqa: E402
+
+FACETS = "event.component,log.level,service.name,event.outcome,integration.provider"
+
+
+def sample_values(store, field: str, count: int, rng: random.Random) -> list[str]:
+    """Values of `field` from events spread over the whole store."""
+    parts = store.partitions()
+    values: list[str] = []
+    while len(values) < count:
+        part = rng.choice(parts)
+        start = rng.randrange(part.start_ms, part.end_ms - 60_000)
+        hits = store.search(SearchRequest(start_ms=start, end_ms=start + 600_000, size=200, total_bound=0)).hits
+        found = [value_at(h, field) for h in hits if value_at(h, field)]
+        if found:
+            values.append(rng.choice(found))
+    return values
+
+
+def mix(store, rng: random.Random) -> list[tuple[str, dict]]:
+    queries: list[tuple[str, dict]] = []
+    for field in ("actor.id", "correlation.id", "payment.transaction_id"):
+        for value in sample_values(store, field, 20, rng):
+            queries.append((f"exact {field}", {"q": f'{field}:"{value}"', "size": "50"}))
+    for window in ("now-24h", "now-30d"):
+        queries += [
+            (f"text common word ({window})", {"q": "wallet", "from": window}),
+            (f"text rare word ({window})", {"q": "rollback", "from": window}),
+            (f"text phrase ({window})", {"q": '"logged out"', "from": window}),
+            (f"text + 5 facets + histogram ({window})", {"q": "deposit", "from": window, "facets": FACETS,
+                                                         "histogram": "auto"}),
+            (f"all events + 5 facets + histogram ({window})", {"q": "", "from": window, "facets": FACETS,
+                                                               "histogram": "auto"}),
+        ]
+    return queries
+
+
+def run(store, queries, repeat: int) -> dict[str, list[float]]:
+    earliest = store.partitions()[0].start_ms
+    timings: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for label, args in queries:
+            started = time.perf_counter()
+            params = search_params(args, earliest_ms=earliest)
+            store.search(params.request)
+            timings.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    services = build_services(Settings.from_env({"PLATLOGS_DATA_DIR": args.data_dir}))
+    store = services.store
+    count = store.count()
+    size = sum(f.stat().st_size for f in Path(args.data_dir, "events").iterdir() if f.is_file())
+    print(f"store: {count:,} events, {size / 1e9:.2f} GB on disk ({size / count * 1e6 / 1e9:.2f} GB per million), "
+          f"{len(store.partitions())} day partitions; {os.cpu_count()} cores")
+    queries = mix(store, random.Random(5))
+    run(store, queries, 1)  # warm-up: page cache and statement caches
+    timings = run(store, queries, args.repeat)
+    worst = 0.0
+    print(f"{'query':52} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+    for label, values in timings.items():
+        worst = max(worst, max(values))
+        print(f"{label:52} {len(values):4} {pct(values, 50):9.1f} {pct(values, 95):9.1f} {max(values):9.1f}")
+    print(f"slowest query: {worst:.0f} ms")
+    services.close()
+
+
+if __name__ == "__main__":
+    main()
