@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -41,9 +41,14 @@ from app.storage.sqlite import SQLiteStore  # noqa: E402
 POOL = 200_000  # distinct events generated; the run cycles through them (server assigns ids)
 
 
+FIRST_DAY = (datetime.now(timezone.utc) - timedelta(days=90)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def make_pool(size: int, days: int, shuffle: bool) -> list[bytes]:
-    """Demo events of about 350 bytes (the issue's figure): those between 150 and 450 bytes."""
-    end = datetime.now(timezone.utc)
+    """Demo events of about 350 bytes (the issue's figure): those between 150 and 450 bytes, all
+    within FIRST_DAY (one day) or the `days` days from it. Runs that cycle through the pool
+    move each cycle one day later (see shifted()), so time keeps moving forward as in production."""
+    end = FIRST_DAY + timedelta(days=days) - timedelta(milliseconds=1)
     lines = [line for line in (orjson.dumps(e) for e in generate(size * 2, days=days, seed=7, end=end))
              if 150 <= len(line) <= 450][:size]
     if shuffle:
@@ -51,30 +56,44 @@ def make_pool(size: int, days: int, shuffle: bool) -> list[bytes]:
     return lines
 
 
+def shifted(body: bytes, days: int) -> bytes:
+    """The body with every @timestamp on FIRST_DAY moved `days` days later (C-speed replace)."""
+    if not days:
+        return body
+    old = FIRST_DAY.strftime('"@timestamp":"%Y-%m-%dT').encode()
+    return body.replace(old, (FIRST_DAY + timedelta(days=days)).strftime('"@timestamp":"%Y-%m-%dT').encode())
+
+
 def batches(pool: list[bytes], batch: int) -> list[bytes]:
     return [b"\n".join(pool[i:i + batch]) + b"\n" for i in range(0, len(pool) - batch + 1, batch)]
 
 
 def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float:
-    """Rows prepared outside the clock, then only executemany + commit is timed."""
+    """Rows prepared outside the clock; only executemany + commit is timed. Rowids are time-
+    ordered as the store makes them, and each cycle through the pool is one day later."""
+    from app.storage.sqlite import SEQ_BITS, day_bounds, day_of
     normalizer = build_normalizer(Settings.from_env({"PLATLOGS_DATA_DIR": str(workdir)}))
     store = SQLiteStore(workdir / "reference")
     now = int(time.time() * 1000)
     prepared = [store._prepare(normalizer.normalize(orjson.loads(line), now, line)) for line in pool]
     conn = store._writer
-    rowid: dict[str, int] = {}
-    done, started = 0, time.perf_counter()
+    next_seq: dict[tuple[str, int], int] = {}
+    done, cycle, started = 0, 0, time.perf_counter()
     while done < total:
         for i in range(0, len(prepared), batch):
             chunk = prepared[i:i + batch]
             conn.execute("BEGIN IMMEDIATE")
             by_day: dict[str, tuple[list, list]] = {}
-            for day, event_id, row, text in chunk:
+            for _, event_id, row, text in chunk:
+                ts = row[0] + cycle * 86_400_000
+                day = day_of(ts)
                 store._ensure_day(conn, day)
-                n = rowid[day] = rowid.get(day, 0) + 1
+                ms = ts - day_bounds(day)[0]
+                seq = next_seq[(day, ms)] = next_seq.get((day, ms), -1) + 1
                 rows, texts = by_day.setdefault(day, ([], []))
-                rows.append((n, row[0], f"{event_id}-{done + len(rows)}", *row[2:]))
-                texts.append((n, *text))
+                rowid = (ms << SEQ_BITS) | seq
+                rows.append((rowid, ts, f"{event_id}-{cycle}", *row[2:]))
+                texts.append((rowid, *text))
             for day, (rows, texts) in by_day.items():
                 conn.executemany(store._insert_sql.format(day=day), rows)
                 conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body, keys) VALUES (?, ?, ?, ?)", texts)
@@ -82,6 +101,7 @@ def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float
             done += len(chunk)
             if done >= total:
                 break
+        cycle += 1
     elapsed = time.perf_counter() - started
     store.close()
     return done / elapsed
@@ -128,7 +148,8 @@ def post(port: int, key: str, body, length: int | None = None) -> dict:
     return result
 
 
-def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, senders: int) -> tuple[float, int]:
+def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, senders: int,
+             shift: bool = True) -> tuple[float, int]:
     sent = [0]
     rejected = [0]
     lock = threading.Lock()
@@ -142,7 +163,8 @@ def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, se
                 if sent[0] >= total:
                     return
                 sent[0] += per_batch
-            conn.request("POST", "/api/v1/events/bulk", body=bodies[i % len(bodies)], headers=headers)
+            body = shifted(bodies[i % len(bodies)], i // len(bodies)) if shift else bodies[i % len(bodies)]
+            conn.request("POST", "/api/v1/events/bulk", body=body, headers=headers)
             report = orjson.loads(conn.getresponse().read())
             with lock:
                 rejected[0] += report["rejected"]
@@ -217,7 +239,7 @@ def main() -> None:
             server = Server(Path(tmp), args.port + 1)
             try:
                 total = min(args.events, 1_000_000)
-                rate, rejected = http_run(server, shuffled, args.batch, total, args.senders)
+                rate, rejected = http_run(server, shuffled, args.batch, total, args.senders, shift=False)
                 print(f"backfill   out of order, 30 days:    {rate:10,.0f} events/s  ({total:,} events, rejected {rejected})")
             finally:
                 server.stop()

@@ -277,27 +277,42 @@ class SQLiteStore:
     @staticmethod
     def _allot_rowids(conn, day: str, offsets: list[int]) -> list[int]:
         """Unique rowids for events at these offsets (ms into the day, ascending): the next free
-        sequence number of each millisecond. One range read finds what is taken when the batch
-        covers a short span (live traffic); a wide backfill asks per millisecond instead."""
-        lo, hi = offsets[0] << SEQ_BITS, (offsets[-1] + 1) << SEQ_BITS
-        taken: dict[int, int] = {}  # ms -> highest rowid in use
-        rows = conn.execute(f"SELECT rowid FROM ev_{day} WHERE rowid >= ? AND rowid < ? LIMIT 20001",
-                            (lo, hi)).fetchall()
-        per_ms = len(rows) > 20_000  # too many to read: ask per millisecond (and trust none of these)
-        for (rowid,) in ([] if per_ms else rows):
-            taken[rowid >> SEQ_BITS] = max(taken.get(rowid >> SEQ_BITS, -1), rowid)
+        sequence number of each millisecond's slot. Slots fill from sequence 0 upwards, so a slot
+        is in use iff its first rowid is; a full slot (over 1,024 events in one ms) spills into
+        the next millisecond's. Live traffic (a short span) is checked with one range read; a
+        backfill spread over the day with one IN query over the slots' first rowids."""
+        top: dict[int, int | None] = {}  # slot (ms) -> highest rowid in use, None if empty; absent: unknown
+        span = offsets[-1] - offsets[0]
+        rows = None
+        if span <= 600_000:
+            rows = conn.execute(f"SELECT rowid FROM ev_{day} WHERE rowid >= ? AND rowid < ? LIMIT 20001",
+                                (offsets[0] << SEQ_BITS, (offsets[-1] + 1) << SEQ_BITS)).fetchall()
+        if rows is not None and len(rows) <= 20_000:
+            top.update(dict.fromkeys(range(offsets[0], offsets[-1] + 1)))
+            for (rowid,) in rows:
+                slot = rowid >> SEQ_BITS
+                top[slot] = max(top[slot] or -1, rowid)
+        else:
+            distinct = sorted(set(offsets))
+            for i in range(0, len(distinct), 500):
+                chunk = distinct[i:i + 500]
+                top.update(dict.fromkeys(chunk))
+                bases = [ms << SEQ_BITS for ms in chunk]
+                for (rowid,) in conn.execute(
+                        f"SELECT rowid FROM ev_{day} WHERE rowid IN ({','.join('?' * len(bases))})", bases):
+                    del top[rowid >> SEQ_BITS]  # in use: its highest rowid is looked up when needed
         out = []
         for ms in offsets:
-            top = taken.get(ms)
-            if top is None and per_ms:
-                (top,) = conn.execute(f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
-                                      (ms << SEQ_BITS, (ms + 1) << SEQ_BITS)).fetchone()
-            rowid = (ms << SEQ_BITS) if top is None else top + 1
-            if rowid >> SEQ_BITS != ms:  # over 2**SEQ_BITS events in one millisecond: after everything
-                (last,) = conn.execute(f"SELECT max(rowid) FROM ev_{day}").fetchone()
-                rowid = max(rowid, max(last or 0, max(taken.values(), default=0)) + 1)
-            taken[rowid >> SEQ_BITS] = max(taken.get(rowid >> SEQ_BITS, -1), rowid)
-            taken[ms] = max(taken.get(ms, -1), rowid)
+            slot = ms
+            while True:
+                if slot not in top:
+                    (top[slot],) = conn.execute(f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
+                                                (slot << SEQ_BITS, (slot + 1) << SEQ_BITS)).fetchone()
+                rowid = (slot << SEQ_BITS) if top[slot] is None else top[slot] + 1
+                if rowid >> SEQ_BITS == slot:
+                    break
+                slot += 1  # this millisecond is full
+            top[slot] = rowid
             out.append(rowid)
         return out
 
