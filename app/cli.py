@@ -144,6 +144,47 @@ def ingest(file: str) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.argument("query", default="")
+@click.option("--from", "time_from", default="now-24h", show_default=True, help="ISO-8601, epoch ms or now-15m/-24h/-7d; '' for all.")
+@click.option("--to", "time_to", default="", help="Default: now.")
+@click.option("--size", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--order", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "ndjson"]), default="table", show_default=True)
+def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt: str) -> None:
+    """Search events with the query language (e.g. 'actor.id:p-000123 AND log.level:error')."""
+    import shutil
+    import orjson
+    from .query import QueryError
+    from .search.params import search_params
+    from .search.service import iter_events, value_at
+
+    services = _services()
+    try:
+        params = search_params({"q": query, "from": time_from, "to": time_to, "order": order, "size": "1"})
+        events = iter_events(services.store, params.request, size)
+        if fmt == "ndjson":
+            for event in events:
+                sys.stdout.buffer.write(orjson.dumps(event) + b"\n")
+            return
+        width = shutil.get_terminal_size((160, 20)).columns
+        shown = 0
+        for event in events:
+            meta = event.get("event", {})
+            kind = meta.get("type", "") + (f"/{meta['action']}" if meta.get("action") not in (None, meta.get("type")) else "")
+            line = (f"{event['@timestamp']}  {value_at(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
+                    f"{kind[:32]:32} {str(value_at(event, 'service.name') or '')[:18]:18} "
+                    f"{str(value_at(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}")
+            click.echo(line.replace("\n", " ")[:width])
+            shown += 1
+        click.echo(f"({shown} event{'s' if shown != 1 else ''})", err=True)
+    except QueryError as exc:
+        where = f" at position {exc.position}" if exc.position is not None else ""
+        raise click.ClickException(f"{exc.message}{where}") from None
+    finally:
+        services.close()
+
+
 # -- keys and users -----------------------------------------------------------------------
 
 @main.group()

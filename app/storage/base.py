@@ -39,7 +39,7 @@ class SearchRequest:
     facet_size: int = 10                 # values per facet
     histogram_ms: int | None = None      # bucket width; None: no histogram
     total_bound: int = 10_000            # count exactly up to here, then report "at least"; 0: no count
-    facet_bound: int = 100_000           # facets are exact over the newest this many matches
+    facet_bound: int = 20_000            # facets are exact over the newest this many matches
     budget_ms: int = 1500                # time allowed to each facet and to the histogram
     now_ms: int | None = None            # "now" for relative times inside the query
 
