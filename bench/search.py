@@ -57,6 +57,8 @@ def mix(store, rng: random.Random) -> list[tuple[str, dict]]:
             (f"text phrase ({window})", {"q": '"logged out"', "from": window}),
             (f"text + 5 facets + histogram ({window})", {"q": "deposit", "from": window, "facets": FACETS,
                                                          "histogram": "auto"}),
+            (f"common word + 5 facets + histogram ({window})", {"q": "wallet", "from": window, "facets": FACETS,
+                                                                "histogram": "auto"}),
             (f"all events + 5 facets + histogram ({window})", {"q": "", "from": window, "facets": FACETS,
                                                                "histogram": "auto"}),
         ]
