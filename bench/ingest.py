@@ -41,7 +41,7 @@ from app.storage.sqlite import SQLiteStore  # noqa: E402
 POOL = 200_000  # distinct events generated; the run cycles through them (server assigns ids)
 
 
-FIRST_DAY = (datetime.now(timezone.utc) - timedelta(days=90)).replace(hour=0, minute=0, second=0, microsecond=0)
+FIRST_DAY = (datetime.now(timezone.utc) - timedelta(days=400)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def make_pool(size: int, days: int, shuffle: bool) -> list[bytes]:
@@ -114,8 +114,9 @@ class Server:
         cli = [sys.executable, "-m", "app.cli"]
         self.key = subprocess.run([*cli, "keys", "create", "--scope", "ingest"], env=self.env, cwd=ROOT,
                                   capture_output=True, text=True, check=True).stdout.strip()
+        log = open(Path(tempfile.gettempdir(), f"bench-ingest-server-{port}.log"), "w")  # noqa: SIM115
         self.proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2", "--threads", "4"],
-                                     env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -152,6 +153,7 @@ def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, se
              shift: bool = True) -> tuple[float, int]:
     sent = [0]
     rejected = [0]
+    first_error: list = []
     lock = threading.Lock()
 
     def sender(offset: int) -> None:
@@ -168,6 +170,9 @@ def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, se
             report = orjson.loads(conn.getresponse().read())
             with lock:
                 rejected[0] += report["rejected"]
+                if report["errors"] and not first_error:
+                    first_error.append(report["errors"][0])
+                    print(f"           first rejection, batch {i}: {report['errors'][0]}", flush=True)
             i += senders
 
     started = time.perf_counter()
@@ -179,19 +184,12 @@ def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, se
     return sent[0] / (time.perf_counter() - started), rejected[0]
 
 
-def peak_rss_mb(pids: list[int]) -> float:
-    peak = 0
-    for pid in pids:
-        status = Path(f"/proc/{pid}/status").read_text()
-        peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)))
-    return peak / 1024
-
-
-def current_rss_mb(pids: list[int]) -> float:
+def rss_mb(pids: list[int], kind: str = "VmHWM") -> float:
+    """The largest process's peak (VmHWM) or current (VmRSS) resident memory, in MB."""
     largest = 0
     for pid in pids:
         status = Path(f"/proc/{pid}/status").read_text()
-        largest = max(largest, int(re.search(r"VmRSS:\s+(\d+)", status).group(1)))
+        largest = max(largest, int(re.search(rf"{kind}:\s+(\d+)", status).group(1)))
     return largest / 1024
 
 
@@ -225,7 +223,7 @@ def main() -> None:
             rate, rejected = http_run(server, bodies, args.batch, args.events, args.senders)
             print(f"http       NDJSON bulk, in order:    {rate:10,.0f} events/s  (rejected {rejected})")
             print(f"ratio      http / reference:         {rate / ref:10.2f}")
-            print(f"server peak RSS:                     {peak_rss_mb(server.pids()):10.0f} MB")
+            print(f"server peak RSS:                     {rss_mb(server.pids()):10.0f} MB")
             db = Path(tmp, "events", "events.db")
             if db.exists():
                 print(f"store size: {db.stat().st_size / 1e6:.0f} MB for {args.events:,} events "
@@ -258,13 +256,13 @@ def gigabyte(pool: list[bytes], port: int) -> None:
         length = path.stat().st_size
         server = Server(Path(tmp, "data"), port)
         try:
-            before = peak_rss_mb(server.pids())
+            before = rss_mb(server.pids())
             samples: list[float] = []  # the server's current RSS, once a second
             done = threading.Event()
 
             def sample() -> None:
                 while not done.wait(1.0):
-                    samples.append(current_rss_mb(server.pids()))
+                    samples.append(rss_mb(server.pids(), "VmRSS"))
 
             sampler = threading.Thread(target=sample)
             sampler.start()
@@ -279,7 +277,7 @@ def gigabyte(pool: list[bytes], port: int) -> None:
                   f"rejected {report['rejected']} in {elapsed:.0f} s ({report['accepted'] / elapsed:,.0f} events/s)")
             print(f"           largest server process RSS: {before:.0f} MB before; per quarter of the upload "
                   + " / ".join(f"{q:.0f}" for q in quarters) + " MB; peak "
-                  f"{peak_rss_mb(server.pids()):.0f} MB")
+                  f"{rss_mb(server.pids()):.0f} MB")
         finally:
             server.stop()
 

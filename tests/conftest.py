@@ -6,7 +6,6 @@ import re
 import pytest
 
 from app import create_app
-from app.config import Settings
 
 
 @pytest.fixture

@@ -183,6 +183,15 @@ class Leaf:
         self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
         self.numeric = field.type if field.type in ("long", "double") else None
 
+    def accepts(self, value: Any) -> bool:
+        """Whether the value is already canonical (the common case: no conversion needed)."""
+        kind = type(value)
+        if kind is str:
+            return (self.plain and len(value) <= MAX_KEYWORD_CHARS) or value in self.allowed
+        if kind is int:
+            return bool(self.numeric) and -(2**63) <= value < 2**63
+        return kind is float and self.numeric == "double" and math.isfinite(value)
+
 
 def field_tree(schema: Schema) -> dict:
     tree: dict = {}

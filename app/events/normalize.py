@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .classify import Classifier
-from .convert import MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
+from .convert import Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .ids import new_id
 from .redact import Redactor
 from .schema import Schema
@@ -141,13 +141,7 @@ class Normalizer:
                 continue
             if type(spec) is not Leaf:
                 return False  # a namespace given a scalar: the full pass reports it with its path
-            if kind is str:  # the common cases need no conversion: test them inline
-                ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
-            elif kind is int:
-                ok = spec.numeric and -(2**63) <= value < 2**63
-            else:
-                ok = kind is float and spec.numeric == "double" and math.isfinite(value)
-            if not ok:
+            if not spec.accepts(value):
                 node[key] = value = self.converter.convert(spec.field, value)
             if spec.column:
                 columns[spec.column] = value
@@ -227,14 +221,7 @@ class Normalizer:
             if spec is None or value is None:
                 continue
             if type(spec) is Leaf:
-                kind = type(value)
-                if kind is str:  # the common cases need no conversion: test them inline
-                    ok = (spec.plain and len(value) <= MAX_KEYWORD_CHARS) or value in spec.allowed
-                elif kind is int:
-                    ok = spec.numeric and -(2**63) <= value < 2**63
-                else:
-                    ok = kind is float and spec.numeric == "double" and math.isfinite(value)
-                if not ok:
+                if not spec.accepts(value):
                     node[key] = value = self.converter.convert(spec.field, value)
                 if spec.column:
                     columns[spec.column] = value
