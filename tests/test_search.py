@@ -271,3 +271,18 @@ def test_no_query_string_crashes_the_search(world, q):
         services.store.search(SearchRequest(query=node, size=2, total_bound=10, now_ms=END_MS))
     except QueryError:
         pass
+
+
+@pytest.mark.parametrize("start_offset,end_offset", [(0, 0), (17_345, -41_002), (59_999, -1)])
+def test_unfiltered_histogram_from_minute_counts_matches_the_events(world, start_offset, end_offset):
+    """The no-query histogram comes from per-minute counts plus exact edge minutes: same buckets."""
+    _, services, events = world
+    start, end = END_MS - 2 * 86_400_000 + start_offset, END_MS + end_offset
+    width = 3_600_000
+    result = services.store.search(SearchRequest(histogram_ms=width, start_ms=start, end_ms=end, size=0))
+    expected: dict[int, int] = {}
+    for e in events:
+        ts = parse_time(e["@timestamp"], 0)
+        if start <= ts < end:
+            expected[(ts // width) * width] = expected.get((ts // width) * width, 0) + 1
+    assert {b.start_ms: b.count for b in result.histogram if b.count} == expected

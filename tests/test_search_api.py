@@ -176,3 +176,9 @@ def test_cli_search(tmp_path):
     assert table.returncode == 0 and table.stdout.count("hello") == 3 and "(3 events)" in table.stderr
     bad = subprocess.run([*cli, "search", "acter.id:1"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "did you mean 'actor.id'" in bad.stderr and "position 0" in bad.stderr
+
+
+def test_size_zero_asks_only_for_counts(client, read_headers, story):
+    body = get(client, read_headers, "/api/v1/search", q="noise", size=0, facets="actor.id").json
+    assert body["hits"] == [] and body["next_cursor"] is None
+    assert body["total"] == {"value": 30, "exact": True} and body["facets"]["actor.id"][0]["count"] == 30

@@ -137,3 +137,22 @@ def test_a_backfill_into_a_full_day_asks_per_millisecond(store):
     assert store.count() == 25_000 + len(range(0, 25_000, 7))
     ids = [h["event"]["id"] for h in store.search(SearchRequest(size=10, newest_first=False, total_bound=0)).hits]
     assert ids[:3] == ["dense-0", "again-0", "dense-1"]
+
+
+def test_a_store_of_another_layout_is_refused(tmp_path):
+    import sqlite3
+    from app.storage import StoreError
+    (tmp_path / "old").mkdir()
+    conn = sqlite3.connect(tmp_path / "old" / "events.db")
+    conn.execute("CREATE TABLE ev_20260101 (rowid INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="has store layout 0, this version reads layout 2"):
+        open_store(f"sqlite://{tmp_path}/old")
+
+
+def test_retention_drops_the_minute_counts_too(store):
+    store.write([event(DAY0 + d * DAY_MS + 90_000, f"m{d}") for d in range(3)])
+    store.drop_partitions_before(DAY0 + DAY_MS)
+    minutes = store._reader().execute("SELECT minute_ms FROM minutes ORDER BY 1").fetchall()
+    assert [m for (m,) in minutes] == [DAY0 + DAY_MS + 60_000, DAY0 + 2 * DAY_MS + 60_000]

@@ -68,6 +68,10 @@ class EventBuilders:
               "integration": {"provider": prov, "kind": kind, "endpoint": endpoint, "direction": direction,
                               "status": status, "duration": ms},
               "actor": actor}
+        self._push_story(ts, ev, sid, cid, extra)
+
+    def _push_story(self, ts, ev, sid, cid, extra) -> None:
+        """Attach the session and correlation ids (in this key order) and any extra fields, then queue."""
         if sid:
             ev["session"] = {"id": sid}
         if cid:
@@ -83,13 +87,7 @@ class EventBuilders:
               "service": {"name": svc},
               "actor": {"type": "player", "id": p.id, "name": p.name, "email": p.email, "ip": ip} if full
               else {"type": "player", "id": p.id, "ip": ip}}
-        if sid:
-            ev["session"] = {"id": sid}
-        if cid:
-            ev["correlation"] = {"id": cid}
-        if extra:
-            ev.update(extra)
-        self.push(ts, ev)
+        self._push_story(ts, ev, sid, cid, extra)
 
     def err(self, ts, svc, etype, emsg, trace, code=None, level="error", actor=None, sid=None, cid=None,
             classified=True):

@@ -129,6 +129,8 @@ class PartitionSearch:
     # -- hits and paging ---------------------------------------------------------------
 
     def _hits(self, request, slices: list[Slice]) -> tuple[list[dict], str | None]:
+        if request.size <= 0:  # only counts, facets or a histogram were asked for
+            return [], None
         order = "DESC" if request.newest_first else "ASC"
         after = decode_cursor(request.cursor, request.newest_first) if request.cursor else None
         hits: list[dict] = []
