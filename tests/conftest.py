@@ -65,3 +65,29 @@ def signed_in(client, services):
                                            "csrf_token": csrf_token(page)})
     assert response.status_code == 302
     return client
+
+
+# -- real services for the tests that need them (started by scripts/test) ------------------
+
+def _service_url(variable: str, what: str) -> str:
+    """The URL in `variable`; without it the test skips — except in CI (PLATLOGS_CI=1), where a
+    skipped backend would hide a failure, so the test fails instead."""
+    import os
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if os.environ.get("PLATLOGS_CI") == "1":
+        pytest.fail(f"{variable} is not set: no {what}, and CI requires it (scripts/test starts one)", pytrace=False)
+    pytest.skip(f"{variable} not set: no {what} to test against (scripts/test starts one when it can)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """SQLAlchemy URL of a real PostgreSQL database (PLATLOGS_TEST_POSTGRES)."""
+    return _service_url("PLATLOGS_TEST_POSTGRES", "a PostgreSQL server")
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """URL of a real OpenSearch node (PLATLOGS_TEST_OPENSEARCH)."""
+    return _service_url("PLATLOGS_TEST_OPENSEARCH", "an OpenSearch node")
