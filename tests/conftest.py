@@ -84,10 +84,10 @@ def _service_url(variable: str, what: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """SQLAlchemy URL of a real PostgreSQL database (PLATLOGS_TEST_POSTGRES)."""
-    return _service_url("PLATLOGS_TEST_POSTGRES", "a PostgreSQL server")
+    return _service_url("PLATLOGS_TEST_POSTGRES", "PostgreSQL server")
 
 
 @pytest.fixture(scope="session")
 def opensearch_url() -> str:
     """URL of a real OpenSearch node (PLATLOGS_TEST_OPENSEARCH)."""
-    return _service_url("PLATLOGS_TEST_OPENSEARCH", "an OpenSearch node")
+    return _service_url("PLATLOGS_TEST_OPENSEARCH", "OpenSearch node")

@@ -1,5 +1,10 @@
 """Meta database models and the small service functions around them.
 
+Runs on SQLite (one file, the default) and PostgreSQL (production, `postgresql+psycopg://`); the
+tests run on both. What differs is handled here: times always come back as aware UTC datetimes,
+and values PostgreSQL would refuse (over-long strings, NUL characters, ids beyond its integers)
+are refused or answered before they reach the database.
+
 Passwords: Werkzeug's scrypt (memory-hard KDF, shipped with Flask, no extra dependency).
 API keys: 256-bit random tokens, stored as SHA-256 digests — a fast hash is right for
 high-entropy secrets and keeps the per-request lookup one indexed query.
@@ -11,7 +16,8 @@ import secrets
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, create_engine, event, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, TypeDecorator, create_engine, event, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -21,8 +27,44 @@ SCOPES = ("ingest", "read")
 KEY_PREFIX = "plk_"
 
 
+MAX_ID = 2**31 - 1       # PostgreSQL's INTEGER; SQLite overflows past 2**63
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+def _text(field: str, value, limit: int) -> str:
+    """A string PostgreSQL will store as given (SQLite would take anything)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected text")
+    if len(value) > limit:
+        raise ValueError(f"{field}: at most {limit} characters")
+    if "\x00" in value:
+        raise ValueError(f"{field}: contains a NUL character")
+    return value
+
+
+class UTCDateTime(TypeDecorator):
+    """A point in time, handed back as an aware UTC datetime on every database: PostgreSQL keeps a
+    timestamptz, SQLite (no time zones) the UTC wall time."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -37,8 +79,8 @@ class User(UserMixin, Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users
@@ -58,9 +100,9 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     display: Mapped[str] = mapped_column(String(16), nullable=False)  # first characters, to recognise it
     scopes: Mapped[str] = mapped_column(String(64), nullable=False)   # comma-separated
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def scope_set(self) -> set[str]:
@@ -77,7 +119,7 @@ class SavedSearch(Base):
     time_from: Mapped[str | None] = mapped_column(String(64))
     time_to: Mapped[str | None] = mapped_column(String(64))
     shared_role: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "q": self.query, "from": self.time_from, "to": self.time_to,
@@ -92,7 +134,7 @@ class MetaDB:
     def __init__(self, url: str):
         self.url = url
         self.engine = create_engine(url, future=True, pool_pre_ping=True)
-        if url.startswith("sqlite"):
+        if make_url(url).get_backend_name() == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn, _record):  # concurrent web workers and CLI on one file
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -126,10 +168,14 @@ class MetaDB:
         return user, password
 
     def user(self, user_id: int) -> User | None:
+        if not _valid_id(user_id):
+            return None
         with self.Session() as s:
             return s.get(User, user_id)
 
     def user_by_name(self, username: str) -> User | None:
+        if not username or len(username) > 64 or "\x00" in username:  # no such user; PostgreSQL refuses NUL
+            return None
         with self.Session() as s:
             return s.scalar(select(User).where(User.username == username))
 
@@ -166,8 +212,12 @@ class MetaDB:
 
     def save_search(self, owner_id: int, name: str, query: str, time_from: str | None, time_to: str | None,
                     shared_role: str | None) -> SavedSearch:
-        if not name.strip() or len(name) > 128:
+        if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise ValueError("name: 1-128 characters")
+        _text("name", name, 128)
+        _text("q", query, 4096)
+        time_from = None if time_from is None else _text("from", str(time_from), 64)
+        time_to = None if time_to is None else _text("to", str(time_to), 64)
         if shared_role is not None and shared_role not in ROLES:
             raise ValueError(f"shared_role: one of {', '.join(ROLES)}")
         row = SavedSearch(owner_id=owner_id, name=name.strip(), query=query, time_from=time_from,
@@ -185,6 +235,8 @@ class MetaDB:
 
     def delete_saved_search(self, user: User, search_id: int) -> bool:
         """Only the owner (or an administrator) deletes."""
+        if not _valid_id(search_id):
+            return False
         with self.Session() as s:
             row = s.get(SavedSearch, search_id)
             if row is None or (row.owner_id != user.id and user.role != "administrator"):
@@ -199,6 +251,7 @@ class MetaDB:
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        _text("name", name, 128)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKey(name=name, key_hash=hash_key(key), display=key[:10], scopes=",".join(sorted(set(scopes))),
                      created_by=created_by)
@@ -218,6 +271,8 @@ class MetaDB:
             return list(s.scalars(select(ApiKey).order_by(ApiKey.id)))
 
     def revoke_key(self, key_id: int) -> bool:
+        if not _valid_id(key_id):
+            return False
         with self.Session() as s:
             row = s.get(ApiKey, key_id)
             if row is None or row.revoked_at is not None:
