@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
@@ -42,6 +45,37 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     return value
 
 
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _read(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in _TRUE + _FALSE:
+        raise ConfigError(f"PLATLOGS_{name}: expected true or false, got {raw!r}")
+    return raw.lower() in _TRUE
+
+
+def _meta_db_url(env: Mapping[str, str], data_dir: Path) -> str:
+    """PLATLOGS_META_DB, with PLATLOGS_META_DB_PASSWORD (or its _FILE secret) put into the URL."""
+    raw = _read(env, "META_DB") or f"sqlite:///{data_dir / 'meta.db'}"
+    if "://" not in raw:
+        raise ConfigError(f"PLATLOGS_META_DB: expected an SQLAlchemy URL, got {raw!r}")
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ConfigError(f"PLATLOGS_META_DB: not a valid SQLAlchemy URL: {raw!r}") from None
+    password = _read(env, "META_DB_PASSWORD")
+    if password is None:
+        return raw
+    if url.get_backend_name() == "sqlite":
+        raise ConfigError("PLATLOGS_META_DB_PASSWORD: an SQLite meta database takes no password")
+    if url.password is not None:
+        raise ConfigError("PLATLOGS_META_DB_PASSWORD: PLATLOGS_META_DB already holds a password; give it in one place")
+    return url.set(password=password).render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -58,7 +92,24 @@ class Settings:
     classification_file: Path | None = None
     redaction_file: Path | None = None
     secure_cookies: bool = False
+    store_username: str | None = None
+    store_password: str | None = field(default=None, repr=False)
+    store_ca_file: Path | None = None
+    store_verify_tls: bool = True
     extra: dict = field(default_factory=dict)
+
+    def store_options(self) -> dict:
+        """The connection options that were set, as keyword arguments for `open_store`."""
+        options: dict = {}
+        if self.store_username is not None:
+            options["username"] = self.store_username
+        if self.store_password is not None:
+            options["password"] = self.store_password
+        if self.store_ca_file is not None:
+            options["ca_file"] = str(self.store_ca_file)
+        if not self.store_verify_tls:
+            options["verify_tls"] = False
+        return options
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -72,9 +123,7 @@ class Settings:
         store_url = _read(env, "STORE") or f"sqlite:///{data_dir / 'events'}"
         if "://" not in store_url:
             raise ConfigError(f"PLATLOGS_STORE: expected a URL like sqlite:///path or opensearch://host:9200, got {store_url!r}")
-        meta_db_url = _read(env, "META_DB") or f"sqlite:///{data_dir / 'meta.db'}"
-        if "://" not in meta_db_url:
-            raise ConfigError(f"PLATLOGS_META_DB: expected an SQLAlchemy URL, got {meta_db_url!r}")
+        meta_db_url = _meta_db_url(env, data_dir)
 
         secret_key = _read(env, "SECRET_KEY") or _persistent_secret(data_dir / "secret_key")
         if len(secret_key) < 16:
@@ -89,10 +138,6 @@ class Settings:
                 raise ConfigError(f"PLATLOGS_{name}: no such file {path}")
             return path
 
-        secure = (_read(env, "SECURE_COOKIES") or "false").lower()
-        if secure not in ("true", "false", "1", "0", "yes", "no"):
-            raise ConfigError(f"PLATLOGS_SECURE_COOKIES: expected true or false, got {secure!r}")
-
         return cls(
             data_dir=data_dir,
             store_url=store_url,
@@ -105,7 +150,11 @@ class Settings:
             batch_size=_int(env, "BATCH_SIZE", 2000, 1, 100_000),
             classification_file=optional_path("CLASSIFICATION_FILE"),
             redaction_file=optional_path("REDACTION_FILE"),
-            secure_cookies=secure in ("true", "1", "yes"),
+            secure_cookies=_bool(env, "SECURE_COOKIES", False),
+            store_username=_read(env, "STORE_USERNAME"),
+            store_password=_read(env, "STORE_PASSWORD"),
+            store_ca_file=optional_path("STORE_CA_FILE"),
+            store_verify_tls=_bool(env, "STORE_VERIFY_TLS", True),
         )
 
 

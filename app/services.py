@@ -34,7 +34,7 @@ def build_normalizer(settings: Settings) -> Normalizer:
 
 
 def build_services(settings: Settings) -> Services:
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, **settings.store_options())
     meta = MetaDB(settings.meta_db_url)
     meta.create_all()
     ingestor = Ingestor(build_normalizer(settings), store, batch_size=settings.batch_size,
