@@ -91,3 +91,43 @@ def postgres_url() -> str:
 def opensearch_url() -> str:
     """URL of a real OpenSearch node (PLATLOGS_TEST_OPENSEARCH)."""
     return _service_url("PLATLOGS_TEST_OPENSEARCH", "OpenSearch node")
+
+
+# -- the contract suite: storage and search tests run on every backend --------------------
+
+BACKENDS = ("sqlite", "opensearch")
+
+
+def store_url_for(backend: str, tmp_path, request) -> str:
+    """A fresh, empty store of `backend`: a directory for SQLite; indices under a prefix of
+    their own on the test OpenSearch node (deleted, with their templates, after the test)."""
+    if backend == "sqlite":
+        return f"sqlite://{tmp_path}/events"
+    import uuid
+    from urllib.parse import urlsplit
+    node = urlsplit(request.getfixturevalue("opensearch_url"))
+    prefix = "t" + uuid.uuid4().hex[:12]
+    request.addfinalizer(lambda: _drop_opensearch_prefix(node.geturl(), prefix))
+    return f"opensearch://{node.hostname}:{node.port}?prefix={prefix}"
+
+
+def _drop_opensearch_prefix(url: str, prefix: str) -> None:
+    from opensearchpy import OpenSearch
+    client = OpenSearch(url)
+    client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
+    client.indices.delete_index_template(name=f"{prefix}-*", ignore=404)
+    client.cluster.delete_component_template(name=f"{prefix}-*", ignore=404)
+    client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    return store_url_for(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def store(store_url):
+    from app.storage import open_store
+    s = open_store(store_url)
+    yield s
+    s.close()

@@ -10,6 +10,8 @@ from .base import (Bucket, CursorError, Facet, FacetValue, LogStore, Partition, 
 
 BACKENDS = {
     "sqlite": "app.storage.sqlite:SQLiteStore",
+    "opensearch": "app.storage.opensearch:OpenSearchStore",
+    "opensearch+https": "app.storage.opensearch:OpenSearchStore",
 }
 
 __all__ = ["open_store", "Bucket", "CursorError", "Facet", "FacetValue", "LogStore", "Partition", "SearchRequest",

@@ -130,6 +130,8 @@ class SQLiteStore:
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError(f"sqlite store URL needs a directory: {url!r}")
+        for name in ("username", "password", "ca_file", "verify_tls"):   # network settings: not ours
+            options.pop(name, None)
         return cls(Path(path), **options)
 
     # -- connections ------------------------------------------------------------------

@@ -21,7 +21,8 @@ import orjson
 from ..query.ast import MatchAll, QueryError
 from ..query.fields import resolve
 from ..query.sql import DAY, HI, LO, Compiled, KeyIndex, SQLCompiler, json_path
-from .base import Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult
+from .base import (Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult,
+                   histogram_buckets)
 
 SEQ_BITS = 10          # up to 1,024 events per millisecond keep their exact place in time
 FULL_DAY = 1 << 62  # an upper rowid bound past any row
@@ -249,11 +250,7 @@ class PartitionSearch:
             if "interrupted" not in str(exc):
                 raise
             timed_out = True
-        if request.start_ms is not None and request.end_ms is not None:
-            first, last = (request.start_ms // width) * width, ((request.end_ms - 1) // width) * width
-            if (last - first) // width < 10_000:  # the window's every bucket, zeros included
-                return [Bucket(start, counts.get(start, 0)) for start in range(first, last + 1, width)], timed_out
-        return [Bucket(start, n) for start, n in sorted(counts.items())], timed_out
+        return histogram_buckets(counts, request), timed_out
 
     def _rollup_histogram(self, request, slices: list[Slice], width: int) -> Counter:
         """The unfiltered histogram from the per-minute counts; the partial minutes at the

@@ -1,0 +1,124 @@
+"""Index templates and retention policies for the OpenSearch backend, kept as data in
+index_templates/ and installed at start-up (idempotent: a template is only written when the
+cluster holds an older version).
+
+The common component template's field mappings are derived from app/events/schema.yaml by
+`common_template()`; the committed index_templates/platlogs-common.json must equal it (a test
+fails when it is stale; `platlogs templates --write` refreshes it). The per-component index
+templates and the ISM retention policies are written by hand.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..events.schema import load_schema
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "index_templates"
+COMMON = "platlogs-common"
+READ_ALIAS = "platlogs-events"
+KEYWORD_LIMIT = 8191   # characters: longer keyword values stay in _source but are not indexed
+
+# One analyzer for every full-text field, splitting like the embedded store's FTS5 unicode61
+# tokenizer: runs of letters and digits, lower-cased, accents removed.
+ANALYSIS = {
+    "analyzer": {
+        "platlogs_words": {"type": "custom", "tokenizer": "platlogs_alnum", "filter": ["lowercase", "asciifolding"]},
+    },
+    "tokenizer": {"platlogs_alnum": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}},
+}
+
+
+def _mapping(field) -> dict:
+    kind = field.type
+    if kind == "text":
+        if not field.fulltext:   # searched as a substring, never word by word
+            return {"type": "wildcard"}
+        # `.raw` checks that a phrase occurs as written (a substring, case-insensitive)
+        return {"type": "text", "analyzer": "platlogs_words", "fields": {"raw": {"type": "wildcard"}}}
+    if kind in ("keyword", "tags"):
+        return {"type": "keyword", "ignore_above": KEYWORD_LIMIT}
+    if kind == "ip":   # compared as written (like the embedded store); `.ip` for CIDR in Dashboards
+        return {"type": "keyword", "ignore_above": 64,
+                "fields": {"ip": {"type": "ip", "ignore_malformed": True}}}
+    if kind == "date":
+        return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    if kind in ("long", "double"):
+        return {"type": kind, "ignore_malformed": True}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "labels":  # free-form keys: one field in the mapping however many keys arrive
+        return {"type": "flat_object"}
+    if kind == "changes":  # before/after values of any type stay in _source only
+        return {"type": "object", "dynamic": False, "properties": {"field": {"type": "keyword"}}}
+    raise ValueError(f"no OpenSearch mapping for schema type {kind!r}")
+
+
+def common_template(version: int) -> dict:
+    """The component template every platlogs index is composed of: settings and all schema fields."""
+    properties: dict = {}
+    for field in load_schema().fields.values():
+        node = properties
+        for part in field.path[:-1]:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        node[field.path[-1]] = _mapping(field)
+    # exact-key tokens (letters and digits of player, transaction, … ids) for free-text id lookups
+    properties["search_keys"] = {"type": "keyword"}
+    return {
+        "version": version,
+        "_meta": {"description": "Platform Logs: settings and mappings shared by every component. "
+                                 "Generated from app/events/schema.yaml; do not edit by hand."},
+        "template": {
+            "settings": {
+                "index": {
+                    "auto_expand_replicas": "0-1",
+                    "refresh_interval": "1s",
+                    "sort.field": ["@timestamp"],   # newest-first pages stop early in every segment
+                    "sort.order": ["desc"],
+                    "mapping.total_fields.limit": 1000,
+                    "mapping.depth.limit": 10,
+                    "analysis": ANALYSIS,
+                },
+            },
+            "mappings": {
+                "dynamic": False,          # unknown fields stay in _source, never in the mapping
+                "date_detection": False,
+                "_source": {"excludes": ["search_keys"]},
+                "properties": properties,
+            },
+            "aliases": {READ_ALIAS: {}},
+        },
+    }
+
+
+def template_version() -> int:
+    return json.loads((TEMPLATE_DIR / f"{COMMON}.json").read_text())["version"]
+
+
+def component_templates() -> dict[str, dict]:
+    """Index templates per log component, by name (index_templates/platlogs-<component>.json)."""
+    out = {}
+    for component in load_schema().components:
+        name = f"platlogs-{component}"
+        out[name] = json.loads((TEMPLATE_DIR / f"{name}.json").read_text())
+    return out
+
+
+def retention_policies() -> dict[str, dict]:
+    """ISM policies by id (index_templates/retention/*.json)."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted((TEMPLATE_DIR / "retention").glob("*.json"))}
+
+
+def retention_days() -> dict[str, int]:
+    """Days each component is kept, read from its policy's delete transition (`min_index_age`)."""
+    days = {}
+    for policy_id, body in retention_policies().items():
+        component = policy_id.removeprefix("platlogs-").removesuffix("-retention")
+        for state in body["policy"]["states"]:
+            for transition in state.get("transitions", []):
+                if transition.get("state_name") == "delete":
+                    age = transition["conditions"]["min_index_age"]
+                    if not age.endswith("d"):
+                        raise ValueError(f"{policy_id}: min_index_age {age!r} must be in days (e.g. 90d)")
+                    days[component] = int(age[:-1])
+    return days
