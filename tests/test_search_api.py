@@ -1,5 +1,5 @@
-"""The search API over HTTP (Flask test client on a real store): answers, errors, context,
-timelines, exports and saved searches."""
+"""The search API over HTTP (Flask test client on a real store, each backend in turn): answers,
+errors, context, timelines, exports and saved searches."""
 from __future__ import annotations
 
 import csv
@@ -13,6 +13,11 @@ import pytest
 from conftest import csrf_token
 
 T0 = "2026-11-20T10:00:00.000Z"
+
+
+@pytest.fixture
+def env(tmp_path, store_url):
+    return {"PLATLOGS_DATA_DIR": str(tmp_path), "PLATLOGS_STORE": store_url}
 
 
 def ev(i: int, **fields) -> dict:
@@ -162,8 +167,8 @@ def test_saved_searches_private_shared_and_csrf(client, services, signed_in, rea
     assert client.application.test_client().get("/api/v1/saved-searches", headers=read_headers).status_code == 403
 
 
-def test_cli_search(tmp_path):
-    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "d"), "PATH": "/usr/bin:/bin"}
+def test_cli_search(tmp_path, store_url):
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "d"), "PATH": "/usr/bin:/bin", "PLATLOGS_STORE": store_url}
     path = tmp_path / "e.ndjson"
     path.write_bytes(b"".join(orjson.dumps(ev(i, message=f"hello {i}", log={"level": "error" if i % 2 else "info"}))
                               + b"\n" for i in range(10)))

@@ -323,6 +323,10 @@ class OpenSearchStore:
         return dropped
 
     def close(self) -> None:
+        try:
+            self._refresh()   # a writer that ends (the CLI's ingest) leaves its writes searchable
+        except Exception:  # noqa: BLE001 — closing must not fail because the cluster went away
+            pass
         self.client.close()
 
     # -- search -------------------------------------------------------------------------
