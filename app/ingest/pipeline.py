@@ -112,6 +112,8 @@ class Ingestor:
             for pos, reason in failures:
                 report.reject({position: numbers[pos], "reason": reason})
         if result is not None:
+            for pos, reason in result.refused:   # bad content: the sender's to fix, not a storage outage
+                report.reject({position: numbers[pos], "reason": reason})
             report.accepted += result.stored + len(result.duplicates)
             report.duplicates += len(result.duplicates)
         if progress:

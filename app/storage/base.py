@@ -24,7 +24,8 @@ class CursorError(ValueError):
 class WriteResult:
     stored: int = 0
     duplicates: list[int] = field(default_factory=list)          # positions already stored before
-    failed: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (position, reason): the store could not
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (position, reason): the store will never take it
 
 
 @dataclass

@@ -148,8 +148,8 @@ class Checkpoint:
     def __init__(self, path: Path | None, label: str):
         self.path = path
         self.label = label
-        self.done: dict[str, dict] = {}       # partition -> {"events": source count when it was started}
-        self.partial: dict[str, dict] = {}    # partition -> {"cursor", "events", "read", "failed"}
+        self.done: dict[str, dict] = {}       # window -> {"events": source count when it was started}
+        self.partial: dict[str, dict] = {}    # window -> {"cursor", "events", "read", "failed"}
         if path is not None and path.exists():
             try:
                 state = orjson.loads(path.read_bytes())

@@ -199,7 +199,7 @@ class OpenSearchStore:
             try:
                 index, event_id, client_id, doc = self._document(event)
             except (KeyError, TypeError, ValueError) as exc:
-                result.failed.append((pos, f"cannot be stored: {exc}"))
+                result.refused.append((pos, f"cannot be stored: {exc}"))
                 continue
             line = orjson.dumps({"create": {"_index": index, "_id": event_id}}) + b"\n" + doc + b"\n"
             if chunk and (len(chunk) >= self.max_bulk_docs or size + len(line) > self.max_bulk_bytes):
@@ -210,6 +210,7 @@ class OpenSearchStore:
         if chunk:
             self._send(chunk, result)
         result.failed.sort()
+        result.refused.sort()
         return result
 
     def _send(self, chunk: list[tuple[int, bytes, bool]], result: WriteResult) -> None:
@@ -248,7 +249,8 @@ class OpenSearchStore:
                         retry_items.append((pos, line, client_id))
                     else:
                         error = outcome.get("error", {})
-                        result.failed.append((pos, f"refused by the store: {error.get('type')}: {error.get('reason')}"))
+                        reason = f"refused by the store: {error.get('type')}: {error.get('reason')}"
+                        (result.refused if 400 <= status < 500 else result.failed).append((pos, reason))
                 reason = "storage overloaded (429), not stored"
             if not retry_items:
                 result.duplicates.sort()
@@ -383,11 +385,11 @@ class OpenSearchStore:
                 return self._call(self.client.search, body={**body, "pit": {"id": pit, "keep_alive": PIT_KEEP_ALIVE}})
             return self._call(self.client.search, index=self.alias, body=body,
                               params={"ignore_unavailable": "true", "allow_no_indices": "true"})
-        except self._exc.NotFoundError:
+        except (self._exc.NotFoundError, self._exc.RequestError) as exc:
             if pit:
-                return None
-            raise
-        except self._exc.RequestError as exc:
+                return None   # expired, closed or not a snapshot id at all
+            if isinstance(exc, self._exc.NotFoundError):
+                raise
             raise QueryError(f"the store refused this search: {_reason(exc)}") from None
 
     def _open_pit(self) -> str | None:
