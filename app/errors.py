@@ -30,12 +30,18 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(exc.status, exc.message, **exc.details)
 
     from .query.ast import QueryError
-    from .storage import CursorError
+    from .storage import CursorError, StoreError
 
     @app.errorhandler(QueryError)
     def _query_error(exc: QueryError):
         details = {k: v for k, v in exc.as_dict().items() if k != "message"}
         return error_response(400, exc.message, **details)
+
+    @app.errorhandler(StoreError)
+    def _store_error(exc: StoreError):   # the store is down or overloaded: retry later, not a bug
+        response = error_response(503, f"the event store cannot answer now: {exc}")
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(CursorError)
     def _cursor_error(exc: CursorError):

@@ -113,6 +113,7 @@ class FaultProxy:
         self.target = urlsplit(target)
         self.faults = list(faults)
         self.bulk_requests: list[int] = []
+        self.down = False   # when set, every request's connection is dropped (the cluster went away)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,6 +124,10 @@ class FaultProxy:
 
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.down:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 if self.path.startswith("/_bulk"):
                     proxy.bulk_requests.append(body.count(b'{"create"'))
                     fault = proxy.faults.pop(0) if proxy.faults else None
@@ -163,6 +168,7 @@ class FaultProxy:
         return self.server.server_address[1]
 
     def close(self):
+        self.down = True
         self.server.shutdown()
         self.server.server_close()
 
@@ -228,3 +234,23 @@ def test_an_unreachable_cluster_is_a_store_error():
     from app.storage import StoreError
     with pytest.raises(StoreError, match="unreachable"):
         open_store("opensearch://127.0.0.1:9?prefix=nowhere")
+
+
+def test_a_cluster_that_goes_away_answers_503_not_500(store_url_os, opensearch_url, tmp_path):
+    from app import create_app
+    proxy = FaultProxy(opensearch_url, [])
+    query = urlsplit(store_url_os).query
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path),
+                      "PLATLOGS_STORE": f"opensearch://127.0.0.1:{proxy.port}?{query}"})
+    services = app.extensions["platlogs"]
+    key = services.meta.create_key("r", ["read", "ingest"])[1]
+    headers = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    assert client.post("/api/v1/events", json={"message": "before"}, headers=headers).status_code == 200
+    proxy.close()
+    search = client.get("/api/v1/search", query_string={"q": "before"}, headers=headers)
+    assert search.status_code == 503 and "cannot answer now" in search.json["error"]["message"]
+    ingest = client.post("/api/v1/events", json={"message": "during"}, headers=headers)
+    assert ingest.status_code == 503 and "unreachable" in ingest.json["errors"][0]["reason"]
+    assert client.get("/api/v1/health").status_code == 503
+    services.close()
