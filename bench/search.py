@@ -2,6 +2,8 @@
 
     PLATLOGS_DATA_DIR=/tmp/bench-1m .venv/bin/platlogs demo --events 1000000 --days 30
     .venv/bin/python bench/search.py /tmp/bench-1m
+    .venv/bin/python bench/search.py /tmp/bench-1m --also opensearch://127.0.0.1:9200?prefix=bench
+      (after `platlogs migrate --from sqlite:///tmp/bench-1m/events --to opensearch://…?prefix=bench`)
 
 The fixed mix: exact lookups (actor.id, correlation.id, payment.transaction_id, over all 30
 days), common and rare full-text words, a phrase, and full text + five facets + an automatic
@@ -25,7 +27,7 @@ from app.config import Settings  # noqa: E402
 from app.search.params import search_params  # noqa: E402
 from app.search.service import value_at  # noqa: E402
 from app.services import build_services  # noqa: E402
-from app.storage import SearchRequest  # noqa: E402
+from app.storage import SearchRequest, open_store  # noqa: E402
 
 FACETS = "event.component,log.level,service.name,event.outcome,integration.provider"
 
@@ -81,26 +83,38 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def report(label: str, store, queries, repeat: int) -> dict[str, list[float]]:
+    print(f"\n{label}: {store.count():,} events in {len(store.partitions())} partitions; {os.cpu_count()} cores")
+    run(store, queries, 1)  # warm-up: page cache and statement caches
+    timings = run(store, queries, repeat)
+    print(f"{'query':52} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+    for name, values in timings.items():
+        print(f"{name:52} {len(values):4} {pct(values, 50):9.1f} {pct(values, 95):9.1f} {max(values):9.1f}")
+    print(f"slowest query: {max(max(v) for v in timings.values()):.0f} ms")
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--also", metavar="STORE_URL",
+                        help="run the same queries on this store too (e.g. the demo data migrated to OpenSearch)")
     args = parser.parse_args()
     services = build_services(Settings.from_env({"PLATLOGS_DATA_DIR": args.data_dir}))
     store = services.store
-    count = store.count()
     size = sum(f.stat().st_size for f in Path(args.data_dir, "events").iterdir() if f.is_file())
-    print(f"store: {count:,} events, {size / 1e9:.2f} GB on disk ({size / count * 1e6 / 1e9:.2f} GB per million), "
-          f"{len(store.partitions())} day partitions; {os.cpu_count()} cores")
-    queries = mix(store, random.Random(5))
-    run(store, queries, 1)  # warm-up: page cache and statement caches
-    timings = run(store, queries, args.repeat)
-    worst = 0.0
-    print(f"{'query':52} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
-    for label, values in timings.items():
-        worst = max(worst, max(values))
-        print(f"{label:52} {len(values):4} {pct(values, 50):9.1f} {pct(values, 95):9.1f} {max(values):9.1f}")
-    print(f"slowest query: {worst:.0f} ms")
+    print(f"embedded store: {size / 1e9:.2f} GB on disk ({size / store.count() * 1e6 / 1e9:.2f} GB per million)")
+    queries = mix(store, random.Random(5))   # the values sampled here are asked of both stores
+    mine = report("sqlite", store, queries, args.repeat)
+    if args.also:
+        other = open_store(args.also)
+        theirs = report(args.also, other, queries, args.repeat)
+        print(f"\n{'query':52} {'sqlite p50':>11} {'other p50':>10} {'sqlite p95':>11} {'other p95':>10}")
+        for name in mine:
+            print(f"{name:52} {pct(mine[name], 50):11.1f} {pct(theirs[name], 50):10.1f} "
+                  f"{pct(mine[name], 95):11.1f} {pct(theirs[name], 95):10.1f}")
+        other.close()
     services.close()
 
 

@@ -254,3 +254,12 @@ def test_a_cluster_that_goes_away_answers_503_not_500(store_url_os, opensearch_u
     assert ingest.status_code == 503 and "unreachable" in ingest.json["errors"][0]["reason"]
     assert client.get("/api/v1/health").status_code == 503
     services.close()
+
+
+def test_retention_per_component_without_ism(os_store):
+    assert os_store.has_ism is False   # the embedded test node has no ISM plugin: the app deletes
+    os_store.write([event(DAY0, "api-old", "api"), event(DAY0, "admin-old", "admin_action"),
+                    event(DAY0 + 40 * 86_400_000, "api-new", "api")])
+    dropped = os_store.drop_expired(DAY0 + 45 * 86_400_000, {"api": 30, "admin_action": 1825})
+    assert dropped == [f"{os_store.prefix}-api-2026.11.18"]
+    assert os_store.get("api-old") is None and os_store.get("admin-old") and os_store.get("api-new")

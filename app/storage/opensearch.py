@@ -95,6 +95,7 @@ class OpenSearchStore:
         self.key_paths = [(code, load_schema().fields[name].path) for name, code in self.key_fields.items()]
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
+        self.has_ism = False
         if install:
             self.install_templates()
 
@@ -149,7 +150,7 @@ class OpenSearchStore:
             name = self._named(tpl_name)
             if self._installed_version("index", name) != body["version"]:
                 self.client.indices.put_index_template(name=name, body=body)
-        self._install_policies()
+        self.has_ism = self._install_policies()
 
     def _installed_version(self, kind: str, name: str) -> int | None:
         if kind == "component":
@@ -323,6 +324,18 @@ class OpenSearchStore:
             self._call(self.client.indices.delete, index=",".join(dropped[start:start + 50]),
                        params={"ignore_unavailable": "true"})
         return dropped
+
+    def drop_expired(self, now_ms: int, days: dict[str, int] | None = None) -> list[str]:
+        """The app's own retention, for clusters without Index State Management: deletes each
+        component's daily indices once they are older than its policy in index_templates/retention/."""
+        days = days if days is not None else templates.retention_days()
+        expired = [p.name for p in self.partitions()
+                   if (c := _INDEX.match(p.name[len(self.prefix) + 1:])["component"]) in days
+                   and p.end_ms <= now_ms - days[c] * DAY_MS]
+        for start in range(0, len(expired), 50):
+            self._call(self.client.indices.delete, index=",".join(expired[start:start + 50]),
+                       params={"ignore_unavailable": "true"})
+        return expired
 
     def close(self) -> None:
         try:
