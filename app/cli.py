@@ -292,5 +292,90 @@ def retention(keep_days: int) -> None:
     click.echo(f"dropped {len(dropped)} partition(s)" + (": " + ", ".join(dropped) if dropped else ""))
 
 
+# -- migration ----------------------------------------------------------------------------
+
+@main.command()
+@click.option("--from", "source_url", required=True, help="Store to copy from, e.g. sqlite:///var/data/events.")
+@click.option("--to", "dest_url", required=True, help="Store to copy into, e.g. opensearch://host:9200.")
+@click.option("--batch", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Events per page.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Progress file for resuming. Default: ./migrate-<hash of the two URLs>.json.")
+@click.option("--restart", is_flag=True, help="Ignore the checkpoint and read everything again (nothing is stored twice).")
+@click.option("--allow-extra", is_flag=True, help="Days on which the destination holds more events are not an error.")
+def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None, restart: bool,
+            allow_extra: bool) -> None:
+    """Copy every event from one store to another, resumably, then compare the counts per day.
+
+    Re-running the same command resumes after the last page written, and copies again the days
+    whose source count changed since (a catch-up before switching over). Events are never stored
+    twice: the destination skips event ids it already holds."""
+    from tqdm import tqdm
+    from .storage import StoreError, open_store
+    from .storage.migrate import CheckpointError, checkpoint_label, default_checkpoint, migrate as run_migration
+
+    if source_url == dest_url:
+        raise click.UsageError("--from and --to are the same store")
+    checkpoint = checkpoint or default_checkpoint(source_url, dest_url)
+    if restart:
+        checkpoint.unlink(missing_ok=True)
+    try:
+        source = open_store(source_url)
+        dest = open_store(dest_url)
+    except (ValueError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    tune_gc()
+    bar = None
+
+    def progress(step) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=step.total, initial=step.done, unit="ev", unit_scale=True, desc="migrate")
+        bar.update(step.read)
+
+    try:
+        if not source.partitions():
+            raise click.ClickException(f"the source store {source_url} holds no events")
+        report = run_migration(source, dest, batch=batch, checkpoint=checkpoint,
+                               label=checkpoint_label(source_url, dest_url), progress=progress)
+    except (CheckpointError, StoreError, OSError) as exc:
+        raise click.ClickException(f"{exc} (checkpoint: {checkpoint}; run the same command again to resume)") from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; run the same command again to resume (checkpoint: {checkpoint})", err=True)
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.close()
+        source.close()
+        dest.close()
+
+    resumed = f", {report.skipped:,} skipped (checkpoint)" if report.skipped else ""
+    click.echo(f"copied {report.copied:,}, {report.duplicates:,} already there, {report.failed:,} failed "
+               f"of {report.read:,} read{resumed} in {report.seconds:.1f} s ({report.rate:,.0f} events/s)")
+    for event_id, reason in report.failures:
+        click.echo(f"  failed {event_id or '(no id)'}: {reason}", err=True)
+    if report.failed > len(report.failures):
+        click.echo(f"  … and {report.failed - len(report.failures):,} more", err=True)
+    check = report.verification
+    if check is not None:
+        bad = [d for d in check.days if d.source != d.dest or not d.exact]
+        if bad:
+            click.echo(f"{'day':24} {'source':>12} {'destination':>12} {'difference':>11}")
+            for d in bad:
+                kind = ("count not exact" if not d.exact else
+                        "destination has fewer" if d.dest < d.source else "destination has more")
+                click.echo(f"{d.label:24} {d.source:>12,} {d.dest:>12,} {d.dest - d.source:>+11,}  {kind}")
+        fewer, more = check.fewer, check.more
+        state = ("counts match" if not bad else
+                 f"{len(fewer)} day(s) with fewer events in the destination, {len(more)} with more"
+                 + (" (allowed)" if more and allow_extra and not fewer else ""))
+        days = sum(d.start_ms is not None for d in check.days)
+        click.echo(f"verified {days} day(s): source {check.source_total:,}, destination "
+                   f"{check.dest_total:,} events; {state}")
+        if fewer:
+            click.echo("days with missing events will be copied again by the next run of this command", err=True)
+    if not report.ok(allow_extra):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
