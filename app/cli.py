@@ -282,12 +282,32 @@ def schema(markdown: bool) -> None:
 
 
 @main.command()
-@click.option("--keep-days", required=True, type=click.IntRange(1, 36500), help="Keep this many days.")
-def retention(keep_days: int) -> None:
-    """Drop whole day partitions older than --keep-days."""
+@click.option("--write", is_flag=True, help="Rewrite index_templates/platlogs-common.json from the schema.")
+def templates(write: bool) -> None:
+    """Print the OpenSearch component template generated from the event schema."""
+    from .storage import opensearch_templates as tpl
+    text = json.dumps(tpl.common_template(tpl.template_version()), indent=2) + "\n"
+    if write:
+        (tpl.TEMPLATE_DIR / f"{tpl.COMMON}.json").write_text(text)
+        click.echo(f"wrote {tpl.TEMPLATE_DIR / tpl.COMMON}.json (bump its version when the mappings change)", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--keep-days", type=click.IntRange(1, 36500),
+              help="Keep this many days. Default on OpenSearch: each component's policy in index_templates/retention/.")
+def retention(keep_days: int | None) -> None:
+    """Drop whole partitions (days, or daily indices) past their age."""
     services = _services()
-    cutoff = int(time.time() * 1000) - keep_days * 86_400_000
-    dropped = services.store.drop_partitions_before(cutoff)
+    now = int(time.time() * 1000)
+    if keep_days is not None:
+        dropped = services.store.drop_partitions_before(now - keep_days * 86_400_000)
+    elif hasattr(services.store, "drop_expired"):
+        dropped = services.store.drop_expired(now)
+    else:
+        services.close()
+        raise click.UsageError("the embedded store keeps every component in one day partition: give --keep-days")
     services.close()
     click.echo(f"dropped {len(dropped)} partition(s)" + (": " + ", ".join(dropped) if dropped else ""))
 
