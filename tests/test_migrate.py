@@ -22,6 +22,7 @@ from app.query import parse
 from app.services import build_normalizer
 from app.storage import Partition, SearchRequest, StoreError, WriteResult, open_store
 from app.storage.migrate import CheckpointError, Step, migrate, source_windows, verify_counts
+from conftest import BACKENDS, store_url_for
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 EVENTS = 3000
@@ -55,10 +56,10 @@ def source(source_url):
     store.close()
 
 
-@pytest.fixture
-def dest_url(tmp_path):
-    """An empty destination store's URL: the one fixture to parametrise for other backends."""
-    return f"sqlite://{tmp_path}/dest"
+@pytest.fixture(params=BACKENDS)
+def dest_url(request, tmp_path):
+    """An empty destination store's URL, on each backend."""
+    return store_url_for(request.param, tmp_path / "dest", request)
 
 
 @pytest.fixture

@@ -367,7 +367,8 @@ class OpenSearchStore:
         order = "desc" if request.newest_first else "asc"
         body: dict = {"query": query, "size": max(request.size, 0) + (1 if request.size > 0 else 0),
                       "sort": [{"@timestamp": order}, {"event.id": order}],
-                      "track_total_hits": request.total_bound if request.total_bound > 0 else False}
+                      # OpenSearch counts up to a 32-bit bound; beyond it the total is "at least"
+                      "track_total_hits": min(request.total_bound, 2**31 - 1) if request.total_bound > 0 else False}
         pit = None
         if after:
             body["search_after"] = [after[0], after[1]]
