@@ -263,3 +263,10 @@ def test_retention_per_component_without_ism(os_store):
     dropped = os_store.drop_expired(DAY0 + 45 * 86_400_000, {"api": 30, "admin_action": 1825})
     assert dropped == [f"{os_store.prefix}-api-2026.11.18"]
     assert os_store.get("api-old") is None and os_store.get("admin-old") and os_store.get("api-new")
+
+
+def test_a_backfill_over_many_days_is_searchable_at_once(os_store):
+    """Writes to hundreds of daily indices: the refresh before the next read must still fit a URL."""
+    os_store.write([event(DAY0 - d * 86_400_000, f"b{d}", component) for d in range(40)
+                    for component in ("api", "system", "integration")])
+    assert os_store.count() == 120 and len(os_store.partitions()) == 120

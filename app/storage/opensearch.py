@@ -267,9 +267,9 @@ class OpenSearchStore:
         """Make this process's own writes searchable before it searches."""
         with self._dirty_lock:
             dirty, self._dirty = self._dirty, set()
-        if dirty:
-            self._call(self.client.indices.refresh, index=",".join(sorted(dirty)),
-                       params={"ignore_unavailable": "true"})
+        if dirty:   # by name when few (a URL line is at most 4 KB), else every index behind the alias
+            names = ",".join(sorted(dirty)) if len(dirty) <= 20 else self.alias
+            self._call(self.client.indices.refresh, index=names, params={"ignore_unavailable": "true"})
 
     def _call(self, method, **kwargs):
         try:
