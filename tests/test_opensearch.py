@@ -109,8 +109,9 @@ class FaultProxy:
     """A real HTTP proxy in front of the node: answers 429 or drops the connection for the first
     `faults` bulk requests, forwards everything else, and counts bulk requests and their items."""
 
-    def __init__(self, target: str, faults: list[str]):
+    def __init__(self, target: str, faults: list[str], tls=None, credentials: str | None = None):
         self.target = urlsplit(target)
+        self.credentials = credentials   # "user:password" the proxy demands (basic auth), like a secured cluster
         self.faults = list(faults)
         self.bulk_requests: list[int] = []
         self.down = False   # when set, every request's connection is dropped (the cluster went away)
@@ -128,6 +129,17 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if proxy.credentials:
+                    import base64
+                    expected = "Basic " + base64.b64encode(proxy.credentials.encode()).decode()
+                    if self.headers.get("Authorization") != expected:
+                        payload = b'{"error":"Unauthorized","status":401}'
+                        self.send_response(401)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return
                 if self.path.startswith("/_bulk"):
                     proxy.bulk_requests.append(body.count(b'{"create"'))
                     fault = proxy.faults.pop(0) if proxy.faults else None
@@ -160,6 +172,8 @@ class FaultProxy:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -270,3 +284,57 @@ def test_a_backfill_over_many_days_is_searchable_at_once(os_store):
     os_store.write([event(DAY0 - d * 86_400_000, f"b{d}", component) for d in range(40)
                     for component in ("api", "system", "integration")])
     assert os_store.count() == 120 and len(os_store.partitions()) == 120
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (openssl), as a secured cluster's demo certificate."""
+    import subprocess
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.fixture
+def secured(certificate, opensearch_url, store_url_os):
+    """The real node behind TLS and basic auth (user admin): (URL base, query)."""
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    proxy = FaultProxy(opensearch_url, [], tls=context, credentials="admin:S3cret-pass")
+    yield f"opensearch+https://127.0.0.1:{proxy.port}", urlsplit(store_url_os).query
+    proxy.close()
+
+
+def test_tls_and_basic_auth(secured, certificate, tmp_path):
+    from app import create_app
+    base, query = secured
+    password_file = tmp_path / "password"
+    password_file.write_text("S3cret-pass\n")
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path), "PLATLOGS_STORE": f"{base}?{query}",
+                      "PLATLOGS_STORE_USERNAME": "admin", "PLATLOGS_STORE_PASSWORD_FILE": str(password_file),
+                      "PLATLOGS_STORE_CA_FILE": str(certificate[0])})
+    store = app.extensions["platlogs"].store
+    assert store.write([event(DAY0, "over-tls")]).stored == 1
+    assert store.get("over-tls")["event"]["id"] == "over-tls"
+    app.extensions["platlogs"].close()
+    # without checking the certificate (a demo certificate): still works
+    insecure = open_store(f"{base}?{query}", username="admin", password="S3cret-pass", verify_tls=False)
+    assert insecure.get("over-tls") is not None
+    insecure.close()
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"username": "admin", "password": "wrong"}, "refused the credentials"),
+    ({}, "refused the credentials"),
+    ({"username": "admin", "password": "S3cret-pass"}, "certificate"),   # no CA given: not trusted
+])
+def test_bad_credentials_or_untrusted_certificates_are_clear_errors(secured, certificate, options, words):
+    from app.storage import StoreError
+    base, query = secured
+    if words != "certificate":
+        options = {**options, "ca_file": certificate[0]}
+    with pytest.raises(StoreError, match=words):
+        open_store(f"{base}?{query}", **options)

@@ -120,10 +120,17 @@ class OpenSearchStore:
             ca_certs=str(ca_file) if ca_file else None,
             timeout=30, http_compress=False,
         )
+        from opensearchpy import exceptions
+        where = f"OpenSearch at {parts.hostname}:{parts.port or 9200}"
         try:
             return cls(client, prefix=prefix, **options)
+        except (exceptions.AuthenticationException, exceptions.AuthorizationException) as exc:
+            raise StoreError(f"{where} refused the credentials (PLATLOGS_STORE_USERNAME / _PASSWORD): "
+                             f"{exc.status_code}") from None
+        except exceptions.SSLError as exc:
+            raise StoreError(f"{where}: its TLS certificate is not trusted (set PLATLOGS_STORE_CA_FILE): {exc}") from None
         except cls._connection_errors() as exc:
-            raise StoreError(f"OpenSearch at {parts.hostname}:{parts.port or 9200} is unreachable: {exc}") from exc
+            raise StoreError(f"{where} is unreachable: {exc}") from exc
 
     @staticmethod
     def _connection_errors():
