@@ -32,7 +32,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from .ingest.views import api as ingest_api
     from .web.api import api as read_api
     from .web.search_api import api as search_api
-    from .web.views import web
+    from .web import web
 
     init_auth(app, services.meta)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

@@ -7,6 +7,7 @@ from functools import wraps
 from flask import Flask, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
+from .access import API_READER, can, declare
 from .errors import ApiError
 from .meta import MetaDB
 
@@ -43,8 +44,19 @@ def _bearer() -> str | None:
     return None
 
 
-def api_access(scope: str):
-    """An API route: a bearer key with `scope`; for `read`, a signed-in user also qualifies."""
+def current_role() -> str | None:
+    """The role the current request acts with: the user's, or API_READER for a read key."""
+    if getattr(g, "api_key", None) is not None:
+        return API_READER if "read" in g.api_key.scope_set else None
+    return current_user.role if current_user.is_authenticated else None
+
+
+def api_access(scope: str, permission: str | None = None):
+    """An API route: a bearer key with `scope`; for `read`, a signed-in user also qualifies.
+    `permission` (app/roles.yaml) is then checked against the caller's role."""
+    if scope == "read" and permission is None:
+        permission = "search"
+
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -61,13 +73,16 @@ def api_access(scope: str):
             else:
                 raise ApiError(401, f"authentication required: send 'Authorization: Bearer <key>' with scope {scope!r}"
                                + (" or sign in" if scope == "read" else ""))
+            if permission and not can(current_role(), permission):
+                raise ApiError(403, f"your role may not do this ({permission})")
             return view(*args, **kwargs)
-        return wrapper
+        return declare(wrapper, permission)
     return decorator
 
 
-def page_access(*roles: str):
-    """A page: a signed-in user, with one of `roles` when given; first sign-in must change the password."""
+def page_access(permission: str | None = "search"):
+    """A page: a signed-in user whose role has `permission` (None: any signed-in user);
+    first sign-in must change the password."""
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -75,8 +90,8 @@ def page_access(*roles: str):
                 return login_manager.unauthorized()
             if current_user.must_change_password:
                 return redirect(url_for("web.change_password", next=request.full_path))
-            if roles and current_user.role not in roles:
+            if permission and not can(current_user.role, permission):
                 raise ApiError(403, "your role may not open this page")
             return view(*args, **kwargs)
-        return wrapper
+        return declare(wrapper, permission)
     return decorator

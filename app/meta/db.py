@@ -22,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-ROLES = ("administrator", "security", "operations", "technical", "support", "manager", "auditor")
+from ..access import roles
+
+ROLES = tuple(roles())   # app/roles.yaml
 SCOPES = ("ingest", "read")
 KEY_PREFIX = "plk_"
 

@@ -1,0 +1,6 @@
+"""The back office: pages (one blueprint, several modules) and the JSON API blueprints."""
+from flask import Blueprint
+
+web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+from . import account, admin, control, views  # noqa: E402,F401  (each adds its routes to `web`)

@@ -78,7 +78,7 @@ def timeline():
 
 
 @api.get("/export")
-@api_access("read")
+@api_access("read", "export")
 def export():
     fmt = request.args.get("format", "ndjson")
     if fmt not in ("csv", "ndjson"):

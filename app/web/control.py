@@ -1,0 +1,1 @@
+"""The six control views: Event Timeline, Error History, User Actions, Admin Operations, API Activity, Integration Status."""
