@@ -6,6 +6,7 @@ import time
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 from flask_login import current_user
 
+from .. import audit
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.convert import format_ts
@@ -88,7 +89,7 @@ def export():
     params = search_params(request.args, earliest_ms=_earliest())
     limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
     services = _services()
-    who = _who()
+    who = audit.actor()
     counter = [0]
 
     def body():
@@ -96,8 +97,10 @@ def export():
             yield from service.export_chunks(service.iter_events(services.store, params.request, limit), fmt,
                                              fields, counter)
         finally:  # also when the client goes away: what was sent is what is recorded
-            _record(services, who, "export", {"q": params.q, "format": fmt, "rows": str(counter[0]),
-                                              "from": str(params.request.start_ms), "to": str(params.request.end_ms)})
+            audit.record("export", f"{who['name']} exported {counter[0]} events: {params.q or '(all events)'}",
+                         who=who, services=services,
+                         labels={"q": params.q, "format": fmt, "rows": counter[0], "from": params.request.start_ms,
+                                 "to": params.request.end_ms})
 
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     filename = f"platlogs-export-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{fmt}"
@@ -155,17 +158,3 @@ def _bounded(args, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _who() -> dict:
-    key = getattr(g, "api_key", None)
-    if key is not None:
-        return {"type": "service", "id": f"api-key-{key.id}", "name": key.name}
-    return {"type": "employee", "id": current_user.username, "name": current_user.username,
-            "roles": [current_user.role]}
-
-
-def _record(services, who: dict, action: str, details: dict) -> None:
-    """The reading trail: an access event in the store, like any other event."""
-    event = {"message": f"{who['name']} {action}: {details.get('q') or '(all events)'} ({details.get('rows', '?')} rows)",
-             "event": {"component": "admin_action", "type": "access", "action": action, "outcome": "success"},
-             "service": {"name": "platform-logs"}, "actor": who, "labels": details}
-    services.ingestor.ingest([(0, event)])
