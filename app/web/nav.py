@@ -1,0 +1,26 @@
+"""The navigation bar: each entry shows only to roles with its permission (and once its page exists)."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_login import current_user
+
+from ..access import can
+
+ENTRIES = [
+    ("web.index", "Search", "search"),
+    ("web.timeline", "Timeline", "view_timeline"),
+    ("web.errors", "Errors", "view_errors"),
+    ("web.user_actions", "User actions", "view_user_actions"),
+    ("web.admin_ops", "Admin operations", "view_admin_ops"),
+    ("web.api_activity", "API activity", "view_api"),
+    ("web.integrations", "Integrations", "view_integrations"),
+    ("web.tail", "Live tail", "live_tail"),
+    ("web.users", "Users", "manage_users"),
+]
+
+
+def nav_context() -> dict:
+    role = current_user.role if current_user.is_authenticated else None
+    entries = [(endpoint, label) for endpoint, label, permission in ENTRIES
+               if endpoint in current_app.view_functions and can(role, permission)]
+    return {"nav": entries, "can": lambda permission: can(role, permission)}
