@@ -42,8 +42,10 @@ def key_query(by: str, value: str) -> Node:
     return Term(by, value)
 
 
-def context(store: LogStore, event_id: str, by: str | None, before: int, after: int) -> dict | None:
-    """The event, and its neighbours in time — among all events, or among those sharing `by`."""
+def context(store: LogStore, event_id: str, by: str | None, before: int, after: int,
+            scope=lambda request: request) -> dict | None:
+    """The event, and its neighbours in time — among all events, or among those sharing `by`.
+    `scope` narrows each search to what the reader may see."""
     found = store.locate(event_id)
     if found is None:
         return None
@@ -55,10 +57,10 @@ def context(store: LogStore, event_id: str, by: str | None, before: int, after: 
         if value is None or isinstance(value, (dict, list)):
             raise QueryError(f"by: this event has no {by}", field="by")
         query = key_query(by, str(value))
-    older = store.search(SearchRequest(query=query, cursor=cursor_desc, newest_first=True, size=before,
-                                       total_bound=0))
-    newer = store.search(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after,
-                                       total_bound=0))
+    older = store.search(scope(SearchRequest(query=query, cursor=cursor_desc, newest_first=True, size=before,
+                                             total_bound=0)))
+    newer = store.search(scope(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after,
+                                             total_bound=0)))
     return {"event": event, "by": by, "value": value, "before": list(reversed(older.hits)), "after": newer.hits,
             "keys": {k: value_at(event, k) for k in STORY_KEYS if value_at(event, k) is not None}}
 
@@ -68,11 +70,12 @@ def is_failure(event: dict) -> bool:
             or value_at(event, "integration.status") not in (None, "ok", "success"))
 
 
-def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int) -> dict:
+def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int,
+             scope=lambda request: request) -> dict:
     """Everything that happened to one player, session, round or transaction, oldest first, each
     entry marked with the time since the previous one and whether it failed."""
-    result = store.search(replace(request, query=key_query(by, value), newest_first=False,
-                                  facets=("event.component",)))
+    result = store.search(scope(replace(request, query=key_query(by, value), newest_first=False,
+                                        facets=("event.component",))))
     entries, previous = [], None
     for event in result.hits:
         ts = parse_time(event["@timestamp"], 0)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from .. import audit
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.schema import json_schema
+from ..search import masking
 from ..search.params import search_params
+from ..search.service import value_at
 from ..storage import StoreError
+from . import reading
 from .search_api import result_json
 
 api = Blueprint("read_api", __name__, url_prefix="/api/v1")
@@ -37,13 +41,36 @@ def health():
 def latest_events():
     """The newest events matching `q` (the same parameters as /search, without facets)."""
     params = search_params({k: v for k, v in request.args.items() if k not in ("facets", "histogram")})
-    return jsonify(result_json(params, _store().search(params.request)))
+    result = _store().search(reading.scoped(params.request))
+    reading.record_search("search", params.q, params.request, len(result.hits), result.total)
+    return jsonify(result_json(params, result))
 
 
 @api.get("/events/<event_id>")
 @api_access("read")
 def get_event(event_id: str):
-    event = _store().get(event_id)
+    event = reading.visible(_store().get(event_id))
     if event is None:
         raise ApiError(404, f"no event with id {event_id!r}")
-    return jsonify(event)
+    reading.record_view(event_id)
+    return jsonify(reading.shown(event))
+
+
+@api.post("/events/<event_id>/reveal")
+@api_access("read", "reveal_personal")
+def reveal(event_id: str):
+    """One masked value of one event, for a stated reason; the reveal is recorded."""
+    body = request.get_json(silent=True) or {}
+    field, reason = str(body.get("field", "")), str(body.get("reason", "")).strip()
+    if not masking.is_personal(field):
+        raise ApiError(400, f"field: {field!r} is not a personal field", field="field")
+    if len(reason) < 5 or len(reason) > 500:
+        raise ApiError(400, "reason: say why you need to see this value (5 to 500 characters)", field="reason")
+    event = reading.visible(_store().get(event_id))
+    if event is None:
+        raise ApiError(404, f"no event with id {event_id!r}")
+    value = value_at(event, field)
+    who = audit.actor()
+    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
+                 labels={"event_id": event_id, "field": field, "reason": reason})
+    return jsonify({"event_id": event_id, "field": field, "value": value})

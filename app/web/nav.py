@@ -23,4 +23,5 @@ def nav_context() -> dict:
     role = current_user.role if current_user.is_authenticated else None
     entries = [(endpoint, label) for endpoint, label, permission in ENTRIES
                if endpoint in current_app.view_functions and can(role, permission)]
-    return {"nav": entries, "can": lambda permission: can(role, permission)}
+    return {"nav": entries, "can": lambda permission: can(role, permission),
+            "has_page": lambda endpoint: endpoint in current_app.view_functions}

@@ -7,12 +7,14 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 from flask_login import current_user
 
 from .. import audit
+from ..search import masking
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.convert import format_ts
 from ..search import service
 from ..search.params import search_params
 from ..storage import SearchResult
+from . import reading
 
 api = Blueprint("search_api", __name__, url_prefix="/api/v1")
 MAX_EXPORT_ROWS = 10_000_000
@@ -28,16 +30,18 @@ def _earliest() -> int | None:
 
 
 def result_json(params, result: SearchResult) -> dict:
+    """The search answer, as the current reader may see it (personal fields masked by role)."""
     selected = params.selected
     req = params.request
     body = {
         "query": {"q": params.q, "from": format_ts(req.start_ms) if req.start_ms is not None else None,
                   "to": format_ts(req.end_ms), "order": "desc" if req.newest_first else "asc"},
         "total": {"value": result.total, "exact": result.total_exact},
-        "hits": result.hits,
+        "hits": reading.shown_all(result.hits),
         "next_cursor": result.next_cursor,
-        "facets": {name: [{"value": v.value, "count": v.count, "selected": (name, str(v.value)) in selected}
-                          for v in facet.values] for name, facet in result.facets.items()},
+        "facets": reading.shown_facets({name: [{"value": v.value, "count": v.count,
+                                                "selected": (name, str(v.value)) in selected}
+                                               for v in facet.values] for name, facet in result.facets.items()}),
         "facet_status": {name: "timed_out" if f.timed_out else "approximate" if f.approximate else "exact"
                          for name, f in result.facets.items()},
     }
@@ -52,7 +56,9 @@ def result_json(params, result: SearchResult) -> dict:
 @api_access("read")
 def search():
     params = search_params(request.args, earliest_ms=_earliest())
-    return jsonify(result_json(params, _services().store.search(params.request)))
+    result = _services().store.search(reading.scoped(params.request))
+    reading.record_search("search", params.q, params.request, len(result.hits), result.total)
+    return jsonify(result_json(params, result))
 
 
 @api.get("/events/<event_id>/context")
@@ -60,9 +66,16 @@ def search():
 def event_context(event_id: str):
     before = _bounded(request.args, "before", 10, 0, 500)
     after = _bounded(request.args, "after", 10, 0, 500)
-    found = service.context(_services().store, event_id, request.args.get("by") or None, before, after)
-    if found is None:
+    found = service.context(_services().store, event_id, request.args.get("by") or None, before, after,
+                            scope=reading.scoped)
+    if found is None or reading.visible(found["event"]) is None:
         raise ApiError(404, f"no event with id {event_id!r}")
+    reading.record_view(event_id)
+    for side in ("before", "after"):
+        found[side] = reading.shown_all(found[side])
+    found["event"] = reading.shown(found["event"])
+    if found["by"] and not reading.sees_personal() and masking.is_personal(found["by"]):
+        found["value"] = masking.mask_value(found["by"], found["value"])
     return jsonify(found)
 
 
@@ -75,7 +88,13 @@ def timeline():
     args = {k: v for k, v in request.args.items() if k not in ("by", "value", "q")}
     params = search_params(args, default_size=500, earliest_ms=_earliest())
     gap = _bounded(request.args, "gap_seconds", 300, 1, 86_400 * 30) * 1000
-    return jsonify(service.timeline(_services().store, by, value, params.request, gap))
+    found = service.timeline(_services().store, by, value, params.request, gap, scope=reading.scoped)
+    reading.record_search("timeline", f"{by}:{value}", params.request, len(found["entries"]), found["total"])
+    for entry in found["entries"]:
+        entry["event"] = reading.shown(entry["event"])
+    if not reading.sees_personal() and masking.is_personal(by):
+        found["value"] = masking.mask_value(by, value)
+    return jsonify(found)
 
 
 @api.get("/export")
@@ -90,11 +109,13 @@ def export():
     limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
     services = _services()
     who = audit.actor()
+    scoped, personal = reading.scoped(params.request), reading.sees_personal()   # decided now, not mid-stream
     counter = [0]
 
     def body():
         try:
-            yield from service.export_chunks(service.iter_events(services.store, params.request, limit), fmt,
+            events = service.iter_events(services.store, scoped, limit)
+            yield from service.export_chunks(events if personal else map(masking.mask_event, events), fmt,
                                              fields, counter)
         finally:  # also when the client goes away: what was sent is what is recorded
             audit.record("export", f"{who['name']} exported {counter[0]} events: {params.q or '(all events)'}",

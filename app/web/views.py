@@ -1,44 +1,139 @@
-"""Pages. Thin: parse input, call a service, render."""
+"""The search page, one event, its surroundings, reveals and saved searches. Thin: parse the
+request, call the search service, render. The URL holds the whole state of the search page."""
 from __future__ import annotations
 
-import orjson
-from flask import current_app, render_template, request
+from flask import current_app, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from .. import audit
+from ..access import roles
 from ..auth import page_access
 from ..errors import ApiError
 from ..query import QueryError
+from ..search import masking, service
 from ..search.params import search_params
+from ..storage import SearchRequest, SearchResult
+from . import presenting, reading, web
 
-from . import web
+RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
+          ("now-7d", "7 days"), ("now-30d", "30 days"), ("", "all time")]
+STATE = ("q", "from", "to", "cols", "order")   # what a link to the same search carries
 
 
 def _services():
     return current_app.extensions["platlogs"]
 
 
-RANGES = [("now-15m", "last 15 minutes"), ("now-1h", "last hour"), ("now-24h", "last 24 hours"),
-          ("now-7d", "last 7 days"), ("now-30d", "last 30 days"), ("", "all time")]
+def _earliest() -> int | None:
+    parts = _services().store.partitions()
+    return parts[0].start_ms if parts else None
+
+
+def state(**changes) -> dict:
+    """The current search's URL parameters with `changes` applied (None removes one)."""
+    args = {k: request.args.get(k) for k in STATE if request.args.get(k)}
+    if "from" not in request.args:
+        args["from"] = "now-24h"
+    for key, value in changes.items():
+        key = key.rstrip("_")
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return args
 
 
 @web.get("/")
-@page_access()
+@page_access("search")
 def index():
-    args = {"q": request.args.get("q", ""), "from": request.args.get("from", "now-24h"), "size": "100"}
+    if request.args.getlist("col"):   # the columns form: one canonical URL (cols=a,b)
+        return redirect(url_for("web.index", **state(cols=",".join(request.args.getlist("col")))))
+    args = state()
+    args.update(facets=",".join(presenting.PAGE_FACETS), histogram="auto", size="50",
+                cursor=request.args.get("cursor", ""))
     error = None
     try:
-        params = search_params(args)
-    except QueryError as exc:
-        error, params = exc, search_params({"from": args["from"], "size": "100"})
-    result = _services().store.search(params.request)
-    return render_template("events.html", result=result, q=args["q"], time_from=args["from"], ranges=RANGES,
-                           error=error)
+        params = search_params(args, earliest_ms=_earliest())
+    except QueryError as exc:   # shown inline at its position; the page still answers
+        error = exc
+        params = search_params({"from": "now-24h", "size": "0"})
+    result = _services().store.search(reading.scoped(params.request)) if error is None else SearchResult([], 0)
+    if error is None:
+        reading.record_search("search", params.q, params.request, len(result.hits), result.total)
+    req = params.request
+    facets = reading.shown_facets({name: [{"value": v.value, "count": v.count} for v in f.values]
+                                   for name, f in result.facets.items()})
+    saved = _services().meta.saved_searches(current_user)
+    return render_template(
+        "search.html", result=result, hits=reading.shown_all(result.hits), facets=facets,
+        facet_status={n: f for n, f in result.facets.items()}, q=args.get("q", ""), args=args, error=error,
+        ranges=RANGES, columns=presenting.columns(request.args.get("cols")), choosable=presenting.CHOOSABLE_COLUMNS,
+        bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
+        with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
+        saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()))
 
 
 @web.get("/events/<event_id>")
-@page_access()
+@page_access("search")
 def event_detail(event_id: str):
-    event = _services().store.get(event_id)
+    event = reading.visible(_services().store.get(event_id))
     if event is None:
         raise ApiError(404, "no such event")
-    pretty = orjson.dumps(event, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    return render_template("event.html", event=event, pretty=pretty)
+    reading.record_view(event_id)
+    shown = reading.shown(event)
+    revealed = {}
+    keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
+    return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
+                           revealed=revealed, keys=[(k, v if not masking.is_personal(k) or reading.sees_personal()
+                                                     else masking.mask_value(k, v)) for k, v in keys])
+
+
+@web.post("/events/<event_id>/reveal")
+@page_access("reveal_personal")
+def reveal_page(event_id: str):
+    """The event page with one personal value shown, for a stated reason (recorded)."""
+    field, reason = request.form.get("field", ""), request.form.get("reason", "").strip()
+    if not masking.is_personal(field):
+        raise ApiError(400, f"{field!r} is not a personal field")
+    if not 5 <= len(reason) <= 500:
+        raise ApiError(400, "Say why you need to see this value (5 to 500 characters).")
+    event = reading.visible(_services().store.get(event_id))
+    if event is None:
+        raise ApiError(404, "no such event")
+    who = audit.actor()
+    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
+                 labels={"event_id": event_id, "field": field, "reason": reason})
+    shown = reading.shown(event)
+    keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
+    return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
+                           revealed={field: service.value_at(event, field)}, keys=keys)
+
+
+@web.get("/events/<event_id>/context")
+@page_access("search")
+def event_context(event_id: str):
+    by = request.args.get("by") or None
+    found = service.context(_services().store, event_id, by, 25, 25, scope=reading.scoped)
+    if found is None or reading.visible(found["event"]) is None:
+        raise ApiError(404, "no such event")
+    reading.record_search("context", f"{by or 'time'} around {event_id}", SearchRequest(),
+                          len(found["before"]) + len(found["after"]) + 1)
+    rows = [*reading.shown_all(found["before"]), reading.shown(found["event"]), *reading.shown_all(found["after"])]
+    return render_template("context.html", rows=rows, center=event_id, by=by,
+                           value=found["value"] if not (by and masking.is_personal(by)) or reading.sees_personal()
+                           else masking.mask_value(by, found["value"]),
+                           columns=presenting.DEFAULT_COLUMNS, cell=presenting.cell)
+
+
+@web.post("/saved-searches")
+@page_access("search")
+def save_search_page():
+    form = request.form
+    try:
+        search_params({"q": form.get("q", ""), "from": form.get("from") or "", "to": form.get("to") or ""})
+        _services().meta.save_search(current_user.id, form.get("name", "").strip(), form.get("q", ""),
+                                     form.get("from") or None, form.get("to") or None, form.get("shared_role") or None)
+    except (QueryError, ValueError) as exc:
+        raise ApiError(400, getattr(exc, "message", str(exc))) from None
+    return redirect(url_for("web.index", q=form.get("q", ""), **{"from": form.get("from", ""),
+                                                                 "to": form.get("to", "")}))

@@ -1,0 +1,69 @@
+"""What a reader may see, and the record of what they read.
+
+Every read endpoint goes through here: `scoped()` hides the reading trail (events of type
+`access`) from roles without `reading_trail`; `shown()` masks personal fields for roles without
+`see_personal`; `record_*()` write the reading trail (who, query, how many rows)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import audit
+from ..access import can
+from ..auth import current_role
+from ..query.ast import And, Not, Term
+from ..search.masking import is_personal, mask_event, mask_value
+from ..storage import SearchRequest
+
+ACCESS = Term("event.type", "access")
+
+
+def sees_trail() -> bool:
+    return can(current_role(), "reading_trail")
+
+
+def sees_personal() -> bool:
+    return can(current_role(), "see_personal")
+
+
+def scoped(request: SearchRequest) -> SearchRequest:
+    """The request as the current reader may run it."""
+    if sees_trail():
+        return request
+    return replace(request, query=And((request.query, Not(ACCESS))))
+
+
+def visible(event: dict | None) -> dict | None:
+    """One event, or None when the reader may not see it (a reading-trail event)."""
+    if event is None or (event.get("event", {}).get("type") == "access" and not sees_trail()):
+        return None
+    return event
+
+
+def shown(event: dict) -> dict:
+    return event if sees_personal() else mask_event(event)
+
+
+def shown_all(events: list[dict]) -> list[dict]:
+    return events if sees_personal() else [mask_event(e) for e in events]
+
+
+def shown_facets(facets: dict) -> dict:
+    """Facet values of personal fields are masked too (counts stay)."""
+    if sees_personal():
+        return facets
+    return {name: [dict(v, value=mask_value(name, v["value"])) for v in values] if is_personal(name) else values
+            for name, values in facets.items()}
+
+
+def record_search(kind: str, q: str, request: SearchRequest, rows: int, total: int | None = None, **extra) -> None:
+    """One line of the reading trail for a search (`kind`: search, view, timeline, context, tail…)."""
+    who = audit.actor()
+    audit.record(kind, f"{who.get('name', who['id'])} {kind}: {q or '(all events)'} ({rows} rows)", who=who,
+                 labels={"q": q, "from": request.start_ms, "to": request.end_ms, "rows": rows, "total": total,
+                         **extra})
+
+
+def record_view(event_id: str) -> None:
+    who = audit.actor()
+    audit.record("view", f"{who.get('name', who['id'])} viewed event {event_id}", who=who,
+                 labels={"event_id": event_id})
