@@ -12,13 +12,16 @@ high-entropy secrets and keeps the per-request lookup one indexed query.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, TypeDecorator, create_engine, event, select
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator, create_engine, delete,
+                        event, func, inspect, select, text)
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,6 +33,16 @@ KEY_PREFIX = "plk_"
 
 
 MAX_ID = 2**31 - 1       # PostgreSQL's INTEGER; SQLite overflows past 2**63
+
+# Sign-in throttling: failures are counted per typed username and per remote address over a
+# sliding window; past a limit, attempts are refused (429) without the password being checked.
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USERNAME = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+KEY_USE_RESOLUTION = timedelta(minutes=1)   # an API key's last use is written at most this often
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -105,10 +118,34 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # to the minute (KEY_USE_RESOLUTION)
 
     @property
     def scope_set(self) -> set[str]:
         return set(self.scopes.split(","))
+
+
+class LoginFailure(Base):
+    """One failed sign-in: shared by every web worker process, so the limits hold across them.
+    Rows older than LOGIN_WINDOW are deleted whenever a failure is recorded."""
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False)   # as typed, at most 64 characters
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),
+                      Index("ix_login_failures_address_at", "address", "at"),
+                      Index("ix_login_failures_at", "at"))
+
+
+class LockoutError(ValueError):
+    """A change that would leave nobody able to administer users (yourself, the last administrator)."""
+
+
+def login_name(typed) -> str:
+    """A typed username as it is counted and recorded: at most 64 characters, no NUL."""
+    return str(typed or "").replace("\x00", "\ufffd")[:64]
 
 
 class SavedSearch(Base):
@@ -126,6 +163,10 @@ class SavedSearch(Base):
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "q": self.query, "from": self.time_from, "to": self.time_to,
                 "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": self.created_at.isoformat()}
+
+
+def _address(address: str | None) -> str:
+    return (address or "unknown").replace("\x00", "")[:64]
 
 
 def hash_key(key: str) -> str:
@@ -146,6 +187,28 @@ class MetaDB:
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to a model after its table was created (create_all never alters a
+        table): each is added, empty. Only nullable columns are added this way."""
+        existing = inspect(self.engine)
+        quote = self.engine.dialect.identifier_preparer.quote
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(f"meta DB: column {table.name}.{column.name} is missing and cannot be added empty")
+                ddl = (f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                       f"{column.type.compile(dialect=self.engine.dialect)}")
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(text(ddl))
+                except DBAPIError:   # another process added it first?
+                    if column.name not in {c["name"] for c in inspect(self.engine).get_columns(table.name)}:
+                        raise
 
     # -- users ------------------------------------------------------------------------
 
@@ -198,6 +261,95 @@ class MetaDB:
         with self.Session() as s:
             s.get(User, user_id).last_login_at = _now()
             s.commit()
+
+    def update_user(self, user_id: int, *, role: str | None = None, active: bool | None = None,
+                    acting_id: int | None = None) -> tuple[User, list[dict]]:
+        """Change a user's role and/or active flag. Returns the user and what changed, as
+        [{"field", "old", "new"}] (empty when nothing did). Refuses (LockoutError) to let
+        `acting_id` demote or deactivate themselves, and to leave no active administrator.
+        LookupError: no such user; ValueError: unknown role."""
+        if role is not None and role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if not _valid_id(user_id):
+            raise LookupError("no such user")
+        with self.Session() as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise LookupError("no such user")
+            new_role = user.role if role is None else role
+            new_active = user.active if active is None else bool(active)
+            was_admin = user.role == "administrator" and user.active
+            stays_admin = new_role == "administrator" and new_active
+            if was_admin and not stays_admin:
+                if acting_id == user.id:
+                    raise LockoutError("You cannot demote or deactivate yourself: ask another administrator.")
+                # lock the other administrators' rows (PostgreSQL) so two such changes cannot cross
+                others = s.scalars(select(User.id).where(User.role == "administrator", User.active.is_(True),
+                                                         User.id != user.id).with_for_update()).all()
+                if not others:
+                    raise LockoutError(f"{user.username} is the last active administrator: "
+                                       "make someone else an administrator first.")
+            changes = []
+            if new_role != user.role:
+                changes.append({"field": "role", "old": user.role, "new": new_role})
+                user.role = new_role
+            if new_active != user.active:
+                changes.append({"field": "active", "old": user.active, "new": new_active})
+                user.active = new_active
+            s.commit()
+            return user, changes
+
+    def reset_password(self, user_id: int) -> tuple[User, str]:
+        """A new one-time password (returned, never stored in clear) the user must replace at the
+        next sign-in; the user's failed sign-ins are forgotten. LookupError: no such user."""
+        if not _valid_id(user_id):
+            raise LookupError("no such user")
+        password = secrets.token_urlsafe(12)
+        with self.Session() as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise LookupError("no such user")
+            user.set_password(password)
+            user.must_change_password = True
+            s.commit()
+        self.clear_login_failures(user.username)
+        return user, password
+
+    # -- sign-in throttling -------------------------------------------------------------
+
+    def login_retry_after(self, username: str, address: str | None, now: datetime | None = None) -> int | None:
+        """Seconds until `username` may try to sign in again from `address`, or None when it may
+        now: at most MAX_FAILURES_PER_USERNAME failures for the username and
+        MAX_FAILURES_PER_ADDRESS from the address within LOGIN_WINDOW."""
+        now = now or _now()
+        waits = []
+        with self.Session() as s:
+            for column, value, limit in ((LoginFailure.username, login_name(username), MAX_FAILURES_PER_USERNAME),
+                                         (LoginFailure.address, _address(address), MAX_FAILURES_PER_ADDRESS)):
+                # the limit-th newest failure in the window: the count falls below the limit when it leaves
+                oldest = s.scalar(select(LoginFailure.at).where(column == value, LoginFailure.at > now - LOGIN_WINDOW)
+                                  .order_by(LoginFailure.at.desc()).offset(limit - 1).limit(1))
+                if oldest is not None:
+                    waits.append(max(1, math.ceil((oldest + LOGIN_WINDOW - now).total_seconds())))
+        return max(waits) if waits else None
+
+    def record_login_failure(self, username: str, address: str | None, now: datetime | None = None) -> None:
+        """Count one failed sign-in; failures past the window are deleted at the same time."""
+        now = now or _now()
+        with self.Session() as s:
+            s.execute(delete(LoginFailure).where(LoginFailure.at <= now - LOGIN_WINDOW))
+            s.add(LoginFailure(username=login_name(username), address=_address(address), at=now))
+            s.commit()
+
+    def clear_login_failures(self, username: str) -> None:
+        """A successful sign-in (or a password reset) forgets the username's failures."""
+        with self.Session() as s:
+            s.execute(delete(LoginFailure).where(LoginFailure.username == login_name(username)))
+            s.commit()
+
+    def login_failure_count(self) -> int:
+        with self.Session() as s:
+            return s.scalar(select(func.count()).select_from(LoginFailure))
 
     def ensure_admin(self) -> str | None:
         """On first start, create `admin` with a one-time password and return it; else None."""
@@ -263,10 +415,27 @@ class MetaDB:
         return row, key
 
     def key_for(self, key: str) -> ApiKey | None:
-        """The live key matching a presented secret, or None."""
+        """The live key matching a presented secret, or None. Notes when it was last used (at most
+        once per KEY_USE_RESOLUTION, so a busy key costs no write per request)."""
         with self.Session() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-        return row if row is not None and row.revoked_at is None else None
+            if row is None or row.revoked_at is not None:
+                return None
+            now = _now()
+            if row.last_used_at is None or now - row.last_used_at >= KEY_USE_RESOLUTION:
+                row.last_used_at = now
+                try:
+                    s.commit()
+                except OperationalError as exc:   # a busy database never fails the request
+                    s.rollback()
+                    log.warning("API key %s: last use not recorded: %s", row.id, exc)
+        return row
+
+    def key(self, key_id: int) -> ApiKey | None:
+        if not _valid_id(key_id):
+            return None
+        with self.Session() as s:
+            return s.get(ApiKey, key_id)
 
     def keys(self) -> list[ApiKey]:
         with self.Session() as s:

@@ -1,10 +1,23 @@
-"""Signing in and out, and changing one's password."""
+"""Signing in and out, and changing one's password.
+
+Failed sign-ins are counted in the meta database (shared by every worker process): past
+MAX_FAILURES_PER_USERNAME failures for one username, or MAX_FAILURES_PER_ADDRESS from one address,
+within LOGIN_WINDOW, attempts are answered 429 with Retry-After and the password is not even
+checked (so the lock cannot be used to go on guessing). Every sign-in, failed or not, is recorded
+as an event of type `login`."""
 from __future__ import annotations
 
+import math
+import secrets
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .. import audit
+from ..meta.db import login_name
 
 from . import web
 
@@ -20,23 +33,70 @@ def _safe_next(target: str | None) -> str:
     return url_for("web.index")
 
 
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16), method="scrypt")
+
+
+def _password_matches(user, password: str) -> bool:
+    """The password check, as slow for an unknown username as for a known one (no timing hint
+    about which usernames exist)."""
+    if user is None:
+        check_password_hash(_decoy_hash(), password)
+        return False
+    return user.check_password(password)
+
+
+def _who(username: str, role: str | None = None) -> dict:
+    who = {"type": "employee", "id": username or "(empty)", "name": username or "(empty)"}
+    if role:
+        who["roles"] = [role]
+    return who
+
+
+def _too_many(retry_after: int, template: str, **context):
+    minutes = max(1, math.ceil(retry_after / 60))
+    error = (f"Too many failed attempts for this account or from your network address. "
+             f"Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
+    response = make_response(render_template(template, error=error, **context), 429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 @web.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
-    if request.method == "POST":
-        user = _services().meta.user_by_name(request.form.get("username", ""))
-        if user is not None and user.active and user.check_password(request.form.get("password", "")):
-            login_user(user)
-            _services().meta.record_login(user.id)
-            if user.must_change_password:
-                return redirect(url_for("web.change_password", next=request.args.get("next")))
-            return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong username or password."
-    return render_template("login.html", error=error), 401 if error else 200
+    if request.method != "POST":
+        return render_template("login.html", error=None)
+    meta = _services().meta
+    typed = request.form.get("username", "")
+    name = login_name(typed)
+    retry_after = meta.login_retry_after(name, request.remote_addr)
+    if retry_after is not None:
+        audit.record("login_failed", f"sign-in refused for {name!r}: too many failed attempts", event_type="login",
+                     outcome="failure", who=_who(name), labels={"reason": "rate_limited"})
+        return _too_many(retry_after, "login.html")
+    user = meta.user_by_name(typed)
+    if _password_matches(user, request.form.get("password", "")) and user.active:
+        meta.clear_login_failures(user.username)
+        login_user(user)
+        meta.record_login(user.id)
+        audit.record("login", f"{user.username} signed in", event_type="login", outcome="success",
+                     who=_who(user.username, user.role))
+        if user.must_change_password:
+            return redirect(url_for("web.change_password", next=request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next")))
+    meta.record_login_failure(name, request.remote_addr)
+    reason = "unknown_user" if user is None else "wrong_password" if user.active else "deactivated"
+    audit.record("login_failed", f"failed sign-in for {name!r}", event_type="login", outcome="failure",
+                 who=_who(name), labels={"reason": reason})
+    return render_template("login.html", error="Wrong username or password."), 401
 
 
 @web.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        audit.record("logout", f"{current_user.username} signed out", event_type="login", outcome="success",
+                     who=_who(current_user.username, current_user.role))
     logout_user()
     return redirect(url_for("web.login"))
 
@@ -46,16 +106,28 @@ def change_password():
     if not current_user.is_authenticated:
         return redirect(url_for("web.login"))
     error = None
+    forced = current_user.must_change_password
     if request.method == "POST":
+        meta = _services().meta
+        # a wrong current password counts as a failed sign-in: a borrowed session cannot be used to guess it
+        retry_after = meta.login_retry_after(current_user.username, request.remote_addr)
+        if retry_after is not None:
+            return _too_many(retry_after, "password.html", forced=forced)
         new, repeat = request.form.get("new_password", ""), request.form.get("repeat_password", "")
         if not current_user.check_password(request.form.get("current_password", "")):
+            meta.record_login_failure(current_user.username, request.remote_addr)
             error = "The current password is wrong."
         elif new != repeat:
             error = "The new passwords differ."
         elif len(new) < 10:
             error = "Choose at least 10 characters."
         else:
-            _services().meta.set_password(current_user.id, new)
+            meta.set_password(current_user.id, new)
+            audit.record("password_changed", f"{current_user.username} changed their password",
+                         event_type="profile_change", target={"type": "employee", "id": current_user.username},
+                         changes=[{"field": "password"}]
+                         + ([{"field": "must_change_password", "old": True, "new": False}] if forced else []))
             flash("Password changed.")
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("password.html", error=error, forced=current_user.must_change_password)
+    return render_template("password.html", error=error, forced=forced)
+
