@@ -131,3 +131,30 @@ def store(store_url):
     s = open_store(store_url)
     yield s
     s.close()
+
+
+# -- personas: a signed-in client per role (tests/test_admin.py, tests/test_roles.py) -------------
+
+PERSONA_PASSWORD = "persona-password-1"
+
+
+def sign_in(client, username: str, password: str):
+    """POST the sign-in form (with its CSRF token); returns the response."""
+    page = client.get("/login").get_data(as_text=True)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(page)})
+
+
+def make_persona(app, role: str, username: str | None = None, password: str = PERSONA_PASSWORD):
+    """A new user of `role` (named `<role>-p` unless given) and a test client signed in as them."""
+    username = username or f"{role}-p"
+    app.extensions["platlogs"].meta.create_user(username, role, password)
+    client = app.test_client()
+    response = sign_in(client, username, password)
+    assert response.status_code == 302 and "/login" not in response.headers["Location"], response.status_code
+    return client
+
+
+@pytest.fixture
+def persona(app):
+    """persona(role, username=None) -> a client signed in as a new user of that role."""
+    return lambda role, username=None: make_persona(app, role, username)
