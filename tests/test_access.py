@@ -1,52 +1,56 @@
-"""Every route refuses the anonymous, except the few that are public on purpose."""
+"""Roles and permissions as data (app/roles.yaml, app/access.py).
+
+What every route answers to every role, the anonymous and API keys is tested in test_roles.py
+(it replaced the anonymous-only checks that lived here)."""
 from __future__ import annotations
 
 import pytest
 
-from app import create_app
-
-PUBLIC = {"web.login", "web.static", "read_api.schema", "read_api.health", "static"}
-
-
-def _routes():
-    import tempfile
-    app = create_app({"PLATLOGS_DATA_DIR": tempfile.mkdtemp(prefix="platlogs-routes-")})
-    routes = []
-    for rule in app.url_map.iter_rules():
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            args = {name: 1 if type(rule._converters.get(name)).__name__ == "IntegerConverter" else "x"
-                    for name in rule.arguments}
-            routes.append((rule.endpoint, method, rule.rule, args))
-    app.extensions["platlogs"].close()
-    return routes
+from app import access
+from app.access import API_READER, can, declare, permissions, required_permission, roles
+from app.meta import ROLES
+from app.web.nav import ENTRIES
 
 
-ROUTES = _routes()
+def test_the_seven_roles_in_file_order():
+    assert tuple(roles()) == ("administrator", "security", "operations", "technical", "support", "manager", "auditor")
+    assert ROLES == tuple(roles())   # what users may be given
+    assert all(description.strip() for description in roles().values())
 
 
-def test_every_route_is_listed():
-    assert {r[0] for r in ROUTES} >= {"web.index", "ingest_api.post_events", "read_api.latest_events"}
+def test_permissions_name_only_known_roles():
+    for name, members in permissions().items():
+        assert members, f"{name}: nobody has it"
+        assert members <= set(roles()) | {API_READER}, name
 
 
-@pytest.mark.parametrize("endpoint,method,rule,args", [r for r in ROUTES if r[0] not in PUBLIC],
-                         ids=[f"{r[1]} {r[2]}" for r in ROUTES if r[0] not in PUBLIC])
-def test_anonymous_is_refused(app, endpoint, method, rule, args):
-    app.config["WTF_CSRF_ENABLED"] = False  # so a refusal below is the access check, not CSRF
-    with app.test_request_context():
-        from flask import url_for
-        url = url_for(endpoint, **args)
-    response = app.test_client().open(url, method=method)
-    if endpoint in ("web.logout", "web.change_password"):
-        assert response.status_code == 302 and "/login" in response.headers["Location"]
-    elif rule.startswith("/api/"):
-        assert response.status_code == 401
-    else:
-        assert response.status_code == 302 and "/login" in response.headers["Location"]
+def test_sensitive_permissions_stay_narrow():
+    assert permissions()["manage_users"] == {"administrator"}
+    assert permissions()["see_personal"] == {"security"}
+    assert API_READER not in permissions()["reading_trail"] | permissions()["reveal_personal"] \
+        | permissions()["live_tail"] | permissions()["manage_users"]
+    assert all(can(role, "search") for role in roles())
 
 
-@pytest.mark.parametrize("endpoint,method,rule,args", [r for r in ROUTES if r[0] in PUBLIC and r[1] == "GET"])
-def test_public_routes_answer_the_anonymous(client, endpoint, method, rule, args):
-    from flask import url_for
-    with client.application.test_request_context():
-        url = url_for(endpoint, **({"filename": "app.css"} if "filename" in args else args))
-    assert client.open(url, method=method).status_code == 200
+def test_unknown_permissions_are_errors():
+    with pytest.raises(KeyError):
+        can("administrator", "manage_usres")
+    with pytest.raises(KeyError):
+        declare(lambda: None, "manage_usres")
+
+
+def test_declare_and_read_back():
+    def view():
+        pass
+    assert required_permission(view) is None
+    assert required_permission(declare(view, "export")) == "export"
+    assert not can(None, "search")                     # the anonymous have no role
+
+
+def test_navigation_entries_name_real_permissions():
+    assert {permission for *_, permission in ENTRIES} <= set(permissions())
+    assert ("web.users", "Users", "manage_users") in ENTRIES
+
+
+def test_roles_file_is_loaded_once():
+    assert access._load() is access._load()

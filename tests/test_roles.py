@@ -1,0 +1,205 @@
+"""Every route against every role: the permission a route declares (app/roles.yaml) decides.
+
+One persona per role (a user with a known password, signed in once per module) plus the anonymous
+and the two kinds of API key. For every route in the application's URL map, every method, and
+every caller:
+- a route that declares a permission answers 403 to a role without it and anything but a refusal
+  (401/403, or a redirect to /login) to a role with it — pages and API alike; an API key with the
+  `read` scope counts as the `api_reader` role on the API, and an `ingest` key is refused there;
+- the anonymous are sent to /login from a page and get 401 from the API; bearer keys never open a
+  page;
+- a route that declares no permission must be one of the few in UNDECLARED, so a new route that
+  forgets to declare one fails here.
+
+The list of routes is read from the application when the tests are collected: whatever routes
+exist are covered. The app is built once per module, without CSRF checks (so a refusal is the
+access check), and with an ingestor that stores nothing (no store writes, cheap cases).
+"""
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+from flask import url_for
+
+from app import create_app
+from app.access import API_READER, can, permissions, required_permission, roles
+from app.ingest.pipeline import IngestReport
+
+from conftest import PERSONA_PASSWORD
+
+ROLES = tuple(roles())
+# Routes that declare no permission, on purpose, and who may use them:
+UNDECLARED = {
+    "web.login": "public",              # the sign-in form
+    "web.static": "public",             # CSS and scripts
+    "read_api.schema": "public",        # the event format, not data
+    "read_api.health": "public",        # liveness for load balancers
+    "web.logout": "account",            # a signed-in user's own session
+    "web.change_password": "account",   # ... and own password (checks the current one)
+    "ingest_api.post_events": "ingest",  # an API key with the ingest scope, never a session
+    "ingest_api.post_bulk": "ingest",
+}
+# API routes a permitted role may use but an API key may not, whatever its role (a signed-in user's
+# own things): refused to keys with 403.
+SESSION_ONLY_API = {"search_api.saved_searches", "search_api.save_search", "search_api.delete_saved_search"}
+CALLERS = ROLES + ("anonymous", "read_key", "ingest_key")
+MISSING_ID = 999_999   # int arguments point at nothing: a permitted POST changes nothing
+
+
+def _url_args(rule) -> dict:
+    args = {}
+    for name in rule.arguments:
+        kind = type(rule._converters.get(name)).__name__
+        args[name] = MISSING_ID if kind == "IntegerConverter" else "app.css" if kind == "PathConverter" else "x"
+    return args
+
+
+def _routes() -> list[tuple[str, str, str, dict]]:
+    app = create_app({"PLATLOGS_DATA_DIR": tempfile.mkdtemp(prefix="platlogs-roles-")})
+    try:
+        return [(rule.endpoint, method, rule.rule, _url_args(rule), required_permission(app.view_functions[rule.endpoint]))
+                for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
+                for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    finally:
+        app.extensions["platlogs"].close()
+
+
+ROUTES = _routes()
+
+
+class _NoWrites:
+    """Stands in for the Ingestor: reads the items, stores nothing (audit events included)."""
+
+    def ingest(self, items, **_options):
+        for _ in items:
+            pass
+        return IngestReport()
+
+
+@pytest.fixture(scope="module")
+def roles_app(tmp_path_factory):
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path_factory.mktemp("roles") / "data")})
+    app.config["WTF_CSRF_ENABLED"] = False
+    yield app
+    app.extensions["platlogs"].close()
+
+
+@pytest.fixture(scope="module")
+def personas(roles_app) -> dict:
+    """role -> a test client signed in as a user of that role (each from its own address, so the
+    sign-in throttling of one persona never touches another)."""
+    clients = {}
+    for number, role in enumerate(ROLES, start=1):
+        client = roles_app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{number}"
+        roles_app.extensions["platlogs"].meta.create_user(f"{role}-p", role, PERSONA_PASSWORD)
+        response = client.post("/login", data={"username": f"{role}-p", "password": PERSONA_PASSWORD})
+        assert response.status_code == 302, (role, response.status_code)
+        clients[role] = client
+    roles_app.extensions["platlogs"].ingestor = _NoWrites()   # after the sign-ins: nothing stored from here
+    return clients
+
+
+@pytest.fixture(scope="module")
+def keys(roles_app) -> dict:
+    meta = roles_app.extensions["platlogs"].meta
+    return {scope: {"Authorization": f"Bearer {meta.create_key(f'{scope} key', [scope])[1]}"}
+            for scope in ("read", "ingest")}
+
+
+def _client(app, personas, caller):
+    """A fresh client for one request (a logout in one case never signs a persona out for the next)."""
+    client = app.test_client()
+    if caller in personas:
+        source = personas[caller]
+        client.environ_base["REMOTE_ADDR"] = source.environ_base["REMOTE_ADDR"]
+        client.set_cookie("session", source.get_cookie("session").value)
+    else:
+        client.environ_base["REMOTE_ADDR"] = "10.0.1.1"
+    return client
+
+
+def _to_login(response) -> bool:
+    return response.status_code == 302 and response.headers["Location"].split("?")[0].endswith("/login")
+
+
+def _refused(response) -> bool:
+    return response.status_code in (401, 403) or _to_login(response)
+
+
+def test_every_route_declares_a_permission_or_is_listed():
+    """A new route must declare its permission (page_access / api_access) — or be added to
+    UNDECLARED here, on purpose."""
+    assert {r[0] for r in ROUTES} >= {"web.index", "web.users", "ingest_api.post_events", "read_api.latest_events"}
+    undeclared = sorted({f"{endpoint} ({rule})" for endpoint, _, rule, _, permission in ROUTES
+                         if permission is None and endpoint not in UNDECLARED})
+    assert not undeclared, f"routes that declare no permission: {undeclared}"
+    assert set(UNDECLARED) | SESSION_ONLY_API <= {r[0] for r in ROUTES}, "a list here names a route that is gone"
+    assert {permission for *_, permission in ROUTES if permission} <= set(permissions())
+
+
+def test_every_role_has_a_persona(personas):
+    assert set(personas) == set(ROLES) and len(ROLES) == 7
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("endpoint,method,rule,args,permission", ROUTES,
+                         ids=[f"{r[1]} {r[2]}" for r in ROUTES])
+def test_route_answers_by_role(roles_app, personas, keys, endpoint, method, rule, args, permission, caller):
+    with roles_app.test_request_context():
+        url = url_for(endpoint, **args)
+    headers = keys["read"] if caller == "read_key" else keys["ingest"] if caller == "ingest_key" else {}
+    response = _client(roles_app, personas, caller).open(url, method=method, headers=headers)
+    try:
+        _check(response, endpoint, method, rule, permission, caller)
+    finally:
+        response.close()   # a stream (live tail) is never read
+
+
+def _check(response, endpoint, method, rule, permission, caller):
+    status, api = response.status_code, rule.startswith("/api/")
+    what = f"{caller} {method} {rule} ({permission or UNDECLARED.get(endpoint)}) -> {status}"
+    if permission is None:
+        kind = UNDECLARED.get(endpoint)
+        assert kind is not None, f"{endpoint} declares no permission"
+        if kind == "public":
+            assert status != 403 and not _to_login(response), what
+            if method == "GET":
+                assert status == 200, what
+        elif kind == "account":
+            if caller in ROLES:
+                assert status not in (401, 403), what
+            else:
+                assert _to_login(response), what
+        elif kind == "ingest":
+            if caller == "ingest_key":
+                assert status not in (401, 403), what
+            elif caller == "read_key":
+                assert status == 403, what   # lacks the ingest scope
+            else:
+                assert status == 401, what   # a session never ingests
+        return
+    if caller in ROLES:
+        if can(caller, permission):
+            assert not _refused(response), what
+        else:
+            assert status == 403, what
+    elif not api:                             # pages: the anonymous and bearer keys alike go to sign in
+        assert _to_login(response), what
+    elif caller == "anonymous":
+        assert status == 401, what
+    elif caller == "read_key":
+        if can(API_READER, permission) and endpoint not in SESSION_ONLY_API:
+            assert not _refused(response), what
+        else:
+            assert status == 403, what
+    else:                                     # an ingest key reads nothing
+        assert status == 403, what
+
+
+def test_navigation_shows_what_the_role_may_open(roles_app, personas):
+    for role in ROLES:
+        html = _client(roles_app, personas, role).get("/").get_data(as_text=True)
+        assert ('href="/admin/users"' in html) == can(role, "manage_users"), role
+        assert ('href="/tail"' in html) == can(role, "live_tail"), role
