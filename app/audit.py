@@ -1,7 +1,8 @@
 """The back office records what its own users do, as events in the store like any other:
 reading (searches, event views, reveals, exports: type `access`) and administration (users and
 roles: type `permission_change`, with before/after values). Component `admin_action`, service
-`platform-logs`. Events of type `access` are shown only to roles with `reading_trail`."""
+`platform-logs`. Events of type `access` go to the reading trail's own stream (services.trail),
+shown only to roles with `reading_trail`; the others to the event store with everything else."""
 from __future__ import annotations
 
 from flask import current_app, g, request
@@ -41,6 +42,7 @@ def record(action: str, message: str, *, event_type: str = "access", outcome: st
         event["target"] = target
     if changes:
         event["changes"] = changes
-    report = services.ingestor.ingest([(0, event)])
+    ingestor = services.trail_ingestor if event_type == "access" else services.ingestor
+    report = ingestor.ingest([(0, event)])
     if report.rejected:
         current_app.logger.error("audit event not stored: %s", report.errors)

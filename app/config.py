@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -30,6 +31,17 @@ def _read(env: Mapping[str, str], name: str) -> str | None:
             raise ConfigError(f"{key}_FILE: cannot read {path}: {exc.strerror}") from exc
     value = env.get(key)
     return value if value not in (None, "") else None
+
+
+def trail_url_for(store_url: str, data_dir: Path) -> str:
+    """The reading trail's own stream beside the event store: a sibling SQLite directory, or the
+    same cluster under the index prefix `<prefix>_trail`."""
+    parts = urlsplit(store_url)
+    if parts.scheme == "sqlite":
+        return f"sqlite:///{data_dir / 'trail'}"
+    query = dict(parse_qsl(parts.query))
+    query["prefix"] = query.get("prefix", "platlogs") + "_trail"
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
@@ -80,6 +92,7 @@ def _meta_db_url(env: Mapping[str, str], data_dir: Path) -> str:
 class Settings:
     data_dir: Path
     store_url: str
+    trail_store_url: str
     meta_db_url: str
     secret_key: str
     max_event_bytes: int = 64 * 1024
@@ -124,6 +137,7 @@ class Settings:
         if "://" not in store_url:
             raise ConfigError(f"PLATLOGS_STORE: expected a URL like sqlite:///path or opensearch://host:9200, got {store_url!r}")
         meta_db_url = _meta_db_url(env, data_dir)
+        trail_store_url = _read(env, "TRAIL_STORE") or trail_url_for(store_url, data_dir)
 
         secret_key = _read(env, "SECRET_KEY") or _persistent_secret(data_dir / "secret_key")
         if len(secret_key) < 16:
@@ -141,6 +155,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             store_url=store_url,
+            trail_store_url=trail_store_url,
             meta_db_url=meta_db_url,
             secret_key=secret_key,
             max_event_bytes=_int(env, "MAX_EVENT_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),

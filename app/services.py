@@ -19,9 +19,12 @@ class Services:
     store: LogStore
     meta: MetaDB
     ingestor: Ingestor
+    trail: LogStore            # the reading trail: its own stream, shown to reading_trail roles only
+    trail_ingestor: Ingestor
 
     def close(self) -> None:
         self.store.close()
+        self.trail.close()
         self.meta.engine.dispose()
 
 
@@ -37,6 +40,9 @@ def build_services(settings: Settings) -> Services:
     store = open_store(settings.store_url, **settings.store_options())
     meta = MetaDB(settings.meta_db_url)
     meta.create_all()
-    ingestor = Ingestor(build_normalizer(settings), store, batch_size=settings.batch_size,
+    normalizer = build_normalizer(settings)
+    ingestor = Ingestor(normalizer, store, batch_size=settings.batch_size,
                         max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors)
-    return Services(settings=settings, store=store, meta=meta, ingestor=ingestor)
+    trail = open_store(settings.trail_store_url, **settings.store_options())
+    return Services(settings=settings, store=store, meta=meta, ingestor=ingestor, trail=trail,
+                    trail_ingestor=Ingestor(normalizer, trail, batch_size=100))

@@ -31,7 +31,7 @@ def sign_in(app, services, username: str, role: str):
 
 
 def trail(services, action: str) -> list[dict]:
-    return services.store.search(SearchRequest(query=parse(f"event.type:access AND event.action:{action}"))).hits
+    return services.trail.search(SearchRequest(query=parse(f"event.type:access AND event.action:{action}"))).hits
 
 
 def test_support_sees_personal_fields_masked_and_still_finds_by_exact_value(app, services, stored):
@@ -92,18 +92,24 @@ def test_every_search_view_and_export_is_recorded_with_who_query_and_rows(app, s
     assert export["actor"]["id"] == "ada" and export["labels"]["rows"] == "1"
 
 
-def test_the_reading_trail_is_shown_only_to_security_auditors_and_administrators(app, services, stored, read_headers):
+def test_the_reading_trail_is_its_own_stream_shown_only_to_security_auditors_and_administrators(
+        app, services, stored, read_headers):
     support = sign_in(app, services, "sue", "support")
     support.get("/api/v1/events/pii-1")
     [view] = trail(services, "view")
-    for role, sees in [("support", False), ("operations", False), ("auditor", True), ("security", True),
-                       ("administrator", True)]:
+    assert services.store.search(SearchRequest(query=parse("event.type:access"))).total == 0   # not among events
+    for role, sees in [("support", False), ("operations", False), ("manager", False), ("auditor", True),
+                       ("security", True), ("administrator", True)]:
         client = sign_in(app, services, f"u-{role}", role)
-        found = client.get("/api/v1/search", query_string={"q": "event.type:access"}).json["total"]["value"]
-        assert (found > 0) is sees, role
-        direct = client.get(f"/api/v1/events/{view['event']['id']}")
-        assert direct.status_code == (200 if sees else 404), role
-    by_key = services.store.search(SearchRequest(query=parse("event.type:access"))).total
-    api = support.application.test_client().get("/api/v1/search", query_string={"q": "event.type:access"},
-                                                headers=read_headers).json
-    assert by_key > 0 and api["total"]["value"] == 0   # machines (read keys) do not see it either
+        api = client.get("/api/v1/search", query_string={"q": "event.action:view", "stream": "trail"})
+        assert api.status_code == (200 if sees else 403), role
+        if sees:
+            assert api.json["total"]["value"] >= 1
+        page = client.get("/", query_string={"stream": "trail", "q": "event.action:view"})
+        assert page.status_code == (200 if sees else 403), role
+        direct = client.get(f"/api/v1/events/{view['event']['id']}", query_string={"stream": "trail"})
+        assert direct.status_code == (200 if sees else 403), role
+        assert client.get("/trail").status_code == (302 if sees else 403), role
+    machine = support.application.test_client().get("/api/v1/search", query_string={"stream": "trail"},
+                                                    headers=read_headers)
+    assert machine.status_code == 403   # machines (read keys) do not see it either

@@ -132,11 +132,9 @@ def test_export_csv_is_safe_and_recorded(client, read_headers, story):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == ["event.id", "message"] and len(rows) == 34
     assert ["e30", "'=HYPERLINK(\"http://evil\")"] in rows  # a formula stays text in a spreadsheet
-    hidden = client.get("/api/v1/search?q=event.type:access AND event.action:export", headers=read_headers).json
-    assert hidden["total"]["value"] == 0   # the reading trail is for security and auditors only
     from app.query import parse
     from app.storage import SearchRequest
-    trail = client.application.extensions["platlogs"].store.search(
+    trail = client.application.extensions["platlogs"].trail.search(   # the reading trail's own stream
         SearchRequest(query=parse("event.type:access AND event.action:export"))).hits
     assert len(trail) == 1 and trail[0]["labels"]["rows"] == "33" and trail[0]["labels"]["q"] == "actor.type:player"
 

@@ -49,7 +49,7 @@ def latest_events():
 @api.get("/events/<event_id>")
 @api_access("read")
 def get_event(event_id: str):
-    event = reading.visible(_store().get(event_id))
+    event = reading.visible(reading.stream(request.args.get("stream")).get(event_id))
     if event is None:
         raise ApiError(404, f"no event with id {event_id!r}")
     reading.record_view(event_id)

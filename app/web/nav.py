@@ -15,6 +15,7 @@ ENTRIES = [
     ("web.api_activity", "API activity", "view_api"),
     ("web.integrations", "Integrations", "view_integrations"),
     ("web.tail", "Live tail", "live_tail"),
+    ("web.trail", "Reading trail", "reading_trail"),
     ("web.users", "Users", "manage_users"),
 ]
 

@@ -1,20 +1,19 @@
 """What a reader may see, and the record of what they read.
 
-Every read endpoint goes through here: `scoped()` hides the reading trail (events of type
-`access`) from roles without `reading_trail`; `shown()` masks personal fields for roles without
-`see_personal`; `record_*()` write the reading trail (who, query, how many rows)."""
+Every read endpoint goes through here: `stream()` picks the store (the events, or the reading
+trail — its own stream — for roles with `reading_trail`); `shown()` masks personal fields for
+roles without `see_personal`; `record_*()` write the reading trail (who, query, how many rows)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from flask import current_app
 
 from .. import audit
 from ..access import can
 from ..auth import current_role
-from ..query.ast import And, Not, Term
+from ..errors import ApiError
 from ..search.masking import is_personal, mask_event, mask_value
 from ..storage import SearchRequest
 
-ACCESS = Term("event.type", "access")
 
 
 def sees_trail() -> bool:
@@ -25,17 +24,25 @@ def sees_personal() -> bool:
     return can(current_role(), "see_personal")
 
 
+def stream(name: str | None):
+    """The store a read goes to: "trail" is the reading trail (403 without `reading_trail`)."""
+    services = current_app.extensions["platlogs"]
+    if name in (None, "", "events"):
+        return services.store
+    if name != "trail":
+        raise ApiError(400, "stream: events or trail", field="stream")
+    if not sees_trail():
+        raise ApiError(403, "the reading trail is shown to security, auditors and administrators only")
+    return services.trail
+
+
 def scoped(request: SearchRequest) -> SearchRequest:
-    """The request as the current reader may run it."""
-    if sees_trail():
-        return request
-    return replace(request, query=And((request.query, Not(ACCESS))))
+    """The request as the current reader may run it: the hook for per-role restrictions of the
+    event stream (none today: the reading trail is a stream of its own, see `stream`)."""
+    return request
 
 
 def visible(event: dict | None) -> dict | None:
-    """One event, or None when the reader may not see it (a reading-trail event)."""
-    if event is None or (event.get("event", {}).get("type") == "access" and not sees_trail()):
-        return None
     return event
 
 

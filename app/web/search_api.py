@@ -56,7 +56,7 @@ def result_json(params, result: SearchResult) -> dict:
 @api_access("read")
 def search():
     params = search_params(request.args, earliest_ms=_earliest())
-    result = _services().store.search(reading.scoped(params.request))
+    result = reading.stream(request.args.get("stream")).search(reading.scoped(params.request))
     reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     return jsonify(result_json(params, result))
 

@@ -17,7 +17,7 @@ from . import presenting, reading, web
 
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
           ("now-7d", "7 days"), ("now-30d", "30 days"), ("", "all time")]
-STATE = ("q", "from", "to", "cols", "order")   # what a link to the same search carries
+STATE = ("q", "from", "to", "cols", "order", "stream")   # what a link to the same search carries
 
 
 def _services():
@@ -57,7 +57,8 @@ def index():
     except QueryError as exc:   # shown inline at its position; the page still answers
         error = exc
         params = search_params({"from": "now-24h", "size": "0"})
-    result = _services().store.search(reading.scoped(params.request)) if error is None else SearchResult([], 0)
+    store = reading.stream(request.args.get("stream"))
+    result = store.search(reading.scoped(params.request)) if error is None else SearchResult([], 0)
     if error is None:
         reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     req = params.request
@@ -76,7 +77,7 @@ def index():
 @web.get("/events/<event_id>")
 @page_access("search")
 def event_detail(event_id: str):
-    event = reading.visible(_services().store.get(event_id))
+    event = reading.visible(reading.stream(request.args.get("stream")).get(event_id))
     if event is None:
         raise ApiError(404, "no such event")
     reading.record_view(event_id)
@@ -97,7 +98,7 @@ def reveal_page(event_id: str):
         raise ApiError(400, f"{field!r} is not a personal field")
     if not 5 <= len(reason) <= 500:
         raise ApiError(400, "Say why you need to see this value (5 to 500 characters).")
-    event = reading.visible(_services().store.get(event_id))
+    event = reading.visible(reading.stream(request.args.get("stream")).get(event_id))
     if event is None:
         raise ApiError(404, "no such event")
     who = audit.actor()
@@ -123,6 +124,13 @@ def event_context(event_id: str):
                            value=found["value"] if not (by and masking.is_personal(by)) or reading.sees_personal()
                            else masking.mask_value(by, found["value"]),
                            columns=presenting.DEFAULT_COLUMNS, cell=presenting.cell)
+
+
+@web.get("/trail")
+@page_access("reading_trail")
+def trail():
+    """The reading trail: who searched, viewed, revealed and exported what (its own stream)."""
+    return redirect(url_for("web.index", stream="trail", **{"from": request.args.get("from", "now-7d")}))
 
 
 @web.post("/saved-searches")
