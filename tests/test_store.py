@@ -157,7 +157,7 @@ def test_a_store_of_another_layout_is_refused(tmp_path):
     conn.execute("CREATE TABLE ev_20260101 (rowid INTEGER PRIMARY KEY)")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="has store layout 0, this version reads layout 2"):
+    with pytest.raises(StoreError, match="has store layout 0, this version reads layout 3"):
         open_store(f"sqlite://{tmp_path}/old")
 
 

@@ -30,10 +30,12 @@ class Compiled:
 
 @dataclass(frozen=True)
 class KeyIndex:
-    """How the store indexes exact keys: `token(code, value)` and the code of each column."""
-    codes: dict[str, str]    # column -> token code
+    """How the store indexes exact values as FTS tokens: `token(code, value)` and each column's code."""
+    codes: dict[str, str]    # id columns -> token code (a free word is looked up among these too)
     token: object            # callable (code, value) -> str | None
     id_code: str
+    filters: dict[str, str] = field(default_factory=dict)   # other columns -> code (field:value only)
+    exact: frozenset = frozenset()   # columns whose values are lower-case words (enums): token == value
 
 
 def json_path(path: tuple[str, ...]) -> str:
@@ -163,11 +165,14 @@ class SQLCompiler:
                             [node.value])
         expr, params = self._value_expr(info)
         value = self._typed(info, node.value)
-        code = self.keys.codes.get(info.column) if info.column else None
+        code = (self.keys.codes.get(info.column) or self.keys.filters.get(info.column)) if info.column else None
         token = self.keys.token(code, node.value) if code else None
         if token:
-            return Compiled(f"({self._fts()} AND {expr} = ?)", [f"keys: {_quote(token)}", *params, value],
-                            uses_fts=True)
+            match = f"keys: {_quote(token)}"
+            if info.column in self.keys.exact and token == code + node.value:
+                # an enum's value is a lower-case word: its token matches exactly that value
+                return Compiled(self._fts(), [match], uses_fts=True, pure_match=match)
+            return Compiled(f"({self._fts()} AND {expr} = ?)", [match, *params, value], uses_fts=True)
         return Compiled(f"({expr} = ?)", [*params, value])
 
     def _prefix(self, node: Prefix) -> Compiled:

@@ -40,7 +40,7 @@ from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResul
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
-LAYOUT_VERSION = 2     # bumped when the files' structure changes
+LAYOUT_VERSION = 3     # bumped when the files' structure changes (3: column values as FTS tokens)
 _DAY_NAME = re.compile(r"\d{8}\Z")
 
 
@@ -101,7 +101,13 @@ class SQLiteStore:
         # (an append-only inverted index, far cheaper to write than one B-tree per key); the
         # column itself re-checks the exact value.
         self.key_codes = [(f.column, f"k{i}x") for i, f in enumerate(schema.columns) if f.index]
-        self.key_index = KeyIndex(codes=dict(self.key_codes), token=key_token, id_code=ID_CODE)
+        # The other columns (level, component, service, provider, status…) are indexed the same way,
+        # so `log.level:error` is an FTS lookup that is counted and bucketed from the index alone.
+        self.filter_codes = [(f.column, f"f{i}x") for i, f in enumerate(schema.columns)
+                             if f.column != "ts" and not f.index]
+        self.key_index = KeyIndex(codes=dict(self.key_codes), token=key_token, id_code=ID_CODE,
+                                  filters=dict(self.filter_codes),
+                                  exact=frozenset(f.column for f in schema.columns if f.enum))
         text_fields = [f.path for f in schema.fields.values() if f.fulltext]
         self.body_paths = [p for p in text_fields if p != ("message",)]
         self._local = threading.local()
@@ -211,7 +217,7 @@ class SQLiteStore:
             values.append(value if value is None or type(value) in (str, int) else str(value))
         values.append(orjson.dumps(event).decode())
         body = [v for v in (_get(event, p) for p in self.body_paths) if type(v) is str]
-        keys = [key_token(code, columns.get(name)) for name, code in self.key_codes]
+        keys = [key_token(code, columns.get(name)) for name, code in self.key_codes + self.filter_codes]
         keys.append(key_token(ID_CODE, event_id))
         message = event.get("message")
         text = (message if type(message) is str else None, " ".join(body) or None,
