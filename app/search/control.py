@@ -1,0 +1,552 @@
+"""The figures of the six control views: Event Timeline, Error History, User Actions, Admin
+Operations, API Activity and Integration Status. No Flask here.
+
+Each view is a search with a layout of its own: a base query (what the page is about) narrowed
+by the reader's `q`, over a time window (`from`/`to`, the last 24 hours by default). The query
+text is what the page's "open as a search" link carries, so the search page finds the same
+events. Every store read goes through `scope` (the views pass `reading.scoped`).
+
+The store counts (bounded totals), facets (exact over the newest `facet_bound` matches) and
+histograms; it has no percentile or sum aggregation. Latencies are computed here over a bounded
+sample of the newest matching events (at most SAMPLE_MAX), and the pages say so."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Mapping
+
+from ..events.convert import format_ts
+from ..query import QueryError, parse
+from ..query.ast import And, Node
+from ..query.timeexpr import parse_time
+from ..storage import LogStore, SearchRequest, SearchResult
+from . import service
+from .masking import mask_value
+from .params import auto_interval
+
+Scope = Callable[[SearchRequest], SearchRequest]
+
+DEFAULT_FROM = "now-24h"
+SAMPLE_MAX = 20_000          # the most events any page reads into Python
+SAMPLE_DEFAULT = 5_000       # latency samples unless the reader asks for more (≤ SAMPLE_MAX)
+READ_PAGE = 10_000           # events per store read (OpenSearch's default result window)
+COUNT_BOUND = 10_000_000     # totals are exact up to here
+LIST_SIZE = 50               # rows in a page's newest-first list
+
+ERRORS_QUERY = "log.level:(error OR critical OR alert OR emergency) OR event.component:error"
+ADMIN_QUERY = "event.component:admin_action AND NOT event.type:access"
+API_QUERY = "event.component:api"
+INTEGRATION_QUERY = "integration.provider:*"
+PLAYER_TYPES = ("login", "payment", "game_session", "profile_change")
+PLAYER_QUERY = "event.type:(login OR payment OR game_session OR profile_change)"
+FAILURE_QUERY = ("event.outcome:failure OR log.level:(error OR critical OR alert OR emergency) "
+                 "OR (integration.status:* AND NOT integration.status:(ok OR success))")
+INTEGRATION_FAILURE = "event.outcome:failure OR (integration.status:* AND NOT integration.status:(ok OR success))"
+STATUS_CLASSES = (("2xx", 200, 299), ("3xx", 300, 399), ("4xx", 400, 499), ("5xx", 500, 599))
+TIMELINE_KEYS = (*service.STORY_KEYS, "player")
+DEGRADED_SHARE, FAILING_SHARE = 0.05, 0.20
+SILENT_MS = 15 * 60_000
+# change values of these fields are personal data whatever the event's schema says
+PERSONAL_CHANGE_WORDS = ("email", "e-mail", "phone", "name", "address", "ip", "iban", "card", "birth", "password")
+
+
+# -- the window and the query every view runs ----------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """The time window and the reader's narrowing query, as parsed from the page's arguments."""
+    q: str
+    raw_from: str
+    raw_to: str
+    start_ms: int
+    end_ms: int      # exclusive
+    now_ms: int
+
+    def text(self, base: str) -> str:
+        """The whole query of a page: its base narrowed by the reader's q (search-page syntax)."""
+        if not self.q:
+            return base
+        if not base:
+            return self.q
+        return f"{group(base)} AND {group(self.q)}"
+
+    def time_args(self) -> dict:
+        """The window's `from`/`to` as URL arguments (for links to other pages)."""
+        return {"from": self.raw_from, **({"to": self.raw_to} if self.raw_to else {})}
+
+    def link(self, base: str) -> dict:
+        """url_for arguments of the equivalent search on the search page."""
+        args = {"q": self.text(base), "from": self.raw_from}
+        if self.raw_to:
+            args["to"] = self.raw_to
+        return args
+
+    def request(self, base: str, **options) -> SearchRequest:
+        return SearchRequest(query=parse(self.text(base)), start_ms=self.start_ms, end_ms=self.end_ms,
+                             now_ms=self.now_ms, **options)
+
+    @property
+    def span_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+    def args(self) -> dict:
+        """The window's own URL arguments (for links that keep it)."""
+        return {k: v for k, v in (("q", self.q), ("from", self.raw_from), ("to", self.raw_to)) if v}
+
+
+def parse_window(args: Mapping[str, str], now_ms: int | None = None) -> Window:
+    """`q`, `from` (default now-24h) and `to` (default now); QueryError names what is wrong.
+    `q` is parsed on its own, so an error's position points into what the reader typed."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    q = (args.get("q") or "").strip()
+    parse(q)
+    raw_from = (args.get("from") or "").strip() or DEFAULT_FROM
+    raw_to = (args.get("to") or "").strip()
+    start = parse_time(raw_from, now, "from")
+    end = parse_time(raw_to, now, "to") if raw_to else now + 1
+    if start >= end:
+        raise QueryError("from: must be before to", field="from")
+    return Window(q=q, raw_from=raw_from, raw_to=raw_to, start_ms=start, end_ms=end, now_ms=now)
+
+
+def default_window(now_ms: int | None = None) -> Window:
+    return parse_window({}, now_ms)
+
+
+def bounded_int(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name}: expected a whole number, got {raw!r}", field=name) from None
+    if not low <= value <= high:
+        raise QueryError(f"{name}: must be between {low:,} and {high:,}", field=name)
+    return value
+
+
+def group(text: str) -> str:
+    """`text` in parentheses when it has an OR (AND binds tighter), so that it can be ANDed."""
+    return f"({text})" if " OR " in f" {text.upper()} " else text
+
+
+def quote(value) -> str:
+    """A query-language phrase for an exact value."""
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def term(field: str, value) -> str:
+    return f"{field}:{quote(value)}"
+
+
+# -- small shared computations --------------------------------------------------------------
+
+def percentile(ordered: list[float], p: float) -> float | None:
+    """The nearest-rank percentile of already sorted values: the smallest value with at least
+    p % of the values at or below it."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latency(values: Iterable[float]) -> dict:
+    ordered = sorted(values)
+    return {"count": len(ordered), "p50": percentile(ordered, 50), "p95": percentile(ordered, 95),
+            "p99": percentile(ordered, 99), "max": ordered[-1] if ordered else None}
+
+
+def number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def sample(store: LogStore, request: SearchRequest, scope: Scope, size: int) -> list[dict]:
+    """The newest `size` (≤ SAMPLE_MAX) matching events, read in pages of at most READ_PAGE."""
+    size = max(0, min(size, SAMPLE_MAX))
+    page = replace(request, size=min(size, READ_PAGE), newest_first=True, facets=(), histogram_ms=None,
+                   total_bound=0, cursor=None)
+    events: list[dict] = []
+    while len(events) < size:
+        result = store.search(scope(replace(page, size=min(READ_PAGE, size - len(events)))))
+        events += result.hits
+        if result.next_cursor is None or not result.hits:
+            break
+        page = replace(page, cursor=result.next_cursor)
+    return events
+
+
+def one(store: LogStore, request: SearchRequest, scope: Scope, newest: bool = True) -> dict | None:
+    """The newest (or oldest) matching event."""
+    found = store.search(scope(replace(request, size=1, newest_first=newest, facets=(), histogram_ms=None,
+                                       total_bound=0, cursor=None)))
+    return found.hits[0] if found.hits else None
+
+
+def count(store: LogStore, request: SearchRequest, scope: Scope) -> tuple[int, bool]:
+    found = store.search(scope(replace(request, size=0, facets=(), histogram_ms=None, total_bound=COUNT_BOUND,
+                                       cursor=None)))
+    return found.total, found.total_exact
+
+
+def facet_rows(result: SearchResult, name: str) -> list[dict]:
+    facet = result.facets.get(name)
+    return [{"value": v.value, "count": v.count} for v in facet.values] if facet else []
+
+
+def facet_note(result: SearchResult) -> dict:
+    """Per facet: '' (exact), 'newest' (over the newest matches only) or 'timed out'."""
+    return {name: "timed out" if f.timed_out else "newest" if f.approximate else ""
+            for name, f in result.facets.items()}
+
+
+def histogram_width(window: Window) -> int:
+    return auto_interval(window.start_ms, window.end_ms)
+
+
+def duration_text(ms: int | float | None) -> str:
+    """A short human duration: 850 ms, 12 s, 4 min 5 s, 3 h 20 min, 2 d 4 h."""
+    if ms is None:
+        return ""
+    ms = int(ms)
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def event_ms(event: dict) -> int:
+    return parse_time(event["@timestamp"], 0)
+
+
+# -- 1. Event Timeline ---------------------------------------------------------------------
+
+def key_text(by: str, value: str) -> str:
+    """The search-page query for the events sharing one key (`player`: acting or acted upon)."""
+    if by == "player":
+        return f"{term('actor.id', value)} OR {term('target.id', value)}"
+    return term(by, value)
+
+
+def timeline(store: LogStore, scope: Scope, window: Window, by: str, value: str, *, gap_ms: int = 300_000,
+             size: int = 500, cursor: str | None = None) -> dict:
+    """Everything that happened to one key, oldest first, across components."""
+    if by not in TIMELINE_KEYS:
+        raise QueryError(f"by: one of {', '.join(TIMELINE_KEYS)}", field="by")
+    value = value.strip()
+    if not value:
+        raise QueryError("value: which player, session, round, transaction… to follow", field="value")
+    narrow = parse(window.q) if window.q else None
+
+    def narrowed(request: SearchRequest) -> SearchRequest:
+        if narrow is not None:
+            request = replace(request, query=And((request.query, narrow)))
+        return scope(request)
+
+    request = SearchRequest(start_ms=window.start_ms, end_ms=window.end_ms, size=size, cursor=cursor,
+                            now_ms=window.now_ms)
+    found = service.timeline(store, by, value, request, gap_ms, scope=narrowed)
+    base = key_text(by, value)
+    found["query"] = window.text(base)
+    found["link"] = window.link(base)
+    found["gap_ms_threshold"] = gap_ms
+    found["long_gaps"] = sum(1 for e in found["entries"] if e["gap"])
+    found["components"] = sorted(found["components"].items(), key=lambda kv: (-kv[1], kv[0]))
+    for entry in found["entries"]:
+        entry["gap_text"] = duration_text(entry["gap_ms"]) if entry["gap_ms"] is not None else ""
+    if found["entries"]:
+        first, last = found["entries"][0]["event"], found["entries"][-1]["event"]
+        found["span_text"] = duration_text(event_ms(last) - event_ms(first))
+    else:
+        found["span_text"] = ""
+    return found
+
+
+# -- 2. Error History ----------------------------------------------------------------------
+
+def error_history(store: LogStore, scope: Scope, window: Window, *, types: int = 10) -> dict:
+    """Errors over time, the newest errors, facets, and the top error types with their count,
+    first and last time seen in the window."""
+    request = window.request(ERRORS_QUERY, size=LIST_SIZE, facets=("service.name", "error.type", "error.code"),
+                             facet_size=types, histogram_ms=histogram_width(window), total_bound=COUNT_BOUND)
+    result = store.search(scope(request))
+    top = []
+    for row in facet_rows(result, "error.type"):
+        narrowed = replace(request, query=And((request.query, parse(term("error.type", row["value"])))))
+        last = next((e for e in result.hits if service.value_at(e, "error.type") == row["value"]), None) \
+            or one(store, narrowed, scope)
+        first = one(store, narrowed, scope, newest=False)
+        top.append({"type": row["value"], "count": row["count"],
+                    "first": first["@timestamp"] if first else None, "last": last["@timestamp"] if last else None,
+                    "message": error_message(last) if last else "",
+                    "link": window.link(f"{group(ERRORS_QUERY)} AND {term('error.type', row['value'])}")})
+    return {"result": result, "hits": result.hits, "total": result.total, "total_exact": result.total_exact,
+            "facets": {n: facet_rows(result, n) for n in request.facets}, "facet_notes": facet_note(result),
+            "types": top, "types_note": facet_note(result).get("error.type", ""),
+            "histogram": result.histogram, "width_ms": request.histogram_ms,
+            "histogram_timed_out": result.histogram_timed_out,
+            "query": window.text(ERRORS_QUERY), "link": window.link(ERRORS_QUERY)}
+
+
+def error_message(event: dict) -> str:
+    return service.value_at(event, "error.message") or service.value_at(event, "message") or ""
+
+
+# -- 3. User Actions -----------------------------------------------------------------------
+
+def player_by_email(store: LogStore, scope: Scope, window: Window, email: str) -> str | None:
+    """The player id of the newest event in the window whose actor.email is exactly `email`."""
+    request = SearchRequest(query=parse(f"actor.type:player AND {term('actor.email', email.strip())}"),
+                            start_ms=window.start_ms, end_ms=window.end_ms, now_ms=window.now_ms)
+    found = one(store, request, scope)
+    return service.value_at(found, "actor.id") if found else None
+
+
+def player_activity(store: LogStore, scope: Scope, window: Window, player: str, *, size: int = 100) -> dict:
+    """One player's logins, payments, game sessions and profile changes, newest first."""
+    base = f"{group(key_text('player', player))} AND {PLAYER_QUERY}"
+    request = window.request(base, size=size, facets=("event.type", "event.action", "event.outcome"),
+                             facet_size=20, total_bound=COUNT_BOUND)
+    result = store.search(scope(request))
+    failed = store.search(scope(replace(request, query=And((request.query, parse(FAILURE_QUERY))), size=0,
+                                        facets=("event.type",))))
+    failures_by_type = {row["value"]: row["count"] for row in facet_rows(failed, "event.type")}
+    by_type = {row["value"]: row["count"] for row in facet_rows(result, "event.type")}
+    kinds = [{"type": t, "count": by_type.get(t, 0), "failures": failures_by_type.get(t, 0),
+              "link": window.link(f"{base} AND event.type:{t}")} for t in PLAYER_TYPES]
+    return {"player": player, "result": result, "hits": result.hits, "total": result.total,
+            "total_exact": result.total_exact, "failures": failed.total, "failures_exact": failed.total_exact,
+            "kinds": kinds, "facets": {n: facet_rows(result, n) for n in request.facets},
+            "facet_notes": facet_note(result), "failure_link": window.link(f"{base} AND {group(FAILURE_QUERY)}"),
+            "query": window.text(base), "link": window.link(base)}
+
+
+# -- 4. Admin Operations -------------------------------------------------------------------
+
+def admin_operations(store: LogStore, scope: Scope, window: Window, *, sees_personal: bool,
+                     size: int = LIST_SIZE, cursor: str | None = None) -> dict:
+    """Employees' operations in the back office (never the reading trail), newest first, each
+    with its changes as before/after rows."""
+    request = window.request(ADMIN_QUERY, size=size, cursor=cursor, facets=("actor.id", "event.action"),
+                             facet_size=15, total_bound=COUNT_BOUND)
+    result = store.search(scope(request))
+    operations = [{"event": e, "changes": change_rows(e, sees_personal)} for e in result.hits]
+    return {"result": result, "operations": operations, "total": result.total, "total_exact": result.total_exact,
+            "facets": {n: facet_rows(result, n) for n in request.facets}, "facet_notes": facet_note(result),
+            "next_cursor": result.next_cursor, "query": window.text(ADMIN_QUERY), "link": window.link(ADMIN_QUERY)}
+
+
+def change_text(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(change_text(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={change_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def personal_change(field: str) -> bool:
+    name = field.lower().replace("_", " ").replace(".", " ")
+    return any(word in name.split() or name.endswith(word) for word in PERSONAL_CHANGE_WORDS)
+
+
+def change_rows(event: dict, sees_personal: bool) -> list[dict]:
+    """`changes` as rows {field, before, after, masked}: {field, old, new} (the schema's names)
+    or {field, from, to}. Values of personal fields (e-mail, phone, name…) are masked for
+    readers who may not see personal data."""
+    raw = event.get("changes")
+    if isinstance(raw, dict):
+        raw = [raw]
+    rows = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        field = str(item.get("field", ""))
+        before = item.get("old", item.get("from"))
+        after = item.get("new", item.get("to"))
+        masked = not sees_personal and personal_change(field)
+        if masked:
+            kind = "actor.email" if "mail" in field.lower() else "actor.name"
+            before = None if before is None else mask_value(kind, change_text(before))
+            after = None if after is None else mask_value(kind, change_text(after))
+        rows.append({"field": field, "before": change_text(before), "after": change_text(after),
+                     "has_before": "old" in item or "from" in item, "has_after": "new" in item or "to" in item,
+                     "masked": masked})
+    return rows
+
+
+# -- 5. API Activity -----------------------------------------------------------------------
+
+def api_activity(store: LogStore, scope: Scope, window: Window, *, sample_size: int = SAMPLE_DEFAULT,
+                 routes: int = 15) -> dict:
+    """Request rate over time, status classes, latency percentiles and the slowest routes."""
+    request = window.request(API_QUERY, size=0, histogram_ms=histogram_width(window), total_bound=COUNT_BOUND)
+    result = store.search(scope(request))
+    classes = []
+    for name, low, high in STATUS_CLASSES:
+        narrowed = replace(request, query=And((request.query, parse(f"http.response.status_code:[{low} TO {high}]"))))
+        n, exact = count(store, narrowed, scope) if result.total else (0, True)
+        classes.append({"name": name, "count": n, "exact": exact,
+                        "share": n / result.total if result.total else None,
+                        "link": window.link(f"{API_QUERY} AND http.response.status_code:[{low} TO {high}]")})
+    events = sample(store, request, scope, sample_size) if result.total else []
+    durations, per_route = [], {}
+    for event in events:
+        ms = number(service.value_at(event, "http.duration"))
+        path = service.value_at(event, "url.path")
+        status = service.value_at(event, "http.response.status_code")
+        if ms is not None:
+            durations.append(ms)
+        if isinstance(path, str):
+            route = per_route.setdefault(path, {"durations": [], "count": 0, "errors": 0})
+            route["count"] += 1
+            if ms is not None:
+                route["durations"].append(ms)
+            if isinstance(status, int) and status >= 500:
+                route["errors"] += 1
+    slowest = []
+    for path, figures in per_route.items():
+        stats = latency(figures["durations"])
+        slowest.append({"path": path, "count": figures["count"], "errors": figures["errors"],
+                        "p50": stats["p50"], "p95": stats["p95"], "max": stats["max"],
+                        "link": window.link(f"{API_QUERY} AND {term('url.path', path)}")})
+    slowest.sort(key=lambda r: (-(r["p95"] if r["p95"] is not None else -1), r["path"]))
+    server_errors = next(c for c in classes if c["name"] == "5xx")
+    client_errors = next(c for c in classes if c["name"] == "4xx")
+    rate = result.total / (window.span_ms / 60_000) if window.span_ms else 0
+    return {"result": result, "total": result.total, "total_exact": result.total_exact,
+            "per_minute": rate, "classes": classes,
+            "error_rate": server_errors["share"], "client_error_rate": client_errors["share"],
+            "latency": latency(durations), "sampled": len(events), "sample_size": sample_size,
+            "routes": slowest[:routes], "route_count": len(per_route),
+            "histogram": result.histogram, "width_ms": request.histogram_ms,
+            "histogram_timed_out": result.histogram_timed_out,
+            "query": window.text(API_QUERY), "link": window.link(API_QUERY)}
+
+
+# -- 6. Integration Status -----------------------------------------------------------------
+
+def integration_status(store: LogStore, scope: Scope, window: Window, *, sample_size: int = SAMPLE_DEFAULT,
+                       providers: int = 50) -> dict:
+    """Per provider: events and failures in the window, failure share, last event, last failure,
+    p95 latency over the newest events, and a status word."""
+    request = window.request(INTEGRATION_QUERY, size=0, facets=("integration.provider",), facet_size=providers,
+                             total_bound=COUNT_BOUND, facet_bound=max(COUNT_BOUND, SAMPLE_MAX))
+    result = store.search(scope(request))
+    failing = replace(request, query=And((request.query, parse(INTEGRATION_FAILURE))))
+    failed = store.search(scope(replace(failing, size=LIST_SIZE)))
+    fail_counts = {row["value"]: row["count"] for row in facet_rows(failed, "integration.provider")}
+    events = sample(store, request, scope, sample_size) if result.total else []
+    newest, newest_failure, durations = {}, {}, {}
+    for event in events:
+        name = service.value_at(event, "integration.provider")
+        newest.setdefault(name, event)
+        if is_integration_failure(event):
+            newest_failure.setdefault(name, event)
+        ms = number(service.value_at(event, "integration.duration"))
+        if ms is not None:
+            durations.setdefault(name, []).append(ms)
+    for event in failed.hits:
+        newest_failure.setdefault(service.value_at(event, "integration.provider"), event)
+    rows = []
+    quiet_since = window.end_ms - SILENT_MS
+    for facet in facet_rows(result, "integration.provider"):
+        name, n = facet["value"], facet["count"]
+        only = parse(term("integration.provider", name))
+        last = newest.get(name) or one(store, replace(request, query=And((request.query, only))), scope)
+        failures = fail_counts.get(name, 0)
+        last_failure = newest_failure.get(name)
+        if last_failure is None and failures:
+            last_failure = one(store, replace(failing, query=And((failing.query, only))), scope)
+        share = failures / n if n else 0.0
+        last_ms = event_ms(last) if last else None
+        word = status_word(n, share, last_ms, quiet_since)
+        stats = latency(durations.get(name, []))
+        base = term("integration.provider", name)
+        rows.append({"provider": name, "events": n, "failures": failures, "share": share, "status": word,
+                     "last": last["@timestamp"] if last else None,
+                     "last_ago": duration_text(window.end_ms - last_ms) if last_ms is not None else "",
+                     "last_failure": last_failure["@timestamp"] if last_failure else None,
+                     "last_failure_message": failure_message(last_failure) if last_failure else "",
+                     "p95": stats["p95"], "latency_count": stats["count"],
+                     "story": story_key(last_failure) or story_key(last),
+                     "link": window.link(base), "failure_link": window.link(f"{base} AND {group(INTEGRATION_FAILURE)}")})
+    order = {"failing": 0, "silent": 1, "degraded": 2, "ok": 3}
+    rows.sort(key=lambda r: (order[r["status"]], -r["share"], r["provider"]))
+    return {"result": result, "providers": rows, "total": result.total, "total_exact": result.total_exact,
+            "counts_note": facet_note(result).get("integration.provider", ""),
+            "failures_note": facet_note(failed).get("integration.provider", ""),
+            "failures": failed.total, "failures_exact": failed.total_exact, "newest_failures": failed.hits,
+            "sampled": len(events), "sample_size": sample_size,
+            "silent_minutes": SILENT_MS // 60_000,
+            "query": window.text(INTEGRATION_QUERY), "link": window.link(INTEGRATION_QUERY),
+            "failure_query_link": window.link(f"{INTEGRATION_QUERY} AND {group(INTEGRATION_FAILURE)}")}
+
+
+STORY_ORDER = ("correlation.id", "payment.transaction_id", "game.round_id", "session.id", "trace.id")
+
+
+def story_key(event: dict | None) -> tuple[str, str] | None:
+    """(key, value) to follow an event's story on the timeline: its correlation id, else its
+    transaction, round, session or trace."""
+    if event is None:
+        return None
+    for key in STORY_ORDER:
+        value = service.value_at(event, key)
+        if isinstance(value, (str, int)) and value != "":
+            return key, str(value)
+    return None
+
+
+def is_integration_failure(event: dict) -> bool:
+    status = service.value_at(event, "integration.status")
+    return service.value_at(event, "event.outcome") == "failure" or status not in (None, "ok", "success")
+
+
+def failure_message(event: dict) -> str:
+    return (service.value_at(event, "error.message") or service.value_at(event, "message")
+            or service.value_at(event, "integration.status") or "")
+
+
+def status_word(events: int, share: float, last_ms: int | None, quiet_since_ms: int) -> str:
+    """silent: nothing in the window's last 15 minutes though it had events before; failing:
+    over 20 % of its events failed; degraded: over 5 %; ok otherwise."""
+    if events and last_ms is not None and last_ms < quiet_since_ms:
+        return "silent"
+    if share > FAILING_SHARE:
+        return "failing"
+    if share > DEGRADED_SHARE:
+        return "degraded"
+    return "ok"
+
+
+def ms_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:,.1f} ms"
+
+
+def share_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f} %"
+
+
+def when(ms: int) -> str:
+    return format_ts(ms)
