@@ -2,6 +2,8 @@
 request, call the search service, render. The URL holds the whole state of the search page."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -17,7 +19,9 @@ from . import presenting, reading, web
 
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
           ("now-7d", "7 days"), ("now-30d", "30 days"), ("", "all time")]
-STATE = ("q", "from", "to", "cols", "order", "stream")   # what a link to the same search carries
+STATE = ("q", "from", "to", "cols", "order", "stream")
+PAGE_FACET_BOUND = 5000
+PAGE_BUDGET_MS = 300   # what a link to the same search carries
 
 
 def _services():
@@ -58,7 +62,10 @@ def index():
         error = exc
         params = search_params({"from": "now-24h", "size": "0"})
     store = reading.stream(request.args.get("stream"))
-    result = store.search(reading.scoped(params.request)) if error is None else SearchResult([], 0)
+    # a page answers fast: facets count the newest PAGE_FACET_BOUND matches, and facets or a
+    # histogram that run out of time are shown as such (the API's callers may ask for more)
+    page_request = replace(reading.scoped(params.request), facet_bound=PAGE_FACET_BOUND, budget_ms=PAGE_BUDGET_MS)
+    result = store.search(page_request) if error is None else SearchResult([], 0)
     if error is None:
         reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     req = params.request
