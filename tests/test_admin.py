@@ -465,3 +465,32 @@ def test_a_database_from_before_last_used_at_gets_the_column(meta_url):
         assert db.key_for(key).last_used_at is not None
     finally:
         db.engine.dispose()
+
+
+def test_two_administrators_demoting_each_other_at_once_leave_one(meta):
+    """The last-administrator rule holds under a race: at most one of the two changes lands."""
+    import threading
+    from sqlalchemy.exc import OperationalError
+    for round_ in range(5):
+        a = meta.create_user(f"a{round_}", "administrator", "admin-password-1")[0]
+        b = meta.create_user(f"b{round_}", "administrator", "admin-password-1")[0]
+        for other in meta.users():    # only these two administer in this round
+            if other.id not in (a.id, b.id) and other.role == "administrator":
+                meta.update_user(other.id, role="auditor")
+        barrier, outcomes = threading.Barrier(2), []
+
+        def demote(user_id):
+            barrier.wait()
+            try:
+                meta.update_user(user_id, role="auditor")
+                outcomes.append("done")
+            except (LockoutError, OperationalError) as exc:   # SQLite may answer "locked" instead
+                outcomes.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=demote, args=(uid_,)) for uid_ in (a.id, b.id)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes.count("done") <= 1, outcomes
+        assert [u for u in meta.users() if u.role == "administrator" and u.active], outcomes

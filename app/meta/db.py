@@ -273,22 +273,24 @@ class MetaDB:
         if not _valid_id(user_id):
             raise LookupError("no such user")
         with self.Session() as s:
-            user = s.get(User, user_id)
+            # the user and every active administrator, locked in id order (PostgreSQL): two
+            # changes that would each leave the other as the last administrator are serialised
+            admins = (User.role == "administrator") & User.active.is_(True)
+            rows = s.scalars(select(User).where((User.id == user_id) | admins).order_by(User.id)
+                             .with_for_update()).all()
+            user = next((u for u in rows if u.id == user_id), None)
             if user is None:
                 raise LookupError("no such user")
             new_role = user.role if role is None else role
             new_active = user.active if active is None else bool(active)
-            was_admin = user.role == "administrator" and user.active
-            stays_admin = new_role == "administrator" and new_active
-            if was_admin and not stays_admin:
-                if acting_id == user.id:
-                    raise LockoutError("You cannot demote or deactivate yourself: ask another administrator.")
-                # lock the other administrators' rows (PostgreSQL) so two such changes cannot cross
-                others = s.scalars(select(User.id).where(User.role == "administrator", User.active.is_(True),
-                                                         User.id != user.id).with_for_update()).all()
-                if not others:
-                    raise LockoutError(f"{user.username} is the last active administrator: "
-                                       "make someone else an administrator first.")
+            removes_admin = user.role == "administrator" and user.active and not (
+                new_role == "administrator" and new_active)
+            if removes_admin and acting_id == user.id:
+                raise LockoutError("You cannot demote or deactivate yourself: ask another administrator.")
+            last = LockoutError(f"{user.username} is the last active administrator: "
+                                "make someone else an administrator first.")
+            if removes_admin and not any(u.id != user.id and u.role == "administrator" and u.active for u in rows):
+                raise last
             changes = []
             if new_role != user.role:
                 changes.append({"field": "role", "old": user.role, "new": new_role})
@@ -296,6 +298,12 @@ class MetaDB:
             if new_active != user.active:
                 changes.append({"field": "active", "old": user.active, "new": new_active})
                 user.active = new_active
+            if removes_admin:
+                # checked again after the write (SQLite takes no row locks, but its write lock is now held)
+                s.flush()
+                if not s.scalar(select(func.count()).select_from(User).where(admins)):
+                    s.rollback()
+                    raise last
             s.commit()
             return user, changes
 
