@@ -260,7 +260,7 @@ def test_timeline_follows_one_key_across_components(app, services, persona, stor
     table = rows(text, "timeline")
     assert [(r[2], r[5]) for r in table] == [("api", ""), ("integration", "timeout"), ("user_activity", "failure"),
                                             ("user_activity", "success")]
-    assert [r[1] for r in table] == ["—", "2 s", "⏸ 9 min 58 s", "1 min"]   # the long gap marked
+    assert [r[1] for r in table] == ["—", "2 s", "9 min 58 s · long gap", "1 min"]   # the long gap marked
     assert text.count('class="failure') == 2 and 'class="failure long-gap"' in text
     assert "<strong>4</strong> events of correlation.id" in text and "2 failed" in text
     assert re.search(r">api</a> <span class=\"count\">1</span>", text)
@@ -430,7 +430,7 @@ def test_integration_status_words_failures_and_latency(app, services, persona, s
     assert "<strong>47</strong> provider events" in text and ">5 failed</a>" in text
     newest = rows(text, "failure-list")
     assert [(r[0], r[1], r[2]) for r in newest] == [
-        (at(14, 50), "AcmePay", "success"), (at(14, 45), "AcmePay", "declined"), (at(14, 40), "AcmePay", "timeout"),
+        (at(14, 50), "AcmePay", "failure (status success)"), (at(14, 45), "AcmePay", "declined"), (at(14, 40), "AcmePay", "timeout"),
         (at(14, 30, 8), "SlowGames", "error"), (at(14, 30, 6), "SlowGames", "error")]
 
 
