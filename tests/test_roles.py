@@ -17,6 +17,7 @@ access check), and with an ingestor that stores nothing (no store writes, cheap 
 """
 from __future__ import annotations
 
+import shutil
 import tempfile
 
 import pytest
@@ -55,14 +56,17 @@ def _url_args(rule) -> dict:
     return args
 
 
-def _routes() -> list[tuple[str, str, str, dict]]:
-    app = create_app({"PLATLOGS_DATA_DIR": tempfile.mkdtemp(prefix="platlogs-roles-")})
+def _routes() -> list[tuple[str, str, str, dict, str | None]]:
+    """(endpoint, method, rule, URL arguments, declared permission) of every route of the app."""
+    data = tempfile.mkdtemp(prefix="platlogs-roles-")
+    app = create_app({"PLATLOGS_DATA_DIR": data})
     try:
         return [(rule.endpoint, method, rule.rule, _url_args(rule), required_permission(app.view_functions[rule.endpoint]))
                 for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
                 for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     finally:
         app.extensions["platlogs"].close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 ROUTES = _routes()
