@@ -80,7 +80,7 @@ def event_context(event_id: str):
 
 
 @api.get("/timeline")
-@api_access("read")
+@api_access("read", "view_timeline")
 def timeline():
     by, value = request.args.get("by", ""), request.args.get("value", "")
     if not by or not value:
@@ -138,13 +138,13 @@ def _user():
 
 
 @api.get("/saved-searches")
-@api_access("read")
+@api_access("read", "saved_searches")
 def saved_searches():
     return jsonify([s.as_dict() for s in _services().meta.saved_searches(_user())])
 
 
 @api.post("/saved-searches")
-@api_access("read")
+@api_access("read", "saved_searches")
 def save_search():
     user = _user()
     body = request.get_json(silent=True) or {}
@@ -159,7 +159,7 @@ def save_search():
 
 
 @api.delete("/saved-searches/<int:search_id>")
-@api_access("read")
+@api_access("read", "saved_searches")
 def delete_saved_search(search_id: int):
     if not _services().meta.delete_saved_search(_user(), search_id):
         raise ApiError(404, "no such saved search of yours")

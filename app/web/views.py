@@ -141,7 +141,7 @@ def trail():
 
 
 @web.post("/saved-searches")
-@page_access("search")
+@page_access("saved_searches")
 def save_search_page():
     form = request.form
     try:
