@@ -65,7 +65,12 @@ def index():
     # a page answers fast: facets count the newest PAGE_FACET_BOUND matches, and facets or a
     # histogram that run out of time are shown as such (the API's callers may ask for more)
     page_request = replace(reading.scoped(params.request), facet_bound=PAGE_FACET_BOUND, budget_ms=PAGE_BUDGET_MS)
-    result = store.search(page_request) if error is None else SearchResult([], 0)
+    result = SearchResult([], 0)
+    if error is None:
+        try:
+            result = store.search(page_request)
+        except QueryError as exc:   # found while compiling (e.g. a word with no letters): shown the same way
+            error = exc
     if error is None:
         reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     req = params.request

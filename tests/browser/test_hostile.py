@@ -133,28 +133,15 @@ def test_event_page_shows_hostile_fields_as_text(security_page, name):
     assert count >= 4, f"payload {name!r} appears {count} times as text on the event page"
 
 
-# Known bugs, found by these tests: strict, so the test fails once the bug is fixed — then delete the mark.
-WIDE_SEARCH = pytest.mark.xfail(strict=True, reason=(
-    "app.css: the search table's filter-link cells (a value truncated to 80 characters, one word) do not "
-    "wrap: the page becomes 2123px wide in a 1440px window"))
-WIDE_EVENT = pytest.mark.xfail(strict=True, reason=(
-    "app.css: the event page's p.summary (message truncated to 200 characters, one word) does not wrap: "
-    "the page becomes 2755px wide in a 1440px window"))
-QUERY_ERROR_AS_JSON = pytest.mark.xfail(strict=True, reason=(
-    "app/web/views.py index() catches QueryError from search_params only; one raised while compiling "
-    "the query (\"'{%' has no letters or digits to search for\", app/query/sql.py) escapes and the page "
-    "answers raw JSON 400 instead of the search page with the error at its position"))
-
-
-@pytest.mark.parametrize("path", [pytest.param("/?q=service.name:hostile-tests", id="search", marks=WIDE_SEARCH),
-                                  pytest.param("/events/hostile-long", id="event", marks=WIDE_EVENT)])
+@pytest.mark.parametrize("path", [pytest.param("/?q=service.name:hostile-tests", id="search"),
+                                  pytest.param("/events/hostile-long", id="event")])
 def test_a_10k_character_word_wraps_instead_of_widening_the_page(security_page, path):
     page = security_page
     assert page.goto(path).status == 200
     assert_no_sideways_scroll(page)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=QUERY_ERROR_AS_JSON) if n == "jinja2" else n for n in SHORT])
+@pytest.mark.parametrize("name", SHORT)
 def test_hostile_text_typed_into_the_search_box(security_page, name):
     """The query is echoed back (the box, the title, a syntax error's caret line): as text."""
     page, payload = security_page, PAYLOADS[name]
