@@ -109,6 +109,14 @@ class Settings:
     store_password: str | None = field(default=None, repr=False)
     store_ca_file: Path | None = None
     store_verify_tls: bool = True
+    # alert notifications: the back office's address (links in notifications) and the SMTP relay
+    base_url: str = "http://127.0.0.1:8080"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "platlogs@localhost"
+    smtp_starttls: bool = False
     extra: dict = field(default_factory=dict)
 
     def store_options(self) -> dict:
@@ -170,7 +178,35 @@ class Settings:
             store_password=_read(env, "STORE_PASSWORD"),
             store_ca_file=optional_path("STORE_CA_FILE"),
             store_verify_tls=_bool(env, "STORE_VERIFY_TLS", True),
+            base_url=_base_url(env),
+            **_smtp(env),
         )
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    """PLATLOGS_BASE_URL: where people reach the back office (links in alert notifications)."""
+    raw = _read(env, "BASE_URL") or "http://127.0.0.1:8080"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"PLATLOGS_BASE_URL: expected http(s)://host[:port][/path], got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _smtp(env: Mapping[str, str]) -> dict:
+    """PLATLOGS_SMTP_*: the relay alert e-mails go through (none: e-mail destinations fail)."""
+    host, user, password = _read(env, "SMTP_HOST"), _read(env, "SMTP_USER"), _read(env, "SMTP_PASSWORD")
+    sender = _read(env, "SMTP_FROM") or "platlogs@localhost"
+    if password is not None and user is None:
+        raise ConfigError("PLATLOGS_SMTP_PASSWORD: set PLATLOGS_SMTP_USER too (a password needs a user name)")
+    if user is not None and host is None:
+        raise ConfigError("PLATLOGS_SMTP_USER: set PLATLOGS_SMTP_HOST too")
+    if host is not None and (any(c.isspace() for c in host) or "/" in host):
+        raise ConfigError(f"PLATLOGS_SMTP_HOST: expected a host name or address, got {host!r}")
+    local, at, domain = sender.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in "<>," for c in sender):
+        raise ConfigError(f"PLATLOGS_SMTP_FROM: expected an e-mail address like alerts@example.com, got {sender!r}")
+    return {"smtp_host": host, "smtp_port": _int(env, "SMTP_PORT", 25, 1, 65535), "smtp_user": user,
+            "smtp_password": password, "smtp_from": sender, "smtp_starttls": _bool(env, "SMTP_STARTTLS", False)}
 
 
 def _persistent_secret(path: Path) -> str:

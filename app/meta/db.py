@@ -186,6 +186,7 @@ class MetaDB:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
+        from ..alerts import lifecycle  # noqa: F401  the alerting tables live there, on this Base
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
 
