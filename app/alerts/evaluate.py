@@ -96,7 +96,7 @@ def evidence_query(rule: Rule, group: str | None, failures: bool = False) -> str
     term = f"{rule.group_by}:{quote_value(group)}" if group is not None and rule.group_by else None
     if len(parts) + (term is not None) <= 1:
         return parts[0] if parts else (term or "")
-    return " AND ".join([f"({p})" for p in parts] + ([term] if term else []))
+    return " AND ".join([f"({p})" if any(c.isspace() for c in p) else p for p in parts] + ([term] if term else []))
 
 
 def duration(seconds: int) -> str:
@@ -267,7 +267,7 @@ def _ratio(run: _Run) -> list[Finding]:
         volume = "" if total >= rule.min_count else f"; below the minimum of {rule.min_count:,} events"
         detail = (f"{failed:,} of {total:,} failed ({share:.1%}) in {run.span} "
                   f"({'above' if state == 'alert' else 'alert above'} {rule.threshold:.0%}{volume})")
-        return run.finding(group, state, round(share, 6), detail, samples, failures=True)
+        return run.finding(group, state, share, detail, samples, failures=True)
 
     if not rule.group_by:
         return [judge(None, run.count(run.query)[0])]
@@ -313,7 +313,7 @@ def _spike(run: _Run) -> list[Finding]:
         limit = f"z > {_number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
         volume = f"; below the minimum of {rule.min_count:,} events" if current < rule.min_count else ""
         detail = f"{current:,} events in {run.span} {_against(run, baseline)}: {figure} (alert above {limit}{volume})"
-        return run.finding(group, state, round(score, 4), detail, samples)
+        return run.finding(group, state, score, detail, samples)
 
     if not rule.group_by:
         current, samples = run.count(run.query, samples=SAMPLES)
