@@ -14,6 +14,7 @@ ENTRIES = [
     ("web.admin_ops", "Admin operations", "view_admin_ops"),
     ("web.api_activity", "API activity", "view_api"),
     ("web.integrations", "Integrations", "view_integrations"),
+    ("web.alerts", "Alerts", "view_alerts"),
     ("web.tail", "Live tail", "live_tail"),
     ("web.trail", "Reading trail", "reading_trail"),
     ("web.users", "Users", "manage_users"),
