@@ -425,3 +425,44 @@ def test_shipped_rules_fire_for_the_planted_incidents_and_nothing_else(demo_stor
         for now, finding in moments:
             assert finding.window_start_ms <= last and now > first, (key, format_ts(now))
             assert finding.sample_ids and finding.search_query
+
+
+# -- the command line -------------------------------------------------------------------------
+
+def test_cli_alerts_check_and_list(tmp_path):
+    from click.testing import CliRunner
+    from app.cli import main
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
+    app = create_app(env)
+    app.extensions["platlogs"].store.write([failed_login(t, f"p-{i % 3}", ip="203.0.113.9")
+                                            for i, t in enumerate(spread(25, NOW - 8 * MIN, NOW))])
+    app.extensions["platlogs"].close()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "ip.yaml").write_text("id: by-ip\nname: By IP\nkind: threshold\nquery: event.action:login_failed\n"
+                                   "group_by: actor.ip\nwindow: 10m\nthreshold: 20\n")
+    (rules / "quiet.yaml").write_text("id: by-player\nname: By player\nkind: threshold\n"
+                                      "query: event.action:login_failed\ngroup_by: actor.id\nwindow: 10m\n"
+                                      "threshold: 20\n")
+    runner = CliRunner()
+    at = format_ts(NOW)
+    result = runner.invoke(main, ["alerts", "check", "--at", at, "--rules", str(rules)], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:5] == ["by-ip", "203.0.113.9", "alert", "25", "20"] and len(lines) == 2
+    assert f"2 rule(s) at {at}: 1 alert(s)" in result.stderr
+    later = runner.invoke(main, ["alerts", "check", "--at", format_ts(NOW + 11 * MIN), "--rules", str(rules)], env=env)
+    assert later.exit_code == 0 and len(later.stdout.splitlines()) == 1   # resolved: only the heading
+    as_json = runner.invoke(main, ["alerts", "check", "--at", str(NOW), "--rules", str(rules), "--format", "ndjson",
+                                   "--rule", "by-ip"], env=env)
+    finding = orjson.loads(as_json.stdout)
+    assert finding["group"] == "203.0.113.9" and len(finding["sample_ids"]) == 5
+    assert finding["search_query"] == 'event.action:login_failed AND actor.ip:"203.0.113.9"'
+    # a broken rule file is reported, the others still run; a rule that cannot run exits 1
+    (rules / "broken.yaml").write_text("id: broken\nname: B\nkind: threshold\nquery: 'actor.id:(x'\nwindow: 5m\n"
+                                       "threshold: 1\n")
+    listed = runner.invoke(main, ["alerts", "list", "--rules", str(rules)], env=env)
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["by-ip", "by-player"]
+    assert "broken.yaml, rule broken, query: missing ')'" in listed.stderr
+    bad_at = runner.invoke(main, ["alerts", "check", "--at", "yesterday", "--rules", str(rules)], env=env)
+    assert bad_at.exit_code == 2 and "'yesterday' is not a time" in bad_at.output

@@ -309,6 +309,10 @@ def _spike(run: _Run) -> list[Finding]:
     def judge(group, current: int, baseline: list[int], samples=()) -> Finding:
         score = spike_score(rule, current, baseline)
         state = "alert" if current >= rule.min_count and score > rule.threshold else "ok"
+        if not baseline:
+            return run.finding(group, state, score, f"{current:,} events in {run.span}, {_against(run, baseline)} "
+                               f"(baseline 0: alert from {max(rule.min_count, int(rule.threshold) + 1):,} events)",
+                               samples)
         figure = f"z = {score:.1f}" if rule.spike_mode == "zscore" else f"{score:+.0%}"
         limit = f"z > {_number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
         volume = f"; below the minimum of {rule.min_count:,} events" if current < rule.min_count else ""
