@@ -273,6 +273,34 @@ def users_reset_password(username: str) -> None:
 
 # -- alerts -------------------------------------------------------------------------------
 
+@main.command()
+@click.option("--interval", default=60, show_default=True, type=click.IntRange(5, 86_400),
+              help="Seconds between ticks (the default cadence of every rule).")
+@click.option("--catch-up", "catch_up", default=7200, show_default=True, type=click.IntRange(0, 7 * 86_400),
+              help="After downtime, run the missed moments at most this many seconds back.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory of rule files. Default: the project's alerts/.")
+@click.option("--once", is_flag=True, help="Run one tick now, print what it did, and exit.")
+def scheduler(interval: int, catch_up: int, rules_dir: Path | None, once: bool) -> None:
+    """Evaluate the alert rules on a schedule and send notifications (its own process: run one
+    or several; each rule run is claimed, so two schedulers never fire the same alert)."""
+    from .alerts import scheduler as alert_scheduler
+
+    services = _services()
+    rules_dir = rules_dir or alert_scheduler.DEFAULT_RULES_DIR
+    try:
+        if once:
+            report = alert_scheduler.tick(int(time.time() * 1000), services, interval_s=interval,
+                                          catch_up_s=catch_up, rules_dir=rules_dir)
+            click.echo(report.summary())
+            for error in report.errors:
+                click.echo(f"  {error}", err=True)
+            return
+        alert_scheduler.run(services, interval_s=interval, catch_up_s=catch_up, rules_dir=rules_dir, echo=click.echo)
+    finally:
+        services.close()
+
+
 @main.group()
 def alerts() -> None:
     """Alert rules: list them, or check what they would fire at a moment."""

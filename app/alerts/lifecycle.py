@@ -710,7 +710,7 @@ class Alerts:
         query = select(AlertInstance).where(AlertInstance.rule_id == rule_id, AlertInstance.state.in_(OPEN))
         if key is not None:
             query = query.where(AlertInstance.group_key == key)
-        return list(s.scalars(query))
+        return list(s.scalars(query.order_by(AlertInstance.id)))   # id order, as the scheduler's flush: no deadlock
 
     def mutes(self, at_ms: int | None = None) -> list[AlertMute]:
         """Mutes in force at `at_ms` (default: now)."""

@@ -1,0 +1,216 @@
+"""The alert scheduler: its own process (`platlogs scheduler`), never inside the web workers.
+
+`tick(now_ms, services)` is one pass, and what the tests call: for every enabled rule, the run
+moments due — multiples of the rule's cadence (the scheduler's interval, or a rule's
+`interval_s` when the model grows one) on the epoch, so every scheduler computes the same
+moments — are claimed, evaluated (`evaluate(rule, store, moment)`) and applied to the
+lifecycle; then the notifications due are delivered (see notify.py).
+
+Catch-up: the last moment applied per rule is kept in the meta DB (`alert_rule_state`). When
+ticks were missed (the scheduler was down, or a tick overran), the moments between it and now
+are run in order, at most `catch_up_s` back (older ones are counted as skipped). Alert
+instances carry their notification state, so an alert that was already notified is not
+notified again; only the newest moment may send a reminder (renotify). A rule seen for the
+first time starts at the current moment.
+
+Two schedulers: a run is claimed by inserting (rule, moment) into `alert_rule_runs`, unique, so
+exactly one of them runs it; findings of a moment older than the last applied one are
+dropped; deliveries are claimed one by one. A scheduler that dies between claiming and applying
+loses that moment only (the next moment evaluates the rule again)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .lifecycle import Alerts, Transition
+from .model import Evaluation, Finding, Rule
+from .notify import DeliveryReport, deliver_due
+from .rules import default_rules_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 60
+DEFAULT_CATCH_UP_S = 2 * 3600
+DEFAULT_RULES_DIR = default_rules_dir()     # the project's alerts/ (rules as data)
+KEEP_CLAIMS_MS = 24 * 3600 * 1000     # claims are kept this long past the catch-up horizon
+
+
+@dataclass
+class TickReport:
+    now_ms: int
+    scheduler: str
+    rules: int = 0                                     # enabled rules considered
+    runs: list[tuple[str, int]] = field(default_factory=list)   # (rule id, moment) run by this scheduler
+    claimed_elsewhere: int = 0                         # moments another scheduler had claimed
+    stale: int = 0                                     # runs dropped: a later moment was applied first
+    skipped_moments: int = 0                           # missed moments beyond the catch-up bound
+    transitions: list[Transition] = field(default_factory=list)
+    enqueued: int = 0                                  # notifications queued
+    deliveries: DeliveryReport = field(default_factory=DeliveryReport)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.rules} rule(s), {len(self.runs)} run(s), {self.claimed_elsewhere} claimed elsewhere, "
+                f"{len(self.transitions)} change(s), {self.enqueued} notification(s) queued, "
+                f"{self.deliveries.sent} sent, {self.deliveries.retrying} to retry, {self.deliveries.failed} failed"
+                + (f", {self.skipped_moments} missed moment(s) beyond the catch-up bound" if self.skipped_moments else "")
+                + (f", {len(self.errors)} error(s)" if self.errors else ""))
+
+
+def scheduler_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def cadence_ms(rule: Rule, interval_s: int) -> int:
+    return max(1, int(getattr(rule, "interval_s", None) or interval_s)) * 1000
+
+
+def moments_due(last_ms: int | None, now_ms: int, cadence: int, catch_up_ms: int) -> tuple[list[int], int]:
+    """The moments to run (oldest first, the current one last) and how many missed ones lie
+    beyond the catch-up bound."""
+    current = now_ms // cadence * cadence
+    if last_ms is None:
+        return [current], 0
+    if last_ms >= current:
+        return [], 0
+    first = last_ms // cadence * cadence + cadence
+    horizon = -(-(current - catch_up_ms) // cadence) * cadence    # rounded up to the cadence
+    start = max(first, horizon)
+    return list(range(start, current + 1, cadence)), (start - first) // cadence
+
+
+def load_all_rules(services, rules_dir: Path | str | None = DEFAULT_RULES_DIR, *, load: Callable | None = None,
+                   validate: Callable | None = None) -> tuple[list[Rule], list[str]]:
+    """The rule files of `rules_dir` and the rules made in the back office (a file wins a
+    clash of ids); and an error line for each that could not be read."""
+    rules: list[Rule] = []
+    errors: list[str] = []
+    if rules_dir is not None and Path(rules_dir).is_dir():
+        if load is None:
+            from .rules import load_rules as load
+        problems: list = []      # a bad file is reported and skipped; the other files' rules run
+        try:
+            rules.extend(load(Path(rules_dir), problems))
+        except Exception as exc:   # the back office's rules still run
+            problems.append(exc)
+        errors.extend(f"rule files: {problem}" for problem in problems)   # RuleError names the file and rule
+    made, bad = Alerts(services.meta).ui_rules(validate)
+    errors.extend(bad)
+    ids = {r.id for r in rules}
+    for rule in made:
+        if rule.id in ids:
+            errors.append(f"rule {rule.id}: a rule file has the same id; the back office's rule is not run")
+        else:
+            rules.append(rule)
+    return rules, errors
+
+
+def _evaluate(evaluate, rule: Rule, store, moment: int) -> Evaluation:
+    try:
+        return evaluate(rule, store, moment)
+    except Exception as exc:   # a broken rule never stops the others
+        log.exception("rule %s at %s", rule.id, moment)
+        return Evaluation(rule=rule, now_ms=moment, findings=[], error=f"{type(exc).__name__}: {exc}")
+
+
+def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Rule] | None = None, *,
+         interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEFAULT_CATCH_UP_S, scheduler: str | None = None,
+         rules_dir: Path | str | None = DEFAULT_RULES_DIR, notifiers: dict | None = None,
+         deliver: bool = True) -> TickReport:
+    """One pass at `now_ms` (see the module's docstring). `services`: anything with `meta`,
+    `store` and `settings`; `evaluate` defaults to evaluate.evaluate, `rules` to the rule files
+    and the back office's rules."""
+    if evaluate is None:
+        from .evaluate import evaluate
+    scheduler = scheduler or scheduler_id()
+    report = TickReport(now_ms=now_ms, scheduler=scheduler)
+    alerts = Alerts(services.meta)
+    if rules is None:
+        rules, errors = load_all_rules(services, rules_dir)
+        report.errors.extend(errors)
+    last = alerts.last_moments()
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        report.rules += 1
+        moments, skipped = moments_due(last.get(rule.id), now_ms, cadence_ms(rule, interval_s), catch_up_s * 1000)
+        report.skipped_moments += skipped
+        for moment in moments:
+            if not alerts.claim_run(rule.id, moment, scheduler, now_ms):
+                report.claimed_elsewhere += 1
+                continue
+            evaluation = _evaluate(evaluate, rule, services.store, moment)
+            try:
+                applied = alerts.apply(rule, evaluation, moment, catching_up=moment != moments[-1])
+            except Exception as exc:
+                log.exception("rule %s at %s: findings not applied", rule.id, moment)
+                report.errors.append(f"rule {rule.id} at {moment}: findings not applied: {exc}")
+                alerts.finish_run(rule.id, moment, f"not applied: {exc}", now_ms)
+                continue
+            if evaluation.error:
+                report.errors.append(f"rule {rule.id} at {moment}: {evaluation.error}")
+            outcome = ("stale" if applied.stale else
+                       f"error: {evaluation.error}" if evaluation.error else
+                       f"{_count(evaluation.findings)}; {len(applied.transitions)} change(s), {applied.enqueued} queued")
+            alerts.finish_run(rule.id, moment, outcome, now_ms)
+            report.runs.append((rule.id, moment))
+            report.stale += applied.stale
+            report.transitions.extend(applied.transitions)
+            report.enqueued += applied.enqueued
+    if deliver:
+        report.deliveries = deliver_due(alerts, services.store, services.settings, now_ms, claimed_by=scheduler,
+                                        notifiers=notifiers)
+        report.errors.extend(report.deliveries.errors)
+    alerts.prune_runs(now_ms - catch_up_s * 1000 - KEEP_CLAIMS_MS)
+    return report
+
+
+def _count(findings: list[Finding]) -> str:
+    states = {}
+    for f in findings:
+        states[f.state] = states.get(f.state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no findings"
+
+
+def build_scheduler(job: Callable[[], None], interval_s: int, scheduler_cls=None):
+    """An APScheduler scheduler running `job` every `interval_s` seconds, the first time at once;
+    one run at a time (a tick that overruns makes the next one wait, and catch-up covers it)."""
+    from datetime import datetime, timezone
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    scheduler = (scheduler_cls or BlockingScheduler)(timezone=timezone.utc)
+    scheduler.add_job(job, "interval", seconds=interval_s, id="tick", max_instances=1, coalesce=True,
+                      misfire_grace_time=None, next_run_time=datetime.now(timezone.utc))
+    return scheduler
+
+
+def run(services, *, interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEFAULT_CATCH_UP_S,
+        rules_dir: Path | str | None = DEFAULT_RULES_DIR, echo: Callable[[str], None] = print) -> None:
+    """The `platlogs scheduler` loop: tick every `interval_s` seconds until SIGTERM or Ctrl-C."""
+    name = scheduler_id()
+
+    def job() -> None:
+        try:
+            report = tick(time.time_ns() // 1_000_000, services, interval_s=interval_s, catch_up_s=catch_up_s,
+                          scheduler=name, rules_dir=rules_dir)
+        except Exception:   # the meta DB was unreachable, say: the next tick tries again
+            log.exception("scheduler tick failed")
+            return
+        echo(f"tick: {report.summary()}")
+        for error in report.errors:
+            echo(f"  {error}")
+
+    scheduler = build_scheduler(job, interval_s)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    echo(f"alert scheduler {name}: every {interval_s} s, catching up at most {catch_up_s} s; rules from "
+         f"{rules_dir} and the back office")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
