@@ -32,7 +32,8 @@ DEFAULT_FROM = "now-24h"
 SAMPLE_MAX = 20_000          # the most events any page reads into Python
 SAMPLE_DEFAULT = 5_000       # latency samples unless the reader asks for more (≤ SAMPLE_MAX)
 READ_PAGE = 10_000           # events per store read (OpenSearch's default result window)
-TOTAL_BOUND = 100_000        # totals not read off a histogram are exact up to here
+TOTAL_BOUND = 10_000         # totals not read off a histogram are exact up to here (as on the search page)
+COUNT_ALL = 10_000_000       # ... and a query of one indexed value up to here
 FACET_BOUND = 20_000         # facets count the newest this many matches (the store's default)
 LIST_SIZE = 50               # rows in a page's newest-first list
 
@@ -167,9 +168,13 @@ def latency(values: Iterable[float]) -> dict:
 
 
 def number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    """A finite number, or None (booleans and strings are not durations)."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
+    return None
 
 
 def sample(store: LogStore, request: SearchRequest, scope: Scope, size: int) -> list[dict]:
@@ -440,14 +445,17 @@ def api_activity(store: LogStore, scope: Scope, window: Window, *, sample_size: 
                for name, low, high in STATUS_CLASSES]
     events = sample(store, request, scope, sample_size) if total else []
     durations, per_route = [], {}
-    for event in events:
-        ms = number(service.value_at(event, "http.duration"))
-        path = service.value_at(event, "url.path")
-        status = number(service.value_at(event, "http.response.status_code"))
+    for event in events:   # plain dict lookups: this loop runs up to SAMPLE_MAX times per page view
+        http = event.get("http") or {}
+        ms = number(http.get("duration"))
+        path = (event.get("url") or {}).get("path")
+        status = number((http.get("response") or {}).get("status_code"))
         if ms is not None:
             durations.append(ms)
         if isinstance(path, str):
-            route = per_route.setdefault(path, {"durations": [], "count": 0, "errors": 0})
+            route = per_route.get(path)
+            if route is None:
+                route = per_route[path] = {"durations": [], "count": 0, "errors": 0}
             route["count"] += 1
             if ms is not None:
                 route["durations"].append(ms)
@@ -481,26 +489,29 @@ def integration_status(store: LogStore, scope: Scope, window: Window, *, sample_
     when the window holds fewer): events, failures, failure share, last event, last failure and
     its message, p95 latency and a status word. Providers with events earlier in the window but
     none among those (found by a facet over the rest of the window) are listed as silent."""
-    request = window.request(INTEGRATION_QUERY, size=0, histogram_ms=histogram_width(window), total_bound=0)
+    # the page's own query is one indexed value, counted from the index alone: count it all
+    request = window.request(INTEGRATION_QUERY, size=0, total_bound=TOTAL_BOUND if window.q else COUNT_ALL)
     result = store.search(scope(request))
-    total, exact = histogram_total(store, scope, request, result)
+    total, exact = result.total, result.total_exact
     events = sample(store, request, scope, sample_size) if total else []
-    complete = len(events) < sample_size or len(events) >= total
+    complete = len(events) < sample_size or (exact and len(events) >= total)
     since_ms = window.start_ms if complete or not events else event_ms(events[-1])
     seen: dict[str, dict] = {}
     failures = []
     for event in events:
-        name = service.value_at(event, "integration.provider")
+        integration = event.get("integration") or {}
+        name = integration.get("provider")
         if not isinstance(name, str) or not name:
             continue
-        row = seen.setdefault(name, {"events": 0, "failures": 0, "last": event, "last_failure": None,
-                                     "durations": []})
+        row = seen.get(name)
+        if row is None:
+            row = seen[name] = {"events": 0, "failures": 0, "last": event, "last_failure": None, "durations": []}
         row["events"] += 1
         if is_integration_failure(event):
             row["failures"] += 1
             row["last_failure"] = row["last_failure"] or event
             failures.append(event)
-        ms = number(service.value_at(event, "integration.duration"))
+        ms = number(integration.get("duration"))
         if ms is not None:
             row["durations"].append(ms)
     earlier: dict[str, int] = {}
@@ -562,8 +573,8 @@ def story_key(event: dict | None) -> tuple[str, str] | None:
 
 
 def is_integration_failure(event: dict) -> bool:
-    status = service.value_at(event, "integration.status")
-    return service.value_at(event, "event.outcome") == "failure" or status not in (None, "ok", "success")
+    status = (event.get("integration") or {}).get("status")
+    return (event.get("event") or {}).get("outcome") == "failure" or status not in (None, "ok", "success")
 
 
 def failure_message(event: dict) -> str:
