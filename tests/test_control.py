@@ -1,7 +1,8 @@
 """The six control views (Event Timeline, Error History, User Actions, Admin Operations, API
 Activity, Integration Status) on a small known story per view: the figures they show, their
 "open as a search" link (followed: the search page finds as many events), one reading-trail line
-per page view, masking, hostile values escaped, bad input answered inline (never a 500)."""
+per page view, masking, hostile values escaped, bad input answered inline (never a 500).
+Every page test runs on each store backend (OpenSearch when PLATLOGS_TEST_OPENSEARCH is set)."""
 from __future__ import annotations
 
 import html
@@ -146,6 +147,11 @@ TIMELINE = [  # 20:00-21:00: one deposit across components, with a long gap
      "actor": {"type": "player", "id": "p-1"}},
     {"@timestamp": at(20, 12), "message": "unrelated", "correlation": {"id": "c-78"}},
 ]
+
+
+@pytest.fixture
+def env(tmp_path, store_url):
+    return {"PLATLOGS_DATA_DIR": str(tmp_path), "PLATLOGS_STORE": store_url}
 
 
 @pytest.fixture
