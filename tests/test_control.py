@@ -440,6 +440,31 @@ def test_integration_status_words_failures_and_latency(app, services, persona, s
         (at(14, 30, 8), "SlowGames", "error"), (at(14, 30, 6), "SlowGames", "error")]
 
 
+def test_integration_status_over_the_newest_events_lists_earlier_providers_as_silent(
+        app, services, client, ingest_headers, persona):
+    busy = [integ("BusyPay", "timeout" if i % 10 == 0 else "ok", 100 + i, at(8, 40 + i // 30, (2 * i) % 60))
+            for i in range(150)]
+    old = [integ("OldKYC", "ok", 50, at(8, 5 + i)) for i in range(3)]
+    assert client.post("/api/v1/events", json=busy + old, headers=ingest_headers).json["accepted"] == 153
+    text = page(persona("operations"), services, "/integrations", sample=100, **{"from": at(8, 0), "to": at(8, 50)})
+    assert "<strong>153</strong> provider events" in text and "among the newest 100" in text
+    table = {r[1]: r for r in rows(text, "providers")}
+    # the newest 100 of BusyPay's 150 calls (i = 50..149): every tenth timed out -> 10 of 100
+    assert table["BusyPay"][0] == "degraded" and table["BusyPay"][2:5] == ["100", "10", "10.0 %"]
+    assert table["OldKYC"][0] == "silent" and table["OldKYC"][2] == "0 3 earlier" and table["OldKYC"][3] == "—"
+    assert table["OldKYC"][5].startswith(at(8, 7))
+
+
+def test_samples_are_read_page_by_page(app, services, stories, monkeypatch):
+    monkeypatch.setattr(control, "READ_PAGE", 4)
+    w = control.parse_window(window(12))
+    request = w.request(control.API_QUERY)
+    got = control.sample(services.store, request, lambda r: r, 10)
+    direct = services.store.search(SearchRequest(query=request.query, start_ms=w.start_ms, end_ms=w.end_ms, size=10))
+    assert [e["event"]["id"] for e in got] == [e["event"]["id"] for e in direct.hits]
+    assert len(control.sample(services.store, request, lambda r: r, 100)) == 16
+
+
 def test_integration_status_empty_window_and_no_timeline_links_without_the_right(app, services, persona, stories):
     manager = persona("manager")
     text = page(manager, services, "/integrations", **window(22))
