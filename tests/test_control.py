@@ -482,6 +482,10 @@ def test_integration_status_empty_window_and_no_timeline_links_without_the_right
     ("/admin-operations", {"from": "now", "to": "now-1h"}),
     ("/api-activity", {"sample": "lots"}),
     ("/integrations", {"q": 'integration.provider:"'}),
+    ("/errors", {"q": "!!!"}),                                      # refused by the store when it compiles
+    ("/admin-operations", {"cursor": "garbage"}),
+    ("/timeline", {"by": "player", "value": "p-1", "cursor": "zzz"}),
+    ("/players", {"player": "p-1", "q": "???"}),
 ])
 def test_bad_input_is_shown_inline_with_400(app, services, persona, url, params):
     client = persona("administrator")

@@ -11,7 +11,7 @@ from flask import current_app, render_template, request
 from ..auth import page_access
 from ..query import QueryError
 from ..search import control, masking
-from ..storage import SearchRequest
+from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
 
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"), ("now-7d", "7 days"),
@@ -28,6 +28,17 @@ def _window():
         return control.parse_window(request.args), None
     except QueryError as exc:
         return control.default_window(), exc
+
+
+def _compute(figures):
+    """(figures(), None), or (None, the error to show inline): a query the store refuses as
+    written, a bad parameter or a cursor from elsewhere answers 400 on the page, never a 500."""
+    try:
+        return figures(), None
+    except QueryError as exc:
+        return None, exc
+    except CursorError as exc:
+        return None, QueryError(str(exc), field="cursor")
 
 
 def here(**changes) -> dict:
@@ -53,6 +64,11 @@ def _render(template: str, window, error, figures, **context):
         **context), 400 if error is not None else 200
 
 
+def _sample() -> int:
+    """How many of the newest events a latency figure is computed over (`sample`, ≤ 20,000)."""
+    return control.bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, control.SAMPLE_MAX)
+
+
 def _record(kind: str, window, query: str, rows: int, total: int | None, **extra) -> None:
     """The page's one line in the reading trail."""
     reading.record_search(kind, query, SearchRequest(start_ms=window.start_ms, end_ms=window.end_ms), rows, total,
@@ -66,13 +82,10 @@ def timeline():
     by, value = request.args.get("by") or "player", (request.args.get("value") or "").strip()
     figures = None
     if error is None and value:
-        try:
-            figures = control.timeline(
-                _store(), reading.scoped, window, by, value, cursor=request.args.get("cursor") or None,
-                gap_ms=control.bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
-                size=control.bounded_int(request.args, "size", 500, 1, 1000))
-        except QueryError as exc:
-            error = exc
+        figures, error = _compute(lambda: control.timeline(
+            _store(), reading.scoped, window, by, value, cursor=request.args.get("cursor") or None,
+            gap_ms=control.bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
+            size=control.bounded_int(request.args, "size", 500, 1, 1000)))
     if figures is not None:
         _record("timeline", window, figures["query"], len(figures["entries"]), figures["total"], by=by, value=value)
         for entry in figures["entries"]:
@@ -87,7 +100,8 @@ def errors():
     window, error = _window()
     figures = None
     if error is None:
-        figures = control.error_history(_store(), reading.scoped, window)
+        figures, error = _compute(lambda: control.error_history(_store(), reading.scoped, window))
+    if figures is not None:
         _record("errors", window, figures["query"], len(figures["hits"]), figures["total"])
         figures["hits"] = reading.shown_all(figures["hits"])
         figures["facets"] = reading.shown_facets(figures["facets"])
@@ -103,17 +117,18 @@ def user_actions():
     if error is None and asked:
         if "@" in asked:   # an exact e-mail: the player id of the newest event carrying it
             by_email = asked if reading.sees_personal() else masking.mask_value("actor.email", asked)
-            player = control.player_by_email(_store(), reading.scoped, window, asked)
+            player, error = _compute(lambda: control.player_by_email(_store(), reading.scoped, window, asked))
         else:
             player = asked
         if player:
-            figures = control.player_activity(_store(), reading.scoped, window, player)
+            figures, error = _compute(lambda: control.player_activity(_store(), reading.scoped, window, player))
+        if figures is not None:
             note = f" (found by e-mail {by_email})" if by_email else ""
             _record("user_actions", window, figures["query"] + note, len(figures["hits"]), figures["total"],
                     player=player)
             figures["hits"] = reading.shown_all(figures["hits"])
             figures["facets"] = reading.shown_facets(figures["facets"])
-        else:
+        elif error is None:
             not_found = True
             _record("user_actions", window, f"actor.email:{by_email}", 0, 0)
     # links and forms carry the player id, never the e-mail typed (it may not be shown)
@@ -128,8 +143,10 @@ def admin_ops():
     window, error = _window()
     figures = None
     if error is None:
-        figures = control.admin_operations(_store(), reading.scoped, window, sees_personal=reading.sees_personal(),
-                                           cursor=request.args.get("cursor") or None)
+        figures, error = _compute(lambda: control.admin_operations(
+            _store(), reading.scoped, window, sees_personal=reading.sees_personal(),
+            cursor=request.args.get("cursor") or None))
+    if figures is not None:
         _record("admin_operations", window, figures["query"], len(figures["operations"]), figures["total"])
         for operation in figures["operations"]:
             operation["event"] = reading.shown(operation["event"])
@@ -143,13 +160,9 @@ def api_activity():
     window, error = _window()
     figures = None
     if error is None:
-        try:
-            size = control.bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, control.SAMPLE_MAX)
-        except QueryError as exc:
-            error = exc
-        else:
-            figures = control.api_activity(_store(), reading.scoped, window, sample_size=size)
-            _record("api_activity", window, figures["query"], figures["sampled"], figures["total"])
+        figures, error = _compute(lambda: control.api_activity(_store(), reading.scoped, window, sample_size=_sample()))
+    if figures is not None:
+        _record("api_activity", window, figures["query"], figures["sampled"], figures["total"])
     return _render("control/api.html", window, error, figures)
 
 
@@ -159,12 +172,9 @@ def integrations():
     window, error = _window()
     figures = None
     if error is None:
-        try:
-            size = control.bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, control.SAMPLE_MAX)
-        except QueryError as exc:
-            error = exc
-        else:
-            figures = control.integration_status(_store(), reading.scoped, window, sample_size=size)
-            _record("integrations", window, figures["query"], figures["sampled"], figures["total"])
-            figures["newest_failures"] = reading.shown_all(figures["newest_failures"])
+        figures, error = _compute(lambda: control.integration_status(_store(), reading.scoped, window,
+                                                                     sample_size=_sample()))
+    if figures is not None:
+        _record("integrations", window, figures["query"], figures["sampled"], figures["total"])
+        figures["newest_failures"] = reading.shown_all(figures["newest_failures"])
     return _render("control/integrations.html", window, error, figures)
