@@ -241,7 +241,18 @@ def test_spike_weeks_before_the_store_began_are_not_a_quiet_baseline(store):
     (f,) = evaluate(r, store, NOW).findings
     assert f.state == "ok" and f.value == pytest.approx(1.5) and "of 2 earlier weeks" in f.detail
     fresh = evaluate(r, store, NOW - 2 * WEEK_MS)   # nothing older was stored then: compared with 0
-    assert "no earlier week" in fresh.findings[0].detail and fresh.findings[0].state == "alert"
+    assert "nothing earlier in the store" in fresh.findings[0].detail and fresh.findings[0].state == "alert"
+
+
+def test_spike_without_earlier_weeks_compares_with_the_windows_just_before(store):
+    """A new installation: no week of history yet, so the hour before is the baseline."""
+    r = rule(**SPIKE, group_by="service.name")
+    recent = [e for k in range(1, 5) for e in errors_at("wallet", 10, NOW - k * 15 * MIN)]
+    recent += [e for k in range(1, 5) for e in errors_at("games", 30, NOW - k * 15 * MIN)]
+    store.write(recent + errors_at("wallet", 40, NOW) + errors_at("games", 45, NOW))
+    found = alerts(evaluate(r, store, NOW))
+    assert set(found) == {"wallet"} and found["wallet"].value == pytest.approx(3.0)   # games: +50 % only
+    assert "against 10 on average in the 4 windows of 15 min just before (no earlier week" in found["wallet"].detail
 
 
 # -- absence ------------------------------------------------------------------------------
@@ -274,12 +285,24 @@ def test_absence_expects_what_the_same_hour_of_earlier_weeks_had(store):
         history += calls("Daytime", ok=8, failed=0, start=week - 30 * MIN, end=week)   # usual at this hour
         history += calls("Sparse", ok=2, failed=0, start=week - 30 * MIN, end=week)    # 2 < min_count 5
         history += calls("Nightly", ok=20, failed=0, start=week - 9 * 3_600_000, end=week - 8 * 3_600_000)
+        if k == 2:   # one busy half hour three weeks out of four is a burst, not a habit
+            history += calls("Bursty", ok=60, failed=0, start=week - 30 * MIN, end=week)
     store.write(history + calls("Brand-new", ok=9, failed=0, start=NOW - 3 * 3_600_000, end=NOW - 2 * 3_600_000))
     evaluation = evaluate(r, store, NOW)
-    assert states(evaluation) == {"Daytime": "alert"}   # Sparse, Nightly and Brand-new are not expected now
-    assert "against 8 on average in the same 30 min of 3 earlier weeks" in evaluation.findings[0].detail
+    assert states(evaluation) == {"Daytime": "alert"}   # Sparse, Nightly, Bursty and Brand-new are not expected now
+    assert "usually 8 or more: the same 30 min of 3 earlier weeks" in evaluation.findings[0].detail
     store.write([call(NOW - MIN, "Daytime")])
     assert states(evaluate(r, store, NOW)) == {"Daytime": "ok"}
+
+
+def test_absence_needs_two_weeks_of_habit(store):
+    r = rule(**ABSENCE, min_count=5, baseline_periods=4)
+    week = NOW - WEEK_MS
+    store.write(calls("Daytime", ok=8, failed=0, start=week - 30 * MIN, end=week))
+    assert evaluate(r, store, NOW).findings == []   # one week is not a habit yet
+    assert states(evaluate(replace(r, baseline_periods=1), store, NOW)) == {"Daytime": "alert"}
+    store.write(calls("Daytime", ok=6, failed=0, start=week - WEEK_MS - 30 * MIN, end=week - WEEK_MS))
+    assert states(evaluate(r, store, NOW)) == {"Daytime": "alert"}
 
 
 def test_absence_without_groups(store):

@@ -10,7 +10,7 @@ never reads all matching events:
                only when count(query) >= min_count                               (per group)
     spike      the window against the same window 1..baseline_periods weeks ago (hour-of-week aware)
     absence    count(query, window) < threshold, per expected group (listed, or usual at this hour
-               of the week: the same window of earlier weeks averaged >= max(min_count, threshold))
+               of the week: the same window of every earlier week had >= max(min_count, threshold))
 
 The window is [now_ms - window_s * 1000, now_ms). The exact formulas are in alerts/README.md.
 
@@ -43,6 +43,7 @@ FACET_BOUND = 10_000_000    # the embedded store counts values over the newest t
 BUDGET_MS = 30_000          # time allowed to one value count before the rule is "unknown"
 MAX_CANDIDATES = 500        # groups checked one by one when the value counts were not exact
 LAST_SEEN_MS = WEEK_MS      # absence: how far back to look for the group's last event (evidence)
+HABIT_WEEKS = 2             # absence without a list: weeks of history needed before a group is expected
 
 
 def evaluate(rule: Rule, store, now_ms: int) -> Evaluation:
@@ -181,23 +182,35 @@ class _Run:
         """The same window 1..baseline_periods weeks earlier (same hours of the same weekday)."""
         return [(self.start - k * WEEK_MS, self.end - k * WEEK_MS) for k in range(1, self.rule.baseline_periods + 1)]
 
-    def week_counts(self, node: Node) -> list[int]:
-        """Counts of `node` in each earlier week's window that the store has data for."""
-        out = []
-        for start, end in self.weeks():
-            n = self.count(node, start, end)[0]
-            if n or self.has_data(start, end):
-                out.append(n)
-        return out
+    def recent(self) -> list[tuple[int, int]]:
+        """The baseline_periods windows just before this one."""
+        width = self.end - self.start
+        return [(self.start - k * width, self.end - k * width) for k in range(1, self.rule.baseline_periods + 1)]
 
-    def week_groups(self, node: Node) -> list[tuple[Counts, int, int]]:
-        """Value counts in each earlier week's window that the store has data for."""
-        out = []
-        for start, end in self.weeks():
-            past = self.groups(node, start, end)
-            if past.values or self.has_data(start, end):
-                out.append((past, start, end))
-        return out
+    def history_counts(self, node: Node, fallback: bool) -> tuple[list[int], str]:
+        """Counts of `node` in each earlier week's window that the store has data for — or, with
+        `fallback` and no such week, in the recent windows that have data. And which it was."""
+        for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
+            out = []
+            for start, end in windows:
+                n = self.count(node, start, end)[0]
+                if n or self.has_data(start, end):
+                    out.append(n)
+            if out:
+                return out, basis
+        return [], "none"
+
+    def history_groups(self, node: Node, fallback: bool) -> tuple[list[tuple[Counts, int, int]], str]:
+        """Value counts per window, chosen as in history_counts."""
+        for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
+            out = []
+            for start, end in windows:
+                past = self.groups(node, start, end)
+                if past.values or self.has_data(start, end):
+                    out.append((past, start, end))
+            if out:
+                return out, basis
+        return [], "none"
 
     def baseline(self, node: Node, history: list[tuple[Counts, int, int]], group: str) -> list[int]:
         return [self.group_count(node, past, group, start, end) for past, start, end in history]
@@ -296,46 +309,56 @@ def spike_score(rule: Rule, current: int, baseline: list[int]) -> float:
     return (current - mean) / max(mean, 1.0)
 
 
-def _against(run: _Run, baseline: list[int]) -> str:
+def _windows(run: _Run, n: int, basis: str) -> str:
+    plural = "s" if n > 1 else ""
+    if basis == "weeks":
+        return f"the same {run.span} of {n} earlier week{plural}"
+    return f"the {n} window{plural} of {run.span} just before (no earlier week in the store)"
+
+
+def _against(run: _Run, baseline: list[int], basis: str) -> str:
     if not baseline:
-        return "with no earlier week in the store to compare with"
-    return (f"against {_number(round(statistics.fmean(baseline), 2))} on average in the same {run.span} of "
-            f"{len(baseline)} earlier week{'s' if len(baseline) > 1 else ''}")
+        return "with nothing earlier in the store to compare with"
+    return f"against {_number(round(statistics.fmean(baseline), 2))} on average in {_windows(run, len(baseline), basis)}"
 
 
 def _spike(run: _Run) -> list[Finding]:
+    """The window against the same window of earlier weeks; with no earlier week in the store
+    (a new installation), against the windows just before it."""
     rule = run.rule
 
-    def judge(group, current: int, baseline: list[int], samples=()) -> Finding:
+    def judge(group, current: int, baseline: list[int], basis: str, samples=()) -> Finding:
         score = spike_score(rule, current, baseline)
         state = "alert" if current >= rule.min_count and score > rule.threshold else "ok"
         if not baseline:
-            return run.finding(group, state, score, f"{current:,} events in {run.span}, {_against(run, baseline)} "
+            return run.finding(group, state, score, f"{current:,} events in {run.span}, {_against(run, baseline, basis)} "
                                f"(baseline 0: alert from {max(rule.min_count, int(rule.threshold) + 1):,} events)",
                                samples)
         figure = f"z = {score:.1f}" if rule.spike_mode == "zscore" else f"{score:+.0%}"
         limit = f"z > {_number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
         volume = f"; below the minimum of {rule.min_count:,} events" if current < rule.min_count else ""
-        detail = f"{current:,} events in {run.span} {_against(run, baseline)}: {figure} (alert above {limit}{volume})"
+        detail = (f"{current:,} events in {run.span} {_against(run, baseline, basis)}: {figure} "
+                  f"(alert above {limit}{volume})")
         return run.finding(group, state, score, detail, samples)
 
     if not rule.group_by:
         current, samples = run.count(run.query, samples=SAMPLES)
-        return [judge(None, current, run.week_counts(run.query), samples)]
+        baseline, basis = run.history_counts(run.query, fallback=True)
+        return [judge(None, current, baseline, basis, samples)]
 
     counts = run.groups(run.query)
     floor = max(rule.min_count, 1)
     groups = run.candidates(counts, lambda n: n >= floor and n > rule.threshold)
     if not groups:
         return []
-    history = run.week_groups(run.query)
+    history, basis = run.history_groups(run.query, fallback=True)
     out = []
     for group in groups:
         current = run.group_count(run.query, counts, group)
         baseline = run.baseline(run.query, history, group)
         if current >= rule.min_count and spike_score(rule, current, baseline) > rule.threshold:
             samples = run.count(conjoin(run.query, run.term(group)), samples=SAMPLES)[1]
-            out.append(judge(group, current, baseline, samples))
+            out.append(judge(group, current, baseline, basis, samples))
     return out
 
 
@@ -344,14 +367,18 @@ def _spike(run: _Run) -> list[Finding]:
 def _absence(run: _Run) -> list[Finding]:
     """Fewer than `threshold` events where events are expected. Expected: every group listed in
     expected_groups; without a list, the groups (or, ungrouped with min_count, the rule itself) that
-    averaged at least max(min_count, threshold) events in the same window of the earlier weeks."""
+    had at least max(min_count, threshold) events in the same window of each earlier week the store
+    has — at least two of them (or baseline_periods, if that is 1)."""
     rule = run.rule
     bar = max(rule.min_count, rule.threshold)
+
+    def usual(baseline: list[int]) -> str:
+        return f"usually {_number(min(baseline))} or more: {_windows(run, len(baseline), 'weeks')}"
 
     def judge(group, n: int, baseline: list[int] | None = None) -> Finding:
         state = "alert" if n < rule.threshold else "ok"
         detail = f"{n:,} events in {run.span} (expected at least {_number(rule.threshold)}"
-        detail += f", {_against(run, baseline)})" if baseline is not None else ")"
+        detail += f"; {usual(baseline)})" if baseline else ")"
         samples: tuple[str, ...] = ()
         if state == "alert":   # evidence: the group's last events, and when it was last heard of
             node = run.query if group is None else conjoin(run.query, run.term(group))
@@ -366,29 +393,24 @@ def _absence(run: _Run) -> list[Finding]:
         n = run.count(run.query)[0]
         if not rule.min_count:
             return [judge(None, n)]
-        baseline = run.week_counts(run.query)
-        if baseline and statistics.fmean(baseline) >= bar:
+        baseline, _ = run.history_counts(run.query, fallback=False)
+        if len(baseline) >= min(HABIT_WEEKS, rule.baseline_periods) and min(baseline) >= bar:
             return [judge(None, n, baseline)]
-        return [run.finding(None, "ok", float(n), f"{n:,} events in {run.span}; none expected: fewer than "
-                            f"{_number(bar)} on average {_against(run, baseline).removeprefix('against ')}")]
+        return [run.finding(None, "ok", float(n), f"{n:,} events in {run.span}; none expected: not "
+                            f"{_number(bar)} or more in each of the earlier weeks at this time")]
     counts = run.groups(run.query)
     if rule.expected_groups:
         return [judge(g, run.group_count(run.query, counts, g)) for g in rule.expected_groups]
-    history = run.week_groups(run.query)
-    if not history:
-        return []
-    seen: dict[str, int] = {}
-    complete = all(past.complete for past, _, _ in history)
-    for past, _, _ in history:
-        for g, n in past.values.items():
-            seen[g] = seen.get(g, 0) + n
-    ranked = sorted(seen, key=lambda g: (-seen[g], g))
-    if complete:
-        ranked = [g for g in ranked if seen[g] / len(history) >= bar]
+    history, _ = run.history_groups(run.query, fallback=False)
+    if not history or len(history) < min(HABIT_WEEKS, rule.baseline_periods):
+        return []   # a new installation: nothing is a habit yet
+    # candidates: the groups present in every earlier week (a complete count lists every group present)
+    listed = [set(past.values) for past, _, _ in history]
+    candidates = set.intersection(*listed) if all(past.complete for past, _, _ in history) else set.union(*listed)
     out = []
-    for group in ranked[:MAX_CANDIDATES]:
+    for group in sorted(candidates)[:MAX_CANDIDATES]:
         baseline = run.baseline(run.query, history, group)
-        if statistics.fmean(baseline) >= bar:
+        if min(baseline) >= bar:
             out.append(judge(group, run.group_count(run.query, counts, group), baseline))
     return out
 
