@@ -373,12 +373,57 @@ def test_a_bad_query_is_an_error_without_findings(store):
     assert evaluation.findings == [] and "does not compile" in evaluation.error
     evaluation = evaluate(rule(**{**RATIO, "failure_query": "integration.stat:error"}), store, NOW)
     assert evaluation.findings == [] and "unknown field 'integration.stat'" in evaluation.error
+    evaluation = evaluate(rule(group_by="acter.id"), store, NOW)
+    assert evaluation.findings == [] and "unknown field 'acter.id'" in evaluation.error
 
 
 def test_relative_times_in_a_query_use_the_injected_now(store):
     r = rule(query="@timestamp:>=now-2m", threshold=1, window_s=600)
     store.write([ev(t, "system") for t in (NOW - 9 * MIN, NOW - 8 * MIN, NOW - MIN)])
     assert evaluate(r, store, NOW).findings[0].value == 1
+
+
+# -- each shipped rule, just over and just under its line ----------------------------------------
+
+def adjustment(ts, employee):
+    return ev(ts, "admin_action", event__action="balance_adjusted", actor__type="employee", actor__id=employee)
+
+
+def shipped(rule_id: str) -> Rule:
+    return next(r for r in load_rules(default_rules_dir()) if r.id == rule_id)
+
+
+HOUR = 60 * MIN
+LINES = {   # rule id -> (group, events just over the line, events just under it)
+    "brute-force-login-per-ip": ("203.0.113.240", lambda n: [failed_login(t, f"p-{i % 7}", "203.0.113.240")
+                                                             for i, t in enumerate(spread(n, NOW - 10 * MIN, NOW))], 21, 20),
+    "brute-force-login-per-account": ("p-42", lambda n: [failed_login(t, "p-42", f"192.0.2.{i}")
+                                                         for i, t in enumerate(spread(n, NOW - 10 * MIN, NOW))], 11, 10),
+    "employee-balance-adjustments": ("e-007", lambda n: [adjustment(t, "e-007") for t in spread(n, NOW - HOUR, NOW)],
+                                     11, 10),
+    "integration-failing-per-provider": ("CardHub", lambda n: calls("CardHub", ok=10 - n, failed=n), 3, 2),
+    "error-spike-per-service": ("wallet-service", lambda n: [
+        e for k in range(1, 5) for e in errors_at("wallet-service", 10, NOW - k * WEEK_MS)]
+        + errors_at("wallet-service", n, NOW), 31, 30),
+    "provider-silence": ("PayFast", lambda n: [   # two earlier weeks with n calls in this hour, none now
+        e for k in (1, 2) for e in calls("PayFast", ok=n, failed=0, start=NOW - k * WEEK_MS - HOUR,
+                                         end=NOW - k * WEEK_MS)] + [call(NOW - 2 * HOUR, "PayFast")], 30, 29),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(LINES))
+def test_each_shipped_rule_just_over_and_just_under_its_line(store_url, rule_id):
+    """The shipped rule's own numbers: one event more fires it, one fewer does not."""
+    from app.storage import open_store
+    group, make, over, under = LINES[rule_id]
+    r = shipped(rule_id)
+    for n, expected in ((under, set()), (over, {group})):
+        store = open_store(store_url)
+        store.drop_partitions_before(NOW + WEEK_MS)   # start empty
+        store.write(make(n))
+        found = alerts(evaluate(r, store, NOW))
+        assert set(found) == expected, (rule_id, n, [f.detail for f in found.values()])
+        store.close()
 
 
 # -- the shipped rules on the demo ------------------------------------------------------------

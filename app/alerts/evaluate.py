@@ -59,9 +59,13 @@ def evaluate(rule: Rule, store, now_ms: int) -> Evaluation:
         where = f" at position {exc.position}" if exc.position is not None else ""
         evaluation.error = f"the rule's query does not compile: {exc.message}{where}"
         return evaluation
-    run = _Run(rule, store, now_ms, query, failures)
     try:
-        evaluation.findings = _KINDS[rule.kind](run)
+        run = _Run(rule, store, now_ms, query, failures)
+    except (QueryError, KeyError) as exc:   # a rule made without validate_rule: unknown group_by or kind
+        evaluation.error = f"the rule cannot run: {getattr(exc, 'message', exc)}"
+        return evaluation
+    try:
+        evaluation.findings = run.kind(run)
     except QueryError as exc:   # the store refused the search (e.g. a field it cannot count values of)
         evaluation.error = f"the store refused the rule's search: {exc.message}"
         evaluation.findings = []
@@ -127,6 +131,7 @@ class _Run:
         self.end = now_ms
         self.start = now_ms - rule.window_s * 1000
         self.boolean = bool(rule.group_by) and resolve(rule.group_by).type == "boolean"
+        self.kind = _KINDS[rule.kind]
 
     # counting
 
