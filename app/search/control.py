@@ -98,10 +98,6 @@ class Window:
     def span_ms(self) -> int:
         return self.end_ms - self.start_ms
 
-    def args(self) -> dict:
-        """The window's own URL arguments (for links that keep it)."""
-        return {k: v for k, v in (("q", self.q), ("from", self.raw_from), ("to", self.raw_to)) if v}
-
 
 def parse_window(args: Mapping[str, str], now_ms: int | None = None) -> Window:
     """`q`, `from` (default now-24h) and `to` (default now); QueryError names what is wrong.
