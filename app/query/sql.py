@@ -69,13 +69,23 @@ class SQLCompiler:
 
     def _and(self, node: And) -> Compiled:
         parts = [self._node(item) for item in node.items]
-        return Compiled("(" + " AND ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
-                        any(p.uses_fts for p in parts))
+        return self._merged(parts, "AND") or Compiled(
+            "(" + " AND ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
+            any(p.uses_fts for p in parts))
 
     def _or(self, node: Or) -> Compiled:
         parts = [self._node(item) for item in node.items]
-        return Compiled("(" + " OR ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
-                        all(p.uses_fts for p in parts))
+        return self._merged(parts, "OR") or Compiled(
+            "(" + " OR ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
+            all(p.uses_fts for p in parts))
+
+    def _merged(self, parts: list[Compiled], operator: str) -> Compiled | None:
+        """Parts that are each one FTS MATCH become a single MATCH (one index lookup, still
+        counted and bucketed from the index alone) — `log.level:(error OR critical)`."""
+        if len(parts) < 2 or not all(p.pure_match for p in parts):
+            return None
+        match = f" {operator} ".join(f"({p.pure_match})" for p in parts)
+        return Compiled(self._fts(), [match], uses_fts=True, pure_match=match)
 
     def _not(self, node: Not) -> Compiled:
         inner = self._node(node.item)
