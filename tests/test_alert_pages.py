@@ -217,14 +217,16 @@ def test_edit_and_delete_a_ui_rule_are_recorded_with_old_and_new_values(security
 # -- test before saving ---------------------------------------------------------------------------
 
 def failed_logins(player: str, at_ms: int, n: int) -> list[dict]:
-    return [{"@timestamp": format_ts(at_ms + i * 3000), "message": f"login failed for {player}",
+    return [{"@timestamp": format_ts(at_ms + i * 100), "message": f"login failed for {player}",
              "actor": {"type": "player", "id": player}, "event": {"action": "login_failed", "outcome": "failure"}}
             for i in range(n)]
 
 
 def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, client, ingest_headers, services, alerts):
-    now = now_ms()
-    events = failed_logins("p-77", now - 95 * MIN, 20) + failed_logins("p-12", now - 30 * MIN, 2)
+    # the preview's moments are whole minutes, 10 min apart (the window): the 20 failures, 60 s long,
+    # lie within one window whichever minute the preview runs in
+    base = now_ms() // MIN * MIN
+    events = failed_logins("p-77", base - 95 * MIN + 30_000, 20) + failed_logins("p-12", base - 30 * MIN, 2)
     assert client.post("/api/v1/events", json=events, headers=ingest_headers).get_json()["accepted"] == 22
     stored = services.store.search(SearchRequest(query=parse("*"), size=0, total_bound=10_000)).total
     tables = {model: count(services, model) for model in (UIRule, AlertInstance, AlertHistory, AlertDelivery)}
@@ -255,7 +257,7 @@ def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, cl
     html = html_of(post(security, "/alerts/rules/new", rule_form(preview="1", threshold="50", preview_hours="1000"),
                         page="/alerts/rules/new"))
     assert "<strong>no alert</strong>" in html and "over the last 168 hours" in html
-    assert re.search(r"(\d+) of \1 moments evaluated", html).group(1) == "100"   # bounded
+    assert re.search(r"(\d+) of \1 moments evaluated, every 101 min", html).group(1) == "99"   # bounded
     # a rule that does not validate is not evaluated
     response = post(security, "/alerts/rules/new", rule_form(preview="1", query="actor.id:"), page="/alerts/rules/new")
     assert response.status_code == 400 and "would have fired" not in html_of(response)
@@ -267,7 +269,9 @@ def test_preview_moments_are_bounded():
     moments, step = preview_moments(1_800_000_000_000, 6, 60)
     assert step == 300 and len(moments) == 72 and moments[0] == 1_800_000_000_000 // MIN * MIN
     moments, step = preview_moments(1_800_000_000_000, 168, 600)
-    assert len(moments) == 100 and step == 6048
+    assert len(moments) == 99 and step == 6060                             # 168 h / 100, in whole minutes
+    moments, step = preview_moments(1_800_000_000_000, 24, 600)
+    assert len(moments) == 96 and step == 900
     assert len(preview_moments(1_800_000_000_000, 1, 86_400)[0]) == 1
 
 
@@ -281,6 +285,9 @@ def test_acknowledge_and_mute_from_the_active_page(ops, services, alerts):
     evidence = unescape(re.search(r'<a class="as-search" href="([^"]+)">evidence', html).group(1))
     assert parse_qs(urlsplit(evidence).query)["q"] == ['event.action:login_failed AND actor.id:"p-9"']
     assert f'action="/alerts/{inst.id}/acknowledge"' in html and 'value="ops-olga"' in html   # owner defaults to me
+    assert "p-9" in html_of(ops.get(f"/alerts?rule_id={FILE_RULE}"))
+    assert "No active alerts of this rule" in html_of(ops.get("/alerts?rule_id=provider-silence"))
+    assert f'href="/alerts?rule_id={FILE_RULE}">1</a>' in html_of(ops.get("/alerts/rules"))
 
     response = post(ops, f"/alerts/{inst.id}/acknowledge", {"owner": "", "comment": "looking into it"})
     assert response.status_code == 302
@@ -374,7 +381,7 @@ def test_hostile_rule_and_group_values_are_escaped(security, services, alerts):
     assert response.status_code == 400 and "<script>x" not in html_of(response)
 
 
-def test_personal_group_values_are_masked_for_roles_that_do_not_see_them(persona, alerts):
+def test_personal_group_values_are_masked_for_roles_that_do_not_see_them(persona, services, alerts):
     definition = {"id": "per-ip", "name": "Per address", "kind": "threshold", "query": "event.action:login_failed",
                   "window": "10m", "threshold": 10, "group_by": "source.ip"}
     alerts.save_ui_rule(definition, by="sec-sara")
@@ -389,6 +396,14 @@ def test_personal_group_values_are_masked_for_roles_that_do_not_see_them(persona
     link = unescape(re.search(r'<a class="as-search" href="([^"]+)">evidence', html).group(1))
     assert parse_qs(urlsplit(link).query)["q"] == ["event.action:login_failed"]
     assert "203.0.113.77" in html_of(security.get("/alerts"))
+    # muting it: the audit event (which every searching role reads) holds the masked value only
+    inst = alerts.active()[0]
+    assert post(security, f"/alerts/{inst.id}/mute", {"duration": "1h", "scope": "group"}).status_code == 302
+    [event] = audit_events(services, "alert_muted")
+    assert "203.0.113.77" not in str(event) and "group 203.0.*.*" in event["message"]
+    assert post(operations, f"/alerts/{inst.id}/unmute", {"scope": "group"}).status_code == 302
+    assert "203.0.113.77" not in html_of(operations.get("/alerts")) and alerts.mutes() == []
+    assert "203.0.113.77" not in str(audit_events(services, "alert_unmuted"))
     # an alert whose rule is no longer defined: its field is unknown, so its value is masked
     alerts.delete_ui_rule("per-ip", by="sec-sara")
     html = html_of(operations.get("/alerts"))

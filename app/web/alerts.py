@@ -196,6 +196,24 @@ def _group_shown(rule: Rule | None, group: str | None) -> str | None:
     return group
 
 
+def _group_recorded(rule_id: str, group: str | None) -> str | None:
+    """A group's value as written into an audit event, which every role that searches can read:
+    masked when the rule's field is personal (or the rule is unknown), whoever acts."""
+    if group is None:
+        return None
+    entry = _catalog().by_id.get(rule_id)
+    rule = entry.rule if entry else None
+    if rule is None:
+        return masking.mask_value("", group)
+    if rule.group_by and masking.is_personal(rule.group_by):
+        return masking.mask_value(rule.group_by, group)
+    return group
+
+
+def _what(rule_id: str, group: str | None, shown: str | None) -> str:
+    return f"rule {rule_id}" + ("" if group is None else f", group {shown}")
+
+
 def _evidence_link(rule: Rule | None, group: str | None, query: str, start_ms: int | None,
                    end_ms: int | None) -> dict | None:
     """URL arguments of the search page showing a finding's events over its window. A reader who
@@ -259,12 +277,12 @@ def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
 @web.get("/alerts")
 @page_access("view_alerts")
 def alerts():
-    return _active_page()
+    return _active_page(rule_id=request.args.get("rule_id", "").strip() or None)
 
 
-def _active_page(status: int = 200, error: str | None = None):
+def _active_page(status: int = 200, error: str | None = None, rule_id: str | None = None):
     catalog = _catalog()
-    views = _alert_views(_alerts().active(), catalog)
+    views = _alert_views(_alerts().active(rule_id), catalog)
     mutes = _alerts().mutes()
     rules = catalog.by_id
     mute_rows = []
@@ -273,7 +291,7 @@ def _active_page(status: int = 200, error: str | None = None):
         mute_rows.append({"mute": mute, "rule": rule, "group": _group_shown(rule, mute.group_key)})
     windows = _alerts().maintenance_windows(active_at_ms=now_ms())
     return _page("alerts/active.html", status, views=views, mute_rows=mute_rows, windows=windows, error=error,
-                 catalog_errors=catalog.errors, mute_choices=MUTE_CHOICES)
+                 catalog_errors=catalog.errors, mute_choices=MUTE_CHOICES, rule_id=rule_id)
 
 
 def _instance_or_error(instance_id: int):
@@ -356,12 +374,14 @@ def mute_alert(instance_id: int):
         mute = _alerts().mute(inst.rule_id, group, until, by=_user(), comment=comment, at_ms=now)
     except ValueError as exc:
         return _active_page(400, str(exc))
-    what = f"rule {inst.rule_id}" + ("" if group is None else f", group {group}")
-    audit.record("alert_muted", f"{_user()} muted {what} until {iso(mute.until)}" + (f": {comment}" if comment else ""),
+    recorded = _what(inst.rule_id, group, _group_recorded(inst.rule_id, group))
+    audit.record("alert_muted", f"{_user()} muted {recorded} until {iso(mute.until)}" + (f": {comment}" if comment else ""),
                  event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": inst.rule_id},
                  changes=[{"field": "muted_until", "old": None, "new": iso(mute.until)}],
-                 labels={"alert_id": inst.id, "group": group, "comment": comment or None})
-    flash(f"Muted {what} until {_when(mute.until)}.")
+                 labels={"alert_id": inst.id, "comment": comment or None})
+    entry = _catalog().by_id.get(inst.rule_id)
+    flash(f"Muted {_what(inst.rule_id, group, _group_shown(entry.rule if entry else None, group))} "
+          f"until {_when(mute.until)}.")
     return redirect(url_for("web.alerts"))
 
 
@@ -391,13 +411,15 @@ def _lift(rule_id: str, group: str | None, comment: str):
         count = _alerts().unmute(rule_id, group, by=_user(), comment=comment)
     except ValueError as exc:
         return _active_page(400, str(exc))
-    what = f"rule {rule_id}" + ("" if group is None else f", group {group}")
+    entry = _catalog().by_id.get(rule_id)
+    shown = _what(rule_id, group, _group_shown(entry.rule if entry else None, group))
     if not count:
-        return _active_page(409, f"No mute in force for {what}.")
-    audit.record("alert_unmuted", f"{_user()} lifted {count} mute(s) of {what}" + (f": {comment}" if comment else ""),
+        return _active_page(409, f"No mute in force for {shown}.")
+    recorded = _what(rule_id, group, _group_recorded(rule_id, group))
+    audit.record("alert_unmuted", f"{_user()} lifted {count} mute(s) of {recorded}" + (f": {comment}" if comment else ""),
                  event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": rule_id},
-                 changes=[{"field": "muted", "old": True, "new": False}], labels={"group": group})
-    flash(f"Unmuted {what}.")
+                 changes=[{"field": "muted", "old": True, "new": False}])
+    flash(f"Unmuted {shown}.")
     return redirect(url_for("web.alerts"))
 
 
@@ -615,7 +637,7 @@ def _form_page(form: dict, *, creating: bool, rule_id: str | None = None, errors
                preview=None, status: int = 200, copied_from: str | None = None):
     return _page("alerts/rule_form.html", status, form=form, creating=creating, rule_id=rule_id, errors=errors or {},
                  preview=preview, kinds=KINDS, kind_help=KIND_HELP, severities=SEVERITIES, spike_modes=SPIKE_MODES,
-                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from,
+                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from, duration=duration_words,
                  max_hours=PREVIEW_MAX_HOURS, max_moments=PREVIEW_MAX_MOMENTS)
 
 
@@ -750,9 +772,11 @@ def _preview_hours(form: dict) -> int:
 
 def preview_moments(now: int, hours: int, window_s: int) -> tuple[list[int], int]:
     """The moments a preview evaluates, newest first, and the step between them (seconds): every
-    rule window (at least 5 minutes), widened so that at most PREVIEW_MAX_MOMENTS fit in the hours."""
+    rule window (at least 5 minutes), widened to whole minutes so that at most PREVIEW_MAX_MOMENTS fit
+    in the hours."""
     span_s = hours * 3600
     step_s = max(window_s, PREVIEW_MIN_STEP_S, math.ceil(span_s / PREVIEW_MAX_MOMENTS))
+    step_s = -(-step_s // 60) * 60     # whole minutes, like the moments
     last = now // 60_000 * 60_000    # whole minutes: the same form tested twice gives the same moments
     count = min(PREVIEW_MAX_MOMENTS, span_s // step_s)
     return [last - i * step_s * 1000 for i in range(max(count, 1))], step_s
