@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
@@ -40,7 +40,9 @@ from ..query.timeexpr import parse_time
 from ..search import masking
 from . import reading, web
 
-AUDIT_TYPE = "permission_change"   # the schema's type for back-office configuration changes (see the report)
+# The event schema has no type for configuration changes; permission_change (users, roles, keys)
+# is the closest, and what the Admin operations view shows with its before/after values.
+AUDIT_TYPE = "permission_change"
 MUTE_CHOICES = (("1h", "1 hour", 3600), ("4h", "4 hours", 4 * 3600), ("24h", "24 hours", 86_400))
 PREVIEW_DEFAULT_HOURS = 6
 PREVIEW_MAX_HOURS = 7 * 24
