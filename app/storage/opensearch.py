@@ -371,6 +371,8 @@ class OpenSearchStore:
         return result
 
     def _hits(self, request: SearchRequest, query: dict, after) -> SearchResult:
+        if request.size <= 0 and request.total_bound <= 0:   # only facets or a histogram: no hits request
+            return SearchResult(hits=[], total=0, total_exact=False)
         order = "desc" if request.newest_first else "asc"
         body: dict = {"query": query, "size": max(request.size, 0) + (1 if request.size > 0 else 0),
                       "sort": [{"@timestamp": order}, {"event.id": order}],
