@@ -71,11 +71,13 @@ API = [  # 12:00-13:00: /a 10 requests, /b 5, the hostile route 1
 ]
 
 INTEGRATIONS = [  # 14:00-15:00, the window's last 15 minutes from 14:45
-    # AcmePay: 10 events, 3 failures (timeout, declined + failure, success-but-outcome failure) -> failing
+    # AcmePay: 11 events, 3 failures (timeout, error, open circuit) -> failing; a declined card is an
+    # answer, not a failure (the same definition as the shipped alert rule)
     *[integ("AcmePay", "ok", 100, at(14, 10 + i)) for i in range(7)],
+    integ("AcmePay", "declined", 150, at(14, 20), outcome="failure"),
     integ("AcmePay", "timeout", 30000, at(14, 40)),
-    integ("AcmePay", "declined", 200, at(14, 45), outcome="failure"),
-    {**integ("AcmePay", "success", 300, at(14, 50), outcome="failure"), "message": "AcmePay refused: " + HOSTILE},
+    integ("AcmePay", "error", 200, at(14, 45)),
+    {**integ("AcmePay", "circuit_open", 300, at(14, 50)), "message": "AcmePay refused: " + HOSTILE},
     # SlowGames: 20 events, durations 10..200, 2 failures -> degraded (10 %)
     *[integ("SlowGames", "error" if i in (3, 4) else "ok", 10.0 * (i + 1), at(14, 30, 2 * i)) for i in range(20)],
     {**integ("SlowGames", "ok", 5, at(14, 58)), "integration": {"provider": "SlowGames", "status": "ok"}},
@@ -414,7 +416,7 @@ def test_integration_status_words_failures_and_latency(app, services, persona, s
     table = {r[1]: r for r in rows(text, "providers")}
     assert set(table) == {"AcmePay", "SlowGames", "QuietKYC", "GoodSMS", HOSTILE}
     acme = table["AcmePay"]
-    assert acme[0] == "failing" and acme[2:5] == ["10", "3", "30.0 %"]
+    assert acme[0] == "failing" and acme[2:5] == ["11", "3", "27.3 %"]
     assert acme[6].startswith(at(14, 50)) and "AcmePay refused: " + HOSTILE in acme[6]
     slow = table["SlowGames"]
     assert slow[0] == "degraded" and slow[2:5] == ["21", "2", "9.5 %"]
@@ -429,14 +431,14 @@ def test_integration_status_words_failures_and_latency(app, services, persona, s
     assert "timeline?by=correlation.id&amp;value=kyc-1" in text
     # the provider links run the equivalent searches
     acme_link = re.search(r'<a href="([^"]+)">AcmePay</a>', text)
-    assert search_total(client, html.unescape(acme_link.group(1))) == 10
+    assert search_total(client, html.unescape(acme_link.group(1))) == 11
     acme_failures = re.search(r'<a href="([^"]+)">3</a>', text)
     assert search_total(client, html.unescape(acme_failures.group(1))) == 3
-    assert search_total(client, search_link(text)) == 47
-    assert "<strong>47</strong> provider events" in text and ">5 failed</a>" in text
+    assert search_total(client, search_link(text)) == 48
+    assert "<strong>48</strong> provider events" in text and ">5 failed</a>" in text
     newest = rows(text, "failure-list")
     assert [(r[0], r[1], r[2]) for r in newest] == [
-        (at(14, 50), "AcmePay", "failure (status success)"), (at(14, 45), "AcmePay", "declined"), (at(14, 40), "AcmePay", "timeout"),
+        (at(14, 50), "AcmePay", "circuit_open"), (at(14, 45), "AcmePay", "error"), (at(14, 40), "AcmePay", "timeout"),
         (at(14, 30, 8), "SlowGames", "error"), (at(14, 30, 6), "SlowGames", "error")]
 
 

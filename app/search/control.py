@@ -49,7 +49,10 @@ PLAYER_QUERY = "event.type:(login* OR payment* OR game_session* OR profile_chang
 EMAIL_TYPES = "event.type:(login OR profile_change)"   # where the demo and most platforms carry actor.email
 FAILURE_QUERY = ("event.outcome:failure OR log.level:(error OR critical OR alert OR emergency) "
                  "OR (integration.status:* AND NOT integration.status:(ok OR success))")
-INTEGRATION_FAILURE = "event.outcome:failure OR (integration.status:* AND NOT integration.status:(ok OR success))"
+# The same definition as the shipped rule alerts/integration-failing-per-provider.yaml: errors,
+# timeouts and open circuit breakers. A declined card or a rejected document is an answer.
+INTEGRATION_FAILURE_STATUSES = ("error", "timeout", "circuit_open")
+INTEGRATION_FAILURE = f"integration.status:({' OR '.join(INTEGRATION_FAILURE_STATUSES)})"
 STATUS_CLASSES = (("2xx", 200, 299), ("3xx", 300, 399), ("4xx", 400, 499), ("5xx", 500, 599))
 TIMELINE_KEYS = (*service.STORY_KEYS, "player")
 DEGRADED_SHARE, FAILING_SHARE = 0.05, 0.20
@@ -569,8 +572,7 @@ def story_key(event: dict | None) -> tuple[str, str] | None:
 
 
 def is_integration_failure(event: dict) -> bool:
-    status = (event.get("integration") or {}).get("status")
-    return (event.get("event") or {}).get("outcome") == "failure" or status not in (None, "ok", "success")
+    return (event.get("integration") or {}).get("status") in INTEGRATION_FAILURE_STATUSES
 
 
 def failure_message(event: dict) -> str:
