@@ -27,6 +27,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     services = build_services(settings)
     app.extensions["platlogs"] = services
+    if settings.trusted_proxies:
+        # behind N reverse proxies the client's address (sign-in limits, the reading trail) and
+        # scheme come from their X-Forwarded-* headers; never trusted without this setting
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from .auth import init_auth, uses_bearer
     from .ingest.views import api as ingest_api

@@ -105,6 +105,7 @@ class Settings:
     classification_file: Path | None = None
     redaction_file: Path | None = None
     secure_cookies: bool = False
+    trusted_proxies: int = 0     # reverse proxies in front of the app whose X-Forwarded-* to believe
     store_username: str | None = None
     store_password: str | None = field(default=None, repr=False)
     store_ca_file: Path | None = None
@@ -174,6 +175,7 @@ class Settings:
             classification_file=optional_path("CLASSIFICATION_FILE"),
             redaction_file=optional_path("REDACTION_FILE"),
             secure_cookies=_bool(env, "SECURE_COOKIES", False),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0, 5),
             store_username=_read(env, "STORE_USERNAME"),
             store_password=_read(env, "STORE_PASSWORD"),
             store_ca_file=optional_path("STORE_CA_FILE"),

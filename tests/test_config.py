@@ -95,3 +95,22 @@ def test_meta_db_password_refused_where_it_cannot_apply(tmp_path, meta_db, messa
         env["PLATLOGS_META_DB"] = meta_db
     with pytest.raises(ConfigError, match=f"PLATLOGS_META_DB_PASSWORD: {message}"):
         Settings.from_env(env)
+
+
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies(tmp_path):
+    from app import create_app
+    from app.query import parse
+    from app.storage import SearchRequest
+
+    def recorded_ip(env: dict) -> str:
+        app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path / str(len(env))), **env})
+        services = app.extensions["platlogs"]
+        key = services.meta.create_key("r", ["read"])[1]
+        app.test_client().get("/api/v1/search", headers={"Authorization": f"Bearer {key}",
+                                                         "X-Forwarded-For": "198.51.100.7"})
+        [event] = services.trail.search(SearchRequest(query=parse("event.action:search"))).hits
+        services.close()
+        return event["source"]["ip"]
+
+    assert recorded_ip({}) == "127.0.0.1"   # a client cannot choose its own address
+    assert recorded_ip({"PLATLOGS_TRUSTED_PROXIES": "1"}) == "198.51.100.7"
