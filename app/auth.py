@@ -20,11 +20,14 @@ def init_auth(app: Flask, meta: MetaDB) -> None:
     login_manager.init_app(app)
 
     @login_manager.user_loader
-    def _load(user_id: str):
+    def _load(session_id: str):
+        user_id, _, fingerprint = session_id.partition(":")
         try:
-            return meta.user(int(user_id))
+            user = meta.user(int(user_id))
         except ValueError:
             return None
+        # a session from before the user's password last changed (or was reset) is over
+        return user if user is not None and user.session_fingerprint == fingerprint else None
 
 
 def _meta() -> MetaDB:

@@ -494,3 +494,25 @@ def test_two_administrators_demoting_each_other_at_once_leave_one(meta):
             t.join()
         assert outcomes.count("done") <= 1, outcomes
         assert [u for u in meta.users() if u.role == "administrator" and u.active], outcomes
+
+
+def test_a_new_password_ends_the_other_sessions_but_not_the_one_that_chose_it(app, services):
+    from conftest import PERSONA_PASSWORD, csrf_token, make_persona
+    laptop = make_persona(app, "support", "sue")
+    phone = app.test_client()
+    from conftest import sign_in
+    assert sign_in(phone, "sue", PERSONA_PASSWORD).status_code == 302
+    assert laptop.get("/").status_code == 200 and phone.get("/").status_code == 200
+    page = laptop.get("/account/password").get_data(as_text=True)
+    changed = laptop.post("/account/password", data={
+        "csrf_token": csrf_token(page), "current_password": PERSONA_PASSWORD,
+        "new_password": "a-brand-new-password", "repeat_password": "a-brand-new-password"})
+    assert changed.status_code == 302
+    assert laptop.get("/").status_code == 200                 # the session that changed it goes on
+    ended = phone.get("/")
+    assert ended.status_code == 302 and "/login" in ended.headers["Location"]   # the other one is over
+    # an administrator's reset ends the user's sessions too
+    user = services.meta.user_by_name("sue")
+    services.meta.reset_password(user.id)
+    gone = laptop.get("/")
+    assert gone.status_code == 302 and "/login" in gone.headers["Location"]

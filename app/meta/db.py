@@ -104,6 +104,15 @@ class User(UserMixin, Base):
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")
 
+    def get_id(self) -> str:
+        """What the session cookie holds: the id and a fingerprint of the password hash, so a new
+        password (changed or reset) ends every session signed in with the old one."""
+        return f"{self.id}:{self.session_fingerprint}"
+
+    @property
+    def session_fingerprint(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 

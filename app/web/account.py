@@ -123,6 +123,7 @@ def change_password():
             error = "Choose at least 10 characters."
         else:
             meta.set_password(current_user.id, new)
+            login_user(meta.user(current_user.id))   # this session goes on; the others end (auth.py)
             audit.record("password_changed", f"{current_user.username} changed their password",
                          event_type="profile_change", target={"type": "employee", "id": current_user.username},
                          changes=[{"field": "password"}]
