@@ -383,6 +383,7 @@ def test_cli_copies_verifies_and_resumes(source, source_url, dest_url, dest_stor
     first = source.partitions()[0]
     dest_store.drop_partitions_before(first.end_ms)
     dest_store.write([extra_event(first.end_ms + 1, "only-in-dest")])
+    dest_store.count()   # makes the write visible to other processes now (OpenSearch: its refresh, not in 1 s)
     short = run("--from", source_url, "--to", dest_url, "--checkpoint", str(tmp_path / "cp.json"), cwd=tmp_path)
     assert short.returncode == 1
     assert f"copied {first.events:,}, {EVENTS - first.events:,} already there" in short.stdout  # own checkpoint: all read
