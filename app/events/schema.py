@@ -37,6 +37,13 @@ class Schema:
         return [f for f in self.fields.values() if f.column]
 
 
+def get_path(node, path: tuple[str, ...]):
+    """The value at `path` in a nested event, or None when any step is missing or not an object."""
+    for part in path:
+        node = node.get(part) if type(node) is dict else None
+    return node
+
+
 @lru_cache(maxsize=1)
 def load_schema() -> Schema:
     raw = yaml.safe_load(SCHEMA_FILE.read_text())

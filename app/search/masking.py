@@ -9,7 +9,7 @@ import copy
 import ipaddress
 from functools import lru_cache
 
-from ..events.schema import load_schema
+from ..events.schema import get_path, load_schema
 
 MASK = "***"
 
@@ -46,15 +46,10 @@ def mask_value(field: str, value) -> str:
     return text[:1] + MASK
 
 
-def _get(node, path):
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
 
 def masked_fields(event: dict) -> list[str]:
     """The personal fields this event holds a value for."""
-    return [name for name, path in personal_fields().items() if _get(event, path) not in (None, "")]
+    return [name for name, path in personal_fields().items() if get_path(event, path) not in (None, "")]
 
 
 def mask_event(event: dict) -> dict:

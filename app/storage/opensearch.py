@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from ..events.schema import load_schema
+from ..events.schema import get_path, load_schema
 from ..query.ast import QueryError
 from ..query.dsl import DSLCompiler, fold
 from ..query.fields import resolve
@@ -67,11 +67,6 @@ def decode_cursor(cursor: str, newest_first: bool) -> tuple[int, str, str | None
         raise CursorError("cursor: issued for the other sort order")
     return ts, event_id, pit
 
-
-def _get(node, path):
-    for part in path:
-        node = node.get(part) if type(node) is dict else None
-    return node
 
 
 class OpenSearchStore:
@@ -193,7 +188,7 @@ class OpenSearchStore:
         ts = event.pop("_ts")
         client_id = bool(event.pop("_client_id", False))
         event_id = event["event"]["id"]
-        keys = (key_token(code, _get(event, path)) for code, path in self.key_paths)
+        keys = (key_token(code, get_path(event, path)) for code, path in self.key_paths)
         event["search_keys"] = [fold(k) for k in keys if k]
         doc = orjson.dumps(event)
         del event["search_keys"]

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, unquote
 
 import orjson
 
-from ..events.schema import load_schema
+from ..events.schema import get_path, load_schema
 from ..query.sql import KeyIndex
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
@@ -82,11 +82,6 @@ def _keys_match(code: str, values) -> str:
     tokens = {key_token(code, v) for v in values} - {None}
     return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidx-none"'
 
-
-def _get(node, path):
-    for part in path:
-        node = node.get(part) if type(node) is dict else None
-    return node
 
 
 class SQLiteStore:
@@ -207,7 +202,7 @@ class SQLiteStore:
         done before the write lock is taken so other workers' inserts overlap with it."""
         columns = event.pop("_columns", None)
         if columns is None:  # events not from the Normalizer: extract the columns here
-            columns = {name: _get(event, path) for name, path in self.columns}
+            columns = {name: get_path(event, path) for name, path in self.columns}
         ts = event.pop("_ts")
         event.pop("_client_id", None)
         event_id = event["event"]["id"]
@@ -216,7 +211,7 @@ class SQLiteStore:
             value = columns.get(name)
             values.append(value if value is None or type(value) in (str, int) else str(value))
         values.append(orjson.dumps(event).decode())
-        body = [v for v in (_get(event, p) for p in self.body_paths) if type(v) is str]
+        body = [v for v in (get_path(event, p) for p in self.body_paths) if type(v) is str]
         keys = [key_token(code, columns.get(name)) for name, code in self.key_codes + self.filter_codes]
         keys.append(key_token(ID_CODE, event_id))
         message = event.get("message")

@@ -13,6 +13,7 @@ from ..auth import page_access
 from ..errors import ApiError
 from ..query import QueryError
 from ..search import masking, service
+from ..search.control import facet_note
 from ..search.params import search_params
 from ..storage import SearchRequest, SearchResult
 from . import presenting, reading, web
@@ -79,7 +80,7 @@ def index():
     saved = _services().meta.saved_searches(current_user)
     return render_template(
         "search.html", result=result, hits=reading.shown_all(result.hits), facets=facets,
-        facet_status={n: f for n, f in result.facets.items()}, q=args.get("q", ""), args=args, error=error,
+        facet_notes=facet_note(result), page="web.index", q=args.get("q", ""), args=args, error=error,
         ranges=RANGES, columns=presenting.columns(request.args.get("cols")), choosable=presenting.CHOOSABLE_COLUMNS,
         bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
         with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
