@@ -71,7 +71,8 @@ def batches(pool: list[bytes], batch: int) -> list[bytes]:
 def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float:
     """Rows prepared outside the clock; only executemany + commit is timed. Rowids are time-
     ordered as the store makes them, and each cycle through the pool is one day later."""
-    from app.storage.sqlite import SEQ_BITS, day_bounds, day_of
+    from app.storage.partitioning import day_span, span_name
+    from app.storage.sqlite import SEQ_BITS
     normalizer = build_normalizer(Settings.from_env({"PLATLOGS_DATA_DIR": str(workdir)}))
     store = SQLiteStore(workdir / "reference")
     now = int(time.time() * 1000)
@@ -86,9 +87,10 @@ def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float
             by_day: dict[str, tuple[list, list]] = {}
             for _, event_id, row, text in chunk:
                 ts = row[0] + cycle * 86_400_000
-                day = day_of(ts)
-                store._ensure_day(conn, day)
-                ms = ts - day_bounds(day)[0]
+                start, end = day_span(ts)
+                day = span_name(start, end)
+                store._ensure_partition(conn, day, start, end)
+                ms = ts - start
                 seq = next_seq[(day, ms)] = next_seq.get((day, ms), -1) + 1
                 rows, texts = by_day.setdefault(day, ([], []))
                 rowid = (ms << SEQ_BITS) | seq

@@ -167,3 +167,39 @@ def test_retention_drops_the_minute_counts_too(sqlite_store):
     store.drop_partitions_before(DAY0 + DAY_MS)
     minutes = store._reader().execute("SELECT minute_ms FROM minutes ORDER BY 1").fetchall()
     assert [m for (m,) in minutes] == [DAY0 + DAY_MS + 60_000, DAY0 + 2 * DAY_MS + 60_000]
+
+
+# -- partitions stay bounded whatever the event times (app/storage/partitioning.py) ----------
+
+Y1990 = 631_152_000_000  # 1990-01-01T00:00:00Z
+
+
+def test_a_backfill_over_many_days_opens_few_partitions_that_never_overlap(store_url):
+    """5,000 events one per day since 1990 in one batch: one partition per year (on OpenSearch:
+    per component and year), not one per day; a re-send is recognised; paging walks them all."""
+    s = open_store(store_url.replace("day_partition_days=36500", "day_partition_days=31"))
+    try:
+        batch = [event(Y1990 + i * DAY_MS + 1000, f"old-{i}", True, message=f"backfill w{i % 7}") for i in range(5000)]
+        batch.append(event(DAY0 + 5, "recent", True, message="backfill now"))
+        assert s.write(batch).stored == 5001
+        parts = s.partitions()
+        assert 14 <= len(parts) <= 16, [p.name for p in parts]
+        spans = sorted((p.start_ms, p.end_ms) for p in parts)
+        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+        assert sum(p.events for p in parts) == s.count() == 5001
+        again = s.write([event(Y1990 + i * DAY_MS + 1000, f"old-{i}", True) for i in range(0, 5000, 97)])
+        assert again.stored == 0 and len(again.duplicates) == len(range(0, 5000, 97))
+        assert len(s.partitions()) == len(parts)
+        found = s.search(SearchRequest(query=parse("w3"), size=500, total_bound=100_000))
+        assert found.total == len([i for i in range(5000) if i % 7 == 3])
+        seen, cursor = [], None
+        while True:
+            page = s.search(SearchRequest(query=parse("backfill"), size=700, cursor=cursor, total_bound=0))
+            seen += [h["event"]["id"] for h in page.hits]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert seen == ["recent"] + [f"old-{i}" for i in reversed(range(5000))]
+        assert s.drop_partitions_before(Y1990 + 400 * DAY_MS) == [parts[0].name]   # 1990 only
+    finally:
+        s.close()

@@ -1,8 +1,10 @@
 """The OpenSearch backend: the same LogStore protocol as the embedded store, on a cluster.
 
-Layout: one index per log component per UTC day of the event's @timestamp,
-`<prefix>-<component>-YYYY.MM.DD`, created from the templates in index_templates/ (installed
-at start-up). Every index carries the read alias `<prefix>-events`, which searches use.
+Layout: one index per log component per partition of the event's @timestamp — a UTC day for
+recent times, a month or year for old ones (partitioning.py; names in opensearch_layout.py):
+`<prefix>-<component>-YYYY.MM.DD` (or `YYYY.MM`, `YYYY`), created from the templates in
+index_templates/ (installed at start-up). Every index carries the read alias `<prefix>-events`,
+which searches use.
 
 Why dated indices chosen by event time, rather than a data stream with rollover behind a write
 alias: rollover cuts indices by arrival time, so a backfill, a migration or a provider's late
@@ -22,7 +24,6 @@ import base64
 import re
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -33,6 +34,8 @@ from ..query.ast import QueryError
 from ..query.dsl import DSLCompiler, fold
 from ..query.fields import resolve
 from . import opensearch_templates as templates
+from .opensearch_layout import IndexLayout, parse_index
+from .partitioning import DEFAULT_DAY_PARTITION_DAYS
 from .base import (Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult, StoreError,
                    WriteResult, histogram_buckets)
 from .sqlite import ID_CODE, key_token
@@ -40,15 +43,6 @@ from .sqlite import ID_CODE, key_token
 DAY_MS = 86_400_000
 RETRY_STATUSES = {429, 502, 503, 504}
 PIT_KEEP_ALIVE = "2m"
-_INDEX = re.compile(r"(?P<component>[a-z_]+)-(?P<day>\d{4}\.\d{2}\.\d{2})\Z")
-
-
-def _day(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms // 1000, tz=timezone.utc).strftime("%Y.%m.%d")
-
-
-def _day_start(day: str) -> int:
-    return int(datetime.strptime(day, "%Y.%m.%d").replace(tzinfo=timezone.utc).timestamp() * 1000)
 
 
 def encode_cursor(ts: int, event_id: str, newest_first: bool, pit: str | None = None) -> str:
@@ -72,7 +66,7 @@ def decode_cursor(cursor: str, newest_first: bool) -> tuple[int, str, str | None
 class OpenSearchStore:
     def __init__(self, client, prefix: str = "platlogs", max_bulk_docs: int = 5000,
                  max_bulk_bytes: int = 8 << 20, retries: int = 5, backoff_s: float = 0.2,
-                 install: bool = True):
+                 install: bool = True, day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
         from opensearchpy import exceptions
         self._exc = exceptions
         self.client = client
@@ -91,6 +85,7 @@ class OpenSearchStore:
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self.has_ism = False
+        self.layout = IndexLayout(prefix, self.components, self._index_names, day_partition_days)
         if install:
             self.install_templates()
 
@@ -106,6 +101,8 @@ class OpenSearchStore:
         username = username or (unquote(parts.username) if parts.username else None)
         password = password or (unquote(parts.password) if parts.password else None)
         prefix = query.get("prefix", [options.pop("prefix", "platlogs")])[0]
+        if "day_partition_days" in query:
+            options["day_partition_days"] = int(query["day_partition_days"][0])
         if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
             raise ValueError(f"store prefix {prefix!r}: lower-case letters, digits and _ only")
         client = OpenSearch(
@@ -178,12 +175,7 @@ class OpenSearchStore:
 
     # -- writes -------------------------------------------------------------------------
 
-    def _index_of(self, component: str, ts_ms: int) -> str:
-        if component not in self.components:
-            raise ValueError(f"event.component {component!r} is not one of {', '.join(self.components)}")
-        return f"{self.prefix}-{component}-{_day(ts_ms)}"
-
-    def _document(self, event: dict) -> tuple[str, str, bool, bytes]:
+    def _document(self, event: dict) -> tuple[str, int, str, bool, bytes]:
         event.pop("_columns", None)
         ts = event.pop("_ts")
         client_id = bool(event.pop("_client_id", False))
@@ -192,18 +184,27 @@ class OpenSearchStore:
         event["search_keys"] = [fold(k) for k in keys if k]
         doc = orjson.dumps(event)
         del event["search_keys"]
-        return self._index_of(event["event"].get("component"), ts), event_id, client_id, doc
+        component = event["event"].get("component")
+        if component not in self.components:
+            raise ValueError(f"event.component {component!r} is not one of {', '.join(self.components)}")
+        return component, ts, event_id, client_id, doc
 
     def write(self, events: Sequence[dict]) -> WriteResult:
         result = WriteResult()
-        chunk: list[tuple[int, bytes, bool]] = []
-        size = 0
+        documents = []
         for pos, event in enumerate(events):
             try:
-                index, event_id, client_id, doc = self._document(event)
+                documents.append((pos, *self._document(event)))
             except (KeyError, TypeError, ValueError) as exc:
                 result.refused.append((pos, f"cannot be stored: {exc}"))
-                continue
+        try:
+            indices = self.layout.indices([(component, ts) for _, component, ts, *_ in documents])
+        except (self._exc.ConnectionError, self._exc.ConnectionTimeout, self._exc.TransportError) as exc:
+            result.failed.extend((pos, f"storage unreachable, not stored: {exc}") for pos, *_ in documents)
+            return result
+        chunk: list[tuple[int, bytes, bool]] = []
+        size = 0
+        for (pos, _, _, event_id, client_id, doc), index in zip(documents, indices):
             line = orjson.dumps({"create": {"_index": index, "_id": event_id}}) + b"\n" + doc + b"\n"
             if chunk and (len(chunk) >= self.max_bulk_docs or size + len(line) > self.max_bulk_bytes):
                 self._send(chunk, result)
@@ -308,35 +309,42 @@ class OpenSearchStore:
         return self._call(self.client.count, index=self.alias,
                           params={"ignore_unavailable": "true", "allow_no_indices": "true"})["count"]
 
+    def _index_names(self) -> list[str]:
+        rows = self.client.cat.indices(index=f"{self.prefix}-*",
+                                       params={"format": "json", "h": "index", "expand_wildcards": "all"})
+        return [row["index"] for row in rows]
+
     def partitions(self) -> list[Partition]:
         self._refresh()
         rows = self._call(self.client.cat.indices, index=f"{self.prefix}-*",
                           params={"format": "json", "h": "index,docs.count", "expand_wildcards": "open"})
         parts = []
         for row in rows:
-            match = _INDEX.match(row["index"][len(self.prefix) + 1:])
-            if match and match["component"] in self.components:
-                start = _day_start(match["day"])
-                parts.append(Partition(row["index"], start, start + DAY_MS, int(row.get("docs.count") or 0)))
+            parsed = parse_index(self.prefix, row["index"], self.components)
+            if parsed:
+                parts.append(Partition(row["index"], parsed[1], parsed[2], int(row.get("docs.count") or 0)))
         return sorted(parts, key=lambda p: (p.start_ms, p.name))
 
     def drop_partitions_before(self, cutoff_ms: int) -> list[str]:
         dropped = [p.name for p in self.partitions() if p.end_ms <= cutoff_ms]
-        for start in range(0, len(dropped), 50):   # bounded URL length
-            self._call(self.client.indices.delete, index=",".join(dropped[start:start + 50]),
-                       params={"ignore_unavailable": "true"})
+        self._delete(dropped)
         return dropped
+
+    def _delete(self, names: list[str]) -> None:
+        for start in range(0, len(names), 50):   # bounded URL length
+            self._call(self.client.indices.delete, index=",".join(names[start:start + 50]),
+                       params={"ignore_unavailable": "true"})
+        if names:
+            self.layout.forget()
 
     def drop_expired(self, now_ms: int, days: dict[str, int] | None = None) -> list[str]:
         """The app's own retention, for clusters without Index State Management: deletes each
-        component's daily indices once they are older than its policy in index_templates/retention/."""
+        component's indices once they are older than its policy in index_templates/retention/."""
         days = days if days is not None else templates.retention_days()
         expired = [p.name for p in self.partitions()
-                   if (c := _INDEX.match(p.name[len(self.prefix) + 1:])["component"]) in days
+                   if (c := parse_index(self.prefix, p.name, self.components)[0]) in days
                    and p.end_ms <= now_ms - days[c] * DAY_MS]
-        for start in range(0, len(expired), 50):
-            self._call(self.client.indices.delete, index=",".join(expired[start:start + 50]),
-                       params={"ignore_unavailable": "true"})
+        self._delete(expired)
         return expired
 
     def close(self) -> None:

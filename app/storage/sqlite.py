@@ -1,15 +1,16 @@
-"""The embedded store: one SQLite file (WAL), one table pair per UTC day.
+"""The embedded store: one SQLite file (WAL), one table pair per partition of event time.
 
-Layout, for day D (YYYYMMDD):
-  ev_D   the events: promoted columns from schema.yaml (`column:`), the JSON document in `doc`
-  fts_D  FTS5, contentless, rowid = ev_D.rowid: `message`, `body` (the other full-text fields)
+Partitions are UTC days for recent times and coarser calendar spans (a month, a year) for old
+ones, chosen by app/storage/partitioning.py; a partition P is named YYYYMMDD, YYYYMM or YYYY:
+  ev_P   the events: promoted columns from schema.yaml (`column:`), the JSON document in `doc`
+  fts_P  FTS5, contentless, rowid = ev_P.rowid: `message`, `body` (the other full-text fields)
          and `keys` (tokens of the exact lookup keys: player, correlation, transaction, … ids)
-  partitions  the catalogue: day, time bounds, event count
+  partitions  the catalogue: name (column `day`), time bounds, event count
   minutes     events per minute (histograms and totals of the unfiltered view)
 
-Rowids are time-ordered: (ms since the day began) << 10 | a sequence number. A day table is
-therefore clustered by time — windows are rowid ranges, newest-first is rowid order, and the
-FTS table (which shares the rowids) yields matches in time order without touching events.
+Rowids are time-ordered: (ms since the partition began) << 10 | a sequence number. A partition
+table is therefore clustered by time — windows are rowid ranges, newest-first is rowid order, and
+the FTS table (which shares the rowids) yields matches in time order without touching events.
 
 Why day tables in one file rather than a file per day: a batch that spans days (a backfill) is
 still one transaction with one fsync, and retention is still DROP TABLE (no row deletes);
@@ -24,38 +25,24 @@ import fcntl
 import re
 import sqlite3
 import threading
+import time
 from collections import Counter
-from functools import lru_cache
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlsplit, unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
 from ..events.schema import get_path, load_schema
 from ..query.sql import KeyIndex
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, span_name
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
 LAYOUT_VERSION = 3     # bumped when the files' structure changes (3: column values as FTS tokens)
-_DAY_NAME = re.compile(r"\d{8}\Z")
-
-
-@lru_cache(maxsize=4096)
-def _day_name(day_number: int) -> str:
-    return datetime.fromtimestamp(day_number * 86_400, tz=timezone.utc).strftime("%Y%m%d")
-
-
-def day_of(ts_ms: int) -> str:
-    return _day_name(ts_ms // DAY_MS)
-
-
-def day_bounds(day: str) -> tuple[int, int]:
-    start = int(datetime.strptime(day, "%Y%m%d").replace(tzinfo=timezone.utc).timestamp() * 1000)
-    return start, start + DAY_MS
+_NAME = re.compile(r"\d{4}(\d{2}(\d{2})?)?\Z")   # YYYY, YYYYMM, YYYYMMDD: safe in table names
 
 
 _NOT_TOKEN = re.compile(r"[\W_]+", re.UNICODE)
@@ -85,8 +72,10 @@ def _keys_match(code: str, values) -> str:
 
 
 class SQLiteStore:
-    def __init__(self, directory: Path, synchronous: str = "FULL"):
+    def __init__(self, directory: Path, synchronous: str = "FULL",
+                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
         self.directory = directory
+        self.day_partition_days = int(day_partition_days)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "events.db"
         self.synchronous = synchronous
@@ -133,6 +122,9 @@ class SQLiteStore:
             raise ValueError(f"sqlite store URL needs a directory: {url!r}")
         for name in ("username", "password", "ca_file", "verify_tls"):   # network settings: not ours
             options.pop(name, None)
+        query = parse_qs(parts.query)
+        if "day_partition_days" in query:
+            options["day_partition_days"] = int(query["day_partition_days"][0])
         return cls(Path(path), **options)
 
     # -- connections ------------------------------------------------------------------
@@ -176,13 +168,14 @@ class SQLiteStore:
 
     # -- writing ----------------------------------------------------------------------
 
-    def _ensure_day(self, conn: sqlite3.Connection, day: str) -> None:
+    def _ensure_partition(self, conn: sqlite3.Connection, day: str, start: int, end: int) -> None:
         if day in self._known_days:
             return
-        start, end = day_bounds(day)
+        if not _NAME.match(day):
+            raise ValueError(f"not a partition name: {day!r}")
         cols = ", ".join(f"{c} {'INTEGER' if c == 'status_code' else 'TEXT'}" for c, _ in self.columns)
         statements = [
-            # rowid = (ms since the day began) << SEQ_BITS | sequence: rows are stored in time
+            # rowid = (ms since the partition began) << SEQ_BITS | sequence: rows are stored in time
             # order, so time windows are rowid ranges and no time index is needed
             f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
             f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)",
@@ -197,8 +190,8 @@ class SQLiteStore:
                      (day, start, end))
         self._known_days.add(day)
 
-    def _prepare(self, event: dict) -> tuple[str, str, tuple, tuple]:
-        """(day, id, row, text) for one event, rowid left out: all the CPU work of a write,
+    def _prepare(self, event: dict) -> tuple[int, str, tuple, tuple]:
+        """(time, id, row, text) for one event, rowid left out: all the CPU work of a write,
         done before the write lock is taken so other workers' inserts overlap with it."""
         columns = event.pop("_columns", None)
         if columns is None:  # events not from the Normalizer: extract the columns here
@@ -217,22 +210,29 @@ class SQLiteStore:
         message = event.get("message")
         text = (message if type(message) is str else None, " ".join(body) or None,
                 " ".join(k for k in keys if k) or None)
-        return day_of(ts), event_id, tuple(values), text
+        return ts, event_id, tuple(values), text
 
     def write(self, events: Sequence[dict]) -> WriteResult:
         result = WriteResult()
-        by_day: dict[str, list[tuple]] = {}
+        prepared = []
         for pos, event in enumerate(events):
             client_id = bool(event.get("_client_id"))
-            day, event_id, row, text = self._prepare(event)
-            by_day.setdefault(day, []).append((pos, event_id, client_id, row, text))
+            ts, event_id, row, text = self._prepare(event)
+            prepared.append((pos, event_id, client_id, row, text))
         try:
             with self._write_lock, self._process_lock():
                 conn = self._writer
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for day, items in sorted(by_day.items()):
-                        self._write_day(conn, day, items, result)
+                    # partitions are chosen under the lock, from the catalogue as committed: every
+                    # process agrees on them (see partitioning.py)
+                    layout = Layout(conn.execute("SELECT start_ms, end_ms FROM partitions"),
+                                    time.time_ns() // 1_000_000, self.day_partition_days)
+                    by_part: dict[tuple[int, int], list[tuple]] = {}
+                    for item in prepared:
+                        by_part.setdefault(layout.route(item[3][0]), []).append(item)
+                    for (start, end), items in sorted(by_part.items()):
+                        self._write_day(conn, span_name(start, end), start, end, items, result)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -243,8 +243,8 @@ class SQLiteStore:
             return WriteResult(failed=[(pos, reason) for pos in range(len(events))])
         return result
 
-    def _write_day(self, conn, day: str, items: list[tuple], result: WriteResult) -> None:
-        self._ensure_day(conn, day)
+    def _write_day(self, conn, day: str, start: int, end: int, items: list[tuple], result: WriteResult) -> None:
+        self._ensure_partition(conn, day, start, end)
         client_ids = [item[1] for item in items if item[2]]
         existing: set[str] = set()
         for i in range(0, len(client_ids), 500):
@@ -264,7 +264,7 @@ class SQLiteStore:
         if not kept:
             return
         kept.sort(key=lambda item: item[3][0])  # by time: rowids ascend, B-tree inserts stay local
-        day_start = day_bounds(day)[0]
+        day_start = start
         rowids = self._allot_rowids(conn, day, [item[3][0] - day_start for item in kept])
         rows = [(rowid, *item[3]) for rowid, item in zip(rowids, kept)]
         texts = [(rowid, *item[4]) for rowid, item in zip(rowids, kept)]
@@ -322,7 +322,7 @@ class SQLiteStore:
     # -- reading ----------------------------------------------------------------------
 
     def partitions(self) -> list[Partition]:
-        rows = self._reader().execute("SELECT day, start_ms, end_ms, events FROM partitions ORDER BY day").fetchall()
+        rows = self._reader().execute("SELECT day, start_ms, end_ms, events FROM partitions ORDER BY start_ms").fetchall()
         return [Partition(*row) for row in rows]
 
     def count(self) -> int:
@@ -354,7 +354,7 @@ class SQLiteStore:
         with self._write_lock, self._process_lock():
             conn = self._writer
             for part in self.partitions():
-                if part.end_ms <= cutoff_ms and _DAY_NAME.match(part.name):
+                if part.end_ms <= cutoff_ms and _NAME.match(part.name):
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute(f"DROP TABLE IF EXISTS ev_{part.name}")
                     conn.execute(f"DROP TABLE IF EXISTS fts_{part.name}")

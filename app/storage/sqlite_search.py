@@ -1,7 +1,8 @@
-"""Search over the embedded store's day partitions: hits with cursor paging, bounded totals,
+"""Search over the embedded store's partitions: hits with cursor paging, bounded totals,
 facets and a histogram.
 
-Day tables are clustered by time (rowid = ms into the day << SEQ_BITS | sequence), so a time
+Partition tables (a day, or a month or year for old times) are clustered by time (rowid = ms
+into the partition << SEQ_BITS | sequence), so a time
 window is a rowid range, newest-first is rowid order, and the FTS tables — which share the
 rowids — give matches in time order and can be counted per time bucket without reading events.
 Partitions are visited newest first (or oldest first), so the first page, the bounded total and
@@ -21,6 +22,7 @@ import orjson
 from ..query.ast import MatchAll, QueryError
 from ..query.fields import resolve
 from ..query.sql import DAY, HI, LO, Compiled, KeyIndex, SQLCompiler, json_path
+from .partitioning import name_span
 from .base import (Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult,
                    histogram_buckets)
 
@@ -38,6 +40,7 @@ def decode_cursor(cursor: str, newest_first: bool) -> tuple[str, int, int]:
         day, ts, rowid, order = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not (isinstance(day, str) and day.isdigit() and isinstance(ts, int) and isinstance(rowid, int)):
             raise ValueError
+        name_span(day)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise CursorError("cursor: not a cursor this server issued") from None
     if order != ("d" if newest_first else "a"):
@@ -108,7 +111,7 @@ class PartitionSearch:
             where = "rowid >= ? AND rowid < ? AND " + \
                 compiled.sql.replace(DAY, part.name).replace(LO, str(lo)).replace(HI, str(hi))
             slices.append(Slice(part, lo, hi, where, [lo, hi, *compiled.params]))
-        slices.sort(key=lambda s: s.part.name, reverse=request.newest_first)
+        slices.sort(key=lambda s: s.part.start_ms, reverse=request.newest_first)
         return slices
 
     def _run(self, request: SearchRequest) -> SearchResult:
@@ -120,7 +123,7 @@ class PartitionSearch:
         if request.cursor is None and len(hits) < request.size and exact:
             total = len(hits)  # the whole result is on this page
         result = SearchResult(hits=hits, total=total, total_exact=exact, next_cursor=next_cursor)
-        newest = sorted(slices, key=lambda s: s.part.name, reverse=True)
+        newest = sorted(slices, key=lambda s: s.part.start_ms, reverse=True)
         if request.facets:
             result.facets = self._facets(request, newest)
         if request.histogram_ms:
@@ -134,11 +137,13 @@ class PartitionSearch:
             return [], None
         order = "DESC" if request.newest_first else "ASC"
         after = decode_cursor(request.cursor, request.newest_first) if request.cursor else None
+        after_start = name_span(after[0])[0] if after else 0
         hits: list[dict] = []
         last = None
         for sl in slices:
             name = sl.part.name
-            if after and (name > after[0] if request.newest_first else name < after[0]):
+            start = sl.part.start_ms
+            if after and (start > after_start if request.newest_first else start < after_start):
                 continue  # pages already served
             where, params = sl.where, list(sl.params)
             if after and name == after[0]:
