@@ -88,8 +88,10 @@ def test_every_search_view_and_export_is_recorded_with_who_query_and_rows(app, s
     assert search["actor"]["roles"] == ["support"] and search["event"]["component"] == "admin_action"
     assert [e["labels"]["event_id"] for e in trail(services, "view")] == ["pii-1"]
     assert trail(services, "timeline")[0]["labels"]["q"] == "actor.id:p-42"
-    [export] = trail(services, "export")
-    assert export["actor"]["id"] == "ada" and export["labels"]["rows"] == "1"
+    [export] = trail(services, "export")   # recorded before the first byte (fail closed) ...
+    assert export["actor"]["id"] == "ada" and export["labels"]["q"] == "actor.id:p-42"
+    [finished] = trail(services, "export_finished")   # ... and how many rows were sent, at the end
+    assert finished["actor"]["id"] == "ada" and finished["labels"]["rows"] == "1"
 
 
 def test_the_reading_trail_is_its_own_stream_shown_only_to_security_auditors_and_administrators(

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import audit
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.schema import json_schema
@@ -70,7 +69,5 @@ def reveal(event_id: str):
     if event is None:
         raise ApiError(404, f"no event with id {event_id!r}")
     value = value_at(event, field)
-    who = audit.actor()
-    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
-                 labels={"event_id": event_id, "field": field, "reason": reason})
+    reading.record_reveal(event_id, field, reason)
     return jsonify({"event_id": event_id, "field": field, "value": value})

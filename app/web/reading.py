@@ -2,10 +2,13 @@
 
 Every read endpoint goes through here: `stream()` picks the store (the events, or the reading
 trail — its own stream — for roles with `reading_trail`); `shown()` masks personal fields for
-roles without `see_personal`; `record_*()` write the reading trail (who, query, how many rows)."""
+roles without `see_personal`; `record_*()` write the reading trail (who, query, how many rows).
+
+The trail fails closed: a read whose record is not stored is not answered (audit.NotRecorded: a
+JSON 503 from the API, a page saying so from the back office). Record before the answer leaves."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, render_template
 
 from .. import audit
 from ..access import can
@@ -13,7 +16,7 @@ from ..auth import current_role
 from ..errors import ApiError
 from ..search.masking import is_personal, mask_event, mask_value
 from ..storage import SearchRequest
-
+from . import web
 
 
 def sees_trail() -> bool:
@@ -67,10 +70,22 @@ def record_search(kind: str, q: str, request: SearchRequest, rows: int, total: i
     who = audit.actor()
     audit.record(kind, f"{who.get('name', who['id'])} {kind}: {q or '(all events)'} ({rows} rows)", who=who,
                  labels={"q": q, "from": request.start_ms, "to": request.end_ms, "rows": rows, "total": total,
-                         **extra})
+                         **extra}, required=True)
 
 
 def record_view(event_id: str) -> None:
     who = audit.actor()
     audit.record("view", f"{who.get('name', who['id'])} viewed event {event_id}", who=who,
-                 labels={"event_id": event_id})
+                 labels={"event_id": event_id}, required=True)
+
+
+def record_reveal(event_id: str, field: str, reason: str) -> None:
+    who = audit.actor()
+    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
+                 labels={"event_id": event_id, "field": field, "reason": reason}, required=True)
+
+
+@web.errorhandler(audit.NotRecorded)
+def _not_recorded(exc: audit.NotRecorded):
+    """A back-office page whose read was not recorded: a page saying so, nothing of the data."""
+    return render_template("not_recorded.html", message=exc.message), 503

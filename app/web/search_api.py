@@ -111,17 +111,21 @@ def export():
     who = audit.actor()
     scoped, personal = reading.scoped(params.request), reading.sees_personal()   # decided now, not mid-stream
     counter = [0]
+    labels = {"q": params.q, "format": fmt, "fields": ",".join(fields), "limit": limit,
+              "from": params.request.start_ms, "to": params.request.end_ms}
+    # fail closed: the export is in the trail before its first byte leaves (503 when it cannot be)
+    audit.record("export", f"{who['name']} exports: {params.q or '(all events)'}", who=who, services=services,
+                 labels=labels, required=True)
 
     def body():
         try:
             events = service.iter_events(services.store, scoped, limit)
             yield from service.export_chunks(events if personal else map(masking.mask_event, events), fmt,
                                              fields, counter)
-        finally:  # also when the client goes away: what was sent is what is recorded
-            audit.record("export", f"{who['name']} exported {counter[0]} events: {params.q or '(all events)'}",
-                         who=who, services=services,
-                         labels={"q": params.q, "format": fmt, "rows": counter[0], "from": params.request.start_ms,
-                                 "to": params.request.end_ms})
+        finally:  # also when the client goes away: how many rows were sent
+            audit.record("export_finished", f"{who['name']} exported {counter[0]} events: "
+                         f"{params.q or '(all events)'}", who=who, services=services,
+                         labels={**labels, "rows": counter[0]})
 
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     filename = f"platlogs-export-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{fmt}"

@@ -7,7 +7,6 @@ from dataclasses import replace
 from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import audit
 from ..access import roles
 from ..auth import page_access
 from ..errors import ApiError
@@ -114,9 +113,7 @@ def reveal_page(event_id: str):
     event = reading.visible(reading.stream(request.args.get("stream")).get(event_id))
     if event is None:
         raise ApiError(404, "no such event")
-    who = audit.actor()
-    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
-                 labels={"event_id": event_id, "field": field, "reason": reason})
+    reading.record_reveal(event_id, field, reason)
     shown = reading.shown(event)
     keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
     return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
