@@ -8,7 +8,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .config import Settings
-from .errors import register_error_handlers
+from .errors import ApiError, register_error_handlers
 from .services import Services, build_services
 
 
@@ -34,7 +34,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    from .auth import init_auth, uses_bearer
+    from .auth import init_auth, request_key, uses_bearer
     from .ingest.views import api as ingest_api
     from .web.api import api as read_api
     from .web.search_api import api as search_api
@@ -46,12 +46,18 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     @app.before_request
     def _csrf():
-        # Cookie-authenticated writes need the CSRF token (form field or X-CSRFToken header);
-        # requests that carry a bearer key cannot be forged by another site, so they skip it.
+        # Cookie-authenticated writes need the CSRF token (form field or X-CSRFToken header).
+        # Skipped only when a valid API key authenticated the request (its cookies are then
+        # ignored: auth.py), or when an API route has no signed-in user (the route answers 401).
         if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if uses_bearer() or (request.path.startswith("/api/") and not current_user.is_authenticated):
-            return  # nothing a forged cross-site request could ride on; the route's own check answers 401
+        if uses_bearer():
+            if request_key() is not None:
+                return
+            if request.path.startswith("/api/"):
+                raise ApiError(401, "invalid or revoked API key")
+        elif request.path.startswith("/api/") and not current_user.is_authenticated:
+            return
         csrf.protect()
 
     for blueprint in (ingest_api, read_api, search_api, web):

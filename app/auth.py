@@ -1,5 +1,10 @@
-"""Sign-in (flask-login sessions) and API keys (Authorization: Bearer …), and the decorators
-every route uses to declare who may call it."""
+"""Sign-in (flask-login over server-side sessions, app/meta/sessions.py) and API keys
+(Authorization: Bearer …), and the decorators every route uses to declare who may call it.
+
+A request that carries `Authorization: Bearer …` is authenticated by that key alone: its cookies
+are ignored (no signed-in user), so a key never lends its request a person's session and a
+cookie never rescues a bad key. CSRF (app/__init__.py) is skipped only when a valid key
+authenticated the request."""
 from __future__ import annotations
 
 from functools import wraps
@@ -20,14 +25,37 @@ def init_auth(app: Flask, meta: MetaDB) -> None:
     login_manager.init_app(app)
 
     @login_manager.user_loader
-    def _load(session_id: str):
-        user_id, _, fingerprint = session_id.partition(":")
-        try:
-            user = meta.user(int(user_id))
-        except ValueError:
-            return None
-        # a session from before the user's password last changed (or was reset) is over
-        return user if user is not None and user.session_fingerprint == fingerprint else None
+    def _load(token: str):
+        # the cookie (or a remember-me cookie) holds a session token: live on the server, or nobody
+        if _bearer() is not None:
+            return None     # key-authenticated: cookies do not count
+        return meta.session_user(token)
+
+
+def sign_in(meta: MetaDB, user) -> None:
+    """Start a new server-side session for `user` in this browser: whatever the session cookie
+    held before is dropped (session fixation, and a fresh CSRF token)."""
+    from flask import session
+    from flask_login import login_user
+    session.clear()
+    user.session_token = meta.start_session(user.id, request.headers.get("User-Agent"), request.remote_addr)
+    login_user(user)
+
+
+def sign_out(meta: MetaDB) -> None:
+    """End this browser's session, on the server first."""
+    from flask import session
+    from flask_login import logout_user
+    token = session.get("_user_id")
+    if token:
+        meta.end_token_session(token, "logout")
+    logout_user()
+    session.clear()
+
+
+def current_session_id() -> str | None:
+    """The stored id of the signed-in user's current session."""
+    return getattr(current_user, "session_id", None) if current_user.is_authenticated else None
 
 
 def _meta() -> MetaDB:
@@ -37,6 +65,16 @@ def _meta() -> MetaDB:
 
 def uses_bearer() -> bool:
     return _bearer() is not None
+
+
+def request_key():
+    """The live API key of this request's bearer header (looked up once per request), or None."""
+    token = _bearer()
+    if token is None:
+        return None
+    if "_bearer_key" not in g:
+        g._bearer_key = _meta().key_for(token) if len(token) <= 256 else None
+    return g._bearer_key
 
 
 def _bearer() -> str | None:
@@ -63,9 +101,8 @@ def api_access(scope: str, permission: str | None = None):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            token = _bearer()
-            if token is not None:
-                key = _meta().key_for(token)
+            if uses_bearer():
+                key = request_key()
                 if key is None:
                     raise ApiError(401, "invalid or revoked API key")
                 if scope not in key.scope_set:

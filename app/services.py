@@ -21,6 +21,7 @@ class Services:
     ingestor: Ingestor
     trail: LogStore            # the reading trail: its own stream, shown to reading_trail roles only
     trail_ingestor: Ingestor
+    redactor: Redactor         # masks card numbers and secrets: events at ingest, free text in the meta DB
 
     def close(self) -> None:
         self.store.close()
@@ -28,21 +29,22 @@ class Services:
         self.meta.engine.dispose()
 
 
-def build_normalizer(settings: Settings) -> Normalizer:
+def build_normalizer(settings: Settings, redactor: Redactor | None = None) -> Normalizer:
     schema = load_schema()
     classifier = Classifier.from_file(settings.classification_file, schema.components, schema.types)
-    return Normalizer(schema, classifier, Redactor.from_file(settings.redaction_file),
+    return Normalizer(schema, classifier, redactor or Redactor.from_file(settings.redaction_file),
                       max_fields=settings.max_fields_per_event, max_depth=settings.max_depth,
                       future_tolerance_ms=settings.future_tolerance_seconds * 1000)
 
 
 def build_services(settings: Settings) -> Services:
     store = open_store(settings.store_url, **settings.store_options())
-    meta = MetaDB(settings.meta_db_url)
+    redactor = Redactor.from_file(settings.redaction_file)
+    meta = MetaDB(settings.meta_db_url, redactor=redactor)
     meta.create_all()
-    normalizer = build_normalizer(settings)
+    normalizer = build_normalizer(settings, redactor)
     ingestor = Ingestor(normalizer, store, batch_size=settings.batch_size,
                         max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors)
     trail = open_store(settings.trail_store_url, **settings.store_options())
     return Services(settings=settings, store=store, meta=meta, ingestor=ingestor, trail=trail,
-                    trail_ingestor=Ingestor(normalizer, trail, batch_size=100))
+                    trail_ingestor=Ingestor(normalizer, trail, batch_size=100), redactor=redactor)

@@ -38,6 +38,9 @@ UNDECLARED = {
     "read_api.health": "public",        # liveness for load balancers
     "web.logout": "account",            # a signed-in user's own session
     "web.change_password": "account",   # ... and own password (checks the current one)
+    "web.account_sessions": "account",  # ... and own sessions (list, end the others)
+    "web.end_account_session": "account",
+    "web.end_other_sessions": "account",
     "ingest_api.post_events": "ingest",  # an API key with the ingest scope, never a session
     "ingest_api.post_bulk": "ingest",
 }
@@ -112,10 +115,14 @@ def keys(roles_app) -> dict:
             for scope in ("read", "ingest")}
 
 
-def _client(app, personas, caller):
-    """A fresh client for one request (a logout in one case never signs a persona out for the next)."""
+def _client(app, personas, caller, endpoint=None):
+    """A fresh client for one request (a logout in one case never signs a persona out for the next:
+    it signs out a session of its own, since sessions end on the server)."""
     client = app.test_client()
-    if caller in personas:
+    if caller in personas and endpoint == "web.logout":
+        client.environ_base["REMOTE_ADDR"] = personas[caller].environ_base["REMOTE_ADDR"]
+        assert client.post("/login", data={"username": f"{caller}-p", "password": PERSONA_PASSWORD}).status_code == 302
+    elif caller in personas:
         source = personas[caller]
         client.environ_base["REMOTE_ADDR"] = source.environ_base["REMOTE_ADDR"]
         client.set_cookie("session", source.get_cookie("session").value)
@@ -154,7 +161,7 @@ def test_route_answers_by_role(roles_app, personas, keys, endpoint, method, rule
     with roles_app.test_request_context():
         url = url_for(endpoint, **args)
     headers = keys["read"] if caller == "read_key" else keys["ingest"] if caller == "ingest_key" else {}
-    response = _client(roles_app, personas, caller).open(url, method=method, headers=headers)
+    response = _client(roles_app, personas, caller, endpoint).open(url, method=method, headers=headers)
     try:
         _check(response, endpoint, method, rule, permission, caller)
     finally:

@@ -1,4 +1,6 @@
-"""The meta database (SQLAlchemy): users, API keys; later saved searches, alert rules, audit state."""
+"""The meta database (SQLAlchemy): users, their sessions, API keys, saved searches, sign-in
+throttling, the alerting tables (app/alerts/lifecycle.py). Free text is scrubbed on the way in (scrub.py)."""
 from .db import ROLES, ApiKey, MetaDB, SavedSearch, User
+from .sessions import UserSession
 
-__all__ = ["ROLES", "ApiKey", "MetaDB", "SavedSearch", "User"]
+__all__ = ["ROLES", "ApiKey", "MetaDB", "SavedSearch", "User", "UserSession"]

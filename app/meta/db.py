@@ -13,77 +13,31 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator, create_engine, delete,
-                        event, func, inspect, select, text)
+from sqlalchemy import (Boolean, ForeignKey, Integer, String, create_engine, event, func, inspect, select,
+                        text)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..access import roles
+from . import scrub
+from .base import MAX_ID, Base, UTCDateTime, _now, _text, _valid_id  # noqa: F401  (re-exported)
+from .sessions import Sessions, end_sessions_in
+from .throttle import LOGIN_WINDOW, LoginFailure, Throttle, login_name, unknown_login_name  # noqa: F401
 
 ROLES = tuple(roles())   # app/roles.yaml
 SCOPES = ("ingest", "read")
 KEY_PREFIX = "plk_"
 
 
-MAX_ID = 2**31 - 1       # PostgreSQL's INTEGER; SQLite overflows past 2**63
-
-# Sign-in throttling: failures are counted per typed username and per remote address over a
-# sliding window; past a limit, attempts are refused (429) without the password being checked.
-LOGIN_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USERNAME = 5
-MAX_FAILURES_PER_ADDRESS = 20
-
 KEY_USE_RESOLUTION = timedelta(minutes=1)   # an API key's last use is written at most this often
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _valid_id(value: int) -> bool:
-    return 0 < value <= MAX_ID
-
-
-def _text(field: str, value, limit: int) -> str:
-    """A string PostgreSQL will store as given (SQLite would take anything)."""
-    if not isinstance(value, str):
-        raise ValueError(f"{field}: expected text")
-    if len(value) > limit:
-        raise ValueError(f"{field}: at most {limit} characters")
-    if "\x00" in value:
-        raise ValueError(f"{field}: contains a NUL character")
-    return value
-
-
-class UTCDateTime(TypeDecorator):
-    """A point in time, handed back as an aware UTC datetime on every database: PostgreSQL keeps a
-    timestamptz, SQLite (no time zones) the UTC wall time."""
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class User(UserMixin, Base):
@@ -105,13 +59,12 @@ class User(UserMixin, Base):
         self.password_hash = generate_password_hash(password, method="scrypt")
 
     def get_id(self) -> str:
-        """What the session cookie holds: the id and a fingerprint of the password hash, so a new
-        password (changed or reset) ends every session signed in with the old one."""
-        return f"{self.id}:{self.session_fingerprint}"
-
-    @property
-    def session_fingerprint(self) -> str:
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        """What the session cookie holds: the token of this sign-in's server-side session
+        (sessions.py), set by MetaDB.start_session's caller or session_user — never the user's id."""
+        token = getattr(self, "session_token", None)
+        if not token:
+            raise RuntimeError("a user is signed in through MetaDB.start_session / session_user only")
+        return token
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -134,27 +87,8 @@ class ApiKey(Base):
         return set(self.scopes.split(","))
 
 
-class LoginFailure(Base):
-    """One failed sign-in: shared by every web worker process, so the limits hold across them.
-    Rows older than LOGIN_WINDOW are deleted whenever a failure is recorded."""
-    __tablename__ = "login_failures"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), nullable=False)   # as typed, at most 64 characters
-    address: Mapped[str] = mapped_column(String(64), nullable=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-
-    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),
-                      Index("ix_login_failures_address_at", "address", "at"),
-                      Index("ix_login_failures_at", "at"))
-
-
 class LockoutError(ValueError):
     """A change that would leave nobody able to administer users (yourself, the last administrator)."""
-
-
-def login_name(typed) -> str:
-    """A typed username as it is counted and recorded: at most 64 characters, no NUL."""
-    return str(typed or "").replace("\x00", "\ufffd")[:64]
 
 
 class SavedSearch(Base):
@@ -174,17 +108,20 @@ class SavedSearch(Base):
                 "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": self.created_at.isoformat()}
 
 
-def _address(address: str | None) -> str:
-    return (address or "unknown").replace("\x00", "")[:64]
-
-
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class MetaDB:
-    def __init__(self, url: str):
+class MetaDB(Throttle, Sessions):
+    """`redactor` (app/events/redact.py): masks card numbers and secrets in free text (scrub.py);
+    the default rules when not given."""
+
+    def __init__(self, url: str, redactor=None):
+        if redactor is None:
+            from ..events.redact import Redactor
+            redactor = Redactor.from_file()
         self.url = url
+        self.redactor = redactor
         self.engine = create_engine(url, future=True, pool_pre_ping=True)
         if make_url(url).get_backend_name() == "sqlite":
             @event.listens_for(self.engine, "connect")
@@ -193,6 +130,7 @@ class MetaDB:
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA foreign_keys=ON")
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        scrub.install(self.Session, redactor)
 
     def create_all(self) -> None:
         from ..alerts import lifecycle  # noqa: F401  the alerting tables live there, on this Base
@@ -258,14 +196,19 @@ class MetaDB:
         with self.Session() as s:
             return list(s.scalars(select(User).order_by(User.username)))
 
-    def set_password(self, user_id: int, password: str, must_change: bool = False) -> None:
+    def set_password(self, user_id: int, password: str, must_change: bool = False,
+                     keep_session: str | None = None) -> int:
+        """A new password; every session of the user ends but `keep_session` (the one that chose
+        it). Returns how many sessions ended."""
         if len(password) < 8:
             raise ValueError("password: at least 8 characters")
         with self.Session() as s:
             user = s.get(User, user_id)
             user.set_password(password)
             user.must_change_password = must_change
+            ended = end_sessions_in(s, user_id, "password", keep=keep_session)
             s.commit()
+            return ended
 
     def record_login(self, user_id: int) -> None:
         with self.Session() as s:
@@ -308,6 +251,8 @@ class MetaDB:
             if new_active != user.active:
                 changes.append({"field": "active", "old": user.active, "new": new_active})
                 user.active = new_active
+                if not new_active:   # deactivation signs the user out everywhere
+                    end_sessions_in(s, user.id, "deactivated")
             if removes_admin:
                 # checked again after the write (SQLite takes no row locks, but its write lock is now held)
                 s.flush()
@@ -329,45 +274,10 @@ class MetaDB:
                 raise LookupError("no such user")
             user.set_password(password)
             user.must_change_password = True
+            end_sessions_in(s, user.id, "password")
             s.commit()
         self.clear_login_failures(user.username)
         return user, password
-
-    # -- sign-in throttling -------------------------------------------------------------
-
-    def login_retry_after(self, username: str, address: str | None, now: datetime | None = None) -> int | None:
-        """Seconds until `username` may try to sign in again from `address`, or None when it may
-        now: at most MAX_FAILURES_PER_USERNAME failures for the username and
-        MAX_FAILURES_PER_ADDRESS from the address within LOGIN_WINDOW."""
-        now = now or _now()
-        waits = []
-        with self.Session() as s:
-            for column, value, limit in ((LoginFailure.username, login_name(username), MAX_FAILURES_PER_USERNAME),
-                                         (LoginFailure.address, _address(address), MAX_FAILURES_PER_ADDRESS)):
-                # the limit-th newest failure in the window: the count falls below the limit when it leaves
-                oldest = s.scalar(select(LoginFailure.at).where(column == value, LoginFailure.at > now - LOGIN_WINDOW)
-                                  .order_by(LoginFailure.at.desc()).offset(limit - 1).limit(1))
-                if oldest is not None:
-                    waits.append(max(1, math.ceil((oldest + LOGIN_WINDOW - now).total_seconds())))
-        return max(waits) if waits else None
-
-    def record_login_failure(self, username: str, address: str | None, now: datetime | None = None) -> None:
-        """Count one failed sign-in; failures past the window are deleted at the same time."""
-        now = now or _now()
-        with self.Session() as s:
-            s.execute(delete(LoginFailure).where(LoginFailure.at <= now - LOGIN_WINDOW))
-            s.add(LoginFailure(username=login_name(username), address=_address(address), at=now))
-            s.commit()
-
-    def clear_login_failures(self, username: str) -> None:
-        """A successful sign-in (or a password reset) forgets the username's failures."""
-        with self.Session() as s:
-            s.execute(delete(LoginFailure).where(LoginFailure.username == login_name(username)))
-            s.commit()
-
-    def login_failure_count(self) -> int:
-        with self.Session() as s:
-            return s.scalar(select(func.count()).select_from(LoginFailure))
 
     def ensure_admin(self) -> str | None:
         """On first start, create `admin` with a one-time password and return it; else None."""

@@ -13,11 +13,12 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import audit
-from ..meta.db import login_name
+from ..auth import current_session_id, page_access, sign_in, sign_out
+from ..meta.throttle import unknown_login_name
 
 from . import web
 
@@ -69,16 +70,17 @@ def login():
         return render_template("login.html", error=None)
     meta = _services().meta
     typed = request.form.get("username", "")
-    name = login_name(typed)
+    user = meta.user_by_name(typed)
+    # never the typed text of an unknown name (it may be a password): a pseudonym that groups alike
+    name = user.username if user is not None else unknown_login_name(typed, current_app.secret_key)
     retry_after = meta.login_retry_after(name, request.remote_addr)
     if retry_after is not None:
         audit.record("login_failed", f"sign-in refused for {name!r}: too many failed attempts", event_type="login",
                      outcome="failure", who=_who(name), labels={"reason": "rate_limited"})
         return _too_many(retry_after, "login.html")
-    user = meta.user_by_name(typed)
     if _password_matches(user, request.form.get("password", "")) and user.active:
         meta.clear_login_failures(user.username)
-        login_user(user)
+        sign_in(meta, user)
         meta.record_login(user.id)
         audit.record("login", f"{user.username} signed in", event_type="login", outcome="success",
                      who=_who(user.username, user.role))
@@ -97,7 +99,7 @@ def logout():
     if current_user.is_authenticated:
         audit.record("logout", f"{current_user.username} signed out", event_type="login", outcome="success",
                      who=_who(current_user.username, current_user.role))
-    logout_user()
+    sign_out(_services().meta)
     return redirect(url_for("web.login"))
 
 
@@ -122,8 +124,7 @@ def change_password():
         elif len(new) < 10:
             error = "Choose at least 10 characters."
         else:
-            meta.set_password(current_user.id, new)
-            login_user(meta.user(current_user.id))   # this session goes on; the others end (auth.py)
+            meta.set_password(current_user.id, new, keep_session=current_session_id())   # the others end
             audit.record("password_changed", f"{current_user.username} changed their password",
                          event_type="profile_change", target={"type": "employee", "id": current_user.username},
                          changes=[{"field": "password"}]
@@ -132,3 +133,51 @@ def change_password():
             return redirect(_safe_next(request.args.get("next")))
     return render_template("password.html", error=error, forced=forced)
 
+
+
+# -- one's own sessions -----------------------------------------------------------------------
+
+def _sessions_page(status: int = 200):
+    meta = _services().meta
+    response = make_response(render_template("sessions.html", sessions=meta.sessions_of(current_user.id),
+                                             current=current_session_id()), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _record_sessions_ended(before: int, after: int) -> None:
+    audit.record("sessions_revoked", f"{current_user.username} ended {before - after} of their other sessions",
+                 event_type="profile_change", target={"type": "employee", "id": current_user.username},
+                 changes=[{"field": "sessions", "old": before, "new": after}])
+
+
+@web.get("/account/sessions")
+@page_access(None)
+def account_sessions():
+    """Where one is signed in (browser, address, last seen), and ending the other sessions."""
+    return _sessions_page()
+
+
+@web.post("/account/sessions/<sid>/revoke")
+@page_access(None)
+def end_account_session(sid: str):
+    meta = _services().meta
+    before = len(meta.sessions_of(current_user.id))
+    if sid == current_session_id() or not meta.end_session(sid, "user", user_id=current_user.id):
+        flash("No such session of yours (sign out to end this one).")
+        return redirect(url_for("web.account_sessions"))
+    _record_sessions_ended(before, before - 1)
+    flash("That session is signed out.")
+    return redirect(url_for("web.account_sessions"))
+
+
+@web.post("/account/sessions/revoke-others")
+@page_access(None)
+def end_other_sessions():
+    meta = _services().meta
+    before = len(meta.sessions_of(current_user.id))
+    ended = meta.end_sessions(current_user.id, "user", keep=current_session_id())
+    if ended:
+        _record_sessions_ended(before, before - ended)
+    flash(f"{ended} other session{'s' if ended != 1 else ''} signed out.")
+    return redirect(url_for("web.account_sessions"))

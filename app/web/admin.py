@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from .. import audit
 from ..access import roles
-from ..auth import page_access
+from ..auth import current_session_id, page_access
 from ..meta.db import SCOPES, LockoutError
 
 from . import web
@@ -39,7 +39,8 @@ def _page(template: str, status: int = 200, **context):
 
 
 def _users_page(status: int = 200, **context):
-    return _page("admin/users.html", status, users=_meta().users(), roles=roles(), **context)
+    return _page("admin/users.html", status, users=_meta().users(), roles=roles(),
+                 sessions=_meta().live_session_counts(), **context)
 
 
 def _keys_page(status: int = 200, **context):
@@ -126,6 +127,24 @@ def reset_user_password(user_id: int):
     audit.record("password_reset", f"{current_user.username} reset the password of employee {user.username}",
                  event_type="permission_change", target=_employee(user.username), changes=changes)
     return _users_page(secret={"username": user.username, "password": password, "what": "reset"})
+
+
+@web.post("/admin/users/<int:user_id>/sessions/revoke")
+@page_access("manage_users")
+def revoke_user_sessions(user_id: int):
+    """Sign a user out everywhere (a lost laptop, a suspected stolen cookie). An administrator's
+    own current session stays: they sign themselves out with "Sign out"."""
+    user = _meta().user(user_id)
+    if user is None:
+        return _users_page(404, error="No such user.")
+    keep = current_session_id() if user.id == current_user.id else None
+    before = len(_meta().sessions_of(user.id))
+    ended = _meta().end_sessions(user.id, "admin", keep=keep)
+    audit.record("sessions_revoked", f"{current_user.username} signed employee {user.username} out everywhere "
+                 f"({ended} session{'s' if ended != 1 else ''})", event_type="permission_change",
+                 target=_employee(user.username), changes=[{"field": "sessions", "old": before, "new": before - ended}])
+    flash(f"{user.username}: {ended} session{'s' if ended != 1 else ''} signed out.")
+    return redirect(url_for("web.users"))
 
 
 # -- API keys -----------------------------------------------------------------------------
