@@ -102,6 +102,13 @@ class Settings:
     max_reported_errors: int = 1000
     batch_size: int = 2000
     future_tolerance_seconds: int = 24 * 3600
+    # partitions: UTC days within this many days of now, older times in a month or year
+    day_partition_days: int = 31
+    max_event_age_days: int = 0          # refuse events older than this (0: accept back to 1990)
+    # gzip bodies: decompressed bytes per request, and decompressed / compressed bytes
+    max_inflated_bytes: int = 1 << 30
+    max_gzip_ratio: int = 200
+    max_url_bytes: int = 8000            # request line (path + query) the app answers 414 beyond
     classification_file: Path | None = None
     redaction_file: Path | None = None
     secure_cookies: bool = False
@@ -131,6 +138,8 @@ class Settings:
             options["ca_file"] = str(self.store_ca_file)
         if not self.store_verify_tls:
             options["verify_tls"] = False
+        if self.day_partition_days != 31:   # the stores' own default otherwise
+            options["day_partition_days"] = self.day_partition_days
         return options
 
     @classmethod
@@ -172,6 +181,11 @@ class Settings:
             max_fields_per_event=_int(env, "MAX_FIELDS_PER_EVENT", 500, 10, 100_000),
             max_depth=_int(env, "MAX_DEPTH", 8, 2, 64),
             batch_size=_int(env, "BATCH_SIZE", 2000, 1, 100_000),
+            day_partition_days=_int(env, "DAY_PARTITION_DAYS", 31, 0, 3660),
+            max_event_age_days=_int(env, "MAX_EVENT_AGE_DAYS", 0, 0, 36_600),
+            max_inflated_bytes=_int(env, "MAX_INFLATED_BYTES", 1 << 30, 1024, 1 << 40),
+            max_gzip_ratio=_int(env, "MAX_GZIP_RATIO", 200, 2, 1_000_000),
+            max_url_bytes=_int(env, "MAX_URL_BYTES", 8000, 1024, 8000),
             classification_file=optional_path("CLASSIFICATION_FILE"),
             redaction_file=optional_path("REDACTION_FILE"),
             secure_cookies=_bool(env, "SECURE_COOKIES", False),

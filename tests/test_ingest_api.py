@@ -76,11 +76,17 @@ def test_all_bad_is_a_400_with_reasons(client, ingest_headers):
     (b'{"message": "unterminated', "malformed JSON"),
     (b"", "empty body"),
     (b'{"message": "\xff\xfe"}', "invalid UTF-8 at byte 13"),
-    (b'[{"a": NaN}]', "malformed JSON"),
 ])
 def test_unreadable_bodies_are_400_with_reason(client, ingest_headers, body, expected):
     response = client.post("/api/v1/events", data=body, headers={**ingest_headers, "Content-Type": "application/json"})
     assert response.status_code == 400 and expected in response.json["error"]["message"]
+
+
+def test_an_unreadable_item_of_an_array_is_refused_by_index(client, ingest_headers):
+    response = client.post("/api/v1/events", data=b'[{"a": NaN}]',
+                           headers={**ingest_headers, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json["errors"][0]["index"] == 0
+    assert "malformed JSON" in response.json["errors"][0]["reason"]
 
 
 def test_oversized_event_is_413_and_neighbours_survive(client, ingest_headers):

@@ -1,6 +1,7 @@
 """Streaming readers for request bodies: NDJSON line by line with bounded memory, optional gzip."""
 from __future__ import annotations
 
+import re
 import zlib
 from typing import IO, Iterator
 
@@ -10,15 +11,25 @@ from ..events.normalize import EventError
 
 CHUNK = 1 << 20
 GZIP_STEP = 16 << 10
+RATIO_FLOOR = 8 << 20        # the expansion ratio is checked once this much has been decompressed
+_BLANK = re.compile(rb"[ \t\r\n]*")
 
 
 class Oversized(EventError):
     pass
 
 
-def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) -> Iterator[bytes]:
-    """The body in chunks; gunzipped on the fly when the client sent Content-Encoding: gzip."""
+class BodyLimit(ValueError):
+    """The body went past a limit of the request as a whole (413)."""
+
+
+def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK, *,
+                   max_inflated: int = 1 << 30, max_ratio: int = 200) -> Iterator[bytes]:
+    """The body in chunks; gunzipped on the fly when the client sent Content-Encoding: gzip.
+    A gzip body is bounded: at most `max_inflated` bytes decompressed, and (past the first
+    RATIO_FLOOR bytes) at most `max_ratio` times the compressed bytes read."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+    read = inflated = 0
     while True:
         data = stream.read(chunk)
         if not data:
@@ -26,6 +37,7 @@ def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) ->
         if inflater is None:
             yield data
             continue
+        read += len(data)
         # Small input steps keep what decoded before a corrupt spot; bounded output per step
         # keeps a compressed bomb from expanding in memory at once.
         for offset in range(0, len(data), GZIP_STEP):
@@ -36,6 +48,10 @@ def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) ->
                 except zlib.error as exc:
                     raise ValueError(f"body is not valid gzip: {exc}") from None
                 if out:
+                    inflated += len(out)
+                    if inflated > max_inflated:   # what came before the limit is still read
+                        yield out[:len(out) - (inflated - max_inflated)]
+                    _check_inflated(inflated, read, max_inflated, max_ratio)
                     yield out
                 pending = inflater.unconsumed_tail
     if inflater is not None:
@@ -44,6 +60,15 @@ def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK) ->
             yield tail
         if not inflater.eof:
             raise ValueError("body is not valid gzip: it ends before the compressed stream does (truncated?)")
+
+
+def _check_inflated(inflated: int, read: int, max_inflated: int, max_ratio: int) -> None:
+    if inflated > max_inflated:
+        raise BodyLimit(f"gzip body decompresses to over {max_inflated} bytes (PLATLOGS_MAX_INFLATED_BYTES); "
+                        "send it in parts")
+    if inflated > RATIO_FLOOR and inflated > read * max_ratio:
+        raise BodyLimit(f"gzip body decompresses to over {max_ratio} times its size (PLATLOGS_MAX_GZIP_RATIO): "
+                        f"{inflated} bytes from {read}")
 
 
 def parse_json(data: bytes) -> object:
@@ -55,6 +80,8 @@ def parse_json(data: bytes) -> object:
             data.decode("utf-8")
         except UnicodeDecodeError as uexc:
             raise EventError(f"invalid UTF-8 at byte {uexc.start}") from None
+        if "recursion" in str(exc):
+            raise EventError("nested too deep to parse") from None
         raise EventError(f"malformed JSON: {exc}") from None
 
 
@@ -68,7 +95,14 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
     try:
         for chunk in chunks:
             start = 0
-            while (nl := chunk.find(b"\n", start)) >= 0:
+            while True:
+                if not buffer and skipped < 0:   # a run of blank lines is skipped in C
+                    end = _BLANK.match(chunk, start).end()
+                    if end > start and (last_nl := chunk.rfind(b"\n", start, end)) >= 0:
+                        line_no += chunk.count(b"\n", start, last_nl + 1)
+                        start = last_nl + 1
+                if (nl := chunk.find(b"\n", start)) < 0:
+                    break
                 piece, start = chunk[start:nl], nl + 1
                 line_no += 1
                 if skipped >= 0:
@@ -87,6 +121,9 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
                 skipped, buffer = len(buffer) + len(rest), b""
             else:
                 buffer += rest
+    except BodyLimit as exc:
+        yield line_no + 1, BodyLimitError(str(exc))
+        return
     except ValueError as exc:
         yield line_no + 1, EventError(str(exc))
         return
@@ -96,5 +133,12 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
         yield line_no + 1, buffer
 
 
-def _oversized(size: int, limit: int) -> Oversized:
+class BodyLimitError(EventError):
+    """Reported as the last item when a body limit cut the body short."""
+
+
+def oversized(size: int, limit: int) -> Oversized:
     return Oversized(f"event is {size} bytes, over the limit of {limit}")
+
+
+_oversized = oversized

@@ -14,7 +14,10 @@ import orjson
 
 from ..events.normalize import EventError, Normalizer
 from ..storage import LogStore, StoreError
-from .ndjson import parse_json
+from .items import refuse_duplicates
+from .ndjson import BodyLimitError, parse_json
+
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -25,6 +28,7 @@ class IngestReport:
     errors: list[dict] = field(default_factory=list)
     errors_truncated: bool = False
     storage_failed: bool = False
+    body_limited: bool = False   # a limit of the whole body (gzip expansion) cut it short
     max_errors: int = 1000
 
     def reject(self, error: dict) -> None:
@@ -49,6 +53,8 @@ class IngestReport:
             return 200
         if self.accepted:
             return 207
+        if self.body_limited:
+            return 413
         if self.errors and all(e["reason"].startswith("event is ") and "over the limit" in e["reason"] for e in self.errors):
             return 413
         return 400
@@ -56,12 +62,13 @@ class IngestReport:
 
 class Ingestor:
     def __init__(self, normalizer: Normalizer, store: LogStore, *, batch_size: int = 2000,
-                 max_event_bytes: int = 64 * 1024, max_errors: int = 1000):
+                 max_event_bytes: int = 64 * 1024, max_errors: int = 1000, max_event_age_days: int = 0):
         self.normalizer = normalizer
         self.store = store
         self.batch_size = batch_size
         self.max_event_bytes = max_event_bytes
         self.max_errors = max_errors
+        self.max_event_age_days = max_event_age_days   # 0: no refusal by age
 
     def ingest(self, items: Iterable[tuple[int, Any]], *, position: str = "index", check_size: bool = False,
                progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -73,18 +80,33 @@ class Ingestor:
         numbers: list[int] = []
         normalize = self.normalizer.normalize
         now_ms = time.time_ns() // 1_000_000
+        max_age = self.max_event_age_days
         for number, value in items:
             try:
                 if type(value) is bytes:
-                    batch.append(normalize(parse_json(value), now_ms, value))
-                else:
-                    if isinstance(value, EventError):
-                        raise value
-                    if check_size:
-                        size = len(orjson.dumps(value))
+                    if check_size and len(value) > self.max_event_bytes:
+                        size = len(value.strip())
                         if size > self.max_event_bytes:
                             raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
-                    batch.append(normalize(value, now_ms))
+                    parsed = parse_json(value)
+                    refuse_duplicates(value, parsed)
+                    event = normalize(parsed, now_ms, value)
+                else:
+                    if isinstance(value, EventError):
+                        report.body_limited |= isinstance(value, BodyLimitError)
+                        raise value
+                    if check_size:
+                        try:
+                            size = len(orjson.dumps(value))
+                        except orjson.JSONEncodeError:
+                            raise EventError(f"nested deeper than {self.normalizer.max_depth} levels") from None
+                        if size > self.max_event_bytes:
+                            raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
+                    event = normalize(value, now_ms)
+                if max_age and event["_ts"] < now_ms - max_age * DAY_MS:
+                    raise EventError(f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)",
+                                     "@timestamp")
+                batch.append(event)
                 numbers.append(number)
             except EventError as exc:
                 error = {position: number, "reason": exc.reason}

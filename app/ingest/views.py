@@ -6,7 +6,8 @@ from flask import Blueprint, current_app, jsonify, request
 from ..auth import api_access
 from ..errors import ApiError, error_response
 from ..events.normalize import EventError
-from .ndjson import decoded_chunks, iter_lines, parse_json
+from .items import may_repeat_keys, split_array
+from .ndjson import BodyLimit, decoded_chunks, iter_lines, parse_json
 
 api = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 
@@ -28,6 +29,12 @@ def _too_large(_exc):
     return error_response(413, f"body over {limit} bytes; send large volumes to /api/v1/events/bulk (NDJSON)")
 
 
+def _chunks():
+    settings = _services().settings
+    return decoded_chunks(request.stream, gzip=_gzip(), max_inflated=settings.max_inflated_bytes,
+                          max_ratio=settings.max_gzip_ratio)
+
+
 def _answer(report):
     response = jsonify(report.as_dict())
     response.status_code = report.status
@@ -37,25 +44,41 @@ def _answer(report):
 @api.post("/events")
 @api_access("ingest")
 def post_events():
-    """One JSON object, or a JSON array of them."""
+    """One JSON object, or a JSON array of them.
+
+    Parsed whole (fast) when that is safe; otherwise — the body is not valid JSON as a whole, an
+    item is too deep to handle, or a key may be repeated — an array is split into its items
+    without recursion and each item is judged on its own, so one bad item never sinks the rest."""
     services = _services()
-    limit = services.settings.max_request_bytes
+    settings = services.settings
+    limit = settings.max_request_bytes
     body = bytearray()
     try:
-        for chunk in decoded_chunks(request.stream, gzip=_gzip()):
+        for chunk in _chunks():
             body += chunk
             if len(body) > limit:
                 raise ApiError(413, f"body over {limit} bytes; send large volumes to /api/v1/events/bulk (NDJSON)")
+    except BodyLimit as exc:
+        raise ApiError(413, str(exc)) from None
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     if not body.strip():
         raise ApiError(400, "empty body: send a JSON object or an array of objects")
+    data = bytes(body)
+    del body
     try:
-        document = parse_json(bytes(body))
+        document = parse_json(data)
     except EventError as exc:
-        raise ApiError(400, exc.reason) from None
-    items = document if isinstance(document, list) else [document]
-    report = services.ingestor.ingest(enumerate(items), check_size=True)
+        document, error = None, exc
+    if document is not None and not may_repeat_keys(data, document):
+        items = enumerate(document if isinstance(document, list) else [document])
+    elif data.lstrip()[:1] == b"[":
+        items = split_array(data, settings.max_event_bytes, settings.max_depth)
+    elif document is None:
+        raise ApiError(400, error.reason)
+    else:
+        items = iter([(0, data)])
+    report = services.ingestor.ingest(items, check_size=True)
     return _answer(report)
 
 
@@ -68,6 +91,6 @@ def post_bulk():
     services = _services()
     # streamed: only each line is bounded. (Flask treats None as "use the app setting".)
     request.max_content_length = 1 << 62
-    chunks = decoded_chunks(request.stream, gzip=_gzip())
+    chunks = _chunks()
     lines = iter_lines(chunks, services.settings.max_event_bytes)
     return _answer(services.ingestor.ingest(lines, position="line"))
