@@ -44,7 +44,8 @@ def build_services(settings: Settings) -> Services:
     meta.create_all()
     normalizer = build_normalizer(settings, redactor)
     ingestor = Ingestor(normalizer, store, batch_size=settings.batch_size,
-                        max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors)
+                        max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
+                        max_event_age_days=settings.max_event_age_days)
     trail = open_store(settings.trail_store_url, **settings.store_options())
     return Services(settings=settings, store=store, meta=meta, ingestor=ingestor, trail=trail,
                     trail_ingestor=Ingestor(normalizer, trail, batch_size=100), redactor=redactor)
