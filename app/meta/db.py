@@ -8,6 +8,10 @@ are refused or answered before they reach the database.
 Passwords: Werkzeug's scrypt (memory-hard KDF, shipped with Flask, no extra dependency).
 API keys: 256-bit random tokens, stored as SHA-256 digests — a fast hash is right for
 high-entropy secrets and keeps the per-request lookup one indexed query.
+
+Around it: base.py (Base, UTC times, checks), sessions.py (server-side sign-in sessions),
+throttle.py (sign-in throttling), scrub.py (free text masked on every write) — MetaDB takes the
+methods of the first two as mixins, so callers keep one `meta` object.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, Integer, String, delete, or_, select, update
+from sqlalchemy import ForeignKey, Index, String, delete, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, _now
