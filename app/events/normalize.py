@@ -37,6 +37,7 @@ class Normalizer:
         self.max_depth = max_depth
         self.future_tolerance_ms = future_tolerance_ms
         self._tree = field_tree(schema)
+        self._types = {name: f.type for name, f in schema.fields.items()}
         self.converter = Converter()
         self._last_ingested = (-1, "")
         self._good_keys: set[str] = set()
@@ -47,17 +48,33 @@ class Normalizer:
         """The stored form of `raw`, or EventError. `raw_line`, the JSON text `raw` was parsed
         from, enables the fast path: a line that provably needs no redaction, no dotted-key
         expansion and is within the limits is checked without being copied."""
+        try:
+            return self._normalize(raw, ingested_ms, raw_line)
+        except EventError as exc:  # a reason quoting a value must not echo a card or a secret
+            exc.reason = self.redactor.scrub(exc.reason)[0]
+            if exc.field:
+                exc.field = self.redactor.scrub(exc.field)[0]
+            exc.args = (exc.reason,)
+            raise
+
+    def _normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None) -> dict:
         if not isinstance(raw, dict):
             raise EventError(f"expected a JSON object, got {type_name(raw)}")
-        state = [0, 0]  # fields seen, values redacted
+        state = [0, 0, 0]  # fields seen, values redacted, numbers of numeric fields cut
         columns: dict[str, Any] = {}
         if (raw_line is not None and b"\\" not in raw_line and b"\x7f" not in raw_line
-                and not self.redactor.may_touch(raw_line) and self._fast(raw, self._tree, 1, [0], columns)):
+                and not self.redactor.may_touch(raw_line) and self._fast(raw, self._tree, 1, [0], columns)
+                and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True))):
             event = raw  # the raw text is exactly the decoded strings, and nothing needed changing
         else:
             columns.clear()
             event = self._walk(raw, 1, "", state)
+            if "changes" in event:
+                state[1] += self._secret_changes(event["changes"])
             self._check_known(event, self._tree, "", columns)
+            if state[2]:
+                tags = event.get("tags")
+                event["tags"] = (tags if isinstance(tags, list) else []) + ["number_redacted"]
 
         meta = event.get("event")
         if meta is None:
@@ -137,6 +154,10 @@ class Normalizer:
                 for item in value:
                     if type(item) is list or (type(item) is dict and not self._fast(item, None, depth + 1, count, columns)):
                         return False
+                    if type(item) is float and not -1e12 < item < 1e12:
+                        return False
+            elif kind is float and not -1e12 < value < 1e12:
+                return False  # could be a card number written with an exponent (4.2e15)
             if spec is None or value is None:
                 continue
             if type(spec) is not Leaf:
@@ -168,6 +189,7 @@ class Normalizer:
             if state[0] > self.max_fields:
                 raise EventError(f"more than {self.max_fields} fields")
             if not key or len(key) > MAX_KEY_CHARS or _CONTROL.search(key):
+                key = self.redactor.scrub(key)[0]
                 raise EventError(f"invalid field name {key[:40]!r} (empty, over {MAX_KEY_CHARS} characters "
                                  "or containing control characters)", path.rstrip(".") or None)
             name = key.rsplit(".", 1)[-1]
@@ -204,14 +226,36 @@ class Normalizer:
             if state[0] > self.max_fields:
                 raise EventError(f"more than {self.max_fields} fields (array {path} is too long)", path)
             return [self._value(item, depth + 1, path, state) for item in value]
-        if kind is int and value >= 10**12:
-            masked = self.redactor.scrub_number(value)
-            if masked is not None and path not in self.schema.fields:
-                state[1] += 1
-                return masked
-        if kind is float and not math.isfinite(value):
-            raise EventError("NaN and infinite numbers are not allowed", path)
+        if (kind is int or kind is float) and not -1e12 < value < 1e12:
+            if kind is float and not math.isfinite(value):
+                raise EventError("NaN and infinite numbers are not allowed", path)
+            field_type = self._types.get(path)
+            if field_type in ("long", "double"):  # cannot hold a string: cut, counted and tagged
+                cut = self.redactor.blunt_number(value)
+                if cut is not None:
+                    state[1] += 1
+                    state[2] += 1
+                    return cut
+            elif field_type != "date":  # dates become ISO text; anything else would be the digits
+                masked = self.redactor.scrub_number(value)
+                if masked is not None:
+                    state[1] += 1
+                    return masked
         return value
+
+    def _secret_changes(self, changes: Any, count_only: bool = False) -> int:
+        """`changes` items whose `field` names a secret (user.password) lose their old and new
+        values; how many values that was."""
+        count = 0
+        for item in changes if isinstance(changes, list) else [changes]:
+            name = item.get("field") if isinstance(item, dict) else None
+            if isinstance(name, str) and self.redactor.drops(name.rsplit(".", 1)[-1]):
+                for side in ("old", "new"):
+                    if side in item:
+                        count += 1
+                        if not count_only:
+                            del item[side]
+        return count
 
     # -- pass 2: known fields ----------------------------------------------------------
 

@@ -1,44 +1,45 @@
-"""PII redaction: card numbers (PAN, Luhn-checked), secret fields by name, configurable patterns."""
+"""PII redaction: card numbers (PAN, Luhn-checked, see pan.py), secret fields by name (also as
+`name: value` / `name=value` inside text), configurable patterns (redaction.yaml)."""
 from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .pan import RUN, SEPARATORS, blunt, is_pan, luhn_ok, mask, mask_pans, number_pan
+
+__all__ = ["Redactor", "luhn_ok", "snake_name", "DEFAULT_FILE"]
+
 DEFAULT_FILE = Path(__file__).with_name("redaction.yaml")
-
-# A candidate PAN: 13-19 digits, optionally separated by single spaces or dashes, not glued to
-# other digits. Starting digit 2-6 covers every card scheme and spares epoch-ms timestamps (1…).
-_PAN = re.compile(r"(?<!\d)[2-6](?:[ -]?\d){12,18}(?!\d)")
 _GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+_GLOB = re.compile(r"\*?[a-z0-9_]+(?:\[0-9\])?\Z")  # what drop_fields may hold (after normalising)
+
+# Field names are compared in snake case: camelCase, kebab-case, UPPER and spaces all agree.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+def snake_name(name: str) -> str:
+    """userPassword, X-Api-Key, CLIENT_SECRET, ｐａｓｓｗｏｒｄ -> user_password, x_api_key, ..."""
+    if not name.isascii():
+        name = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    return _NOT_WORD.sub("_", _CAMEL.sub("_", name).lower()).strip("_")
 
 
-def _mask_pan(match: re.Match) -> str:
-    raw = match.group(0)
-    digits = raw.replace(" ", "").replace("-", "")
-    if not luhn_ok(digits):
-        return raw
-    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-
-
-# For scanning raw JSON lines: digits become "0"; spaces and dashes (PAN separators) vanish.
+# For scanning raw JSON lines: ASCII digits become "0"; ASCII card-number separators vanish.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_ASCII_SEPARATORS = b" " + bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128 and c != 0x5C)
 _THIRTEEN_DIGITS = b"0" * 13
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
+_SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|negotiate|ntlm|token|apikey)\s+")
+_EQ_VALUE = re.compile(r"""[^\s&,;"'<>]+""")
+_COLON_VALUE = re.compile(r"""[^,;|\r\n}\]"']+""")
+_QUOTED = {'"': re.compile(r'"((?:[^"\\]|\\.)*)"'), "'": re.compile(r"'([^']*)'")}
 
 
 @dataclass
@@ -48,17 +49,28 @@ class Redactor:
     prefilter: re.Pattern  # one search tells whether a string needs any work
     needles: tuple[bytes, ...]  # lower-case byte strings, one of which a pattern's match contains
     unguarded: list[re.Pattern]  # patterns without a needle: searched on the line itself
+    assign: re.Pattern = re.compile(r"(?!)")  # the end of a secret name, in text (`password: x`)
+    assign_line: re.Pattern = re.compile(rb"(?!)")  # the same on a lower-cased raw JSON line
+    _drops: dict = field(default_factory=dict)
 
     def may_touch(self, line: bytes) -> bool:
         """Whether a string value of a raw JSON line without escapes could be changed (card
-        numbers, patterns). Secret keys are judged separately, key by key. Cheap, and never
-        wrong in the unsafe direction: False means provably nothing to change."""
+        numbers, `secret: value` text, patterns). Secret keys are judged separately, key by key,
+        and numbers written with an exponent by the fast path. Cheap, and never wrong in the
+        unsafe direction: False means provably nothing to change."""
         lowered = line.lower()
         for needle in self.needles:
             if needle in lowered:
                 return True
-        if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, b" -"):
+        if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS):
             return True
+        if self.assign_line.search(lowered):
+            return True
+        if not line.isascii():  # other digits and separators (fullwidth, NBSP, ...): look closely
+            text = line.decode("utf-8", "replace")
+            if RUN.search(text) or self.assign.search(text):
+                return True
+            return any(p.search(text) for p in self.unguarded)
         if self.unguarded:
             text = line.decode("utf-8", "replace")
             return any(p.search(text) for p in self.unguarded)
@@ -66,16 +78,38 @@ class Redactor:
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "Redactor":
-        spec = yaml.safe_load((path or DEFAULT_FILE).read_text()) or {}
-        globs = [g.lower().replace("-", "_") for g in spec.get("drop_fields", [])]
+        path = path or DEFAULT_FILE
+        spec = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(spec, dict):
+            raise ValueError(f"{path}: expected a mapping with drop_fields and patterns")
+        globs, tails = [], set()
+        for i, item in enumerate(spec.get("drop_fields") or []):
+            glob = re.sub(r" |-(?!9\])", "_", item.lower()) if isinstance(item, str) else ""
+            if not _GLOB.match(glob):
+                raise ValueError(f"{path}: drop_fields[{i}] {item!r}: expected a field name, optionally "
+                                 "with a leading * and a trailing [0-9]")
+            globs.append(glob)
+            tail = glob.lstrip("*_").removesuffix("[0-9]")
+            tails.add(r"[_ -]?".join(re.escape(part) for part in tail.split("_")))
         drop = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs) or r"(?!)")
+        alternation = "|".join(sorted(tails, key=len, reverse=True)) or "(?!)"
+        assign_body = rf"(?:{alternation})[0-9]*(?={_ASSIGN_SEP.pattern})"
+        assign = re.compile(assign_body, re.IGNORECASE)
+        assign_line = re.compile(rf"(?:{alternation})[0-9]*{_ASSIGN_SEP.pattern}".encode())
+
         patterns, needles, unguarded = [], set(), []
-        for item in spec.get("patterns", []):
+        for i, item in enumerate(spec.get("patterns") or []):
+            where = f"{path}: patterns[{i}]" + (f" ({item.get('name')})" if isinstance(item, dict) else "")
+            if not isinstance(item, dict) or not isinstance(item.get("regex"), str):
+                raise ValueError(f"{where}: expected a mapping with a string `regex`")
             try:
                 pattern = re.compile(item["regex"])
-            except (re.error, KeyError, TypeError) as exc:
-                raise ValueError(f"redaction patterns: {item!r}: {exc}") from exc
-            patterns.append((pattern, item.get("replace", "[REDACTED]")))
+            except re.error as exc:
+                raise ValueError(f"{where}: regex: {exc}") from exc
+            replace = item.get("replace", "[REDACTED]")
+            if not isinstance(replace, str):
+                raise ValueError(f"{where}: replace: expected a string")
+            patterns.append((pattern, replace))
             if item.get("needle"):
                 needles.add(str(item["needle"]).lower().encode())
             else:
@@ -83,31 +117,88 @@ class Redactor:
         # A looser union (case-insensitive, leading inline flags lifted) is fine as a prefilter:
         # a false positive only costs the exact pass below.
         loose = [_GLOBAL_FLAGS.sub("", p.pattern) for p, _ in patterns]
-        prefilter = re.compile("|".join(f"(?:{p})" for p in [_PAN.pattern, *loose]), re.IGNORECASE)
+        prefilter = re.compile("|".join(f"(?:{p})" for p in [RUN.pattern, assign_body, *loose]),
+                               re.IGNORECASE)
         return cls(drop=drop, patterns=patterns, prefilter=prefilter, needles=tuple(sorted(needles)),
-                   unguarded=unguarded)
+                   unguarded=unguarded, assign=assign, assign_line=assign_line)
 
     def drops(self, key: str) -> bool:
-        return self.drop.match(key.lower().replace("-", "_")) is not None
+        """Whether a field of this name (the last part of its path) holds a secret."""
+        verdict = self._drops.get(key)
+        if verdict is None:
+            if len(self._drops) > 50_000:  # bounded: hostile clients can invent keys
+                self._drops.clear()
+            verdict = self._drops[key] = self.drop.match(snake_name(key)) is not None
+        return verdict
 
     def scrub(self, value: str) -> tuple[str, int]:
-        """The value with PANs masked and patterns replaced, and how many replacements were made."""
+        """The value with PANs masked, secrets after secret names (`password: x`, `token=x`)
+        and pattern matches replaced, and how many replacements were made."""
         if self.prefilter.search(value) is None:
             return value, 0
-        count = 0
-        new = _PAN.sub(_mask_pan, value)
-        if new != value:
-            count += 1
+        new, count = mask_pans(value)
+        if self.assign.search(new):
+            new, n = self._assignments(new)
+            count += n
         for pattern, replacement in self.patterns:
             new, n = pattern.subn(replacement, new)
             count += n
         return new, count
 
+    def _assignments(self, text: str) -> tuple[str, int]:
+        """`name: value`, `name=value`, `"name": "value"` with a secret name: the value replaced."""
+        out, pos, count = [], 0, 0
+        for match in self.assign.finditer(text):
+            if match.start() < pos:
+                continue
+            start = match.start()
+            while start > 0 and text[start - 1] in _KEY_CHARS:
+                start -= 1
+            name = text[start:match.end()].rsplit(".", 1)[-1]
+            if not self.drops(name):
+                continue
+            sep = _ASSIGN_SEP.match(text, match.end())
+            begin = sep.end()
+            if begin < len(text) and text[begin] in _QUOTED:
+                value = _QUOTED[text[begin]].match(text, begin)
+                if value is None:  # an unclosed quote: the rest is the secret
+                    begin, end = begin + 1, len(text)
+                else:
+                    begin, end = value.start(1), value.end(1)
+            else:
+                colon = ":" in sep.group(0)
+                scheme = _SCHEME.match(text, begin)  # Authorization: Basic [REDACTED]
+                if scheme:
+                    begin = scheme.end()
+                value = (_COLON_VALUE if colon else _EQ_VALUE).match(text, begin)
+                if value is None:
+                    continue
+                end = len(text[:value.end()].rstrip())
+            if end <= begin:
+                continue
+            out.append(text[pos:begin])
+            out.append("[REDACTED]")
+            pos = end
+            count += 1
+        if not count:
+            return text, 0
+        out.append(text[pos:])
+        return "".join(out), count
+
+    # -- numbers ---------------------------------------------------------------------------
+
     @staticmethod
-    def scrub_number(value: int) -> str | None:
-        """A masked string when an integer is a card number, else None."""
-        if 10**12 <= value < 10**19:
-            digits = str(value)
-            if digits[0] in "23456" and luhn_ok(digits):
-                return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-        return None
+    def scrub_number(value: int | float) -> str | None:
+        """A masked string when an int or float is a card number, else None."""
+        digits = number_pan(value)
+        return None if digits is None else mask(digits)
+
+    @staticmethod
+    def blunt_number(value: int | float) -> int | float | None:
+        """For a numeric schema field: the number cut so that it no longer holds a card number
+        (see pan.blunt), or None when it holds none."""
+        return None if number_pan(value) is None else blunt(value)
+
+
+# kept importable from here: older callers and tests use them
+__all__ += ["is_pan", "mask_pans"]
