@@ -55,6 +55,7 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the back office and the API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
+    from .server import LIMIT_REQUEST_LINE, UrlLimit
 
     services = _services()  # validates settings, creates the databases before workers fork
     password = services.meta.ensure_admin()
@@ -73,7 +74,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
+            # gunicorn's own errors in JSON, and request lines up to its maximum: the app answers
+            # URLs over PLATLOGS_MAX_URL_BYTES itself, in JSON (app/server.py)
+            self.cfg.set("worker_class", "app.server.JsonErrorWorker")
+            self.cfg.set("limit_request_line", LIMIT_REQUEST_LINE)
             self.cfg.set("timeout", 300)  # a 1 GB bulk upload is one long request
             self.cfg.set("accesslog", None)
             self.cfg.set("errorlog", "-")
@@ -81,6 +85,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         def load(self):
             from . import create_app
             app = create_app(settings)
+            app.wsgi_app = UrlLimit(app.wsgi_app, settings.max_url_bytes)
             tune_gc()
             return app
 
