@@ -376,3 +376,16 @@ def test_sessions_table_on_both_databases(meta):
     assert meta.session_user(c, now=_now() + SESSION_IDLE + timedelta(seconds=1)) is None
     d = meta.start_session(sam.id, now=_now() - SESSION_LIFETIME)
     assert meta.session_user(d) is None
+
+
+def test_a_card_in_a_saved_search_is_masked_through_the_api_and_the_page(app, services):
+    olga = make_persona(app, "operations", "olga")
+    token = csrf_token(olga.get("/").get_data(as_text=True))
+    created = olga.post("/api/v1/saved-searches", json={"name": f"card {CARD}", "q": f'"{CARD}"'},
+                        headers={"X-CSRFToken": token})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.json["name"] == f"card {MASKED}" and CARD not in json.dumps(created.json)
+    assert post(olga, "/saved-searches", {"name": f"page {CARD}", "q": CARD.replace(" ", "")
+                                          }).status_code in (302, 303)
+    dump = json.dumps(_column(services.meta, "saved_searches", "name") + _column(services.meta, "saved_searches", "query"))
+    assert CARD not in dump and CARD.replace(" ", "") not in dump and dump.count("411111******1111") == 4
