@@ -276,6 +276,22 @@ def users_reset_password(username: str) -> None:
     click.echo(f"one-time password for {username}: {password}")
 
 
+@users.command("sign-out")
+@click.argument("username")
+def users_sign_out(username: str) -> None:
+    """End every sign-in session of a user (recorded, as the back office's "Sign out everywhere")."""
+    from .accounts import CLI, sign_out_everywhere
+    services = _services()
+    try:
+        user = services.meta.user_by_name(username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        ended = sign_out_everywhere(services, user, who=CLI)
+    finally:
+        services.close()
+    click.echo(f"{username}: {ended} session{'' if ended == 1 else 's'} ended")
+
+
 # -- alerts -------------------------------------------------------------------------------
 
 @main.command()

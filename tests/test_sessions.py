@@ -389,3 +389,19 @@ def test_a_card_in_a_saved_search_is_masked_through_the_api_and_the_page(app, se
                                           }).status_code in (302, 303)
     dump = json.dumps(_column(services.meta, "saved_searches", "name") + _column(services.meta, "saved_searches", "query"))
     assert CARD not in dump and CARD.replace(" ", "") not in dump and dump.count("411111******1111") == 4
+
+
+def test_the_command_line_signs_a_user_out_everywhere(app, services, env, monkeypatch):
+    """`platlogs users sign-out NAME`: the same service as the administrators' button."""
+    from click.testing import CliRunner
+    from app.cli import main
+    sam = make_persona(app, "support", "sam")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PLATLOGS_META_DB", services.settings.meta_db_url)
+    result = CliRunner().invoke(main, ["users", "sign-out", "sam"])
+    assert result.exit_code == 0 and "sam: 1 session ended" in result.output, result.output
+    assert signed_out(sam.get("/"))
+    [event] = events(services, "event.action:sessions_revoked")
+    assert event["actor"]["id"] == "platlogs-cli" and event["changes"] == [{"field": "sessions", "old": 1, "new": 0}]
+    assert CliRunner().invoke(main, ["users", "sign-out", "nobody"]).exit_code != 0

@@ -16,7 +16,7 @@ from flask import current_app, flash, make_response, redirect, render_template, 
 from flask_login import current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import audit
+from .. import accounts, audit
 from ..auth import current_session_id, page_access, sign_in, sign_out
 from ..meta.throttle import unknown_login_name
 
@@ -134,7 +134,6 @@ def change_password():
     return render_template("password.html", error=error, forced=forced)
 
 
-
 # -- one's own sessions -----------------------------------------------------------------------
 
 def _sessions_page(status: int = 200):
@@ -143,12 +142,6 @@ def _sessions_page(status: int = 200):
                                              current=current_session_id()), status)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _record_sessions_ended(before: int, after: int) -> None:
-    audit.record("sessions_revoked", f"{current_user.username} ended {before - after} of their other sessions",
-                 event_type="profile_change", target={"type": "employee", "id": current_user.username},
-                 changes=[{"field": "sessions", "old": before, "new": after}])
 
 
 @web.get("/account/sessions")
@@ -161,23 +154,16 @@ def account_sessions():
 @web.post("/account/sessions/<sid>/revoke")
 @page_access(None)
 def end_account_session(sid: str):
-    meta = _services().meta
-    before = len(meta.sessions_of(current_user.id))
-    if sid == current_session_id() or not meta.end_session(sid, "user", user_id=current_user.id):
+    if not accounts.end_own_sessions(_services(), current_user, keep=current_session_id(), only=sid):
         flash("No such session of yours (sign out to end this one).")
-        return redirect(url_for("web.account_sessions"))
-    _record_sessions_ended(before, before - 1)
-    flash("That session is signed out.")
+    else:
+        flash("That session is signed out.")
     return redirect(url_for("web.account_sessions"))
 
 
 @web.post("/account/sessions/revoke-others")
 @page_access(None)
 def end_other_sessions():
-    meta = _services().meta
-    before = len(meta.sessions_of(current_user.id))
-    ended = meta.end_sessions(current_user.id, "user", keep=current_session_id())
-    if ended:
-        _record_sessions_ended(before, before - ended)
+    ended = accounts.end_own_sessions(_services(), current_user, keep=current_session_id())
     flash(f"{ended} other session{'s' if ended != 1 else ''} signed out.")
     return redirect(url_for("web.account_sessions"))

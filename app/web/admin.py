@@ -11,7 +11,7 @@ from datetime import datetime
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import audit
+from .. import accounts, audit
 from ..access import roles
 from ..auth import current_session_id, page_access
 from ..meta.db import SCOPES, LockoutError
@@ -138,11 +138,7 @@ def revoke_user_sessions(user_id: int):
     if user is None:
         return _users_page(404, error="No such user.")
     keep = current_session_id() if user.id == current_user.id else None
-    before = len(_meta().sessions_of(user.id))
-    ended = _meta().end_sessions(user.id, "admin", keep=keep)
-    audit.record("sessions_revoked", f"{current_user.username} signed employee {user.username} out everywhere "
-                 f"({ended} session{'s' if ended != 1 else ''})", event_type="permission_change",
-                 target=_employee(user.username), changes=[{"field": "sessions", "old": before, "new": before - ended}])
+    ended = accounts.sign_out_everywhere(current_app.extensions["platlogs"], user, who=audit.actor(), keep=keep)
     flash(f"{user.username}: {ended} session{'s' if ended != 1 else ''} signed out.")
     return redirect(url_for("web.users"))
 
