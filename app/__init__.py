@@ -47,17 +47,18 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     @app.before_request
     def _csrf():
         # Cookie-authenticated writes need the CSRF token (form field or X-CSRFToken header).
-        # Skipped only when a valid API key authenticated the request (its cookies are then
-        # ignored: auth.py), or when an API route has no signed-in user (the route answers 401).
+        # Skipped only on the API, when a valid key authenticated the request (its cookies are
+        # then ignored: auth.py) or when there is no signed-in user (the route answers 401).
+        # Pages are never key-authenticated: a bearer header there changes nothing.
         if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if uses_bearer():
-            if request_key() is not None:
+        if request.path.startswith("/api/"):
+            if uses_bearer():
+                if request_key() is None:
+                    raise ApiError(401, "invalid or revoked API key")
                 return
-            if request.path.startswith("/api/"):
-                raise ApiError(401, "invalid or revoked API key")
-        elif request.path.startswith("/api/") and not current_user.is_authenticated:
-            return
+            if not current_user.is_authenticated:
+                return
         csrf.protect()
 
     for blueprint in (ingest_api, read_api, search_api, web):
