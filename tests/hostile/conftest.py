@@ -1,0 +1,105 @@
+"""Worlds for the hostile corpus: one real app (data directory, meta DB, store, reading trail)
+per backend and purpose, shared by every case of the module (creating a store per case would
+make the corpus slow; strings that must never be stored are unique per case, see corpus.py).
+
+  worlds(backend, name)  -> World: created on first use, closed (and its OpenSearch indices
+                            dropped) when the module ends. Ingest paths get a world each, so a
+                            leak on one path cannot be blamed on another; the read routes share
+                            one world, seeded once with every read case's events.
+"""
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app import create_app
+from conftest import make_persona, store_url_for
+
+from . import scan
+
+
+_ACTIVE = None
+
+
+class World:
+    def __init__(self, backend: str, name: str, root: Path, store_url: str, node_url: str | None):
+        self.backend, self.name, self.root = backend, name, root
+        self.data_dir = root / "data"
+        self.scratch = root.parent / f"{root.name}-scratch"   # input files (the CLI's): not scanned
+        self.scratch.mkdir(exist_ok=True)
+        self.store_url = store_url
+        self.node_url = node_url
+        self.prefix = parse_qs(urlsplit(store_url).query).get("prefix", [None])[0]
+        self.env = {"PLATLOGS_DATA_DIR": str(self.data_dir), "PLATLOGS_STORE": store_url}
+        self.app = create_app(self.env)
+        global _ACTIVE
+        _ACTIVE = self
+        self.services = self.app.extensions["platlogs"]
+        self.ingest_key = self.services.meta.create_key("corpus ingest", ["ingest"])[1]
+        self.client = self.app.test_client()
+        self._personas: dict[str, object] = {}
+        self.leaked: dict[str, str] = {}     # needle -> the test that first found it stored
+
+    @property
+    def ingest_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.ingest_key}"}
+
+    def activate(self) -> "World":
+        """Make this world's app the one sessions are checked against. flask-login's LoginManager
+        is a module global in app/auth.py, so the user loader belongs to the app created last:
+        with several apps in one process, a session of another app is not found (401/redirect)."""
+        global _ACTIVE
+        if _ACTIVE is not self:
+            from app.auth import init_auth
+            init_auth(self.app, self.services.meta)
+            _ACTIVE = self
+        return self
+
+    def persona(self, role: str):
+        """A test client signed in as this world's user of `role` (username `<role>-hx`)."""
+        self.activate()
+        if role not in self._personas:
+            self._personas[role] = make_persona(self.app, role, f"{role}-hx")
+        return self._personas[role]
+
+    def refresh(self) -> None:
+        """OpenSearch: make what another process (the CLI) or the trail wrote searchable now."""
+        if self.backend == "opensearch":
+            from opensearchpy import OpenSearch
+            client = OpenSearch(self.node_url)
+            client.indices.refresh(index=f"{self.prefix}*", params={"ignore_unavailable": "true",
+                                                                    "allow_no_indices": "true"})
+            client.close()
+
+    def disk_hits(self, needles: list[str]) -> dict[str, list[str]]:
+        """needle -> where it is stored: every file under the world's root (both backends: meta DB,
+        SQLite stores) and, on OpenSearch, every document's _source under this world's prefix."""
+        found = scan.file_hits(self.root, needles)   # the data dir and the SQLite store
+        if self.backend == "opensearch":
+            for needle, where in scan.opensearch_hits(self.node_url, self.prefix, needles).items():
+                found.setdefault(needle, []).extend(where)
+        return found
+
+    def close(self) -> None:
+        self.services.close()
+
+
+@pytest.fixture(scope="module")
+def worlds(request, tmp_path_factory):
+    made: dict[tuple[str, str], World] = {}
+
+    def get(backend: str, name: str) -> World:
+        if (backend, name) not in made:
+            root = tmp_path_factory.mktemp(f"hx-{backend}-{name}")
+            node = request.getfixturevalue("opensearch_url") if backend == "opensearch" else None
+            made[backend, name] = World(backend, name, root, store_url_for(backend, root, request), node)
+        return made[backend, name].activate()
+
+    yield get
+    for world in made.values():
+        world.close()
+    gc.collect()

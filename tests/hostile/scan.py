@@ -1,0 +1,146 @@
+"""Where the corpus looks for strings that must never be stored or shown.
+
+disk_hits(world, needles): every file of the data directory, byte for byte (the SQLite
+databases, their -wal and -shm files, everything else there), in the encodings a value can take
+(UTF-8, JSON escapes, and for digit strings the big-endian integer and IEEE double SQLite and
+FTS store), plus a logical read of every SQLite database (every row of every table and every
+token of every FTS5 index: FTS terms are prefix-compressed on disk, so bytes alone miss them);
+on OpenSearch, additionally the stored _source of every document under the world's prefix
+(the events and the reading trail).
+
+answer_texts(response): the texts a reader receives: the body as sent, HTML-unescaped, and for
+JSON every key and value decoded (JSON escapes \\uXXXX hide nothing)."""
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+import struct
+from pathlib import Path
+
+
+def _encodings(needle: str) -> list[bytes]:
+    out = {needle.encode("utf-8", "surrogatepass"), json.dumps(needle)[1:-1].encode(),
+           json.dumps(needle, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")}
+    if needle.isdigit() and 0 < int(needle) < 2 ** 63:
+        n = int(needle)
+        out.add(struct.pack(">q", n))                  # SQLite record / FTS integer
+        if n < 2 ** 47:
+            out.add(struct.pack(">q", n)[2:])          # SQLite's 6-byte integer
+        if float(n) == n:
+            out.add(struct.pack(">d", float(n)))        # REAL column
+    return sorted(out)
+
+
+def _flatten(value, out: list[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append(str(k))
+            _flatten(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _flatten(v, out)
+    elif isinstance(value, float):
+        out.append(repr(value))
+        if value.is_integer() and abs(value) < 1e20:
+            out.append(str(int(value)))
+    elif isinstance(value, bytes):
+        out.append(value.decode("utf-8", "replace"))
+    elif value is not None:
+        out.append(str(value))
+
+
+def sqlite_logical(db: Path) -> str:
+    """Every value of every row of every table, and every FTS5 index's vocabulary."""
+    texts: list[str] = []
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+        for name, sql in tables:
+            quoted = '"' + name.replace('"', '""') + '"'
+            if sql and "USING FTS5" in sql.upper():
+                vocab = f"v_{abs(hash(name))}"
+                connection.execute(f"CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {quoted}, 'row')")
+                texts += [str(row[0]) for row in connection.execute(f"SELECT term FROM temp.{vocab}")]
+                continue
+            try:
+                rows = connection.execute(f"SELECT * FROM {quoted}").fetchall()
+            except sqlite3.DatabaseError:   # an FTS shadow table of a tokenizer we cannot load, etc.
+                continue
+            for row in rows:
+                _flatten(list(row), texts)
+    finally:
+        connection.close()
+    return "\n".join(texts)
+
+
+def file_hits(directory: Path, needles: list[str]) -> dict[str, list[str]]:
+    """needle -> where it was found (file, or file (logical) for a database's rows and tokens)."""
+    found: dict[str, list[str]] = {}
+    files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
+    encoded = {n: _encodings(n) for n in needles}
+    for path in files:
+        data = path.read_bytes()
+        for needle, forms in encoded.items():
+            if any(form in data for form in forms):
+                found.setdefault(needle, []).append(str(path.relative_to(directory)))
+        if data.startswith(b"SQLite format 3\x00"):
+            logical = sqlite_logical(path)
+            for needle in needles:
+                if needle in logical:
+                    found.setdefault(needle, []).append(f"{path.relative_to(directory)} (rows/tokens)")
+    return found
+
+
+def opensearch_documents(node_url: str, prefix: str) -> list[dict]:
+    """The _source of every document under `prefix` (event and trail indices), after a refresh."""
+    from opensearchpy import OpenSearch
+    client = OpenSearch(node_url, timeout=60)
+    try:
+        client.indices.refresh(index=f"{prefix}*", params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        docs, after = [], None
+        while True:
+            body = {"size": 2000, "query": {"match_all": {}}, "sort": [{"_doc": "asc"}]}
+            answer = client.search(index=f"{prefix}*", body={**body, **({"search_after": after} if after else {})},
+                                   params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+            hits = answer["hits"]["hits"]
+            docs += [{"_index": h["_index"], "_id": h["_id"], "_source": h["_source"]} for h in hits]
+            if len(hits) < 2000:
+                return docs
+            after = hits[-1]["sort"]
+    finally:
+        client.close()
+
+
+def opensearch_hits(node_url: str, prefix: str, needles: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for doc in opensearch_documents(node_url, prefix):
+        texts: list[str] = [doc["_id"]]
+        _flatten(doc["_source"], texts)
+        text = "\n".join(texts)
+        for needle in needles:
+            if needle in text:
+                found.setdefault(needle, []).append(f"{doc['_index']}/{doc['_id']} (_source)")
+    return found
+
+
+def answer_texts(body: bytes, content_type: str = "") -> list[str]:
+    """What a reader gets from one answer, in every form a needle could hide in."""
+    text = body.decode("utf-8", "replace")
+    texts = [text, html.unescape(text)]
+    if "json" in content_type:
+        lines = [body] if "ndjson" not in content_type else body.splitlines()
+        for line in lines:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            flat: list[str] = []
+            _flatten(value, flat)
+            texts.append("\n".join(flat))
+    return texts
+
+
+def answer_hits(body: bytes, content_type: str, needles: list[str]) -> list[str]:
+    texts = answer_texts(body, content_type)
+    return [n for n in needles if any(n in t for t in texts)]
