@@ -30,15 +30,23 @@ def snake_name(name: str) -> str:
     return _NOT_WORD.sub("_", _CAMEL.sub("_", name).lower()).strip("_")
 
 
-# For scanning raw JSON lines: ASCII digits become "0"; ASCII card-number separators vanish.
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_ASCII_SEPARATORS = b" " + bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128 and c != 0x5C)
+# For scanning raw JSON lines: ASCII digits, and the first byte of every other character (it may
+# be a digit or a separator), become "0"; ASCII card-number separators and the other bytes of a
+# multi-byte character vanish. Thirteen zeros in a row is then a superset of a card number.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789" + bytes(range(0xC0, 0x100)), b"0" * (9 + 0x40))
+_ASCII_SEPARATORS = (b" " + bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128 and c != 0x5C)
+                     + bytes(range(0x80, 0xC0)))
 _THIRTEEN_DIGITS = b"0" * 13
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
 _SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|negotiate|ntlm|token|apikey)\s+")
 _EQ_VALUE = re.compile(r"""[^\s&,;"'<>]+""")
 _COLON_VALUE = re.compile(r"""[^,;|\r\n}\]"']+""")
+_SEPS = {bytes: (b":", b"="), str: (":", "=")}
+_KEY_END = {bytes: b'":', str: '":'}
+_QUOTE = {bytes: b'"', str: '"'}
+_GAP = {bytes: b" \t'\"", str: " \t'\""}
+_DIGITS = {bytes: b"0123456789", str: "0123456789"}
 _QUOTED = {'"': re.compile(r'"((?:[^"\\]|\\.)*)"'), "'": re.compile(r"'([^']*)'")}
 
 
@@ -50,8 +58,28 @@ class Redactor:
     needles: tuple[bytes, ...]  # lower-case byte strings, one of which a pattern's match contains
     unguarded: list[re.Pattern]  # patterns without a needle: searched on the line itself
     assign: re.Pattern = re.compile(r"(?!)")  # the end of a secret name, in text (`password: x`)
-    assign_line: re.Pattern = re.compile(rb"(?!)")  # the same on a lower-cased raw JSON line
+    tails: tuple[str, ...] = ()  # every spelling of those ends, lower case (for may_touch)
     _drops: dict = field(default_factory=dict)
+
+    def _may_assign(self, lowered, tails: tuple, ends: frozenset) -> bool:
+        """Whether lower-cased text (bytes of a raw line, or str) could hold `secret-name: value`:
+        one look behind each `:` or `=` that does not end a JSON key (a value cannot hold an
+        unescaped `"`, and keys are judged on their own). A superset of `assign`."""
+        kind = type(lowered)
+        if kind is bytes and lowered.startswith(b'{"@timestamp":"') and lowered[38:40] == b'z"' \
+                and not lowered[15:38].translate(None, b"0123456789-:.t"):
+            lowered = lowered[40:]  # the usual first field, a canonical time: its colons are not text
+        lowered = lowered.replace(_KEY_END[kind], _QUOTE[kind])
+        gap, digits, reach = _GAP[kind], _DIGITS[kind], self._reach
+        for sep in _SEPS[kind]:
+            pos = lowered.find(sep)
+            while pos >= 0:
+                start = max(0, pos - reach)
+                window = lowered[start:pos].rstrip(gap).rstrip(digits)
+                if (window[-3:] in ends and window.endswith(tails)) or (start and len(window) < reach - 16):
+                    return True  # (a long run of digits or spaces before it: say yes, the safe way)
+                pos = lowered.find(sep, pos + 1)
+        return False
 
     def may_touch(self, line: bytes) -> bool:
         """Whether a string value of a raw JSON line without escapes could be changed (card
@@ -62,13 +90,15 @@ class Redactor:
         for needle in self.needles:
             if needle in lowered:
                 return True
+        ascii_only = line.isascii()
         if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS):
+            if ascii_only or RUN.search(line.decode("utf-8", "replace")):
+                return True
+        if self._may_assign(lowered, *self._tails_bytes):
             return True
-        if self.assign_line.search(lowered):
-            return True
-        if not line.isascii():  # other digits and separators (fullwidth, NBSP, ...): look closely
-            text = line.decode("utf-8", "replace")
-            if RUN.search(text) or self.assign.search(text):
+        if not ascii_only:  # letters and colons that normalise to ASCII (fullwidth, ſ, K): look closely
+            text = unicodedata.normalize("NFKC", line.decode("utf-8", "replace")).casefold()
+            if self._may_assign(text, self.tails, self._tails_bytes[1]):
                 return True
             return any(p.search(text) for p in self.unguarded)
         if self.unguarded:
@@ -82,7 +112,7 @@ class Redactor:
         spec = yaml.safe_load(path.read_text()) or {}
         if not isinstance(spec, dict):
             raise ValueError(f"{path}: expected a mapping with drop_fields and patterns")
-        globs, tails = [], set()
+        globs, tails, spellings = [], set(), set()
         for i, item in enumerate(spec.get("drop_fields") or []):
             glob = re.sub(r" |-(?!9\])", "_", item.lower()) if isinstance(item, str) else ""
             if not _GLOB.match(glob):
@@ -91,11 +121,11 @@ class Redactor:
             globs.append(glob)
             tail = glob.lstrip("*_").removesuffix("[0-9]")
             tails.add(r"[_ -]?".join(re.escape(part) for part in tail.split("_")))
+            spellings.update(_spellings(tail.split("_")))
         drop = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs) or r"(?!)")
         alternation = "|".join(sorted(tails, key=len, reverse=True)) or "(?!)"
         assign_body = rf"(?:{alternation})[0-9]*(?={_ASSIGN_SEP.pattern})"
         assign = re.compile(assign_body, re.IGNORECASE)
-        assign_line = re.compile(rf"(?:{alternation})[0-9]*{_ASSIGN_SEP.pattern}".encode())
 
         patterns, needles, unguarded = [], set(), []
         for i, item in enumerate(spec.get("patterns") or []):
@@ -120,7 +150,24 @@ class Redactor:
         prefilter = re.compile("|".join(f"(?:{p})" for p in [RUN.pattern, assign_body, *loose]),
                                re.IGNORECASE)
         return cls(drop=drop, patterns=patterns, prefilter=prefilter, needles=tuple(sorted(needles)),
-                   unguarded=unguarded, assign=assign, assign_line=assign_line)
+                   unguarded=unguarded, assign=assign, tails=tuple(sorted(spellings)))
+
+    @property
+    def _tails_bytes(self) -> tuple[tuple[bytes, ...], frozenset]:
+        cached = self.__dict__.get("_tails_b")
+        if cached is None:
+            tails = tuple(t.encode() for t in self.tails)
+            ends = frozenset(t[-3:] for t in tails) | frozenset(t[-3:] for t in self.tails)  # bytes and str
+            cached = self.__dict__["_tails_b"] = (tails, ends)
+        return cached
+
+    @property
+    def _reach(self) -> int:
+        """How far before a `:` or `=` a secret name can start (its longest spelling, and room)."""
+        cached = self.__dict__.get("_reach_n")
+        if cached is None:
+            cached = self.__dict__["_reach_n"] = max(map(len, self.tails), default=0) + 16
+        return cached
 
     def drops(self, key: str) -> bool:
         """Whether a field of this name (the last part of its path) holds a secret."""
@@ -198,6 +245,13 @@ class Redactor:
         """For a numeric schema field: the number cut so that it no longer holds a card number
         (see pan.blunt), or None when it holds none."""
         return None if number_pan(value) is None else blunt(value)
+
+
+def _spellings(parts: list[str]) -> set[str]:
+    """api, key -> apikey, api_key, api-key, api key (every way the parts can be joined)."""
+    if len(parts) == 1:
+        return {parts[0]}
+    return {parts[0] + sep + rest for sep in ("", "_", "-", " ") for rest in _spellings(parts[1:])}
 
 
 # kept importable from here: older callers and tests use them
