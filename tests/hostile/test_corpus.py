@@ -323,11 +323,16 @@ def _read_params():
 @pytest.mark.parametrize("backend", _backend_params())
 def test_ingest_case(backend, case: Case, path: IngestPath, worlds, request):
     world = worlds(backend, f"ingest-{path.name}")
+    problems = check_ingest(world, case, path, request.node.name)
+    assert not problems, f"{case.file} ({case.title}) on {path.name}/{backend}:\n  " + "\n  ".join(problems)
+
+
+def check_ingest(world, case: Case, path: IngestPath, test_id: str) -> list[str]:
+    """Send the case on `path` and return every way the outcome breaks the case's promises."""
     problems: list[str] = []
     if case.body is not None:
         _body_case(world, case, path, problems)
-        assert not problems, f"{case.file} ({case.title}) on {path.name}/{backend}:\n  " + "\n  ".join(problems)
-        return
+        return problems
     items, ids = with_ids(case)
     wire = [encode_item(i) for i in items]
     neighbours = (encode_item(neighbour(case, 1)), encode_item(neighbour(case, 2)))
@@ -388,7 +393,6 @@ def test_ingest_case(backend, case: Case, path: IngestPath, worlds, request):
         shown = scan.answer_hits(body, content_type, case.never_in_answers)
         if shown:
             problems.append(f"shown in an answer ({content_type or 'no type'}): {shown}")
-    test_id = request.node.name
     if case.never_on_disk:
         canaries = [e["event"]["id"] for e in stored_events][:1]
         leak = first_leak(world, case.never_on_disk, test_id)
@@ -396,7 +400,7 @@ def test_ingest_case(backend, case: Case, path: IngestPath, worlds, request):
             problems.append(leak)
         if canaries and not world.disk_hits(canaries):
             problems.append(f"the disk scan cannot see the stored event {canaries[0]}: it proves nothing")
-    assert not problems, f"{case.file} ({case.title}) on {path.name}/{backend}:\n  " + "\n  ".join(problems)
+    return problems
 
 
 def _body_case(world, case: Case, path: IngestPath, problems: list[str]) -> None:
@@ -467,6 +471,12 @@ def _trail_count(world) -> int:
 @pytest.mark.parametrize("backend", _backend_params())
 def test_read_case(backend, case: Case, route: ReadRoute, read_world_factory, request):
     world = read_world_factory(backend)
+    problems = check_read(world, case, route, request.node.name)
+    assert not problems, f"{case.file} ({case.title}) on {route.name}/{backend}:\n  " + "\n  ".join(problems)
+
+
+def check_read(world, case: Case, route: ReadRoute, test_id: str) -> list[str]:
+    """Send the case to `route` and return every way the answers break the case's promises."""
     role = case.role if can(case.role, route.permission) else "administrator"
     reader = world.persona(role)
     problems: list[str] = []
@@ -510,10 +520,10 @@ def test_read_case(backend, case: Case, route: ReadRoute, read_world_factory, re
         if judged and case.trail and effective < 400 and _trail_count(world) <= before:
             problems.append(f"{where}: answered, but nothing was recorded in the reading trail")
     if case.never_on_disk:
-        leak = first_leak(world, case.never_on_disk, request.node.name)
+        leak = first_leak(world, case.never_on_disk, test_id)
         if leak:
             problems.append(leak)
-    assert not problems, f"{case.file} ({case.title}) on {route.name}/{backend}:\n  " + "\n  ".join(problems)
+    return problems
 
 
 def test_every_case_file_is_valid_and_runs_somewhere():
