@@ -4,8 +4,8 @@ resumably, then checking that both hold the same number of events per day.
 Backend-neutral: only the LogStore protocol is used.
 
 - The source is read window by window, oldest first: the time spans of its partitions, merged
-  where they overlap (an OpenSearch store has one index per component per day: one window per
-  day), each paged through with a time-ordered cursor (`newest_first=False`, `total_bound=0`).
+  where they overlap (an OpenSearch store has one index per component per day, month or year:
+  one window per span), each paged through with a time-ordered cursor (`newest_first=False`, `total_bound=0`).
 - Each page is written to the destination as it was stored, with `_ts` (epoch ms of its
   @timestamp) and `_client_id=True`: the destination deduplicates by event.id, so a re-run or a
   resumed run never stores an event twice (duplicates are reported, not stored).
@@ -14,8 +14,9 @@ Backend-neutral: only the LogStore protocol is used.
   were started). A re-run continues where the last one stopped; a finished window is copied again
   only if the source's count for it changed since (events arrived: a catch-up run before switching
   over), if some of its events failed, or if verification found it short.
-- Verification counts every UTC day of the source in both stores over the same window
-  (`size=0` with a large `total_bound`), and the destination's events outside those days.
+- Verification counts every UTC day of either store's partitions in both stores over the same
+  window (`size=0` with a large `total_bound`); spans of partitions longer than two months (old
+  events kept in month or year partitions, see partitioning.py) are counted as one window.
 """
 from __future__ import annotations
 
@@ -371,13 +372,17 @@ def _count(store: LogStore, start_ms: int | None, end_ms: int | None) -> tuple[i
     return result.total, result.total_exact
 
 
+LONG_WINDOW_DAYS = 62
+
+
 def _day_windows(parts: Sequence[Partition]) -> list[tuple[int, int]]:
-    """The UTC days the partitions cover (a partition of more than ~ten years: one window)."""
+    """Non-overlapping windows over the partitions: their UTC days, except that a span of
+    overlapping partitions longer than LONG_WINDOW_DAYS (a year partition) is one window."""
     windows: set[tuple[int, int]] = set()
-    for part in parts:
-        first, last = part.start_ms // DAY_MS, (part.end_ms - 1) // DAY_MS
-        if last - first > 3660:
-            windows.add((part.start_ms, part.end_ms))
+    for span in source_windows(parts):
+        first, last = span.start_ms // DAY_MS, (span.end_ms - 1) // DAY_MS
+        if last - first > LONG_WINDOW_DAYS:
+            windows.add((span.start_ms, span.end_ms))
             continue
         windows.update((d * DAY_MS, (d + 1) * DAY_MS) for d in range(first, last + 1))
     return sorted(windows)
@@ -386,10 +391,8 @@ def _day_windows(parts: Sequence[Partition]) -> list[tuple[int, int]]:
 def verify_counts(source: LogStore, dest: LogStore, settle_seconds: float = 0.0) -> Verification:
     """Events per UTC day of the source in both stores, the destination's events on its other
     days, and the totals. Days that differ are counted again after `settle_seconds`."""
-    windows = _day_windows(source.partitions())
-    src_days = set(windows)
-    windows += [w for w in _day_windows(dest.partitions()) if w not in src_days]
-    windows.sort()
+    # both stores' partitions at once: the windows never overlap, so no event is counted twice
+    windows = _day_windows([*source.partitions(), *dest.partitions()])
 
     def count_days(selected):
         out = []
