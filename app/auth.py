@@ -3,8 +3,8 @@
 
 A request that carries `Authorization: Bearer …` is authenticated by that key alone: its cookies
 are ignored (no signed-in user), so a key never lends its request a person's session and a
-cookie never rescues a bad key. CSRF (app/__init__.py) is skipped only when a valid key
-authenticated the request."""
+cookie never rescues a bad key. Keys authenticate API routes only; CSRF (app/__init__.py) is
+skipped only when a valid key authenticated an API request."""
 from __future__ import annotations
 
 from functools import wraps
@@ -49,8 +49,8 @@ def sign_out(meta: MetaDB) -> None:
     token = session.get("_user_id")
     if token:
         meta.end_token_session(token, "logout")
-    logout_user()
     session.clear()
+    logout_user()      # after clear(): it marks a remember-me cookie, if any, for deletion
 
 
 def current_session_id() -> str | None:
