@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .names import label_key_problem
 from .schema import Field, Schema
 
 CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
@@ -118,6 +119,9 @@ class Converter:
                 raise EventError(f"expected an object of strings, got {type_name(value)}", field.name)
             out = {}
             for key, item in value.items():
+                problem = label_key_problem(key)
+                if problem:
+                    raise EventError(problem, field.name)
                 if isinstance(item, (dict, list)):
                     raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
                 out[key] = item if isinstance(item, str) else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))

@@ -9,6 +9,7 @@ tokens in `search_keys` so that a free word finds a player, transaction, … id.
 from __future__ import annotations
 
 import unicodedata
+from decimal import Decimal
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from .fields import QueryField, resolve
@@ -102,12 +103,12 @@ class DSLCompiler:
 
     def _typed(self, info: QueryField, value: str):
         try:
-            if info.type == "long":
-                number = float(value)
-                return int(number) if number.is_integer() else number
+            if info.type == "long":   # exactly: a float would round 9223372036854775807 out of range
+                number = Decimal(value)
+                return int(number) if number == number.to_integral_value() else float(number)
             if info.type == "double":
                 return float(value)
-        except ValueError:
+        except (ValueError, ArithmeticError):
             raise QueryError(f"{info.name} holds numbers; {value!r} is not one", field=info.name) from None
         if info.type == "boolean":
             return value.lower() == "true"

@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..events.names import LABELS, label_key_problem
 from ..events.schema import load_schema
 from .ast import QueryError
 
@@ -38,8 +39,12 @@ def resolve(name: str, position: int | None = None) -> QueryField:
     fields = known_fields()
     if name in fields:
         return fields[name]
-    if name.startswith("labels.") and len(name) > len("labels."):
-        return QueryField(name, "keyword", ("labels", name[len("labels."):]))
-    suggestion = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5)
+    if name.startswith(LABELS) and len(name) > len(LABELS):
+        key = name[len(LABELS):]
+        problem = label_key_problem(key)
+        if problem:
+            raise QueryError(f"{name[:60]!r} is not a label field: {problem}", position=position, field=name[:60])
+        return QueryField(name, "keyword", ("labels", key))
+    suggestion = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5) if len(name) <= 100 else None
     hint = f"; did you mean {suggestion[0]!r}?" if suggestion else ""
-    raise QueryError(f"unknown field {name!r}{hint}", position=position, field=name)
+    raise QueryError(f"unknown field {name[:60]!r}{hint}", position=position, field=name[:60])

@@ -11,24 +11,30 @@ exhaust the stack. Every error is a QueryError with a 0-based position into the 
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from .fields import NAMESPACE, QueryField, known_fields, resolve
+from .sql import fts_words
 from .timeexpr import parse_time
 
 MAX_LENGTH = 4096
 MAX_CLAUSES = 256
 MAX_DEPTH = 32
 
-_FIELD = re.compile(r"[A-Za-z0-9_.@]+:")
+# what reads as a field name before its ':' (whether it is one, fields.resolve says, at its position)
+_FIELD = re.compile(r'[^\s()"\\:]+:')
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _OPERATORS = ("AND", "OR", "NOT")
 _GROUP_TYPES = (NAMESPACE, "labels", "changes")     # hold other fields; only field:* applies
 _KINDS = {"long": "a number field", "double": "a number field", "date": "a date field",
           "boolean": "a true/false field", "text": "a full-text field", "ip": "an IP address field"}
 _NO_PREFIX = ("long", "double", "date", "boolean")
+_LIMITS = {"long": (Decimal(-2**63), Decimal(2**63 - 1)),           # what both stores can hold
+           "double": (Decimal("-1.7976931348623157e308"), Decimal("1.7976931348623157e308"))}
 _NO_RANGE = ("text", "boolean", "ip")
 _WORD_STOPS = '()"'
 _BOUND_STOPS = '()"]}'
@@ -222,6 +228,7 @@ class _Parser:
             self._count(token.pos)
             if token.kind == "STAR":
                 return MatchAll()
+            _searchable(token.value, token.pos)
             return Text(token.value, phrase=token.kind == "PHRASE", prefix=token.prefix)
         field = resolve(token.value, token.pos)
         self._skip_ws()
@@ -335,6 +342,7 @@ class _Parser:
     def _leaf(self, field: QueryField, value: str, position: int,
               phrase: bool = False, prefix: bool = False) -> Node:
         if field.type == "text":
+            _searchable(value, position)
             return Text(value, phrase=phrase, prefix=prefix, field=field.name)
         if not prefix:
             return Term(field.name, self._check(field, value, position))
@@ -347,12 +355,26 @@ class _Parser:
 
     def _check(self, field: QueryField, value: str, position: int) -> str:
         """`value` checked against the field's type (and normalised, for booleans)."""
-        if field.type in ("long", "double") and not _NUMBER.match(value):
-            raise QueryError(f"expected a number for {field.name}, not {value!r}",
-                             position=position, expected="a number", field=field.name)
+        if field.type in ("long", "double"):
+            if not _NUMBER.match(value):
+                raise QueryError(f"expected a number for {field.name}, not {_shown(value)}",
+                                 position=position, expected="a number", field=field.name)
+            low, high = _LIMITS[field.type]
+            try:
+                in_range = low <= Decimal(value) <= high
+            except ArithmeticError:     # an exponent beyond what Decimal holds
+                in_range = False
+            if not in_range:
+                raise QueryError(f"{_shown(value)} is out of range for {field.name} "
+                                 f"({_KINDS[field.type]} between {low:.4g} and {high:.4g})",
+                                 position=position, expected="a number in range", field=field.name)
+        if field.type == "ip" and not _is_ip(value):
+            raise QueryError(f"expected an IP address for {field.name}, not {_shown(value)} (a prefix such as "
+                             f"{field.name}:10.0.* finds a network)", position=position,
+                             expected="an IP address", field=field.name)
         if field.type == "boolean":
             if value.lower() not in ("true", "false"):
-                raise QueryError(f"expected true or false for {field.name}, not {value!r}",
+                raise QueryError(f"expected true or false for {field.name}, not {_shown(value)}",
                                  position=position, expected="true or false", field=field.name)
             return value.lower()
         if field.type == "date":
@@ -362,7 +384,27 @@ class _Parser:
                 raise QueryError(error.message, position=position, expected=_EXPECT_TIME,
                                  field=field.name) from None
             except (ValueError, OverflowError):     # e.g. a year out of range once in UTC
-                raise QueryError(f"{field.name}: {value!r} is not a usable time",
+                raise QueryError(f"{field.name}: {_shown(value)} is not a usable time",
                                  position=position, expected=_EXPECT_TIME,
                                  field=field.name) from None
         return value
+
+
+def _shown(value: str) -> str:
+    """A value quoted in an error message (long ones cut)."""
+    return repr(value if len(value) <= 60 else value[:60] + "…")
+
+
+def _searchable(value: str, position: int) -> None:
+    """Full text is searched by its words: a term without letters or digits finds nothing."""
+    if not fts_words(value):
+        raise QueryError(f"{_shown(value)} has no letters or digits to search for", position=position,
+                         expected="a word")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False

@@ -67,7 +67,8 @@ ID_CODE = "kidx"  # event.id has no B-tree index either: its token in `keys` fin
 def _keys_match(code: str, values) -> str:
     """An FTS query for rows whose `keys` hold any of the values (exactness re-checked by caller)."""
     tokens = {key_token(code, v) for v in values} - {None}
-    return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidx-none"'
+    # no token: one that matches nothing real (one word: "kidx-none" was a phrase, refused by FTS5)
+    return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidxnone"'
 
 
 
