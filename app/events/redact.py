@@ -15,7 +15,6 @@ from .pan import RUN, SEPARATORS, blunt, is_pan, luhn_ok, mask, mask_pans, numbe
 __all__ = ["Redactor", "luhn_ok", "snake_name", "DEFAULT_FILE"]
 
 DEFAULT_FILE = Path(__file__).with_name("redaction.yaml")
-_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 _GLOB = re.compile(r"\*?[a-z0-9_]+(?:\[0-9\])?\Z")  # what drop_fields may hold (after normalising)
 
 # Field names are compared in snake case: camelCase, kebab-case, UPPER and spaces all agree.
@@ -34,8 +33,8 @@ def snake_name(name: str) -> str:
 # be a digit or a separator), become "0"; ASCII card-number separators and the other bytes of a
 # multi-byte character vanish. Thirteen zeros in a row is then a superset of a card number.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789" + bytes(range(0xC0, 0x100)), b"0" * (9 + 0x40))
-_ASCII_SEPARATORS = (b" " + bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128 and c != 0x5C)
-                     + bytes(range(0x80, 0xC0)))
+_ASCII_SEPARATORS = (bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128)
+                     + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + bytes(range(0x80, 0xC0)))  # + ASCII \s
 _THIRTEEN_DIGITS = b"0" * 13
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
@@ -43,8 +42,6 @@ _SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|negotiate|ntlm|token|apikey)\s
 _EQ_VALUE = re.compile(r"""[^\s&,;"'<>]+""")
 _COLON_VALUE = re.compile(r"""[^,;|\r\n}\]"']+""")
 _SEPS = {bytes: (b":", b"="), str: (":", "=")}
-_KEY_END = {bytes: b'":', str: '":'}
-_QUOTE = {bytes: b'"', str: '"'}
 _GAP = {bytes: b" \t'\"", str: " \t'\""}
 _DIGITS = {bytes: b"0123456789", str: "0123456789"}
 _QUOTED = {'"': re.compile(r'"((?:[^"\\]|\\.)*)"'), "'": re.compile(r"'([^']*)'")}
@@ -54,22 +51,24 @@ _QUOTED = {'"': re.compile(r'"((?:[^"\\]|\\.)*)"'), "'": re.compile(r"'([^']*)'"
 class Redactor:
     drop: re.Pattern
     patterns: list[tuple[re.Pattern, str]]
-    prefilter: re.Pattern  # one search tells whether a string needs any work
     needles: tuple[bytes, ...]  # lower-case byte strings, one of which a pattern's match contains
     unguarded: list[re.Pattern]  # patterns without a needle: searched on the line itself
     assign: re.Pattern = re.compile(r"(?!)")  # the end of a secret name, in text (`password: x`)
     tails: tuple[str, ...] = ()  # every spelling of those ends, lower case (for may_touch)
+    pattern_needles: tuple[str | None, ...] = ()  # per pattern, its needle (lower case) or None
     _drops: dict = field(default_factory=dict)
 
     def _may_assign(self, lowered, tails: tuple, ends: frozenset) -> bool:
-        """Whether lower-cased text (bytes of a raw line, or str) could hold `secret-name: value`:
-        one look behind each `:` or `=` that does not end a JSON key (a value cannot hold an
-        unescaped `"`, and keys are judged on their own). A superset of `assign`."""
+        """Whether lower-cased text (bytes of a raw JSON line, or a str value) could hold
+        `secret-name: value`: one look behind each `:` or `=` (in a raw line, not those ending a
+        JSON key: a value cannot hold an unescaped `"`, and keys are judged on their own).
+        A superset of `assign` followed by `drops`."""
         kind = type(lowered)
-        if kind is bytes and lowered.startswith(b'{"@timestamp":"') and lowered[38:40] == b'z"' \
-                and not lowered[15:38].translate(None, b"0123456789-:.t"):
-            lowered = lowered[40:]  # the usual first field, a canonical time: its colons are not text
-        lowered = lowered.replace(_KEY_END[kind], _QUOTE[kind])
+        if kind is bytes:
+            if lowered.startswith(b'{"@timestamp":"') and lowered[38:40] == b'z"' \
+                    and not lowered[15:38].translate(None, b"0123456789-:.t"):
+                lowered = lowered[40:]  # the usual first field, a canonical time: its colons are not text
+            lowered = lowered.replace(b'":', b'"')
         gap, digits, reach = _GAP[kind], _DIGITS[kind], self._reach
         for sep in _SEPS[kind]:
             pos = lowered.find(sep)
@@ -96,10 +95,6 @@ class Redactor:
                 return True
         if self._may_assign(lowered, *self._tails_bytes):
             return True
-        if not ascii_only:  # letters and colons that normalise to ASCII (fullwidth, ſ, K): look closely
-            text = unicodedata.normalize("NFKC", line.decode("utf-8", "replace")).casefold()
-            if self._may_assign(text, self.tails, self._tails_bytes[1]):
-                return True
             return any(p.search(text) for p in self.unguarded)
         if self.unguarded:
             text = line.decode("utf-8", "replace")
@@ -125,9 +120,9 @@ class Redactor:
         drop = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs) or r"(?!)")
         alternation = "|".join(sorted(tails, key=len, reverse=True)) or "(?!)"
         assign_body = rf"(?:{alternation})[0-9]*(?={_ASSIGN_SEP.pattern})"
-        assign = re.compile(assign_body, re.IGNORECASE)
+        assign = re.compile(assign_body, re.IGNORECASE | re.ASCII)  # names in text are ASCII
 
-        patterns, needles, unguarded = [], set(), []
+        patterns, needles, unguarded, pattern_needles = [], set(), [], []
         for i, item in enumerate(spec.get("patterns") or []):
             where = f"{path}: patterns[{i}]" + (f" ({item.get('name')})" if isinstance(item, dict) else "")
             if not isinstance(item, dict) or not isinstance(item.get("regex"), str):
@@ -142,15 +137,13 @@ class Redactor:
             patterns.append((pattern, replace))
             if item.get("needle"):
                 needles.add(str(item["needle"]).lower().encode())
+                pattern_needles.append(str(item["needle"]).lower())
             else:
                 unguarded.append(pattern)
-        # A looser union (case-insensitive, leading inline flags lifted) is fine as a prefilter:
-        # a false positive only costs the exact pass below.
-        loose = [_GLOBAL_FLAGS.sub("", p.pattern) for p, _ in patterns]
-        prefilter = re.compile("|".join(f"(?:{p})" for p in [RUN.pattern, assign_body, *loose]),
-                               re.IGNORECASE)
-        return cls(drop=drop, patterns=patterns, prefilter=prefilter, needles=tuple(sorted(needles)),
-                   unguarded=unguarded, assign=assign, tails=tuple(sorted(spellings)))
+                pattern_needles.append(None)
+        return cls(drop=drop, patterns=patterns, needles=tuple(sorted(needles)),
+                   unguarded=unguarded, assign=assign, tails=tuple(sorted(spellings)),
+                   pattern_needles=tuple(pattern_needles))
 
     @property
     def _tails_bytes(self) -> tuple[tuple[bytes, ...], frozenset]:
@@ -181,13 +174,20 @@ class Redactor:
     def scrub(self, value: str) -> tuple[str, int]:
         """The value with PANs masked, secrets after secret names (`password: x`, `token=x`)
         and pattern matches replaced, and how many replacements were made."""
-        if self.prefilter.search(value) is None:
-            return value, 0
-        new, count = mask_pans(value)
-        if self.assign.search(new):
+        new, count = value, 0
+        if len(value) >= 13 and (RUN.search(value) if not value.isascii() else _THIRTEEN_DIGITS in
+                                 value.encode().translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS)):
+            new, count = mask_pans(value)
+        if ("=" in new or ":" in new) and self._may_assign(new.lower(), self.tails, self._tails_bytes[1]):
             new, n = self._assignments(new)
             count += n
-        for pattern, replacement in self.patterns:
+        lowered = None
+        for (pattern, replacement), needle in zip(self.patterns, self.pattern_needles):
+            if needle is not None:
+                if lowered is None:
+                    lowered = new.lower()
+                if needle not in lowered:
+                    continue
             new, n = pattern.subn(replacement, new)
             count += n
         return new, count
