@@ -5,6 +5,8 @@ The samples of issue 11 are pinned as examples; hypothesis adds arbitrary text a
 arrangements of the query language's own pieces."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
@@ -12,7 +14,9 @@ from conftest import make_persona
 
 T0 = "2026-11-20T10:00:00.000Z"
 WINDOW = {"from": "2026-11-20T00:00:00Z", "to": "2026-11-21T00:00:00Z"}
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
+# PLATLOGS_FUZZ_EXAMPLES=500 for a longer, randomised hunt (the default run is short and repeatable)
+EXAMPLES = int(os.environ.get("PLATLOGS_FUZZ_EXAMPLES", "40"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="PLATLOGS_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 FIELDS = ["actor.id", "actor.email", "actor.ip", "actor.name", "http.response.status_code", "event.duration",

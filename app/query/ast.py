@@ -1,11 +1,12 @@
 """The query AST: small frozen dataclasses, the one thing every query compiler reads.
 
 Field names in the AST are resolved schema fields (see fields.py): a compiler never sees a
-name the schema does not know.
+name the schema does not know. A leaf's `pos` is where its value starts in the query string (for
+errors found after parsing, e.g. a role's restrictions); it takes no part in equality.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as _field
 from typing import Union
 
 
@@ -46,6 +47,7 @@ class Text:
     phrase: bool = False
     prefix: bool = False
     field: str | None = None
+    pos: int | None = _field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Term:
     """field:value — exact value of a keyword, number, ip, boolean or date field."""
     field: str
     value: str
+    pos: int | None = _field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Prefix:
     """field:val* — a keyword field's value starts with `value`."""
     field: str
     value: str
+    pos: int | None = _field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,14 @@ class Range:
     high: str | None = None
     include_low: bool = True
     include_high: bool = True
+    pos: int | None = _field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Exists:
     """field:* — the field (or any field of a namespace such as `error`) is present."""
     field: str
+    pos: int | None = _field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

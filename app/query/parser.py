@@ -229,7 +229,7 @@ class _Parser:
             if token.kind == "STAR":
                 return MatchAll()
             _searchable(token.value, token.pos)
-            return Text(token.value, phrase=token.kind == "PHRASE", prefix=token.prefix)
+            return Text(token.value, phrase=token.kind == "PHRASE", prefix=token.prefix, pos=token.pos)
         field = resolve(token.value, token.pos)
         self._skip_ws()
         if field.type in _GROUP_TYPES:
@@ -337,21 +337,21 @@ class _Parser:
         return Range(field.name,
                      self._check(field, *low) if low else None,
                      self._check(field, *high) if high else None,
-                     include_low if low else True, include_high if high else True)
+                     include_low if low else True, include_high if high else True, pos=position)
 
     def _leaf(self, field: QueryField, value: str, position: int,
               phrase: bool = False, prefix: bool = False) -> Node:
         if field.type == "text":
             _searchable(value, position)
-            return Text(value, phrase=phrase, prefix=prefix, field=field.name)
+            return Text(value, phrase=phrase, prefix=prefix, field=field.name, pos=position)
         if not prefix:
-            return Term(field.name, self._check(field, value, position))
+            return Term(field.name, self._check(field, value, position), pos=position)
         if field.type in _NO_PREFIX:
             hint = (f"; use a range such as {field.name}:[500 TO 599]"
                     if field.type in ("long", "double") else "")
             raise QueryError(f"{field.name} is {_KINDS[field.type]}: a prefix ({value}*) "
                              f"is not possible{hint}", position=position, field=field.name)
-        return Prefix(field.name, value)
+        return Prefix(field.name, value, pos=position)
 
     def _check(self, field: QueryField, value: str, position: int) -> str:
         """`value` checked against the field's type (and normalised, for booleans)."""

@@ -2,7 +2,9 @@
 e-mail, IP addresses, card details) are shown masked to roles without `see_personal`.
 
 Masking is for display only: the store keeps the values, so searching by the exact value
-(`actor.email:jane@example.com`) still finds the event without showing the value."""
+(`actor.email:jane@example.com`) still finds the event without showing the value. For the same
+roles a personal field is searched by exact value only (`exact_only`): a prefix, a range or words
+would let them recover a masked value a character at a time."""
 from __future__ import annotations
 
 import copy
@@ -10,6 +12,7 @@ import ipaddress
 from functools import lru_cache
 
 from ..events.schema import get_path, load_schema
+from ..query.ast import And, Node, Not, Or, Prefix, QueryError, Range, Text
 
 MASK = "***"
 
@@ -71,3 +74,18 @@ def mask_event(event: dict) -> dict:
 
 def is_personal(field: str) -> bool:
     return field in personal_fields()
+
+
+def exact_only(node: Node) -> None:
+    """QueryError (at its position) when `node` searches a personal field by anything but its exact
+    value: the rule for roles without `see_personal` (`field:*` presence is fine)."""
+    if isinstance(node, (And, Or)):
+        for item in node.items:
+            exact_only(item)
+    elif isinstance(node, Not):
+        exact_only(node.item)
+    elif isinstance(node, (Prefix, Range, Text)) and node.field and is_personal(node.field):
+        kind = {Prefix: "a prefix", Range: "a range", Text: "words"}[type(node)]
+        raise QueryError(f"{node.field} is personal data: your role finds it by its whole exact value only "
+                         f"({node.field}:\"…\"), not by {kind}", position=node.pos,
+                         expected=f"the exact value of {node.field}", field=node.field)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 
 from ..auth import page_access
-from ..query import QueryError
+from ..query import QueryError, parse
 from ..search import control, masking
 from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
@@ -25,7 +25,9 @@ def _store():
 def _window():
     """The page's window; on a bad q/from/to the default window and the error to show."""
     try:
-        return control.parse_window(request.args), None
+        window = control.parse_window(request.args)
+        reading.scoped(SearchRequest(query=parse(window.q)))   # positions in what the reader typed
+        return window, None
     except QueryError as exc:
         return control.default_window(), exc
 

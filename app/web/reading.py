@@ -14,7 +14,7 @@ from .. import audit
 from ..access import can
 from ..auth import current_role
 from ..errors import ApiError
-from ..search.masking import is_personal, mask_event, mask_value
+from ..search.masking import exact_only, is_personal, mask_event, mask_value
 from ..storage import SearchRequest
 from . import web
 
@@ -40,8 +40,10 @@ def stream(name: str | None):
 
 
 def scoped(request: SearchRequest) -> SearchRequest:
-    """The request as the current reader may run it: the hook for per-role restrictions of the
-    event stream (none today: the reading trail is a stream of its own, see `stream`)."""
+    """The request as the current reader may run it: every read goes through here. A role without
+    `see_personal` searches personal fields by exact value only (QueryError, 400, otherwise)."""
+    if not sees_personal():
+        exact_only(request.query)
     return request
 
 

@@ -32,7 +32,7 @@ def tail():
     q = request.args.get("q", "")
     error = None
     try:
-        parse(q)
+        reading.scoped(SearchRequest(query=parse(q)))
     except QueryError as exc:
         error = exc
     return render_template("tail.html", q=q, error=error, columns=TAIL_COLUMNS, cap=RATE_CAP)
@@ -58,8 +58,9 @@ def _since(last_event_id: str | None) -> tuple[int, set[str]]:
 def tail_stream():
     try:
         query = parse(request.args.get("q", ""))
+        reading.scoped(SearchRequest(query=query))   # before the first byte, not mid-stream
     except QueryError as exc:
-        raise ApiError(400, exc.message) from None
+        raise ApiError(400, exc.message, **{k: v for k, v in exc.as_dict().items() if k != "message"}) from None
     store = current_app.extensions["platlogs"].store
     since, seen = _since(request.headers.get("Last-Event-ID") or request.args.get("after"))
     reading.record_search("tail", request.args.get("q", ""), SearchRequest(start_ms=since), 0)

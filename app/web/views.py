@@ -58,6 +58,7 @@ def index():
     error = None
     try:
         params = search_params(args, earliest_ms=_earliest())
+        reading.scoped(params.request)   # the reader's restrictions, shown like any error of the query
     except QueryError as exc:   # shown inline at its position; the page still answers
         error = exc
         params = search_params({"from": "now-24h", "size": "0"})
