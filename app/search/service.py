@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import replace
 from typing import Iterator
 
@@ -21,6 +22,7 @@ DEFAULT_EXPORT_FIELDS = ("@timestamp", "event.id", "event.component", "event.typ
                          "event.outcome", "log.level", "service.name", "actor.id", "target.id",
                          "correlation.id", "message")
 EXPORT_PAGE = 1000
+MAX_EXPORT_FIELDS = 200
 
 
 def value_at(event: dict, name: str):
@@ -108,11 +110,36 @@ def iter_events(store: LogStore, request: SearchRequest, limit: int) -> Iterator
 
 
 def safe_cell(value) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (= + - @ tab CR at the start)."""
+    """A CSV cell that spreadsheets will not run as a formula: one starting with = + - @ (or their
+    fullwidth and small forms, or a minus sign), or with whitespace, a line break, a control or an
+    invisible format character (a spreadsheet may skip those and run what follows) gets a `'`."""
     if value is None:
         return ""
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text and _runnable_start(text[0]) else text
+
+
+_FORMULA_STARTS = frozenset("=+-@\u2212")
+_INVISIBLE_CATEGORIES = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf"))
+
+
+def _runnable_start(first: str) -> bool:
+    return (first in _FORMULA_STARTS or unicodedata.normalize("NFKC", first)[:1] in _FORMULA_STARTS
+            or unicodedata.category(first) in _INVISIBLE_CATEGORIES)
+
+
+def export_fields(raw: str | None) -> tuple[str, ...]:
+    """The fields an export writes (`fields=a,b,c`; the default set when empty), each a field the
+    query language knows (QueryError naming `fields` otherwise)."""
+    fields = tuple(f.strip() for f in (raw or "").split(",") if f.strip())
+    if len(fields) > MAX_EXPORT_FIELDS:
+        raise QueryError(f"fields: at most {MAX_EXPORT_FIELDS}", field="fields")
+    for name in fields:
+        try:
+            resolve(name)
+        except QueryError as exc:
+            raise QueryError(f"fields: {exc.message}", field="fields") from None
+    return fields or DEFAULT_EXPORT_FIELDS
 
 
 def export_chunks(events: Iterator[dict], fmt: str, fields: tuple[str, ...], counter: list) -> Iterator[bytes]:
@@ -130,7 +157,7 @@ def export_chunks(events: Iterator[dict], fmt: str, fields: tuple[str, ...], cou
         return
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(fields)
+    writer.writerow([safe_cell(f) for f in fields])
     for event in events:
         writer.writerow([safe_cell(value_at(event, f)) for f in fields])
         counter[0] += 1

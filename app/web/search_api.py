@@ -103,8 +103,7 @@ def export():
     fmt = request.args.get("format", "ndjson")
     if fmt not in ("csv", "ndjson"):
         raise ApiError(400, "format: csv or ndjson")
-    fields = tuple(f.strip() for f in request.args.get("fields", "").split(",") if f.strip()) \
-        or service.DEFAULT_EXPORT_FIELDS
+    fields = service.export_fields(request.args.get("fields"))
     params = search_params(request.args, earliest_ms=_earliest())
     limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
     services = _services()
