@@ -111,7 +111,8 @@ def reference(pool: list[bytes], total: int, batch: int, workdir: Path) -> float
 
 class Server:
     def __init__(self, workdir: Path, port: int):
-        self.env = {**os.environ, "PLATLOGS_DATA_DIR": str(workdir)}
+        # events start 400 days back (see FIRST_DAY): keep them in day partitions, as the reference does
+        self.env = {"PLATLOGS_DAY_PARTITION_DAYS": "3660", **os.environ, "PLATLOGS_DATA_DIR": str(workdir)}
         self.port = port
         cli = [sys.executable, "-m", "app.cli"]
         self.key = subprocess.run([*cli, "keys", "create", "--scope", "ingest"], env=self.env, cwd=ROOT,
