@@ -43,6 +43,7 @@ class World:
         self.client = self.app.test_client()
         self._personas: dict[str, object] = {}
         self.leaked: dict[str, str] = {}     # needle -> the test that first found it stored
+        self.seed_failures: dict[str, str] = {}   # read case id -> why its seed is not stored
 
     @property
     def ingest_headers(self) -> dict:
