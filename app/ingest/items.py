@@ -93,7 +93,11 @@ def may_repeat_keys(raw: bytes, parsed: object) -> bool:
         again = orjson.dumps(parsed)
     except orjson.JSONEncodeError:
         return True
-    return raw.count(_KEY_END) != again.count(_KEY_END) or _RARE.search(raw) is not None
+    if raw.count(_KEY_END) != again.count(_KEY_END):
+        return True
+    # rare spellings that could hide a repeat from the counts (memchr-speed tests first)
+    return (b'\\u00' in raw or b'" ' in raw or b'"\t' in raw or b'"\n' in raw or b'"\r' in raw) \
+        and _RARE.search(raw) is not None
 
 
 def duplicate_key(raw: bytes, parsed: object) -> str | None:
