@@ -221,3 +221,24 @@ def test_bad_drop_fields_entry_names_file_and_entry(tmp_path):
     path.write_text("patterns: [{name: bad, regex: '(('}]\n")
     with pytest.raises(ValueError, match=r"r\.yaml: patterns\[0\] \(bad\): regex"):
         Redactor.from_file(path)
+
+
+# -- may_touch is a superset of what scrub changes (the fast path is never wrong the unsafe way) --
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["4111", "1111", "5500", "0005", "4", "1", "０", "４", "\u0661", " ", "  ", "-", ".", ",", "/",
+                           "\u00a0", "\u200b", "_", ":", "=", "'", '"', "password", "Pass", "api-key", "X_API_KEY",
+                           "token", "cvv2", "pin", "bypass", "Bearer ", "basic ", "eyJhbGci", "eyJ", "://", "@",
+                           "-----BEGIN RSA PRIVATE KEY-----", "a", "Z", "é", "ſ", "=>", "\t"])
+_TEXTS = st.lists(_PIECES, max_size=24).map("".join)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(_TEXTS, st.sampled_from(["message", "passport", "x"]))
+def test_may_touch_is_never_wrong_the_unsafe_way(redactor, text, key):
+    line = orjson.dumps({key: text, "n": 1})
+    if b"\\" in line:
+        return  # such lines never take the fast path
+    if redactor.scrub(text)[1] or redactor.scrub(key)[1]:
+        assert redactor.may_touch(line), text
