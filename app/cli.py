@@ -465,7 +465,8 @@ def templates(write: bool) -> None:
 @click.option("--keep-days", type=click.IntRange(1, 36500),
               help="Keep this many days. Default on OpenSearch: each component's policy in index_templates/retention/.")
 def retention(keep_days: int | None) -> None:
-    """Drop whole partitions (days, or daily indices) past their age."""
+    """Drop whole partitions (days, or months and years of old events; indices on OpenSearch) once
+    they are wholly past their age."""
     services = _services()
     now = int(time.time() * 1000)
     if keep_days is not None:
@@ -474,7 +475,7 @@ def retention(keep_days: int | None) -> None:
         dropped = services.store.drop_expired(now)
     else:
         services.close()
-        raise click.UsageError("the embedded store keeps every component in one day partition: give --keep-days")
+        raise click.UsageError("the embedded store keeps every component in the same partitions: give --keep-days")
     services.close()
     click.echo(f"dropped {len(dropped)} partition(s)" + (": " + ", ".join(dropped) if dropped else ""))
 
