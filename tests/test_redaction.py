@@ -97,6 +97,7 @@ def test_card_number_written_with_an_exponent_is_found_on_the_fast_path_too(norm
     "４１１１１１１１１１１１１１１１", "４１１１ １１１１ １１１１ １１１１", "\u0664" + "\u0661" * 15,
     "4111\u20131111\u20131111\u20131111", "4111\u200b1111\u200b1111\u200b1111", "4111_1111_1111_1111",
     "4111 1111 1111 1111 2026", "7 4111111111111111", "4111111111111111.0", "card:4111111111111111;",
+    "4111+1111+1111+1111", "4111%201111%201111%201111", "%204111111111111111",
 ])
 def test_card_number_spellings_are_masked(redactor, text):
     new, count = redactor.scrub(f"paid with {text} ok")
@@ -230,7 +231,7 @@ from hypothesis import given, settings as hsettings, strategies as st  # noqa: E
 _PIECES = st.sampled_from(["4111", "1111", "5500", "0005", "4", "1", "０", "４", "\u0661", " ", "  ", "-", ".", ",", "/",
                            "\u00a0", "\u200b", "_", ":", "=", "'", '"', "password", "Pass", "api-key", "X_API_KEY",
                            "token", "cvv2", "pin", "bypass", "Bearer ", "basic ", "eyJhbGci", "eyJ", "://", "@",
-                           "-----BEGIN RSA PRIVATE KEY-----", "a", "Z", "é", "ſ", "=>", "\t"])
+                           "-----BEGIN RSA PRIVATE KEY-----", "a", "Z", "é", "ſ", "=>", "\t", "%20", "%", "+"])
 _TEXTS = st.lists(_PIECES, max_size=24).map("".join)
 
 

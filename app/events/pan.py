@@ -4,7 +4,7 @@ A PAN is 13-19 digits that start like a card (2-6: every scheme; epoch-ms timest
 with 1 until 2033) and pass the Luhn check. In text the digits may be any Unicode digit
 (ASCII, fullwidth, Arabic-Indic, superscript, circled, ...) and groups of digits may be
 separated by up to three separator characters (spaces of any kind including NBSP, dashes,
-dots, commas, slashes, underscores, zero-width characters). A PAN is never glued to other
+dots, commas, slashes, underscores, plus signs, zero-width characters, URL-encoded `%20`). A PAN is never glued to other
 digits; the groups of a longer run are tried span by span, so "4111 1111 1111 1111 2026" and
 "4111111111111111.0" are found too. A span whose only separator is one "." or "," is a
 decimal number ("2.3456789012345678"), not a card.
@@ -19,12 +19,12 @@ import unicodedata
 _EXTRA_DIGITS = "".join(chr(c) for c in range(0x80, 0x10000)
                         if not chr(c).isdecimal() and unicodedata.digit(chr(c), None) is not None)
 _D = rf"[\d{re.escape(_EXTRA_DIGITS)}]"
-SEPARATORS = ("-.,/\\_\u00ad\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2022\u2024\u2027\u2212\u2219"
+SEPARATORS = ("-.,/\\_+\u00ad\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2022\u2024\u2027\u2212\u2219"
               "\u200b\u200c\u200d\u2060\ufeff\u3002\u30fb\ufe58\ufe63\uff0c\uff0d\uff0e\uff0f\uff3f\uff61")
-_SEP = rf"[\s{re.escape(SEPARATORS)}]"
+_SEP = rf"(?:[\s{re.escape(SEPARATORS)}]|%20)"  # %20: a URL-encoded space
 # A run of at least 13 digits with at most three separator characters between two digits.
-RUN = re.compile(rf"{_D}(?:{_SEP}{{0,3}}{_D}){{12,}}")
-_GROUP = re.compile(rf"{_D}+")
+RUN = re.compile(rf"(?<!%)(?<!%2){_D}(?:{_SEP}{{0,3}}{_D}){{12,}}")  # (not starting inside a %20)
+_GROUP = re.compile(rf"%20|({_D}+)")  # a digit group (group 1), never the digits of a %20
 _DECIMAL_POINT = (".", ",")
 
 
@@ -55,7 +55,7 @@ def _ascii(group: str) -> str:
 
 def _mask_run(match: re.Match, counter: list) -> str:
     text = match.group(0)
-    groups = [(g.start(), g.end(), _ascii(g.group(0))) for g in _GROUP.finditer(text)]
+    groups = [(g.start(1), g.end(1), _ascii(g.group(1))) for g in _GROUP.finditer(text) if g.group(1)]
     out, pos, i = [], 0, 0
     while i < len(groups):
         found = None

@@ -34,7 +34,7 @@ def snake_name(name: str) -> str:
 # multi-byte character vanish. Thirteen zeros in a row is then a superset of a card number.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789" + bytes(range(0xC0, 0x100)), b"0" * (9 + 0x40))
 _ASCII_SEPARATORS = (bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128)
-                     + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + bytes(range(0x80, 0xC0)))  # + ASCII \s
+                     + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f%" + bytes(range(0x80, 0xC0)))  # + ASCII \s, %20
 _THIRTEEN_DIGITS = b"0" * 13
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
@@ -95,7 +95,6 @@ class Redactor:
                 return True
         if self._may_assign(lowered, *self._tails_bytes):
             return True
-            return any(p.search(text) for p in self.unguarded)
         if self.unguarded:
             text = line.decode("utf-8", "replace")
             return any(p.search(text) for p in self.unguarded)
