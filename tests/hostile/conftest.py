@@ -22,7 +22,14 @@ from conftest import make_persona, store_url_for
 from . import scan
 
 
-_ACTIVE = None
+def own_login_manager() -> None:
+    """Give the next app its own flask-login LoginManager. app/auth.py keeps ONE module-level
+    manager whose user loader is bound to the meta DB of the app created last, so with several
+    apps in one process (the corpus keeps one per path) the sessions of the others are not found
+    (401). A copy per app keeps its configuration and gets its own loader."""
+    import copy
+    import app.auth as auth
+    auth.login_manager = copy.copy(auth.login_manager)
 
 
 class World:
@@ -35,9 +42,8 @@ class World:
         self.node_url = node_url
         self.prefix = parse_qs(urlsplit(store_url).query).get("prefix", [None])[0]
         self.env = {"PLATLOGS_DATA_DIR": str(self.data_dir), "PLATLOGS_STORE": store_url}
+        own_login_manager()
         self.app = create_app(self.env)
-        global _ACTIVE
-        _ACTIVE = self
         self.services = self.app.extensions["platlogs"]
         self.ingest_key = self.services.meta.create_key("corpus ingest", ["ingest"])[1]
         self.client = self.app.test_client()
@@ -49,20 +55,8 @@ class World:
     def ingest_headers(self) -> dict:
         return {"Authorization": f"Bearer {self.ingest_key}"}
 
-    def activate(self) -> "World":
-        """Make this world's app the one sessions are checked against. flask-login's LoginManager
-        is a module global in app/auth.py, so the user loader belongs to the app created last:
-        with several apps in one process, a session of another app is not found (401/redirect)."""
-        global _ACTIVE
-        if _ACTIVE is not self:
-            from app.auth import init_auth
-            init_auth(self.app, self.services.meta)
-            _ACTIVE = self
-        return self
-
     def persona(self, role: str):
         """A test client signed in as this world's user of `role` (username `<role>-hx`)."""
-        self.activate()
         if role not in self._personas:
             self._personas[role] = make_persona(self.app, role, f"{role}-hx")
         return self._personas[role]
@@ -98,9 +92,15 @@ def worlds(request, tmp_path_factory):
             root = tmp_path_factory.mktemp(f"hx-{backend}-{name}")
             node = request.getfixturevalue("opensearch_url") if backend == "opensearch" else None
             made[backend, name] = World(backend, name, root, store_url_for(backend, root, request), node)
-        return made[backend, name].activate()
+        return made[backend, name]
 
     yield get
     for world in made.values():
         world.close()
     gc.collect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_worker():
+    yield
+    scan.shutdown()

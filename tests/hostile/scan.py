@@ -74,8 +74,33 @@ def sqlite_logical(db: Path) -> str:
     return "\n".join(texts)
 
 
+_WORKER = None
+
+
 def file_hits(directory: Path, needles: list[str]) -> dict[str, list[str]]:
-    """needle -> where it was found (file, or file (logical) for a database's rows and tokens)."""
+    """needle -> where it was found (file, or "file (rows/tokens)" for a database's contents).
+
+    Read in a worker process, never in this one: closing any descriptor of a file releases every
+    POSIX lock the process holds on it, so reading a live SQLite database (or its -shm) from the
+    process whose app has it open drops SQLite's locks; another process (the CLI) then believes it
+    is the last user, checkpoints and deletes the WAL, and the app reads "file is not a database"."""
+    global _WORKER
+    if _WORKER is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _WORKER.submit(_file_hits, str(directory), list(needles)).result()
+
+
+def shutdown() -> None:
+    global _WORKER
+    if _WORKER is not None:
+        _WORKER.shutdown()
+        _WORKER = None
+
+
+def _file_hits(directory: str, needles: list[str]) -> dict[str, list[str]]:
+    directory = Path(directory)
     found: dict[str, list[str]] = {}
     files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
     encoded = {n: _encodings(n) for n in needles}

@@ -154,3 +154,15 @@ def test_generators_expand_before_validation(tmp_path):
                                        '{"$repeat": "W", "times": 5}, "\\"}"]}}\n')
     [case] = load_cases(tmp_path)
     assert case.items == [b'{"m": "WWWWW"}']
+
+
+def test_a_body_not_answered_in_time_fails_instead_of_stalling(worlds):
+    """The deadline guard kills the child answering a generated body: a hang becomes a failure."""
+    import time
+    from .test_corpus import gzip_newlines, post_with_deadline
+    world = worlds("sqlite", "meta-outcomes")
+    started = time.monotonic()
+    assert post_with_deadline(world, "/api/v1/events/bulk", gzip_newlines(1 << 20), 0.01) is None
+    assert time.monotonic() - started < 5
+    answered = post_with_deadline(world, "/api/v1/events/bulk", gzip_newlines(1 << 10), 60)
+    assert answered is not None and answered[0] < 500, answered
