@@ -243,3 +243,13 @@ def test_may_touch_is_never_wrong_the_unsafe_way(redactor, text, key):
         return  # such lines never take the fast path
     if redactor.scrub(text)[1] or redactor.scrub(key)[1]:
         assert redactor.may_touch(line), text
+
+
+@pytest.mark.parametrize("text", ["x:// " + "a." * 32000, "1 " * 30000, "password: " * 6000, 'password: "' + "a" * 60000,
+                                  "-----BEGIN PRIVATE KEY-----" * 2000, "basic " * 10000, "x://u:" * 10000])
+def test_hostile_long_values_are_scrubbed_in_linear_time(redactor, text):
+    import time
+    started = time.process_time()
+    redactor.scrub(text)
+    redactor.may_touch(orjson.dumps({"m": text}))
+    assert time.process_time() - started < 1.0
