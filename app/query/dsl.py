@@ -17,6 +17,22 @@ from .sql import fts_words
 from .timeexpr import parse_time
 
 TEXT_FIELDS = ("message", "error.message")   # what a word without a field searches
+# OpenSearch refuses (with a 500) a query of more than 1024 clauses once expanded, and a wildcard or
+# prefix whose automaton passes 1000 states: the compiler refuses first, at the clause's position
+MAX_EXPANDED_CLAUSES = 1000
+MAX_PATTERN_CHARS = 900
+_QUERY_TYPES = frozenset(("bool", "match", "match_bool_prefix", "wildcard", "term", "terms", "prefix", "range",
+                          "exists", "match_all", "match_none"))
+
+
+def clause_count(query) -> int:
+    """How many query clauses `query` holds, nested ones included (how OpenSearch counts them)."""
+    if isinstance(query, list):
+        return sum(clause_count(q) for q in query)
+    if not isinstance(query, dict):
+        return 0
+    own = 1 if len(query) == 1 and next(iter(query)) in _QUERY_TYPES else 0
+    return own + sum(clause_count(v) for v in query.values() if isinstance(v, (dict, list)))
 
 
 def fold(token: str) -> str:
@@ -41,7 +57,30 @@ class DSLCompiler:
         self.now_ms = now_ms
 
     def compile(self, node: Node) -> dict:
-        return getattr(self, "_" + type(node).__name__.lower())(node)
+        self._clauses = 0
+        return self._compile(node)
+
+    def _compile(self, node: Node) -> dict:
+        query = getattr(self, "_" + type(node).__name__.lower())(node)
+        if not isinstance(node, (And, Or, Not)):
+            value = getattr(node, "value", None)
+            if isinstance(value, str) and len(value) > MAX_PATTERN_CHARS and (
+                    isinstance(node, Prefix) or (isinstance(node, Text) and self._patterned(node))):
+                raise QueryError(f"this store matches a prefix or phrase of at most {MAX_PATTERN_CHARS} "
+                                 "characters", position=getattr(node, "pos", None))
+            self._clauses += clause_count(query)
+            if self._clauses > MAX_EXPANDED_CLAUSES:
+                raise QueryError(f"the query is too large for this store (more than {MAX_EXPANDED_CLAUSES} "
+                                 "clauses once words, prefixes and phrases are expanded); use fewer terms",
+                                 position=getattr(node, "pos", None))
+        return query
+
+    @staticmethod
+    def _patterned(node: Text) -> bool:
+        """Whether a Text compiles to a wildcard or prefix (rather than words or exact keys)."""
+        if node.prefix or node.phrase or len(fts_words(node.value)) > 1:
+            return True
+        return bool(node.field) and not resolve(node.field).fulltext
 
     # -- structure --------------------------------------------------------------------
 
@@ -49,14 +88,14 @@ class DSLCompiler:
         return {"match_all": {}}
 
     def _and(self, node: And) -> dict:
-        return _bool(filter=[self.compile(n) for n in node.items])
+        return _bool(filter=[self._compile(n) for n in node.items])
 
     def _or(self, node: Or) -> dict:
-        return _bool(should=[self.compile(n) for n in node.items], minimum_should_match=1)
+        return _bool(should=[self._compile(n) for n in node.items], minimum_should_match=1)
 
     def _not(self, node: Not) -> dict:
         # like SQL's IS NOT 1: events without the field are "not field:value" too
-        return _bool(must_not=[self.compile(node.item)])
+        return _bool(must_not=[self._compile(node.item)])
 
     # -- leaves -----------------------------------------------------------------------
 
