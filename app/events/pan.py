@@ -7,7 +7,9 @@ separated by up to three separator characters (spaces of any kind including NBSP
 dots, commas, slashes, underscores, plus signs, zero-width characters, URL-encoded `%20`). A PAN is never glued to other
 digits; the groups of a longer run are tried span by span, so "4111 1111 1111 1111 2026" and
 "4111111111111111.0" are found too. A span whose only separator is one "." or "," is a
-decimal number ("2.3456789012345678"), not a card.
+decimal number ("2.3456789012345678"), and IPv4 addresses and ISO dates are never part of one
+(lists of addresses, "203.0.113.9, 198.51.100.7", are common in X-Forwarded-For; without this
+rule about half of such lists lost digits).
 """
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ _SEP = rf"(?:[\s{re.escape(SEPARATORS)}]|%20)"  # %20: a URL-encoded space
 RUN = re.compile(rf"(?<!%)(?<!%2){_D}(?:{_SEP}{{0,3}}{_D}){{12,}}")  # (not starting inside a %20)
 _GROUP = re.compile(rf"%20|({_D}+)")  # a digit group (group 1), never the digits of a %20
 _DECIMAL_POINT = (".", ",")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# Never part of a card: an IPv4 address (exactly four dotted groups: lists of addresses such as
+# "203.0.113.9, 198.51.100.7" are common) and an ISO date ("2026-11-20/2026-11-27").
+_NOT_CARD = re.compile(rf"(?<![0-9])(?<![0-9]\.){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9])(?!\.[0-9])"
+                       r"|(?<![0-9])(?:19|20)[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -56,14 +63,17 @@ def _ascii(group: str) -> str:
 def _mask_run(match: re.Match, counter: list) -> str:
     text = match.group(0)
     groups = [(g.start(1), g.end(1), _ascii(g.group(1))) for g in _GROUP.finditer(text) if g.group(1)]
+    addresses = [m.span() for m in _NOT_CARD.finditer(text)] if ("." in text or "-" in text) else []
     out, pos, i = [], 0, 0
     while i < len(groups):
         found = None
-        if groups[i][2][0] in "23456":
+        if addresses and any(a <= groups[i][0] < b for a, b in addresses):
+            pass  # part of an IPv4 address or a date: no card starts here
+        elif groups[i][2][0] in "23456":
             digits = ""
             for j in range(i, len(groups)):
                 digits += groups[j][2]
-                if len(digits) > 19:
+                if len(digits) > 19 or (addresses and any(a <= groups[j][0] < b for a, b in addresses)):
                     break
                 if len(digits) >= 13 and luhn_ok(digits):
                     between = text[groups[i][1]:groups[j][0]]
