@@ -166,6 +166,12 @@ def test_no_schema_field_is_dropped(redactor):
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA"),
     ("key -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk", "b3BlbnNzaC1rZXk"),
     ("Authorization: Bearer abcdefghijklmnop.qrs", "abcdefghijklmnop"),
+    ("<soap:Body><ns:UserPassword>hunter2</ns:UserPassword></soap:Body>", "hunter2"),
+    ('<Password type="text">hunter2</Password>', "hunter2"),
+    ("<pin>1234</pin>", "1234"),
+    ("logged key plk_abcdefghijklmnopqrstuvwxyz012345", "abcdefghijklmnopqrstuvwxyz012345"),
+    ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc"),
+    ("headers {'Authorization': 'Basic dXNlcjpw', 'Cookie': 'sid=abc123'}", "sid=abc123"),
 ])
 def test_secrets_in_text_are_replaced(redactor, text, secret):
     new, count = redactor.scrub(text)
@@ -173,7 +179,7 @@ def test_secrets_in_text_are_replaced(redactor, text, secret):
 
 
 @pytest.mark.parametrize("text", ["basic authentication failed", "token_count: 5", "bypass: on", "reset via https://example.com/a@b",
-                                  "the passport: checked"])
+                                  "the passport: checked", "<author>bob</author>", "<spin>3</spin>"])
 def test_ordinary_text_is_left_alone(redactor, text):
     assert redactor.scrub(text) == (text, 0)
 
@@ -246,7 +252,8 @@ def test_may_touch_is_never_wrong_the_unsafe_way(redactor, text, key):
 
 
 @pytest.mark.parametrize("text", ["x:// " + "a." * 32000, "1 " * 30000, "password: " * 6000, 'password: "' + "a" * 60000,
-                                  "-----BEGIN PRIVATE KEY-----" * 2000, "basic " * 10000, "x://u:" * 10000])
+                                  "-----BEGIN PRIVATE KEY-----" * 2000, "basic " * 10000, "x://u:" * 10000,
+                                  "<" + "a_" * 30000, "<" + "a" * 60000 + "</", "<password>" * 6000 + "</"])
 def test_hostile_long_values_are_scrubbed_in_linear_time(redactor, text):
     import time
     started = time.process_time()
