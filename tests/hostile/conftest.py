@@ -49,6 +49,7 @@ class World:
         self.client = self.app.test_client()
         self._personas: dict[str, object] = {}
         self.leaked: dict[str, str] = {}     # needle -> the test that first found it stored
+        self._node = None
         self.seed_failures: dict[str, str] = {}   # read case id -> why its seed is not stored
 
     @property
@@ -64,11 +65,11 @@ class World:
     def refresh(self) -> None:
         """OpenSearch: make what another process (the CLI) or the trail wrote searchable now."""
         if self.backend == "opensearch":
-            from opensearchpy import OpenSearch
-            client = OpenSearch(self.node_url)
-            client.indices.refresh(index=f"{self.prefix}*", params={"ignore_unavailable": "true",
-                                                                    "allow_no_indices": "true"})
-            client.close()
+            if self._node is None:
+                from opensearchpy import OpenSearch
+                self._node = OpenSearch(self.node_url, timeout=120)   # a shared test node can be slow
+            self._node.indices.refresh(index=f"{self.prefix}*", params={"ignore_unavailable": "true",
+                                                                        "allow_no_indices": "true"})
 
     def disk_hits(self, needles: list[str]) -> dict[str, list[str]]:
         """needle -> where it is stored: every file under the world's root (both backends: meta DB,
@@ -81,10 +82,14 @@ class World:
 
     def close(self) -> None:
         self.services.close()
+        if self._node is not None:
+            self._node.close()
 
 
 @pytest.fixture(scope="module")
 def worlds(request, tmp_path_factory):
+    import app.auth as auth
+    original_login_manager = auth.login_manager
     made: dict[tuple[str, str], World] = {}
 
     def get(backend: str, name: str) -> World:
@@ -97,6 +102,7 @@ def worlds(request, tmp_path_factory):
     yield get
     for world in made.values():
         world.close()
+    auth.login_manager = original_login_manager   # later test modules get app/auth.py as it was
     gc.collect()
 
 

@@ -120,7 +120,7 @@ def _file_hits(directory: str, needles: list[str]) -> dict[str, list[str]]:
 def opensearch_documents(node_url: str, prefix: str) -> list[dict]:
     """The _source of every document under `prefix` (event and trail indices), after a refresh."""
     from opensearchpy import OpenSearch
-    client = OpenSearch(node_url, timeout=60)
+    client = OpenSearch(node_url, timeout=120)
     try:
         client.indices.refresh(index=f"{prefix}*", params={"ignore_unavailable": "true", "allow_no_indices": "true"})
         docs, after = [], None
