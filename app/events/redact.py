@@ -86,9 +86,8 @@ class Redactor:
         and numbers written with an exponent by the fast path. Cheap, and never wrong in the
         unsafe direction: False means provably nothing to change."""
         lowered = line.lower()
-        for needle in self.needles:
-            if needle in lowered:
-                return True
+        if any(map(lowered.__contains__, self.needles)):
+            return True
         ascii_only = line.isascii()
         if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS):
             if ascii_only or RUN.search(line.decode("utf-8", "replace")):
