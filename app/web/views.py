@@ -14,7 +14,7 @@ from ..query import QueryError
 from ..search import masking, service
 from ..search.control import facet_note
 from ..search.params import search_params
-from ..storage import SearchRequest, SearchResult
+from ..storage import CursorError, SearchRequest, SearchResult
 from . import presenting, reading, web
 
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
@@ -70,8 +70,10 @@ def index():
     if error is None:
         try:
             result = store.search(page_request)
-        except QueryError as exc:   # found while compiling (e.g. a word with no letters): shown the same way
+        except QueryError as exc:   # found while compiling (e.g. a query too large for the store): shown the same way
             error = exc
+        except CursorError as exc:
+            error = QueryError(str(exc), field="cursor")
     if error is None:
         reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     req = params.request
