@@ -203,3 +203,21 @@ def test_a_backfill_over_many_days_opens_few_partitions_that_never_overlap(store
         assert s.drop_partitions_before(Y1990 + 400 * DAY_MS) == [parts[0].name]   # 1990 only
     finally:
         s.close()
+
+
+def test_a_very_long_word_is_stored_and_its_neighbours_searchable(store):
+    """A 60,000-character word (past OpenSearch's 32,766-byte term limit) must not refuse the event."""
+    word = "w" * 60_000
+    result = store.write([event(DAY0, "long-1", message=f"findme {word} end"),
+                          event(DAY0 + 1, "long-2", message="é" * 20_000)])
+    assert result.stored == 2, (result.refused, result.failed)
+    found = store.search(SearchRequest(query=parse("findme")))
+    assert [h["event"]["id"] for h in found.hits] == ["long-1"]
+
+
+def test_a_very_long_url_path_is_stored(store):
+    api = event(DAY0, "long-path", message="long path")
+    api["event"]["component"] = "api"
+    api["url"] = {"path": "/a" * 30_000}
+    result = store.write([api])
+    assert result.stored == 1, (result.refused, result.failed)

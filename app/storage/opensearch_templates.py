@@ -20,12 +20,17 @@ READ_ALIAS = "platlogs-events"
 KEYWORD_LIMIT = 8191   # characters: longer keyword values stay in _source but are not indexed
 
 # One analyzer for every full-text field, splitting like the embedded store's FTS5 unicode61
-# tokenizer: runs of letters and digits, lower-cased, accents removed.
+# tokenizer: runs of letters and digits, lower-cased, accents removed. Words are cut at 8,000
+# characters: Lucene refuses a whole document holding a term over 32,766 bytes (a hostile
+# 60,000-character word), and 8,000 characters are at most 32,000 bytes of UTF-8.
+MAX_TERM_CHARS = 8000
 ANALYSIS = {
     "analyzer": {
-        "platlogs_words": {"type": "custom", "tokenizer": "platlogs_alnum", "filter": ["lowercase", "asciifolding"]},
+        "platlogs_words": {"type": "custom", "tokenizer": "platlogs_alnum",
+                           "filter": ["lowercase", "asciifolding", "platlogs_term_cap"]},
     },
     "tokenizer": {"platlogs_alnum": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}},
+    "filter": {"platlogs_term_cap": {"type": "truncate", "length": MAX_TERM_CHARS}},
 }
 
 
