@@ -219,5 +219,8 @@ def test_a_very_long_url_path_is_stored(store):
     api = event(DAY0, "long-path", message="long path")
     api["event"]["component"] = "api"
     api["url"] = {"path": "/a" * 30_000}
-    result = store.write([api])
-    assert result.stored == 1, (result.refused, result.failed)
+    call = event(DAY0, "long-endpoint", message="long endpoint")
+    call["event"]["component"] = "integration"
+    call["integration"] = {"endpoint": "/b" * 30_000}
+    result = store.write([api, call])
+    assert result.stored == 2, (result.refused, result.failed)
