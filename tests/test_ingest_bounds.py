@@ -97,3 +97,9 @@ def test_events_older_than_the_configured_age_are_refused(tmp_path):
     assert response.json["errors"] == [{"index": 1, "field": "@timestamp",
                                         "reason": "@timestamp is more than 30 days old (PLATLOGS_MAX_EVENT_AGE_DAYS)"}]
     app.extensions["platlogs"].close()
+
+
+@pytest.mark.parametrize("body", [b"null", b"1", b'"x"', b"[null, 2]"])
+def test_items_that_are_not_objects_are_refused_not_500(client, ingest_headers, body):
+    response = client.post("/api/v1/events", data=body, headers=ingest_headers, content_type="application/json")
+    assert response.status_code == 400 and "expected a JSON object" in response.json["errors"][0]["reason"]

@@ -66,15 +66,16 @@ def post_events():
         raise ApiError(400, "empty body: send a JSON object or an array of objects")
     data = bytes(body)
     del body
+    error = None
     try:
         document = parse_json(data)
     except EventError as exc:
         document, error = None, exc
-    if document is not None and not may_repeat_keys(data, document):
+    if error is None and not may_repeat_keys(data, document):
         items = enumerate(document if isinstance(document, list) else [document])
     elif data.lstrip()[:1] == b"[":
         items = split_array(data, settings.max_event_bytes, settings.max_depth)
-    elif document is None:
+    elif error is not None:
         raise ApiError(400, error.reason)
     else:
         items = iter([(0, data)])
