@@ -135,8 +135,10 @@ def test_export_csv_is_safe_and_recorded(client, read_headers, story):
     from app.query import parse
     from app.storage import SearchRequest
     trail = client.application.extensions["platlogs"].trail.search(   # the reading trail's own stream
-        SearchRequest(query=parse("event.type:access AND event.action:export"))).hits
-    assert len(trail) == 1 and trail[0]["labels"]["rows"] == "33" and trail[0]["labels"]["q"] == "actor.type:player"
+        SearchRequest(query=parse("event.type:access AND event.action:(export OR export_finished)"))).hits
+    started, finished = (e for e in sorted(trail, key=lambda e: e["event"]["action"]))   # before / after the rows
+    assert started["event"]["action"] == "export" and started["labels"]["q"] == "actor.type:player"
+    assert finished["labels"]["rows"] == "33" and finished["labels"]["q"] == "actor.type:player"
 
 
 def test_export_ndjson_streams_every_match(client, read_headers, story):
