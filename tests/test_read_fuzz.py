@@ -186,3 +186,18 @@ def test_fuzz_control_views(world, q, frm, to, player, cursor, sample):
     stream = world.get("/tail/stream", query_string=args(q=q))
     assert stream.status_code < 500
     stream.close()
+
+
+@FUZZ
+@given(q=st.one_of(anything, st.integers(), st.none()), frm=st.one_of(maybe, st.integers()), name=maybe,
+       shared=maybe, field=st.one_of(st.sampled_from(FIELDS), anything), reason=maybe)
+def test_fuzz_saved_searches_and_reveals(world, q, frm, name, shared, field, reason):
+    from conftest import csrf_token
+    token = {"X-CSRFToken": csrf_token(world.get("/admin/users").get_data(as_text=True))}
+    saved = world.post("/api/v1/saved-searches", json={"name": name, "q": q, "from": frm, "shared_role": shared},
+                       headers=token)
+    check_api(saved)
+    check_api(world.post("/api/v1/events/e-1/reveal", json={"field": field, "reason": reason}, headers=token))
+    for body in ([q, frm], q, None):   # not an object at all
+        check_api(world.post("/api/v1/saved-searches", json=body, headers=token))
+        check_api(world.post("/api/v1/events/e-1/reveal", json=body, headers=token))

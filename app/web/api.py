@@ -59,7 +59,9 @@ def get_event(event_id: str):
 @api_access("read", "reveal_personal")
 def reveal(event_id: str):
     """One masked value of one event, for a stated reason; the reveal is recorded."""
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object {field, reason}")
     field, reason = str(body.get("field", "")), str(body.get("reason", "")).strip()
     if not masking.is_personal(field):
         raise ApiError(400, f"field: {field!r} is not a personal field", field="field")

@@ -150,8 +150,13 @@ def saved_searches():
 @api_access("read", "saved_searches")
 def save_search():
     user = _user()
-    body = request.get_json(silent=True) or {}
-    q = str(body.get("q", ""))
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object {name, q, from, to, shared_role}")
+    for name in ("name", "q", "from", "to", "shared_role"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise ApiError(400, f"{name}: a string", field=name)
+    q = body.get("q") or ""
     search_params({"q": q, "from": body.get("from") or "", "to": body.get("to") or ""})  # validate now
     try:
         row = _services().meta.save_search(user.id, str(body.get("name", "")), q, body.get("from"), body.get("to"),
