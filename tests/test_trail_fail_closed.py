@@ -90,3 +90,28 @@ def _csrf(client) -> str:
     """A CSRF token from a page that reads no events (users are administration, not reading)."""
     from conftest import csrf_token
     return csrf_token(client.get("/admin/users").get_data(as_text=True))
+
+
+def test_a_trail_store_that_refuses_writes_fails_reads_closed(tmp_path, request):
+    """A real OpenSearch trail whose index is blocked for writes: reads answer 503 from then on."""
+    from opensearchpy import OpenSearch
+
+    from app import create_app
+    from conftest import store_url_for
+    trail_url = store_url_for("opensearch", tmp_path, request)
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_TRAIL_STORE": trail_url})
+    node = OpenSearch(request.getfixturevalue("opensearch_url"))
+    prefix = trail_url.rsplit("prefix=", 1)[1].split("&")[0]
+    try:
+        auditor = make_persona(app, "auditor")
+        assert auditor.get("/api/v1/search", query_string={"q": "first"}).status_code == 200   # recorded
+        node.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": True})
+        refused = auditor.get("/api/v1/search", query_string={"q": "second"})
+        assert refused.status_code == 503 and "not recorded" in refused.json["error"]["message"]
+        assert auditor.get("/api/v1/export", query_string={"format": "csv"}).status_code == 503
+        page = auditor.get("/", query_string={"q": "third"})
+        assert page.status_code == 503 and "not recorded" in page.get_data(as_text=True)
+    finally:
+        node.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": False})
+        node.close()
+        app.extensions["platlogs"].close()
