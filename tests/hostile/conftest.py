@@ -10,7 +10,6 @@ make the corpus slow; strings that must never be stored are unique per case, see
 from __future__ import annotations
 
 import gc
-import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
