@@ -10,32 +10,8 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, Settings
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _services():
-    from .services import build_services
-    from .storage import StoreError
-    try:
-        return build_services(_settings())
-    except (ValueError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def tune_gc() -> None:
-    """Fewer cyclic-GC passes on the ingest path. Events are acyclic trees freed by reference
-    counting; the default thresholds run a collection every 700 allocations (~70 events), which
-    costs about a tenth of ingest throughput. Objects alive now (the app) are frozen out of it."""
-    import gc
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+from .cli_alerts import alerts, scheduler
+from .cli_common import _services, tune_gc
 
 
 @click.group()
@@ -43,6 +19,10 @@ def main() -> None:
     """Platform Logs: capture, keep, search and alert on a gaming platform's events.
 
     Settings come from PLATLOGS_* environment variables (see README)."""
+
+
+main.add_command(scheduler)
+main.add_command(alerts)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -290,152 +270,6 @@ def users_sign_out(username: str) -> None:
     finally:
         services.close()
     click.echo(f"{username}: {ended} session{'' if ended == 1 else 's'} ended")
-
-
-# -- alerts -------------------------------------------------------------------------------
-
-@main.command()
-@click.option("--interval", default=60, show_default=True, type=click.IntRange(5, 86_400),
-              help="Seconds between ticks (the default cadence of every rule).")
-@click.option("--catch-up", "catch_up", default=7200, show_default=True, type=click.IntRange(0, 7 * 86_400),
-              help="After downtime, run the missed moments at most this many seconds back.")
-@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory of rule files. Default: the project's alerts/.")
-@click.option("--once", is_flag=True, help="Run one tick now, print what it did, and exit.")
-def scheduler(interval: int, catch_up: int, rules_dir: Path | None, once: bool) -> None:
-    """Evaluate the alert rules on a schedule and send notifications (its own process: run one
-    or several; each rule run is claimed, so two schedulers never fire the same alert)."""
-    from .alerts import scheduler as alert_scheduler
-
-    services = _services()
-    rules_dir = rules_dir or alert_scheduler.DEFAULT_RULES_DIR
-    try:
-        if once:
-            report = alert_scheduler.tick(int(time.time() * 1000), services, interval_s=interval,
-                                          catch_up_s=catch_up, rules_dir=rules_dir)
-            click.echo(report.summary())
-            for error in report.errors:
-                click.echo(f"  {error}", err=True)
-            return
-        alert_scheduler.run(services, interval_s=interval, catch_up_s=catch_up, rules_dir=rules_dir, echo=click.echo)
-    finally:
-        services.close()
-
-
-@main.group()
-def alerts() -> None:
-    """Alert rules: list them, or check what they would fire at a moment."""
-
-
-def _alert_rules(services, rules_dir: Path | None) -> tuple[list, list[str]]:
-    """The rule files (default: the project's alerts/) and the rules made in the back office; a
-    file wins a clash of ids. Bad rules are reported, not fatal."""
-    from .alerts.lifecycle import Alerts
-    from .alerts.rules import RuleError, default_rules_dir, load_rules
-
-    problems: list = []
-    try:
-        rules = load_rules(rules_dir or default_rules_dir(), errors=problems)
-    except RuleError as exc:
-        rules, problems = [], [exc]
-    errors = [f"rule files: {p}" for p in problems]
-    made, bad = Alerts(services.meta).ui_rules()
-    errors += bad
-    ids = {r.id for r in rules}
-    for rule in made:
-        if rule.id in ids:
-            errors.append(f"rule {rule.id}: a rule file has the same id; the back office's rule is ignored")
-        else:
-            rules.append(rule)
-    return rules, errors
-
-
-_RULES_OPTION = click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                             help="Directory of rule files. Default: the project's alerts/.")
-
-
-@alerts.command("list")
-@_RULES_OPTION
-def alerts_list(rules_dir: Path | None) -> None:
-    """Every rule: the files' and those made in the back office."""
-    from .alerts.evaluate import duration
-
-    services = _services()
-    try:
-        rules, errors = _alert_rules(services, rules_dir)
-    finally:
-        services.close()
-    click.echo(f"{'id':34} {'kind':9} {'source':6} {'window':7} {'threshold':>9}  {'group by':22} name")
-    for r in sorted(rules, key=lambda r: r.id):
-        off = "" if r.enabled else "  (disabled)"
-        click.echo(f"{r.id[:34]:34} {r.kind:9} {r.source:6} {duration(r.window_s):7} {r.threshold:>9g}  "
-                   f"{(r.group_by or '-')[:22]:22} {r.name}{off}")
-    for error in errors:
-        click.echo(f"  {error}", err=True)
-
-
-@alerts.command("check")
-@click.option("--at", "at", default="now", show_default=True,
-              help="The moment to evaluate at: ISO-8601, epoch ms or now-15m/-24h/-7d.")
-@_RULES_OPTION
-@click.option("--rule", "only", multiple=True, help="Only this rule id (repeatable).")
-@click.option("--all", "show_all", is_flag=True, help="Also print the groups that are ok or unknown.")
-@click.option("--format", "fmt", type=click.Choice(["table", "ndjson"]), default="table", show_default=True)
-def alerts_check(at: str, rules_dir: Path | None, only: tuple[str, ...], show_all: bool, fmt: str) -> None:
-    """Evaluate every enabled rule once at a moment and print the alerts it would fire (rule id,
-    group, value, threshold) — without notifying or changing any alert's state. Exits 1 when a
-    rule could not be evaluated (a bad query, the store unreachable)."""
-    import orjson
-    from .alerts.evaluate import evaluate
-    from .events.convert import format_ts
-    from .query import QueryError
-    from .query.timeexpr import parse_time
-
-    try:
-        moment = parse_time(at, int(time.time() * 1000), "--at")
-    except QueryError as exc:
-        raise click.BadParameter(exc.message.removeprefix("--at: "), param_hint="--at") from None
-    services = _services()
-    try:
-        rules, errors = _alert_rules(services, rules_dir)
-        if only:
-            missing = sorted(set(only) - {r.id for r in rules})
-            if missing:
-                raise click.ClickException(f"no rule {', '.join(missing)}")
-            rules = [r for r in rules if r.id in only]
-        rules = [r for r in rules if r.enabled or r.id in only]
-        failed = 0
-        shown = {"alert": 0, "ok": 0, "unknown": 0}
-        if fmt == "table":
-            click.echo(f"{'rule':34} {'group':24} {'state':7} {'value':>9} {'threshold':>9}  detail")
-        for rule in sorted(rules, key=lambda r: r.id):
-            evaluation = evaluate(rule, services.store, moment)
-            if evaluation.error:
-                failed += 1
-                errors.append(f"rule {rule.id}: {evaluation.error}")
-            for f in evaluation.findings:
-                if f.state != "alert" and not show_all:
-                    continue
-                shown[f.state] += 1
-                if fmt == "ndjson":
-                    click.echo(orjson.dumps({
-                        "rule_id": f.rule_id, "group": f.group, "state": f.state, "value": f.value,
-                        "threshold": f.threshold, "detail": f.detail, "sample_ids": list(f.sample_ids),
-                        "search_query": f.search_query, "window_start": format_ts(f.window_start_ms),
-                        "window_end": format_ts(f.window_end_ms), "severity": rule.severity}).decode())
-                    continue
-                value = "-" if f.value is None else f"{f.value:.4g}"
-                group = "-" if f.group is None else f.group
-                click.echo(f"{f.rule_id[:34]:34} {group[:24]:24} {f.state:7} {value:>9} {f.threshold:>9g}  {f.detail}")
-        for error in errors:
-            click.echo(f"  {error}", err=True)
-        click.echo(f"{len(rules)} rule(s) at {format_ts(moment)}: {shown['alert']} alert(s)"
-                   + (f", {shown['unknown']} unknown" if shown["unknown"] else "")
-                   + (f", {failed} could not be evaluated" if failed else ""), err=True)
-    finally:
-        services.close()
-    if failed:
-        sys.exit(1)
 
 
 # -- schema and retention -----------------------------------------------------------------
