@@ -89,3 +89,17 @@ def exact_only(node: Node) -> None:
         raise QueryError(f"{node.field} is personal data: your role finds it by its whole exact value only "
                          f"({node.field}:\"…\"), not by {kind}", position=node.pos,
                          expected=f"the exact value of {node.field}", field=node.field)
+
+
+def masked_facet(field: str, values: list[dict]) -> list[dict]:
+    """Facet rows ({value, count, …}) of a personal field as a masked reader sees them: values
+    masked, and rows that mask alike merged (counts added), ordered by count then masked value —
+    so neither the order nor the number of rows tells apart values the mask hides."""
+    merged: dict = {}
+    for row in values:
+        masked = mask_value(field, row["value"])
+        into = merged.setdefault(masked, dict(row, value=masked, count=0))
+        into["count"] += row["count"]
+        if "selected" in row:
+            into["selected"] = into.get("selected", False) or row["selected"]
+    return sorted(merged.values(), key=lambda row: (-row["count"], str(row["value"])))

@@ -14,7 +14,7 @@ from .. import audit
 from ..access import can
 from ..auth import current_role
 from ..errors import ApiError
-from ..search.masking import exact_only, is_personal, mask_event, mask_value
+from ..search.masking import exact_only, is_personal, mask_event, masked_facet
 from ..storage import SearchRequest
 from . import web
 
@@ -60,11 +60,10 @@ def shown_all(events: list[dict]) -> list[dict]:
 
 
 def shown_facets(facets: dict) -> dict:
-    """Facet values of personal fields are masked too (counts stay)."""
+    """Facet values of personal fields are masked too, rows that mask alike merged."""
     if sees_personal():
         return facets
-    return {name: [dict(v, value=mask_value(name, v["value"])) for v in values] if is_personal(name) else values
-            for name, values in facets.items()}
+    return {name: masked_facet(name, values) if is_personal(name) else values for name, values in facets.items()}
 
 
 def record_search(kind: str, q: str, request: SearchRequest, rows: int, total: int | None = None, **extra) -> None:
