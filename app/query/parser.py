@@ -62,6 +62,15 @@ def parse(query: str) -> Node:
     return _Parser(query).parse()
 
 
+def exact_term(name: str, value: str) -> Term:
+    """`name:value` for a value given apart from a query (a timeline's or context's key), checked
+    as if typed in one: a number field takes a number in range, an IP field an address, …"""
+    field = resolve(name)
+    if field.type in (*_GROUP_TYPES, "text"):
+        raise QueryError(f"{field.name} is not a field with exact values", field=field.name)
+    return Term(field.name, _Parser(value)._check(field, value, 0))
+
+
 def _group_error(field: QueryField, position: int) -> QueryError:
     members = [name for name, f in known_fields().items()
                if name.startswith(field.name + ".") and f.type != NAMESPACE][:3]

@@ -10,6 +10,7 @@ from typing import Iterator
 import orjson
 
 from ..query.ast import MatchAll, Node, Or, QueryError, Term
+from ..query.parser import exact_term
 from ..query.fields import NAMESPACE, resolve
 from ..query.timeexpr import parse_time
 from ..storage import LogStore, SearchRequest
@@ -41,7 +42,10 @@ def key_query(by: str, value: str) -> Node:
     info = resolve(by)
     if info.type in (NAMESPACE, "text", "changes"):
         raise QueryError(f"by: {by} is not a key; use one of {', '.join(STORY_KEYS)}", field="by")
-    return Term(by, value)
+    try:
+        return exact_term(by, value)   # the value checked as in a query: 1e400 is no status code
+    except QueryError as exc:
+        raise QueryError(f"value: {exc.message}", field="value") from None
 
 
 def context(store: LogStore, event_id: str, by: str | None, before: int, after: int,
