@@ -127,9 +127,20 @@ def test_bad_parameters_answer_400_naming_the_parameter(world, params):
 @FUZZ
 @given(q=anything)
 @example(q="http.response.status_code:99999999999999999999")
-def test_fuzz_query(world, q):
-    check_api(world.get("/api/v1/search", query_string=args(q=q)), query=True)
+def test_fuzz_query(world, services, q):
+    before = searches_recorded(services)
+    response = world.get("/api/v1/search", query_string=args(q=q))
+    check_api(response, query=True)
+    if response.status_code == 200:   # the trail takes every query the search takes
+        assert searches_recorded(services) == before + 1, q
     check_page(world.get("/", query_string=args(q=q)))
+
+
+def searches_recorded(services) -> int:
+    from app.query import parse
+    from app.storage import SearchRequest
+    return services.trail.search(SearchRequest(query=parse("event.action:search"), size=0,
+                                               total_bound=1_000_000)).total
 
 
 @FUZZ
