@@ -231,7 +231,7 @@ def _stored_bytes(services, store_url: str) -> bytes:
         client.close()
 
 
-@settings(max_examples=SCALE or 12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=SCALE or 8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cases=st.lists(events_with_something, min_size=1, max_size=4))
 def test_nothing_reaches_the_store_or_an_answer(app, services, persona, ingest_headers, store_url, cases):
     security = persona_client(app, persona)
