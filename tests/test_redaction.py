@@ -274,3 +274,18 @@ def test_lists_of_ip_addresses_are_not_cards(redactor):
         dates = [f"20{rnd.randint(10, 39)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}" for _ in range(3)]
         for text in (f"{dates[0]}/{dates[1]}", f"{dates[0]} - {dates[1]}", ", ".join(dates)):
             assert redactor.scrub(text) == (text, 0)
+
+
+# -- flags under secret-like names carry no secret ------------------------------------------------
+
+@pytest.mark.parametrize("value", [True, False, None])
+def test_a_flag_under_a_secret_name_is_kept(normalizer, value):
+    """`must_change_password: true` or a change of it from false to true holds no secret: booleans
+    and null are kept (a string or a number under the same name is still dropped)."""
+    event = _both_paths(normalizer, {"event.id": "f1", "user": {"must_change_password": value, "password": "hunter2"},
+                                     "changes": [{"field": "must_change_password", "old": not value, "new": value},
+                                                 {"field": "password", "old": "hunter1", "new": "hunter2"}]})
+    assert event["user"] == {"must_change_password": value}
+    assert event["changes"] == [{"field": "must_change_password", "old": not value, "new": value},
+                                {"field": "password"}]
+    assert b"hunter" not in orjson.dumps(event)

@@ -193,7 +193,7 @@ class Normalizer:
                 raise EventError(f"invalid field name {key[:40]!r} (empty, over {MAX_KEY_CHARS} characters "
                                  "or containing control characters)", path.rstrip(".") or None)
             name = key.rsplit(".", 1)[-1]
-            if self.redactor.drops(name):
+            if self.redactor.drops(name) and not _flag(value):
                 state[1] += 1
                 continue
             key, count = self.redactor.scrub(key)  # a card number used as a key is still one
@@ -251,7 +251,7 @@ class Normalizer:
             name = item.get("field") if isinstance(item, dict) else None
             if isinstance(name, str) and self.redactor.drops(name.rsplit(".", 1)[-1]):
                 for side in ("old", "new"):
-                    if side in item:
+                    if side in item and not _flag(item[side]):
                         count += 1
                         if not count_only:
                             del item[side]
@@ -273,6 +273,11 @@ class Normalizer:
                 self._check_known(value, spec, prefix + key + ".", columns)
             else:
                 raise EventError(f"expected an object, got {type_name(value)}", prefix + key)
+
+def _flag(value: Any) -> bool:
+    """A boolean or null carries no secret, whatever its name (`must_change_password: true`)."""
+    return value is None or type(value) is bool
+
 
 def _put_dotted(out: dict, parts: list[str], value: Any, path: str) -> None:
     if any(not p for p in parts):
