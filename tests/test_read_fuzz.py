@@ -95,6 +95,9 @@ def test_issue_samples_answer_400_with_a_position(world, q):
     " OR ".join(f"w{i}" for i in range(250)), "x" * 4000 + "*", "url.path:" + "a" * 4000 + "*",
     '"' + "a b " * 1000 + '"', "message:" + "é" * 4000])
 def test_big_queries_are_answered_or_refused_at_a_position(world, q):
+    stream = world.get("/tail/stream", query_string={"q": q})   # refused before the stream, or streamed
+    assert stream.status_code in (200, 400) and (stream.status_code == 200 or "position" in stream.json["error"])
+    stream.close()
     for url, extra in (("/api/v1/search", {}), ("/api/v1/export", {"format": "csv"})):
         response = world.get(url, query_string=args(q=q, **extra))
         assert response.status_code in (200, 400), response.get_data(as_text=True)[:300]

@@ -63,6 +63,10 @@ def tail_stream():
         raise ApiError(400, exc.message, **{k: v for k, v in exc.as_dict().items() if k != "message"}) from None
     store = current_app.extensions["platlogs"].store
     since, seen = _since(request.headers.get("Last-Event-ID") or request.args.get("after"))
+    try:   # once now: a query the store refuses (too large for OpenSearch…) is a 400, not a broken stream
+        store.search(reading.scoped(SearchRequest(query=query, start_ms=since, size=0, total_bound=0)))
+    except QueryError as exc:
+        raise ApiError(400, exc.message, **{k: v for k, v in exc.as_dict().items() if k != "message"}) from None
     reading.record_search("tail", request.args.get("q", ""), SearchRequest(start_ms=since), 0)
     scope, show = reading.scoped, reading.shown_all   # bound now: the generator runs after the request
 
