@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
 from .access import API_READER, can, declare
 from .errors import ApiError
 from .meta import MetaDB
 
-login_manager = LoginManager()
-login_manager.login_view = "web.login"
-login_manager.session_protection = "strong"
 
 
 def init_auth(app: Flask, meta: MetaDB) -> None:
+    # one manager per app: its user loader is bound to this app's meta database (a module-level
+    # manager would follow whichever app was created last in the process)
+    login_manager = LoginManager()
+    login_manager.login_view = "web.login"
+    login_manager.session_protection = "strong"
     login_manager.init_app(app)
 
     @login_manager.user_loader
@@ -59,7 +61,6 @@ def current_session_id() -> str | None:
 
 
 def _meta() -> MetaDB:
-    from flask import current_app
     return current_app.extensions["platlogs"].meta
 
 
@@ -127,7 +128,7 @@ def page_access(permission: str | None = "search"):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                return login_manager.unauthorized()
+                return current_app.login_manager.unauthorized()
             if current_user.must_change_password:
                 return redirect(url_for("web.change_password", next=request.full_path))
             if permission and not can(current_user.role, permission):

@@ -79,6 +79,20 @@ def test_a_cookie_captured_before_logout_is_refused_after_it(app):
     assert signed_out(sam.get("/"))
 
 
+def test_two_apps_in_one_process_each_keep_their_own_sessions(env, tmp_path):
+    """Each app has its own login manager, bound to its own meta database: creating a second app
+    in the process does not take over the first one's sessions."""
+    first = create_app(env)
+    second = create_app({**env, "PLATLOGS_DATA_DIR": str(tmp_path / "second")})
+    try:
+        amy = make_persona(first, "support", "amy")
+        bob = make_persona(second, "support", "bob")
+        assert amy.get("/").status_code == 200 and bob.get("/").status_code == 200
+    finally:
+        first.extensions["platlogs"].close()
+        second.extensions["platlogs"].close()
+
+
 def test_each_sign_in_is_a_new_session(app, services):
     """Session fixation: a cookie from before the sign-in never becomes a signed-in session, and
     two sign-ins are two sessions (ending one leaves the other)."""

@@ -21,16 +21,6 @@ from conftest import make_persona, store_url_for
 from . import scan
 
 
-def own_login_manager() -> None:
-    """Give the next app its own flask-login LoginManager. app/auth.py keeps ONE module-level
-    manager whose user loader is bound to the meta DB of the app created last, so with several
-    apps in one process (the corpus keeps one per path) the sessions of the others are not found
-    (401). A copy per app keeps its configuration and gets its own loader."""
-    import copy
-    import app.auth as auth
-    auth.login_manager = copy.copy(auth.login_manager)
-
-
 class World:
     def __init__(self, backend: str, name: str, root: Path, store_url: str, node_url: str | None):
         self.backend, self.name, self.root = backend, name, root
@@ -41,7 +31,6 @@ class World:
         self.node_url = node_url
         self.prefix = parse_qs(urlsplit(store_url).query).get("prefix", [None])[0]
         self.env = {"PLATLOGS_DATA_DIR": str(self.data_dir), "PLATLOGS_STORE": store_url}
-        own_login_manager()
         self.app = create_app(self.env)
         self.services = self.app.extensions["platlogs"]
         self.ingest_key = self.services.meta.create_key("corpus ingest", ["ingest"])[1]
@@ -87,8 +76,6 @@ class World:
 
 @pytest.fixture(scope="module")
 def worlds(request, tmp_path_factory):
-    import app.auth as auth
-    original_login_manager = auth.login_manager
     made: dict[tuple[str, str], World] = {}
 
     def get(backend: str, name: str) -> World:
@@ -101,7 +88,6 @@ def worlds(request, tmp_path_factory):
     yield get
     for world in made.values():
         world.close()
-    auth.login_manager = original_login_manager   # later test modules get app/auth.py as it was
     gc.collect()
 
 
