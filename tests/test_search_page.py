@@ -66,7 +66,7 @@ def test_histogram_bars_zoom_to_their_bucket(signed_in, world):
 def test_a_bad_query_is_shown_at_its_position_and_the_page_answers(signed_in, world):
     response = signed_in.get("/", query_string={"q": "log.level:error AND (", **WINDOW})
     page = response.get_data(as_text=True)
-    assert response.status_code == 200 and 'role="alert"' in page
+    assert response.status_code == 400 and 'role="alert"' in page
     assert re.search(r"\^ position 21", page)
 
 

@@ -80,13 +80,14 @@ def index():
     facets = reading.shown_facets({name: [{"value": v.value, "count": v.count} for v in f.values]
                                    for name, f in result.facets.items()})
     saved = _services().meta.saved_searches(current_user)
-    return render_template(
+    html = render_template(
         "search.html", result=result, hits=reading.shown_all(result.hits), facets=facets,
         facet_notes=facet_note(result), page="web.index", q=args.get("q", ""), args=args, error=error,
         ranges=RANGES, columns=presenting.columns(request.args.get("cols")), choosable=presenting.CHOOSABLE_COLUMNS,
         bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
         with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
         saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()))
+    return html, 400 if error is not None else 200   # the page shows the error; the status says it too
 
 
 @web.get("/events/<event_id>")

@@ -506,9 +506,11 @@ def check_read(world, case: Case, route: ReadRoute, test_id: str) -> list[str]:
             problems.append(f"{where}: a server error: {body[:300]!r}")
             continue
         judged = route.judges(case)
-        # a page that shows the error inline (and no results) refuses as a 400 does
+        # a page shows the error inline and answers 400 too
         shown_error = not route.api and b'class="error query-error"' in body
-        effective = 400 if shown_error and status < 400 else status
+        if shown_error and status != 400:
+            problems.append(f"{where}: the page shows a query error but answers {status}")
+        effective = status
         if judged and case.status and not any(s == effective or s == f"{effective // 100}xx" for s in case.status):
             problems.append(f"{where}: expected {', '.join(map(str, case.status))}")
         if route.api and status >= 400:
