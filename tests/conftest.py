@@ -9,6 +9,17 @@ from app import create_app
 
 
 @pytest.fixture
+def cheap_hashes(monkeypatch):
+    """Still scrypt, with a small cost, for tests that sign people in hundreds of times (a module
+    opts in with `pytestmark = pytest.mark.usefixtures("cheap_hashes")`)."""
+    from werkzeug.security import generate_password_hash
+    cheap = lambda password, method=None: generate_password_hash(password, method="scrypt:1024:8:1")  # noqa: E731
+    monkeypatch.setattr("app.meta.db.generate_password_hash", cheap)
+    decoy = cheap("decoy-password")
+    monkeypatch.setattr("app.web.account._decoy_hash", lambda: decoy)
+
+
+@pytest.fixture
 def env(tmp_path):
     return {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
 

@@ -21,14 +21,7 @@ from conftest import csrf_token, sign_in
 from test_meta_db import meta, meta_url, pg_schema_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch):
-    """Still scrypt, with a small cost: these tests sign in a few hundred times."""
-    from werkzeug.security import generate_password_hash
-    cheap = lambda password, method=None: generate_password_hash(password, method="scrypt:1024:8:1")  # noqa: E731
-    monkeypatch.setattr("app.meta.db.generate_password_hash", cheap)
-    decoy = cheap("decoy-password")
-    monkeypatch.setattr("app.web.account._decoy_hash", lambda: decoy)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
 
 
 def events(services, query: str) -> list[dict]:

@@ -32,12 +32,7 @@ MIN = 60_000
 FILE_RULE = "brute-force-login-per-account"
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch):
-    """Still scrypt, with a small cost: every test signs a few personas in."""
-    from werkzeug.security import generate_password_hash
-    cheap = lambda password, method=None: generate_password_hash(password, method="scrypt:1024:8:1")  # noqa: E731
-    monkeypatch.setattr("app.meta.db.generate_password_hash", cheap)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
 
 
 @pytest.fixture

@@ -24,13 +24,7 @@ CARD = "4111 1111 1111 1111"          # a test PAN (Luhn-valid)
 MASKED = "411111******1111"
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch):
-    from werkzeug.security import generate_password_hash
-    cheap = lambda password, method=None: generate_password_hash(password, method="scrypt:1024:8:1")  # noqa: E731
-    monkeypatch.setattr("app.meta.db.generate_password_hash", cheap)
-    decoy = cheap("decoy-password")
-    monkeypatch.setattr("app.web.account._decoy_hash", lambda: decoy)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
