@@ -14,9 +14,14 @@ class ApiError(Exception):
         self.details = details
 
 
+RETRY_AFTER_S = "5"   # a 503 is a passing outage (store, reading trail): when to try again
+
+
 def error_response(status: int, message: str, **details):
     response = jsonify({"error": {"status": status, "message": message, **details}})
     response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
 
@@ -39,9 +44,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError):   # the store is down or overloaded: retry later, not a bug
-        response = error_response(503, f"the event store cannot answer now: {exc}")
-        response.headers["Retry-After"] = "5"
-        return response
+        return error_response(503, f"the event store cannot answer now: {exc}")
 
     @app.errorhandler(CursorError)
     def _cursor_error(exc: CursorError):

@@ -266,6 +266,7 @@ def test_a_cluster_that_goes_away_answers_503_not_500(store_url_os, opensearch_u
     assert search.status_code == 503 and "cannot answer now" in search.json["error"]["message"]
     ingest = client.post("/api/v1/events", json={"message": "during"}, headers=headers)
     assert ingest.status_code == 503 and "unreachable" in ingest.json["errors"][0]["reason"]
+    assert search.headers["Retry-After"].isdigit() and ingest.headers["Retry-After"].isdigit()
     assert client.get("/api/v1/health").status_code == 503
     services.close()
 

@@ -108,9 +108,11 @@ def test_a_trail_store_that_refuses_writes_fails_reads_closed(tmp_path, request)
         node.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": True})
         refused = auditor.get("/api/v1/search", query_string={"q": "second"})
         assert refused.status_code == 503 and "not recorded" in refused.json["error"]["message"]
+        assert refused.headers["Retry-After"].isdigit()   # a passing outage: clients may retry
         assert auditor.get("/api/v1/export", query_string={"format": "csv"}).status_code == 503
         page = auditor.get("/", query_string={"q": "third"})
         assert page.status_code == 503 and "not recorded" in page.get_data(as_text=True)
+        assert page.headers["Retry-After"].isdigit()
     finally:
         node.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": False})
         node.close()

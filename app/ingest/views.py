@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import api_access
-from ..errors import ApiError, error_response
+from ..errors import RETRY_AFTER_S, ApiError, error_response
 from ..events.normalize import EventError
 from .items import may_repeat_keys, split_array
 from .ndjson import BodyLimit, decoded_chunks, iter_lines, parse_json
@@ -38,6 +38,8 @@ def _chunks():
 def _answer(report):
     response = jsonify(report.as_dict())
     response.status_code = report.status
+    if report.status == 503:   # the store failed: senders hold the items and retry
+        response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
 

@@ -13,7 +13,7 @@ from flask import current_app, render_template
 from .. import audit
 from ..access import can
 from ..auth import current_role
-from ..errors import ApiError
+from ..errors import RETRY_AFTER_S, ApiError
 from ..search.masking import exact_only, is_personal, mask_event, masked_facet
 from ..storage import SearchRequest
 from . import web
@@ -89,4 +89,4 @@ def record_reveal(event_id: str, field: str, reason: str) -> None:
 @web.errorhandler(audit.NotRecorded)
 def _not_recorded(exc: audit.NotRecorded):
     """A back-office page whose read was not recorded: a page saying so, nothing of the data."""
-    return render_template("not_recorded.html", message=exc.message), 503
+    return render_template("not_recorded.html", message=exc.message), 503, {"Retry-After": RETRY_AFTER_S}
