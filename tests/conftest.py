@@ -126,7 +126,9 @@ def store_url_for(backend: str, tmp_path, request) -> str:
 
 def _drop_opensearch_prefix(url: str, prefix: str) -> None:
     from opensearchpy import OpenSearch
-    client = OpenSearch(url)
+    # a node busy with three test workers can take more than the client's default 10 s to delete
+    # indices: wait for it, so a slow clean-up is not reported as a failed test
+    client = OpenSearch(url, timeout=120, retry_on_timeout=True, max_retries=2)
     client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
     client.indices.delete_index_template(name=f"{prefix}-*", ignore=404)
     client.cluster.delete_component_template(name=f"{prefix}-*", ignore=404)
