@@ -204,7 +204,11 @@ def test_two_schedulers_race_on_one_moment_many_times(connect, hook):
             t.start()
         for t in threads:
             t.join(60)
-        assert sorted(len(r.runs) for r in out) == [0, 1] and sum(r.claimed_elsewhere for r in out) == 1
+        # exactly one ran it; the other found it claimed, or (when the winner had already finished
+        # before it read the last moments) found nothing due: never a second run
+        assert sorted(len(r.runs) for r in out) == [0, 1]
+        loser = next(r for r in out if not r.runs)
+        assert loser.claimed_elsewhere <= 1 and not loser.errors and not loser.transitions
     assert len(hook.requests) == 8 and len({r.json["rule"]["id"] for r in hook.requests}) == 8
 
 
