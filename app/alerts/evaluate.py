@@ -23,32 +23,101 @@ What comes back (an Evaluation):
   findings are "unknown" — one per expected group of an absence rule, otherwise a single finding
   with group None standing for every group of the rule. Never "ok", never "alert";
 - a query that does not compile (or that the store refuses): `error` set, no findings.
+
+Batched: `evaluate_many(rules, store, now_ms)` gives for each rule exactly what `evaluate` gives,
+with the searches of all rules sent together, step by step: each rule's evaluation is a
+generator that yields the searches it needs next (a list: those it can ask at once) and gets
+their results back; a store with `search_many` (OpenSearch: one `_msearch`) answers every
+rule's step in one request. A rule failing in any way never sinks the others.
 """
 from __future__ import annotations
 
+import logging
 import math
 import statistics
-from dataclasses import dataclass
 
-from ..query import And, MatchAll, Node, QueryError, Term, parse
-from ..query.fields import resolve
+from ..query import MatchAll, QueryError, parse
 from ..storage import SearchRequest, StoreError
+from .counting import (HABIT_WEEKS, LAST_SEEN_MS, MAX_CANDIDATES, SAMPLES, WEEK_MS, Run, conjoin, duration,  # noqa: F401
+                       event_id_of, evidence_query, number, quote_value)
 from .model import Evaluation, Finding, Rule
 
-WEEK_MS = 7 * 86_400_000
-SAMPLES = 5                 # evidence: event ids per finding, newest first
-COUNT_BOUND = 10_000_000    # totals are exact up to here
-FACET_SIZE = 10_000         # group values listed per count; more distinct values -> exact counts per candidate
-FACET_BOUND = 10_000_000    # the embedded store counts values over the newest this many matches
-BUDGET_MS = 30_000          # time allowed to one value count before the rule is "unknown"
-MAX_CANDIDATES = 500        # groups checked one by one when the value counts were not exact
-LAST_SEEN_MS = WEEK_MS      # absence: how far back to look for the group's last event (evidence)
-HABIT_WEEKS = 2             # absence without a list: weeks of history needed before a group is expected
+log = logging.getLogger(__name__)
 
 
 def evaluate(rule: Rule, store, now_ms: int) -> Evaluation:
     """The findings of `rule` over `store` at `now_ms` (epoch ms). Never raises for a bad query or a
     failing store: those are reported in the Evaluation (see the module's docstring)."""
+    steps = _steps(rule, now_ms)
+    try:
+        asked = next(steps)
+        while True:
+            try:
+                answers = [store.search(request) for request in asked]
+            except (QueryError, StoreError) as exc:
+                asked = steps.throw(exc)
+            else:
+                asked = steps.send(answers)
+    except StopIteration as done:
+        return done.value
+
+
+def evaluate_many(rules: list[Rule], store, now_ms: int) -> list[Evaluation]:
+    """`evaluate` of every rule at `now_ms`, in the rules' order, the searches of all rules sent
+    together step by step (`store.search_many` when the store has it). An exception a rule's
+    evaluation raises becomes that rule's error; the others go on."""
+    out: list[Evaluation | None] = [None] * len(rules)
+    steps = {i: _steps(rule, now_ms) for i, rule in enumerate(rules)}
+    asked: dict[int, list[SearchRequest]] = {}
+
+    def advance(i: int, answers=None, failure: Exception | None = None) -> None:
+        try:
+            if failure is not None:
+                asked[i] = steps[i].throw(failure)
+            elif answers is None:
+                asked[i] = next(steps[i])
+            else:
+                asked[i] = steps[i].send(answers)
+            return
+        except StopIteration as done:
+            out[i] = done.value
+        except Exception as exc:  # noqa: BLE001 — a broken rule never stops the others
+            log.exception("rule %s at %s", rules[i].id, now_ms)
+            out[i] = Evaluation(rule=rules[i], now_ms=now_ms, findings=[], error=f"{type(exc).__name__}: {exc}")
+        asked.pop(i, None)
+
+    for i in steps:
+        advance(i)
+    search_many = getattr(store, "search_many", None) or (lambda requests: _one_by_one(store, requests))
+    while asked:
+        order = sorted(asked)
+        flat = [request for i in order for request in asked[i]]
+        try:
+            answers = search_many(flat)
+        except (QueryError, StoreError) as exc:
+            answers = [exc] * len(flat)
+        at = 0
+        for i in order:
+            mine, at = answers[at:at + len(asked[i])], at + len(asked[i])
+            failure = next((a for a in mine if isinstance(a, Exception)), None)
+            advance(i, mine, failure)
+    return out
+
+
+def _one_by_one(store, requests: list[SearchRequest]) -> list:
+    out = []
+    for request in requests:
+        try:
+            out.append(store.search(request))
+        except (QueryError, StoreError) as exc:
+            out.append(exc)
+    return out
+
+
+def _steps(rule: Rule, now_ms: int):
+    """One rule's evaluation as a generator: yields lists of SearchRequests, is sent their
+    results (or thrown the QueryError / StoreError of the first that failed); returns the
+    Evaluation."""
     evaluation = Evaluation(rule=rule, now_ms=now_ms)
     try:
         query = parse(rule.query or "")
@@ -60,12 +129,13 @@ def evaluate(rule: Rule, store, now_ms: int) -> Evaluation:
         evaluation.error = f"the rule's query does not compile: {exc.message}{where}"
         return evaluation
     try:
-        run = _Run(rule, store, now_ms, query, failures)
+        run = Run(rule, now_ms, query, failures)
+        kind = _KINDS[rule.kind]
     except (QueryError, KeyError) as exc:   # a rule made without validate_rule: unknown group_by or kind
         evaluation.error = f"the rule cannot run: {getattr(exc, 'message', exc)}"
         return evaluation
     try:
-        evaluation.findings = run.kind(run)
+        evaluation.findings = yield from kind(run)
     except QueryError as exc:   # the store refused the search (e.g. a field it cannot count values of)
         evaluation.error = f"the store refused the rule's search: {exc.message}"
         evaluation.findings = []
@@ -75,211 +145,35 @@ def evaluate(rule: Rule, store, now_ms: int) -> Evaluation:
     return evaluation
 
 
-# -- the plumbing: counts, value counts, evidence ------------------------------------------
-
-def conjoin(*nodes: Node) -> Node:
-    """AND of the nodes, without MatchAll and with nested ANDs flattened."""
-    items: list[Node] = []
-    for node in nodes:
-        if node is None or isinstance(node, MatchAll):
-            continue
-        items.extend(node.items if isinstance(node, And) else (node,))
-    if not items:
-        return MatchAll()
-    return items[0] if len(items) == 1 else And(tuple(items))
-
-
-def quote_value(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def evidence_query(rule: Rule, group: str | None, failures: bool = False) -> str:
-    """A query string for the search page that shows a finding's events (the time range is the
-    finding's window: window_start_ms .. window_end_ms)."""
-    parts = [q.strip() for q in (rule.query, rule.failure_query if failures else None)
-             if q and q.strip() not in ("", "*")]
-    term = f"{rule.group_by}:{quote_value(group)}" if group is not None and rule.group_by else None
-    if len(parts) + (term is not None) <= 1:
-        return parts[0] if parts else (term or "")
-    return " AND ".join([f"({p})" if any(c.isspace() for c in p) else p for p in parts] + ([term] if term else []))
-
-
-def duration(seconds: int) -> str:
-    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
-
-
-def _number(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
-
-
-@dataclass
-class Counts:
-    """Events per group value over one window; `complete` when every value is listed with its exact count."""
-    values: dict[str, int]
-    complete: bool
-
-
-class _Run:
-    """One evaluation: the rule, its parsed queries, the window, and the counting helpers."""
-
-    def __init__(self, rule: Rule, store, now_ms: int, query: Node, failures: Node | None):
-        self.rule, self.store, self.now = rule, store, now_ms
-        self.query, self.failures = query, failures
-        self.end = now_ms
-        self.start = now_ms - rule.window_s * 1000
-        self.boolean = bool(rule.group_by) and resolve(rule.group_by).type == "boolean"
-        self.kind = _KINDS[rule.kind]
-
-    # counting
-
-    def search(self, node: Node, start: int, end: int, size: int = 0, total_bound: int = COUNT_BOUND,
-               **more) -> object:
-        return self.store.search(SearchRequest(query=node, start_ms=start, end_ms=end, size=size,
-                                               total_bound=total_bound, now_ms=self.now, **more))
-
-    def count(self, node: Node, start: int | None = None, end: int | None = None,
-              samples: int = 0) -> tuple[int, tuple[str, ...]]:
-        """(exact count up to COUNT_BOUND, ids of the newest `samples` matches)."""
-        result = self.search(node, self.start if start is None else start, self.end if end is None else end,
-                             size=samples)
-        return result.total, tuple(_event_id(h) for h in result.hits)
-
-    def groups(self, node: Node, start: int | None = None, end: int | None = None) -> Counts:
-        name = self.rule.group_by
-        result = self.search(node, self.start if start is None else start, self.end if end is None else end,
-                             total_bound=0, facets=(name,), facet_size=FACET_SIZE, facet_bound=FACET_BOUND,
-                             budget_ms=BUDGET_MS)
-        facet = result.facets[name]
-        if facet.timed_out:
-            raise StoreError(f"counting the values of {name} took longer than {BUDGET_MS // 1000} s")
-        values = {}
-        for item in facet.values:
-            key = self.key(item.value)
-            values[key] = values.get(key, 0) + item.count
-        return Counts(values, complete=not facet.approximate and len(facet.values) < FACET_SIZE)
-
-    def key(self, value) -> str:
-        if self.boolean:
-            return "true" if value in (True, 1, "true", "1") else "false"
-        return str(value)
-
-    def term(self, group: str) -> Node:
-        return Term(self.rule.group_by, group)
-
-    def group_count(self, node: Node, counts: Counts, group: str, start=None, end=None) -> int:
-        """A group's count: from the value counts when they are complete, else counted exactly."""
-        if counts.complete:
-            return counts.values.get(group, 0)
-        return self.count(conjoin(node, self.term(group)), start, end)[0]
-
-    def candidates(self, counts: Counts, keep) -> list[str]:
-        """Groups worth a closer look, largest first: those `keep` accepts (all listed values when
-        the counts are partial, since a partial count only ever undercounts)."""
-        ranked = sorted(counts.values.items(), key=lambda kv: (-kv[1], kv[0]))
-        if counts.complete:
-            return [g for g, n in ranked if keep(n)]
-        return [g for g, _ in ranked[:MAX_CANDIDATES]]
-
-    def weeks(self) -> list[tuple[int, int]]:
-        """The same window 1..baseline_periods weeks earlier (same hours of the same weekday)."""
-        return [(self.start - k * WEEK_MS, self.end - k * WEEK_MS) for k in range(1, self.rule.baseline_periods + 1)]
-
-    def recent(self) -> list[tuple[int, int]]:
-        """The baseline_periods windows just before this one."""
-        width = self.end - self.start
-        return [(self.start - k * width, self.end - k * width) for k in range(1, self.rule.baseline_periods + 1)]
-
-    def history_counts(self, node: Node, fallback: bool) -> tuple[list[int], str]:
-        """Counts of `node` in each earlier week's window that the store has data for — or, with
-        `fallback` and no such week, in the recent windows that have data. And which it was."""
-        for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
-            out = []
-            for start, end in windows:
-                n = self.count(node, start, end)[0]
-                if n or self.has_data(start, end):
-                    out.append(n)
-            if out:
-                return out, basis
-        return [], "none"
-
-    def history_groups(self, node: Node, fallback: bool) -> tuple[list[tuple[Counts, int, int]], str]:
-        """Value counts per window, chosen as in history_counts."""
-        for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
-            out = []
-            for start, end in windows:
-                past = self.groups(node, start, end)
-                if past.values or self.has_data(start, end):
-                    out.append((past, start, end))
-            if out:
-                return out, basis
-        return [], "none"
-
-    def baseline(self, node: Node, history: list[tuple[Counts, int, int]], group: str) -> list[int]:
-        return [self.group_count(node, past, group, start, end) for past, start, end in history]
-
-    def has_data(self, start: int, end: int) -> bool:
-        """Did the store hold any event at all in [start, end)? (A week before the store began is
-        no evidence of a quiet week.)"""
-        return self.search(MatchAll(), start, end, total_bound=1).total > 0
-
-    # findings
-
-    def finding(self, group: str | None, state: str, value: float | None, detail: str,
-                samples: tuple[str, ...] = (), failures: bool = False) -> Finding:
-        return Finding(rule_id=self.rule.id, group=group, state=state, value=value, threshold=self.rule.threshold,
-                       detail=detail, sample_ids=tuple(samples[:SAMPLES]),
-                       search_query=evidence_query(self.rule, group, failures),
-                       window_start_ms=self.start, window_end_ms=self.end)
-
-    def unknown(self, reason: str) -> list[Finding]:
-        rule = self.rule
-        groups = rule.expected_groups if rule.kind == "absence" and rule.expected_groups else (None,)
-        return [self.finding(g, "unknown", None, f"unknown: {reason}") for g in groups]
-
-    @property
-    def span(self) -> str:
-        return duration(self.rule.window_s)
-
-
-def _event_id(hit: dict) -> str:
-    return str((hit.get("event") or {}).get("id", ""))
-
-
 # -- threshold -------------------------------------------------------------------------------
 
-def _threshold(run: _Run) -> list[Finding]:
+def _threshold(run: Run):
     rule = run.rule
 
-    def judge(group, node) -> Finding:
-        n, samples = run.count(node, samples=SAMPLES)
+    def judge(group, counted) -> Finding:
+        n, samples = counted
         state = "alert" if n > rule.threshold else "ok"
         word = "more than" if state == "alert" else "not more than"
-        return run.finding(group, state, float(n), f"{n:,} events in {run.span} ({word} {_number(rule.threshold)})",
+        return run.finding(group, state, float(n), f"{n:,} events in {run.span} ({word} {number(rule.threshold)})",
                            samples)
 
     if not rule.group_by:
-        return [judge(None, run.query)]
-    counts = run.groups(run.query)
-    out = []
-    for group in run.candidates(counts, lambda n: n > rule.threshold):
-        finding = judge(group, conjoin(run.query, run.term(group)))
-        if finding.state == "alert":
-            out.append(finding)
-    return out
+        return [judge(None, (yield from run.count(run.query, samples=SAMPLES)))]
+    counts = yield from run.groups(run.query)
+    groups = run.candidates(counts, lambda n: n > rule.threshold)
+    counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g in groups], samples=SAMPLES)
+    findings = [judge(g, c) for g, c in zip(groups, counted)]
+    return [f for f in findings if f.state == "alert"]
 
 
 # -- ratio -----------------------------------------------------------------------------------
 
-def _ratio(run: _Run) -> list[Finding]:
+def _ratio(run: Run):
     rule = run.rule
     failing = conjoin(run.query, run.failures)
 
-    def judge(group, total: int) -> Finding:
-        node = failing if group is None else conjoin(failing, run.term(group))
-        failed, samples = run.count(node, samples=SAMPLES)
+    def judge(group, total: int, counted) -> Finding:
+        failed, samples = counted
         share = failed / total if total else 0.0
         state = "alert" if total >= rule.min_count and total > 0 and share > rule.threshold else "ok"
         volume = "" if total >= rule.min_count else f"; below the minimum of {rule.min_count:,} events"
@@ -288,18 +182,18 @@ def _ratio(run: _Run) -> list[Finding]:
         return run.finding(group, state, share, detail, samples, failures=True)
 
     if not rule.group_by:
-        return [judge(None, run.count(run.query)[0])]
-    totals = run.groups(run.query)
-    fails = run.groups(failing)
-    out = []
-    for group in run.candidates(fails, lambda n: True):
-        total = run.group_count(run.query, totals, group)
-        failed = run.group_count(failing, fails, group)
-        if total >= rule.min_count and total > 0 and failed / total > rule.threshold:
-            finding = judge(group, total)
-            if finding.state == "alert":
-                out.append(finding)
-    return out
+        both = yield from run.ask([run.count_request(run.query), run.count_request(failing, samples=SAMPLES)])
+        return [judge(None, run.counted(both[0])[0], run.counted(both[1]))]
+    totals, fails = (run.grouped(r) for r in (yield from run.ask([run.groups_request(run.query),
+                                                                   run.groups_request(failing)])))
+    groups = run.candidates(fails, lambda n: True)
+    both = yield from run.group_counts([(run.query, totals, g, None, None) for g in groups]
+                                       + [(failing, fails, g, None, None) for g in groups])
+    over = [(g, total) for g, total, failed in zip(groups, both[:len(groups)], both[len(groups):])
+            if total >= rule.min_count and total > 0 and failed / total > rule.threshold]
+    counted = yield from run.counts([(conjoin(failing, run.term(g)), None, None) for g, _ in over], samples=SAMPLES)
+    findings = [judge(g, total, c) for (g, total), c in zip(over, counted)]
+    return [f for f in findings if f.state == "alert"]
 
 
 # -- spike -----------------------------------------------------------------------------------
@@ -314,20 +208,20 @@ def spike_score(rule: Rule, current: int, baseline: list[int]) -> float:
     return (current - mean) / max(mean, 1.0)
 
 
-def _windows(run: _Run, n: int, basis: str) -> str:
+def _windows(run: Run, n: int, basis: str) -> str:
     plural = "s" if n > 1 else ""
     if basis == "weeks":
         return f"the same {run.span} of {n} earlier week{plural}"
     return f"the {n} window{plural} of {run.span} just before (no earlier week in the store)"
 
 
-def _against(run: _Run, baseline: list[int], basis: str) -> str:
+def _against(run: Run, baseline: list[int], basis: str) -> str:
     if not baseline:
         return "with nothing earlier in the store to compare with"
-    return f"against {_number(round(statistics.fmean(baseline), 2))} on average in {_windows(run, len(baseline), basis)}"
+    return f"against {number(round(statistics.fmean(baseline), 2))} on average in {_windows(run, len(baseline), basis)}"
 
 
-def _spike(run: _Run) -> list[Finding]:
+def _spike(run: Run):
     """The window against the same window of earlier weeks; with no earlier week in the store
     (a new installation), against the windows just before it."""
     rule = run.rule
@@ -340,36 +234,35 @@ def _spike(run: _Run) -> list[Finding]:
                                f"(baseline 0: alert from {max(rule.min_count, int(rule.threshold) + 1):,} events)",
                                samples)
         figure = f"z = {score:.1f}" if rule.spike_mode == "zscore" else f"{score:+.0%}"
-        limit = f"z > {_number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
+        limit = f"z > {number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
         volume = f"; below the minimum of {rule.min_count:,} events" if current < rule.min_count else ""
         detail = (f"{current:,} events in {run.span} {_against(run, baseline, basis)}: {figure} "
                   f"(alert above {limit}{volume})")
         return run.finding(group, state, score, detail, samples)
 
     if not rule.group_by:
-        current, samples = run.count(run.query, samples=SAMPLES)
-        baseline, basis = run.history_counts(run.query, fallback=True)
+        current, samples = yield from run.count(run.query, samples=SAMPLES)
+        baseline, basis = yield from run.history_counts(run.query, fallback=True)
         return [judge(None, current, baseline, basis, samples)]
 
-    counts = run.groups(run.query)
+    counts = yield from run.groups(run.query)
     floor = max(rule.min_count, 1)
     groups = run.candidates(counts, lambda n: n >= floor and n > rule.threshold)
     if not groups:
         return []
-    history, basis = run.history_groups(run.query, fallback=True)
-    out = []
-    for group in groups:
-        current = run.group_count(run.query, counts, group)
-        baseline = run.baseline(run.query, history, group)
-        if current >= rule.min_count and spike_score(rule, current, baseline) > rule.threshold:
-            samples = run.count(conjoin(run.query, run.term(group)), samples=SAMPLES)[1]
-            out.append(judge(group, current, baseline, basis, samples))
-    return out
+    history, basis = yield from run.history_groups(run.query, fallback=True)
+    currents = yield from run.group_counts([(run.query, counts, g, None, None) for g in groups])
+    baselines = yield from run.baselines(run.query, history, groups)
+    over = [(g, current, baselines[g]) for g, current in zip(groups, currents)
+            if current >= rule.min_count and spike_score(rule, current, baselines[g]) > rule.threshold]
+    counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g, _, _ in over],
+                                    samples=SAMPLES)
+    return [judge(g, current, baseline, basis, c[1]) for (g, current, baseline), c in zip(over, counted)]
 
 
 # -- absence ---------------------------------------------------------------------------------
 
-def _absence(run: _Run) -> list[Finding]:
+def _absence(run: Run):
     """Fewer than `threshold` events where events are expected. Expected: every group listed in
     expected_groups; without a list, the groups (or, ungrouped with min_count, the rule itself) that
     had at least max(min_count, threshold) events in the same window of each earlier week the store
@@ -378,46 +271,54 @@ def _absence(run: _Run) -> list[Finding]:
     bar = max(rule.min_count, rule.threshold)
 
     def usual(baseline: list[int]) -> str:
-        return f"usually {_number(min(baseline))} or more: {_windows(run, len(baseline), 'weeks')}"
+        return f"usually {number(min(baseline))} or more: {_windows(run, len(baseline), 'weeks')}"
 
-    def judge(group, n: int, baseline: list[int] | None = None) -> Finding:
-        state = "alert" if n < rule.threshold else "ok"
-        detail = f"{n:,} events in {run.span} (expected at least {_number(rule.threshold)}"
-        detail += f"; {usual(baseline)})" if baseline else ")"
-        samples: tuple[str, ...] = ()
-        if state == "alert":   # evidence: the group's last events, and when it was last heard of
-            node = run.query if group is None else conjoin(run.query, run.term(group))
-            result = run.search(node, run.end - max(LAST_SEEN_MS, rule.window_s * 1000), run.end, size=SAMPLES,
-                                total_bound=0)
-            samples = tuple(_event_id(h) for h in result.hits)
-            last = result.hits[0].get("@timestamp") if result.hits else None
-            detail += f"; last event {last}" if last else f"; none in the last {duration(LAST_SEEN_MS // 1000)}"
-        return run.finding(group, state, float(n), detail, samples)
+    def judge(items: list[tuple[str | None, int, list[int] | None]]):
+        """Findings for (group, count, baseline); an alert's evidence: the group's last events,
+        and when it was last heard of (those searches at once)."""
+        alerting = [group for group, n, _ in items if n < rule.threshold]
+        since = run.end - max(LAST_SEEN_MS, rule.window_s * 1000)
+        results = yield from run.ask([run.request(run.query if g is None else conjoin(run.query, run.term(g)), since,
+                                                  run.end, size=SAMPLES, total_bound=0) for g in alerting])
+        evidence = iter(results)
+        out = []
+        for group, n, baseline in items:
+            state = "alert" if n < rule.threshold else "ok"
+            detail = f"{n:,} events in {run.span} (expected at least {number(rule.threshold)}"
+            detail += f"; {usual(baseline)})" if baseline else ")"
+            samples: tuple[str, ...] = ()
+            if state == "alert":
+                result = next(evidence)
+                samples = tuple(event_id_of(h) for h in result.hits)
+                last = result.hits[0].get("@timestamp") if result.hits else None
+                detail += f"; last event {last}" if last else f"; none in the last {duration(LAST_SEEN_MS // 1000)}"
+            out.append(run.finding(group, state, float(n), detail, samples))
+        return out
 
     if not rule.group_by:
-        n = run.count(run.query)[0]
+        n = (yield from run.count(run.query))[0]
         if not rule.min_count:
-            return [judge(None, n)]
-        baseline, _ = run.history_counts(run.query, fallback=False)
+            return (yield from judge([(None, n, None)]))
+        baseline, _ = yield from run.history_counts(run.query, fallback=False)
         if len(baseline) >= min(HABIT_WEEKS, rule.baseline_periods) and min(baseline) >= bar:
-            return [judge(None, n, baseline)]
+            return (yield from judge([(None, n, baseline)]))
         return [run.finding(None, "ok", float(n), f"{n:,} events in {run.span}; none expected: not "
-                            f"{_number(bar)} or more in each of the earlier weeks at this time")]
-    counts = run.groups(run.query)
+                            f"{number(bar)} or more in each of the earlier weeks at this time")]
+    counts = yield from run.groups(run.query)
     if rule.expected_groups:
-        return [judge(g, run.group_count(run.query, counts, g)) for g in rule.expected_groups]
-    history, _ = run.history_groups(run.query, fallback=False)
+        found = yield from run.group_counts([(run.query, counts, g, None, None) for g in rule.expected_groups])
+        return (yield from judge([(g, n, None) for g, n in zip(rule.expected_groups, found)]))
+    history, _ = yield from run.history_groups(run.query, fallback=False)
     if not history or len(history) < min(HABIT_WEEKS, rule.baseline_periods):
         return []   # a new installation: nothing is a habit yet
     # candidates: the groups present in every earlier week (a complete count lists every group present)
     listed = [set(past.values) for past, _, _ in history]
     candidates = set.intersection(*listed) if all(past.complete for past, _, _ in history) else set.union(*listed)
-    out = []
-    for group in sorted(candidates)[:MAX_CANDIDATES]:
-        baseline = run.baseline(run.query, history, group)
-        if min(baseline) >= bar:
-            out.append(judge(group, run.group_count(run.query, counts, group), baseline))
-    return out
+    groups = sorted(candidates)[:MAX_CANDIDATES]
+    baselines = yield from run.baselines(run.query, history, groups)
+    expected = [g for g in groups if min(baselines[g]) >= bar]
+    found = yield from run.group_counts([(run.query, counts, g, None, None) for g in expected])
+    return (yield from judge([(g, n, baselines[g]) for g, n in zip(expected, found)]))
 
 
 _KINDS = {"threshold": _threshold, "ratio": _ratio, "spike": _spike, "absence": _absence}
