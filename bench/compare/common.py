@@ -35,6 +35,8 @@ KEYWORDS = {
 FACETS = ("log.level", "service.name", "event.outcome", "actor.type", "integration.provider")
 FACET_SIZE = 10
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)   # letters and digits: the token rule of FTS5's unicode61 and tantivy
+# the exact keys a free word is also looked up among in the project (whole values, punctuation dropped)
+_KEYS = ("event.id", "actor.id", "target.id", "correlation.id", "session.id", "payment.transaction_id", "game.round_id")
 
 
 # -- the data file ------------------------------------------------------------------------
@@ -140,22 +142,23 @@ def pick_values(path: Path, end_ms: int) -> dict:
     """Query values chosen from the file, deterministically (cached beside it):
     - actor.id: the most frequent value (a busy service or player: many events to count);
     - correlation.id: the most frequent value (ties: the smallest);
-    - rare word: an all-ASCII-letter word of 5+ letters in 3..20 events, nearest 5 (ties: the smallest);
+    - rare word: an all-ASCII-letter word of 5+ letters, always in lower case and in no name or e-mail, in 3..20
+      events, nearest 5 (ties: the smallest; on a tiny file, any word);
     - common word: such a word in the number of events nearest 8 % of them;
     - phrase: two adjacent such words whose pair is in the number of events nearest 2 %.
-    A word qualifies only where every system must count it the same: it never occurs outside the
-    message (the project also searches error.message and the id keys with a free word), and for
-    the phrase, the
-    lower-cased substring "w1 w2" occurs in exactly the events whose message has the tokens
-    adjacent (the project checks phrases as substrings, the others as token positions). The
-    counts are then checked against each other in every run anyway."""
-    cache = path.with_suffix(".picks.json")
+    A word qualifies only where every system must count it the same: it never occurs in
+    error.message nor as the whole value of an id key (the project's free word searches those
+    too), and for the phrase, the lower-cased substring "w1 w2" occurs in exactly the events
+    whose message has the tokens adjacent (the project checks phrases as substrings, the others
+    as token positions). The counts are then checked against each other in every run anyway."""
+    cache = path.with_suffix(".picks4.json")
     if cache.exists():
         return orjson.loads(cache.read_bytes())
     actors: Counter = Counter()
     correlations: Counter = Counter()
     in_message: Counter = Counter()
     bad: set[str] = set()
+    capital: set[str] = set()   # words written with capitals somewhere (names, sentence starts)
     pairs: Counter = Counter()
     substrings: dict[str, int] = {}
     total = 0
@@ -169,16 +172,28 @@ def pick_values(path: Path, end_ms: int) -> dict:
             if isinstance(corr, str):
                 correlations[corr] += 1
             message = event.get("message") or ""
-            lowered = [t.lower() for t in _WORD.findall(message)]
+            tokens = _WORD.findall(message)
+            lowered = [t.lower() for t in tokens]
+            capital.update(t.lower() for t in tokens if not t.islower())
             for tok in set(lowered):
                 if tok.isascii() and tok.isalpha() and len(tok) >= 2:
                     in_message[tok] += 1
             for pair in {f"{a} {b}" for a, b in zip(lowered, lowered[1:])}:
                 pairs[pair] += 1
-            for other in _strings(event, skip_message=True):
+            # what else the project's free word finds: error.message's words, an id key's whole value
+            other = get_path(event, "error.message")
+            if isinstance(other, str):
                 bad.update(t.lower() for t in _WORD.findall(other))
+            for key in ("actor.name", "actor.email", "target.name"):   # no names as the rare word
+                value = get_path(event, key)
+                if isinstance(value, str):
+                    capital.update(t.lower() for t in _WORD.findall(value))
+            for key in _KEYS:
+                value = get_path(event, key)
+                if value is not None:
+                    bad.add("".join(_WORD.findall(str(value))).lower())
     words = {w: n for w, n in in_message.items() if w not in bad}
-    rare = [w for w, n in words.items() if 3 <= n <= 20 and len(w) >= 5]
+    rare = [w for w, n in words.items() if 3 <= n <= 20 and len(w) >= 5 and w not in capital] or list(words)
     rare.sort(key=lambda w: (abs(words[w] - 5), w))
     common = [w for w in words if len(w) >= 5]
     common.sort(key=lambda w: (abs(words[w] - 0.08 * total), w))
@@ -191,7 +206,8 @@ def pick_values(path: Path, end_ms: int) -> dict:
         with path.open("rb") as fh:
             for line in fh:
                 event = orjson.loads(line)
-                texts = [s.lower() for s in _strings(event, skip_message=False)]
+                texts = [t.lower() for t in (event.get("message"), get_path(event, "error.message"))
+                         if isinstance(t, str)]
                 for pair in substrings:
                     if any(pair in t for t in texts):
                         substrings[pair] += 1
@@ -210,19 +226,6 @@ def pick_values(path: Path, end_ms: int) -> dict:
     }
     cache.write_bytes(orjson.dumps(picks, option=orjson.OPT_INDENT_2))
     return picks
-
-
-def _strings(node, skip_message: bool):
-    """Every string value of an event at any depth (without the top-level message if asked)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if not (skip_message and key == "message"):
-                yield from _strings(value, False)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _strings(item, False)
-    elif isinstance(node, str):
-        yield node
 
 
 def make_queries(picks: dict, end_ms: int) -> list[Query]:
@@ -329,29 +332,63 @@ def time_query(run, repeat: int, warmups: int = 3) -> tuple[Answer, list[float]]
 
 
 def peak_rss_mb(pids: list[int]) -> float:
-    """The largest peak resident set (Linux VmHWM) among `pids`, in MB; psutil's current RSS elsewhere."""
-    import psutil
+    """The largest peak resident set among `pids` (Linux VmHWM), in MB; elsewhere psutil's current RSS."""
     largest = 0.0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status")
-            if status.exists():
-                match = re.search(r"VmHWM:\s+(\d+)", status.read_text())
-                largest = max(largest, int(match.group(1)) / 1024)
-            else:
+            match = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+            largest = max(largest, int(match.group(1)) / 1024)
+        except (OSError, AttributeError):
+            try:
+                import psutil
                 largest = max(largest, psutil.Process(pid).memory_info().rss / 2**20)
-        except (OSError, psutil.Error, AttributeError):
-            continue
+            except Exception:  # noqa: BLE001 (gone, or no psutil)
+                continue
     return largest
 
 
 def tree_pids(pid: int) -> list[int]:
-    import psutil
+    """`pid` and its descendants (psutil, or /proc on Linux without it)."""
     try:
-        proc = psutil.Process(pid)
-        return [pid, *(c.pid for c in proc.children(recursive=True))]
-    except psutil.Error:
+        import psutil
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except ImportError:
+        pass
+    except Exception:  # noqa: BLE001 (gone)
         return [pid]
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process so far."""
+    try:
+        import psutil
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    except ImportError:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            return None
+    except Exception:  # noqa: BLE001 (gone)
+        return None
+
+
+def ram_bytes() -> int:
+    try:
+        import psutil
+        return psutil.virtual_memory().total
+    except ImportError:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def du_bytes(path: Path) -> int:

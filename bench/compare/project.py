@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 import orjson
 
-from .common import (BATCH, FACET_SIZE, FACETS, HOUR_MS, ROOT, Answer, Query, du_bytes, histogram, iso_ms,
-                     peak_rss_mb, read_batches, top_values, tree_pids)
+from .common import (BATCH, FACET_SIZE, FACETS, HOUR_MS, ROOT, Answer, Query, cpu_seconds, du_bytes, histogram,
+                     iso_ms, peak_rss_mb, read_batches, top_values, tree_pids)
 
 HUGE = 10**15
 
@@ -101,15 +101,7 @@ class Server:
         return tree_pids(self.proc.pid)
 
     def cpu_seconds(self) -> dict[int, float]:
-        import psutil
-        out = {}
-        for pid in self.pids():
-            try:
-                t = psutil.Process(pid).cpu_times()
-                out[pid] = t.user + t.system
-            except psutil.Error:
-                pass
-        return out
+        return {pid: t for pid in self.pids() if (t := cpu_seconds(pid)) is not None}
 
     def stop(self) -> None:
         if self.proc.poll() is None:

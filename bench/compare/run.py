@@ -67,7 +67,7 @@ def summarize(queries_out: dict) -> dict:
 
 
 def machine() -> dict:
-    import psutil
+    from .common import ram_bytes
     from .peers import version
     model = platform.processor() or "?"
     try:
@@ -80,7 +80,7 @@ def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     import sqlite3
-    return {"cores": os.cpu_count(), "cpu": model, "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    return {"cores": os.cpu_count(), "cpu": model, "ram_gb": round(ram_bytes() / 2**30, 1),
             "python": platform.python_version(), "os": platform.platform(), "commit": commit,
             "versions": {"sqlite": sqlite3.sqlite_version, "tantivy": version("tantivy"), "duckdb": version("duckdb"),
                          "chdb": PEERS["chdb"].version(), "psutil": version("psutil")}}
