@@ -87,11 +87,20 @@ def iso_ms(text: str, _cache: dict = {}) -> int:  # noqa: B006 (a per-minute cac
     return base + int(round(float(rest) * 1000))
 
 
+_EMPTY: dict = {}
+
+
 def flat_row(event: dict) -> tuple:
-    """(ts ms, message, the seven keyword values): what the peers index."""
-    return (iso_ms(event["@timestamp"]), event.get("message"),
-            *(v if isinstance(v := get_path(event, name), str) else (None if v is None else str(v))
-              for name in KEYWORDS))
+    """(ts ms, message, the seven keyword values in KEYWORDS' order): what the peers index.
+    Spelled out rather than looked up by path: this is the peers' per-event Python work."""
+    get = event.get
+    actor = get("actor") or _EMPTY
+    row = (iso_ms(event["@timestamp"]), get("message"), actor.get("id"), (get("correlation") or _EMPTY).get("id"),
+           (get("log") or _EMPTY).get("level"), (get("service") or _EMPTY).get("name"),
+           (get("event") or _EMPTY).get("outcome"), actor.get("type"), (get("integration") or _EMPTY).get("provider"))
+    if all(type(v) is str or v is None for v in row[1:]):
+        return row
+    return (row[0], *(v if v is None or isinstance(v, str) else str(v) for v in row[1:]))
 
 
 def read_batches(path: Path, size: int = BATCH):
@@ -145,13 +154,14 @@ def pick_values(path: Path, end_ms: int) -> dict:
     - rare word: an all-ASCII-letter word of 5+ letters, always in lower case and in no name or e-mail, in 3..20
       events, nearest 5 (ties: the smallest; on a tiny file, any word);
     - common word: such a word in the number of events nearest 8 % of them;
-    - phrase: two adjacent such words whose pair is in the number of events nearest 2 %.
+    - phrase: two adjacent words of 4+ letters (lower case, in no name) whose pair is in the number
+      of events nearest 2 %.
     A word qualifies only where every system must count it the same: it never occurs in
     error.message nor as the whole value of an id key (the project's free word searches those
     too), and for the phrase, the lower-cased substring "w1 w2" occurs in exactly the events
     whose message has the tokens adjacent (the project checks phrases as substrings, the others
     as token positions). The counts are then checked against each other in every run anyway."""
-    cache = path.with_suffix(".picks4.json")
+    cache = path.with_suffix(".picks5.json")
     if cache.exists():
         return orjson.loads(cache.read_bytes())
     actors: Counter = Counter()
@@ -197,7 +207,8 @@ def pick_values(path: Path, end_ms: int) -> dict:
     rare.sort(key=lambda w: (abs(words[w] - 5), w))
     common = [w for w in words if len(w) >= 5]
     common.sort(key=lambda w: (abs(words[w] - 0.08 * total), w))
-    candidates = [p for p, n in pairs.items() if all(w in words and len(w) >= 3 for w in p.split())]
+    candidates = [p for p, n in pairs.items() if all(w in words and len(w) >= 4 and w not in capital
+                                                     for w in p.split())]
     candidates.sort(key=lambda p: (abs(pairs[p] - 0.02 * total), p))
     phrase = None
     for pair in candidates[:40]:   # the substring check, on the whole file, for the best few

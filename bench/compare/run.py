@@ -94,15 +94,26 @@ def _n(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _times(mine: float, best: float, peer: str, higher_is_better: bool, what: str = "") -> str:
-    if not best or not mine:
+def _ratio(value: float) -> str:
+    return f"{value:,.0f}×" if value >= 10 else f"{value:.1f}×" if value >= 0.95 else f"{value:.2f}×"
+
+
+def _versus(mine: dict | None, peers: dict) -> str:
+    """'47× slower than tantivy' (p50 and p95 against the best peer at each), or '—'."""
+    if not mine or "p50" not in mine or not peers:
         return "—"
-    if higher_is_better:
-        return f"{mine / best:.2f}× {LABELS[peer]}{what}"
-    ratio = mine / best
-    if ratio >= 1:
-        return f"{ratio:.2g}× {LABELS[peer]}{what}" if what else f"{ratio:.3g}× slower than {LABELS[peer]}"
-    return f"{ratio:.2g}× {LABELS[peer]}{what}" if what else f"{1 / ratio:.3g}× faster than {LABELS[peer]}"
+    parts = []
+    for p in ("p50", "p95"):
+        best = min(peers, key=lambda n: peers[n][p])
+        ratio = mine[p] / max(peers[best][p], 1e-9)
+        parts.append((ratio, best))
+    def words(ratio: float, best: str) -> str:
+        return (f"{_ratio(ratio)} slower than" if ratio >= 1 else f"{_ratio(1 / ratio)} faster than"), LABELS[best]
+    (r50, b50), (r95, b95) = parts
+    (w50, n50), (w95, n95) = words(r50, b50), words(r95, b95)
+    if n50 == n95 and (r50 >= 1) == (r95 >= 1):
+        return f"{w50.split()[0]} / {w95}".replace(" than", "") + f" than {n50}"
+    return f"p50 {w50} {n50}; p95 {w95} {n95}"
 
 
 def ingest_table(results: dict, events: int) -> list[str]:
@@ -116,9 +127,9 @@ def ingest_table(results: dict, events: int) -> list[str]:
     for name, item in ingest.items():
         vs = "—"
         if name.startswith("project") and best_rate:
-            vs = (f"rate {item['rate'] / peers[best_rate]['rate']:.2f}× {LABELS[best_rate]}; "
-                  f"disk {item['bytes_per_event'] / peers[best_disk]['bytes_per_event']:.1f}× {LABELS[best_disk]}; "
-                  f"RSS {item['peak_rss_mb'] / peers[best_rss]['peak_rss_mb']:.1f}× {LABELS[best_rss]}")
+            vs = (f"rate {_ratio(item['rate'] / peers[best_rate]['rate'])} {LABELS[best_rate]}'s; "
+                  f"disk {_ratio(item['bytes_per_event'] / peers[best_disk]['bytes_per_event'])} {LABELS[best_disk]}'s; "
+                  f"RSS {_ratio(item['peak_rss_mb'] / peers[best_rss]['peak_rss_mb'])} {LABELS[best_rss]}'s")
         rows.append(f"| {item['label']} | {item['rate']:,.0f} | {item['bytes_per_event']:,.0f} | "
                     f"{item['peak_rss_mb']:,.0f} MB | {vs} |")
     return rows
@@ -126,8 +137,10 @@ def ingest_table(results: dict, events: int) -> list[str]:
 
 def query_table(results: dict, queries: list[Query]) -> list[str]:
     present = [c for c in QUERY_COLUMNS if results.get(c, {}).get("queries")]
-    head = "| query (p50 / p95 ms) | " + " | ".join(LABELS[c] for c in present) + " | exact vs the best peer (p50; p95) |"
-    rows = [head, "|---" * (len(present) + 2) + "|"]
+    ratio_heads = [h for name, h in (("project", "exact counts vs the best peer (p50 / p95)"),
+                                     ("project-served", "as served vs the best peer")) if name in present]
+    head = "| query (p50 / p95 ms) | " + " | ".join([LABELS[c] for c in present] + ratio_heads) + " |"
+    rows = [head, "|---" * (len(present) + len(ratio_heads) + 1) + "|"]
     for query in queries:
         cells = []
         for name in present:
@@ -141,16 +154,11 @@ def query_table(results: dict, queries: list[Query]) -> list[str]:
                 if not answer["exact"]:
                     cell += f" (count {answer['count']:,}, not exact)" if query.facets or answer["count"] else " (sampled)"
             cells.append(cell)
-        vs = "—"
-        mine = results.get("project", {}).get("queries", {}).get(query.key)
         peers = {n: results[n]["queries"][query.key] for n in PEERS
                  if results.get(n, {}).get("queries", {}).get(query.key, {}).get("p50") is not None}
-        if mine and "p50" in mine and peers:
-            b50 = min(peers, key=lambda n: peers[n]["p50"])
-            b95 = min(peers, key=lambda n: peers[n]["p95"])
-            vs = (f"{_times(mine['p50'], peers[b50]['p50'], b50, False)}; "
-                  f"{_times(mine['p95'], peers[b95]['p95'], b95, False)}")
-        rows.append(f"| {query.label} | " + " | ".join(cells) + f" | {vs} |")
+        vs = [_versus(results.get(name, {}).get("queries", {}).get(query.key), peers)
+              for name in ("project", "project-served") if name in present]
+        rows.append(f"| {query.label} | " + " | ".join(cells) + " | " + " | ".join(vs) + " |")
     return rows
 
 
@@ -308,6 +316,16 @@ def record(results: dict, name: str, out: dict, label: str, info: dict) -> None:
     results.setdefault(name, {}).update(entry)
 
 
+def checkpoint(directory: Path) -> None:
+    """A SQLite store's write-ahead log folded into the file, as its last connection closing does
+    (gunicorn's workers, stopped by a signal, may not close theirs): disk is measured without it."""
+    import sqlite3
+    for db in directory.glob("*.db"):
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+
 def run_project(args, path: Path, queries: list[Query], specs: list, run_dir: Path, results: dict, info: dict,
                 log) -> None:
     from .project import HttpQueries, Server, ingest_http, store_available
@@ -340,7 +358,8 @@ def run_project(args, path: Path, queries: list[Query], specs: list, run_dir: Pa
             record(results, "project-served", {"queries": served}, LABELS["project-served"], info)
     finally:
         server.stop()
-    ingest["disk_bytes"] = du_bytes(workdir / "events")   # the server stopped: its WAL is checkpointed
+    checkpoint(workdir / "events")
+    ingest["disk_bytes"] = du_bytes(workdir / "events")
     record(results, "project-http", {"ingest": ingest}, ingest["label"], info)
     print("project: queries through the store API, exact counts ...", flush=True)
     out = in_worker({"system": "project-store", "kind": args.store, "path": str(path),
