@@ -72,13 +72,23 @@ def test_templates_are_installed_once_per_version(os_store, store_url_os):
     assert now["version"] == version and now["_meta"]["description"] != "edited on the cluster"
 
 
-def test_indices_per_component_and_day_with_their_mappings(os_store):
+def generation(store, component: str) -> str:
+    """The name of a component's (only) generation."""
+    names = [r["index"] for r in store._index_rows() if r["index"].startswith(f"{store.prefix}-{component}-g")]
+    assert len(names) == 1, names
+    return names[0]
+
+
+def test_a_generation_per_component_with_its_mappings_and_day_partitions(os_store):
     result = os_store.write([event(DAY0 + 5, "a", "api", url={"path": "/api/v1/x"}),
                              event(DAY0 + 86_400_000, "b", "integration"), event(DAY0 + 7, "c", "api")])
     assert result.stored == 3
+    api, integration = generation(os_store, "api"), generation(os_store, "integration")
     names = {p.name: p.events for p in os_store.partitions()}
-    assert names == {f"{os_store.prefix}-api-2026.11.18": 2, f"{os_store.prefix}-integration-2026.11.19": 1}
-    mapping = os_store.client.indices.get_mapping(index=f"{os_store.prefix}-api-2026.11.18")
+    assert names == {f"{api}/2026.11.18": 2, f"{integration}/2026.11.19": 1}
+    aliases = os_store.client.indices.get_alias(index=api)[api]["aliases"]
+    assert aliases == {f"{os_store.prefix}-events": {}, f"{os_store.prefix}-api-write": {"is_write_index": True}}
+    mapping = os_store.client.indices.get_mapping(index=api)
     props = next(iter(mapping.values()))["mappings"]["properties"]
     assert props["message"]["type"] == "text" and props["actor"]["properties"]["ip"]["fields"]["ip"]["type"] == "ip"
     assert props["labels"]["type"] == "flat_object"
@@ -89,7 +99,7 @@ def test_indices_per_component_and_day_with_their_mappings(os_store):
 def test_free_form_fields_never_grow_the_mapping(os_store):
     labels = {f"key_{i}": f"v{i}" for i in range(300)}
     os_store.write([event(DAY0, "many", labels=labels, custom={f"f{i}": i for i in range(300)})])
-    index = f"{os_store.prefix}-system-2026.11.18"
+    index = generation(os_store, "system")
     props = next(iter(os_store.client.indices.get_mapping(index=index).values()))["mappings"]["properties"]
     assert "custom" not in props and props["labels"] == {"type": "flat_object"}
     assert os_store.get("many")["custom"]["f299"] == 299   # kept in the document all the same
@@ -276,7 +286,7 @@ def test_retention_per_component_without_ism(os_store):
     os_store.write([event(DAY0, "api-old", "api"), event(DAY0, "admin-old", "admin_action"),
                     event(DAY0 + 40 * 86_400_000, "api-new", "api")])
     dropped = os_store.drop_expired(DAY0 + 45 * 86_400_000, {"api": 30, "admin_action": 1825})
-    assert dropped == [f"{os_store.prefix}-api-2026.11.18"]
+    assert dropped == [f"{generation(os_store, 'api')}/2026.11.18"]   # deleted by query: the newest generation stays
     assert os_store.get("api-old") is None and os_store.get("admin-old") and os_store.get("api-new")
 
 

@@ -5,7 +5,18 @@ cluster holds an older version).
 The common component template's field mappings are derived from app/events/schema.yaml by
 `common_template()`; the committed index_templates/platlogs-common.json must equal it (a test
 fails when it is stale; `platlogs templates --write` refreshes it). The per-component index
-templates and the ISM retention policies are written by hand.
+templates (with each component's rollover bounds in `_meta.rollover`) and the ISM retention
+policies are written by hand.
+
+Two ISM policies per component, from the one file in index_templates/retention/:
+- `<prefix>-<component>-retention` as written, for the calendar indices of the old daily layout
+  (`min_index_age` counts from the index's creation, which was its day);
+- `<prefix>-<component>-rollover-retention`, derived for the generations (opensearch_layout.py):
+  the same states, but ages count from the generation's rollover (`min_rollover_age`: a
+  generation keeps receiving events until then) and deletion waits one day more, for the events
+  the generation took in the rollover margin (at most an hour) after it was cut. The newest
+  generation is never rolled over, so ISM never deletes it. Its pattern `<prefix>-<component>-g*`
+  has the higher priority, so a generation gets this policy and a calendar index the other.
 """
 from __future__ import annotations
 
@@ -112,6 +123,85 @@ def component_templates() -> dict[str, dict]:
 def retention_policies() -> dict[str, dict]:
     """ISM policies by id (index_templates/retention/*.json)."""
     return {path.stem: json.loads(path.read_text()) for path in sorted((TEMPLATE_DIR / "retention").glob("*.json"))}
+
+
+def generation_policy(policy: dict) -> dict:
+    """The generations' variant of a retention policy (see the module's docstring)."""
+    body = json.loads(json.dumps(policy))
+    inner = body["policy"]
+    inner["description"] = inner.get("description", "") + " (generations: ages count from the rollover)"
+    for state in inner["states"]:
+        for transition in state.get("transitions", []):
+            conditions = transition.get("conditions") or {}
+            if "min_index_age" in conditions:
+                age = conditions.pop("min_index_age")
+                if transition.get("state_name") == "delete" and age.endswith("d"):
+                    age = f"{int(age[:-1]) + 1}d"
+                conditions["min_rollover_age"] = age
+    for t in inner.get("ism_template", []):
+        t["index_patterns"] = [p.removesuffix("*") + "g*" for p in t["index_patterns"]]
+        t["priority"] = t.get("priority", 100) + 100
+    return body
+
+
+def all_policies() -> dict[str, dict]:
+    """Every ISM policy by id: each retention policy and its generations' variant."""
+    out = {}
+    for policy_id, body in retention_policies().items():
+        out[policy_id] = body
+        out[policy_id.removesuffix("-retention") + "-rollover-retention"] = generation_policy(body)
+    return out
+
+
+def rollover_meta() -> dict[str, dict]:
+    """Each component's rollover bounds as written in its index template (`_meta.rollover`)."""
+    return {name.removeprefix("platlogs-"): body["_meta"]["rollover"] for name, body in component_templates().items()}
+
+
+def renamed(name: str, prefix: str) -> str:
+    """A name of index_templates/ (`platlogs…`) under another index prefix."""
+    return prefix + name[len("platlogs"):] if name.startswith("platlogs") else name
+
+
+def install(client, prefix: str, read_alias: str, exceptions) -> bool:
+    """Writes the component template, the per-component index templates and (where the cluster
+    has Index State Management) the retention policies, each only when missing or older than the
+    version in index_templates/. True when the cluster has ISM."""
+    common = json.loads(json.dumps(common_template(template_version())))
+    common["template"]["aliases"] = {read_alias: {}}
+    name = renamed(COMMON, prefix)
+    if _installed_version(client, "component", name) != common["version"]:
+        client.cluster.put_component_template(name=name, body=common)
+    for tpl_name, body in component_templates().items():
+        body = dict(body, index_patterns=[renamed(p, prefix) for p in body["index_patterns"]],
+                    composed_of=[renamed(c, prefix) for c in body["composed_of"]])
+        name = renamed(tpl_name, prefix)
+        if _installed_version(client, "index", name) != body["version"]:
+            client.indices.put_index_template(name=name, body=body)
+    return _install_policies(client, prefix, exceptions)
+
+
+def _installed_version(client, kind: str, name: str) -> int | None:
+    if kind == "component":
+        found = client.cluster.get_component_template(name=name, ignore=404)
+        return (found.get("component_templates") or [{}])[0].get("component_template", {}).get("version")
+    found = client.indices.get_index_template(name=name, ignore=404)
+    return (found.get("index_templates") or [{}])[0].get("index_template", {}).get("version")
+
+
+def _install_policies(client, prefix: str, exceptions) -> bool:
+    """ISM policies, when the plugin is there; False when it is not (retention then runs in the app)."""
+    for policy_id, body in all_policies().items():
+        body = json.loads(json.dumps(body))
+        for t in body["policy"].get("ism_template", []):
+            t["index_patterns"] = [renamed(p, prefix) for p in t["index_patterns"]]
+        try:
+            client.transport.perform_request("PUT", f"/_plugins/_ism/policies/{renamed(policy_id, prefix)}", body=body)
+        except exceptions.ConflictError:
+            pass   # installed already (policies change through the cluster's own tools)
+        except (exceptions.NotFoundError, exceptions.RequestError):
+            return False   # no ISM plugin on this cluster
+    return True
 
 
 def retention_days() -> dict[str, int]:

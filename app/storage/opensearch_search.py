@@ -1,0 +1,245 @@
+"""Searching the OpenSearch backend: queries compiled to Query DSL over the read alias, hits
+sorted by (@timestamp, event.id) with `search_after` cursors (a point in time from the second page
+on), facets as `terms` and the histogram as a `date_histogram` aggregation.
+
+`search_many(requests)` answers many requests in one `_msearch` (the alert scheduler's batched
+evaluation): each request gets what `search` would give it, or the QueryError / StoreError that
+`search` would raise, in its own place; one bad request never fails its neighbours.
+"""
+from __future__ import annotations
+
+import base64
+import time
+from typing import Sequence
+
+import orjson
+
+from ..query.ast import QueryError
+from ..query.dsl import DSLCompiler
+from ..query.fields import resolve
+from .base import CursorError, Facet, FacetValue, SearchRequest, SearchResult, StoreError, histogram_buckets
+from .sqlite import key_token
+
+PIT_KEEP_ALIVE = "2m"
+RETRY_STATUSES = {429, 502, 503, 504}
+MSEARCH_BODIES = 200           # searches per `_msearch` request
+SEARCH_PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+
+
+def encode_cursor(ts: int, event_id: str, newest_first: bool, pit: str | None = None) -> str:
+    raw = orjson.dumps([ts, event_id, "d" if newest_first else "a", pit])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, newest_first: bool) -> tuple[int, str, str | None]:
+    try:
+        ts, event_id, order, pit = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(ts, int) and isinstance(event_id, str) and (pit is None or isinstance(pit, str))):
+            raise ValueError
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise CursorError("cursor: not a cursor this server issued") from None
+    if order != ("d" if newest_first else "a"):
+        raise CursorError("cursor: issued for the other sort order")
+    return ts, event_id, pit
+
+
+def reason(exc) -> str:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    causes = (info.get("error") or {}).get("root_cause") or [{}]
+    return causes[0].get("reason") or str(exc.error)
+
+
+class SearchMixin:
+    """The search half of OpenSearchStore (needs client, alias, key_fields, _exc, _call, _refresh)."""
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        self._refresh()
+        query = self._compiled(request)
+        after = decode_cursor(request.cursor, request.newest_first) if request.cursor else None
+        result = self._hits(request, query, after)
+        body = self._aggs_body(request, query)
+        if body is not None:
+            try:
+                response = self._call(self.client.search, index=self.alias, body=body, params=SEARCH_PARAMS)
+            except self._exc.RequestError as exc:
+                raise QueryError(f"the store refused these facets: {reason(exc)}") from None
+            self._apply_aggs(request, response, result)
+        elif request.facets or request.histogram_ms:
+            self._apply_aggs(request, None, result)
+        return result
+
+    def search_many(self, requests: Sequence[SearchRequest]) -> list:
+        """Each request's SearchResult, or the QueryError / StoreError it met, in one `_msearch`
+        (requests with a cursor are searched one by one)."""
+        self._refresh()
+        out: list = [None] * len(requests)
+        bodies: list[tuple[int, str, dict]] = []   # (request position, "hits" | "aggs", body)
+        pending = []                               # positions answered by the `_msearch`
+        for i, request in enumerate(requests):
+            try:
+                if request.cursor:
+                    out[i] = self.search(request)
+                    continue
+                query = self._compiled(request)
+            except (QueryError, StoreError, CursorError) as exc:
+                out[i] = exc
+                continue
+            pending.append(i)
+            if request.size <= 0 and request.total_bound <= 0:
+                out[i] = SearchResult(hits=[], total=0, total_exact=False)
+            else:
+                bodies.append((i, "hits", self._hits_body(request, query, None)))
+            aggs = self._aggs_body(request, query)
+            if aggs is not None:
+                bodies.append((i, "aggs", aggs))
+        header = orjson.dumps({"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True})
+        answers: dict[tuple[int, str], object] = {}
+        for start in range(0, len(bodies), MSEARCH_BODIES):
+            chunk = bodies[start:start + MSEARCH_BODIES]
+            payload = b"".join(header + b"\n" + orjson.dumps(body) + b"\n" for _, _, body in chunk)
+            try:
+                responses = self._call(self.client.msearch, body=payload)["responses"]
+            except (StoreError, self._exc.TransportError) as exc:
+                failure = exc if isinstance(exc, StoreError) else StoreError(f"OpenSearch refused a batch: {exc}")
+                responses = [failure] * len(chunk)
+            for (i, part, _), response in zip(chunk, responses):
+                answers[(i, part)] = response
+        for i in pending:
+            request = requests[i]
+            try:
+                hits = answers.get((i, "hits"))
+                result = out[i] if hits is None else self._hits_result(request, _checked(hits, "search"), None)
+                if request.facets or request.histogram_ms:
+                    aggs = answers.get((i, "aggs"))
+                    self._apply_aggs(request, None if aggs is None else _checked(aggs, "facets"), result)
+                out[i] = result
+            except (QueryError, StoreError) as exc:
+                out[i] = exc
+        return out
+
+    def _compiled(self, request: SearchRequest) -> dict:
+        now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
+        query = DSLCompiler(self.key_fields, key_token, now_ms).compile(request.query)
+        window = {}
+        if request.start_ms is not None:
+            window["gte"] = request.start_ms
+        if request.end_ms is not None:
+            window["lt"] = request.end_ms
+        if window:
+            query = {"bool": {"filter": [query, {"range": {"@timestamp": {**window, "format": "epoch_millis"}}}]}}
+        return query
+
+    def _hits_body(self, request: SearchRequest, query: dict, after) -> dict:
+        order = "desc" if request.newest_first else "asc"
+        body: dict = {"query": query, "size": max(request.size, 0) + (1 if request.size > 0 else 0),
+                      "sort": [{"@timestamp": order}, {"event.id": order}],
+                      # OpenSearch counts up to a 32-bit bound; beyond it the total is "at least"
+                      "track_total_hits": min(request.total_bound, 2**31 - 1) if request.total_bound > 0 else False}
+        if after:
+            body["search_after"] = [after[0], after[1]]
+        return body
+
+    def _hits(self, request: SearchRequest, query: dict, after) -> SearchResult:
+        if request.size <= 0 and request.total_bound <= 0:   # only facets or a histogram: no hits request
+            return SearchResult(hits=[], total=0, total_exact=False)
+        body = self._hits_body(request, query, after)
+        pit = None
+        if after:
+            pit = after[2] or self._open_pit()   # deep paging reads one snapshot from page 2 on
+        response = self._search_paging(body, pit)
+        if response is None:   # the snapshot expired: go on from the cursor without one
+            pit = None
+            response = self._search_paging(body, None)
+        return self._hits_result(request, response, pit)
+
+    def _hits_result(self, request: SearchRequest, response: dict, pit: str | None) -> SearchResult:
+        hits = response["hits"]["hits"]
+        total_info = response["hits"].get("total") or {}
+        total = total_info.get("value", 0) if request.total_bound > 0 else 0
+        exact = request.total_bound > 0 and total_info.get("relation") == "eq"
+        next_cursor = None
+        if request.size > 0 and len(hits) > request.size:
+            hits = hits[:request.size]
+            ts, eid = hits[-1]["sort"][:2]
+            next_cursor = encode_cursor(ts, eid, request.newest_first, pit)
+        elif pit:
+            self._close_pit(pit)
+        if request.total_bound > 0 and total > request.total_bound:
+            total, exact = request.total_bound, False
+        return SearchResult(hits=[h["_source"] for h in hits], total=total, total_exact=exact,
+                            next_cursor=next_cursor)
+
+    def _search_paging(self, body: dict, pit: str | None) -> dict | None:
+        try:
+            if pit:
+                return self._call(self.client.search, body={**body, "pit": {"id": pit, "keep_alive": PIT_KEEP_ALIVE}})
+            return self._call(self.client.search, index=self.alias, body=body, params=SEARCH_PARAMS)
+        except (self._exc.NotFoundError, self._exc.RequestError) as exc:
+            if pit:
+                return None   # expired, closed or not a snapshot id at all
+            if isinstance(exc, self._exc.NotFoundError):
+                raise
+            raise QueryError(f"the store refused this search: {reason(exc)}") from None
+
+    def _open_pit(self) -> str | None:
+        try:
+            return self.client.create_pit(index=self.alias, params={"keep_alive": PIT_KEEP_ALIVE})["pit_id"]
+        except self._exc.TransportError:
+            return None   # no snapshot (e.g. no index yet): search_after alone still never repeats
+
+    def _close_pit(self, pit: str) -> None:
+        try:
+            self.client.delete_pit(body={"pit_id": [pit]})
+        except self._exc.TransportError:
+            pass   # it expires on its own
+
+    def _aggs_body(self, request: SearchRequest, query: dict) -> dict | None:
+        """The facets' and histogram's search; None when there are none or no time is allowed."""
+        if not (request.facets or request.histogram_ms) or request.budget_ms <= 0:
+            return None
+        aggs: dict = {}
+        for i, name in enumerate(request.facets):
+            aggs[f"f{i}"] = {"terms": {"field": self._facet_field(name), "size": request.facet_size,
+                                       "shard_size": max(request.facet_size * 5, 100),
+                                       "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+        if request.histogram_ms:
+            aggs["histogram"] = {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{request.histogram_ms}ms",
+                                                    "min_doc_count": 1}}
+        return {"query": query, "size": 0, "track_total_hits": False, "aggs": aggs, "timeout": f"{request.budget_ms}ms"}
+
+    def _apply_aggs(self, request: SearchRequest, response: dict | None, result: SearchResult) -> None:
+        """Facets and histogram from the aggregations' response (None: no time was allowed)."""
+        timed_out = response is None or bool(response.get("timed_out"))
+        buckets = (response or {}).get("aggregations") or {}
+        for i, name in enumerate(request.facets):
+            agg = buckets.get(f"f{i}", {})
+            values = [FacetValue(b.get("key_as_string", b["key"]) if resolve(name).type != "date" else b["key"],
+                                 b["doc_count"]) for b in agg.get("buckets", [])]
+            result.facets[name] = Facet(values, approximate=agg.get("doc_count_error_upper_bound", 0) > 0,
+                                        timed_out=timed_out)
+        if request.histogram_ms:
+            counts = {b["key"]: b["doc_count"] for b in buckets.get("histogram", {}).get("buckets", [])}
+            result.histogram = histogram_buckets(counts, request)
+            result.histogram_timed_out = timed_out
+
+    @staticmethod
+    def _facet_field(name: str) -> str:
+        info = resolve(name)
+        if info.type in ("text", "labels", "changes", "namespace") or name.startswith("labels."):
+            raise QueryError(f"{name} cannot be a facet on this store: choose a keyword, number or date field",
+                             field=name)
+        return info.name
+
+
+def _checked(response, what: str) -> dict:
+    """One `_msearch` answer, or the error `search` would have raised for it."""
+    if isinstance(response, Exception):
+        raise response
+    if "error" not in response:
+        return response
+    status = response.get("status", 500)
+    error = response["error"] if isinstance(response["error"], dict) else {"reason": str(response["error"])}
+    cause = (error.get("root_cause") or [error])[0].get("reason") or error.get("type")
+    if status in RETRY_STATUSES:
+        raise StoreError(f"OpenSearch cannot answer now ({status}): {cause}")
+    raise QueryError(f"the store refused this {what}: {cause}")
