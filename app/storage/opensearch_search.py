@@ -71,7 +71,10 @@ class SearchMixin:
     def search_many(self, requests: Sequence[SearchRequest]) -> list:
         """Each request's SearchResult, or the QueryError / StoreError it met, in one `_msearch`
         (requests with a cursor are searched one by one)."""
-        self._refresh()
+        try:
+            self._refresh()
+        except StoreError as exc:
+            return [exc] * len(requests)
         out: list = [None] * len(requests)
         bodies: list[tuple[int, str, dict]] = []   # (request position, "hits" | "aggs", body)
         pending = []                               # positions answered by the `_msearch`
@@ -81,6 +84,7 @@ class SearchMixin:
                     out[i] = self.search(request)
                     continue
                 query = self._compiled(request)
+                aggs = self._aggs_body(request, query)
             except (QueryError, StoreError, CursorError) as exc:
                 out[i] = exc
                 continue
@@ -89,7 +93,6 @@ class SearchMixin:
                 out[i] = SearchResult(hits=[], total=0, total_exact=False)
             else:
                 bodies.append((i, "hits", self._hits_body(request, query, None)))
-            aggs = self._aggs_body(request, query)
             if aggs is not None:
                 bodies.append((i, "aggs", aggs))
         header = orjson.dumps({"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True})
