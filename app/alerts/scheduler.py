@@ -3,8 +3,10 @@
 `tick(now_ms, services)` is one pass, and what the tests call: for every enabled rule, the run
 moments due — multiples of the rule's cadence (the scheduler's interval, or a rule's
 `interval_s` when the model grows one) on the epoch, so every scheduler computes the same
-moments — are claimed, evaluated (`evaluate(rule, store, moment)`) and applied to the
-lifecycle; then the notifications due are delivered (see notify.py).
+moments — are claimed; then evaluated, the rules of one moment together
+(`evaluate_many(rules, store, moment)`: each rule's findings exactly as `evaluate` gives them,
+their searches batched — one `_msearch` per step on OpenSearch); then applied to the lifecycle,
+rule by rule and moment by moment; then the notifications due are delivered (see notify.py).
 
 Catch-up: the last moment applied per rule is kept in the meta DB (`alert_rule_state`). When
 ticks were missed (the scheduler was down, or a tick overran), the moments between it and now
@@ -16,7 +18,7 @@ first time starts at the current moment.
 Two schedulers: a run is claimed by inserting (rule, moment) into `alert_rule_runs`, unique, so
 exactly one of them runs it; findings of a moment older than the last applied one are
 dropped; deliveries are claimed one by one. A scheduler that dies between claiming and applying
-loses that moment only (the next moment evaluates the rule again)."""
+loses the moments it claimed in that tick (the next moment evaluates the rules again)."""
 from __future__ import annotations
 
 import logging
@@ -120,15 +122,37 @@ def _evaluate(evaluate, rule: Rule, store, moment: int) -> Evaluation:
         return Evaluation(rule=rule, now_ms=moment, findings=[], error=f"{type(exc).__name__}: {exc}")
 
 
+def _evaluate_all(runs: list[tuple[Rule, int]], store, evaluate: Callable | None) -> list[Evaluation]:
+    """The evaluation of every (rule, moment), in order. By default the rules of one moment are
+    evaluated together (evaluate_many: their searches batched, e.g. one `_msearch` per step); an
+    `evaluate` given by the caller is called rule by rule."""
+    if evaluate is not None:
+        return [_evaluate(evaluate, rule, store, moment) for rule, moment in runs]
+    from .evaluate import evaluate_many
+    by_moment: dict[int, list[int]] = {}
+    for position, (_, moment) in enumerate(runs):
+        by_moment.setdefault(moment, []).append(position)
+    out: list[Evaluation | None] = [None] * len(runs)
+    for moment, positions in sorted(by_moment.items()):
+        rules = [runs[p][0] for p in positions]
+        try:
+            evaluations = evaluate_many(rules, store, moment)
+        except Exception:   # never expected (evaluate_many reports per rule); still, one rule at a time
+            log.exception("batched evaluation at %s", moment)
+            from .evaluate import evaluate as one
+            evaluations = [_evaluate(one, rule, store, moment) for rule in rules]
+        for position, evaluation in zip(positions, evaluations):
+            out[position] = evaluation
+    return out
+
+
 def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Rule] | None = None, *,
          interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEFAULT_CATCH_UP_S, scheduler: str | None = None,
          rules_dir: Path | str | None = DEFAULT_RULES_DIR, notifiers: dict | None = None,
          deliver: bool = True) -> TickReport:
     """One pass at `now_ms` (see the module's docstring). `services`: anything with `meta`,
-    `store` and `settings`; `evaluate` defaults to evaluate.evaluate, `rules` to the rule files
-    and the back office's rules."""
-    if evaluate is None:
-        from .evaluate import evaluate
+    `store` and `settings`; `evaluate` defaults to evaluate.evaluate (the rules of a moment
+    batched through evaluate_many), `rules` to the rule files and the back office's rules."""
     scheduler = scheduler or scheduler_id()
     report = TickReport(now_ms=now_ms, scheduler=scheduler)
     alerts = Alerts(services.meta)
@@ -136,6 +160,7 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
         rules, errors = load_all_rules(services, rules_dir)
         report.errors.extend(errors)
     last = alerts.last_moments()
+    claimed: list[tuple[Rule, int, bool]] = []   # (rule, moment, catching up), rule by rule, moments in order
     for rule in rules:
         if not rule.enabled:
             continue
@@ -146,24 +171,26 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
             if not alerts.claim_run(rule.id, moment, scheduler, now_ms):
                 report.claimed_elsewhere += 1
                 continue
-            evaluation = _evaluate(evaluate, rule, services.store, moment)
-            try:
-                applied = alerts.apply(rule, evaluation, moment, catching_up=moment != moments[-1])
-            except Exception as exc:
-                log.exception("rule %s at %s: findings not applied", rule.id, moment)
-                report.errors.append(f"rule {rule.id} at {moment}: findings not applied: {exc}")
-                alerts.finish_run(rule.id, moment, f"not applied: {exc}", now_ms)
-                continue
-            if evaluation.error:
-                report.errors.append(f"rule {rule.id} at {moment}: {evaluation.error}")
-            outcome = ("stale" if applied.stale else
-                       f"error: {evaluation.error}" if evaluation.error else
-                       f"{_count(evaluation.findings)}; {len(applied.transitions)} change(s), {applied.enqueued} queued")
-            alerts.finish_run(rule.id, moment, outcome, now_ms)
-            report.runs.append((rule.id, moment))
-            report.stale += applied.stale
-            report.transitions.extend(applied.transitions)
-            report.enqueued += applied.enqueued
+            claimed.append((rule, moment, moment != moments[-1]))
+    evaluations = _evaluate_all([(rule, moment) for rule, moment, _ in claimed], services.store, evaluate)
+    for (rule, moment, catching_up), evaluation in zip(claimed, evaluations):
+        try:
+            applied = alerts.apply(rule, evaluation, moment, catching_up=catching_up)
+        except Exception as exc:
+            log.exception("rule %s at %s: findings not applied", rule.id, moment)
+            report.errors.append(f"rule {rule.id} at {moment}: findings not applied: {exc}")
+            alerts.finish_run(rule.id, moment, f"not applied: {exc}", now_ms)
+            continue
+        if evaluation.error:
+            report.errors.append(f"rule {rule.id} at {moment}: {evaluation.error}")
+        outcome = ("stale" if applied.stale else
+                   f"error: {evaluation.error}" if evaluation.error else
+                   f"{_count(evaluation.findings)}; {len(applied.transitions)} change(s), {applied.enqueued} queued")
+        alerts.finish_run(rule.id, moment, outcome, now_ms)
+        report.runs.append((rule.id, moment))
+        report.stale += applied.stale
+        report.transitions.extend(applied.transitions)
+        report.enqueued += applied.enqueued
     if deliver:
         report.deliveries = deliver_due(alerts, services.store, services.settings, now_ms, claimed_by=scheduler,
                                         notifiers=notifiers)
