@@ -22,6 +22,7 @@ created again; retention drops them by their span as before.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,8 @@ from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 from .partitioning import name_span
+
+log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 _LEGACY = re.compile(r"(?P<component>[a-z_]+)-(?P<period>\d{4}(?:\.\d{2}(?:\.\d{2})?)?)\Z")
@@ -143,9 +146,15 @@ class IndexLayout:
     def _read(self, maintain: bool = True) -> None:
         read_at = time.time_ns() // 1_000_000
         rows = self._list()
-        if maintain and self._maintain is not None and self._maintain(rows):
-            read_at = time.time_ns() // 1_000_000
-            rows = self._list()
+        if maintain and self._maintain is not None:
+            try:
+                changed = self._maintain(rows)
+            except Exception:  # noqa: BLE001 — a rollover that fails never stops the writes; the next check tries again
+                log.warning("rollover check failed", exc_info=True)
+                changed = False
+            if changed:
+                read_at = time.time_ns() // 1_000_000
+                rows = self._list()
         known = {c: Generations() for c in self.components}
         for row in rows:
             index = row["index"]
