@@ -37,11 +37,19 @@ def trail_url_for(store_url: str, data_dir: Path) -> str:
     """The reading trail's own stream beside the event store: a sibling SQLite directory, or the
     same cluster under the index prefix `<prefix>_trail`."""
     parts = urlsplit(store_url)
-    if parts.scheme == "sqlite":
+    if parts.scheme in ("sqlite", "tantivy"):   # small writes, each durable at once: SQLite's strength
         return f"sqlite:///{data_dir / 'trail'}"
     query = dict(parse_qsl(parts.query))
     query["prefix"] = query.get("prefix", "platlogs") + "_trail"
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def default_store_url(data_dir: Path) -> str:
+    """The embedded tantivy store in `<data dir>/store`, unless the data directory already holds
+    an SQLite store of an earlier version (kept in use: `platlogs migrate` moves it)."""
+    if (data_dir / "events" / "events.db").exists():
+        return f"sqlite:///{data_dir / 'events'}"
+    return f"tantivy:///{data_dir / 'store'}"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
@@ -151,9 +159,9 @@ class Settings:
         except OSError as exc:
             raise ConfigError(f"PLATLOGS_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from exc
 
-        store_url = _read(env, "STORE") or f"sqlite:///{data_dir / 'events'}"
+        store_url = _read(env, "STORE") or default_store_url(data_dir)
         if "://" not in store_url:
-            raise ConfigError(f"PLATLOGS_STORE: expected a URL like sqlite:///path or opensearch://host:9200, got {store_url!r}")
+            raise ConfigError(f"PLATLOGS_STORE: expected a URL like tantivy:///path, sqlite:///path or opensearch://host:9200, got {store_url!r}")
         meta_db_url = _meta_db_url(env, data_dir)
         trail_store_url = _read(env, "TRAIL_STORE") or trail_url_for(store_url, data_dir)
 

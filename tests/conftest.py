@@ -106,7 +106,7 @@ def opensearch_url() -> str:
 
 # -- the contract suite: storage and search tests run on every backend --------------------
 
-BACKENDS = ("sqlite", "opensearch")
+BACKENDS = ("sqlite", "tantivy", "opensearch")
 
 
 def store_url_for(backend: str, tmp_path, request) -> str:
@@ -116,6 +116,8 @@ def store_url_for(backend: str, tmp_path, request) -> str:
     # good (tests of the partition policy itself choose their own window)
     if backend == "sqlite":
         return f"sqlite://{tmp_path}/events?day_partition_days=36500"
+    if backend == "tantivy":   # small writer heaps: many stores are open at once in a test run
+        return f"tantivy://{tmp_path}/events?writer_heap_mb=16&writer_threads=1&day_partition_days=36500"
     import uuid
     from urllib.parse import urlsplit
     node = urlsplit(request.getfixturevalue("opensearch_url"))

@@ -10,8 +10,16 @@ from app.config import ConfigError, Settings
 
 def test_defaults_live_under_the_data_dir(tmp_path):
     s = Settings.from_env({"PLATLOGS_DATA_DIR": str(tmp_path)})
-    assert s.store_url == f"sqlite:///{tmp_path}/events"
+    assert s.store_url == f"tantivy:///{tmp_path}/store"
     assert s.meta_db_url == f"sqlite:///{tmp_path}/meta.db"
+    assert s.trail_store_url == f"sqlite:///{tmp_path}/trail"   # small durable writes: SQLite
+
+
+def test_an_sqlite_store_of_an_earlier_version_stays_in_use(tmp_path):
+    from app.storage import open_store
+    open_store(f"sqlite://{tmp_path}/events").close()
+    s = Settings.from_env({"PLATLOGS_DATA_DIR": str(tmp_path)})
+    assert s.store_url == f"sqlite:///{tmp_path}/events"
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path):

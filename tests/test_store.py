@@ -43,11 +43,14 @@ def test_unknown_scheme_is_a_clear_error():
 
 
 def test_a_batch_across_days_lands_in_day_partitions(store):
-    result = store.write([event(DAY0 + 5, "a"), event(DAY0 + DAY_MS + 5, "b"), event(DAY0 + 2 * DAY_MS, "c")])
+    """Days 35 apart: a partition each, whether the store's recent unit is the day (SQLite,
+    OpenSearch) or the month (tantivy)."""
+    stamps = [DAY0 + 5, DAY0 + 35 * DAY_MS + 5, DAY0 + 70 * DAY_MS]
+    result = store.write([event(ts, name) for ts, name in zip(stamps, "abc")])
     assert result.stored == 3 and not result.failed
     parts = store.partitions()
-    assert days(store) == [0, 1, 2]
     assert [p.events for p in parts] == [1, 1, 1]
+    assert [[p.name for p in parts if p.start_ms <= ts < p.end_ms] for ts in stamps] == [[p.name] for p in parts]
     assert store.count() == 3
 
 
@@ -111,13 +114,14 @@ def test_total_is_exact_up_to_a_bound(store):
 
 
 def test_retention_drops_whole_partitions(store):
-    store.write([event(DAY0 + d * DAY_MS, f"d{d}") for d in range(4)])
-    before = {p.name: p.start_ms for p in store.partitions()}
-    dropped = store.drop_partitions_before(DAY0 + 2 * DAY_MS)
-    assert sorted(before[name] for name in dropped) == [DAY0, DAY0 + DAY_MS]
-    assert days(store) == [2, 3]
-    assert store.get("d0") is None and store.get("d3") is not None
-    store.write([event(DAY0, "back")])  # a dropped day can be written again
+    store.write([event(DAY0 + d * 35 * DAY_MS, f"d{d}") for d in range(4)])
+    parts = store.partitions()
+    assert len(parts) == 4
+    dropped = store.drop_partitions_before(parts[2].start_ms)
+    assert sorted(dropped) == [parts[0].name, parts[1].name]
+    assert [p.name for p in store.partitions()] == [parts[2].name, parts[3].name]
+    assert store.get("d0") is None and store.get("d1") is None and store.get("d3") is not None
+    store.write([event(DAY0, "back")])  # a dropped partition can be written again
     assert store.get("back") is not None
 
 

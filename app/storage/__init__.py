@@ -10,6 +10,7 @@ from .base import (Bucket, CursorError, Facet, FacetValue, LogStore, Partition, 
 
 BACKENDS = {
     "sqlite": "app.storage.sqlite:SQLiteStore",
+    "tantivy": "app.storage.tantivy_store:TantivyStore",
     "opensearch": "app.storage.opensearch:OpenSearchStore",
     "opensearch+https": "app.storage.opensearch:OpenSearchStore",
 }

@@ -402,7 +402,8 @@ def verify_counts(source: LogStore, dest: LogStore, settle_seconds: float = 0.0)
             out.append(DayCount(start, end, s, d, s_exact and d_exact))
         return out
 
-    days = count_days(windows)
+    # days neither store has an event on say nothing (a month partition lists thirty of them)
+    days = [d for d in count_days(windows) if d.source or d.dest or not d.exact]
     if settle_seconds and any(d.source != d.dest for d in days):
         time.sleep(settle_seconds)
         recount = {(d.start_ms, d.end_ms): d for d in count_days(

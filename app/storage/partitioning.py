@@ -4,7 +4,8 @@ A partition is a calendar span of event time: a UTC day, month or year. The poli
 
 1. A time covered by an existing partition goes there. (So a re-sent client `event.id` always
    lands in the partition that holds its first copy: dedupe by id is per partition.)
-2. A time within the recent window (`day_partition_days` before today, or later) gets its day.
+2. A time within the recent window (`day_partition_days` before today, or later) gets its day
+   (or its month, for a store whose recent unit is the month).
 3. An older time gets the largest calendar unit containing it (its year, else its month, else
    its day) that overlaps no existing partition and ends before the recent window begins.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Callable, Iterable
 
 DAY_MS = 86_400_000
 DEFAULT_DAY_PARTITION_DAYS = 31
@@ -84,7 +85,10 @@ class Layout:
     batch that share a new partition agree on it; `opened` lists them."""
 
     def __init__(self, spans: Iterable[tuple[int, int]], now_ms: int,
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
+                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, recent: Callable = day_span):
+        """`recent`: the unit of the recent window (day_span; month_span for a store that pays per
+        partition a query touches, as the tantivy store does)."""
+        self.recent = recent
         self._spans = sorted(set(spans))
         self._starts = [s for s, _ in self._spans]
         self.window_start = (now_ms // DAY_MS - day_partition_days) * DAY_MS
@@ -108,7 +112,7 @@ class Layout:
         found = self.covering(ts_ms)
         if found:
             return found
-        span = day_span(ts_ms)
+        span = self.recent(ts_ms)
         if ts_ms < self.window_start:
             for unit in (year_span, month_span):
                 candidate = unit(ts_ms)

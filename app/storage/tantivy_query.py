@@ -1,0 +1,227 @@
+"""Compile a query AST to a tantivy Query, with the meaning the SQL (app/query/sql.py) and DSL
+(app/query/dsl.py) compilers give it — the contract suite runs every query on every backend.
+
+Where each field lives is app/storage/tantivy_schema.py's business: `k.<name>` for columns,
+numbers, dates and booleans (fast: ranges and facets), `attrs.<path>` for other values,
+`message`/`body`/`stack` for full text, `keys` for ids in lower case, `present` for `field:*`.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+
+import tantivy
+from tantivy import FieldType, Occur, Query
+
+from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
+from ..query.fields import NAMESPACE, QueryField, resolve
+from ..query.timeexpr import parse_time
+from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, fast_fields, index_schema
+
+TEXT_TARGETS = ("message", "body")          # what a word without a field searches
+MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def tantivy_path(info: QueryField) -> str:
+    """Where a field's exact values are indexed."""
+    if info.name in fast_fields():
+        return "k." + info.name
+    return "attrs." + ".".join(info.path)
+
+
+def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
+    """Events with start_ms <= time < end_ms, as a range over the fast field `seq`."""
+    if start_ms is None and end_ms is None:
+        return None
+    low = max(start_ms, 0) << SEQ_BITS if start_ms is not None else None
+    high = max(end_ms, 0) << SEQ_BITS if end_ms is not None else None
+    if high is not None and low is not None and high <= low:
+        return Query.empty_query()
+    return Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, high,
+                             include_upper=high is None)
+
+
+def all_of(queries: list[Query]) -> Query:
+    queries = [q for q in queries if q is not None]
+    if not queries:
+        return Query.all_query()
+    if len(queries) == 1:
+        return queries[0]
+    return Query.boolean_query([(Occur.Must, q) for q in queries])
+
+
+def any_of(queries: list[Query]) -> Query:
+    if not queries:
+        return Query.empty_query()
+    if len(queries) == 1:
+        return queries[0]
+    return Query.boolean_query([(Occur.Should, q) for q in queries])
+
+
+class TantivyCompiler:
+    def __init__(self, now_ms: int):
+        self.now_ms = now_ms
+        self.schema = index_schema()
+        self.words = analyzers()[WORDS]
+        self.clauses = 0
+
+    def compile(self, node: Node) -> Query:
+        return self._node(node)
+
+    def _node(self, node: Node) -> Query:
+        self.clauses += 1
+        if self.clauses > MAX_CLAUSES:
+            raise QueryError(f"the query is too large (more than {MAX_CLAUSES} terms); use fewer terms",
+                             position=getattr(node, "pos", None))
+        return getattr(self, "_" + type(node).__name__.lower())(node)
+
+    # -- structure --------------------------------------------------------------------
+
+    def _matchall(self, node: MatchAll) -> Query:
+        return Query.all_query()
+
+    def _and(self, node: And) -> Query:
+        return all_of([self._node(n) for n in node.items])
+
+    def _or(self, node: Or) -> Query:
+        return any_of([self._node(n) for n in node.items])
+
+    def _not(self, node: Not) -> Query:
+        # events without the field are "not field:value" too, as on the other backends
+        return Query.boolean_query([(Occur.Must, Query.all_query()), (Occur.MustNot, self._node(node.item))])
+
+    # -- full text --------------------------------------------------------------------
+
+    def _text(self, node: Text) -> Query:
+        words = self.words.analyze(node.value)
+        if not words:
+            raise QueryError(f"{node.value!r} has no letters or digits to search for", position=node.pos)
+        if node.field:
+            targets = (FULLTEXT[resolve(node.field).path],)
+        else:
+            targets = TEXT_TARGETS
+        options = [self._words_in(target, words, node) for target in targets]
+        if node.field is None and not node.phrase:   # a bare value also finds an id, whatever its case
+            key = node.value.lower()
+            options.append(Query.regex_query(self.schema, "keys", re.escape(key) + ".*") if node.prefix
+                           else Query.term_query(self.schema, "keys", key))
+        return any_of(options)
+
+    def _words_in(self, target: str, words: list[str], node: Text) -> Query:
+        if node.prefix:
+            return Query.phrase_prefix_query(self.schema, target, words)
+        if len(words) == 1:
+            return Query.term_query(self.schema, target, words[0])
+        # several words (quoted or not, as "withdrawal approved" or p-1001-x) occur in this order
+        return Query.phrase_query(self.schema, target, words)
+
+    # -- exact values -----------------------------------------------------------------
+
+    def _typed(self, info: QueryField, value: str):
+        try:
+            if info.type == "long":
+                number = Decimal(value)
+                return int(number) if number == number.to_integral_value() else float(number)
+            if info.type == "double":
+                return float(value)
+        except (ValueError, ArithmeticError):
+            raise QueryError(f"{info.name} holds numbers; {value!r} is not one", field=info.name) from None
+        if info.type == "boolean":
+            return value.lower() == "true"
+        if info.type == "date":
+            return parse_time(value, self.now_ms, info.name)
+        return value
+
+    def _term(self, node: Term) -> Query:
+        info = resolve(node.field)
+        if info.name == "@timestamp":
+            ms = parse_time(node.value, self.now_ms, info.name)
+            return time_range(ms, ms + 1)
+        value = self._typed(info, node.value)
+        path = tantivy_path(info)
+        if info.type == "long" and isinstance(value, float):
+            return Query.empty_query()    # a whole-number field never equals 1.5
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
+            value = int(value)            # numbers are indexed as whole when they are
+        query = Query.term_query(self.schema, path, value)
+        if isinstance(value, str) and path.startswith("attrs.") and _RFC3339.match(value):
+            # tantivy indexes a JSON string that reads as an RFC 3339 time as a date
+            when = _as_datetime(value)
+            if when is not None:
+                query = any_of([query, Query.term_query(self.schema, path, when)])
+        return query
+
+    def _prefix(self, node: Prefix) -> Query:
+        info = resolve(node.field)
+        return Query.phrase_prefix_query(self.schema, tantivy_path(info), [node.value])
+
+    def _range(self, node: Range) -> Query:
+        info = resolve(node.field)
+        low = self._typed(info, node.low) if node.low is not None else None
+        high = self._typed(info, node.high) if node.high is not None else None
+        if low is None and high is None:
+            return self._exists(Exists(node.field))
+        if info.name == "@timestamp":
+            start = None if low is None else low + (0 if node.include_low else 1)
+            end = None if high is None else high + (1 if node.include_high else 0)
+            return time_range(start, end) or Query.all_query()
+        if info.name not in fast_fields():
+            raise QueryError(f"{info.name}: ranges are possible on numbers, times and the indexed fields only",
+                             position=node.pos, field=info.name)
+        if isinstance(low, (int, float)) or isinstance(high, (int, float)):
+            bounds = [(">=" if node.include_low else ">", low), ("<=" if node.include_high else "<", high)]
+            parts = [f"{op}{_number(value)}" for op, value in bounds if value is not None]
+        else:   # text: an inclusive or exclusive range of terms
+            parts = [f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
+                     f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}"]
+        # one comparison per bound: tantivy 0.27 panics on an exclusive lower float bound in
+        # the bracket form ({5.0 TO 7]) but not on >5.0
+        try:
+            return all_of([_parser().parse_query(f"k.{info.name}:{part}") for part in parts])
+        except ValueError as exc:
+            raise QueryError(f"{info.name}: this range cannot be searched ({exc})", position=node.pos,
+                             field=info.name) from None
+
+    def _exists(self, node: Exists) -> Query:
+        info = resolve(node.field)
+        if info.name == "@timestamp":
+            return Query.all_query()
+        return Query.term_query(self.schema, "present", info.name)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> tantivy.Index:
+    """An empty in-memory index of the schema: tantivy parses range queries on JSON paths
+    (Query.range_query takes plain fields only)."""
+    index = tantivy.Index(index_schema())
+    for name, analyzer in analyzers().items():
+        index.register_tokenizer(name, analyzer)
+    return index
+
+
+def _number(value) -> str:
+    """A number as tantivy's query parser reads it: digits, no exponent."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise QueryError(f"{value!r} is not a number this store can compare")
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else text + ".0"
+
+
+def _quoted(value) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _as_datetime(value: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+

@@ -1,0 +1,179 @@
+"""Search over the tantivy store: hits with cursor paging, exact totals, facets and a
+histogram, merged over the partitions and shards a query covers.
+
+Hits come from each index sorted by the fast field `seq` (time, then arrival) and are merged by
+it; a page asks each index for one more than it needs, to know whether there is a next page.
+Totals, facets and the histogram are one aggregation request per index, counted over every
+match (tantivy reads the fast-field columns): exact whatever the range.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from collections import Counter
+
+import orjson
+from tantivy import FieldType, Order, Query
+
+from ..query.fields import resolve
+from .base import Facet, FacetValue, SearchRequest, SearchResult, histogram_buckets
+from .tantivy_query import TantivyCompiler, all_of, tantivy_path, time_range
+from .tantivy_schema import SEQ_BITS, fast_fields, index_schema
+from .tantivy_store import decode_cursor, encode_cursor
+
+TERMS_SIZE = 1000            # values per facet each index returns (merged, then cut to facet_size)
+FALLBACK_FACET_DOCS = 20_000  # facets of fields without a fast column: counted over the newest matches
+
+
+class TantivySearch:
+    def __init__(self, store):
+        self.store = store
+
+    def run(self, request: SearchRequest) -> SearchResult:
+        started = time.monotonic()
+        now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
+        query = all_of([TantivyCompiler(now_ms).compile(request.query),
+                        time_range(request.start_ms, request.end_ms)])
+        spans = [(name, start, end) for name, start, end in self.store._spans()
+                  if (request.start_ms is None or end > request.start_ms)
+                  and (request.end_ms is None or start < request.end_ms)]
+        spans.sort(key=lambda m: m[1], reverse=request.newest_first)
+        indexes = [(name, self.store.shard_indexes(name)) for name, _, _ in spans]
+        hits, next_cursor = self._hits(request, query, indexes)
+        result = SearchResult(hits=hits, total=0, total_exact=False, next_cursor=next_cursor)
+        searchers = [index.searcher() for _, shard in indexes for index in shard]
+        aggs = self._aggregate(request, query, searchers, started)
+        if request.total_bound > 0:
+            total = aggs["total"]
+            result.total, result.total_exact = min(total, request.total_bound), total <= request.total_bound
+        if request.facets:
+            result.facets = self._facets(request, query, indexes, aggs)
+        if request.histogram_ms:
+            result.histogram = histogram_buckets(aggs["histogram"], request)
+            result.histogram_timed_out = aggs["timed_out"]
+        return result
+
+    # -- hits and paging ---------------------------------------------------------------
+
+    def _hits(self, request: SearchRequest, query: Query, indexes) -> tuple[list[dict], str | None]:
+        if request.size <= 0:
+            return [], None
+        desc = request.newest_first
+        after = decode_cursor(request.cursor, desc) if request.cursor else None
+        if after is not None:
+            bound = (Query.range_query(index_schema(), "seq", FieldType.Unsigned, None, after, include_upper=False)
+                     if desc else
+                     Query.range_query(index_schema(), "seq", FieldType.Unsigned, after, None, include_lower=False))
+            query = all_of([query, bound])
+        order = Order.Desc if desc else Order.Asc
+        found: list[tuple[int, object, object]] = []   # (seq, address, searcher)
+        need = request.size + 1
+        for name, shards in indexes:
+            if after is not None:
+                start, end = _span_bounds(name)
+                if (desc and start > after >> SEQ_BITS) or (not desc and end <= after >> SEQ_BITS):
+                    continue   # partitions already served
+            found_here: list[tuple[int, object, object]] = []
+            for index in shards:
+                searcher = index.searcher()
+                for seq, address in searcher.search(query, need - len(found), count=False,
+                                                    order_by_field="seq", order=order).hits:
+                    found_here.append((seq, address, searcher))
+            found_here.sort(key=lambda hit: hit[0], reverse=desc)
+            found.extend(found_here[:need - len(found)])
+            if len(found) >= need:
+                break
+        page = found[:request.size]
+        hits = [orjson.loads(searcher.doc(address)["doc"][0]) for _, address, searcher in page]
+        next_cursor = encode_cursor(page[-1][0], desc) if len(found) > request.size else None
+        return hits, next_cursor
+
+    # -- counts ------------------------------------------------------------------------
+
+    def _aggregate(self, request: SearchRequest, query: Query, searchers, started: float) -> dict:
+        """One aggregation request per index: the total, the fast facets and the histogram."""
+        spec: dict = {"total": {"value_count": {"field": "seq"}}}
+        for i, name in enumerate(request.facets):
+            if name in fast_fields():
+                spec[f"f{i}"] = {"terms": {"field": tantivy_path(resolve(name)), "size": TERMS_SIZE,
+                                           "segment_size": TERMS_SIZE * 10}}
+        if request.histogram_ms:
+            spec["h"] = {"histogram": {"field": "ts", "interval": request.histogram_ms, "min_doc_count": 1}}
+        total = 0
+        facets: dict[str, Counter] = {}
+        inexact: set[str] = set()
+        histogram: Counter = Counter()
+        stop_at = started + request.budget_ms / 1000
+        timed_out = False
+        for searcher in searchers:
+            if timed_out or time.monotonic() >= stop_at:
+                # out of time: the rest is counted, not bucketed (facets and histogram say so)
+                timed_out = True
+                total += searcher.search(query, 1, count=True, order_by_field="seq").count
+                continue
+            out = searcher.aggregate(query, spec)
+            total += int(out["total"]["value"] or 0)
+            for key, value in out.items():
+                if key.startswith("f"):
+                    counter = facets.setdefault(key, Counter())
+                    for bucket in value["buckets"]:
+                        counter[bucket["key"]] += bucket["doc_count"]
+                    if value.get("sum_other_doc_count") or value.get("doc_count_error_upper_bound"):
+                        inexact.add(key)
+            for bucket in out.get("h", {}).get("buckets", ()):
+                histogram[int(bucket["key"])] += bucket["doc_count"]
+        return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram, "timed_out": timed_out}
+
+    def _facets(self, request: SearchRequest, query: Query, indexes, aggs: dict) -> dict[str, Facet]:
+        out = {}
+        slow = [name for name in request.facets if name not in fast_fields()]
+        slow_counts = self._counted_from_documents(request, query, indexes, slow) if slow else {}
+        for i, name in enumerate(request.facets):
+            if name in slow_counts:
+                counter, approximate = slow_counts[name]
+            else:
+                counter, approximate = aggs["facets"].get(f"f{i}", Counter()), f"f{i}" in aggs["inexact"]
+            top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:request.facet_size]
+            out[name] = Facet([FacetValue(_value(name, v), n) for v, n in top], approximate=approximate,
+                              timed_out=aggs["timed_out"])
+        return out
+
+    def _counted_from_documents(self, request, query, indexes, names) -> dict[str, tuple[Counter, bool]]:
+        """Fields without a fast column (labels, other values): counted over the newest
+        matching documents, read from the store."""
+        limit = min(request.facet_bound, FALLBACK_FACET_DOCS)
+        paths = {name: resolve(name).path for name in names}
+        counters = {name: Counter() for name in names}
+        seen = 0
+        for _, shards in sorted(indexes, key=lambda m: m[0], reverse=True):
+            for index in shards:
+                searcher = index.searcher()
+                for _, address in searcher.search(query, limit - seen, count=False, order_by_field="seq").hits:
+                    doc = orjson.loads(searcher.doc(address)["doc"][0])
+                    seen += 1
+                    for name, path in paths.items():
+                        node = doc
+                        for part in path:
+                            node = node.get(part) if isinstance(node, dict) else None
+                        if node is not None and not isinstance(node, (dict, list)):
+                            counters[name][node] += 1
+                if seen >= limit:
+                    break
+        approximate = seen >= limit
+        return {name: (counter, approximate) for name, counter in counters.items()}
+
+
+def _span_bounds(name: str) -> tuple[int, int]:
+    from .partitioning import name_span
+    return name_span(name)
+
+
+def _value(name: str, value):
+    """A facet value as the document holds it (tantivy's numeric terms come back as numbers,
+    booleans as 0/1 or text)."""
+    info = resolve(name)
+    if info.type == "long" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if info.type == "boolean" and not isinstance(value, bool):
+        return value in (1, "true", True)
+    return value

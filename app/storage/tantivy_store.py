@@ -1,0 +1,389 @@
+"""The embedded store on tantivy: an inverted index with columnar fast fields, like OpenSearch's
+Lucene, in-process and installed with pip (`tantivy` wheels).
+
+Layout of a store directory:
+  store.json           the layout version (refused when it is not this code's)
+  parts/<P>/s<k>/      one tantivy index per partition P and writer shard k; P is a calendar month
+                       (YYYYMM, UTC), or a year (YYYY) for old events (app/storage/partitioning.py)
+  shards/<k>.lock      held by the process that writes shard k (flock; freed when it dies)
+  store.lock           held while a partition is opened, or a batch with client-chosen ids
+                       is checked and committed
+
+Why months and shards: a search pays a fixed cost per index it opens (about 0.4 ms), so a
+30-day query should touch one or two; and tantivy allows one writer per index, so each writing
+process (two web workers, the CLI, the scheduler) claims a shard of its own and never waits for
+another. Readers search every shard of the months a query covers and merge by `seq`.
+
+A write is acknowledged after tantivy's commit (segment files and meta.json written and synced):
+a killed process loses only batches it had not acknowledged. Client-chosen ids are checked
+against every shard of the event's month under store.lock, so two processes never both store
+one id.
+"""
+from __future__ import annotations
+
+import base64
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+import tantivy
+from tantivy import FieldType, Order, Query
+
+from ..query.ast import QueryError
+from .base import CursorError, Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
+from .tantivy_schema import COUNTER_BITS, LAYOUT, MAX_SHARDS, SEQ_BITS, Converter, analyzers, index_schema
+
+MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
+OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
+
+
+def encode_cursor(seq: int, newest_first: bool) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([seq, "d" if newest_first else "a"])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, newest_first: bool) -> int:
+    try:
+        seq, order = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(seq, int) and 0 <= seq < 1 << 64 and order in ("a", "d")):
+            raise ValueError
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise CursorError("cursor: not a cursor this server issued") from None
+    if order != ("d" if newest_first else "a"):
+        raise CursorError("cursor: issued for the other sort order")
+    return seq
+
+
+class _Writer:
+    """This process's writer for one partition of its shard, and what it knows of the seqs in it."""
+
+    def __init__(self, index: tantivy.Index, heap: int, threads: int, shard: int):
+        self.index = index
+        self.writer = index.writer(heap, threads)
+        self.shard = shard
+        self.next: dict[int, int] = {}      # ms -> next counter, for ms this process has written
+        index.reload()
+        newest = index.searcher().search(Query.all_query(), 1, count=False, order_by_field="seq",
+                                         order=Order.Desc).hits
+        self.high = newest[0][0] >> SEQ_BITS if newest else -1   # newest ms in this shard's partition
+
+    def allot(self, ms: int) -> int:
+        """A seq no other event of this shard has: the next counter of the millisecond (looked
+        up in the index for a millisecond at or before the newest written), spilling into the
+        next millisecond when one holds 65,536 events."""
+        while True:
+            n = self.next.get(ms)
+            if n is None:
+                n = 0 if ms > self.high else self._next_in_index(ms)
+            if n < 1 << COUNTER_BITS:
+                break
+            ms += 1
+        self.next[ms] = n + 1
+        self.high = max(self.high, ms)
+        return (ms << SEQ_BITS) | (self.shard << COUNTER_BITS) | n
+
+    def _next_in_index(self, ms: int) -> int:
+        low = (ms << SEQ_BITS) | (self.shard << COUNTER_BITS)
+        query = Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, low + (1 << COUNTER_BITS) - 1)
+        hits = self.index.searcher().search(query, 1, count=False, order_by_field="seq", order=Order.Desc).hits
+        return (hits[0][0] & ((1 << COUNTER_BITS) - 1)) + 1 if hits else 0
+
+    def committed(self) -> None:
+        self.index.reload()
+        if len(self.next) > 200_000:     # what is committed is found in the index again
+            self.next.clear()
+
+
+class TantivyStore:
+    def __init__(self, directory: Path, writer_heap_mb: int = 64, writer_threads: int = 2,
+                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
+        self.directory = Path(directory)
+        self.parts_dir = self.directory / "parts"
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        (self.directory / "shards").mkdir(exist_ok=True)
+        self._check_layout()
+        self.converter = Converter()
+        self.heap = max(writer_heap_mb, 8) * 1_000_000
+        self.threads = max(1, writer_threads)
+        self.day_partition_days = int(day_partition_days)
+        self._lock = threading.RLock()           # writes in this process, one at a time
+        self._readers: dict[Path, tantivy.Index] = {}
+        self._readers_lock = threading.Lock()
+        self._writers: OrderedDict[str, _Writer] = OrderedDict()
+        self._shard: int | None = None
+        self._shard_file = None
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options) -> "TantivyStore":
+        parts = urlsplit(url)
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise ValueError(f"tantivy store URL needs a directory: {url!r}")
+        for name in ("username", "password", "ca_file", "verify_tls", "synchronous"):
+            options.pop(name, None)   # settings of other backends
+        query = parse_qs(parts.query)
+        for name in ("writer_heap_mb", "writer_threads", "day_partition_days"):
+            if name in query:
+                options[name] = int(query[name][0])
+        return cls(Path(path), **options)
+
+    def _check_layout(self) -> None:
+        marker = self.directory / "store.json"
+        if marker.exists():
+            layout = orjson.loads(marker.read_bytes()).get("layout")
+            if layout != LAYOUT:
+                raise StoreError(f"{self.directory} has store layout {layout!r}, this version reads {LAYOUT!r}; "
+                                 "migrate it (platlogs migrate) or start a new data directory")
+        else:
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps({"layout": LAYOUT}))
+            os.replace(tmp, marker)
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._writers.values():
+                w.writer.wait_merging_threads()
+            self._writers.clear()
+            if self._shard_file is not None:
+                self._shard_file.close()
+                self._shard_file = None
+            self._closed = True
+        with self._readers_lock:
+            self._readers.clear()
+
+    # -- indexes ----------------------------------------------------------------------
+
+    @staticmethod
+    def _prepare_index(index: tantivy.Index) -> tantivy.Index:
+        for name, analyzer in analyzers().items():
+            index.register_tokenizer(name, analyzer)
+        return index
+
+    def _spans(self) -> list[tuple[str, int, int]]:
+        spans = []
+        for entry in self.parts_dir.iterdir():
+            try:
+                start, end = name_span(entry.name)
+            except ValueError:
+                continue
+            spans.append((entry.name, start, end))
+        return sorted(spans, key=lambda m: m[1])
+
+    def shard_indexes(self, part: str) -> list[tantivy.Index]:
+        """Reloaded readers of every shard of a partition (shards still being created are skipped)."""
+        out = []
+        base = self.parts_dir / part
+        try:
+            shards = sorted(base.iterdir())
+        except FileNotFoundError:
+            return out
+        for path in shards:
+            if not (path / "meta.json").exists():
+                continue
+            with self._readers_lock:
+                index = self._readers.get(path)
+                if index is None:
+                    try:
+                        index = self._readers[path] = self._prepare_index(tantivy.Index.open(str(path)))
+                    except ValueError as exc:
+                        raise StoreError(f"cannot open {path}: {exc}") from exc
+            index.reload()
+            out.append(index)
+        return out
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _claim_shard(self) -> int:
+        if self._shard is not None:
+            return self._shard
+        for k in range(MAX_SHARDS):
+            handle = open(self.directory / "shards" / f"{k}.lock", "a+b")  # noqa: SIM115 (held while open)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self._shard, self._shard_file = k, handle
+            return k
+        raise StoreError(f"{MAX_SHARDS} processes already write to {self.directory}")
+
+    def _writer(self, part: str) -> _Writer:
+        found = self._writers.get(part)
+        if found is not None:
+            self._writers.move_to_end(part)
+            return found
+        shard = self._claim_shard()
+        path = self.parts_dir / part / f"s{shard}"
+        path.mkdir(parents=True, exist_ok=True)
+        index = self._prepare_index(tantivy.Index(index_schema(), path=str(path), reuse=True))
+        writer = self._writers[part] = _Writer(index, self.heap, self.threads, shard)
+        while len(self._writers) > OPEN_WRITERS:
+            _, old = self._writers.popitem(last=False)
+            old.writer.wait_merging_threads()
+        return writer
+
+    def write(self, events: Sequence[dict]) -> WriteResult:
+        result = WriteResult()
+        items = []
+        for pos, event in enumerate(events):
+            client_id = bool(event.pop("_client_id", False))
+            ts = event.pop("_ts")
+            event.pop("_columns", None)
+            if not 0 <= ts <= MAX_TS:
+                result.refused.append((pos, "@timestamp: outside the times this store can hold (1970 to 2109)"))
+                continue
+            items.append((pos, ts, str(event["event"]["id"]), client_id, event))
+        if not items:
+            return result
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            by_span = self._route(items, locked=False)
+            # the store-wide lock: to open a partition (every process must agree on the layout)
+            # and to check client-chosen ids (two processes must not both store one)
+            exclusive = by_span is None or any(item[3] for item in items)
+            lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
+            try:
+                if lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if by_span is None:
+                        by_span = self._route(items, locked=True)
+                for name, group in sorted(by_span.items()):
+                    self._write_span(name, group, result)
+            finally:
+                if lock:
+                    lock.close()
+        result.duplicates.sort()
+        return result
+
+    def _route(self, items: list, locked: bool) -> dict[str, list] | None:
+        """Items by partition name, the partitions chosen by app/storage/partitioning.py with the
+        month as the recent unit; None when one would have to be opened and we are not `locked`."""
+        spans = self._spans()
+        layout = Layout([(start, end) for _, start, end in spans], time.time_ns() // 1_000_000,
+                        self.day_partition_days, recent=month_span)
+        out: dict[str, list] = {}
+        for item in items:
+            span = layout.route(item[1])
+            if layout.opened and not locked:
+                return None
+            out.setdefault(span_name(*span), []).append(item)
+        for span in layout.opened:
+            (self.parts_dir / span_name(*span)).mkdir(exist_ok=True)
+        return out
+
+    def _write_span(self, part: str, items: list, result: WriteResult) -> None:
+        try:
+            writer = self._writer(part)
+            existing = self._existing_ids(part, [item[2] for item in items if item[3]])
+            kept = []
+            for item in items:
+                if item[3]:
+                    if item[2] in existing:
+                        result.duplicates.append(item[0])
+                        continue
+                    existing.add(item[2])   # a repeat inside the batch is a duplicate too
+                kept.append(item)
+            kept.sort(key=lambda item: item[1])
+            document = self.converter.document
+            add = writer.writer.add_json
+            for _, ts, _, _, event in kept:
+                add(document(event, writer.allot(ts), ts))
+            writer.writer.commit()
+        except (ValueError, OSError) as exc:
+            self._abandon(part)
+            reason = f"storage error, nothing of this partition's events was stored: {exc}"
+            result.failed.extend((item[0], reason) for item in items)
+            return
+        writer.committed()
+        result.stored += len(kept)
+
+    def _abandon(self, part: str) -> None:
+        """After a failed add or commit: drop the writer (its uncommitted documents with it)."""
+        writer = self._writers.pop(part, None)
+        if writer is not None:
+            try:
+                writer.writer.rollback()
+            except ValueError:
+                pass
+
+    def _existing_ids(self, part: str, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        found: set[str] = set()
+        wanted = set(ids)
+        schema = index_schema()
+        for index in self.shard_indexes(part):
+            searcher = index.searcher()
+            for i in range(0, len(ids), 1000):
+                chunk = sorted({x.lower() for x in ids[i:i + 1000]})
+                query = Query.term_set_query(schema, "keys", chunk)
+                for _, address in searcher.search(query, 10 * len(chunk) + 10, count=False).hits:
+                    event_id = orjson.loads(searcher.doc(address)["doc"][0])["event"]["id"]
+                    if event_id in wanted:
+                        found.add(event_id)
+        return found
+
+    # -- reading ----------------------------------------------------------------------
+
+    def partitions(self) -> list[Partition]:
+        out = []
+        for name, start, end in self._spans():
+            events = sum(index.searcher().num_docs for index in self.shard_indexes(name))
+            out.append(Partition(name, start, end, events))
+        return out
+
+    def count(self) -> int:
+        return sum(p.events for p in self.partitions())
+
+    def get(self, event_id: str) -> dict | None:
+        found = self.locate(event_id)
+        return found[0] if found else None
+
+    def locate(self, event_id: str) -> tuple[dict, str, str] | None:
+        query = Query.term_query(index_schema(), "keys", str(event_id).lower())
+        for name, _, _ in reversed(self._spans()):
+            for index in self.shard_indexes(name):
+                searcher = index.searcher()
+                for seq, address in searcher.search(query, 100, count=False, order_by_field="seq").hits:
+                    doc = orjson.loads(searcher.doc(address)["doc"][0])
+                    if doc.get("event", {}).get("id") == event_id:
+                        return doc, encode_cursor(seq, False), encode_cursor(seq, True)
+        return None
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        from .tantivy_search import TantivySearch
+        try:
+            return TantivySearch(self).run(request)
+        except BaseException as exc:   # noqa: BLE001 — tantivy's panics derive from BaseException
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise QueryError(f"this query cannot run on the embedded store ({exc}); "
+                             "please report it with the query") from None
+
+    # -- retention --------------------------------------------------------------------
+
+    def drop_partitions_before(self, cutoff_ms: int) -> list[str]:
+        """Whole spans that end at or before the cutoff."""
+        dropped = []
+        with self._lock:
+            for name, _, end in self._spans():
+                if end <= cutoff_ms:
+                    self._writers.pop(name, None)
+                    path = self.parts_dir / name
+                    trash = self.parts_dir / f".drop-{name}-{time.time_ns()}"
+                    os.replace(path, trash)       # gone for readers at once, then deleted
+                    shutil.rmtree(trash, ignore_errors=True)
+                    with self._readers_lock:
+                        for key in [k for k in self._readers if k.parent == path]:
+                            del self._readers[key]
+                    dropped.append(name)
+        return dropped
