@@ -7,12 +7,13 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .names import label_key_problem
+from .names import LABEL_KEY, label_key_problem
 from .schema import Field, Schema
 
 CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
+_UPPER_ASCII = re.compile(r"[A-Z0-9_-]*\Z")  # str.upper() leaves these as they are
 _LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
                   "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
 _MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
@@ -177,23 +178,37 @@ class Converter:
 
 class Leaf:
     """A known field in the lookup tree; `plain` fields take any string as it is."""
-    __slots__ = ("field", "plain", "column", "allowed", "numeric")
+    __slots__ = ("field", "plain", "column", "allowed", "numeric", "kind", "canonical")
 
     def __init__(self, field: Field):
         self.field = field
         self.column = field.column
+        self.kind = field.type
         self.plain = (field.type in ("keyword", "text") and not field.enum
                       and field.name not in ("log.level", "http.request.method"))
         self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
         self.numeric = field.type if field.type in ("long", "double") else None
+        # strings `convert` returns unchanged, told apart without calling it (no enum on these)
+        self.canonical = None if field.enum else (
+            _CANONICAL_IPV4.match if field.type == "ip" else
+            _UPPER_ASCII.match if field.name == "http.request.method" else None)
 
     def accepts(self, value: Any) -> bool:
-        """Whether the value is already canonical (the common case: no conversion needed)."""
+        """Whether the value is already canonical (the common case: no conversion needed):
+        True only where `Converter.convert` would return an equal value."""
         kind = type(value)
         if kind is str:
-            return (self.plain and len(value) <= MAX_KEYWORD_CHARS) or value in self.allowed
+            return ((self.plain and len(value) <= MAX_KEYWORD_CHARS) or value in self.allowed
+                    or (self.canonical is not None and len(value) <= MAX_KEYWORD_CHARS
+                        and self.canonical(value) is not None))
         if kind is int:
             return bool(self.numeric) and -(2**63) <= value < 2**63
+        if kind is list:   # tags: at most 32 strings of at most 256 characters
+            return (self.kind == "tags" and len(value) <= 32
+                    and all(type(item) is str and len(item) <= 256 for item in value))
+        if kind is dict:   # labels: string values under keys the query language can name
+            return (self.kind == "labels" and all(type(item) is str for item in value.values())
+                    and all(LABEL_KEY.match(key) for key in value))
         return kind is float and self.numeric == "double" and math.isfinite(value)
 
 

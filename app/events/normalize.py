@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .classify import Classifier
-from .convert import Converter, EventError, Leaf, field_tree, format_ts, type_name
+from .convert import MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .ids import new_id
 from .redact import Redactor
 from .schema import Schema
@@ -25,6 +25,7 @@ __all__ = ["EventError", "Normalizer", "format_ts"]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
 MAX_KEY_CHARS = 256
+_REFUSED = object()
 
 
 class Normalizer:
@@ -41,15 +42,25 @@ class Normalizer:
         self.converter = Converter()
         self._last_ingested = (-1, "")
         self._good_keys: set[str] = set()
+        # lines with simple escapes may take the fast path unless a rule could see them differently
+        self._escapes_ok = not redactor.unguarded and not any(b'"' in n for n in redactor.needles)
 
     # -- the whole event ---------------------------------------------------------------
 
-    def normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None = None) -> dict:
+    def normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None = None,
+                  duplicates: Callable[[bytes, Any], None] | None = None) -> dict:
         """The stored form of `raw`, or EventError. `raw_line`, the JSON text `raw` was parsed
         from, enables the fast path: a line that provably needs no redaction, no dotted-key
-        expansion and is within the limits is checked without being copied."""
+        expansion and is within the limits is checked without being copied.
+
+        `duplicates(raw_line, raw)` (app.ingest.items.refuse_duplicates), when given, raises the
+        error for a key repeated in `raw_line`; it is called before anything here can refuse the
+        item, and its error is passed on as it is. The fast path skips it when the keys it counted
+        prove that no key was repeated (it saves a re-serialisation of every event)."""
         try:
-            return self._normalize(raw, ingested_ms, raw_line)
+            return self._normalize(raw, ingested_ms, raw_line, duplicates)
+        except _AsIs as wrapped:
+            raise wrapped.error from None
         except EventError as exc:  # a reason quoting a value must not echo a card or a secret
             exc.reason = self.redactor.scrub(exc.reason)[0]
             if exc.field:
@@ -57,15 +68,23 @@ class Normalizer:
             exc.args = (exc.reason,)
             raise
 
-    def _normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None) -> dict:
+    def _normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None, duplicates) -> dict:
+        columns: dict[str, Any] = {}
+        count = [0, 0]  # fields and array items, keys (of every object)
+        fast = (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
+                and (text := raw_line if b"\\" not in raw_line else self._unescaped(raw_line)) is not None
+                and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
+                and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
+        if duplicates is not None and not (fast and _keys_unique(raw_line, count[1])):
+            try:
+                duplicates(raw_line, raw)
+            except EventError as exc:
+                raise _AsIs(exc) from None
         if not isinstance(raw, dict):
             raise EventError(f"expected a JSON object, got {type_name(raw)}")
         state = [0, 0, 0]  # fields seen, values redacted, numbers of numeric fields cut
-        columns: dict[str, Any] = {}
-        if (raw_line is not None and b"\\" not in raw_line and b"\x7f" not in raw_line
-                and not self.redactor.may_touch(raw_line) and self._fast(raw, self._tree, 1, [0], columns)
-                and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True))):
-            event = raw  # the raw text is exactly the decoded strings, and nothing needed changing
+        if fast:
+            event = raw  # `text` is exactly the decoded strings, and nothing needed changing
         else:
             columns.clear()
             event = self._walk(raw, 1, "", state)
@@ -125,47 +144,112 @@ class Normalizer:
             self._last_ingested = (ms, format_ts(ms))
         return self._last_ingested[1]
 
+    def _unescaped(self, line: bytes) -> bytes | None:
+        """For the fast path, a line with backslashes as `may_touch` must see it: when its only
+        escapes are \\" \\n \\t \\r \\/ (stack traces, quoted words, escaped slashes), the line with
+        them decoded, and each \\" as ' (a value must not show `":`, which reads as a key's end;
+        every check treats the two quotes alike). None when another escape could spell
+        anything (\\u0034 is a digit, \\u0007 a control character, \\\\ is ambiguous): the full passes."""
+        if not self._escapes_ok:
+            return None
+        count = line.count
+        if count(b"\\") != count(b'\\"') + count(b"\\n") + count(b"\\t") + count(b"\\r") + count(b"\\/"):
+            return None  # (each allowed escape holds exactly one backslash, and they cannot overlap)
+        return line.replace(b'\\"', b"'").replace(b"\\n", b"\n").replace(b"\\t", b"\t") \
+            .replace(b"\\r", b"\r").replace(b"\\/", b"/")
+
     def _fast(self, node: dict, tree: dict | None, depth: int, count: list, columns: dict) -> bool:
         """Both passes in one walk, without copying, for an event whose JSON line has no escapes
-        and nothing redaction could touch. False means "take the full passes" (a dotted, secret,
-        empty or over-long key, a limit reached, a type problem to report with its path); the
-        values converted so far are canonical, so the full passes can run over them again."""
+        (or only simple ones, see `_unescaped`) and nothing redaction could touch. False means
+        "take the full passes" (a dotted, secret, empty or over-long key, a limit reached, a type
+        problem to report with its path); the values converted so far are canonical, so the full
+        passes can run over them again."""
         if depth > self.max_depth:
             return False
         count[0] += len(node)
+        count[1] += len(node)
         if count[0] > self.max_fields:
             return False
-        if not node.keys() <= self._good_keys:  # one C-level check for the keys seen before
+        good = self._good_keys
+        if not node.keys() <= good:  # one C-level check for the keys seen before
             for key in node:
-                if key not in self._good_keys and not self._judge_key(key):
+                if key not in good and not self._judge_key(key):
                     return False
+        if tree is None:  # not a schema namespace: only containers and huge floats matter
+            for value in node.values():
+                kind = type(value)
+                if kind is dict:
+                    if not self._fast(value, None, depth + 1, count, columns):
+                        return False
+                elif kind is list:
+                    if not self._fast_list(value, depth, count, columns):
+                        return False
+                elif kind is float and not -1e12 < value < 1e12:
+                    return False  # could be a card number written with an exponent (4.2e15)
+            return True
         for key, value in node.items():
+            spec = tree.get(key)
             kind = type(value)
-            spec = tree.get(key) if tree is not None else None
-            if kind is dict:
-                if not self._fast(value, spec if type(spec) is dict else None, depth + 1, count, columns):
-                    return False
-                if type(spec) is dict:
-                    continue
-            elif kind is list:
-                count[0] += len(value)
-                if count[0] > self.max_fields or depth + 1 > self.max_depth:
-                    return False
-                for item in value:
-                    if type(item) is list or (type(item) is dict and not self._fast(item, None, depth + 1, count, columns)):
+            if spec is None:  # a field the schema does not know, as above
+                if kind is dict:
+                    if not self._fast(value, None, depth + 1, count, columns):
                         return False
-                    if type(item) is float and not -1e12 < item < 1e12:
+                elif kind is list:
+                    if not self._fast_list(value, depth, count, columns):
                         return False
-            elif kind is float and not -1e12 < value < 1e12:
-                return False  # could be a card number written with an exponent (4.2e15)
-            if spec is None or value is None:
+                elif kind is float and not -1e12 < value < 1e12:
+                    return False
                 continue
-            if type(spec) is not Leaf:
-                return False  # a namespace given a scalar: the full pass reports it with its path
-            if not spec.accepts(value):
-                node[key] = value = self.converter.convert(spec.field, value)
+            if value is None:
+                continue
+            if type(spec) is dict:  # a namespace
+                if kind is not dict:
+                    return False  # given a scalar: the full pass reports it with its path
+                if not self._fast(value, spec, depth + 1, count, columns):
+                    return False
+                continue
+            if kind is str:  # the common case first, without a call
+                if not (spec.plain and len(value) <= MAX_KEYWORD_CHARS) and not spec.accepts(value):
+                    value = self._convert(node, key, spec, value)
+                    if value is _REFUSED:
+                        return False
+            else:
+                if kind is dict:
+                    if not self._fast(value, None, depth + 1, count, columns):
+                        return False
+                elif kind is list:
+                    if not self._fast_list(value, depth, count, columns):
+                        return False
+                elif kind is float and not -1e12 < value < 1e12:
+                    return False
+                if not spec.accepts(value):
+                    value = self._convert(node, key, spec, value)
+                    if value is _REFUSED:
+                        return False
             if spec.column:
                 columns[spec.column] = value
+        return True
+
+    def _convert(self, node: dict, key: str, spec: Leaf, value: Any) -> Any:
+        """The canonical value, stored in place; _REFUSED when it cannot be converted: the full
+        passes then give the reason, so the refusal is the one they give (an earlier field may
+        be refused first, for another reason)."""
+        try:
+            node[key] = value = self.converter.convert(spec.field, value)
+        except EventError:
+            return _REFUSED
+        return value
+
+    def _fast_list(self, value: list, depth: int, count: list, columns: dict) -> bool:
+        count[0] += len(value)
+        if count[0] > self.max_fields or depth + 1 > self.max_depth:
+            return False
+        for item in value:
+            kind = type(item)
+            if kind is list or (kind is dict and not self._fast(item, None, depth + 1, count, columns)):
+                return False
+            if kind is float and not -1e12 < item < 1e12:
+                return False
         return True
 
     def _judge_key(self, key: str) -> bool:
@@ -273,6 +357,28 @@ class Normalizer:
                 self._check_known(value, spec, prefix + key + ".", columns)
             else:
                 raise EventError(f"expected an object, got {type_name(value)}", prefix + key)
+
+class _AsIs(Exception):
+    """Carries an error of the `duplicates` check past the scrubbing of normalize's own."""
+
+    def __init__(self, error: EventError):
+        super().__init__(error)
+        self.error = error
+
+
+_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
+
+
+def _keys_unique(line: bytes, keys: int) -> bool:
+    """Whether `keys`, the number of keys of every object parsed from `line`, proves that no key
+    is repeated in it: each key of the text ends with `":` (unless spaced before its colon), and
+    a value shows `":` only escaped (\\":), so the text's count of `":` is at least the number of
+    keys it holds, which exceeds the parsed number by one for every repeat."""
+    if line.count(b'":') != keys:
+        return False
+    return not ((b'" ' in line or b'"\t' in line or b'"\n' in line or b'"\r' in line)
+                and _SPACED_COLON.search(line) is not None)
+
 
 def _flag(value: Any) -> bool:
     """A boolean or null carries no secret, whatever its name (`must_change_password: true`)."""
