@@ -56,12 +56,14 @@ The project runs them through `open_store(url).search(SearchRequest(...))` with 
 total_bound, facet_bound and budget_ms (exact), and again through GET /api/v1/search as served
 (totals bounded at 10,000, facets over the newest matches: not checked when not exact).
 
-How the words are chosen (bench/compare/common.py, pick_values): from the file, ASCII-letter
-words that occur only in the message — the project's free word also searches error.message and
-the exact id keys, so a word found elsewhere too would be counted differently — the rare one in
-3–20 events (nearest 5), the common one in the number of events nearest 8 %, and the phrase the
-adjacent pair nearest 2 % whose lower-cased substring occurs in exactly the events where the
-tokens are adjacent (the project checks a phrase as a substring, the peers by token position).
+How the words are chosen (bench/compare/common.py, pick_values): from the file's messages,
+ASCII-letter words found neither in error.message nor as the whole value of an id key — the
+project's free word searches those too, so such a word would be counted differently — the rare one in
+the number of events nearest 5 (no names: always lower case, in no name or e-mail), the common
+one in the number nearest 8 %, and the phrase the adjacent pair of such words nearest 2 % whose
+lower-cased substring occurs in exactly the events where the tokens are adjacent (the project
+checks a phrase as a substring, the peers by token position). The values are cached beside the
+file (`.picks5.json`).
 Then the check: for every query, every exact system's count, hit timestamps and, for d/e/g, the
 five facets (counts, and values above the last one shown, which ties may reorder) and the
 histogram must equal the project's; each difference prints a loud DISAGREE line.
@@ -69,6 +71,6 @@ histogram must equal the project's; each difference prints a loud DISAGREE line.
 Output: a markdown table of ingest (events/s, bytes/event, peak RSS, the project's ratios to the
 best peer), of queries (p50 / p95 per system, the exact project's ratio to the best peer) and of
 counts, with the machine (cores, CPU, RAM, Python, versions). `--json FILE` writes it all.
-The machine is shared and noisy: compare the ratios measured in one run, not absolute figures
-across runs.
+The machine is shared and noisy (the load average is printed): compare the ratios measured in
+one run, not absolute figures across runs. bench/compare/LATEST.md keeps the last full table.
 """

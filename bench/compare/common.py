@@ -151,8 +151,9 @@ def pick_values(path: Path, end_ms: int) -> dict:
     """Query values chosen from the file, deterministically (cached beside it):
     - actor.id: the most frequent value (a busy service or player: many events to count);
     - correlation.id: the most frequent value (ties: the smallest);
-    - rare word: an all-ASCII-letter word of 5+ letters, always in lower case and in no name or e-mail, in 3..20
-      events, nearest 5 (ties: the smallest; on a tiny file, any word);
+    - rare word: an all-ASCII-letter word of 5+ letters, always in lower case and in no name or
+      e-mail, in 3..20 events, nearest 5 (ties: the smallest); when none qualifies (the
+      generator's vocabulary is small), any such message word in the number of events nearest 5;
     - common word: such a word in the number of events nearest 8 % of them;
     - phrase: two adjacent words of 4+ letters (lower case, in no name) whose pair is in the number
       of events nearest 2 %.

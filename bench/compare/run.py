@@ -35,6 +35,13 @@ LABELS = {
 QUERY_COLUMNS = ("project-served", "project", "sqlite", "tantivy", "duckdb", "chdb")
 
 
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 1) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,6 +189,8 @@ def report(results: dict, queries: list[Query], args, info: dict) -> str:
              f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}, {m['os']}; "
              f"platform-logs {m['commit']}, store `{args.store}`; SQLite {m['versions']['sqlite']}, "
              f"tantivy {m['versions']['tantivy']}, DuckDB {m['versions']['duckdb']}, chDB {m['versions']['chdb']}.",
+             f"Load average (1, 5, 15 min) at the start {info.get('load_start')}, at the end {info.get('load_end')}: "
+             "other work on the machine slows every system; compare the ratios.",
              f"File: {info['file_bytes'] / 1e6:,.0f} MB of NDJSON ({info['file_bytes'] / args.events:,.0f} bytes an event). "
              f"Queries: {args.repeat} runs each after 3 warm-ups.",
              ""]
@@ -246,7 +255,8 @@ def main(argv=None) -> dict:
     path, end_ms = data_file(args.events, args.seed, args.work_dir)
     picks = pick_values(path, end_ms)
     queries = make_queries(picks, end_ms)
-    info = {"machine": machine(), "file": str(path), "file_bytes": path.stat().st_size, "picks": picks, "notes": []}
+    info = {"machine": machine(), "file": str(path), "file_bytes": path.stat().st_size, "picks": picks, "notes": [],
+            "load_start": _load()}
     print(f"data: {path} ({info['file_bytes'] / 1e6:,.0f} MB, {picks['events']:,} events); query values: "
           f"actor.id={picks['actor.id']!r} correlation.id={picks['correlation.id']!r} rare={picks['rare_word']!r} "
           f"common={picks['common_word']!r} phrase={picks['phrase']!r}", flush=True)
@@ -276,6 +286,7 @@ def main(argv=None) -> dict:
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+    info["load_end"] = _load()
     verdicts, loud = check_counts(results, queries)
     results["_agree"] = verdicts
     text = report(results, queries, args, info)
