@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from .common import (BATCH, FACET_SIZE, FACETS, HOUR_MS, KEYWORDS, Answer, Query, du_bytes, flat_row, histogram,
+from .common import (FACET_SIZE, FACETS, HOUR_MS, KEYWORDS, Answer, Query, du_bytes, flat_row, histogram,
                      read_batches, top_values)
 
 COLS = list(KEYWORDS.values())
