@@ -12,6 +12,9 @@ from typing import Protocol, Sequence
 from ..query.ast import MatchAll, Node
 
 
+EXACT = 2**31 - 1   # "count everything": fits the 32-bit limits search engines put on exact totals
+
+
 class StoreError(RuntimeError):
     """The store cannot answer now (unreachable, disk full, locked); retrying later may help."""
 
@@ -39,9 +42,9 @@ class SearchRequest:
     facets: tuple[str, ...] = ()         # field names
     facet_size: int = 10                 # values per facet
     histogram_ms: int | None = None      # bucket width; None: no histogram
-    total_bound: int = 10_000            # count exactly up to here, then report "at least"; 0: no count
-    facet_bound: int = 20_000            # facets are exact over the newest this many matches
-    budget_ms: int = 1500                # time allowed to each facet and to the histogram
+    total_bound: int = EXACT             # count exactly up to here, then report "at least"; 0: no count
+    facet_bound: int = EXACT             # facets are exact over the newest this many matches
+    budget_ms: int = 1500                # time allowed to the facets and the histogram
     now_ms: int | None = None            # "now" for relative times inside the query
 
 

@@ -1,9 +1,9 @@
 """Compile a query AST to a tantivy Query, with the meaning the SQL (app/query/sql.py) and DSL
 (app/query/dsl.py) compilers give it — the contract suite runs every query on every backend.
 
-Where each field lives is app/storage/tantivy_schema.py's business: `k.<name>` for columns,
-numbers, dates and booleans (fast: ranges and facets), `attrs.<path>` for other values,
-`message`/`body`/`stack` for full text, `keys` for ids in lower case, `present` for `field:*`.
+Where each field lives is app/storage/tantivy_schema.py's business: `f.<path>` for every value
+(fast: exact terms, ranges, `field:*`), `message`/`body`/`stack` for full text, `keys` for ids
+in lower case.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from tantivy import FieldType, Occur, Query
 
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from ..query.fields import NAMESPACE, QueryField, resolve
+from ..events.convert import format_ts
 from ..query.timeexpr import parse_time
-from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, fast_fields, index_schema
+from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema
 
 TEXT_TARGETS = ("message", "body")          # what a word without a field searches
 MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
@@ -26,10 +27,8 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def tantivy_path(info: QueryField) -> str:
-    """Where a field's exact values are indexed."""
-    if info.name in fast_fields():
-        return "k." + info.name
-    return "attrs." + ".".join(info.path)
+    """Where a field's exact values are indexed (and counted)."""
+    return "f." + ".".join(info.path)
 
 
 def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
@@ -142,14 +141,15 @@ class TantivyCompiler:
             return time_range(ms, ms + 1)
         value = self._typed(info, node.value)
         path = tantivy_path(info)
+        if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
+            return Query.term_query(self.schema, path, datetime.fromtimestamp(value / 1000, timezone.utc))
         if info.type == "long" and isinstance(value, float):
             return Query.empty_query()    # a whole-number field never equals 1.5
         if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
             value = int(value)            # numbers are indexed as whole when they are
         query = Query.term_query(self.schema, path, value)
-        if isinstance(value, str) and path.startswith("attrs.") and _RFC3339.match(value):
-            # tantivy indexes a JSON string that reads as an RFC 3339 time as a date
-            when = _as_datetime(value)
+        if isinstance(value, str) and _RFC3339.match(value):
+            when = _as_datetime(value)    # a label or keyword holding a time: indexed as a date too
             if when is not None:
                 query = any_of([query, Query.term_query(self.schema, path, when)])
         return query
@@ -168,19 +168,20 @@ class TantivyCompiler:
             start = None if low is None else low + (0 if node.include_low else 1)
             end = None if high is None else high + (1 if node.include_high else 0)
             return time_range(start, end) or Query.all_query()
-        if info.name not in fast_fields():
-            raise QueryError(f"{info.name}: ranges are possible on numbers, times and the indexed fields only",
-                             position=node.pos, field=info.name)
-        if isinstance(low, (int, float)) or isinstance(high, (int, float)):
+        if info.type == "date":
+            low = None if low is None else _quoted(format_ts(low))
+            high = None if high is None else _quoted(format_ts(high))
+        if info.type in ("long", "double", "date"):
             bounds = [(">=" if node.include_low else ">", low), ("<=" if node.include_high else "<", high)]
-            parts = [f"{op}{_number(value)}" for op, value in bounds if value is not None]
+            parts = [f"{op}{value if info.type == 'date' else _number(value)}" for op, value in bounds
+                     if value is not None]
         else:   # text: an inclusive or exclusive range of terms
             parts = [f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
                      f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}"]
         # one comparison per bound: tantivy 0.27 panics on an exclusive lower float bound in
         # the bracket form ({5.0 TO 7]) but not on >5.0
         try:
-            return all_of([_parser().parse_query(f"k.{info.name}:{part}") for part in parts])
+            return all_of([_parser().parse_query(f"{tantivy_path(info)}:{part}") for part in parts])
         except ValueError as exc:
             raise QueryError(f"{info.name}: this range cannot be searched ({exc})", position=node.pos,
                              field=info.name) from None
@@ -189,7 +190,13 @@ class TantivyCompiler:
         info = resolve(node.field)
         if info.name == "@timestamp":
             return Query.all_query()
-        return Query.term_query(self.schema, "present", info.name)
+        options = []
+        if info.path not in FULLTEXT:
+            options.append(Query.exists_query(tantivy_path(info), True))
+        # full text is in fields of its own: present when it holds a word
+        options += [Query.regex_query(self.schema, target, ".*") for path, target in FULLTEXT.items()
+                    if path[:len(info.path)] == info.path]
+        return any_of(options)
 
 
 @lru_cache(maxsize=1)

@@ -18,11 +18,10 @@ from tantivy import FieldType, Order, Query
 from ..query.fields import resolve
 from .base import Facet, FacetValue, SearchRequest, SearchResult, histogram_buckets
 from .tantivy_query import TantivyCompiler, all_of, tantivy_path, time_range
-from .tantivy_schema import SEQ_BITS, fast_fields, index_schema
+from .tantivy_schema import SEQ_BITS, index_schema
 from .tantivy_store import decode_cursor, encode_cursor
 
 TERMS_SIZE = 1000            # values per facet each index returns (merged, then cut to facet_size)
-FALLBACK_FACET_DOCS = 20_000  # facets of fields without a fast column: counted over the newest matches
 
 
 class TantivySearch:
@@ -47,7 +46,7 @@ class TantivySearch:
             total = aggs["total"]
             result.total, result.total_exact = min(total, request.total_bound), total <= request.total_bound
         if request.facets:
-            result.facets = self._facets(request, query, indexes, aggs)
+            result.facets = self._facets(request, aggs)
         if request.histogram_ms:
             result.histogram = histogram_buckets(aggs["histogram"], request)
             result.histogram_timed_out = aggs["timed_out"]
@@ -94,9 +93,8 @@ class TantivySearch:
         """One aggregation request per index: the total, the fast facets and the histogram."""
         spec: dict = {"total": {"value_count": {"field": "seq"}}}
         for i, name in enumerate(request.facets):
-            if name in fast_fields():
-                spec[f"f{i}"] = {"terms": {"field": tantivy_path(resolve(name)), "size": TERMS_SIZE,
-                                           "segment_size": TERMS_SIZE * 10}}
+            spec[f"f{i}"] = {"terms": {"field": tantivy_path(resolve(name)), "size": TERMS_SIZE,
+                                       "segment_size": TERMS_SIZE * 10}}
         if request.histogram_ms:
             spec["h"] = {"histogram": {"field": "ts", "interval": request.histogram_ms, "min_doc_count": 1}}
         total = 0
@@ -124,43 +122,14 @@ class TantivySearch:
                 histogram[int(bucket["key"])] += bucket["doc_count"]
         return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram, "timed_out": timed_out}
 
-    def _facets(self, request: SearchRequest, query: Query, indexes, aggs: dict) -> dict[str, Facet]:
+    def _facets(self, request: SearchRequest, aggs: dict) -> dict[str, Facet]:
         out = {}
-        slow = [name for name in request.facets if name not in fast_fields()]
-        slow_counts = self._counted_from_documents(request, query, indexes, slow) if slow else {}
         for i, name in enumerate(request.facets):
-            if name in slow_counts:
-                counter, approximate = slow_counts[name]
-            else:
-                counter, approximate = aggs["facets"].get(f"f{i}", Counter()), f"f{i}" in aggs["inexact"]
+            counter = aggs["facets"].get(f"f{i}", Counter())
             top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:request.facet_size]
-            out[name] = Facet([FacetValue(_value(name, v), n) for v, n in top], approximate=approximate,
+            out[name] = Facet([FacetValue(_value(name, v), n) for v, n in top], approximate=f"f{i}" in aggs["inexact"],
                               timed_out=aggs["timed_out"])
         return out
-
-    def _counted_from_documents(self, request, query, indexes, names) -> dict[str, tuple[Counter, bool]]:
-        """Fields without a fast column (labels, other values): counted over the newest
-        matching documents, read from the store."""
-        limit = min(request.facet_bound, FALLBACK_FACET_DOCS)
-        paths = {name: resolve(name).path for name in names}
-        counters = {name: Counter() for name in names}
-        seen = 0
-        for _, shards in sorted(indexes, key=lambda m: m[0], reverse=True):
-            for index in shards:
-                searcher = index.searcher()
-                for _, address in searcher.search(query, limit - seen, count=False, order_by_field="seq").hits:
-                    doc = orjson.loads(searcher.doc(address)["doc"][0])
-                    seen += 1
-                    for name, path in paths.items():
-                        node = doc
-                        for part in path:
-                            node = node.get(part) if isinstance(node, dict) else None
-                        if node is not None and not isinstance(node, (dict, list)):
-                            counters[name][node] += 1
-                if seen >= limit:
-                    break
-        approximate = seen >= limit
-        return {name: (counter, approximate) for name, counter in counters.items()}
 
 
 def _span_bounds(name: str) -> tuple[int, int]:
