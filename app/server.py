@@ -80,7 +80,7 @@ class JsonErrorWorker(ThreadWorker):
         self.wsgi = Rebalance(self.wsgi)
 
     def accept(self, listener):
-        delay = accept_delay()
+        delay = accept_delay() if self.cfg.workers > 1 else 0.0
         if delay:   # a sibling woken by the same connection may take it in the meantime
             time.sleep(delay)
         super().accept(listener)   # then finds nothing (EAGAIN, ignored)

@@ -8,7 +8,8 @@ What it does, each in a fresh data directory:
   reference  plain `executemany` of the same rows into the same SQLite schema (tables, FTS,
              indexes), one transaction per batch — the engine's limit on this machine;
   http       `platlogs serve` (gunicorn, 2 workers) receiving NDJSON batches over HTTP from
-             sender threads, events in time order — the sustained end-to-end figure;
+             sender threads (each with one keep-alive connection), events in time order — the
+             sustained end-to-end figure, with the CPU seconds each worker spent (both should work);
   backfill   the same with timestamps shuffled over 30 days (out of order);
   gigabyte   one 1 GB NDJSON body streamed in a single request; peak RSS of the server.
 Prints events/s for each and the ratio http / reference.
@@ -187,6 +188,12 @@ def http_run(server: Server, bodies: list[bytes], per_batch: int, total: int, se
     return sent[0] / (time.perf_counter() - started), rejected[0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat): which worker did the work."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pids: list[int], kind: str = "VmHWM") -> float:
     """The largest process's peak (VmHWM) or current (VmRSS) resident memory, in MB."""
     largest = 0
@@ -223,8 +230,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         server = Server(Path(tmp), args.port)
         try:
+            workers = server.pids()[1:]
+            before = [cpu_seconds(pid) for pid in workers]
             rate, rejected = http_run(server, bodies, args.batch, args.events, args.senders)
-            print(f"http       NDJSON bulk, in order:    {rate:10,.0f} events/s  (rejected {rejected})")
+            spent = [cpu_seconds(pid) - b for pid, b in zip(workers, before)]
+            print(f"http       NDJSON bulk, in order:    {rate:10,.0f} events/s  (rejected {rejected}; CPU-s per "
+                  f"worker: {' / '.join(f'{s:.1f}' for s in spent)}; {args.senders} keep-alive sender(s))")
             print(f"ratio      http / reference:         {rate / ref:10.2f}")
             print(f"server peak RSS:                     {rss_mb(server.pids()):10.0f} MB")
             db = Path(tmp, "events", "events.db")

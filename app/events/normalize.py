@@ -26,6 +26,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
 MAX_KEY_CHARS = 256
 _REFUSED = object()
+_INT64 = 2**63
 
 
 class Normalizer:
@@ -166,8 +167,9 @@ class Normalizer:
         passes can run over them again."""
         if depth > self.max_depth:
             return False
-        count[0] += len(node)
-        count[1] += len(node)
+        size = len(node)
+        count[0] += size
+        count[1] += size
         if count[0] > self.max_fields:
             return False
         good = self._good_keys
@@ -208,11 +210,18 @@ class Normalizer:
                 if not self._fast(value, spec, depth + 1, count, columns):
                     return False
                 continue
-            if kind is str:  # the common case first, without a call
-                if not (spec.plain and len(value) <= MAX_KEYWORD_CHARS) and not spec.accepts(value):
+            if kind is str:  # the common cases first, without a call
+                if spec.plain:
+                    if len(value) > MAX_KEYWORD_CHARS:  # a keyword is refused, a text kept
+                        value = self._convert(node, key, spec, value)
+                        if value is _REFUSED:
+                            return False
+                elif value not in spec.allowed and not spec.accepts(value):
                     value = self._convert(node, key, spec, value)
                     if value is _REFUSED:
                         return False
+            elif kind is int and spec.numeric and -_INT64 <= value < _INT64:
+                pass
             else:
                 if kind is dict:
                     if not self._fast(value, None, depth + 1, count, columns):
