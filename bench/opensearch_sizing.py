@@ -168,6 +168,15 @@ def main() -> None:
         started = time.perf_counter()
         client.indices.forcemerge(index=f"{args.prefix}-*", params={"max_num_segments": "1"}, request_timeout=3600)
         merge_s = time.perf_counter() - started
+        # the merged-away files count until they are released: flush, refresh, and wait for one
+        # segment per shard before reading the size again
+        client.indices.flush(index=f"{args.prefix}-*", request_timeout=600)
+        client.indices.refresh(index=f"{args.prefix}-*")
+        for _ in range(120):
+            segments = client.cat.segments(index=f"{args.prefix}-*", params={"format": "json", "h": "index"})
+            if len(segments) <= shards:
+                break
+            time.sleep(1)
         _, _, _, after = node_layout(client, args.prefix)
         timed(node, mix, 1)
         merged = timed(node, mix, args.repeat)
