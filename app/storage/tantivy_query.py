@@ -22,6 +22,7 @@ from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema
 
 TEXT_TARGETS = ("message", "body")          # what a word without a field searches
+ID = "event.id"                             # in a field of its own, in lower case
 MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
@@ -105,8 +106,9 @@ class TantivyCompiler:
         options = [self._words_in(target, words, node) for target in targets]
         if node.field is None and not node.phrase:   # a bare value also finds an id, whatever its case
             key = node.value.lower()
-            options.append(Query.regex_query(self.schema, "keys", re.escape(key) + ".*") if node.prefix
-                           else Query.term_query(self.schema, "keys", key))
+            for target in ("keys", "id"):
+                options.append(Query.regex_query(self.schema, target, re.escape(key) + ".*") if node.prefix
+                               else Query.term_query(self.schema, target, key))
         return any_of(options)
 
     def _words_in(self, target: str, words: list[str], node: Text) -> Query:
@@ -139,6 +141,8 @@ class TantivyCompiler:
         if info.name == "@timestamp":
             ms = parse_time(node.value, self.now_ms, info.name)
             return time_range(ms, ms + 1)
+        if info.name == ID:
+            return Query.term_query(self.schema, "id", node.value.lower())
         value = self._typed(info, node.value)
         path = tantivy_path(info)
         if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
@@ -156,6 +160,8 @@ class TantivyCompiler:
 
     def _prefix(self, node: Prefix) -> Query:
         info = resolve(node.field)
+        if info.name == ID:
+            return Query.regex_query(self.schema, "id", re.escape(node.value.lower()) + ".*")
         return Query.phrase_prefix_query(self.schema, tantivy_path(info), [node.value])
 
     def _range(self, node: Range) -> Query:
@@ -168,6 +174,9 @@ class TantivyCompiler:
             start = None if low is None else low + (0 if node.include_low else 1)
             end = None if high is None else high + (1 if node.include_high else 0)
             return time_range(start, end) or Query.all_query()
+        if info.name == ID:
+            raise QueryError("event.id: ranges are not possible on this store; use event.id:VALUE or a prefix",
+                             position=node.pos, field=info.name)
         if info.type == "date":
             low = None if low is None else _quoted(format_ts(low))
             high = None if high is None else _quoted(format_ts(high))
@@ -188,7 +197,7 @@ class TantivyCompiler:
 
     def _exists(self, node: Exists) -> Query:
         info = resolve(node.field)
-        if info.name == "@timestamp":
+        if info.name in ("@timestamp", ID):
             return Query.all_query()
         options = []
         if info.path not in FULLTEXT:

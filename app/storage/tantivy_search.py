@@ -12,7 +12,6 @@ import heapq
 import time
 from collections import Counter
 
-import orjson
 from tantivy import FieldType, Order, Query
 
 from ..query.fields import resolve
@@ -83,7 +82,8 @@ class TantivySearch:
             if len(found) >= need:
                 break
         page = found[:request.size]
-        hits = [orjson.loads(searcher.doc(address)["doc"][0]) for _, address, searcher in page]
+        decode = self.store.codec.decode
+        hits = [decode(searcher.doc(address)["doc"][0]) for _, address, searcher in page]
         next_cursor = encode_cursor(page[-1][0], desc) if len(found) > request.size else None
         return hits, next_cursor
 

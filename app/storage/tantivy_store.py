@@ -39,6 +39,7 @@ from tantivy import FieldType, Order, Query
 from ..query.ast import QueryError
 from .base import CursorError, Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
+from .tantivy_docs import DocumentCodec
 from .tantivy_schema import COUNTER_BITS, LAYOUT, MAX_SHARDS, SEQ_BITS, Converter, analyzers, index_schema
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
@@ -109,7 +110,8 @@ class TantivyStore:
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         (self.directory / "shards").mkdir(exist_ok=True)
         self._check_layout()
-        self.converter = Converter()
+        self.codec = DocumentCodec(self.directory)
+        self.converter = Converter(self.codec.encode)
         self.heap = max(writer_heap_mb, 8) * 1_000_000
         self.threads = max(1, writer_threads)
         self.day_partition_days = int(day_partition_days)
@@ -325,9 +327,9 @@ class TantivyStore:
             searcher = index.searcher()
             for i in range(0, len(ids), 1000):
                 chunk = sorted({x.lower() for x in ids[i:i + 1000]})
-                query = Query.term_set_query(schema, "keys", chunk)
+                query = Query.term_set_query(schema, "id", chunk)
                 for _, address in searcher.search(query, 10 * len(chunk) + 10, count=False).hits:
-                    event_id = orjson.loads(searcher.doc(address)["doc"][0])["event"]["id"]
+                    event_id = self.codec.decode(searcher.doc(address)["doc"][0])["event"]["id"]
                     if event_id in wanted:
                         found.add(event_id)
         return found
@@ -349,12 +351,12 @@ class TantivyStore:
         return found[0] if found else None
 
     def locate(self, event_id: str) -> tuple[dict, str, str] | None:
-        query = Query.term_query(index_schema(), "keys", str(event_id).lower())
+        query = Query.term_query(index_schema(), "id", str(event_id).lower())
         for name, _, _ in reversed(self._spans()):
             for index in self.shard_indexes(name):
                 searcher = index.searcher()
                 for seq, address in searcher.search(query, 100, count=False, order_by_field="seq").hits:
-                    doc = orjson.loads(searcher.doc(address)["doc"][0])
+                    doc = self.codec.decode(searcher.doc(address)["doc"][0])
                     if doc.get("event", {}).get("id") == event_id:
                         return doc, encode_cursor(seq, False), encode_cursor(seq, True)
         return None
