@@ -43,6 +43,7 @@ def test_every_system_answers_every_query(run, system):
 
 def test_the_counts_agree(run):
     assert run["disagreements"] == []
+    assert run["failures"] == []
     results = run["results"]
     exact = [name for name in ("project", "sqlite", "tantivy", "duckdb", "chdb") if name in results]
     assert {"project", "sqlite"} <= set(exact)

@@ -7,7 +7,7 @@ same seven queries, one run — printing each figure and the project's ratio to 
     .venv/bin/python -m bench.compare --store tantivy --json var/bench/compare.json
 
 Run it from the repository root (`python bench/compare/__main__.py` works too). It exits 1
-when the systems' counts disagree.
+when the systems' counts disagree, 2 when a system or a query failed (both printed loudly).
 
 Data. One NDJSON file of N demo events over the 30 days before the last UTC midnight, from the
 project's own generator (app.demo.generator, seed 12), kept under var/bench/ keyed by N, seed and

@@ -12,4 +12,4 @@ from bench.compare.run import main  # noqa: E402
 
 if __name__ == "__main__":
     result = main()
-    sys.exit(1 if result["disagreements"] else 0)
+    sys.exit(1 if result["disagreements"] else 2 if result["failures"] else 0)

@@ -295,8 +295,11 @@ def main(argv=None) -> dict:
         print(line)
     if not loud:
         print("\nEvery exact count, facet and histogram agrees across the systems.")
+    failures = [n for n in info["notes"] if "failed" in n]
+    for line in failures:
+        print(f"FAILED {line}")
     out = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "info": info,
-           "queries": specs, "results": results, "disagreements": loud, "table": text}
+           "queries": specs, "results": results, "disagreements": loud, "failures": failures, "table": text}
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     return out
