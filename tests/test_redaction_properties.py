@@ -16,6 +16,7 @@ import json
 import os
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -214,10 +215,21 @@ def env(tmp_path, store_url):
     return {"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_STORE": store_url}
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:   # a tantivy segment merged away while we looked
+        return b""
+
+
 def _stored_bytes(services, store_url: str) -> bytes:
-    if store_url.startswith("sqlite"):  # every file of the data directory: stores, -wal, meta, trail
-        return b"".join(p.read_bytes() for p in Path(services.settings.data_dir).rglob("*") if p.is_file())
-    from urllib.parse import parse_qs, urlsplit
+    if store_url.startswith(("sqlite", "tantivy")):   # every file of the data directory: stores, meta, trail
+        files = b"".join(_read(p) for p in Path(services.settings.data_dir).rglob("*") if p.is_file())
+        if store_url.startswith("tantivy"):   # its documents are compressed: read them decoded too
+            from hostile.scan import tantivy_logical
+            files += tantivy_logical(Path(urlsplit(store_url).path)).encode()
+        return files
+    from urllib.parse import parse_qs
     from opensearchpy import OpenSearch
     parts = urlsplit(store_url)
     prefix = parse_qs(parts.query)["prefix"][0]

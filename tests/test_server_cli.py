@@ -15,6 +15,12 @@ import requests
 CLI = [sys.executable, "-m", "app.cli"]
 
 
+def default_store(env: dict) -> str:
+    """The event store the CLI and the server use for this environment's data directory."""
+    from app.config import Settings
+    return Settings.from_env({"PLATLOGS_DATA_DIR": env["PLATLOGS_DATA_DIR"]}).store_url
+
+
 def run_cli(env, *args, check=True, input=None):
     result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120, input=input)
     if check and result.returncode != 0:
@@ -143,8 +149,8 @@ def test_acknowledged_events_survive_a_hard_kill(cli_env, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     counted = subprocess.run([sys.executable, "-c",
-                              "from app.storage import open_store; import sys;"
-                              f"print(open_store('sqlite://{cli_env['PLATLOGS_DATA_DIR']}/events').count())"],
+                              "from app.storage import open_store;"
+                              f"print(open_store({default_store(cli_env)!r}).count())"],
                              capture_output=True, text=True, check=True)
     assert counted.stdout.strip() == "5000"
 
@@ -169,7 +175,7 @@ def test_two_writer_processes_at_once(server, cli_env, tmp_path):
     assert "accepted 20,000" in out
     counted = subprocess.run([sys.executable, "-c",
                               "from app.storage import open_store;"
-                              f"print(open_store('sqlite://{cli_env['PLATLOGS_DATA_DIR']}/events').count())"],
+                              f"print(open_store({default_store(cli_env)!r}).count())"],
                              capture_output=True, text=True, check=True)
     assert counted.stdout.strip() == "40000"
 
@@ -180,7 +186,7 @@ def test_demo_fills_the_store_through_the_ingest_path(cli_env):
     check = subprocess.run([sys.executable, "-c", f"""
 from app.query import parse
 from app.storage import open_store, SearchRequest
-store = open_store('sqlite://{cli_env['PLATLOGS_DATA_DIR']}/events')
+store = open_store({default_store(cli_env)!r})
 components = set()
 for c in ['system', 'user_activity', 'admin_action', 'error', 'api', 'integration']:
     if store.search(SearchRequest(query=parse('event.component:' + c), size=1)).hits:

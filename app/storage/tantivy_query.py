@@ -24,6 +24,7 @@ from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema
 TEXT_TARGETS = ("message", "body")          # what a word without a field searches
 ID = "event.id"                             # in a field of its own, in lower case
 MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
+_PLAIN = re.compile(r"[\w.@\-/+]+")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
@@ -36,8 +37,11 @@ def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
     """Events with start_ms <= time < end_ms, as a range over the fast field `seq`."""
     if start_ms is None and end_ms is None:
         return None
-    low = max(start_ms, 0) << SEQ_BITS if start_ms is not None else None
-    high = max(end_ms, 0) << SEQ_BITS if end_ms is not None else None
+    last = (1 << (64 - SEQ_BITS)) - 1       # the last millisecond a seq holds (year 2109)
+    low = min(max(start_ms, 0), last) << SEQ_BITS if start_ms is not None else None
+    high = min(max(end_ms, 0), last) << SEQ_BITS if end_ms is not None else None
+    if end_ms is not None and end_ms > last:
+        high = None                         # past every event this store can hold
     if high is not None and low is not None and high <= low:
         return Query.empty_query()
     return Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, high,
@@ -177,9 +181,9 @@ class TantivyCompiler:
         if info.name == ID:
             raise QueryError("event.id: ranges are not possible on this store; use event.id:VALUE or a prefix",
                              position=node.pos, field=info.name)
-        if info.type == "date":
-            low = None if low is None else _quoted(format_ts(low))
-            high = None if high is None else _quoted(format_ts(high))
+        if info.type == "date":   # unquoted: a quoted time would be compared as text
+            low = None if low is None else format_ts(low)
+            high = None if high is None else format_ts(high)
         if info.type in ("long", "double", "date"):
             bounds = [(">=" if node.include_low else ">", low), ("<=" if node.include_high else "<", high)]
             parts = [f"{op}{value if info.type == 'date' else _number(value)}" for op, value in bounds
@@ -231,7 +235,12 @@ def _number(value) -> str:
 
 
 def _quoted(value) -> str:
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A text bound as tantivy's range syntax takes it: unquoted, so only plain characters."""
+    text = str(value)
+    if not _PLAIN.fullmatch(text):
+        raise QueryError(f"{text[:40]!r}: a range over text takes letters, digits and . @ - _ / + only "
+                         "on this store; use an exact value or a prefix")
+    return text
 
 
 def _as_datetime(value: str) -> datetime | None:

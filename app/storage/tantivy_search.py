@@ -21,6 +21,7 @@ from .tantivy_schema import SEQ_BITS, index_schema
 from .tantivy_store import decode_cursor, encode_cursor
 
 TERMS_SIZE = 1000            # values per facet each index returns (merged, then cut to facet_size)
+NOT_COUNTED = {"event.id", "@timestamp"}   # one event a value: no facet (the histogram counts time)
 
 
 class TantivySearch:
@@ -93,6 +94,8 @@ class TantivySearch:
         """One aggregation request per index: the total, the fast facets and the histogram."""
         spec: dict = {"total": {"value_count": {"field": "seq"}}}
         for i, name in enumerate(request.facets):
+            if name in NOT_COUNTED:
+                continue
             spec[f"f{i}"] = {"terms": {"field": tantivy_path(resolve(name)), "size": TERMS_SIZE,
                                        "segment_size": TERMS_SIZE * 10}}
         if request.histogram_ms:

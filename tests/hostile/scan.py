@@ -18,6 +18,8 @@ import sqlite3
 import struct
 from pathlib import Path
 
+import orjson
+
 
 def _encodings(needle: str) -> list[bytes]:
     out = {needle.encode("utf-8", "surrogatepass"), json.dumps(needle)[1:-1].encode(),
@@ -74,6 +76,32 @@ def sqlite_logical(db: Path) -> str:
     return "\n".join(texts)
 
 
+def tantivy_logical(store_dir: Path) -> str:
+    """Every stored document of a tantivy store, decoded (its documents are zstd-compressed, so
+    a byte scan cannot see inside them), and the vocabulary of its text fields. Every indexed
+    value derives from the document, so this is everything the store keeps."""
+    from app.storage import SearchRequest, open_store
+    from app.storage.tantivy_schema import FULLTEXT
+    texts: list[str] = []
+    store = open_store(f"tantivy://{store_dir}")
+    try:
+        cursor = None
+        while True:
+            page = store.search(SearchRequest(size=1000, cursor=cursor, newest_first=False, total_bound=0))
+            texts += [orjson.dumps(hit).decode() for hit in page.hits]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for span in store.partitions():
+            for index in store.shard_indexes(span.name):
+                searcher = index.searcher()
+                for field in (*FULLTEXT.values(), "id", "keys"):
+                    texts += [str(term) for term, _ in searcher.terms_with_prefix(field, "")]
+    finally:
+        store.close()
+    return "\n".join(texts)
+
+
 _WORKER = None
 
 
@@ -105,10 +133,18 @@ def _file_hits(directory: str, needles: list[str]) -> dict[str, list[str]]:
     files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
     encoded = {n: _encodings(n) for n in needles}
     for path in files:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:   # a tantivy segment merged away while we looked
+            continue
         for needle, forms in encoded.items():
             if any(form in data for form in forms):
                 found.setdefault(needle, []).append(str(path.relative_to(directory)))
+        if path.name == "store.json" and b'"tantivy' in data:
+            logical = tantivy_logical(path.parent)
+            for needle in needles:
+                if needle in logical:
+                    found.setdefault(needle, []).append(f"{path.parent.relative_to(directory)} (documents/terms)")
         if data.startswith(b"SQLite format 3\x00"):
             logical = sqlite_logical(path)
             for needle in needles:
