@@ -16,7 +16,7 @@ import tantivy
 from tantivy import FieldType, Occur, Query
 
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
-from ..query.fields import NAMESPACE, QueryField, resolve
+from ..query.fields import QueryField, resolve
 from ..events.convert import format_ts
 from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema

@@ -8,7 +8,6 @@ match (tantivy reads the fast-field columns): exact whatever the range.
 """
 from __future__ import annotations
 
-import heapq
 import time
 from collections import Counter
 
