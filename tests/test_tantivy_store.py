@@ -142,3 +142,13 @@ def test_event_ids_are_found_in_any_case_and_ranges_on_them_are_refused(url):
             store.search(SearchRequest(query=parse("event.id:[a TO z]")))
     finally:
         store.close()
+
+
+def test_a_time_the_store_cannot_hold_is_refused_by_position_and_its_neighbours_kept(url):
+    store = open_store(url)
+    try:
+        result = store.write([event(DAY0, "ok-1"), event(1 << 43, "far"), event(DAY0 + 1, "ok-2")])
+        assert result.stored == 2 and [pos for pos, _ in result.refused] == [1]
+        assert "2109" in result.refused[0][1] and store.get("far") is None and store.count() == 2
+    finally:
+        store.close()

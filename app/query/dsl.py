@@ -9,12 +9,10 @@ tokens in `search_keys` so that a free word finds a player, transaction, … id.
 from __future__ import annotations
 
 import unicodedata
-from decimal import Decimal
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
-from .fields import QueryField, resolve
+from .fields import QueryField, resolve, typed_value
 from .sql import fts_words
-from .timeexpr import parse_time
 
 TEXT_FIELDS = ("message", "error.message")   # what a word without a field searches
 # OpenSearch refuses (with a 500) a query of more than 1024 clauses once expanded, and a wildcard or
@@ -141,19 +139,7 @@ class DSLCompiler:
         return {"terms": {"search_keys": tokens}} if tokens else {"match_none": {}}
 
     def _typed(self, info: QueryField, value: str):
-        try:
-            if info.type == "long":   # exactly: a float would round 9223372036854775807 out of range
-                number = Decimal(value)
-                return int(number) if number == number.to_integral_value() else float(number)
-            if info.type == "double":
-                return float(value)
-        except (ValueError, ArithmeticError):
-            raise QueryError(f"{info.name} holds numbers; {value!r} is not one", field=info.name) from None
-        if info.type == "boolean":
-            return value.lower() == "true"
-        if info.type == "date":
-            return parse_time(value, self.now_ms, info.name)
-        return value
+        return typed_value(info, value, self.now_ms)
 
     def _term(self, node: Term) -> dict:
         info = resolve(node.field)

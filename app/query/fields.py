@@ -3,12 +3,14 @@ exists), `labels.<key>`. Anything else is an error that suggests the nearest kno
 from __future__ import annotations
 
 import difflib
+from decimal import Decimal
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..events.names import LABELS, label_key_problem
 from ..events.schema import load_schema
 from .ast import QueryError
+from .timeexpr import parse_time
 
 NAMESPACE = "namespace"
 
@@ -48,3 +50,21 @@ def resolve(name: str, position: int | None = None) -> QueryField:
     suggestion = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5) if len(name) <= 100 else None
     hint = f"; did you mean {suggestion[0]!r}?" if suggestion else ""
     raise QueryError(f"unknown field {name[:60]!r}{hint}", position=position, field=name[:60])
+
+
+def typed_value(info: QueryField, value: str, now_ms: int):
+    """A query's value as the field's type holds it: a whole number exactly (a float would round
+    9223372036854775807 out of range), a float, a boolean, a time in epoch ms, or the text."""
+    try:
+        if info.type == "long":
+            number = Decimal(value)
+            return int(number) if number == number.to_integral_value() else float(number)
+        if info.type == "double":
+            return float(value)
+    except (ValueError, ArithmeticError):
+        raise QueryError(f"{info.name} holds numbers; {value!r} is not one", field=info.name) from None
+    if info.type == "boolean":
+        return value.lower() == "true"
+    if info.type == "date":
+        return parse_time(value, now_ms, info.name)
+    return value

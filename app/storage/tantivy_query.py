@@ -16,7 +16,7 @@ import tantivy
 from tantivy import FieldType, Occur, Query
 
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
-from ..query.fields import QueryField, resolve
+from ..query.fields import QueryField, resolve, typed_value
 from ..events.convert import format_ts
 from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema
@@ -126,19 +126,7 @@ class TantivyCompiler:
     # -- exact values -----------------------------------------------------------------
 
     def _typed(self, info: QueryField, value: str):
-        try:
-            if info.type == "long":
-                number = Decimal(value)
-                return int(number) if number == number.to_integral_value() else float(number)
-            if info.type == "double":
-                return float(value)
-        except (ValueError, ArithmeticError):
-            raise QueryError(f"{info.name} holds numbers; {value!r} is not one", field=info.name) from None
-        if info.type == "boolean":
-            return value.lower() == "true"
-        if info.type == "date":
-            return parse_time(value, self.now_ms, info.name)
-        return value
+        return typed_value(info, value, self.now_ms)
 
     def _term(self, node: Term) -> Query:
         info = resolve(node.field)
