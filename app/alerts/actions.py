@@ -1,0 +1,197 @@
+"""People's actions on alerts: acknowledge, mute and unmute, maintenance windows, and the rules
+made in the back office. A mixin of `lifecycle.Alerts` (it needs `self.Session`); every change
+is written to the alert history with who made it (see lifecycle.py for the rules they follow)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import select
+
+from .model import Rule
+from .queries import _validate_rule
+from .tables import (OPEN, AlertHistory, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who,
+                     group_key, iso, now_ms, to_dt)
+
+
+class AlertActions:
+    """What people do to alerts and rules (`Alerts` inherits these)."""
+
+    Session: Callable
+
+    def _open_for_update(self, s, instance_id: int) -> AlertInstance:
+        inst = s.scalar(select(AlertInstance).where(AlertInstance.id == instance_id).with_for_update())
+        if inst is None:
+            raise LookupError(f"no alert #{instance_id}")
+        if inst.state not in OPEN:
+            raise ValueError(f"alert #{instance_id} is {inst.state}")
+        return inst
+
+    @staticmethod
+    def _history(s, inst: AlertInstance | None, action: str, who: str, at: datetime, comment: str = "",
+                 rule_id: str | None = None, key: str | None = None) -> None:
+        s.add(AlertHistory(instance_id=inst.id if inst else None, rule_id=inst.rule_id if inst else rule_id,
+                           group_key=inst.group_key if inst else key, at=at, actor=who, action=action,
+                           from_state=inst.state if inst else None, to_state=inst.state if inst else None,
+                           comment=comment[:2048]))
+
+    def acknowledge(self, instance_id: int, owner: str, comment: str = "", *, by: str | None = None,
+                    at_ms: int | None = None) -> AlertInstance:
+        """`owner` takes the alert (no reminders until it resolves); `by` acts (default: the owner)."""
+        owner, who, comment = _who(owner), _who(by or owner), _comment(comment)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            inst = self._open_for_update(s, instance_id)
+            inst.ack_owner, inst.ack_comment, inst.acked_by, inst.acked_at = owner, comment, who, at
+            self._history(s, inst, "acknowledged", who, at, f"owner {owner}" + (f": {comment}" if comment else ""))
+            s.commit()
+            return inst
+
+    def unacknowledge(self, instance_id: int, *, by: str, comment: str = "", at_ms: int | None = None) -> AlertInstance:
+        who, comment = _who(by), _comment(comment)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            inst = self._open_for_update(s, instance_id)
+            if inst.acked_at is None:
+                raise ValueError(f"alert #{instance_id} is not acknowledged")
+            inst.ack_owner = inst.ack_comment = inst.acked_by = inst.acked_at = None
+            self._history(s, inst, "unacknowledged", who, at, comment)
+            s.commit()
+            return inst
+
+    def mute(self, rule_id: str, group: str | None, until: int | datetime, *, by: str, comment: str = "",
+             at_ms: int | None = None) -> AlertMute:
+        """Hold back the notifications of a rule (group None: all its groups) until `until`."""
+        who, comment = _who(by), _comment(comment)
+        at, until = to_dt(at_ms if at_ms is not None else now_ms()), to_dt(until)
+        if until <= at:
+            raise ValueError("until: must be in the future")
+        key = None if group is None else group_key(group)
+        with self.Session() as s:
+            mute = AlertMute(rule_id=rule_id, group_key=key, until=until, comment=comment, created_by=who, created_at=at)
+            s.add(mute)
+            touched = self._matching_open(s, rule_id, key)
+            for inst in touched:
+                inst.muted_until = max(until, inst.muted_until) if inst.muted_until and inst.muted_until > at else until
+            text_ = f"until {iso(until)}" + (f": {comment}" if comment else "")
+            for inst in touched or [None]:
+                self._history(s, inst, "muted", who, at, text_, rule_id, key)
+            s.commit()
+            return mute
+
+    def mute_instance(self, instance_id: int, until: int | datetime, *, by: str, comment: str = "",
+                      at_ms: int | None = None) -> AlertMute:
+        inst = self.instance(instance_id)
+        if inst is None:
+            raise LookupError(f"no alert #{instance_id}")
+        return self.mute(inst.rule_id, inst.group_key if inst.group_key else None, until, by=by, comment=comment,
+                         at_ms=at_ms)
+
+    def unmute(self, rule_id: str, group: str | None = None, *, by: str, comment: str = "",
+               at_ms: int | None = None) -> int:
+        """Lift the mutes in force for the rule (group None: every mute of the rule; a group:
+        that group's mutes). Returns how many were lifted."""
+        who, comment = _who(by), _comment(comment)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        key = None if group is None else group_key(group)
+        with self.Session() as s:
+            query = select(AlertMute).where(AlertMute.rule_id == rule_id, AlertMute.lifted_at.is_(None),
+                                            AlertMute.until > at)
+            if key is not None:
+                query = query.where(AlertMute.group_key == key)
+            mutes = s.scalars(query).all()
+            for mute in mutes:
+                mute.lifted_at, mute.lifted_by = at, who
+            if mutes:
+                touched = self._matching_open(s, rule_id, key)
+                for inst in touched:
+                    inst.muted_until = None
+                for inst in touched or [None]:
+                    self._history(s, inst, "unmuted", who, at, comment, rule_id, key)
+            s.commit()
+            return len(mutes)
+
+    @staticmethod
+    def _matching_open(s, rule_id: str, key: str | None) -> list[AlertInstance]:
+        query = select(AlertInstance).where(AlertInstance.rule_id == rule_id, AlertInstance.state.in_(OPEN))
+        if key is not None:
+            query = query.where(AlertInstance.group_key == key)
+        return list(s.scalars(query.order_by(AlertInstance.id)))   # id order, as the scheduler's flush: no deadlock
+
+    def add_maintenance(self, *, rule_id: str | None, group_pattern: str | None, start: int | datetime,
+                        end: int | datetime, reason: str, by: str, at_ms: int | None = None) -> MaintenanceWindow:
+        """A window [start, end) during which notifications of the matching alerts are held back.
+        At least one of rule_id and group_pattern (`*` matches every group)."""
+        who, reason = _who(by), _comment(reason)
+        start, end = to_dt(start), to_dt(end)
+        if rule_id is None and not group_pattern:
+            raise ValueError("a maintenance window needs a rule, a group pattern, or both (`*`: every group)")
+        if not reason.strip():
+            raise ValueError("reason: say why (e.g. the provider's announced maintenance)")
+        if end <= start:
+            raise ValueError("end: must be after start")
+        if group_pattern is not None and (len(group_pattern) > 512 or "\x00" in group_pattern):
+            raise ValueError("group_pattern: at most 512 characters")
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            window = MaintenanceWindow(rule_id=rule_id, group_pattern=group_pattern or None, starts_at=start,
+                                       ends_at=end, reason=reason.strip(), created_by=who, created_at=at)
+            s.add(window)
+            s.flush()
+            self._history(s, None, "maintenance_added", who, at,
+                          f"#{window.id} {iso(start)} - {iso(end)}, groups {group_pattern or '*'}: {reason}",
+                          rule_id, group_pattern)
+            s.commit()
+            return window
+
+    def delete_maintenance(self, window_id: int, *, by: str, at_ms: int | None = None) -> bool:
+        who = _who(by)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            window = s.get(MaintenanceWindow, window_id)
+            if window is None:
+                return False
+            self._history(s, None, "maintenance_deleted", who, at, f"#{window.id}: {window.reason}",
+                          window.rule_id, window.group_pattern)
+            s.delete(window)
+            s.commit()
+            return True
+
+    # -- rules made in the back office ------------------------------------------------------------
+
+    def save_ui_rule(self, definition: dict, *, by: str, validate: Callable[[dict], Rule] | None = None,
+                     at_ms: int | None = None) -> Rule:
+        """Create or replace a rule from its definition (ValueError when `validate` refuses it)."""
+        who = _who(by)
+        validate = validate or _validate_rule()
+        rule = dataclasses.replace(validate(definition), source="ui")
+        stored = json.dumps(definition, sort_keys=True, default=str)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            row = s.get(UIRule, rule.id)
+            if row is None:
+                s.add(UIRule(rule_id=rule.id, definition=stored, created_by=who, created_at=at, updated_by=who,
+                             updated_at=at))
+                action, comment = "rule_created", rule.name
+            else:
+                old = row.data
+                changed = sorted(k for k in set(old) | set(definition) if old.get(k) != definition.get(k))
+                row.definition, row.updated_by, row.updated_at = stored, who, at
+                action, comment = "rule_updated", "changed: " + (", ".join(changed) or "nothing")
+            self._history(s, None, action, who, at, comment, rule.id)
+            s.commit()
+        return rule
+
+    def delete_ui_rule(self, rule_id: str, *, by: str, at_ms: int | None = None) -> bool:
+        who = _who(by)
+        at = to_dt(at_ms if at_ms is not None else now_ms())
+        with self.Session() as s:
+            row = s.get(UIRule, rule_id)
+            if row is None:
+                return False
+            s.delete(row)
+            self._history(s, None, "rule_deleted", who, at, "", rule_id)
+            s.commit()
+            return True
