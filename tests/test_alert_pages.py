@@ -260,7 +260,7 @@ def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, cl
 
 
 def test_preview_moments_are_bounded():
-    from app.web.alerts import preview_moments
+    from app.web.alert_rules import preview_moments
     moments, step = preview_moments(1_800_000_000_000, 6, 60)
     assert step == 300 and len(moments) == 72 and moments[0] == 1_800_000_000_000 // MIN * MIN
     moments, step = preview_moments(1_800_000_000_000, 168, 600)

@@ -159,6 +159,29 @@ class AlertActions:
             s.commit()
             return True
 
+    def end_maintenance(self, window_id: int, *, by: str, at_ms: int | None = None) -> str:
+        """End a window now: one in force ends at `at_ms` (kept, with its new end, and recorded in
+        the alert history); one not started yet is deleted (delete_maintenance records that); an
+        ended one stays as it was. Returns "ended", "cancelled", "ended already" or "missing"."""
+        who = _who(by)
+        at_ms = at_ms if at_ms is not None else now_ms()
+        at = to_dt(at_ms)
+        with self.Session() as s:
+            window = s.get(MaintenanceWindow, window_id, with_for_update=True)
+            if window is None:
+                return "missing"
+            if window.ends_at <= at:
+                return "ended already"
+            if window.starts_at <= at:
+                old_end, window.ends_at = window.ends_at, at
+                s.add(AlertHistory(instance_id=None, rule_id=window.rule_id, group_key=window.group_pattern, at=at,
+                                   actor=who, action="maintenance_ended",
+                                   comment=f"#{window.id} ended early (was until {iso(old_end)}): {window.reason}"[:2048]))
+                s.commit()
+                return "ended"
+        self.delete_maintenance(window_id, by=who, at_ms=at_ms)
+        return "cancelled"
+
     # -- rules made in the back office ------------------------------------------------------------
 
     def save_ui_rule(self, definition: dict, *, by: str, validate: Callable[[dict], Rule] | None = None,

@@ -1,0 +1,428 @@
+"""The alert rule pages: the list (files' and the back office's rules), the rule form with its
+validation (errors shown next to their field, a query's at its position), create / edit /
+delete of the rules made here (recorded as admin actions), and "test before saving"."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from flask import current_app, flash, redirect, request, url_for
+
+from .. import audit
+from ..alerts.evaluate import duration as duration_words
+from ..alerts.evaluate import evaluate
+from ..alerts.lifecycle import now_ms
+from ..alerts.model import KINDS, SEVERITIES, Evaluation, Finding, Rule
+from ..alerts.rules import SPIKE_MODES, RuleError, validate_rule
+from ..auth import page_access
+from ..errors import ApiError
+from . import web
+from .alerts_common import (AUDIT_TYPE, Catalog, _alerts, _catalog, _destination_names, _evidence_link,
+                            _group_shown, _number, _page, _services, _user, rules_dir)
+
+PREVIEW_DEFAULT_HOURS = 6
+PREVIEW_MAX_HOURS = 7 * 24
+PREVIEW_MAX_MOMENTS = 100
+PREVIEW_MIN_STEP_S = 300
+PREVIEW_BUDGET_S = 20.0            # a preview stops evaluating after this long (the page says so)
+KIND_HELP = {
+    "threshold": "more than <threshold> matching events in the window (per group with group_by)",
+    "ratio": "the share of matching events that also match the failure query is above <threshold> "
+             "(0.2 or 20%), once there are at least <min_count> matching events",
+    "spike": "the window's count jumps against the same window of earlier weeks: relative (2 = three "
+             "times the baseline mean) or z-score",
+    "absence": "fewer than <threshold> events in the window: for the listed expected groups, or for "
+               "groups that averaged at least <min_count> in the same window of earlier weeks",
+}
+# form field -> the kinds it applies to (others ignore it; the form says so)
+KIND_FIELDS = {"failure_query": ("ratio",), "min_count": ("ratio", "spike", "absence"),
+               "baseline_periods": ("spike", "absence"), "spike_mode": ("spike",), "expected_groups": ("absence",)}
+# RuleError.field -> the form field it is shown next to
+FIELD_OF_ERROR = {"window_s": "window", "pending_s": "pending", "renotify_s": "renotify"}
+
+
+# -- the rules -----------------------------------------------------------------------------------------
+
+@web.get("/alerts/rules")
+@page_access("view_alerts")
+def alert_rules():
+    catalog = _catalog()
+    open_counts: dict[str, int] = {}
+    for inst in _alerts().active():
+        open_counts[inst.rule_id] = open_counts.get(inst.rule_id, 0) + 1
+    states = _alerts().rule_states()
+    entries = sorted(catalog.entries, key=lambda e: (e.source != "file", e.id))
+    return _page("alerts/rules.html", entries=entries, open_counts=open_counts, states=states,
+                 errors=catalog.errors, duration=duration_words, number=_number, rules_dir=rules_dir())
+
+
+def _form_defaults() -> dict:
+    return {"id": "", "name": "", "kind": "threshold", "query": "", "window": "5m", "threshold": "",
+            "group_by": "", "failure_query": "", "min_count": "", "baseline_periods": "", "spike_mode": "relative",
+            "expected_groups": "", "pending": "0", "renotify": "1h", "severity": "warning", "notify": "",
+            "description": "", "enabled": True, "preview_hours": str(PREVIEW_DEFAULT_HOURS)}
+
+
+def _seconds_text(seconds: int) -> str:
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _plain(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _form_from_definition(data: dict) -> dict:
+    """Form values of a stored definition (a UI rule's JSON)."""
+    form = _form_defaults()
+    aliases = {"window_s": "window", "pending_s": "pending", "renotify_s": "renotify"}
+    for key, value in data.items():
+        name = aliases.get(key, key)
+        if name in ("window", "pending", "renotify") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            form[name] = _seconds_text(int(value))
+        elif name in ("notify", "expected_groups") and isinstance(value, (list, tuple)):
+            form[name] = ", ".join(str(v) for v in value) if name == "notify" else "\n".join(str(v) for v in value)
+        elif name == "enabled":
+            form[name] = bool(value)
+        elif name in form:
+            form[name] = _plain(value)
+    return form
+
+
+def _form_from_rule(rule: Rule) -> dict:
+    """Form values of a rule (a file's rule copied as a new UI rule)."""
+    form = _form_defaults()
+    form.update(id=rule.id, name=rule.name, kind=rule.kind, query=rule.query, window=_seconds_text(rule.window_s),
+                threshold=_plain(rule.threshold), group_by=rule.group_by or "", severity=rule.severity,
+                failure_query=rule.failure_query or "", pending=_seconds_text(rule.pending_s) if rule.pending_s else "0",
+                renotify=_seconds_text(rule.renotify_s) if rule.renotify_s else "0", notify=", ".join(rule.notify),
+                description=rule.description, enabled=rule.enabled, spike_mode=rule.spike_mode,
+                expected_groups="\n".join(rule.expected_groups))
+    if rule.kind in KIND_FIELDS["min_count"]:
+        form["min_count"] = str(rule.min_count) if rule.min_count else ""
+    if rule.kind in KIND_FIELDS["baseline_periods"]:
+        form["baseline_periods"] = str(rule.baseline_periods)
+    return form
+
+
+def _form_from_request() -> dict:
+    form = _form_defaults()
+    for name in form:
+        if name == "enabled":
+            form[name] = request.form.get("enabled") == "1"
+        else:
+            form[name] = request.form.get(name, "")
+    form["kind"] = form["kind"].strip()
+    return form
+
+
+def _as_number(text: str):
+    """A form's number as the validator wants it: int, float, "20%" — or the text itself (refused
+    there, naming the field)."""
+    text = text.strip()
+    if text.endswith("%"):
+        return text
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+
+
+def _definition(form: dict) -> dict:
+    """The rule definition (keys as in alerts/README.md) a form describes: the fields of other
+    kinds are left out, empty fields take the defaults."""
+    kind = form["kind"]
+    data: dict = {"id": form["id"].strip(), "name": form["name"].strip(), "kind": kind, "query": form["query"].strip()}
+    if form["window"].strip():
+        data["window"] = _as_number(form["window"]) if form["window"].strip().isdigit() else form["window"].strip()
+    if form["threshold"].strip():
+        data["threshold"] = _as_number(form["threshold"])
+    if form["group_by"].strip():
+        data["group_by"] = form["group_by"].strip()
+    for name, kinds in KIND_FIELDS.items():
+        value = form.get(name, "")
+        if kind not in kinds or not str(value).strip():
+            continue
+        if name in ("min_count", "baseline_periods"):
+            data[name] = _as_number(value)
+        elif name == "expected_groups":
+            data[name] = _split(value)
+        else:
+            data[name] = value.strip()
+    for name in ("pending", "renotify"):
+        if form[name].strip():
+            data[name] = int(form[name]) if form[name].strip().isdigit() else form[name].strip()
+    data["severity"] = form["severity"].strip() or "warning"
+    notify_to = _split(form["notify"])
+    if notify_to:
+        data["notify"] = notify_to
+    if form["description"].strip():
+        data["description"] = form["description"].strip()
+    data["enabled"] = bool(form["enabled"])
+    return data
+
+
+@dataclass
+class FieldError:
+    message: str
+    position: int | None = None
+    expected: str | None = None
+    line: str | None = None       # for a query: the line holding the position, and the column in it
+    column: int | None = None
+
+
+def _field_error(exc: RuleError, form: dict) -> tuple[str, FieldError]:
+    name = FIELD_OF_ERROR.get(exc.field or "", exc.field or "")
+    error = FieldError(exc.message, exc.position, exc.expected)
+    if exc.position is not None and name in ("query", "failure_query"):
+        text = form.get(name, "").strip()   # the definition strips the query: positions count from there
+        before = text[:exc.position]
+        start = before.rfind("\n") + 1
+        end = text.find("\n", exc.position)
+        error.line = text[start:end if end >= 0 else len(text)]
+        error.column = exc.position - start
+    return name or "form", error
+
+
+def _check(form: dict, *, creating: bool, rule_id: str | None, catalog: Catalog) -> tuple[Rule | None, dict]:
+    """The validated Rule, or the errors by form field."""
+    data = _definition(form)
+    try:
+        rule = validate_rule(data, source="ui")
+    except RuleError as exc:
+        name, error = _field_error(exc, form)
+        return None, {name: error}
+    errors: dict[str, FieldError] = {}
+    if creating:
+        if rule.id in catalog.file_ids():
+            errors["id"] = FieldError(f"id {rule.id!r} is a rule file's; choose another id")
+        elif rule.id in catalog.ui_ids():
+            errors["id"] = FieldError(f"id {rule.id!r} is already used by a rule made here; choose another id")
+    elif rule.id != rule_id:
+        errors["id"] = FieldError("the id of a rule cannot change (copy it as a new rule instead)")
+    known = set(_destination_names())
+    unknown = [name for name in rule.notify if name not in known]
+    if unknown:
+        errors["notify"] = FieldError(f"no destination named {', '.join(unknown)}"
+                                      + (f"; configured: {', '.join(sorted(known))}" if known else
+                                         "; none is configured yet"))
+    return (None if errors else rule), errors
+
+
+def _form_page(form: dict, *, creating: bool, rule_id: str | None = None, errors: dict | None = None,
+               preview=None, status: int = 200, copied_from: str | None = None):
+    return _page("alerts/rule_form.html", status, form=form, creating=creating, rule_id=rule_id, errors=errors or {},
+                 preview=preview, kinds=KINDS, kind_help=KIND_HELP, severities=SEVERITIES, spike_modes=SPIKE_MODES,
+                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from, duration=duration_words,
+                 max_hours=PREVIEW_MAX_HOURS, max_moments=PREVIEW_MAX_MOMENTS)
+
+
+@web.route("/alerts/rules/new", methods=["GET", "POST"])
+@page_access("edit_alert_rules")
+def new_alert_rule():
+    catalog = _catalog()
+    if request.method == "GET":
+        source = request.args.get("copy", "").strip()
+        if source:
+            entry = catalog.file(source) or catalog.ui(source)
+            if entry is None or entry.rule is None:
+                raise ApiError(404, f"no rule {source!r} to copy")
+            form = _form_from_rule(entry.rule)
+            form["id"] = _free_id(f"{entry.rule.id}-copy", catalog)
+            return _form_page(form, creating=True, copied_from=source)
+        return _form_page(_form_defaults(), creating=True)
+    form = _form_from_request()
+    rule, errors = _check(form, creating=True, rule_id=None, catalog=catalog)
+    if "preview" in request.form:
+        return _form_page(form, creating=True, errors=errors, status=200 if rule else 400,
+                          preview=_preview(rule, form) if rule else None)
+    if rule is None:
+        return _form_page(form, creating=True, errors=errors, status=400)
+    definition = _definition(form)
+    _alerts().save_ui_rule(definition, by=_user(), validate=lambda d: validate_rule(d, source="ui"))
+    audit.record("alert_rule_created", f"{_user()} created alert rule {rule.id} ({rule.name})",
+                 event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": rule.id, "name": rule.name},
+                 changes=[{"field": k, "old": None, "new": v} for k, v in sorted(definition.items())])
+    flash(f"Rule {rule.id} created. The scheduler runs it from its next tick.")
+    return redirect(url_for("web.alert_rules"))
+
+
+def _free_id(base: str, catalog: Catalog) -> str:
+    taken = catalog.file_ids() | catalog.ui_ids()
+    base = base[:74]
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+@web.route("/alerts/rules/<rule_id>/edit", methods=["GET", "POST"])
+@page_access("edit_alert_rules")
+def edit_alert_rule(rule_id: str):
+    catalog = _catalog()
+    entry = catalog.ui(rule_id)
+    if entry is None:
+        if catalog.file(rule_id) is not None:
+            return _page("alerts/file_rule.html", 409, entry=catalog.file(rule_id), rules_dir=rules_dir())
+        raise ApiError(404, f"no rule {rule_id!r} made in the back office")
+    if request.method == "GET":
+        return _form_page(_form_from_definition(entry.row.data), creating=False, rule_id=rule_id,
+                          errors={"form": FieldError(f"stored rule no longer valid: {entry.error}")} if entry.error else None)
+    form = _form_from_request()
+    form["id"] = rule_id
+    rule, errors = _check(form, creating=False, rule_id=rule_id, catalog=catalog)
+    if "preview" in request.form:
+        return _form_page(form, creating=False, rule_id=rule_id, errors=errors, status=200 if rule else 400,
+                          preview=_preview(rule, form) if rule else None)
+    if rule is None:
+        return _form_page(form, creating=False, rule_id=rule_id, errors=errors, status=400)
+    old, definition = entry.row.data, _definition(form)
+    changes = [{"field": k, "old": old.get(k), "new": definition.get(k)}
+               for k in sorted(set(old) | set(definition)) if old.get(k) != definition.get(k)]
+    if not changes:
+        flash(f"Rule {rule_id}: nothing to change.")
+        return redirect(url_for("web.alert_rules"))
+    _alerts().save_ui_rule(definition, by=_user(), validate=lambda d: validate_rule(d, source="ui"))
+    audit.record("alert_rule_changed", f"{_user()} changed alert rule {rule_id}: "
+                 + ", ".join(c["field"] for c in changes), event_type=AUDIT_TYPE,
+                 target={"type": "alert_rule", "id": rule_id, "name": rule.name}, changes=changes)
+    flash(f"Rule {rule_id} saved ({', '.join(c['field'] for c in changes)} changed).")
+    return redirect(url_for("web.alert_rules"))
+
+
+@web.post("/alerts/rules/<rule_id>/delete")
+@page_access("edit_alert_rules")
+def delete_alert_rule(rule_id: str):
+    catalog = _catalog()
+    entry = catalog.ui(rule_id)
+    if entry is None:
+        if catalog.file(rule_id) is not None:
+            return _page("alerts/file_rule.html", 409, entry=catalog.file(rule_id), rules_dir=rules_dir())
+        raise ApiError(404, f"no rule {rule_id!r} made in the back office")
+    old = entry.row.data
+    if not _alerts().delete_ui_rule(rule_id, by=_user()):
+        raise ApiError(404, f"no rule {rule_id!r} made in the back office")
+    audit.record("alert_rule_deleted", f"{_user()} deleted alert rule {rule_id}", event_type=AUDIT_TYPE,
+                 target={"type": "alert_rule", "id": rule_id, "name": str(old.get("name", ""))},
+                 changes=[{"field": k, "old": v, "new": None} for k, v in sorted(old.items())])
+    still_open = len(_alerts().active(rule_id))
+    flash(f"Rule {rule_id} deleted." + (f" Its {still_open} open alert(s) stay listed until resolved by hand "
+                                        "or by a rule of the same id." if still_open else ""))
+    return redirect(url_for("web.alert_rules"))
+
+
+# -- test before saving ------------------------------------------------------------------------------
+
+@dataclass
+class PreviewMoment:
+    at_ms: int
+    findings: list[dict]          # alert findings, presented
+    error: str | None = None
+    unknown: int = 0
+
+
+@dataclass
+class Preview:
+    rule: Rule
+    hours: int
+    step_s: int
+    planned: int
+    moments: list[PreviewMoment]  # newest first; only the moments with an alert or an error
+    evaluated: int
+    alerting: int
+    groups: list[str]
+    stopped: bool                 # the time budget ran out before every moment was evaluated
+    seconds: float
+
+
+def _preview_hours(form: dict) -> int:
+    raw = str(form.get("preview_hours", "")).strip()
+    try:
+        hours = int(raw) if raw else PREVIEW_DEFAULT_HOURS
+    except ValueError:
+        hours = PREVIEW_DEFAULT_HOURS
+    hours = max(1, min(hours, PREVIEW_MAX_HOURS))
+    form["preview_hours"] = str(hours)
+    return hours
+
+
+def preview_moments(now: int, hours: int, window_s: int) -> tuple[list[int], int]:
+    """The moments a preview evaluates, newest first, and the step between them (seconds): every
+    rule window (at least 5 minutes), widened to whole minutes so that at most PREVIEW_MAX_MOMENTS fit
+    in the hours."""
+    span_s = hours * 3600
+    step_s = max(window_s, PREVIEW_MIN_STEP_S, math.ceil(span_s / PREVIEW_MAX_MOMENTS))
+    step_s = -(-step_s // 60) * 60     # whole minutes, like the moments
+    last = now // 60_000 * 60_000    # whole minutes: the same form tested twice gives the same moments
+    count = min(PREVIEW_MAX_MOMENTS, span_s // step_s)
+    return [last - i * step_s * 1000 for i in range(max(count, 1))], step_s
+
+
+def _preview(rule: Rule, form: dict) -> Preview:
+    """Adapter: evaluate the rule at moments across the last hours against the event store, and
+    say what it would have fired. Writes nothing: evaluate() only reads the store."""
+    hours = _preview_hours(form)
+    moments, step_s = preview_moments(now_ms(), hours, rule.window_s)
+    store = _services().store
+    started = time.monotonic()
+    shown: list[PreviewMoment] = []
+    evaluated, alerting, stopped = 0, 0, False
+    since: dict[str | None, int] = {}    # group -> first moment of its current run of alerts
+    results = []
+    for moment in moments:
+        if time.monotonic() - started > PREVIEW_BUDGET_S:
+            stopped = True
+            break
+        try:
+            evaluation = evaluate(rule, store, moment)
+        except Exception as exc:    # a broken rule or store says so on the page, like the scheduler's log
+            current_app.logger.exception("preview of rule %s at %s", rule.id, moment)
+            evaluation = Evaluation(rule=rule, now_ms=moment, error=f"{type(exc).__name__}: {exc}")
+        results.append((moment, evaluation))
+        evaluated += 1
+    groups: dict[str, None] = {}
+    for moment, evaluation in sorted(results, key=lambda r: r[0]):     # oldest first: pending_s holds over time
+        alerts = [f for f in evaluation.findings if f.state == "alert"]
+        unknown = sum(f.state == "unknown" for f in evaluation.findings)
+        alerting_groups = {f.group for f in alerts}
+        for group in list(since):
+            if group not in alerting_groups and not evaluation.error:
+                del since[group]
+        presented = []
+        for finding in alerts:
+            first = since.setdefault(finding.group, moment)
+            fires = moment - first >= rule.pending_s * 1000
+            presented.append(_present_finding(rule, finding, fires, moment - first))
+            groups.setdefault(_group_shown(rule, finding.group) or "(all events)", None)
+        if alerts:
+            alerting += 1
+        if alerts or evaluation.error:
+            shown.append(PreviewMoment(moment, presented, evaluation.error, unknown))
+    shown.reverse()
+    return Preview(rule=rule, hours=hours, step_s=step_s, planned=len(moments), moments=shown, evaluated=evaluated,
+                   alerting=alerting, groups=list(groups), stopped=stopped,
+                   seconds=round(time.monotonic() - started, 1))
+
+
+def _present_finding(rule: Rule, finding: Finding, fires: bool, held_ms: int) -> dict:
+    return {"group": _group_shown(rule, finding.group), "value": _number(finding.value, rule.kind),
+            "threshold": _number(finding.threshold, rule.kind), "detail": finding.detail, "fires": fires,
+            "held": duration_words(held_ms // 1000) if held_ms else "",
+            "samples": len(finding.sample_ids),
+            "link": _evidence_link(rule, finding.group, finding.search_query, finding.window_start_ms,
+                                   finding.window_end_ms)}

@@ -1,0 +1,234 @@
+"""What the alert pages share: the services, the catalog of rules (files' and the back office's,
+with where each comes from), and presenting an alert to a reader (numbers, group values masked
+by role, the link to its evidence). The pages: alerts.py (active alerts and their history),
+alert_rules.py (the rules, the form, "test before saving"), alert_channels.py (maintenance
+windows and notification destinations)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+from flask import current_app, make_response, render_template
+from flask_login import current_user
+
+from ..alerts import notify
+from ..alerts.evaluate import evidence_query
+from ..alerts.lifecycle import Alerts, UIRule, iso, now_ms, to_dt, to_ms
+from ..alerts.model import Rule
+from ..alerts.rules import RuleError, default_rules_dir, load_file, rule_files, validate_rule
+from ..search import masking
+from . import reading
+
+# The event schema has no type for configuration changes; permission_change (users, roles, keys)
+# is the closest, and what the Admin operations view shows with its before/after values.
+AUDIT_TYPE = "permission_change"
+
+
+def _services():
+    return current_app.extensions["platlogs"]
+
+
+def _alerts() -> Alerts:
+    return Alerts(_services().meta)
+
+
+def _user() -> str:
+    return current_user.username
+
+
+def _when(moment: datetime | int | None, seconds: bool = False) -> str:
+    moment = to_dt(moment)
+    if moment is None:
+        return "—"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _page(template: str, status: int = 200, **context):
+    response = make_response(render_template(template, when=_when, **context), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- the rules: files and the back office's ------------------------------------------------------
+
+@dataclass
+class RuleEntry:
+    id: str
+    rule: Rule | None            # None: a stored UI rule the validator now refuses
+    source: str                  # "file" or "ui"
+    file: str | None = None      # the file's name, for a file rule
+    row: UIRule | None = None
+    error: str | None = None     # why a stored UI rule cannot run
+    shadowed: bool = False       # a UI rule whose id a rule file also uses: the file's rule runs
+
+
+@dataclass
+class Catalog:
+    entries: list[RuleEntry] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)    # rule files that could not be read
+
+    @cached_property
+    def by_id(self) -> dict[str, RuleEntry]:
+        """Rule id -> the entry that runs (a file's rule wins a clash, as in the scheduler)."""
+        out: dict[str, RuleEntry] = {}
+        for entry in self.entries:
+            if entry.id not in out or (out[entry.id].source == "ui" and entry.source == "file"):
+                out[entry.id] = entry
+        return out
+
+    def file_ids(self) -> set[str]:
+        return {e.id for e in self.entries if e.source == "file"}
+
+    def ui_ids(self) -> set[str]:
+        return {e.id for e in self.entries if e.source == "ui"}
+
+    def ui(self, rule_id: str) -> RuleEntry | None:
+        return next((e for e in self.entries if e.source == "ui" and e.id == rule_id), None)
+
+    def file(self, rule_id: str) -> RuleEntry | None:
+        return next((e for e in self.entries if e.source == "file" and e.id == rule_id), None)
+
+
+def rules_dir() -> Path:
+    """The rule files' directory: the project's alerts/ (the scheduler's default), or the app's
+    ALERT_RULES_DIR setting."""
+    return Path(current_app.config.get("ALERT_RULES_DIR") or default_rules_dir())
+
+
+def _catalog() -> Catalog:
+    """Adapter: every rule with where it comes from. rules.load_rules gives the rules without their
+    file, so the files are read one by one (a bad file is reported and skipped, as the scheduler does)."""
+    catalog = Catalog()
+    seen: dict[str, str] = {}
+    directory = rules_dir()
+    try:
+        paths = rule_files(directory) if directory.is_dir() else []
+    except RuleError as exc:
+        catalog.errors.append(str(exc))
+        paths = []
+    for path in paths:
+        try:
+            found = load_file(path)
+        except RuleError as exc:
+            catalog.errors.append(str(exc))
+            continue
+        for rule in found:
+            if rule.id in seen:
+                catalog.errors.append(f"{path.name}: rule {rule.id}: id already used in {seen[rule.id]} (skipped)")
+                continue
+            seen[rule.id] = path.name
+            catalog.entries.append(RuleEntry(rule.id, rule, "file", file=path.name))
+    for row in _alerts().ui_rule_rows():
+        try:
+            rule = validate_rule(row.data, source="ui")
+            catalog.entries.append(RuleEntry(row.rule_id, rule, "ui", row=row, shadowed=row.rule_id in seen))
+        except (RuleError, ValueError, TypeError) as exc:
+            catalog.entries.append(RuleEntry(row.rule_id, None, "ui", row=row, error=str(exc),
+                                             shadowed=row.rule_id in seen))
+    return catalog
+
+
+def _destination_names() -> list[str]:
+    return [d.name for d in notify.destinations(_alerts())]
+
+
+# -- presenting an alert -------------------------------------------------------------------------
+
+def _number(value: float | None, kind: str | None = None) -> str:
+    if value is None:
+        return "—"
+    if kind == "ratio":
+        return f"{value:.1%}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _group_shown(rule: Rule | None, group: str | None) -> str | None:
+    """The group's value as this reader may see it: a personal field's value masked for roles
+    without see_personal; the value of a rule no longer defined (its field unknown) too."""
+    if group is None or reading.sees_personal():
+        return group
+    if rule is None:
+        return masking.mask_value("", group)
+    if rule.group_by and masking.is_personal(rule.group_by):
+        return masking.mask_value(rule.group_by, group)
+    return group
+
+
+def _group_recorded(rule_id: str, group: str | None) -> str | None:
+    """A group's value as written into an audit event, which every role that searches can read:
+    masked when the rule's field is personal (or the rule is unknown), whoever acts."""
+    if group is None:
+        return None
+    entry = _catalog().by_id.get(rule_id)
+    rule = entry.rule if entry else None
+    if rule is None:
+        return masking.mask_value("", group)
+    if rule.group_by and masking.is_personal(rule.group_by):
+        return masking.mask_value(rule.group_by, group)
+    return group
+
+
+def _what(rule_id: str, group: str | None, shown: str | None) -> str:
+    return f"rule {rule_id}" + ("" if group is None else f", group {shown}")
+
+
+def _evidence_link(rule: Rule | None, group: str | None, query: str, start_ms: int | None,
+                   end_ms: int | None) -> dict | None:
+    """URL arguments of the search page showing a finding's events over its window. A reader who
+    may not see the group's value gets the rule's query for every group (the value would
+    otherwise be in the link), or no link when the rule is no longer defined."""
+    if group is not None and _group_shown(rule, group) != group:
+        if rule is None:
+            return None
+        query = evidence_query(rule, None, failures=rule.kind == "ratio")
+    args = {"q": query or ""}
+    if start_ms:
+        args["from"] = iso(start_ms)
+    if end_ms:
+        args["to"] = iso(end_ms)
+    return args
+
+
+@dataclass
+class AlertView:
+    inst: object
+    rule: Rule | None
+    rule_name: str
+    group: str | None
+    value: str
+    threshold: str
+    link: dict | None
+    mute: object | None           # the mute in force covering it (the latest)
+    failed: list                  # permanently failed deliveries
+    maintenance: list             # windows in force covering it
+
+
+def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
+    alerts = _alerts()
+    at = to_dt(now_ms())
+    mutes = alerts.mutes()
+    windows = alerts.maintenance_windows(active_at_ms=to_ms(at))
+    failed: dict[int, list] = {}
+    for delivery in alerts.deliveries(status="failed"):
+        failed.setdefault(delivery.instance_id, []).append(delivery)
+    rules = catalog.by_id
+    out = []
+    for inst in instances:
+        entry = rules.get(inst.rule_id)
+        rule = entry.rule if entry else None
+        covering = [m for m in mutes if m.covers(inst.rule_id, inst.group_key, at)]
+        out.append(AlertView(
+            inst=inst, rule=rule, rule_name=rule.name if rule else "",
+            group=_group_shown(rule, inst.group),
+            value=_number(inst.value, rule.kind if rule else None),
+            threshold=_number(inst.threshold, rule.kind if rule else None),
+            link=_evidence_link(rule, inst.group, inst.search_query, inst.window_start_ms, inst.window_end_ms)
+            if inst.search_query or inst.window_start_ms else None,
+            mute=max(covering, key=lambda m: m.until) if covering else None,
+            failed=failed.get(inst.id, []),
+            maintenance=[w for w in windows if w.covers(inst.rule_id, inst.group_key, at)]))
+    return out
