@@ -23,6 +23,7 @@ class Field:
     fulltext: bool = False
     personal: bool = False
     required: bool = False
+    identifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,10 @@ def load_schema() -> Schema:
             enum=tuple(spec["enum"]) if "enum" in spec else None,
             column=spec.get("column"), index=bool(spec.get("index")),
             fulltext=bool(spec.get("fulltext")), personal=bool(spec.get("personal")),
-            required=bool(spec.get("required")),
+            required=bool(spec.get("required")), identifier=bool(spec.get("identifier")),
         )
+        if fields[name].identifier and fields[name].type not in ("keyword", "ip"):
+            raise ValueError(f"schema.yaml: field {name}: only keyword and ip fields can be identifiers")
     return Schema(fields=fields, components=dict(raw["components"]), types=dict(raw["types"]))
 
 
@@ -145,6 +148,8 @@ def markdown() -> str:
             notes.append("filterable column")
         if f.fulltext:
             notes.append("full-text")
+        if f.identifier:
+            notes.append("identifier: found whole, any case")
         if f.personal:
             notes.append("personal data")
         lines.append(f"| `{f.name}` | {f.type} | {f.doc} | {'; '.join(notes)} |")

@@ -23,13 +23,16 @@ class QueryField:
     column: str | None = None   # promoted column in the embedded store
     indexed: bool = False       # exact lookups are indexed
     fulltext: bool = False
+    identifier: bool = False    # found whole, in any case (schema.yaml `identifier`)
+    personal: bool = False
 
 
 @lru_cache(maxsize=1)
 def known_fields() -> dict[str, QueryField]:
     fields: dict[str, QueryField] = {}
     for f in load_schema().fields.values():
-        fields[f.name] = QueryField(f.name, f.type, f.path, f.column, f.index, f.fulltext)
+        fields[f.name] = QueryField(f.name, f.type, f.path, f.column, f.index, f.fulltext, f.identifier,
+                                     f.personal)
         for i in range(1, len(f.path)):
             prefix = ".".join(f.path[:i])
             fields.setdefault(prefix, QueryField(prefix, NAMESPACE, f.path[:i]))

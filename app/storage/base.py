@@ -46,6 +46,8 @@ class SearchRequest:
     facet_bound: int = EXACT             # facets are exact over the newest this many matches
     budget_ms: int = 1500                # time allowed to the facets and the histogram
     now_ms: int | None = None            # "now" for relative times inside the query
+    inside_personal: bool = True         # bare words and prefixes may match inside personal values
+                                         # (False for readers who see them masked: whole values only)
 
 
 @dataclass
