@@ -29,6 +29,7 @@ MAX_DEPTH = 32
 _FIELD = re.compile(r'[^\s()"\\:]+:')
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _OPERATORS = ("AND", "OR", "NOT")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _GROUP_TYPES = (NAMESPACE, "labels", "changes")     # hold other fields; only field:* applies
 _KINDS = {"long": "a number field", "double": "a number field", "date": "a date field",
           "boolean": "a true/false field", "text": "a full-text field", "ip": "an IP address field"}
@@ -150,7 +151,7 @@ class _Parser:
         if c == "-" and i + 1 < len(text) and not text[i + 1].isspace() and text[i + 1] != ")":
             return _Token("NOT", i, i + 1, "-")
         field = _FIELD.match(text, i)
-        if field:
+        if field and not _pasted(text, i):
             return _Token("FIELD", i, field.end(), field.group()[:-1])
         value, prefix, raw, end = self._word(i)
         if raw in _OPERATORS:
@@ -409,6 +410,16 @@ def _searchable(value: str, position: int) -> None:
     if not fts_words(value):
         raise QueryError(f"{_shown(value)} has no letters or digits to search for", position=position,
                          expected="a word")
+
+
+def _pasted(text: str, start: int) -> bool:
+    """Whether the word at `start`, though it holds a colon, is a pasted value rather than
+    field:value: an IPv6 address (`2001:db8::1`, `[::1]`) or a URL (`https://…`)."""
+    end = start
+    while end < len(text) and not text[end].isspace() and text[end] not in _WORD_STOPS:
+        end += 1
+    word = text[start:end]
+    return bool(_URL.match(word)) or _is_ip(word.strip("[]").rstrip("*"))
 
 
 def _is_ip(value: str) -> bool:
