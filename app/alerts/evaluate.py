@@ -66,8 +66,15 @@ def evaluate_many(rules: list[Rule], store, now_ms: int) -> list[Evaluation]:
     """`evaluate` of every rule at `now_ms`, in the rules' order, the searches of all rules sent
     together step by step (`store.search_many` when the store has it). An exception a rule's
     evaluation raises becomes that rule's error; the others go on."""
-    out: list[Evaluation | None] = [None] * len(rules)
-    steps = {i: _steps(rule, now_ms) for i, rule in enumerate(rules)}
+    return evaluate_runs([(rule, now_ms) for rule in rules], store)
+
+
+def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
+    """`evaluate(rule, store, moment)` of every (rule, moment), in order, their searches sent
+    together step by step, as evaluate_many (which is this at one moment). The rule test
+    (preview.py) runs one rule at many moments this way."""
+    out: list[Evaluation | None] = [None] * len(runs)
+    steps = {i: _steps(rule, moment) for i, (rule, moment) in enumerate(runs)}
     asked: dict[int, list[SearchRequest]] = {}
 
     def advance(i: int, answers=None, failure: Exception | None = None) -> None:
@@ -82,8 +89,9 @@ def evaluate_many(rules: list[Rule], store, now_ms: int) -> list[Evaluation]:
         except StopIteration as done:
             out[i] = done.value
         except Exception as exc:  # noqa: BLE001 — a broken rule never stops the others
-            log.exception("rule %s at %s", rules[i].id, now_ms)
-            out[i] = Evaluation(rule=rules[i], now_ms=now_ms, findings=[], error=f"{type(exc).__name__}: {exc}")
+            rule, moment = runs[i]
+            log.exception("rule %s at %s", rule.id, moment)
+            out[i] = Evaluation(rule=rule, now_ms=moment, findings=[], error=f"{type(exc).__name__}: {exc}")
         asked.pop(i, None)
 
     for i in steps:
@@ -102,6 +110,18 @@ def evaluate_many(rules: list[Rule], store, now_ms: int) -> list[Evaluation]:
             failure = next((a for a in mine if isinstance(a, Exception)), None)
             advance(i, mine, failure)
     return out
+
+
+def search_each(store, requests: list[SearchRequest]) -> list:
+    """Each request's SearchResult or the QueryError / StoreError it met: one `_msearch` on a
+    store that has `search_many`, else one by one."""
+    search_many = getattr(store, "search_many", None)
+    if search_many is None:
+        return _one_by_one(store, requests)
+    try:
+        return search_many(requests)
+    except (QueryError, StoreError) as exc:
+        return [exc] * len(requests)
 
 
 def _one_by_one(store, requests: list[SearchRequest]) -> list:

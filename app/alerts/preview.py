@@ -1,0 +1,427 @@
+"""Test a rule before saving: what it would have fired over the last hours, at every moment the
+scheduler would have evaluated it — and whether its group_by field is there to group by.
+
+One service for the rule form, the JSON API (`POST /api/v1/alerts/rules/test`) and the command
+line (`platlogs alerts test`). It reads the store and writes nothing (no instance, no history, no
+delivery, no reading-trail line).
+
+The positions: the scheduler runs a rule at every multiple of its cadence (`cadence_ms`: the
+scheduler's interval, 60 s, or the rule's own `interval_s`) over the window
+[moment - window_s, moment). Every such moment in (end - hours, end] is a position, and every
+position is judged — no sampling (a burst between two samples was missed before).
+
+Counting without one search per position:
+- threshold, ratio, and absence with expected groups or without a baseline are counted exactly
+  from histograms with fixed buckets (the gcd of the cadence and the window, so every window is
+  a whole number of buckets): one histogram of the query (and of its failures, for a ratio) for
+  an ungrouped rule; for a grouped one, the groups that could cross the line (a value count over
+  the whole range) get a histogram each, all asked together (one `_msearch` on OpenSearch). The
+  window sums slide over the buckets. The peak of each run of alerts is then evaluated in full
+  (`evaluate`) for its detail and evidence.
+- spike, and absence that learns its groups from earlier weeks, need baselines per position:
+  one histogram of the query screens out the positions that cannot alert (a spike needs more
+  than `threshold` and at least `min_count` events in the window; no group has more than the
+  whole), and the others are evaluated with `evaluate_runs` (their searches batched), newest
+  first, within the time budget.
+
+A run of consecutive alerting positions of one group is one `Window` in the result: it would
+fire once the condition has held rule.pending_s (as the scheduler's lifecycle does)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from ..query import Exists, QueryError, parse
+from ..storage import SearchRequest, StoreError
+from .counting import MAX_CANDIDATES, Run, conjoin, duration, number
+from .evaluate import evaluate_runs, search_each
+from .model import Finding, Rule
+
+DEFAULT_HOURS = 6
+MAX_HOURS = 7 * 24
+DEFAULT_INTERVAL_S = 60        # the scheduler's cadence (scheduler.DEFAULT_INTERVAL_S)
+BUDGET_S = 20.0                # a test stops after this long, and says what it did not judge
+MAX_BUCKETS = 400_000          # more histogram buckets than this: positions are evaluated one by one
+MAX_DETAILED = 50              # windows whose peak is evaluated in full (detail, evidence), newest first
+BATCH = 25                     # positions (or group histograms) asked together
+
+
+@dataclass
+class Window:
+    """A run of consecutive positions at which one group alerts."""
+    group: str | None
+    first_ms: int                 # the first position (a moment: its window ends there)
+    last_ms: int                  # the last
+    positions: int                # how many alerting positions
+    peak: float                   # the largest value, at peak_ms
+    peak_ms: int
+    threshold: float
+    fires: bool                   # held rule.pending_s: the scheduler would have fired (and notified)
+    fires_at_ms: int | None       # the position at which it fires
+    window_start_ms: int          # the events of the whole run: [first_ms - window, last_ms)
+    window_end_ms: int
+    detail: str = ""              # the full evaluation at the peak (or the histogram's figures)
+    sample_ids: tuple[str, ...] = ()
+    search_query: str = ""
+
+    @property
+    def held_ms(self) -> int:
+        return self.last_ms - self.first_ms
+
+    def as_dict(self) -> dict:
+        return {"group": self.group, "first": self.first_ms, "last": self.last_ms, "positions": self.positions,
+                "peak": self.peak, "peak_at": self.peak_ms, "threshold": self.threshold, "fires": self.fires,
+                "fires_at": self.fires_at_ms, "held_s": self.held_ms // 1000, "detail": self.detail,
+                "sample_ids": list(self.sample_ids), "search_query": self.search_query,
+                "window_start": self.window_start_ms, "window_end": self.window_end_ms}
+
+
+@dataclass
+class RulePreview:
+    rule: Rule
+    hours: int
+    start_ms: int                 # positions lie in (start_ms, end_ms]
+    end_ms: int
+    step_s: int                   # between positions: the scheduler's cadence
+    planned: int                  # positions in the range
+    evaluated: int = 0            # positions judged (the others: out of time)
+    alerting: int = 0             # positions with at least one alert
+    windows: list[Window] = field(default_factory=list)   # newest first
+    alerting_at: dict[str | None, list[int]] = field(default_factory=dict)   # group -> its alerting positions
+    errors: list[tuple[int, str]] = field(default_factory=list)   # (position, why it could not be judged)
+    warnings: list[str] = field(default_factory=list)
+    method: str = ""              # how the positions were judged, in words
+    stopped: bool = False         # the time budget ran out
+    seconds: float = 0.0
+
+    @property
+    def groups(self) -> list[str | None]:
+        return list(dict.fromkeys(w.group for w in sorted(self.windows, key=lambda w: -w.peak)))
+
+    @property
+    def firing(self) -> list[Window]:
+        return [w for w in self.windows if w.fires]
+
+
+def cadence_s(rule: Rule, interval_s: int = DEFAULT_INTERVAL_S) -> int:
+    return max(1, int(getattr(rule, "interval_s", None) or interval_s))
+
+
+def positions(end_ms: int, hours: int, step_s: int) -> list[int]:
+    """Every moment the scheduler evaluates in (end_ms - hours, end_ms], oldest first."""
+    step = step_s * 1000
+    last = end_ms // step * step
+    count = max(1, hours * 3_600_000 // step)
+    return [last - i * step for i in range(count - 1, -1, -1)]
+
+
+def preview_rule(rule: Rule, store, end_ms: int, hours: int = DEFAULT_HOURS, *, budget_s: float = BUDGET_S,
+              interval_s: int = DEFAULT_INTERVAL_S) -> RulePreview:
+    """What `rule` would have fired at every scheduler position of the `hours` before `end_ms`."""
+    started = time.monotonic()
+    deadline = started + budget_s
+    hours = max(1, min(int(hours), MAX_HOURS))
+    step_s = cadence_s(rule, interval_s)
+    moments = positions(end_ms, hours, step_s)
+    result = RulePreview(rule=rule, hours=hours, start_ms=moments[0] - step_s * 1000, end_ms=moments[-1],
+                      step_s=step_s, planned=len(moments))
+    try:
+        query = parse(rule.query or "")
+        failures = parse(rule.failure_query) if rule.kind == "ratio" and rule.failure_query else None
+        run = Run(rule, moments[-1], query, failures)
+    except QueryError as exc:
+        result.errors.append((moments[-1], f"the rule's query does not compile: {exc.message}"))
+        return result
+    judged = _Judged(moments)
+    try:
+        result.warnings = coverage_warnings(rule, store, run, moments[0] - rule.window_s * 1000, moments[-1])
+        if not _exact(result, run, store, moments, judged, deadline):
+            _screened(result, run, store, moments, judged, deadline)
+    except (QueryError, StoreError) as exc:
+        judged.errors[moments[-1]] = f"the store could not answer: {getattr(exc, 'message', exc)}"
+    result.windows = _runs(rule, moments, judged)
+    _detail(result, run, store, judged, deadline)
+    result.evaluated = len(judged.known)
+    result.alerting = len({m for values in judged.values.values() for m in values})
+    result.alerting_at = {g: sorted(values) for g, values in judged.values.items()}
+    result.errors = sorted(judged.errors.items(), reverse=True)
+    result.stopped = judged.stopped
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+# -- the group_by field ---------------------------------------------------------------------------
+
+def coverage_warnings(rule: Rule, store, run: Run, start_ms: int, end_ms: int) -> list[str]:
+    """Warnings about the rule's group_by over [start_ms, end_ms): none of the matching events has
+    the field (no group can ever be counted), or only some have it (the others count in no group)."""
+    if not rule.group_by:
+        return []
+    both = search_each(store, [run.request(run.query, start_ms, end_ms),
+                               run.request(conjoin(run.query, Exists(rule.group_by)), start_ms, end_ms)])
+    for answer in both:
+        if isinstance(answer, Exception):
+            raise answer
+    total, grouped = both[0].total, both[1].total
+    field_ = rule.group_by
+    if total and not grouped:
+        return [f"none of the {total:,} events the query matches in the tested range has the field {field_}: "
+                f"the rule groups by a field these events do not have, so no group is ever counted"
+                + (" (every expected group looks absent)" if rule.kind == "absence" else "")
+                + ". Check the field's name (the event page lists an event's fields)."]
+    if total and grouped < total:
+        return [f"{total - grouped:,} of the {total:,} events the query matches in the tested range "
+                f"({(total - grouped) / total:.0%}) have no {field_}: they are counted in no group."]
+    return []
+
+
+# -- judging positions ------------------------------------------------------------------------------
+
+class _Judged:
+    """What is known of each position: the alerting groups' values, errors, findings met."""
+
+    def __init__(self, moments: list[int]):
+        self.moments = moments
+        self.known: set[int] = set()
+        self.values: dict[str | None, dict[int, float]] = {}
+        self.findings: dict[tuple[str | None, int], Finding] = {}
+        self.errors: dict[int, str] = {}
+        self.stopped = False
+
+    def alert(self, group: str | None, moment: int, value: float) -> None:
+        self.values.setdefault(group, {})[moment] = value
+
+
+def _histograms(store, nodes: list, start: int, end: int, width: int, deadline: float) -> list[list[int]]:
+    """Each node's counts per bucket of `width` ms over [start, end) (both multiples of width)."""
+    budget = max(1000, int((deadline - time.monotonic()) * 1000))
+    requests = [SearchRequest(query=node, start_ms=start, end_ms=end, size=0, total_bound=0, histogram_ms=width,
+                              budget_ms=budget, now_ms=end) for node in nodes]
+    out = []
+    for answer in search_each(store, requests):
+        if isinstance(answer, Exception):
+            raise answer
+        if answer.histogram_timed_out:
+            raise StoreError(f"counting the events per {duration(width // 1000)} took longer than the test's budget")
+        buckets = [0] * ((end - start) // width)
+        for bucket in answer.histogram:
+            i = (bucket.start_ms - start) // width
+            if 0 <= i < len(buckets):
+                buckets[i] += bucket.count
+        out.append(buckets)
+    return out
+
+
+class _Sums:
+    """Sliding window sums over a histogram: count(m) = events in [m - window, m)."""
+
+    def __init__(self, buckets: list[int], start: int, width: int, window_ms: int):
+        self.start, self.width, self.span = start, width, window_ms // width
+        self.prefix = [0]
+        for n in buckets:
+            self.prefix.append(self.prefix[-1] + n)
+
+    def __call__(self, moment: int) -> int:
+        i = (moment - self.start) // self.width
+        return self.prefix[i] - self.prefix[i - self.span]
+
+
+def _grid(rule: Rule, moments: list[int], step_s: int) -> tuple[int, int, int] | None:
+    """(start, end, bucket width) of the histograms, or None when they would be too fine."""
+    width = math.gcd(step_s * 1000, rule.window_s * 1000)
+    start, end = moments[0] - rule.window_s * 1000, moments[-1]
+    if (end - start) // width > MAX_BUCKETS:
+        return None
+    return start, end, width
+
+
+def _exact(result: RulePreview, run: Run, store, moments: list[int], judged: _Judged, deadline: float) -> bool:
+    """Judge every position from histograms; False when the kind needs evaluations instead."""
+    rule = run.rule
+    grid = _grid(rule, moments, result.step_s)
+    if grid is None:
+        return False
+    start, end, width = grid
+    window = rule.window_s * 1000
+    sums = lambda buckets: _Sums(buckets, start, width, window)   # noqa: E731
+    if rule.kind == "absence" and (rule.expected_groups if rule.group_by else not rule.min_count):
+        groups = list(rule.expected_groups) if rule.group_by else [None]
+        alert = lambda n, _failed: n < rule.threshold   # noqa: E731
+        result.method = "counted exactly from histograms" + (" (one per expected group)" if rule.group_by else "")
+        return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert)
+    if rule.kind not in ("threshold", "ratio"):
+        return False
+    failing = conjoin(run.query, run.failures) if rule.kind == "ratio" else None
+    if rule.kind == "threshold":
+        def alert(n: int, _failed) -> float | None:
+            return float(n) if n > rule.threshold else None
+    else:
+        def alert(n: int, failed: int) -> float | None:
+            share = failed / n if n else 0.0
+            return share if n >= rule.min_count and n > 0 and share > rule.threshold else None
+    screen = sums(_histograms(store, [failing if failing is not None else run.query], start, end, width, deadline)[0])
+    if not rule.group_by:
+        if failing is None:
+            counted = [(screen(m), None) for m in moments]
+        else:
+            totals = sums(_histograms(store, [run.query], start, end, width, deadline)[0])
+            counted = [(totals(m), screen(m)) for m in moments]
+        for m, (n, failed) in zip(moments, counted):
+            value = alert(n, failed)
+            if value is not None:
+                judged.alert(None, m, value)
+        judged.known.update(moments)
+        result.method = "counted exactly from one histogram" + (" per query and failures" if failing is not None else "")
+        return True
+    # grouped: no position where the whole (or all failures) stays under the line can alert for a group
+    if rule.kind == "threshold":
+        hot = [m for m in moments if screen(m) > rule.threshold]
+    else:
+        hot = [m for m in moments if screen(m) > 0]
+    if not hot:
+        judged.known.update(moments)
+        result.method = "counted exactly from one histogram (no window had enough events for any group)"
+        return True
+    answer = search_each(store, [run.groups_request(failing or run.query, start, end)])[0]
+    if isinstance(answer, Exception):
+        raise answer
+    counts = run.grouped(answer)
+    keep = (lambda n: n > rule.threshold) if rule.kind == "threshold" else (lambda n: n > 0)
+    groups = run.candidates(counts, keep)
+    if len(groups) > MAX_CANDIDATES or (not counts.complete and len(counts.values) > MAX_CANDIDATES):
+        result.warnings.append(f"more than {MAX_CANDIDATES} groups could cross the line: the {MAX_CANDIDATES} "
+                               f"busiest over the range were tested")
+    groups = groups[:MAX_CANDIDATES]
+    result.method = (f"counted exactly from histograms: the {len(groups)} group(s) that could cross the line, "
+                     f"one histogram each")
+    return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert,
+                         failing=failing)
+
+
+def _judge_groups(run: Run, store, groups: list, start: int, end: int, width: int, window: int,
+                  moments: list[int], judged: _Judged, deadline: float, alert, failing=None) -> bool:
+    """Histograms per group (batched) and each position judged by `alert(n, failed)`, which gives
+    the value (or True) of an alert, or None / False."""
+    done = 0
+    for at in range(0, len(groups), BATCH):
+        if time.monotonic() > deadline:
+            judged.stopped = True
+            break
+        chunk = groups[at:at + BATCH]
+        nodes = [run.query if g is None else conjoin(run.query, run.term(g)) for g in chunk]
+        if failing is not None:
+            nodes += [conjoin(failing, run.term(g)) for g in chunk]
+        found = _histograms(store, nodes, start, end, width, deadline)
+        for i, group in enumerate(chunk):
+            totals = _Sums(found[i], start, width, window)
+            fails = _Sums(found[len(chunk) + i], start, width, window) if failing is not None else None
+            for m in moments:
+                n = totals(m)
+                value = alert(n, fails(m) if fails else None)
+                if value is True:
+                    value = float(n)
+                if value is not None and value is not False:
+                    judged.alert(group, m, value)
+        done += len(chunk)
+    if done == len(groups):
+        judged.known.update(moments)
+    return True
+
+
+def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: _Judged, deadline: float) -> None:
+    """Evaluate the positions that could alert, newest first and batched, within the budget."""
+    rule = run.rule
+    grid = _grid(rule, moments, result.step_s)
+    candidates = list(moments)
+    if grid is not None and rule.kind == "spike" and rule.threshold >= 0:
+        start, end, width = grid
+        total = _Sums(_histograms(store, [run.query], start, end, width, deadline)[0], start, width,
+                      rule.window_s * 1000)
+        floor = max(rule.min_count, 1)
+        candidates = [m for m in moments if total(m) >= floor and total(m) > rule.threshold]
+        judged.known.update(set(moments) - set(candidates))
+        result.method = (f"screened by one histogram ({len(moments) - len(candidates):,} positions cannot alert), "
+                         f"the other {len(candidates):,} evaluated in full")
+    else:
+        result.method = "every position evaluated in full (its baseline needs earlier weeks)"
+    candidates.reverse()
+    for at in range(0, len(candidates), BATCH):
+        if time.monotonic() > deadline:
+            judged.stopped = True
+            break
+        chunk = candidates[at:at + BATCH]
+        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store)):
+            judged.known.add(m)
+            if evaluation.error:
+                judged.errors[m] = evaluation.error
+            for finding in evaluation.findings:
+                if finding.state == "alert":
+                    judged.alert(finding.group, m, finding.value if finding.value is not None else 0.0)
+                    judged.findings[(finding.group, m)] = finding
+
+
+# -- runs of alerts -------------------------------------------------------------------------------------
+
+def _runs(rule: Rule, moments: list[int], judged: _Judged) -> list[Window]:
+    """Consecutive alerting positions of each group, as the lifecycle would see them: a judged
+    position without the group's alert ends its run; an unjudged or failed one neither ends nor
+    extends it."""
+    out: list[Window] = []
+    pending = rule.pending_s * 1000
+    for group, values in judged.values.items():
+        current: list[int] = []
+
+        def close():
+            if not current:
+                return
+            first, last = current[0], current[-1]
+            peak_ms = max(current, key=lambda m: (values[m], -m))
+            fires_at = next((m for m in current if m - first >= pending), None)
+            out.append(Window(group=group, first_ms=first, last_ms=last, positions=len(current),
+                              peak=values[peak_ms], peak_ms=peak_ms, threshold=rule.threshold,
+                              fires=fires_at is not None, fires_at_ms=fires_at,
+                              window_start_ms=first - rule.window_s * 1000, window_end_ms=last))
+            current.clear()
+
+        for m in moments:
+            if m in values:
+                current.append(m)
+            elif m in judged.known and m not in judged.errors:
+                close()
+        close()
+    out.sort(key=lambda w: (-w.last_ms, str(w.group)))
+    return out
+
+
+def _detail(result: RulePreview, run: Run, store, judged: _Judged, deadline: float) -> None:
+    """Each window's detail and evidence: the finding at its peak (evaluated now when the
+    histograms judged it), for the newest MAX_DETAILED windows."""
+    rule = run.rule
+    missing = [w for w in result.windows[:MAX_DETAILED] if (w.group, w.peak_ms) not in judged.findings]
+    peaks = sorted({w.peak_ms for w in missing}, reverse=True)
+    for at in range(0, len(peaks), BATCH):
+        if time.monotonic() > deadline:
+            break
+        chunk = peaks[at:at + BATCH]
+        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store)):
+            for finding in evaluation.findings:
+                if finding.state == "alert":
+                    judged.findings.setdefault((finding.group, m), finding)
+    for w in result.windows:
+        finding = judged.findings.get((w.group, w.peak_ms))
+        if finding is not None:
+            w.detail, w.sample_ids, w.search_query = finding.detail, finding.sample_ids, finding.search_query
+        else:
+            w.detail = f"{number(w.peak)} at the peak (threshold {number(rule.threshold)})"
+            w.search_query = run.finding(w.group, "alert", w.peak, "").search_query
+
+
+def as_dict(preview: RulePreview) -> dict:
+    """The test as JSON (times in epoch ms; the API adds ISO times and masks group values)."""
+    p = preview
+    return {"rule": p.rule.id, "hours": p.hours, "start": p.start_ms, "end": p.end_ms, "step_s": p.step_s,
+            "window_s": p.rule.window_s, "positions": p.planned, "evaluated": p.evaluated,
+            "alerting_positions": p.alerting, "stopped": p.stopped, "seconds": p.seconds, "method": p.method,
+            "warnings": list(p.warnings), "errors": [{"at": m, "error": e} for m, e in p.errors],
+            "windows": [w.as_dict() for w in p.windows]}
