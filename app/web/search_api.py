@@ -11,7 +11,7 @@ from ..search import masking
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.convert import format_ts
-from ..search import service
+from ..search import service, suggest
 from ..search.params import search_params
 from ..storage import SearchResult
 from . import reading
@@ -59,6 +59,23 @@ def search():
     result = reading.stream(request.args.get("stream")).search(reading.scoped(params.request))
     reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     return jsonify(result_json(params, result))
+
+
+@api.get("/suggest")
+@api_access("read")
+def suggestions():
+    """The query box's autocomplete: `?prefix=` field names holding it; `?field=…&prefix=…&from=…&to=…`
+    that field's top values in the time range, as the reader may see them (recorded in the trail)."""
+    args = request.args
+    prefix = args.get("prefix", "")
+    if not args.get("field"):
+        return jsonify({"fields": [f.as_dict() for f in suggest.field_names(prefix)]})
+    params = search_params({"from": args.get("from", "now-24h"), "to": args.get("to", "")})
+    found = suggest.top_values(reading.stream(args.get("stream")), args["field"], prefix, params.request,
+                               sees_personal=reading.sees_personal(), scope=reading.scoped)
+    reading.record_search("suggest", f"top values of {found['field']}", params.request, len(found["values"]),
+                          field=found["field"])
+    return jsonify(found)
 
 
 @api.get("/events/<event_id>/context")

@@ -10,7 +10,9 @@ from flask_login import current_user
 from ..access import roles
 from ..auth import page_access
 from ..errors import ApiError
+from ..events.convert import format_ts
 from ..query import QueryError
+from ..query.timeexpr import parse_time
 from ..search import masking, service
 from ..search.control import facet_note
 from ..search.params import search_params
@@ -19,6 +21,7 @@ from . import presenting, reading, web
 
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
           ("now-7d", "7 days"), ("now-30d", "30 days"), ("", "all time")]
+PRESETS = {value or "all": value for value, _ in RANGES}   # the time picker's buttons (preset=…)
 STATE = ("q", "from", "to", "cols", "order", "stream")
 PAGE_BUDGET_MS = 2000   # facets and histogram: past this, the page says they ran out of time
 
@@ -30,6 +33,32 @@ def _services():
 def _earliest() -> int | None:
     parts = _services().store.partitions()
     return parts[0].start_ms if parts else None
+
+
+def iso(raw: str | None) -> str | None:
+    """An absolute time of the URL (ISO-8601 or epoch ms) as ISO-8601 UTC; None for a relative
+    time (now-2h) or one that is no time (the search reports it)."""
+    if not raw or raw.strip().startswith("now"):
+        return None
+    try:
+        return format_ts(parse_time(raw, 0))
+    except (QueryError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _canonical_changes() -> dict:
+    """What the URL should say instead: a time preset pressed (the query typed in the box kept),
+    chosen columns as one `cols`, epoch milliseconds as ISO times. Empty when it is canonical."""
+    changes: dict = {}
+    if request.args.getlist("col"):   # the columns form: one canonical URL (cols=a,b)
+        changes["cols"] = ",".join(request.args.getlist("col"))
+    if "preset" in request.args:
+        changes.update({"from": PRESETS.get(request.args["preset"], "now-24h"), "to": None, "cursor": None})
+    for name in ("from", "to"):
+        raw = request.args.get(name, "")
+        if name not in changes and raw.isascii() and raw.isdigit() and iso(raw):
+            changes[name] = iso(raw)
+    return changes
 
 
 def state(**changes) -> dict:
@@ -49,8 +78,9 @@ def state(**changes) -> dict:
 @web.get("/")
 @page_access("search")
 def index():
-    if request.args.getlist("col"):   # the columns form: one canonical URL (cols=a,b)
-        return redirect(url_for("web.index", **state(cols=",".join(request.args.getlist("col")))))
+    changes = _canonical_changes()
+    if changes:
+        return redirect(url_for("web.index", **state(**changes)))
     args = state()
     args.update(facets=",".join(presenting.PAGE_FACETS), histogram="auto", size="50",
                 cursor=request.args.get("cursor", ""))
@@ -84,7 +114,8 @@ def index():
         ranges=RANGES, columns=presenting.columns(request.args.get("cols")), choosable=presenting.CHOOSABLE_COLUMNS,
         bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
         with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
-        saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()))
+        saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()), iso=iso, format_ts=format_ts,
+        preset_label=dict(RANGES).get(args.get("from", "")) if not args.get("to") else None)
     return html, 400 if error is not None else 200   # the page shows the error; the status says it too
 
 

@@ -33,8 +33,9 @@ function setupHistogram(figure) {
     band.style.display = "none";
     if (lo === hi) return;   // a click: the bar's own link zooms to it
     const url = new URL(figure.dataset.zoomUrl, window.location.href);
-    url.searchParams.set("from", bars[lo].dataset.startMs);
-    url.searchParams.set("to", String(Number(bars[hi].dataset.startMs) + width));
+    // ISO-8601 UTC in the URL (readable, and shown in the time picker as it is), not epoch ms
+    url.searchParams.set("from", new Date(Number(bars[lo].dataset.startMs)).toISOString());
+    url.searchParams.set("to", new Date(Number(bars[hi].dataset.startMs) + width).toISOString());
     window.location.assign(url.toString());
   });
 }
