@@ -218,8 +218,8 @@ def failed_logins(player: str, at_ms: int, n: int) -> list[dict]:
 
 
 def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, client, ingest_headers, services, alerts):
-    # the preview's moments are whole minutes, 10 min apart (the window): the 20 failures, 60 s long,
-    # lie within one window whichever minute the preview runs in
+    # every minute the scheduler would evaluate the rule is a position, each over the 10-minute window:
+    # the 20 failures (2 s long) lie in the windows of 10 consecutive positions
     base = now_ms() // MIN * MIN
     events = failed_logins("p-77", base - 95 * MIN + 30_000, 20) + failed_logins("p-12", base - 30 * MIN, 2)
     assert client.post("/api/v1/events", json=events, headers=ingest_headers).get_json()["accepted"] == 22
@@ -230,12 +230,13 @@ def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, cl
     html = html_of(response)
     assert response.status_code == 200
     assert "What <code>failed-logins-ui</code> would have fired over the last 6 hours" in html
-    assert "36 of 36 moments evaluated, every 10 min" in html                   # 6 h / the 10-minute window
-    assert "an alert at 1 moment(s)" in html and "groups: p-77" in html
+    assert "360 of 360 window positions evaluated, every 1 min (each over 10 min)" in html
+    assert "an alert at 10 position(s), 1 window(s) that would have fired" in html and "groups: p-77" in html
     row = re.search(r'<tr class="failure">(.*?)</tr>', html, re.S).group(1)
     assert "p-77" in row and ">20<" in row and ">5<" in row and "20 events in 10 min (more than 5)" in row
     assert ">fire<" in row
     assert "p-12" not in html                                                  # 2 failures: below the line
+    assert "Warning" not in html
     link = unescape(re.search(r'<a href="(/\?[^"]+)">search \(5 samples\)</a>', html).group(1))
     args = parse_qs(urlsplit(link).query)
     assert args["q"] == ['event.action:login_failed AND actor.id:"p-77"'] and args["from"] and args["to"]
@@ -248,26 +249,53 @@ def test_the_preview_shows_what_would_have_fired_and_writes_nothing(security, cl
 
     # pending_s: the alert would only be pending; a higher threshold: no alert at all
     html = html_of(post(security, "/alerts/rules/new", rule_form(preview="1", pending="30m"), page="/alerts/rules/new"))
-    assert "be pending" in html and ">fire<" not in html
+    assert "be pending (held 9 min)" in html and ">fire<" not in html
     html = html_of(post(security, "/alerts/rules/new", rule_form(preview="1", threshold="50", preview_hours="1000"),
                         page="/alerts/rules/new"))
     assert "<strong>no alert</strong>" in html and "over the last 168 hours" in html
-    assert re.search(r"(\d+) of \1 moments evaluated, every 101 min", html).group(1) == "99"   # bounded
+    assert "10,080 of 10,080 window positions evaluated, every 1 min" in html      # 7 days: every minute
     # a rule that does not validate is not evaluated
     response = post(security, "/alerts/rules/new", rule_form(preview="1", query="actor.id:"), page="/alerts/rules/new")
     assert response.status_code == 400 and "would have fired" not in html_of(response)
     assert {model: count(services, model) for model in tables} == tables
 
 
-def test_preview_moments_are_bounded():
-    from app.web.alert_rules import preview_moments
-    moments, step = preview_moments(1_800_000_000_000, 6, 60)
-    assert step == 300 and len(moments) == 72 and moments[0] == 1_800_000_000_000 // MIN * MIN
-    moments, step = preview_moments(1_800_000_000_000, 168, 600)
-    assert len(moments) == 99 and step == 6060                             # 168 h / 100, in whole minutes
-    moments, step = preview_moments(1_800_000_000_000, 24, 600)
-    assert len(moments) == 96 and step == 900
-    assert len(preview_moments(1_800_000_000_000, 1, 86_400)[0]) == 1
+def test_the_preview_warns_of_a_group_by_field_the_events_lack_on_the_page_and_in_the_api(
+        security, client, ingest_headers, services, read_headers):
+    base = now_ms() // MIN * MIN
+    assert client.post("/api/v1/events", json=failed_logins("p-77", base - 20 * MIN, 8),
+                       headers=ingest_headers).get_json()["accepted"] == 8
+    html = html_of(post(security, "/alerts/rules/new", rule_form(preview="1", group_by="source.ip"),
+                        page="/alerts/rules/new"))
+    warning = re.search(r'<p class="warning bad" role="alert">Warning: (.*?)</p>', html, re.S).group(1)
+    assert "none of the 8 events" in warning and "source.ip" in warning
+    assert "<strong>no alert</strong>" in html
+
+    # the JSON API: the same service, the same warning and windows
+    token = csrf_token(html_of(security.get("/alerts/rules/new")))
+    definition = {"id": "t", "name": "t", "kind": "threshold", "query": "event.action:login_failed",
+                  "window": "10m", "threshold": 5}
+    answer = security.post("/api/v1/alerts/rules/test", json={"rule": {**definition, "group_by": "source.ip"}},
+                           headers={"X-CSRFToken": token})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["warnings"] == [unescape(warning)] and body["windows"] == []
+    assert body["positions"] == body["evaluated"] == 360 and body["step_s"] == 60 and body["window_s"] == 600
+    body = security.post("/api/v1/alerts/rules/test", json={"rule": {**definition, "group_by": "actor.id"}, "hours": 1},
+                         headers={"X-CSRFToken": token}).get_json()
+    (window,) = body["windows"]
+    assert window["group"] == "p-77" and window["peak"] == 8 and window["fires"] and body["warnings"] == []
+    assert window["search"]["q"] == 'event.action:login_failed AND actor.id:"p-77"' and len(window["sample_ids"]) == 5
+    assert body["positions"] == 60
+    # a shipped rule by its id; a bad query at its position; an API key of scope read may not
+    assert security.post("/api/v1/alerts/rules/test", json={"rule_id": FILE_RULE, "hours": 1},
+                         headers={"X-CSRFToken": token}).status_code == 200
+    bad = security.post("/api/v1/alerts/rules/test", json={"rule": {**definition, "query": "actor.id:"}},
+                        headers={"X-CSRFToken": token})
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "query"
+    assert bad.get_json()["error"]["position"] is not None
+    assert client.post("/api/v1/alerts/rules/test", json={"rule_id": FILE_RULE},
+                       headers=read_headers).status_code == 403
 
 
 # -- the active page: acknowledge, mute, unmute, delivery failures ------------------------------------

@@ -3,29 +3,25 @@ validation (errors shown next to their field, a query's at its position), create
 delete of the rules made here (recorded as admin actions), and "test before saving"."""
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 
 from .. import audit
+from ..alerts import preview
 from ..alerts.evaluate import duration as duration_words
-from ..alerts.evaluate import evaluate
 from ..alerts.lifecycle import now_ms
-from ..alerts.model import KINDS, SEVERITIES, Evaluation, Finding, Rule
+from ..alerts.model import KINDS, SEVERITIES, Rule
+from ..alerts.preview import preview_rule
 from ..alerts.rules import SPIKE_MODES, RuleError, validate_rule
 from ..auth import page_access
 from ..errors import ApiError
 from . import web
-from .alerts_common import (AUDIT_TYPE, Catalog, _alerts, _catalog, _destination_names, _evidence_link,
-                            _group_shown, _number, _page, _services, _user, rules_dir)
+from .alerts_common import (AUDIT_TYPE, Catalog, _alerts, _catalog, _destination_names, _number, _page, _services,
+                            _user, present_preview, rules_dir)
 
-PREVIEW_DEFAULT_HOURS = 6
-PREVIEW_MAX_HOURS = 7 * 24
-PREVIEW_MAX_MOMENTS = 100
-PREVIEW_MIN_STEP_S = 300
-PREVIEW_BUDGET_S = 20.0            # a preview stops evaluating after this long (the page says so)
+PREVIEW_DEFAULT_HOURS = preview.DEFAULT_HOURS
+PREVIEW_MAX_HOURS = preview.MAX_HOURS
 KIND_HELP = {
     "threshold": "more than <threshold> matching events in the window (per group with group_by)",
     "ratio": "the share of matching events that also match the failure query is above <threshold> "
@@ -229,7 +225,7 @@ def _form_page(form: dict, *, creating: bool, rule_id: str | None = None, errors
     return _page("alerts/rule_form.html", status, form=form, creating=creating, rule_id=rule_id, errors=errors or {},
                  preview=preview, kinds=KINDS, kind_help=KIND_HELP, severities=SEVERITIES, spike_modes=SPIKE_MODES,
                  kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from, duration=duration_words,
-                 max_hours=PREVIEW_MAX_HOURS, max_moments=PREVIEW_MAX_MOMENTS)
+                 max_hours=PREVIEW_MAX_HOURS)
 
 
 @web.route("/alerts/rules/new", methods=["GET", "POST"])
@@ -328,28 +324,6 @@ def delete_alert_rule(rule_id: str):
 
 # -- test before saving ------------------------------------------------------------------------------
 
-@dataclass
-class PreviewMoment:
-    at_ms: int
-    findings: list[dict]          # alert findings, presented
-    error: str | None = None
-    unknown: int = 0
-
-
-@dataclass
-class Preview:
-    rule: Rule
-    hours: int
-    step_s: int
-    planned: int
-    moments: list[PreviewMoment]  # newest first; only the moments with an alert or an error
-    evaluated: int
-    alerting: int
-    groups: list[str]
-    stopped: bool                 # the time budget ran out before every moment was evaluated
-    seconds: float
-
-
 def _preview_hours(form: dict) -> int:
     raw = str(form.get("preview_hours", "")).strip()
     try:
@@ -361,68 +335,7 @@ def _preview_hours(form: dict) -> int:
     return hours
 
 
-def preview_moments(now: int, hours: int, window_s: int) -> tuple[list[int], int]:
-    """The moments a preview evaluates, newest first, and the step between them (seconds): every
-    rule window (at least 5 minutes), widened to whole minutes so that at most PREVIEW_MAX_MOMENTS fit
-    in the hours."""
-    span_s = hours * 3600
-    step_s = max(window_s, PREVIEW_MIN_STEP_S, math.ceil(span_s / PREVIEW_MAX_MOMENTS))
-    step_s = -(-step_s // 60) * 60     # whole minutes, like the moments
-    last = now // 60_000 * 60_000    # whole minutes: the same form tested twice gives the same moments
-    count = min(PREVIEW_MAX_MOMENTS, span_s // step_s)
-    return [last - i * step_s * 1000 for i in range(max(count, 1))], step_s
-
-
-def _preview(rule: Rule, form: dict) -> Preview:
-    """Adapter: evaluate the rule at moments across the last hours against the event store, and
-    say what it would have fired. Writes nothing: evaluate() only reads the store."""
-    hours = _preview_hours(form)
-    moments, step_s = preview_moments(now_ms(), hours, rule.window_s)
-    store = _services().store
-    started = time.monotonic()
-    shown: list[PreviewMoment] = []
-    evaluated, alerting, stopped = 0, 0, False
-    since: dict[str | None, int] = {}    # group -> first moment of its current run of alerts
-    results = []
-    for moment in moments:
-        if time.monotonic() - started > PREVIEW_BUDGET_S:
-            stopped = True
-            break
-        try:
-            evaluation = evaluate(rule, store, moment)
-        except Exception as exc:    # a broken rule or store says so on the page, like the scheduler's log
-            current_app.logger.exception("preview of rule %s at %s", rule.id, moment)
-            evaluation = Evaluation(rule=rule, now_ms=moment, error=f"{type(exc).__name__}: {exc}")
-        results.append((moment, evaluation))
-        evaluated += 1
-    groups: dict[str, None] = {}
-    for moment, evaluation in sorted(results, key=lambda r: r[0]):     # oldest first: pending_s holds over time
-        alerts = [f for f in evaluation.findings if f.state == "alert"]
-        unknown = sum(f.state == "unknown" for f in evaluation.findings)
-        alerting_groups = {f.group for f in alerts}
-        for group in list(since):
-            if group not in alerting_groups and not evaluation.error:
-                del since[group]
-        presented = []
-        for finding in alerts:
-            first = since.setdefault(finding.group, moment)
-            fires = moment - first >= rule.pending_s * 1000
-            presented.append(_present_finding(rule, finding, fires, moment - first))
-            groups.setdefault(_group_shown(rule, finding.group) or "(all events)", None)
-        if alerts:
-            alerting += 1
-        if alerts or evaluation.error:
-            shown.append(PreviewMoment(moment, presented, evaluation.error, unknown))
-    shown.reverse()
-    return Preview(rule=rule, hours=hours, step_s=step_s, planned=len(moments), moments=shown, evaluated=evaluated,
-                   alerting=alerting, groups=list(groups), stopped=stopped,
-                   seconds=round(time.monotonic() - started, 1))
-
-
-def _present_finding(rule: Rule, finding: Finding, fires: bool, held_ms: int) -> dict:
-    return {"group": _group_shown(rule, finding.group), "value": _number(finding.value, rule.kind),
-            "threshold": _number(finding.threshold, rule.kind), "detail": finding.detail, "fires": fires,
-            "held": duration_words(held_ms // 1000) if held_ms else "",
-            "samples": len(finding.sample_ids),
-            "link": _evidence_link(rule, finding.group, finding.search_query, finding.window_start_ms,
-                                   finding.window_end_ms)}
+def _preview(rule: Rule, form: dict) -> dict:
+    """The rule tested over the last hours (app/alerts/preview.py: every position the scheduler
+    would evaluate; writes nothing), presented for this reader."""
+    return present_preview(preview_rule(rule, _services().store, now_ms(), _preview_hours(form)))

@@ -207,4 +207,4 @@ def alert_history():
                  rule_names={k: (e.rule.name if e.rule else "") for k, e in rules.items()})
 
 
-from . import alert_channels, alert_rules  # noqa: E402,F401  (the other alert pages add their routes to `web`)
+from . import alert_channels, alert_rules, alerts_api  # noqa: E402,F401  (the other alert pages add their routes)

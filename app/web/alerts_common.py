@@ -14,6 +14,7 @@ from flask import current_app, make_response, render_template
 from flask_login import current_user
 
 from ..alerts import notify
+from ..alerts.evaluate import duration as duration_words
 from ..alerts.evaluate import evidence_query
 from ..alerts.lifecycle import Alerts, UIRule, iso, now_ms, to_dt, to_ms
 from ..alerts.model import Rule
@@ -232,3 +233,29 @@ def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
             failed=failed.get(inst.id, []),
             maintenance=[w for w in windows if w.covers(inst.rule_id, inst.group_key, at)]))
     return out
+
+
+# -- a rule's test before saving, presented (the form and the JSON API alike) -------------------------
+
+def present_preview(preview) -> dict:
+    """A preview.RulePreview as a reader may see it: group values masked by role (and the evidence
+    link then without the value), numbers as the pages write them, times in ISO-8601."""
+    rule = preview.rule
+    windows = []
+    for w in preview.windows:
+        windows.append({
+            "group": _group_shown(rule, w.group), "first": iso(w.first_ms), "last": iso(w.last_ms),
+            "first_ms": w.first_ms, "last_ms": w.last_ms, "positions": w.positions,
+            "peak": w.peak, "peak_shown": _number(w.peak, rule.kind), "peak_at": iso(w.peak_ms),
+            "threshold": w.threshold, "threshold_shown": _number(w.threshold, rule.kind),
+            "fires": w.fires, "fires_at": iso(w.fires_at_ms), "held_s": w.held_ms // 1000,
+            "held": duration_words(w.held_ms // 1000) if w.held_ms else "",
+            "detail": w.detail, "sample_ids": list(w.sample_ids),
+            "search": _evidence_link(rule, w.group, w.search_query, w.window_start_ms, w.window_end_ms)})
+    groups = [_group_shown(rule, g) or "(all events)" for g in preview.groups]
+    return {"rule": rule.id, "hours": preview.hours, "from": iso(preview.start_ms), "to": iso(preview.end_ms),
+            "step_s": preview.step_s, "window_s": rule.window_s, "pending_s": rule.pending_s,
+            "positions": preview.planned, "evaluated": preview.evaluated, "alerting_positions": preview.alerting,
+            "firing_windows": sum(w["fires"] for w in windows), "groups": groups, "windows": windows,
+            "warnings": list(preview.warnings), "errors": [{"at": iso(m), "error": e} for m, e in preview.errors],
+            "method": preview.method, "stopped": preview.stopped, "seconds": preview.seconds}
