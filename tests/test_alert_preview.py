@@ -168,3 +168,35 @@ def test_searches_do_not_grow_with_the_positions(store, hours):
     result = preview_rule(rule(group_by="actor.id"), counted, NOW, hours=hours)
     assert result.evaluated == hours * 60 and len(result.windows) == 1
     assert counted.searches <= 8, counted.searches
+
+
+def test_cli_alerts_test_calls_the_same_service(tmp_path):
+    import json
+    import time
+
+    from click.testing import CliRunner
+
+    from app import create_app
+    from app.cli import main
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
+    app = create_app(env)
+    now = time.time_ns() // 1_000_000 // MIN * MIN
+    app.extensions["platlogs"].store.write([failed_login(t, "p-1") for t in spread(8, now - 50 * MIN, now - 49 * MIN)])
+    app.extensions["platlogs"].close()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "source.yaml").write_text("id: by-source\nname: By source\nkind: threshold\n"
+                                       "query: event.action:login_failed\ngroup_by: source.ip\nwindow: 5m\nthreshold: 5\n")
+    (rules / "all.yaml").write_text("id: all\nname: All\nkind: threshold\nquery: event.action:login_failed\n"
+                                    "window: 5m\nthreshold: 5\n")
+    runner = CliRunner()
+    warned = runner.invoke(main, ["alerts", "test", "by-source", "--hours", "1", "--rules", str(rules)], env=env)
+    assert warned.exit_code == 0, warned.output
+    assert "warning: none of the 8 events" in warned.stderr and "source.ip" in warned.stderr
+    fired = runner.invoke(main, ["alerts", "test", "all", "--hours", "2", "--rules", str(rules), "--format", "json"],
+                          env=env)
+    body = json.loads(fired.stdout)
+    assert body["positions"] == body["evaluated"] == 120 and body["warnings"] == []
+    (window,) = body["windows"]
+    assert window["peak"] == 8 and window["positions"] == 5 and window["fires"]
+    assert runner.invoke(main, ["alerts", "test", "nope", "--rules", str(rules)], env=env).exit_code != 0
