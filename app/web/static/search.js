@@ -213,7 +213,9 @@ function setupSuggestions(form) {
       : (body.timed_out ? "counting ran out of time: partial" : (rows.length ? "" : "no values in this time range"));
     render(rows, note);
   };
-  const later = () => { clearTimeout(timer); timer = setTimeout(update, 150); };
+  // what is on the list belongs to what was typed before: gone at once (and answers still on
+  // their way are dropped), so Enter never takes a suggestion for another word
+  const later = () => { clearTimeout(timer); generation++; close(); timer = setTimeout(update, 150); };
 
   box.addEventListener("input", later);
   box.addEventListener("focus", () => { if (box.value) later(); });
