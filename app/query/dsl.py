@@ -1,10 +1,23 @@
 """Compile a query AST to OpenSearch Query DSL, with the same meaning as the SQL compiler
 (sql.py) gives it on the embedded store — the contract suite runs every query on both.
 
-Mappings this relies on (index_templates/platlogs-common.json): full-text fields are `text` with
-an analyzer that splits like FTS5's unicode61, plus a `.raw` wildcard subfield for the
-"occurs as written" check of phrases and multi-word values; exact keys are also indexed as
-tokens in `search_keys` so that a free word finds a player, transaction, … id.
+Mappings this relies on (index_templates/platlogs-common.json, app/storage/opensearch_templates.py):
+full-text fields are `text` with an analyzer that splits like FTS5's unicode61 (runs of letters
+and digits, lower case, accents folded), plus a `.raw` wildcard subfield for the "occurs as
+written" check of `field:"a phrase"`; `error.stack_trace` is a wildcard field with a `.words`
+subfield; identifiers have a `.fold` subfield (lower case, accents folded) that field:VALUE and
+field:VAL* query; and every other value of an event is in `platlogs_search` (keys: whole values
+folded; words: the words of values of several words; the same again for personal fields), sorted
+at write time by app/query/searchable.py exactly as the embedded store sorts them.
+
+A bare term (no field) finds, like on the embedded store (app/storage/tantivy_query.py):
+  - its words as a phrase in message, error.message, error.stack_trace and the other values'
+    words (and personal values' words, only for a reader who sees personal data);
+  - or a whole value in any case (`bare_keys`: an IP also in its canonical form), personal
+    values included whoever reads — a masked reader still finds the full exact value;
+  - or the event.id in any case.
+`foo*` is a phrase prefix in the same words, a prefix of the whole values (personal ones only
+inside personal data) and of event.id.
 """
 from __future__ import annotations
 
@@ -12,15 +25,23 @@ import unicodedata
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from .fields import QueryField, resolve, typed_value
+from .searchable import bare_keys, ip_forms
 from .sql import fts_words
 
-TEXT_FIELDS = ("message", "error.message")   # what a word without a field searches
+SEARCH = "platlogs_search"        # the index-only object of searchable values (opensearch_templates.SEARCH)
+FOLDED = "fold"                   # an identifier's subfield in lower case, accents folded
+# the words a bare term is looked for in, and, for a reader who sees personal data, these too
+WORD_FIELDS = ("message", "error.message", "error.stack_trace.words", f"{SEARCH}.words")
+PERSONAL_WORDS = f"{SEARCH}.personal_words"
+KEYS, PERSONAL_KEYS = f"{SEARCH}.keys", f"{SEARCH}.personal_keys"
+ID = "event.id"
+PHRASE_PREFIX_EXPANSIONS = 1000   # words the last one of a multi-word prefix may stand for
 # OpenSearch refuses (with a 500) a query of more than 1024 clauses once expanded, and a wildcard or
 # prefix whose automaton passes 1000 states: the compiler refuses first, at the clause's position
 MAX_EXPANDED_CLAUSES = 1000
 MAX_PATTERN_CHARS = 900
-_QUERY_TYPES = frozenset(("bool", "match", "match_bool_prefix", "wildcard", "term", "terms", "prefix", "range",
-                          "exists", "match_all", "match_none"))
+_QUERY_TYPES = frozenset(("bool", "match", "match_bool_prefix", "match_phrase", "match_phrase_prefix", "wildcard",
+                          "term", "terms", "prefix", "range", "exists", "match_all", "match_none"))
 
 
 def clause_count(query) -> int:
@@ -48,11 +69,11 @@ def _bool(**clauses) -> dict:
 
 
 class DSLCompiler:
-    def __init__(self, key_fields: dict[str, str], key_token, now_ms: int):
-        """`key_fields`: exact-key field name -> token code; `key_token(code, value)` the token."""
-        self.key_fields = key_fields
-        self.key_token = key_token
+    def __init__(self, now_ms: int, inside_personal: bool = True):
+        """`inside_personal`: bare words and prefixes may match inside personal values (False for a
+        reader who sees them masked: a personal value is found by its whole exact value only)."""
         self.now_ms = now_ms
+        self.inside_personal = inside_personal
 
     def compile(self, node: Node) -> dict:
         self._clauses = 0
@@ -76,9 +97,11 @@ class DSLCompiler:
     @staticmethod
     def _patterned(node: Text) -> bool:
         """Whether a Text compiles to a wildcard or prefix (rather than words or exact keys)."""
-        if node.prefix or node.phrase or len(fts_words(node.value)) > 1:
+        if node.prefix:
             return True
-        return bool(node.field) and not resolve(node.field).fulltext
+        if not node.field:
+            return False      # words as phrases, whole values as terms
+        return not resolve(node.field).fulltext or node.phrase or len(fts_words(node.value)) > 1
 
     # -- structure --------------------------------------------------------------------
 
@@ -99,19 +122,14 @@ class DSLCompiler:
 
     def _text(self, node: Text) -> dict:
         words = fts_words(node.value)
+        if not node.field:
+            return self._bare(node, words)
         if not words:
             raise QueryError(f"{node.value!r} has no letters or digits to search for")
-        if node.field:
-            info = resolve(node.field)
-            if not info.fulltext:   # a field outside the full-text index: substring, any case
-                return self._contains(info.name, node.value)
-            fields = (info.name,)
-        else:
-            fields = TEXT_FIELDS
-        options = [self._text_in(f, node, words) for f in fields]
-        if node.field is None and not node.phrase:
-            options.append(self._key_lookup(node, words))
-        return _bool(should=options, minimum_should_match=1)
+        info = resolve(node.field)
+        if not info.fulltext:   # a field outside the full-text index: substring, any case
+            return self._contains(info.name, node.value)
+        return self._text_in(info.name, node, words)
 
     def _text_in(self, field: str, node: Text, words: list[str]) -> dict:
         text = " ".join(words)   # analysed by the field's own analyser: folded as it was indexed
@@ -127,29 +145,59 @@ class DSLCompiler:
     def _contains(field: str, value: str) -> dict:
         return {"wildcard": {field: {"value": f"*{wildcard_escape(value)}*", "case_insensitive": True}}}
 
-    def _key_lookup(self, node: Text, words: list[str]) -> dict:
-        """A free word also finds events whose player, transaction, … id it is."""
-        codes = [*self.key_fields.values()]
-        tokens = [t for t in (self.key_token(code, node.value) for code in codes) if t]
-        tokens = [fold(t) for t in tokens]
-        if node.prefix:
-            return _bool(should=[{"prefix": {"search_keys": t}} for t in tokens], minimum_should_match=1)
-        if len(words) > 1:   # punctuated ids ("p-1001-x") must match as written
-            return _bool(should=[{"term": {name: node.value}} for name in self.key_fields], minimum_should_match=1)
-        return {"terms": {"search_keys": tokens}} if tokens else {"match_none": {}}
+    def _bare(self, node: Text, words: list[str]) -> dict:
+        """A term without a field: its words in every text and value, or a whole value, or the id."""
+        targets = WORD_FIELDS + ((PERSONAL_WORDS,) if self.inside_personal else ())
+        options = [self._phrase(target, words, node.prefix) for target in targets] if words else []
+        if node.prefix:   # normalised by the keys' normalizer, as the values were
+            keys = (KEYS, PERSONAL_KEYS) if self.inside_personal else (KEYS,)
+            options += [{"prefix": {key: node.value}} for key in keys]
+            options.append({"prefix": {ID: {"value": node.value, "case_insensitive": True}}})
+        else:             # a personal value's whole value finds it whoever reads
+            values = bare_keys(node.value)
+            options += [{"terms": {key: values}} for key in (KEYS, PERSONAL_KEYS)]
+            options.append({"term": {ID: {"value": node.value, "case_insensitive": True}}})
+        return _bool(should=options, minimum_should_match=1)
+
+    @staticmethod
+    def _phrase(field: str, words: list[str], prefix: bool) -> dict:
+        """The words next to each other in this order (the last as the start of a word)."""
+        text = " ".join(words)   # analysed by the field's own analyser: folded as it was indexed
+        if not prefix:
+            return {"match_phrase": {field: {"query": text}}}
+        if len(words) == 1:      # a prefix of one word: every word it starts, without a bound
+            return {"match_bool_prefix": {field: {"query": text}}}
+        return {"match_phrase_prefix": {field: {"query": text, "max_expansions": PHRASE_PREFIX_EXPANSIONS}}}
 
     def _typed(self, info: QueryField, value: str):
         return typed_value(info, value, self.now_ms)
 
     def _term(self, node: Term) -> dict:
         info = resolve(node.field)
+        if info.identifier:   # any case, accents folded (an IP also in its canonical form)
+            return self._identifier({"terms": {f"{info.name}.{FOLDED}": [node.value, *ip_forms(node.value)]}},
+                                    {"term": {info.name: node.value}})
+        if info.name == ID:
+            return {"term": {ID: {"value": node.value, "case_insensitive": True}}}
         value = self._typed(info, node.value)
         if info.type == "long" and isinstance(value, float):
             return {"match_none": {}}     # a whole-number field never equals 1.5
         return {"term": {info.name: value}}
 
     def _prefix(self, node: Prefix) -> dict:
-        return {"prefix": {resolve(node.field).name: node.value}}
+        info = resolve(node.field)
+        if info.identifier:
+            return self._identifier({"prefix": {f"{info.name}.{FOLDED}": node.value}},
+                                    {"prefix": {info.name: node.value}})
+        if info.name == ID:
+            return {"prefix": {ID: {"value": node.value, "case_insensitive": True}}}
+        return {"prefix": {info.name: node.value}}
+
+    @staticmethod
+    def _identifier(folded: dict, as_written: dict) -> dict:
+        """An identifier in any case; as written too, for generations made before `.fold` was
+        mapped (they answer in the exact case only)."""
+        return _bool(should=[folded, as_written], minimum_should_match=1)
 
     def _range(self, node: Range) -> dict:
         info = resolve(node.field)

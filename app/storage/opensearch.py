@@ -24,17 +24,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from ..events.schema import get_path, load_schema
-from ..query.dsl import fold
+from ..events.schema import load_schema
+from ..query.searchable import searchable
 from . import opensearch_partitions as parts
 from . import opensearch_templates as templates
 from .base import Partition, StoreError, WriteResult
 from .opensearch_layout import IndexLayout
 from .opensearch_rollover import Bounds, Rollover, parse_age
 from .opensearch_search import (PIT_KEEP_ALIVE, RETRY_STATUSES, SEARCH_PARAMS, SearchMixin,  # noqa: F401
-                                decode_cursor, encode_cursor)
+                                decode_cursor, encode_cursor, source)
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS
-from .sqlite import ID_CODE, key_token
 
 DAY_MS = 86_400_000
 
@@ -58,10 +57,6 @@ class OpenSearchStore(SearchMixin):
         self.backoff_s = backoff_s
         schema = load_schema()
         self.components = tuple(schema.components)
-        # the same key fields and token codes as the embedded store's `keys` column
-        self.key_fields = {f.name: f"k{i}x" for i, f in enumerate(schema.columns) if f.index}
-        self.key_fields["event.id"] = ID_CODE
-        self.key_paths = [(code, load_schema().fields[name].path) for name, code in self.key_fields.items()]
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self.has_ism = False
@@ -135,10 +130,11 @@ class OpenSearchStore(SearchMixin):
         ts = event.pop("_ts")
         client_id = bool(event.pop("_client_id", False))
         event_id = event["event"]["id"]
-        keys = (key_token(code, get_path(event, path)) for code, path in self.key_paths)
-        event["search_keys"] = [fold(k) for k in keys if k]
-        doc = orjson.dumps(event)
-        del event["search_keys"]
+        found = searchable(event)
+        # index-only (excluded from _source); a client's own top-level field of that name is replaced
+        doc = orjson.dumps({**event, templates.SEARCH: {
+            "keys": found.keys, "words": found.words,
+            "personal_keys": found.personal_keys, "personal_words": found.personal_words}})
         component = event["event"].get("component")
         if component not in self.components:
             raise ValueError(f"event.component {component!r} is not one of {', '.join(self.components)}")
@@ -260,7 +256,7 @@ class OpenSearchStore(SearchMixin):
         if not hits:
             return None
         ts, eid = hits[0]["sort"]
-        return hits[0]["_source"], encode_cursor(ts, eid, False), encode_cursor(ts, eid, True)
+        return source(hits[0]), encode_cursor(ts, eid, False), encode_cursor(ts, eid, True)
 
     def count(self) -> int:
         self._refresh()

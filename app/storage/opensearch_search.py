@@ -18,7 +18,7 @@ from ..query.ast import QueryError
 from ..query.dsl import DSLCompiler
 from ..query.fields import resolve
 from .base import CursorError, Facet, FacetValue, SearchRequest, SearchResult, StoreError, histogram_buckets
-from .sqlite import key_token
+from .opensearch_templates import SEARCH
 
 PIT_KEEP_ALIVE = "2m"
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -43,6 +43,14 @@ def decode_cursor(cursor: str, newest_first: bool) -> tuple[int, str, str | None
     return ts, event_id, pit
 
 
+def source(hit: dict) -> dict:
+    """A hit's event. Generations made before the index-only search fields were mapped keep them
+    in _source: they never leave the store."""
+    event = hit["_source"]
+    event.pop(SEARCH, None)
+    return event
+
+
 def reason(exc) -> str:
     info = exc.info if isinstance(exc.info, dict) else {}
     causes = (info.get("error") or {}).get("root_cause") or [{}]
@@ -50,7 +58,7 @@ def reason(exc) -> str:
 
 
 class SearchMixin:
-    """The search half of OpenSearchStore (needs client, alias, key_fields, _exc, _call, _refresh)."""
+    """The search half of OpenSearchStore (needs client, alias, _exc, _call, _refresh)."""
 
     def search(self, request: SearchRequest) -> SearchResult:
         self._refresh()
@@ -122,7 +130,7 @@ class SearchMixin:
 
     def _compiled(self, request: SearchRequest) -> dict:
         now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
-        query = DSLCompiler(self.key_fields, key_token, now_ms).compile(request.query)
+        query = DSLCompiler(now_ms, inside_personal=request.inside_personal).compile(request.query)
         window = {}
         if request.start_ms is not None:
             window["gte"] = request.start_ms
@@ -169,7 +177,7 @@ class SearchMixin:
             self._close_pit(pit)
         if request.total_bound > 0 and total > request.total_bound:
             total, exact = request.total_bound, False
-        return SearchResult(hits=[h["_source"] for h in hits], total=total, total_exact=exact,
+        return SearchResult(hits=[source(h) for h in hits], total=total, total_exact=exact,
                             next_cursor=next_cursor)
 
     def _search_paging(self, body: dict, pit: str | None) -> dict | None:

@@ -40,23 +40,38 @@ ANALYSIS = {
         "platlogs_words": {"type": "custom", "tokenizer": "platlogs_alnum",
                            "filter": ["lowercase", "asciifolding", "platlogs_term_cap"]},
     },
+    # whole values compared in any case, accents folded (term and prefix queries are normalised too)
+    "normalizer": {"platlogs_fold": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
     "tokenizer": {"platlogs_alnum": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}},
     "filter": {"platlogs_term_cap": {"type": "truncate", "length": MAX_TERM_CHARS}},
 }
 
 
+# Where a bare term looks (app/query/searchable.py sorts an event's values into these at write
+# time; app/query/dsl.py queries them): an object of index-only fields, excluded from _source.
+SEARCH = "platlogs_search"
+FOLDED = "fold"          # the subfield of an identifier that field:VALUE queries in any case
+_FOLDED_KEY = {"type": "keyword", "normalizer": "platlogs_fold", "ignore_above": KEYWORD_LIMIT}
+_WORDS = {"type": "text", "analyzer": "platlogs_words", "norms": False}   # hits are sorted by time, never scored
+
+
 def _mapping(field) -> dict:
     kind = field.type
     if kind == "text":
-        if not field.fulltext:   # searched as a substring, never word by word
-            return {"type": "wildcard"}
+        if not field.fulltext:   # field:value is a substring, never word by word; `.words` for a bare term
+            return {"type": "wildcard", "fields": {"words": _WORDS}}
         # `.raw` checks that a phrase occurs as written (a substring, case-insensitive)
         return {"type": "text", "analyzer": "platlogs_words", "fields": {"raw": {"type": "wildcard"}}}
     if kind in ("keyword", "tags"):
-        return {"type": "keyword", "ignore_above": KEYWORD_LIMIT}
+        out = {"type": "keyword", "ignore_above": KEYWORD_LIMIT}
+        if field.identifier:   # as sent (facets show it), and folded for field:VALUE in any case
+            out["fields"] = {FOLDED: _FOLDED_KEY}
+        return out
     if kind == "ip":   # compared as written (like the embedded store); `.ip` for CIDR in Dashboards
-        return {"type": "keyword", "ignore_above": 64,
-                "fields": {"ip": {"type": "ip", "ignore_malformed": True}}}
+        fields = {"ip": {"type": "ip", "ignore_malformed": True}}
+        if field.identifier:
+            fields[FOLDED] = {**_FOLDED_KEY, "ignore_above": 64}
+        return {"type": "keyword", "ignore_above": 64, "fields": fields}
     if kind == "date":
         return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
     if kind in ("long", "double"):
@@ -78,8 +93,8 @@ def common_template(version: int) -> dict:
         for part in field.path[:-1]:
             node = node.setdefault(part, {"properties": {}})["properties"]
         node[field.path[-1]] = _mapping(field)
-    # exact-key tokens (letters and digits of player, transaction, … ids) for free-text id lookups
-    properties["search_keys"] = {"type": "keyword"}
+    properties[SEARCH] = {"properties": {
+        "keys": _FOLDED_KEY, "words": _WORDS, "personal_keys": _FOLDED_KEY, "personal_words": _WORDS}}
     return {
         "version": version,
         "_meta": {"description": "Platform Logs: settings and mappings shared by every component. "
@@ -99,7 +114,7 @@ def common_template(version: int) -> dict:
             "mappings": {
                 "dynamic": False,          # unknown fields stay in _source, never in the mapping
                 "date_detection": False,
-                "_source": {"excludes": ["search_keys"]},
+                "_source": {"excludes": [SEARCH]},
                 "properties": properties,
             },
             "aliases": {READ_ALIAS: {}},
