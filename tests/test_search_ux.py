@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 
@@ -152,7 +153,7 @@ def test_the_syntax_hint_uses_fields_the_data_has():
                 seen.add(prefix + key)
     for event in generate(3000, days=1):
         walk(event)
-    template = open("app/web/templates/search.html").read()
+    template = (Path(__file__).parent.parent / "app/web/templates/search.html").read_text()
     hint = re.search(r'<details class="help".*?</details>', template, re.S).group(0)
     fields = set(re.findall(r"<code>-?([a-z_]+(?:\.[a-z_]+)+):", hint))
     assert {"actor.ip", "actor.email", "payment.transaction_id"} <= fields

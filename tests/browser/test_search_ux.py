@@ -164,3 +164,20 @@ def test_the_favicon_is_linked_and_served(live_server, page):
     href = page.locator("link[rel=icon]").get_attribute("href")
     response = live_server.get(href)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("image/svg+xml")
+
+
+def test_hostile_values_in_suggestions_are_only_text(live_server, events, signed_in_page):
+    hostile = '<img src=x onerror="document.title=1">"><script>document.title=2</script>'
+    live_server.ingest([{"@timestamp": stamp(5), "message": "hostile game", "event": {"id": "ux-hostile"},
+                         "game": {"name": hostile}}])
+    page = signed_in_page("security")
+    page.goto("/?q=&from=now-3h")
+    box = page.get_by_label("Query")
+    box.click()
+    box.type("game.name:")
+    option = page.locator("#suggestions [role=option]").first
+    expect(option.locator(".label")).to_have_text(hostile)
+    assert page.locator("#suggestions img, #suggestions script").count() == 0
+    option.click()
+    expect(box).to_have_value('game.name:"' + hostile.replace('"', '\\"') + '" ')
+    assert page.title() not in ("1", "2")
