@@ -145,7 +145,7 @@ def test_every_event_is_copied_identically_and_verified(source, dest_store, tmp_
     assert len(steps) - 1 == sum(-(-p.events // 700) for p in source.partitions())
     # the destination indexed what it received: lookups and full text answer the same
     actor = next(e["actor"]["id"] for e in all_events(source) if e.get("actor", {}).get("type") == "player")
-    for query in (f"actor.id:{actor}", "timeout", "log.level:error"):
+    for query in (f"actor.id:{actor}", "message:timeout", "log.level:error"):
         request = SearchRequest(query=parse(query), size=0, total_bound=100_000)
         assert dest_store.search(request).total == source.search(request).total > 0, query
 

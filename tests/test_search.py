@@ -15,6 +15,7 @@ from app import create_app
 from app.demo.generator import generate
 from app.query import QueryError, parse
 from app.query.ast import And, Exists, MatchAll, Not, Or, Prefix, Range, Term, Text
+from app.events.schema import load_schema
 from app.query.fields import resolve
 from app.query.timeexpr import parse_time
 from app.search.service import value_at
@@ -66,15 +67,74 @@ def text_of(event: dict, field: str | None) -> list[str]:
     return [v for v in (value_at(event, n) for n in names) if isinstance(v, str)]
 
 
-def matches(node, e: dict) -> bool:
+def all_values(e: dict) -> list[tuple[tuple[str, ...], object]]:
+    """Every leaf value of an event with its path (list items under their list's path)."""
+    out, stack = [], [((), e)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack += [(path + (k,), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(path, v) for v in node]
+        else:
+            out.append((path, node))
+    return out
+
+
+def every_value_matches(node: Text, e: dict) -> bool:
+    """A bare term on the search stores (issue 13): its words in any value but an identifier, or a
+    whole value (any case, accents folded), or the event id in any case."""
+    schema = load_schema().fields
+    identifiers = {f.path for f in schema.values() if f.identifier}
+    skipped = {f.path for f in schema.values() if f.type in ("date", "boolean", "double")} | {("@timestamp",)}
+    words = tokens_of(node.value)
+    for path, value in all_values(e):
+        if path in skipped or isinstance(value, bool) or not isinstance(value, (str, int)):
+            continue
+        text = str(value)
+        if path == ("event", "id"):
+            if text.lower().startswith(node.value.lower()) if node.prefix else text.lower() == node.value.lower():
+                return True
+            continue
+        if node.prefix:
+            if len(text) <= 256 and "".join(unicode_fold(text)).startswith("".join(unicode_fold(node.value))):
+                return True
+        elif len(text) <= 256 and unicode_fold(text) == unicode_fold(node.value):
+            return True
+        if path in identifiers or not words:
+            continue
+        tokens = tokens_of(text)
+        for i in range(len(tokens)):
+            window = tokens[i:i + len(words)]
+            if node.prefix:
+                if len(window) == len(words) and window[:-1] == words[:-1] and window[-1].startswith(words[-1]):
+                    return True
+            elif window == words:
+                return True
+    return False
+
+
+def tokens_of(text: str) -> list[str]:
+    """Words as the search stores split them: runs of letters and digits (not `_`), folded."""
+    return re.findall(r"[^\W_]+", unicode_fold(text))
+
+
+def unicode_fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def matches(node, e: dict, every_value: bool = False) -> bool:
     if isinstance(node, MatchAll):
         return True
     if isinstance(node, And):
-        return all(matches(n, e) for n in node.items)
+        return all(matches(n, e, every_value) for n in node.items)
     if isinstance(node, Or):
-        return any(matches(n, e) for n in node.items)
+        return any(matches(n, e, every_value) for n in node.items)
     if isinstance(node, Not):
-        return not matches(node.item, e)
+        return not matches(node.item, e, every_value)
+    if isinstance(node, Text) and node.field is None and every_value:
+        return every_value_matches(node, e)
     if isinstance(node, Text):
         words = fold(node.value)
         texts = text_of(e, node.field)
@@ -109,6 +169,11 @@ def matches(node, e: dict) -> bool:
             return parse_time(v, END_MS)
         return v
     actual = typed(value) if not isinstance(value, list) else value
+    if every_value and info.identifier and isinstance(value, str):   # identifiers: any case
+        if isinstance(node, Term):
+            return unicode_fold(value) == unicode_fold(node.value)
+        if isinstance(node, Prefix):
+            return unicode_fold(value).startswith(unicode_fold(node.value))
     if isinstance(node, Term):
         if isinstance(value, list):
             return node.value in value
@@ -122,6 +187,11 @@ def matches(node, e: dict) -> bool:
             return False
         return True
     raise AssertionError(node)
+
+
+def searches_every_value(services) -> bool:
+    """The search stores find a bare term in every value; the legacy SQLite store in its text."""
+    return not isinstance(services.store, SQLiteStore)
 
 
 def search_ids(services, q: str, **kwargs) -> list[str]:
@@ -161,7 +231,7 @@ QUERIES = [
 def test_query_forms_return_exactly_the_right_events(world, q):
     _, services, events = world
     node = parse(q)
-    expected = {e["event"]["id"] for e in events if matches(node, e)}
+    expected = {e["event"]["id"] for e in events if matches(node, e, searches_every_value(services))}
     got = search_ids(services, q)
     assert len(got) == len(set(got)), "an event came twice"
     assert set(got) == expected
@@ -174,7 +244,8 @@ def test_exact_lookups_and_free_text_ids(world, field):
     value = pick(events, field)
     expected = {e["event"]["id"] for e in events if value_at(e, field) == value}
     assert set(search_ids(services, f'{field}:"{value}"')) == expected
-    free = {e["event"]["id"] for e in events if matches(parse(f'"{value}"' if " " in value else value), e)}
+    free = {e["event"]["id"] for e in events
+            if matches(parse(f'"{value}"' if " " in value else value), e, searches_every_value(services))}
     assert expected <= free and set(search_ids(services, value)) == free
 
 
@@ -193,7 +264,7 @@ def test_time_window_and_order(world):
 def test_total_facets_and_histogram_agree(world):
     _, services, events = world
     q = "event.component:api OR event.component:integration"
-    expected = [e for e in events if matches(parse(q), e)]
+    expected = [e for e in events if matches(parse(q), e, searches_every_value(services))]
     result = services.store.search(SearchRequest(
         query=parse(q), size=5, facets=("event.component", "log.level", "service.name"), facet_size=100,
         histogram_ms=3_600_000, start_ms=END_MS - 3 * 86_400_000, end_ms=END_MS + 1, now_ms=END_MS))

@@ -2,8 +2,9 @@
 (app/query/dsl.py) compilers give it — the contract suite runs every query on every backend.
 
 Where each field lives is app/storage/tantivy_schema.py's business: `f.<path>` for every value
-(fast: exact terms, ranges, `field:*`), `message`/`body`/`stack` for full text, `keys` for ids
-in lower case.
+(fast: exact terms, ranges, `field:*`), `message`/`body`/`stack` for full text, `keys`/`pkeys`
+for whole values folded, `all`/`pall` for the words of other values, `fi.<path>` for identifiers
+folded. What a bare term finds is app/query/searchable.py's.
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from tantivy import FieldType, Occur, Query
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from ..query.fields import QueryField, resolve, typed_value
 from ..events.convert import format_ts
+from ..query.searchable import KEY_CHARS, bare_keys, ip_forms
 from ..query.timeexpr import parse_time
-from .tantivy_schema import FULLTEXT, SEQ_BITS, WORDS, analyzers, index_schema
+from .tantivy_schema import FULLTEXT, LOWER, SEQ_BITS, WORDS, analyzers, index_schema
 
-TEXT_TARGETS = ("message", "body")          # what a word without a field searches
+TEXT_TARGETS = ("message", "body", "stack", "all")   # the words a bare term is looked for in
+PERSONAL_WORDS = "pall"                     # …and these, for a reader who sees personal data
 ID = "event.id"                             # in a field of its own, in lower case
 MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
 _PLAIN = re.compile(r"[\w.@\-/+]+")
@@ -66,10 +69,14 @@ def any_of(queries: list[Query]) -> Query:
 
 
 class TantivyCompiler:
-    def __init__(self, now_ms: int):
+    def __init__(self, now_ms: int, inside_personal: bool = True):
+        """`inside_personal`: bare words and prefixes may match inside personal values (False:
+        personal values are found by their whole value only)."""
         self.now_ms = now_ms
+        self.inside_personal = inside_personal
         self.schema = index_schema()
         self.words = analyzers()[WORDS]
+        self.lower = analyzers()[LOWER]
         self.clauses = 0
 
     def compile(self, node: Node) -> Query:
@@ -101,19 +108,32 @@ class TantivyCompiler:
 
     def _text(self, node: Text) -> Query:
         words = self.words.analyze(node.value)
-        if not words:
-            raise QueryError(f"{node.value!r} has no letters or digits to search for", position=node.pos)
         if node.field:
-            targets = (FULLTEXT[resolve(node.field).path],)
+            if not words:
+                raise QueryError(f"{node.value!r} has no letters or digits to search for", position=node.pos)
+            return self._words_in(FULLTEXT[resolve(node.field).path], words, node)
+        # a bare term: its words in every text and in the words of the other values, or a whole
+        # value (an id, e-mail, IP, label, …) in any case
+        targets = TEXT_TARGETS + ((PERSONAL_WORDS,) if self.inside_personal else ())
+        options = [self._words_in(target, words, node) for target in targets] if words else []
+        if node.prefix:
+            start = self._folded(node.value)
+            prefixed = ("keys", "id") + (("pkeys",) if self.inside_personal else ())
+            if 0 < len(start) <= KEY_CHARS:   # (longer values are not kept whole)
+                options += [Query.regex_query(self.schema, target, re.escape(start) + ".*") for target in prefixed]
         else:
-            targets = TEXT_TARGETS
-        options = [self._words_in(target, words, node) for target in targets]
-        if node.field is None and not node.phrase:   # a bare value also finds an id, whatever its case
-            key = node.value.lower()
-            for target in ("keys", "id"):
-                options.append(Query.regex_query(self.schema, target, re.escape(key) + ".*") if node.prefix
-                               else Query.term_query(self.schema, target, key))
+            for value in bare_keys(node.value):
+                key = self._folded(value)
+                options += [Query.term_query(self.schema, target, key) for target in ("keys", "pkeys")]
+            options.append(Query.term_query(self.schema, "id", node.value.lower()))
+        if not options:
+            raise QueryError(f"{node.value!r} has no letters or digits to search for", position=node.pos)
         return any_of(options)
+
+    def _folded(self, value: str) -> str:
+        """A whole value as `keys`, `pkeys` and `fi` hold it: lower case, accents folded."""
+        tokens = self.lower.analyze(value)
+        return tokens[0] if tokens else ""
 
     def _words_in(self, target: str, words: list[str], node: Text) -> Query:
         if node.prefix:
@@ -135,6 +155,9 @@ class TantivyCompiler:
             return time_range(ms, ms + 1)
         if info.name == ID:
             return Query.term_query(self.schema, "id", node.value.lower())
+        if info.identifier:   # any case: folded as `fi` holds it (an IP also in its canonical form)
+            path = "fi." + ".".join(info.path)
+            return any_of([Query.term_query(self.schema, path, self._folded(v)) for v in [node.value, *ip_forms(node.value)]])
         value = self._typed(info, node.value)
         path = tantivy_path(info)
         if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
@@ -154,6 +177,8 @@ class TantivyCompiler:
         info = resolve(node.field)
         if info.name == ID:
             return Query.regex_query(self.schema, "id", re.escape(node.value.lower()) + ".*")
+        if info.identifier:
+            return Query.phrase_prefix_query(self.schema, "fi." + ".".join(info.path), [self._folded(node.value)])
         return Query.phrase_prefix_query(self.schema, tantivy_path(info), [node.value])
 
     def _range(self, node: Range) -> Query:

@@ -1,8 +1,8 @@
 """How an event becomes a tantivy document: the index's fields, its analyzers, and the one
 conversion every write goes through.
 
-Nine fields, whatever the event holds (a tantivy text field costs a byte per document for its
-field norms, so the schema's 67 fields live in one JSON field rather than 67 fields):
+Thirteen fields, whatever the event holds (a tantivy text field costs a byte per document for
+its field norms, so the schema's 67 fields live in one JSON field rather than 67 fields):
 
   seq      u64, fast: (event time ms << SEQ_BITS) | (shard << COUNTER_BITS) | counter — unique
            and time-ordered: sort key, cursor and time window (a fast-field range)
@@ -14,8 +14,12 @@ field norms, so the schema's 67 fields live in one JSON field rather than 67 fie
            `error.stack_trace`): words folded to lower case without accents, with positions
   id       event.id in lower case (lookups, dedupe, `event.id:`; kept out of `f`: a unique value
            costs a term and a fast-column entry per event)
-  keys     the other exact ids in lower case (player, target, correlation, session,
-           transaction, round): a bare word finds an id whatever its case
+  keys, pkeys   every other value whole, folded (lower case, no accents): what a pasted value
+           is looked up as; personal values in `pkeys` (app/query/searchable.py)
+  all, pall     the words of values of several words (not identifiers), with positions;
+           personal ones in `pall`
+  fi       JSON: identifier values (schema `identifier: true`) by path, folded: `field:VALUE`
+           on an id, e-mail, IP or reference in any case
   doc      the event, stored: compressed with a dictionary (app/storage/tantivy_docs.py)
 
 Measured on 100,000 demo events: one fast JSON field costs the same bytes as a fast field for
@@ -31,12 +35,14 @@ from typing import Callable
 import orjson
 import tantivy
 
-from ..events.schema import load_schema
+from ..events.schema import get_path, load_schema
+from ..query.searchable import searchable
 
 SEQ_BITS = 22            # low bits of seq under the time: shard and counter
 COUNTER_BITS = 16        # events per millisecond per shard before spilling into the next ms
 MAX_SHARDS = 1 << (SEQ_BITS - COUNTER_BITS)
-LAYOUT = "tantivy-1"     # written to the store's layout file; bumped when documents change shape
+LAYOUT = "tantivy-2"     # written to the store's layout file; bumped when documents change shape
+READ_ONLY_LAYOUTS = ("tantivy-1",)   # earlier layouts: read (to migrate them), never written
 
 FULLTEXT = {("message",): "message", ("error", "message"): "body", ("error", "stack_trace"): "stack"}
 WORDS, LOWER = "words", "lower"
@@ -44,10 +50,10 @@ WORDS, LOWER = "words", "lower"
 
 def analyzers() -> dict[str, tantivy.TextAnalyzer]:
     """Runs of letters and digits, lower case, accents folded — as FTS5's unicode61 with
-    remove_diacritics and the OpenSearch analyzer split them; and whole values in lower case."""
+    remove_diacritics and the OpenSearch analyzer split them; and whole values folded alike."""
     B, T, F = tantivy.TextAnalyzerBuilder, tantivy.Tokenizer, tantivy.Filter
     return {WORDS: B(T.simple()).filter(F.remove_long(255)).filter(F.lowercase()).filter(F.ascii_fold()).build(),
-            LOWER: B(T.raw()).filter(F.lowercase()).build()}
+            LOWER: B(T.raw()).filter(F.lowercase()).filter(F.ascii_fold()).build()}
 
 
 @lru_cache(maxsize=1)
@@ -61,6 +67,11 @@ def index_schema() -> tantivy.Schema:
     b.add_text_field("id", tokenizer_name=LOWER, index_option="basic")
     b.add_text_field("keys", tokenizer_name=LOWER, index_option="basic")
     b.add_bytes_field("doc", stored=True)
+    # (fields of layout tantivy-2; those above keep their numbers, so tantivy-1 stays readable)
+    b.add_text_field("pkeys", tokenizer_name=LOWER, index_option="basic")
+    b.add_text_field("all", tokenizer_name=WORDS, index_option="position")
+    b.add_text_field("pall", tokenizer_name=WORDS, index_option="position")
+    b.add_json_field("fi", tokenizer_name=LOWER, index_option="basic")
     return b.build()
 
 
@@ -70,8 +81,7 @@ class Converter:
     def __init__(self, encode: Callable[[dict], bytes]):
         """`encode`: the stored form of an event (DocumentCodec.encode)."""
         self.encode = encode
-        self.key_paths = [f.path for f in load_schema().columns if f.index]
-        assert all(len(path) == 2 for path in self.key_paths), "ids are expected two levels deep"
+        self.identifiers = [f.path for f in load_schema().fields.values() if f.identifier]
 
     def document(self, event: dict, seq: int, ts: int) -> str:
         """The JSON line tantivy indexes, for an event whose private keys (`_ts`, `_columns`,
@@ -95,12 +105,16 @@ class Converter:
             if type(text) is str:
                 line["stack"] = text
         line["f"] = values
-        keys = []
-        for first, second in self.key_paths:
-            node = event.get(first)
-            if type(node) is dict:
-                node = node.get(second)
-                if node is not None and node != "":
-                    keys.append(str(node).lower())
-        line["keys"] = keys
+        found = searchable(event)
+        line["keys"], line["pkeys"], line["all"], line["pall"] = \
+            found.keys, found.personal_keys, found.words, found.personal_words
+        identifiers: dict = {}
+        for path in self.identifiers:
+            value = get_path(event, path)
+            if type(value) is str and value:
+                node = identifiers
+                for part in path[:-1]:
+                    node = node.setdefault(part, {})
+                node[path[-1]] = value
+        line["fi"] = identifiers
         return orjson.dumps(line).decode()

@@ -30,7 +30,7 @@ class TantivySearch:
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.monotonic()
         now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
-        query = all_of([TantivyCompiler(now_ms).compile(request.query),
+        query = all_of([TantivyCompiler(now_ms, request.inside_personal).compile(request.query),
                         time_range(request.start_ms, request.end_ms)])
         spans = [(name, start, end) for name, start, end in self.store._spans()
                   if (request.start_ms is None or end > request.start_ms)

@@ -40,7 +40,8 @@ from ..query.ast import QueryError
 from .base import CursorError, Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
 from .tantivy_docs import DocumentCodec
-from .tantivy_schema import COUNTER_BITS, LAYOUT, MAX_SHARDS, SEQ_BITS, Converter, analyzers, index_schema
+from .tantivy_schema import (COUNTER_BITS, LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
+                             index_schema)
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
@@ -109,6 +110,7 @@ class TantivyStore:
         self.parts_dir = self.directory / "parts"
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         (self.directory / "shards").mkdir(exist_ok=True)
+        self.read_only: str | None = None      # the layout, when this version reads it but never writes it
         self._check_layout()
         self.codec = DocumentCodec(self.directory)
         self.converter = Converter(self.codec.encode)
@@ -141,7 +143,9 @@ class TantivyStore:
         marker = self.directory / "store.json"
         if marker.exists():
             layout = orjson.loads(marker.read_bytes()).get("layout")
-            if layout != LAYOUT:
+            if layout in READ_ONLY_LAYOUTS:
+                self.read_only = layout
+            elif layout != LAYOUT:
                 raise StoreError(f"{self.directory} has store layout {layout!r}, this version reads {LAYOUT!r}; "
                                  "migrate it (platlogs migrate) or start a new data directory")
         else:
@@ -248,6 +252,10 @@ class TantivyStore:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
+            if self.read_only:
+                raise StoreError(f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
+                                 "reads but does not write: copy it into a new store with `platlogs migrate "
+                                 f"--from tantivy://{self.directory} --to tantivy://<new directory>`")
             by_span = self._route(items, locked=False)
             # the store-wide lock: to open a partition (every process must agree on the layout)
             # and to check client-chosen ids (two processes must not both store one)

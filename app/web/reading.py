@@ -8,6 +8,8 @@ The trail fails closed: a read whose record is not stored is not answered (audit
 JSON 503 from the API, a page saying so from the back office). Record before the answer leaves."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import current_app, render_template
 
 from .. import audit
@@ -41,9 +43,11 @@ def stream(name: str | None):
 
 def scoped(request: SearchRequest) -> SearchRequest:
     """The request as the current reader may run it: every read goes through here. A role without
-    `see_personal` searches personal fields by exact value only (QueryError, 400, otherwise)."""
+    `see_personal` searches personal fields by exact value only (QueryError, 400, otherwise), and
+    a bare term finds a personal value by its whole value only (not by a word or prefix of it)."""
     if not sees_personal():
         exact_only(request.query)
+        return replace(request, inside_personal=False)
     return request
 
 
