@@ -7,7 +7,10 @@ backend (module scope: written once, searched by every case).
 """
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.config import Settings
 from app.query.parser import parse
@@ -202,3 +205,50 @@ def test_support_finds_a_player_by_the_whole_pasted_value_and_sees_it_masked(app
     assert support.get("/api/v1/search", query_string={"q": "Virtanen", **everything}).json["total"]["value"] == 0
     security = persona("security")
     assert security.get("/api/v1/search", query_string={"q": "Virtanen", **everything}).json["total"]["value"] == 1
+
+
+def quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def string_values(event: dict) -> list[str]:
+    """The values a person could paste: strings and whole numbers, but not times or the id."""
+    from app.events.schema import load_schema
+    times = {f.path for f in load_schema().fields.values() if f.type == "date"} | {("@timestamp",)}
+    out, stack = [], [((), event)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack += [(path + (k,), v) for k, v in node.items() if not k.startswith("_")]
+        elif isinstance(node, list):
+            stack += [(path, v) for v in node]
+        elif path not in times and isinstance(node, str) and any(c.isalnum() for c in node):
+            out.append(node)
+    return out
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60).filter(
+    lambda s: any(c.isalnum() for c in s))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(label=TEXT, name=TEXT, words=st.lists(TEXT, min_size=1, max_size=4), pick=st.integers(0, 10**6))
+def test_any_value_of_any_event_finds_it_pasted_whole(support_store, label, name, words, pick):
+    """Property: write an event holding arbitrary text in a label, a personal name, a custom field
+    and the message; then every string value it was stored with, pasted as a phrase, finds it."""
+    import uuid
+    eid = "prop-" + uuid.uuid4().hex
+    raw = {"event": {"id": eid}, "@timestamp": BASE + pick, "message": " ".join(words),
+           "labels": {"note": label}, "actor": {"name": name, "id": "P-" + label[:20]},
+           "custom": {"reason": words[-1]}}
+    import tempfile
+    normalizer = build_normalizer(Settings.from_env({"PLATLOGS_DATA_DIR": tempfile.mkdtemp()}))
+    assert support_store.write([normalizer.normalize(raw, BASE + 3_600_000)]).stored == 1
+    if hasattr(support_store, "refresh"):
+        support_store.refresh()
+    stored = support_store.get(eid)
+    for value in string_values(stored):
+        if len(value) > 256 and not re.search(r"[^\W_]", value):
+            continue
+        query = parse(f"{quoted(value)} AND event.id:{eid}")
+        assert support_store.search(SearchRequest(query=query, size=5)).total == 1, value
