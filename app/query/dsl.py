@@ -35,6 +35,7 @@ WORD_FIELDS = ("message", "error.message", "error.stack_trace.words", f"{SEARCH}
 PERSONAL_WORDS = f"{SEARCH}.personal_words"
 KEYS, PERSONAL_KEYS = f"{SEARCH}.keys", f"{SEARCH}.personal_keys"
 ID = "event.id"
+ID_CHARS = 128                    # the longest event.id (app/events/normalize.py); matched in any case
 PHRASE_PREFIX_EXPANSIONS = 1000   # words the last one of a multi-word prefix may stand for
 # OpenSearch refuses (with a 500) a query of more than 1024 clauses once expanded, and a wildcard or
 # prefix whose automaton passes 1000 states: the compiler refuses first, at the clause's position
@@ -152,12 +153,18 @@ class DSLCompiler:
         if node.prefix:   # normalised by the keys' normalizer, as the values were
             keys = (KEYS, PERSONAL_KEYS) if self.inside_personal else (KEYS,)
             options += [{"prefix": {key: node.value}} for key in keys]
-            options.append({"prefix": {ID: {"value": node.value, "case_insensitive": True}}})
         else:             # a personal value's whole value finds it whoever reads
             values = bare_keys(node.value)
             options += [{"terms": {key: values}} for key in (KEYS, PERSONAL_KEYS)]
-            options.append({"term": {ID: {"value": node.value, "case_insensitive": True}}})
+        options.append(self._id("prefix" if node.prefix else "term", node.value))
         return _bool(should=options, minimum_should_match=1)
+
+    @staticmethod
+    def _id(kind: str, value: str) -> dict:
+        """event.id in any case (an automaton: bounded by the length of an id)."""
+        if len(value) > ID_CHARS:
+            return {"match_none": {}}
+        return {kind: {ID: {"value": value, "case_insensitive": True}}}
 
     @staticmethod
     def _phrase(field: str, words: list[str], prefix: bool) -> dict:
@@ -178,7 +185,7 @@ class DSLCompiler:
             return self._identifier({"terms": {f"{info.name}.{FOLDED}": [node.value, *ip_forms(node.value)]}},
                                     {"term": {info.name: node.value}})
         if info.name == ID:
-            return {"term": {ID: {"value": node.value, "case_insensitive": True}}}
+            return self._id("term", node.value)
         value = self._typed(info, node.value)
         if info.type == "long" and isinstance(value, float):
             return {"match_none": {}}     # a whole-number field never equals 1.5
@@ -190,7 +197,7 @@ class DSLCompiler:
             return self._identifier({"prefix": {f"{info.name}.{FOLDED}": node.value}},
                                     {"prefix": {info.name: node.value}})
         if info.name == ID:
-            return {"prefix": {ID: {"value": node.value, "case_insensitive": True}}}
+            return self._id("prefix", node.value)
         return {"prefix": {info.name: node.value}}
 
     @staticmethod
