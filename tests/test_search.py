@@ -82,10 +82,14 @@ def all_values(e: dict) -> list[tuple[tuple[str, ...], object]]:
 
 
 def every_value_matches(node: Text, e: dict) -> bool:
-    """A bare term on the search stores (issue 13): its words in any value but an identifier, or a
-    whole value (any case, accents folded), or the event id in any case."""
+    """A bare term on the search stores (issue 13): its words in the texts and in any text-like
+    value (words with a space or slash between) but an identifier, or a whole value (any case,
+    accents folded), or the event id in any case."""
+    def text_like(value: str) -> bool:
+        return len(tokens_of(value)) > 1 and re.search(r"[\s/\\]", value) is not None
     schema = load_schema().fields
     identifiers = {f.path for f in schema.values() if f.identifier}
+    texts = {("message",), ("error", "message"), ("error", "stack_trace")}
     skipped = {f.path for f in schema.values() if f.type in ("date", "boolean", "double")} | {("@timestamp",)}
     words = tokens_of(node.value)
     for path, value in all_values(e):
@@ -101,7 +105,7 @@ def every_value_matches(node: Text, e: dict) -> bool:
                 return True
         elif len(text) <= 256 and unicode_fold(text) == unicode_fold(node.value):
             return True
-        if path in identifiers or not words:
+        if path in identifiers or not words or (path not in texts and len(text) <= 256 and not text_like(text)):
             continue
         tokens = tokens_of(text)
         for i in range(len(tokens)):

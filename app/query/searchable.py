@@ -7,10 +7,13 @@ number) is sorted by its field (app/events/schema.yaml):
 
   keys     whole values, compared in lower case with accents folded: `TX-A58A…` finds
            `tx-a58a…`, `Ozturk` finds `Öztürk`. Every value up to KEY_CHARS characters.
-  words    the words of values that hold more than one (`Pixel 8` inside a user agent,
-           `idle timeout` in a label), for phrases inside longer values. Never the words of an
-           identifier (`identifier: true` in the schema: ids, e-mails, IPs, references), so
-           `tx` or `example` does not find every transaction id or e-mail address.
+  words    the words of text-like values — several words with a space or a slash between
+           (`Pixel 8` inside a user agent, a name, `POST /api/v2/wallet/debit`, a URL path) —
+           for words and phrases inside longer values. Code-like values (`idle_timeout`,
+           `provider_request`, `wallet-service`, `java.net.SocketTimeoutException`) are found
+           whole, and never the words of an identifier (`identifier: true` in the schema: ids,
+           e-mails, IPs, references), so `tx` or `example` does not find every transaction id
+           or e-mail address.
   …and each of the two again for personal fields (`personal: true`): `personal_keys`,
   `personal_words`. A reader who sees personal data masked finds events by a personal value's
   whole exact value only, never by a word or a prefix of it (app/web/reading.py).
@@ -33,6 +36,7 @@ MAX_VALUES = 2000        # values of one event taken into the catch-all (events 
 OWN_FIELDS = frozenset({("message",), ("error", "message"), ("error", "stack_trace"), ("event", "id"),
                         ("@timestamp",)})
 _WORD = re.compile(r"[^\W_]+")     # a run of letters and digits, as the analyzers split words
+_SPACE_OR_SLASH = re.compile(r"[\s/\\]")
 
 
 @dataclass
@@ -54,6 +58,12 @@ _PLAIN = _Kind()
 
 
 @lru_cache(maxsize=1)
+def identifier_fields() -> dict[tuple[str, ...], bool]:
+    """The path of every identifier field, and whether it is personal."""
+    return {f.path: f.personal for f in load_schema().fields.values() if f.identifier}
+
+
+@lru_cache(maxsize=1)
 def _kinds() -> dict[tuple[str, ...], _Kind]:
     out = {}
     for f in load_schema().fields.values():
@@ -62,15 +72,19 @@ def _kinds() -> dict[tuple[str, ...], _Kind]:
     return out
 
 
-def several_words(value: str) -> bool:
-    """Whether a value holds more than one word (runs of letters and digits, as the analyzers
-    split them): a single word is already found as the whole value."""
+def text_like(value: str) -> bool:
+    """Whether a value is text to be searched word by word: several words (runs of letters and
+    digits, as the analyzers split them) with a space or a slash somewhere between. One word, or
+    words joined by `_ - . :` (a code, a name of a thing), is found as the whole value."""
     first = _WORD.search(value)
-    return first is not None and _WORD.search(value, first.end()) is not None
+    return (first is not None and _WORD.search(value, first.end()) is not None
+            and _SPACE_OR_SLASH.search(value) is not None)
 
 
-def searchable(event: dict) -> Searchable:
-    """The values of a normalised event a bare term is matched against, by kind."""
+def searchable(event: dict, identifiers: bool = True) -> Searchable:
+    """The values of a normalised event a bare term is matched against, by kind. `identifiers`
+    False leaves identifier values out (a backend that indexes them by path, whole and folded,
+    and looks a bare term up there too)."""
     out = Searchable()
     kinds = _kinds()
     budget = [MAX_VALUES]
@@ -82,10 +96,12 @@ def searchable(event: dict) -> Searchable:
             value = str(value)
         elif type(value) is not str or not value:
             return
+        if kind.identifier and not identifiers:
+            return
         budget[0] -= 1
         if len(value) <= KEY_CHARS:
             (out.personal_keys if kind.personal else out.keys).append(value)
-        if not kind.identifier and (len(value) > KEY_CHARS or several_words(value)):
+        if not kind.identifier and (len(value) > KEY_CHARS or text_like(value)):
             (out.personal_words if kind.personal else out.words).append(value)
 
     stack: list[tuple[object, tuple[str, ...], _Kind | None]] = [(event, (), None)]

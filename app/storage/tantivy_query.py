@@ -19,7 +19,7 @@ from tantivy import FieldType, Occur, Query
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from ..query.fields import QueryField, resolve, typed_value
 from ..events.convert import format_ts
-from ..query.searchable import KEY_CHARS, bare_keys, ip_forms
+from ..query.searchable import KEY_CHARS, bare_keys, identifier_fields, ip_forms
 from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, LOWER, SEQ_BITS, WORDS, analyzers, index_schema
 
@@ -116,15 +116,18 @@ class TantivyCompiler:
         # value (an id, e-mail, IP, label, …) in any case
         targets = TEXT_TARGETS + ((PERSONAL_WORDS,) if self.inside_personal else ())
         options = [self._words_in(target, words, node) for target in targets] if words else []
+        ids = [path for path, personal in identifier_fields().items() if self.inside_personal or not personal]
         if node.prefix:
             start = self._folded(node.value)
             prefixed = ("keys", "id") + (("pkeys",) if self.inside_personal else ())
             if 0 < len(start) <= KEY_CHARS:   # (longer values are not kept whole)
                 options += [Query.regex_query(self.schema, target, re.escape(start) + ".*") for target in prefixed]
-        else:
+                options += [Query.phrase_prefix_query(self.schema, _fi(path), [start]) for path in ids]
+        else:   # whole values: personal ones too (the whole value is what a masked reader may match)
             for value in bare_keys(node.value):
                 key = self._folded(value)
                 options += [Query.term_query(self.schema, target, key) for target in ("keys", "pkeys")]
+                options += [Query.term_query(self.schema, _fi(path), key) for path in identifier_fields()]
             options.append(Query.term_query(self.schema, "id", node.value.lower()))
         if not options:
             raise QueryError(f"{node.value!r} has no letters or digits to search for", position=node.pos)
@@ -156,8 +159,8 @@ class TantivyCompiler:
         if info.name == ID:
             return Query.term_query(self.schema, "id", node.value.lower())
         if info.identifier:   # any case: folded as `fi` holds it (an IP also in its canonical form)
-            path = "fi." + ".".join(info.path)
-            return any_of([Query.term_query(self.schema, path, self._folded(v)) for v in [node.value, *ip_forms(node.value)]])
+            return any_of([Query.term_query(self.schema, _fi(info.path), self._folded(v))
+                           for v in [node.value, *ip_forms(node.value)]])
         value = self._typed(info, node.value)
         path = tantivy_path(info)
         if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
@@ -178,7 +181,7 @@ class TantivyCompiler:
         if info.name == ID:
             return Query.regex_query(self.schema, "id", re.escape(node.value.lower()) + ".*")
         if info.identifier:
-            return Query.phrase_prefix_query(self.schema, "fi." + ".".join(info.path), [self._folded(node.value)])
+            return Query.phrase_prefix_query(self.schema, _fi(info.path), [self._folded(node.value)])
         return Query.phrase_prefix_query(self.schema, tantivy_path(info), [node.value])
 
     def _range(self, node: Range) -> Query:
@@ -223,6 +226,11 @@ class TantivyCompiler:
         options += [Query.regex_query(self.schema, target, ".*") for path, target in FULLTEXT.items()
                     if path[:len(info.path)] == info.path]
         return any_of(options)
+
+
+def _fi(path: tuple[str, ...]) -> str:
+    """Where an identifier field's values are indexed folded (lower case, no accents)."""
+    return "fi." + ".".join(path)
 
 
 @lru_cache(maxsize=1)

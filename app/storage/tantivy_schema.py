@@ -15,7 +15,8 @@ its field norms, so the schema's 67 fields live in one JSON field rather than 67
   id       event.id in lower case (lookups, dedupe, `event.id:`; kept out of `f`: a unique value
            costs a term and a fast-column entry per event)
   keys, pkeys   every other value whole, folded (lower case, no accents): what a pasted value
-           is looked up as; personal values in `pkeys` (app/query/searchable.py)
+           is looked up as; personal values in `pkeys` (app/query/searchable.py) — identifiers
+           not again: a bare term is looked up in `fi` under each identifier's path too
   all, pall     the words of values of several words (not identifiers), with positions;
            personal ones in `pall`
   fi       JSON: identifier values (schema `identifier: true`) by path, folded: `field:VALUE`
@@ -105,7 +106,7 @@ class Converter:
             if type(text) is str:
                 line["stack"] = text
         line["f"] = values
-        found = searchable(event)
+        found = searchable(event, identifiers=False)   # those are in `fi`, by path
         line["keys"], line["pkeys"], line["all"], line["pall"] = \
             found.keys, found.personal_keys, found.words, found.personal_words
         identifiers: dict = {}
