@@ -298,6 +298,31 @@ def test_the_preview_warns_of_a_group_by_field_the_events_lack_on_the_page_and_i
                        headers=read_headers).status_code == 403
 
 
+def test_a_tested_rule_grouped_by_a_personal_field_is_masked_for_roles_that_do_not_see_it(
+        persona, client, ingest_headers):
+    base = now_ms() // MIN * MIN
+    events = [{**e, "actor": {**e["actor"], "email": "niamh.virtanen44@example.com"}}
+              for e in failed_logins("p-5", base - 30 * MIN, 8)]
+    assert client.post("/api/v1/events", json=events, headers=ingest_headers).get_json()["accepted"] == 8
+    definition = {"id": "t", "name": "t", "kind": "threshold", "query": "event.action:login_failed",
+                  "window": "10m", "threshold": 5, "group_by": "actor.email"}
+    shown = {}
+    for role in ("administrator", "security"):
+        reader = persona(role, f"{role[:3]}-tester")
+        token = csrf_token(html_of(reader.get("/alerts/rules/new")))
+        body = reader.post("/api/v1/alerts/rules/test", json={"rule": definition, "hours": 1},
+                           headers={"X-CSRFToken": token}).get_json()
+        (window,) = body["windows"]
+        html = html_of(post(reader, "/alerts/rules/new", rule_form(preview="1", group_by="actor.email"),
+                            page="/alerts/rules/new"))
+        shown[role] = (window, html)
+    window, html = shown["administrator"]
+    assert window["group"] != "niamh.virtanen44@example.com" and "niamh.virtanen44" not in str(window)
+    assert "niamh.virtanen44@example.com" not in html
+    window, html = shown["security"]                  # security sees personal fields
+    assert window["group"] == "niamh.virtanen44@example.com" and "niamh.virtanen44@example.com" in html
+
+
 # -- the active page: acknowledge, mute, unmute, delivery failures ------------------------------------
 
 def test_acknowledge_and_mute_from_the_active_page(ops, services, alerts):

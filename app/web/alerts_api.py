@@ -40,5 +40,7 @@ def alert_rule_test():
             rule = validate_rule(body["rule"], source="ui")
         except RuleError as exc:
             raise ApiError(400, exc.message, field=exc.field, position=exc.position, expected=exc.expected) from None
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, f"rule: {exc}", field="rule") from None
     store = current_app.extensions["platlogs"].store
     return jsonify(present_preview(preview_rule(rule, store, now_ms(), hours)))
