@@ -47,14 +47,8 @@ class Searchable:
     personal_words: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Kind:
-    skip: bool = False
-    identifier: bool = False
-    personal: bool = False
-
-
-_PLAIN = _Kind()
+# what a leaf holds, by its field: skipped, or gathered into keys / words (personal or not)
+_SKIP, _PLAIN, _IDENTIFIER, _PERSONAL, _PERSONAL_IDENTIFIER = range(5)
 
 
 @lru_cache(maxsize=1)
@@ -64,21 +58,31 @@ def identifier_fields() -> dict[tuple[str, ...], bool]:
 
 
 @lru_cache(maxsize=1)
-def _kinds() -> dict[tuple[str, ...], _Kind]:
-    out = {}
+def _tree() -> dict:
+    """The schema as nested dicts: a namespace maps to its children, a field to its kind."""
+    tree: dict = {}
     for f in load_schema().fields.values():
-        skip = f.path in OWN_FIELDS or f.type in ("date", "boolean", "double")
-        out[f.path] = _Kind(skip=skip, identifier=f.identifier, personal=f.personal)
-    return out
+        if f.path in OWN_FIELDS or f.type in ("date", "boolean", "double"):
+            kind = _SKIP
+        else:
+            kind = (_PERSONAL_IDENTIFIER if f.identifier else _PERSONAL) if f.personal else \
+                (_IDENTIFIER if f.identifier else _PLAIN)
+        node = tree
+        for part in f.path[:-1]:
+            node = node.setdefault(part, {})
+        node[f.path[-1]] = kind
+    tree["changes"] = _PLAIN     # {field, old, new}: every value plain
+    return tree
 
 
 def text_like(value: str) -> bool:
     """Whether a value is text to be searched word by word: several words (runs of letters and
     digits, as the analyzers split them) with a space or a slash somewhere between. One word, or
     words joined by `_ - . :` (a code, a name of a thing), is found as the whole value."""
+    if _SPACE_OR_SLASH.search(value) is None:
+        return False
     first = _WORD.search(value)
-    return (first is not None and _WORD.search(value, first.end()) is not None
-            and _SPACE_OR_SLASH.search(value) is not None)
+    return first is not None and _WORD.search(value, first.end()) is not None
 
 
 def searchable(event: dict, identifiers: bool = True) -> Searchable:
@@ -86,43 +90,68 @@ def searchable(event: dict, identifiers: bool = True) -> Searchable:
     False leaves identifier values out (a backend that indexes them by path, whole and folded,
     and looks a bare term up there too)."""
     out = Searchable()
-    kinds = _kinds()
-    budget = [MAX_VALUES]
+    lists = {_PLAIN: (out.keys, out.words), _PERSONAL: (out.personal_keys, out.personal_words),
+             _IDENTIFIER: (out.keys, None), _PERSONAL_IDENTIFIER: (out.personal_keys, None)}
+    if not identifiers:
+        lists[_IDENTIFIER] = lists[_PERSONAL_IDENTIFIER] = (None, None)
+    budget = MAX_VALUES
 
-    def take(value, kind: _Kind) -> None:
-        if budget[0] <= 0:
+    def leaves(node, kind: int) -> None:   # every value under a field, of that field's kind
+        nonlocal budget
+        keys, words = lists[kind]
+        if keys is None:
             return
-        if type(value) is int:
-            value = str(value)
-        elif type(value) is not str or not value:
-            return
-        if kind.identifier and not identifiers:
-            return
-        budget[0] -= 1
-        if len(value) <= KEY_CHARS:
-            (out.personal_keys if kind.personal else out.keys).append(value)
-        if not kind.identifier and (len(value) > KEY_CHARS or text_like(value)):
-            (out.personal_words if kind.personal else out.words).append(value)
+        todo = [node]
+        while todo and budget > 0:
+            value = todo.pop()
+            kind_of = type(value)
+            if kind_of is str:
+                if not value:
+                    continue
+            elif kind_of is int:
+                value = str(value)
+            elif kind_of is dict:
+                todo.extend(value.values())
+                continue
+            elif kind_of is list:
+                todo.extend(value)
+                continue
+            else:
+                continue
+            budget -= 1
+            if len(value) <= KEY_CHARS:
+                keys.append(value)
+                if words is not None and text_like(value):
+                    words.append(value)
+            elif words is not None:
+                words.append(value)
 
-    stack: list[tuple[object, tuple[str, ...], _Kind | None]] = [(event, (), None)]
-    while stack:
-        node, path, kind = stack.pop()
-        if type(node) is dict:
-            for key, value in node.items():
-                if type(key) is not str or key.startswith("_"):
+    def walk(node: dict, tree: dict) -> None:
+        nonlocal budget
+        for key, value in node.items():
+            spec = tree.get(key, _PLAIN)
+            if type(spec) is dict:
+                if type(value) is dict:
+                    walk(value, spec)
+                else:
+                    leaves(value, _PLAIN)
+            elif spec == _SKIP or key[:1] == "_":
+                continue
+            elif type(value) is str and budget > 0:   # the common case, inline
+                keys, words = lists[spec]
+                if keys is None or not value:
                     continue
-                child = path + (key,)
-                child_kind = kind if kind is not None else kinds.get(child)
-                if child_kind is not None and child_kind.skip:
-                    continue
-                if child == ("changes",):
-                    child_kind = _PLAIN
-                stack.append((value, child, child_kind))
-        elif type(node) is list:
-            for item in node:
-                stack.append((item, path, kind))
-        else:
-            take(node, kind or _PLAIN)
+                budget -= 1
+                if len(value) <= KEY_CHARS:
+                    keys.append(value)
+                    if words is not None and text_like(value):
+                        words.append(value)
+                elif words is not None:
+                    words.append(value)
+            else:
+                leaves(value, spec)
+
+    walk(event, _tree())
     return out
 
 
