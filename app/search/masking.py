@@ -7,9 +7,13 @@ roles a personal field is searched by exact value only (`exact_only`): a prefix,
 would let them recover a masked value a character at a time."""
 from __future__ import annotations
 
-import copy
 import ipaddress
+import re
 from functools import lru_cache
+from pathlib import Path
+
+import orjson
+import yaml
 
 from ..events.schema import get_path, load_schema
 from ..query.ast import And, Node, Not, Or, Prefix, QueryError, Range, Text
@@ -55,12 +59,85 @@ def masked_fields(event: dict) -> list[str]:
     return [name for name, path in personal_fields().items() if get_path(event, path) not in (None, "")]
 
 
+PERSONAL_TEXT_FILE = Path(__file__).with_name("personal_text.yaml")
+
+
+@lru_cache(maxsize=1)
+def personal_text_patterns() -> list[tuple[re.Pattern, str]]:
+    """(pattern, personal field whose mask it takes) from personal_text.yaml: personal data
+    written inside other values (an e-mail address or an IP in a message)."""
+    return load_personal_text(PERSONAL_TEXT_FILE)
+
+
+def load_personal_text(path: Path) -> list[tuple[re.Pattern, str]]:
+    spec = yaml.safe_load(path.read_text()) or {}
+    entries = spec.get("patterns") if isinstance(spec, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected `patterns:`, a list of {{name, pattern, mask_as}}")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: patterns[{i}]" + (f" ({entry.get('name')})" if isinstance(entry, dict) else "")
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("name", "pattern", "mask_as")):
+            raise ValueError(f"{where}: needs name, pattern and mask_as, each a string")
+        if entry["mask_as"] not in personal_fields():
+            raise ValueError(f"{where}: mask_as: {entry['mask_as']!r} is not a personal field of the schema")
+        try:
+            pattern = re.compile(entry["pattern"])
+        except re.error as exc:
+            raise ValueError(f"{where}: pattern: {exc}") from None
+        out.append((pattern, entry["mask_as"]))
+    return out
+
+
+def mask_text(text: str) -> str:
+    """`text` with the personal data written inside it masked (as its field would be)."""
+    for pattern, field in personal_text_patterns():
+        if field.endswith(".ip") or field == "source.ip":
+            text = pattern.sub(lambda m, f=field: mask_value(f, m.group()) if _is_ip(m.group()) else m.group(), text)
+        else:
+            text = pattern.sub(lambda m, f=field: mask_value(f, m.group()), text)
+    return text
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _text_values(node, path: tuple[str, ...], skip: set) -> list[tuple[tuple[str, ...], str]]:
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not key.startswith("_"):
+                out += _text_values(value, path + (key,), skip)
+    elif isinstance(node, list):
+        for item in node:
+            out += _text_values(item, path, skip)
+    elif isinstance(node, str) and path not in skip:
+        out.append((path, node))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _not_text() -> frozenset:
+    """Paths whose values are never searched for personal text: personal fields (masked whole),
+    event.id and the times."""
+    fields = load_schema().fields.values()
+    return frozenset({f.path for f in fields if f.personal or f.type == "date"} | {("event", "id")})
+
+
 def mask_event(event: dict) -> dict:
-    """A copy of `event` with every personal field masked, and `_masked`: the fields masked."""
+    """A copy of `event` with every personal field masked, and the personal data written inside
+    its other values (personal_text.yaml); `_masked`: the fields masked."""
     present = masked_fields(event)
-    if not present:
+    text_hits = [(path, value) for path, value in _text_values(event, (), set(_not_text()))
+                 if mask_text(value) != value]
+    if not present and not text_hits:
         return event
-    out = copy.deepcopy(event)
+    out = orjson.loads(orjson.dumps(event))   # a deep copy, fast
     for name in present:
         *parents, last = personal_fields()[name]
         node = out
@@ -68,8 +145,35 @@ def mask_event(event: dict) -> dict:
             node = node[part]
         value = node[last]
         node[last] = [mask_value(name, v) for v in value] if isinstance(value, list) else mask_value(name, value)
+    for path in dict.fromkeys(path for path, _ in text_hits):
+        _mask_at(out, path)
+        present.append(".".join(path))
     out["_masked"] = present
     return out
+
+
+def _mask_at(node, path: tuple[str, ...]) -> None:
+    """Masks the personal text in every string at `path`, through the lists on the way."""
+    if isinstance(node, list):
+        for item in node:
+            _mask_at(item, path)
+        return
+    if not isinstance(node, dict) or not path:
+        return
+    key, rest = path[0], path[1:]
+    value = node.get(key)
+    if rest:
+        _mask_at(value, rest)
+    elif isinstance(value, str):
+        node[key] = mask_text(value)
+    elif isinstance(value, list):
+        node[key] = [mask_text(v) if isinstance(v, str) else v for v in value]
+
+
+def revealable(event: dict, field: str) -> bool:
+    """Whether `field` of this event may be revealed: a personal field, or a value that holds
+    personal data written inside it (masked for this reader)."""
+    return is_personal(field) or field in mask_event(event).get("_masked", [])
 
 
 def is_personal(field: str) -> bool:

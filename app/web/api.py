@@ -63,13 +63,13 @@ def reveal(event_id: str):
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object {field, reason}")
     field, reason = str(body.get("field", "")), str(body.get("reason", "")).strip()
-    if not masking.is_personal(field):
-        raise ApiError(400, f"field: {field!r} is not a personal field", field="field")
     if len(reason) < 5 or len(reason) > 500:
         raise ApiError(400, "reason: say why you need to see this value (5 to 500 characters)", field="reason")
     event = reading.visible(_store().get(event_id))
     if event is None:
         raise ApiError(404, f"no event with id {event_id!r}")
+    if not masking.revealable(event, field):
+        raise ApiError(400, f"field: {field!r} is not a personal field, nor holds personal data", field="field")
     value = value_at(event, field)
     reading.record_reveal(event_id, field, reason)
     return jsonify({"event_id": event_id, "field": field, "value": value})

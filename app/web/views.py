@@ -139,13 +139,13 @@ def event_detail(event_id: str):
 def reveal_page(event_id: str):
     """The event page with one personal value shown, for a stated reason (recorded)."""
     field, reason = request.form.get("field", ""), request.form.get("reason", "").strip()
-    if not masking.is_personal(field):
-        raise ApiError(400, f"{field!r} is not a personal field")
     if not 5 <= len(reason) <= 500:
         raise ApiError(400, "Say why you need to see this value (5 to 500 characters).")
     event = reading.visible(reading.stream(request.args.get("stream")).get(event_id))
     if event is None:
         raise ApiError(404, "no such event")
+    if not masking.revealable(event, field):
+        raise ApiError(400, f"{field!r} is not a personal field, nor holds personal data")
     reading.record_reveal(event_id, field, reason)
     shown = reading.shown(event)
     keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
