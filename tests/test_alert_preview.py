@@ -200,3 +200,17 @@ def test_cli_alerts_test_calls_the_same_service(tmp_path):
     (window,) = body["windows"]
     assert window["peak"] == 8 and window["positions"] == 5 and window["fires"]
     assert runner.invoke(main, ["alerts", "test", "nope", "--rules", str(rules)], env=env).exit_code != 0
+
+
+def test_absence_learning_its_groups_equals_the_scheduler_and_skips_positions_without_history(store):
+    from app.alerts.evaluate import WEEK_MS
+    habit = rule(kind="absence", query="event.component:integration", group_by="integration.provider",
+                 threshold=1, min_count=1, window_s=600, baseline_periods=2)
+    usual = [call(t, "pay-a") for t in spread(24, NOW - 2 * HOUR, NOW)]
+    store.write([call(t, "pay-a") for t in spread(12, NOW - HOUR, NOW - 20 * MIN)])     # silent for 20 minutes
+    assert preview_rule(habit, store, NOW, hours=1).alerting_at == {}                 # no earlier week: no habit
+    store.write([call(e["_ts"] - k * WEEK_MS, "pay-a") for k in (1, 2) for e in usual])   # two weeks of habit
+    counted = Counting(store)
+    result = preview_rule(habit, counted, NOW, hours=1)
+    assert result.alerting_at == every_position(habit, store, NOW, 1)
+    assert result.alerting_at["pay-a"][-1] == NOW and result.evaluated == 60

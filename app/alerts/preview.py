@@ -32,9 +32,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from ..query import Exists, QueryError, parse
+from ..query import Exists, MatchAll, QueryError, parse
 from ..storage import SearchRequest, StoreError
-from .counting import MAX_CANDIDATES, Run, conjoin, duration, number
+from .counting import HABIT_WEEKS, MAX_CANDIDATES, WEEK_MS, Run, conjoin, duration, number
 from .evaluate import evaluate_runs, search_each
 from .model import Finding, Rule
 
@@ -343,6 +343,17 @@ def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: 
         judged.known.update(set(moments) - set(candidates))
         result.method = (f"screened by one histogram ({len(moments) - len(candidates):,} positions cannot alert), "
                          f"the other {len(candidates):,} evaluated in full")
+    elif grid is not None and rule.kind == "absence":
+        # a group (or the rule) is only expected with min(HABIT_WEEKS, baseline_periods) earlier weeks of data
+        start, end, width = grid
+        weeks = [_Sums(buckets, start - k * WEEK_MS, width, rule.window_s * 1000) for k, buckets in enumerate(
+            _histograms_shifted(store, rule, start, end, width, deadline), start=1)]
+        need = min(HABIT_WEEKS, rule.baseline_periods)
+        candidates = [m for m in moments if sum(w(m - (k + 1) * WEEK_MS) > 0 for k, w in enumerate(weeks)) >= need]
+        judged.known.update(set(moments) - set(candidates))
+        result.method = (f"screened by the store's earlier weeks ({len(moments) - len(candidates):,} positions have "
+                         f"fewer than {need} weeks of history: nothing is expected there), the other "
+                         f"{len(candidates):,} evaluated in full")
     else:
         result.method = "every position evaluated in full (its baseline needs earlier weeks)"
     candidates.reverse()
@@ -359,6 +370,14 @@ def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: 
                 if finding.state == "alert":
                     judged.alert(finding.group, m, finding.value if finding.value is not None else 0.0)
                     judged.findings[(finding.group, m)] = finding
+
+
+def _histograms_shifted(store, rule: Rule, start: int, end: int, width: int, deadline: float) -> list[list[int]]:
+    """Every event's counts (any query) over the range shifted back 1..baseline_periods weeks."""
+    out = []
+    for k in range(1, rule.baseline_periods + 1):
+        out += _histograms(store, [MatchAll()], start - k * WEEK_MS, end - k * WEEK_MS, width, deadline)
+    return out
 
 
 # -- runs of alerts -------------------------------------------------------------------------------------
