@@ -19,10 +19,11 @@ Counting without one search per position:
   window sums slide over the buckets. The peak of each run of alerts is then evaluated in full
   (`evaluate`) for its detail and evidence.
 - spike, and absence that learns its groups from earlier weeks, need baselines per position:
-  one histogram of the query screens out the positions that cannot alert (a spike needs more
-  than `threshold` and at least `min_count` events in the window; no group has more than the
-  whole), and the others are evaluated with `evaluate_runs` (their searches batched), newest
-  first, within the time budget.
+  histograms screen out the positions that cannot alert — a spike needs more than `threshold`
+  and at least `min_count` events in the window (no group has more than the whole: one
+  histogram of the query); a learning absence needs min(2, baseline_periods) earlier weeks
+  holding events in the window (one histogram of every event per earlier week) — and the others
+  are evaluated with `evaluate_runs` (their searches batched), newest first, within the budget.
 
 A run of consecutive alerting positions of one group is one `Window` in the result: it would
 fire once the condition has held rule.pending_s (as the scheduler's lifecycle does)."""
