@@ -252,3 +252,29 @@ def test_any_value_of_any_event_finds_it_pasted_whole(support_store, label, name
             continue
         query = parse(f"{quoted(value)} AND event.id:{eid}")
         assert support_store.search(SearchRequest(query=query, size=5)).total == 1, value
+
+
+def test_where_a_pasted_value_was_found(support_store):
+    """Chips: each field the value was found in, with its exact count and a query that narrows
+    to it; what matched elsewhere (a label, a URL path) counted apart."""
+    from app.search.found_in import ELSEWHERE, where_found
+    request = SearchRequest(query=parse("P-004186"))
+    chips = {chip.field: chip for chip in where_found(support_store, request)}
+    assert {f: c.count for f, c in chips.items()} == {"actor.id": 2, "target.id": 2, ELSEWHERE: 1}
+    for chip in chips.values():   # each chip's query finds exactly what it counts
+        assert support_store.search(SearchRequest(query=parse(chip.q))).total == chip.count
+    assert found(support_store, chips[ELSEWHERE].q) == ["E09"]
+    e_mail = {c.field: c.count for c in where_found(support_store, SearchRequest(query=parse("niamh.virtanen44@EXAMPLE.com")))}
+    assert e_mail == {"actor.email": 1, "message": 1}
+    assert where_found(support_store, SearchRequest(query=parse("actor.id:p-004186"))) == []   # not a pasted value
+
+
+def test_the_search_page_shows_where_a_pasted_value_was_found(app, persona):
+    services = app.extensions["platlogs"]
+    assert services.store.write(normalised_events()).stored == len(EVENTS)
+    page = persona("support").get("/", query_string={"q": "p-004186", "from": "2025-01-01T00:00:00Z",
+                                                     "to": "2026-01-01T00:00:00Z"}).get_data(as_text=True)
+    chips = re.findall(r'<a class="chip" href="([^"]+)">([^<]+) <span class="count">(\d+)</span>', page)
+    assert [(label, int(n)) for _, label, n in chips] == [("in actor.id", 2), ("in target.id", 2), ("elsewhere", 1)]
+    assert "q=actor.id:%22p-004186%22" in chips[0][0]
+    assert "<code>payment.transaction_id</code>" in page.split("Any case on these fields")[1][:2000]

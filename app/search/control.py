@@ -25,6 +25,7 @@ from ..storage import LogStore, SearchRequest, SearchResult
 from . import service
 from .masking import mask_value
 from .params import auto_interval
+from ..query.quoting import quote, term
 
 Scope = Callable[[SearchRequest], SearchRequest]
 
@@ -138,15 +139,6 @@ def group(text: str) -> str:
     """`text` in parentheses when it has an OR (AND binds tighter), so that it can be ANDed."""
     return f"({text})" if " OR " in f" {text.upper()} " else text
 
-
-def quote(value) -> str:
-    """A query-language phrase for an exact value."""
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def term(field: str, value) -> str:
-    return f"{field}:{quote(value)}"
 
 
 # -- small shared computations --------------------------------------------------------------

@@ -8,6 +8,7 @@ from ..events.convert import format_ts
 from ..query import QueryError
 from ..query.fields import resolve
 from ..search.service import value_at
+from ..query.quoting import quote
 
 DEFAULT_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type", "service.name", "actor.id", "message")
 CHOOSABLE_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type", "event.action", "event.outcome",
@@ -17,12 +18,6 @@ CHOOSABLE_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type",
                      "url.path", "http.response.status_code", "http.duration", "error.type", "message")
 PAGE_FACETS = ("event.component", "log.level", "event.type", "event.outcome", "service.name",
                "integration.provider", "actor.type")
-
-
-def quote(value) -> str:
-    """A query-language phrase for an exact value."""
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def clause(field: str, value, exclude: bool = False) -> str:

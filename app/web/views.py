@@ -15,6 +15,7 @@ from ..query import QueryError
 from ..query.timeexpr import parse_time
 from ..search import masking, service
 from ..search.control import facet_note
+from ..search.found_in import identifier_names, where_found
 from ..search.params import search_params
 from ..storage import CursorError, SearchRequest, SearchResult
 from . import presenting, reading, web
@@ -102,8 +103,11 @@ def index():
             error = exc
         except CursorError as exc:
             error = QueryError(str(exc), field="cursor")
+    found_in = []
     if error is None:
         reading.record_search("search", params.q, params.request, len(result.hits), result.total)
+        if result.total and not request.args.get("cursor"):
+            found_in = where_found(store, page_request, reading.scoped)
     req = params.request
     facets = reading.shown_facets({name: [{"value": v.value, "count": v.count} for v in f.values]
                                    for name, f in result.facets.items()})
@@ -115,7 +119,8 @@ def index():
         bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
         with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
         saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()), iso=iso, format_ts=format_ts,
-        preset_label=dict(RANGES).get(args.get("from", "")) if not args.get("to") else None)
+        preset_label=dict(RANGES).get(args.get("from", "")) if not args.get("to") else None,
+        found_in=found_in, identifier_fields=identifier_names())
     return html, 400 if error is not None else 200   # the page shows the error; the status says it too
 
 
