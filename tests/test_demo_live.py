@@ -131,3 +131,15 @@ def test_the_process_stops_cleanly_on_sigterm_and_when_the_demo_is_gone(tmp_path
         assert recent.total >= sent                                    # stamped now, stored
     finally:
         app.extensions["platlogs"].close()
+
+
+def test_live_players_are_the_demo_s_players():
+    from app.demo import generate
+    demo: dict[str, set] = {}     # a player's e-mail as the demo wrote it (a profile change may change it)
+    for e in generate(4000, days=1, seed=42):
+        if (e.get("actor") or {}).get("type") == "player" and e["actor"].get("email"):
+            demo.setdefault(e["actor"]["id"], set()).add(e["actor"]["email"])
+    people = {p.id: p.email for p in Trickle(seed=42, population=4000, start_ms=T0).sim.players}
+    assert len(demo) > 20 and all(people[pid] in emails for pid, emails in demo.items())
+    others = {p.id: p.email for p in Trickle(seed=7, population=4000, start_ms=T0).sim.players}
+    assert sum(others[pid] not in emails for pid, emails in demo.items()) > len(demo) // 2   # the test can fail

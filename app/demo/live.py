@@ -1,8 +1,9 @@
 """Live demo traffic: a trickle of events stamped now, with an incident every few minutes, so the
 live tail, the alerts and the integration status move while someone looks at the demo.
 
-`Trickle` is the simulated platform of generator.py (the same stories, players and employees)
-on the wall clock: `due(now_ms)` starts the stories of the time since the last call — about
+`Trickle` is the simulated platform of generator.py on the wall clock — the same stories, and the
+same players and employees as the stored demo (`platlogs demo` with the same --events and
+--seed builds the same people), so a live player's history continues the demo's: `due(now_ms)` starts the stories of the time since the last call — about
 `rate` events a second — and returns the events whose time has come (a visit's later events come
 out later, when their time comes), in time order, stamped with their time. Every
 `incident_every_s` seconds one incident is planted, in turn:
@@ -53,14 +54,15 @@ def stamp(ts_ms: int) -> str:
 
 
 class Trickle:
-    def __init__(self, rate: float = 3.0, incident_every_s: float = 240.0, seed: int | None = None,
-                 start_ms: int | None = None, first_incident_s: float = 60.0):
+    def __init__(self, rate: float = 3.0, incident_every_s: float = 240.0, seed: int | None = 42,
+                 start_ms: int | None = None, first_incident_s: float = 60.0, population: int = 200_000):
         if rate <= 0:
             raise ValueError("rate: events per second, more than 0")
         self.rate = rate
         self.incident_every_ms = int(incident_every_s * 1000) if incident_every_s and incident_every_s > 0 else 0
         now = start_ms if start_ms is not None else time.time_ns() // 1_000_000
-        self.sim = _Sim(400, now, FAR, random.Random(seed))
+        # the players and employees of `platlogs demo --events population --seed seed`: the same people go on
+        self.sim = _Sim(population, now, FAR, random.Random(seed))
         self.clock = now                      # stories are started up to here
         self.credit = 0.0                     # events owed to the rate
         self.next_incident = now + int(first_incident_s * 1000) if self.incident_every_ms else None
@@ -155,11 +157,11 @@ class Trickle:
 
 
 def run(ingest: Callable[[list[dict]], object], stop: threading.Event, *, rate: float = 3.0,
-        incident_every_s: float = 240.0, tick_s: float = 1.0, seed: int | None = None,
+        incident_every_s: float = 240.0, tick_s: float = 1.0, seed: int | None = 42, population: int = 200_000,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         echo: Callable[[str], None] = lambda line: None) -> int:
     """Every tick, the events due go to `ingest`, until `stop` is set; returns how many."""
-    trickle = Trickle(rate, incident_every_s, seed, start_ms=now_ms())
+    trickle = Trickle(rate, incident_every_s, seed, start_ms=now_ms(), population=population)
     sent, told = 0, 0
     while not stop.is_set():
         events = trickle.due(now_ms())
@@ -180,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incident-every", type=float, default=float(os.environ.get("DEMO_INCIDENT_EVERY", "240")),
                         help="seconds between incidents, 0 for none (default 240, or DEMO_INCIDENT_EVERY)")
     parser.add_argument("--watch-pid", type=int, default=0, help="stop when this process is gone")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=42, help="the demo's seed (its players and employees)")
+    parser.add_argument("--population", type=int, default=int(os.environ.get("DEMO_EVENTS", "200000")),
+                        help="the demo's --events (its player pool), default DEMO_EVENTS or 200000")
     args = parser.parse_args(argv)
 
     import orjson
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(DEMO_LIVE=0 turns it off)", flush=True)
     try:
         sent = run(ingest, stop, rate=args.rate, incident_every_s=args.incident_every, seed=args.seed,
-                   echo=lambda line: print(line, flush=True))
+                   population=args.population, echo=lambda line: print(line, flush=True))
     finally:
         services.close()
     print(f"demo traffic: stopped after {sent:,} events", flush=True)
