@@ -278,3 +278,17 @@ def test_the_search_page_shows_where_a_pasted_value_was_found(app, persona):
     assert [(label, int(n)) for _, label, n in chips] == [("in actor.id", 2), ("in target.id", 2), ("elsewhere", 1)]
     assert "q=actor.id:%22p-004186%22" in chips[0][0]
     assert "<code>payment.transaction_id</code>" in page.split("Any case on these fields")[1][:2000]
+
+
+def test_the_page_says_how_much_it_counted_when_facets_run_out_of_time(app, persona, monkeypatch):
+    from app.web import views
+    services = app.extensions["platlogs"]
+    assert services.store.write(normalised_events()).stored == len(EVENTS)
+    window = {"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    page = persona("security").get("/", query_string=window).get_data(as_text=True)
+    assert "counted" not in page.split('class="summary"')[1].split("</p>")[0]
+    monkeypatch.setattr(views, "PAGE_BUDGET_MS", 0)
+    page = persona("security", "sec-2").get("/", query_string=window).get_data(as_text=True)
+    summary = page.split('class="summary"')[1].split("</p>")[0]
+    assert f"<strong>{len(EVENTS)}</strong> events" in summary
+    assert f"counted 0 of {len(EVENTS)} in the 0.0 s budget" in summary

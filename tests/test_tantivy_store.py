@@ -152,3 +152,31 @@ def test_a_time_the_store_cannot_hold_is_refused_by_position_and_its_neighbours_
         assert "2109" in result.refused[0][1] and store.get("far") is None and store.count() == 2
     finally:
         store.close()
+
+
+def test_out_of_time_facets_say_how_much_they_counted_and_the_total_stays_exact(url):
+    store = open_store(url)
+    store.write([event(DAY0 + i * 60_000, f"e{i}", log={"level": "info"}) for i in range(30)])
+    store.write([event(DAY0 + 40 * DAY_MS + i, f"f{i}", log={"level": "error"}) for i in range(5)])  # another month
+    done = store.search(SearchRequest(facets=("log.level",), histogram_ms=DAY_MS))
+    assert done.total == 35 and done.counted is None
+    assert {v.value: v.count for v in done.facets["log.level"].values} == {"info": 30, "error": 5}
+    late = store.search(SearchRequest(facets=("log.level",), histogram_ms=DAY_MS, budget_ms=0))
+    assert late.total == 35 and late.total_exact          # the total is counted whatever the budget
+    assert late.counted == 0 and late.facets["log.level"].timed_out and late.histogram_timed_out
+    store.close()
+
+
+def test_a_tantivy_1_store_is_read_but_not_written(url, tmp_path):
+    """A store of the earlier layout opens (so `platlogs migrate` can copy it), and refuses writes
+    with the command that migrates it."""
+    store = open_store(url)
+    store.write([event(DAY0, "old-1"), event(DAY0 + 1, "old-2")])
+    store.close()
+    marker = tmp_path / "store" / "store.json"
+    marker.write_bytes(orjson.dumps({"layout": "tantivy-1"}))
+    old = open_store(url)
+    assert [h["event"]["id"] for h in old.search(SearchRequest(newest_first=False)).hits] == ["old-1", "old-2"]
+    with pytest.raises(StoreError, match="platlogs migrate"):
+        old.write([event(DAY0 + 2, "new")])
+    old.close()

@@ -78,6 +78,7 @@ class SearchResult:
     histogram: list[Bucket] = field(default_factory=list)
     histogram_timed_out: bool = False
     next_cursor: str | None = None       # None when there is nothing after these hits
+    counted: int | None = None           # facets and histogram ran out of time: the matches they counted
 
 
 @dataclass

@@ -49,6 +49,8 @@ class TantivySearch:
         if request.histogram_ms:
             result.histogram = histogram_buckets(aggs["histogram"], request)
             result.histogram_timed_out = aggs["timed_out"]
+        if aggs["timed_out"] and (request.facets or request.histogram_ms):
+            result.counted = aggs["counted"]
         return result
 
     # -- hits and paging ---------------------------------------------------------------
@@ -99,7 +101,7 @@ class TantivySearch:
                                        "segment_size": TERMS_SIZE * 10}}
         if request.histogram_ms:
             spec["h"] = {"histogram": {"field": "ts", "interval": request.histogram_ms, "min_doc_count": 1}}
-        total = 0
+        total = counted = 0
         facets: dict[str, Counter] = {}
         inexact: set[str] = set()
         histogram: Counter = Counter()
@@ -112,7 +114,9 @@ class TantivySearch:
                 total += searcher.search(query, 1, count=True, order_by_field="seq").count
                 continue
             out = searcher.aggregate(query, spec)
-            total += int(out["total"]["value"] or 0)
+            here = int(out["total"]["value"] or 0)
+            total += here
+            counted += here
             for key, value in out.items():
                 if key.startswith("f"):
                     counter = facets.setdefault(key, Counter())
@@ -122,7 +126,8 @@ class TantivySearch:
                         inexact.add(key)
             for bucket in out.get("h", {}).get("buckets", ()):
                 histogram[int(bucket["key"])] += bucket["doc_count"]
-        return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram, "timed_out": timed_out}
+        return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram, "timed_out": timed_out,
+                "counted": counted}
 
     def _facets(self, request: SearchRequest, aggs: dict) -> dict[str, Facet]:
         out = {}

@@ -120,7 +120,7 @@ def index():
         with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
         saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()), iso=iso, format_ts=format_ts,
         preset_label=dict(RANGES).get(args.get("from", "")) if not args.get("to") else None,
-        found_in=found_in, identifier_fields=identifier_names())
+        found_in=found_in, identifier_fields=identifier_names(), budget_s=PAGE_BUDGET_MS / 1000)
     return html, 400 if error is not None else 200   # the page shows the error; the status says it too
 
 
