@@ -7,25 +7,28 @@ and digits, lower case, accents folded), plus a `.raw` wildcard subfield for the
 written" check of `field:"a phrase"`; `error.stack_trace` is a wildcard field with a `.words`
 subfield; identifiers have a `.fold` subfield (lower case, accents folded) that field:VALUE and
 field:VAL* query; and every other value of an event is in `platlogs_search` (keys: whole values
-folded; words: the words of values of several words; the same again for personal fields), sorted
-at write time by app/query/searchable.py exactly as the embedded store sorts them.
+folded; words: the words of text-like values; the same again for personal fields), sorted at
+write time by app/query/searchable.py as the embedded store sorts them (identifiers left out:
+they are looked up in their own `.fold`).
 
 A bare term (no field) finds, like on the embedded store (app/storage/tantivy_query.py):
   - its words as a phrase in message, error.message, error.stack_trace and the other values'
     words (and personal values' words, only for a reader who sees personal data);
-  - or a whole value in any case (`bare_keys`: an IP also in its canonical form), personal
-    values included whoever reads — a masked reader still finds the full exact value;
+  - or a whole value in any case (`bare_keys`: an IP also in its canonical form) in the keys and
+    every identifier, personal values included whoever reads — a masked reader still finds the
+    full exact value;
   - or the event.id in any case.
-`foo*` is a phrase prefix in the same words, a prefix of the whole values (personal ones only
-inside personal data) and of event.id.
+`foo*` is a phrase prefix in the same words, a prefix of the whole values and identifiers
+(personal ones only inside personal data) and of event.id.
 """
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from .fields import QueryField, resolve, typed_value
-from .searchable import bare_keys, ip_forms
+from .searchable import KEY_CHARS, bare_keys, identifier_fields, ip_forms
 from .sql import fts_words
 
 SEARCH = "platlogs_search"        # the index-only object of searchable values (opensearch_templates.SEARCH)
@@ -53,6 +56,12 @@ def clause_count(query) -> int:
         return 0
     own = 1 if len(query) == 1 and next(iter(query)) in _QUERY_TYPES else 0
     return own + sum(clause_count(v) for v in query.values() if isinstance(v, (dict, list)))
+
+
+@lru_cache(maxsize=1)
+def _identifiers() -> tuple[tuple[str, bool], ...]:
+    """(name, personal) of every identifier field: a bare value is looked up whole in each."""
+    return tuple((".".join(path), personal) for path, personal in identifier_fields().items())
 
 
 def fold(token: str) -> str:
@@ -147,15 +156,20 @@ class DSLCompiler:
         return {"wildcard": {field: {"value": f"*{wildcard_escape(value)}*", "case_insensitive": True}}}
 
     def _bare(self, node: Text, words: list[str]) -> dict:
-        """A term without a field: its words in every text and value, or a whole value, or the id."""
+        """A term without a field: its words in every text and value, or a whole value (in the
+        catch-all, or in an identifier field: those are not repeated in the catch-all), or the id."""
         targets = WORD_FIELDS + ((PERSONAL_WORDS,) if self.inside_personal else ())
         options = [self._phrase(target, words, node.prefix) for target in targets] if words else []
         if node.prefix:   # normalised by the keys' normalizer, as the values were
-            keys = (KEYS, PERSONAL_KEYS) if self.inside_personal else (KEYS,)
-            options += [{"prefix": {key: node.value}} for key in keys]
-        else:             # a personal value's whole value finds it whoever reads
+            if 0 < len(node.value) <= KEY_CHARS:   # (longer values are not kept whole)
+                keys = (KEYS, PERSONAL_KEYS) if self.inside_personal else (KEYS,)
+                options += [{"prefix": {key: node.value}} for key in keys]
+                options += [{"prefix": {f"{name}.{FOLDED}": node.value}}
+                            for name, personal in _identifiers() if self.inside_personal or not personal]
+        else:             # whole values: personal ones too (what a masked reader may match)
             values = bare_keys(node.value)
             options += [{"terms": {key: values}} for key in (KEYS, PERSONAL_KEYS)]
+            options += [{"terms": {f"{name}.{FOLDED}": values}} for name, _ in _identifiers()]
         options.append(self._id("prefix" if node.prefix else "term", node.value))
         return _bool(should=options, minimum_should_match=1)
 

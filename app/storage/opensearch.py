@@ -130,7 +130,7 @@ class OpenSearchStore(SearchMixin):
         ts = event.pop("_ts")
         client_id = bool(event.pop("_client_id", False))
         event_id = event["event"]["id"]
-        found = searchable(event)
+        found = searchable(event, identifiers=False)   # a bare term looks in their `.fold` subfields
         # index-only (excluded from _source); a client's own top-level field of that name is replaced
         doc = orjson.dumps({**event, templates.SEARCH: {
             "keys": found.keys, "words": found.words,
