@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..query import And, MatchAll, Node, Term
 from ..query.fields import resolve
 from ..storage import SearchRequest, StoreError
+from ..query.quoting import quote
 from .model import Finding, Rule
 
 WEEK_MS = 7 * 86_400_000
@@ -33,16 +34,12 @@ def conjoin(*nodes: Node) -> Node:
     return items[0] if len(items) == 1 else And(tuple(items))
 
 
-def quote_value(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def evidence_query(rule: Rule, group: str | None, failures: bool = False) -> str:
     """A query string for the search page that shows a finding's events (the time range is the
     finding's window: window_start_ms .. window_end_ms)."""
     parts = [q.strip() for q in (rule.query, rule.failure_query if failures else None)
              if q and q.strip() not in ("", "*")]
-    term = f"{rule.group_by}:{quote_value(group)}" if group is not None and rule.group_by else None
+    term = f"{rule.group_by}:{quote(group)}" if group is not None and rule.group_by else None
     if len(parts) + (term is not None) <= 1:
         return parts[0] if parts else (term or "")
     return " AND ".join([f"({p})" if any(c.isspace() for c in p) else p for p in parts] + ([term] if term else []))

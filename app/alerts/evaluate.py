@@ -39,7 +39,7 @@ import statistics
 from ..query import MatchAll, QueryError, parse
 from ..storage import SearchRequest, StoreError
 from .counting import (HABIT_WEEKS, LAST_SEEN_MS, MAX_CANDIDATES, SAMPLES, WEEK_MS, Run, conjoin, duration,  # noqa: F401
-                       event_id_of, evidence_query, number, quote_value)
+                       event_id_of, evidence_query, number)
 from .model import Evaluation, Finding, Rule
 
 log = logging.getLogger(__name__)
