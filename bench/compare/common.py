@@ -137,13 +137,14 @@ class Query:
         return _WORD.findall(self.value.lower()) if self.value else []
 
     def platlogs(self) -> str:
-        """The query in the project's language."""
+        """The query in the project's language. Words and phrases in the message, as the peers
+        index them (a bare word in the project searches every value of an event)."""
         if self.kind == "term":
             return f'{self.field}:"{self.value}"'
         if self.kind == "word":
-            return self.value
+            return f"message:{self.value}"
         if self.kind == "phrase":
-            return f'"{self.value}"'
+            return f'message:"{self.value}"'
         return ""
 
 
