@@ -240,3 +240,39 @@ def test_search_many_on_a_node_gone_away_is_a_store_error_per_request(url):
         proxy.down = False
         store.close()
         proxy.close()
+
+
+def test_a_generation_of_an_older_template_is_cut_once_for_the_new_mappings(url, monkeypatch):
+    """A version bump of the common template (new mappings) reaches the next generation without
+    waiting for the bounds: the newest generation, made by the older template, is cut as soon as
+    it holds an event — once, however many processes see it."""
+    old = open_store(url + "&rollover_check=1h")
+    try:
+        assert old.write([event(now_ms() - HOUR, "before")]).stored == 1
+        old.client.indices.refresh(index=f"{old.prefix}-*")
+        first = generations(old)
+        assert len(first) == 1
+        version = templates.template_version()
+        meta = old.client.indices.get_mapping(index=first[0])[first[0]]["mappings"]["_meta"]
+        assert meta == {"template_version": version}
+        assert old.rollover.maintain(old._index_rows()) is False     # its own version: nothing to do
+        monkeypatch.setattr(templates, "template_version", lambda: version + 1)
+        a, b = open_store(url + "&rollover_check=1h"), open_store(url + "&rollover_check=1h")
+        try:
+            rows = a._index_rows()
+            assert a.rollover.maintain(rows) is True
+            b.rollover.maintain(rows)                                # seen by b too: cut once only
+            assert len(generations(a)) == 2 and generations(a)[0] == first[0]
+            newest = generations(a)[1]
+            assert a.client.indices.get_mapping(index=newest)[newest]["mappings"]["_meta"] == {
+                "template_version": version + 1}
+            cut = parse_generation(a.prefix, newest, a.components)[1]
+            assert a.write([event(cut + 1000, "after")]).stored == 1
+            a.client.indices.refresh(index=f"{a.prefix}-*")
+            assert a.rollover.maintain(a._index_rows()) is False     # the new generation is current
+            assert ids_in(a, newest) == {"after"} and ids_in(a, first[0]) == {"before"}
+        finally:
+            a.close()
+            b.close()
+    finally:
+        old.close()

@@ -66,7 +66,8 @@ class OpenSearchStore(SearchMixin):
         check_ms = parse_age(rollover.pop("check", "60s"))
         meta = templates.rollover_meta()
         self.rollover = Rollover(client, prefix, self.components,
-                                 {c: Bounds.from_meta(meta[c], rollover) for c in self.components}, margin_ms, exceptions)
+                                 {c: Bounds.from_meta(meta[c], rollover) for c in self.components}, margin_ms, exceptions,
+                                 template_version=templates.template_version() if install else None)
         self.layout = IndexLayout(prefix, self.components, self._index_rows, self.rollover.bootstrap,
                                   self.rollover.maintain, margin_ms=margin_ms, check_ms=check_ms)
         if install:

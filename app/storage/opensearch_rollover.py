@@ -18,6 +18,11 @@ generations' retention policies, opensearch_templates.py).
 
 Checked on the write path, at most once a minute per process (`IndexLayout.check_ms`), and when
 a write needs the list of generations read again.
+
+A newer common template (new mappings: a version bump in index_templates/) applies to the next
+generation; so that it does not wait for the bounds (up to 90 days), a newest generation made by
+an older template (`_meta.template_version` of its mappings) is cut as soon as it holds an event,
+once per component and process (its mappings are read once per generation).
 """
 from __future__ import annotations
 
@@ -80,13 +85,18 @@ class Bounds:
 
 class Rollover:
     def __init__(self, client, prefix: str, components: Sequence[str], bounds: dict[str, Bounds],
-                 margin_ms: int, exceptions):
+                 margin_ms: int, exceptions, template_version: int | None = None):
+        """`template_version`: the common template's version installed on the cluster (None: not
+        known, no generation is cut for being older)."""
         self.client = client
         self.prefix = prefix
         self.components = tuple(components)
         self.bounds = bounds
         self.margin_ms = margin_ms
         self._exc = exceptions
+        self.template_version = template_version
+        self._versions: dict[str, int] = {}     # generation -> the template version that made it
+        self._upgraded: set[str] = set()        # components cut once for an older template
 
     @staticmethod
     def _now() -> int:
@@ -115,11 +125,26 @@ class Rollover:
         changed = False
         for component, (start, row) in sorted(newest.items()):
             created = int(row.get("creation.date") or now)
-            conditions = self.bounds[component].reached(
-                int(row.get("docs.count") or 0), int(row.get("pri.store.size") or 0), now - created)
+            docs = int(row.get("docs.count") or 0)
+            conditions = self.bounds[component].reached(docs, int(row.get("pri.store.size") or 0), now - created)
+            if not conditions and docs > 0 and self._outdated(component, row["index"]):
+                self._upgraded.add(component)
+                conditions = {"max_docs": 1}   # (checked again by the node: a second process cuts nothing)
+                log.info("%s was made by an older index template: cut for the new mappings", row["index"])
             if conditions:
                 changed |= self.cut(component, row["index"], start, conditions)
         return changed
+
+    def _outdated(self, component: str, index: str) -> bool:
+        """Whether a generation was made by an older common template than the installed one."""
+        if self.template_version is None or component in self._upgraded:
+            return False
+        if index not in self._versions:
+            found = self.client.indices.get_mapping(index=index, params={"filter_path": "*.mappings._meta"})
+            meta = (next(iter(found.values()), {}).get("mappings") or {}).get("_meta") or {}
+            version = meta.get("template_version")
+            self._versions[index] = version if isinstance(version, int) else 0
+        return self._versions[index] < self.template_version
 
     def cut(self, component: str, index: str, start: int, conditions: dict) -> bool:
         now = self._now()

@@ -112,6 +112,9 @@ def common_template(version: int) -> dict:
                 },
             },
             "mappings": {
+                # which template made an index: a generation older than the installed template is
+                # cut early, so new mappings apply from the next generation on (opensearch_rollover.py)
+                "_meta": {"template_version": version},
                 "dynamic": False,          # unknown fields stay in _source, never in the mapping
                 "date_detection": False,
                 "_source": {"excludes": [SEARCH]},
