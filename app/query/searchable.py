@@ -137,7 +137,9 @@ def searchable(event: dict, identifiers: bool = True) -> Searchable:
                     leaves(value, _PLAIN)
             elif spec == _SKIP or key[:1] == "_":
                 continue
-            elif type(value) is str and budget > 0:   # the common case, inline
+            elif type(value) is str and budget > 0:
+                # the common case, the same steps as leaves() without its call: a third of the
+                # cost of this function on demo events (keep the two in step)
                 keys, words = lists[spec]
                 if keys is None or not value:
                     continue
