@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
 
 from ..events.convert import format_ts
+from ..events.failures import FAILURE_QUERY, INTEGRATION_FAILURE_QUERY, is_integration_failure
 from ..query import QueryError, parse
 from ..query.ast import And
 from ..query.timeexpr import parse_time
@@ -48,12 +49,7 @@ PLAYER_TYPES = ("login", "payment", "game_session", "profile_change")
 # payment and game session of the window (25 times faster on a 5-million-event store).
 PLAYER_QUERY = "event.type:(login* OR payment* OR game_session* OR profile_change*)"
 EMAIL_TYPES = "event.type:(login OR profile_change)"   # where the demo and most platforms carry actor.email
-FAILURE_QUERY = ("event.outcome:failure OR log.level:(error OR critical OR alert OR emergency) "
-                 "OR (integration.status:* AND NOT integration.status:(ok OR success))")
-# The same definition as the shipped rule alerts/integration-failing-per-provider.yaml: errors,
-# timeouts and open circuit breakers. A declined card or a rejected document is an answer.
-INTEGRATION_FAILURE_STATUSES = ("error", "timeout", "circuit_open")
-INTEGRATION_FAILURE = f"integration.status:({' OR '.join(INTEGRATION_FAILURE_STATUSES)})"
+INTEGRATION_FAILURE = INTEGRATION_FAILURE_QUERY
 STATUS_CLASSES = (("2xx", 200, 299), ("3xx", 300, 399), ("4xx", 400, 499), ("5xx", 500, 599))
 TIMELINE_KEYS = (*service.STORY_KEYS, "player")
 DEGRADED_SHARE, FAILING_SHARE = 0.05, 0.20
@@ -561,10 +557,6 @@ def story_key(event: dict | None) -> tuple[str, str] | None:
         if isinstance(value, (str, int)) and value != "":
             return key, str(value)
     return None
-
-
-def is_integration_failure(event: dict) -> bool:
-    return (event.get("integration") or {}).get("status") in INTEGRATION_FAILURE_STATUSES
 
 
 def failure_message(event: dict) -> str:

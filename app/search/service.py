@@ -9,6 +9,7 @@ from typing import Iterator
 
 import orjson
 
+from ..events.failures import is_failure
 from ..query.ast import MatchAll, Node, Or, QueryError, Term
 from ..query.parser import exact_term
 from ..query.fields import NAMESPACE, resolve
@@ -18,7 +19,6 @@ from ..storage import LogStore, SearchRequest
 # Keys that tie events of one story together, in the order the UI offers them.
 STORY_KEYS = ("correlation.id", "actor.id", "target.id", "session.id", "game.round_id",
               "payment.transaction_id", "trace.id")
-FAILURE_LEVELS = {"error", "critical", "alert", "emergency"}
 DEFAULT_EXPORT_FIELDS = ("@timestamp", "event.id", "event.component", "event.type", "event.action",
                          "event.outcome", "log.level", "service.name", "actor.id", "target.id",
                          "correlation.id", "message")
@@ -69,11 +69,6 @@ def context(store: LogStore, event_id: str, by: str | None, before: int, after: 
                                              total_bound=0)))
     return {"event": event, "by": by, "value": value, "before": list(reversed(older.hits)), "after": newer.hits,
             "keys": {k: value_at(event, k) for k in STORY_KEYS if value_at(event, k) is not None}}
-
-
-def is_failure(event: dict) -> bool:
-    return (value_at(event, "event.outcome") == "failure" or value_at(event, "log.level") in FAILURE_LEVELS
-            or value_at(event, "integration.status") not in (None, "ok", "success"))
 
 
 def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int,
