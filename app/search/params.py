@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ..query import QueryError, parse
 from ..query.ast import And, Node, Term
@@ -72,8 +72,9 @@ def parse_interval(raw: str, start_ms: int, end_ms: int) -> int:
 
 
 def search_params(args: Mapping[str, str], *, now_ms: int | None = None, default_from: str | None = None,
-                  default_size: int = 50, earliest_ms: int | None = None) -> SearchParams:
-    """`earliest_ms`: the oldest stored time, to size an automatic histogram when `from` is open."""
+                  default_size: int = 50, earliest: Callable[[], int | None] | None = None) -> SearchParams:
+    """`earliest`: asked for the oldest stored time only when `from` is open and a histogram is
+    wanted, to size it (finding it can mean opening every partition of the store)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     q = args.get("q", "") or ""
     query: Node = parse(q)
@@ -94,6 +95,7 @@ def search_params(args: Mapping[str, str], *, now_ms: int | None = None, default
                              field="facets")
     histogram = None
     if args.get("histogram"):
+        earliest_ms = earliest() if start is None and earliest is not None else None
         span_start = start if start is not None else (earliest_ms if earliest_ms is not None else end - 86_400_000)
         histogram = parse_interval(args["histogram"], span_start, end)
     request = SearchRequest(

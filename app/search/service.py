@@ -26,6 +26,13 @@ EXPORT_PAGE = 1000
 MAX_EXPORT_FIELDS = 200
 
 
+def earliest_ms(store: LogStore) -> int | None:
+    """The start of the oldest stored partition (None for an empty store). Not cheap: on the
+    embedded store it opens every partition; ask only when needed (search_params' `earliest`)."""
+    parts = store.partitions()
+    return parts[0].start_ms if parts else None
+
+
 def value_at(event: dict, name: str):
     node = event
     for part in (("@timestamp",) if name == "@timestamp" else name.split(".")):

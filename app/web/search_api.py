@@ -25,8 +25,7 @@ def _services():
 
 
 def _earliest() -> int | None:
-    parts = _services().store.partitions()
-    return parts[0].start_ms if parts else None
+    return service.earliest_ms(_services().store)
 
 
 def result_json(params, result: SearchResult) -> dict:
@@ -55,7 +54,7 @@ def result_json(params, result: SearchResult) -> dict:
 @api.get("/search")
 @api_access("read")
 def search():
-    params = search_params(request.args, earliest_ms=_earliest())
+    params = search_params(request.args, earliest=_earliest)
     result = reading.stream(request.args.get("stream")).search(reading.scoped(params.request))
     reading.record_search("search", params.q, params.request, len(result.hits), result.total)
     return jsonify(result_json(params, result))
@@ -103,7 +102,7 @@ def timeline():
     if not by or not value:
         raise ApiError(400, "timeline needs by=<field> and value=<value>, e.g. by=payment.transaction_id&value=tx-…")
     args = {k: v for k, v in request.args.items() if k not in ("by", "value", "q")}
-    params = search_params(args, default_size=500, earliest_ms=_earliest())
+    params = search_params(args, default_size=500, earliest=_earliest)
     gap = _bounded(request.args, "gap_seconds", 300, 1, 86_400 * 30) * 1000
     found = service.timeline(_services().store, by, value, params.request, gap, scope=reading.scoped)
     reading.record_search("timeline", f"{by}:{value}", params.request, len(found["entries"]), found["total"])
@@ -121,7 +120,7 @@ def export():
     if fmt not in ("csv", "ndjson"):
         raise ApiError(400, "format: csv or ndjson")
     fields = service.export_fields(request.args.get("fields"))
-    params = search_params(request.args, earliest_ms=_earliest())
+    params = search_params(request.args, earliest=_earliest)
     limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
     services = _services()
     who = audit.actor()

@@ -32,8 +32,7 @@ def _services():
 
 
 def _earliest() -> int | None:
-    parts = _services().store.partitions()
-    return parts[0].start_ms if parts else None
+    return service.earliest_ms(_services().store)
 
 
 def iso(raw: str | None) -> str | None:
@@ -87,7 +86,7 @@ def index():
                 cursor=request.args.get("cursor", ""))
     error = None
     try:
-        params = search_params(args, earliest_ms=_earliest())
+        params = search_params(args, earliest=_earliest)
         reading.scoped(params.request)   # the reader's restrictions, shown like any error of the query
     except QueryError as exc:   # shown inline at its position; the page still answers
         error = exc
