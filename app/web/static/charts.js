@@ -1,0 +1,129 @@
+// Platform Logs charts: one small wrapper over the vendored uPlot (static/vendor/uplot/), for any page.
+//
+// How to use it (no inline script: the CSP allows only files served by the app):
+//   <link rel="stylesheet" href="{{ url_for('web.static', filename='vendor/uplot/uPlot.min.css') }}">
+//   <script src="{{ url_for('web.static', filename='vendor/uplot/uPlot.iife.min.js') }}" defer></script>
+//   <script src="{{ url_for('web.static', filename='charts.js') }}" defer></script>
+//   <div class="chart" data-chart='{{ spec|tojson }}' aria-label="What the chart shows"></div>
+// Every element with data-chart is drawn when the page has loaded (or call PlatlogsCharts.render(el, spec)).
+// spec = {
+//   kind: "line" | "bars" | "stacked" | "sparkline",   // stacked: bars of each series on top of each other
+//   x: [epoch ms, ...],                                 // bucket starts (UTC instants)
+//   series: [{label: "errors", values: [n|null, ...]}],  // one list of values per series, as long as x
+//   unit: "events",                                     // optional, shown in the legend
+//   height: 220,                                        // optional, px (sparkline: 40)
+//   max: 100                                            // optional fixed top of the y axis (e.g. percent)
+// }
+// Times on the axis are in the browser's zone; the legend shows the local time and UTC beside it.
+// Colours: the Okabe–Ito palette (distinguishable with colour-blindness), dashes alternate for print.
+"use strict";
+
+(function () {
+  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F7F7F", "#000000"];
+  const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function zone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (_) { return ""; }
+  }
+  function localText(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function utcText(d) {
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " UTC";
+  }
+  function timeText(ms) {
+    if (ms == null) return "\u2014";
+    const d = new Date(ms);
+    return localText(d) + " \u00b7 " + utcText(d);
+  }
+  function numberText(v) {
+    if (v == null || Number.isNaN(v)) return "\u2014";
+    return Number(v).toLocaleString(undefined, { maximumFractionDigits: 2 });
+  }
+  function cssVar(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  // Stacked bars: each series drawn at the sum of itself and those below it; the legend keeps the raw values.
+  function stack(series) {
+    const sums = series[0] ? series[0].values.map(() => 0) : [];
+    return series.map((s) => s.values.map((v, i) => (sums[i] += v == null ? 0 : Number(v))));
+  }
+
+  function render(el, spec) {
+    if (typeof uPlot === "undefined" || !spec || !Array.isArray(spec.x)) return null;
+    const kind = spec.kind || "line";
+    const spark = kind === "sparkline";
+    const series = (spec.series || []).filter((s) => Array.isArray(s.values));
+    const stacked = kind === "stacked";
+    const shown = stacked ? stack(series) : series.map((s) => s.values);
+    const axis = cssVar("--muted", "#5b6577");
+    const grid = cssVar("--line", "#dfe3ea");
+    const barPaths = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 60] }) : undefined;
+    const opts = {
+      width: Math.max(el.clientWidth || 300, 120),
+      height: spec.height || (spark ? 40 : 220),
+      ms: 1,
+      tzDate: (ts) => new Date(ts),
+      legend: { show: !spark, live: true },
+      cursor: { show: !spark, drag: { x: false, y: false } },
+      select: { show: false },
+      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, spec.max != null ? spec.max : Math.max(hi, 1) * 1.05] } },
+      axes: spark ? [{ show: false }, { show: false }] : [
+        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60,
+          values: (u, ticks) => ticks.map(numberText) },
+      ],
+      series: [{ label: "Time (" + (zone() || "local") + ")", value: (u, v) => timeText(v) }].concat(series.map((s, i) => {
+        const colour = s.colour || PALETTE[i % PALETTE.length];
+        const raw = s.values;
+        const out = {
+          label: String(s.label == null ? "" : s.label) + (spec.unit ? " (" + spec.unit + ")" : ""),
+          stroke: colour, width: spark ? 1.5 : 2, dash: kind === "line" ? DASHES[i % DASHES.length] : undefined,
+          points: { show: false },
+          value: (u, v, si, idx) => numberText(idx == null ? v : raw[idx]),
+        };
+        if (kind === "bars" || stacked) { out.fill = colour; out.paths = barPaths; out.width = 0; }
+        if (spark) out.fill = colour + "33";
+        return out;
+      })),
+    };
+    // stacked: draw the tallest first so each smaller one paints over it
+    if (stacked) {
+      const order = opts.series.slice(1).map((s, i) => i).reverse();
+      opts.series = [opts.series[0]].concat(order.map((i) => opts.series[i + 1]));
+      const data = [spec.x].concat(order.map((i) => shown[i]));
+      return mount(el, opts, data);
+    }
+    return mount(el, opts, [spec.x].concat(shown));
+  }
+
+  function mount(el, opts, data) {
+    el.replaceChildren();
+    const chart = new uPlot(opts, data, el);
+    if (typeof ResizeObserver !== "undefined") {
+      let width = el.clientWidth;
+      new ResizeObserver(() => {
+        if (el.clientWidth && el.clientWidth !== width) {
+          width = el.clientWidth;
+          chart.setSize({ width: Math.max(width, 120), height: opts.height });
+        }
+      }).observe(el);
+    }
+    return chart;
+  }
+
+  function renderAll(root) {
+    (root || document).querySelectorAll("[data-chart]").forEach((el) => {
+      let spec = null;
+      try { spec = JSON.parse(el.getAttribute("data-chart")); } catch (_) { return; }
+      render(el, spec);
+    });
+  }
+
+  window.PlatlogsCharts = { render: render, renderAll: renderAll, timeText: timeText, numberText: numberText, palette: PALETTE };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => renderAll());
+  else renderAll();
+})();
