@@ -181,3 +181,17 @@ def test_hostile_values_in_suggestions_are_only_text(live_server, events, signed
     option.click()
     expect(box).to_have_value('game.name:"' + hostile.replace('"', '\\"') + '" ')
     assert page.title() not in ("1", "2")
+
+
+def test_the_results_table_shows_times_in_the_browsers_zone_with_utc_on_hover(events, new_page, signed_in_page,
+                                                                              live_server):
+    user = live_server.create_user("support")
+    signed_in_page(user=user)
+    page = new_page(storage_state=live_server.sessions[user.username], timezone_id="Asia/Kolkata")
+    page.goto("/?q=ux&from=now-3h")
+    cell = page.locator("td.ts time").first
+    utc = datetime.fromisoformat(cell.get_attribute("datetime").replace("Z", "+00:00"))
+    local = utc.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    expect(cell).to_have_text(local.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}")
+    assert cell.get_attribute("title") == utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d} UTC"
+    expect(page.locator("th[data-zone-header]")).to_contain_text("UTC+05:30")

@@ -42,12 +42,24 @@ function parseTime(text) {
 }
 
 // <time datetime="…Z"> written by the server in UTC: the browser's local time, UTC beside it.
+// In the results table (data-row) the local time alone, to the millisecond, with UTC on hover and
+// the zone once in the column's header.
 function localiseTimes(root) {
   root.querySelectorAll("time[datetime]").forEach((el) => {
     const date = new Date(el.getAttribute("datetime"));
     if (isNaN(date.getTime())) return;
+    if (el.hasAttribute("data-row")) {
+      const ms = "." + String(date.getMilliseconds()).padStart(3, "0");
+      el.textContent = localText(date) + ms;
+      el.title = utcText(date).replace(" UTC", ms + " UTC");
+      return;
+    }
     el.textContent = localText(date) + " (" + zoneLabel(date) + ") · " + utcText(date);
     el.title = utcText(date);
+  });
+  root.querySelectorAll("th[data-zone-header] .zone").forEach((el) => {
+    el.textContent = zoneLabel(new Date());
+    el.title = "times in your browser's zone; hover a time for UTC";
   });
 }
 
