@@ -1,0 +1,1 @@
+"""Dashboards as data (dashboards/*.yaml): definitions and validation, and the panels' figures."""

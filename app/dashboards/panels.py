@@ -1,0 +1,249 @@
+"""The figures of a dashboard's panels, from the LogStore. No Flask here.
+
+    dashboard_data(store, scope, window, dashboard, sees_personal=...) -> dict (JSON-ready)
+
+Every store read goes through `scope` (the web layer passes reading.scoped: a masked reader's
+query rules). Counts are exact (total_bound=EXACT, facets over every match); when the store says
+a budget ran out (a facet or histogram timed out: SearchResult.counted) the panel carries a note
+saying so — never silent sampling. Personal values (events, group values) are masked here for
+readers without see_personal, and their links are left out (a link would carry the value).
+
+Percentiles: the LogStore protocol has no percentile aggregation, so a percentiles panel reads
+the newest PERCENTILE_MAX matching events and computes nearest-rank percentiles from them: exact
+when the range holds at most that many, and otherwise the panel says over how many of how many.
+(The per-minute rollups' latency sketches can replace this read later, behind the same panel kind.)
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from ..events.convert import format_ts
+from ..events.failures import FAILURE_QUERY
+from ..query import QueryError, parse
+from ..query.quoting import term
+from ..search import control
+from ..search.control import Window, group, percentile
+from ..search.masking import is_personal, mask_event, mask_value
+from ..search.service import value_at
+from ..storage import SearchRequest, SearchResult, StoreError
+from ..storage.base import EXACT
+from .definitions import Dashboard, Panel
+
+Scope = Callable[[SearchRequest], SearchRequest]
+PERCENTILE_MAX = 20_000          # the most events a percentiles panel reads
+DEGRADED_SHARE, FAILING_SHARE = control.DEGRADED_SHARE, control.FAILING_SHARE
+
+
+def both(query: str, more: str) -> str:
+    """`query` narrowed by `more` (either may be empty: all events)."""
+    if not query:
+        return more
+    if not more:
+        return query
+    return f"{group(query)} AND {group(more)}"
+
+
+class _Reader:
+    """One panel's reads: the window, the reader's scope, and the notes the store's answers call for."""
+
+    def __init__(self, store, scope: Scope, window: Window, sees_personal: bool):
+        self.store, self.scope, self.window, self.sees_personal = store, scope, window, sees_personal
+        self.notes: list[str] = []
+
+    def search(self, query: str, **options) -> SearchResult:
+        request = SearchRequest(query=parse(query), start_ms=self.window.start_ms, end_ms=self.window.end_ms,
+                                now_ms=self.window.now_ms, **{"size": 0, "total_bound": EXACT, **options})
+        result = self.store.search(self.scope(request))
+        if request.total_bound and not result.total_exact:
+            self.note(f"at least {result.total:,} events: the store stopped counting")
+        if result.histogram_timed_out or any(f.timed_out for f in result.facets.values()):
+            counted = f"{result.counted:,} of {result.total:,}" if result.counted is not None else "part"
+            self.note(f"the store's time budget ran out: counted {counted} events")
+        if any(f.approximate for f in result.facets.values()):
+            self.note("values counted over the newest matches only")
+        return result
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def link(self, query: str) -> dict:
+        """Arguments of the search page showing these events over this range."""
+        return {"q": query, **self.window.time_args()}
+
+    def shown_value(self, field: str, value):
+        if value is None or self.sees_personal or not is_personal(field):
+            return value
+        return mask_value(field, value)
+
+    def group_link(self, query: str, field: str, value) -> dict | None:
+        if value is None or (not self.sees_personal and is_personal(field)):
+            return None
+        return self.link(both(query, term(field, str(value) if not isinstance(value, bool) else str(value).lower())))
+
+
+def _width(window: Window) -> int:
+    return control.histogram_width(window)
+
+
+def number(r: _Reader, panel: Panel) -> dict:
+    found = r.search(panel.query)
+    out = {"count": found.total, "exact": found.total_exact, "value": found.total}
+    if panel.ratio_of is not None:
+        base = r.search(panel.ratio_of)
+        out.update(of=base.total, value=found.total / base.total if base.total else None, ratio=True,
+                   of_link=r.link(panel.ratio_of))
+    return out
+
+
+def _series_of(r: _Reader, query: str, width: int) -> tuple[list[int], list[int], int]:
+    found = r.search(query, histogram_ms=width, total_bound=0)
+    x = [b.start_ms for b in found.histogram]
+    values = [b.count for b in found.histogram]
+    return x, values, sum(values)
+
+
+def timeseries(r: _Reader, panel: Panel) -> dict:
+    width = _width(r.window)
+    x: list[int] = []
+    series = []
+    for s in panel.series:
+        xs, values, total = _series_of(r, s.query, width)
+        x = x or xs
+        series.append({"label": s.label, "values": values, "total": total, "link": r.link(s.query)})
+    return {"x": x, "series": series, "width_ms": width}
+
+
+def stacked(r: _Reader, panel: Panel) -> dict:
+    width = _width(r.window)
+    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit, histogram_ms=width)
+    x = [b.start_ms for b in found.histogram]
+    rest = [b.count for b in found.histogram]
+    series = []
+    for value in found.facets[panel.by].values:
+        _, values, total = _series_of(r, both(panel.query, term(panel.by, _text(value.value))), width)
+        rest = [a - b for a, b in zip(rest, values)]
+        series.append({"label": str(r.shown_value(panel.by, value.value)), "values": values, "total": total,
+                       "link": r.group_link(panel.query, panel.by, value.value)})
+    if any(rest):
+        series.append({"label": "other", "values": rest, "total": sum(rest),
+                       "link": r.link(both(panel.query, " AND ".join(f"NOT {term(panel.by, _text(s.value))}"
+                                                                     for s in found.facets[panel.by].values)))})
+    return {"x": x, "series": series, "width_ms": width, "total": found.total}
+
+
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def top(r: _Reader, panel: Panel) -> dict:
+    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
+    rows = [{"value": r.shown_value(panel.by, v.value), "count": v.count,
+             "share": v.count / found.total if found.total else None,
+             "link": r.group_link(panel.query, panel.by, v.value)} for v in found.facets[panel.by].values]
+    listed = sum(row["count"] for row in rows)
+    return {"rows": rows, "total": found.total, "rest": found.total - listed, "field": panel.by}
+
+
+def percentiles(r: _Reader, panel: Panel) -> dict:
+    total = r.search(panel.query).total
+    query = both(panel.query, f"{panel.field}:*")
+    request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms,
+                            now_ms=r.window.now_ms)
+    events = control.sample(r.store, request, r.scope, PERCENTILE_MAX) if total else []
+    if len(events) >= PERCENTILE_MAX:
+        r.note(f"percentiles over the newest {len(events):,} events with {panel.field} (the range holds more: "
+               f"{total:,} events in all)")
+    groups: dict = {}
+    overall: list[float] = []
+    for event in events:
+        v = control.number(value_at(event, panel.field))
+        if v is None:
+            continue
+        overall.append(v)
+        if panel.by:
+            key = value_at(event, panel.by)
+            if key is not None and not isinstance(key, (dict, list)):
+                groups.setdefault(key, []).append(v)
+
+    def figures(values: list[float]) -> dict:
+        ordered = sorted(values)
+        return {"count": len(ordered), "values": [percentile(ordered, p) for p in panel.percentiles],
+                "max": ordered[-1] if ordered else None}
+
+    rows = []
+    for key, values in groups.items():
+        rows.append({"value": r.shown_value(panel.by, key), "link": r.group_link(query, panel.by, key),
+                     **figures(values)})
+    rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
+    return {"percentiles": list(panel.percentiles), "overall": figures(overall), "rows": rows[:panel.limit],
+            "groups": len(rows), "read": len(events), "total": total, "field": panel.field, "by": panel.by,
+            "exact": len(events) < PERCENTILE_MAX}
+
+
+def status(r: _Reader, panel: Panel) -> dict:
+    failure = panel.failure_query or FAILURE_QUERY
+    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
+    cells = []
+    for v in found.facets[panel.by].values:
+        narrowed = both(panel.query, term(panel.by, _text(v.value)))
+        failures = r.search(both(narrowed, failure)).total
+        newest = r.search(narrowed, size=1, total_bound=0).hits
+        latest = value_at(newest[0], panel.status_field) if newest else None
+        share = failures / v.count if v.count else None
+        state = "failing" if share and share >= FAILING_SHARE else "degraded" if share and share >= DEGRADED_SHARE \
+            else "ok"
+        cells.append({"value": r.shown_value(panel.by, v.value), "count": v.count, "failures": failures,
+                      "share": share, "state": state, "latest": r.shown_value(panel.status_field, latest),
+                      "latest_at": newest[0].get("@timestamp") if newest else None,
+                      "link": r.group_link(panel.query, panel.by, v.value),
+                      "failure_link": None if not r.group_link(panel.query, panel.by, v.value)
+                      else r.link(both(narrowed, failure))})
+    order = {"failing": 0, "degraded": 1, "ok": 2}
+    cells.sort(key=lambda c: (order[c["state"]], -(c["share"] or 0), str(c["value"])))
+    return {"cells": cells, "total": found.total, "field": panel.by, "status_field": panel.status_field,
+            "failure_query": failure}
+
+
+def events(r: _Reader, panel: Panel) -> dict:
+    found = r.search(panel.query, size=panel.limit)
+    hits = found.hits if r.sees_personal else [mask_event(e) for e in found.hits]
+    rows = [{"id": value_at(e, "event.id"), "cells": [value_at(e, c) for c in panel.columns]} for e in hits]
+    return {"columns": list(panel.columns), "rows": rows, "total": found.total}
+
+
+KIND_DATA = {"number": number, "timeseries": timeseries, "stacked": stacked, "top": top,
+             "percentiles": percentiles, "status": status, "events": events}
+
+
+def panel_data(store, scope: Scope, window: Window, panel: Panel, *, sees_personal: bool) -> dict:
+    """One panel's figures; a query the store refuses or a store that cannot answer is the
+    panel's `error` (the other panels still show)."""
+    r = _Reader(store, scope, window, sees_personal)
+    out = {"id": panel.id, "title": panel.title, "kind": panel.kind, "description": panel.description,
+           "width": panel.width, "unit": panel.unit, "query": panel.query, "link": r.link(panel.query),
+           "error": None}
+    try:
+        out["data"] = KIND_DATA[panel.kind](r, panel)
+    except QueryError as exc:
+        out["data"], out["error"] = None, f"the query cannot run: {exc.message}"
+    except StoreError as exc:
+        out["data"], out["error"] = None, f"the store cannot answer now: {exc}"
+    out["notes"] = r.notes
+    return out
+
+
+def dashboard_data(store, scope: Scope, window: Window, dashboard: Dashboard, *, sees_personal: bool) -> dict:
+    return {"id": dashboard.id, "title": dashboard.title, "description": dashboard.description,
+            "range": {"from": window.raw_from, "to": window.raw_to or "now", "start": format_ts(window.start_ms),
+                      "end": format_ts(window.end_ms), "start_ms": window.start_ms, "end_ms": window.end_ms},
+            "panels": [panel_data(store, scope, window, p, sees_personal=sees_personal) for p in dashboard.panels]}
+
+
+def window_for(dashboard: Dashboard, args, now_ms: int | None = None) -> Window:
+    """The range asked for (`from`/`to`), the dashboard's own range by default; QueryError names
+    what is wrong."""
+    merged = {"from": args.get("from") or dashboard.range, "to": args.get("to") or ""}
+    window = control.parse_window(merged, now_ms)
+    return replace(window, q="")
