@@ -9,6 +9,7 @@ from ..access import can
 
 ENTRIES = [
     ("web.index", "Search", "search"),
+    ("web.dashboards", "Dashboards", "view_dashboards"),
     ("web.timeline", "Timeline", "view_timeline"),
     ("web.errors", "Errors", "view_errors"),
     ("web.user_actions", "User actions", "view_user_actions"),
