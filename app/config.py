@@ -118,6 +118,7 @@ class Settings:
     max_gzip_ratio: int = 200
     max_url_bytes: int = 8000            # request line (path + query) the app answers 414 beyond
     classification_file: Path | None = None
+    fingerprint_file: Path | None = None      # custom error fingerprint rules (app/events/fingerprints.yaml)
     redaction_file: Path | None = None
     secure_cookies: bool = False
     trusted_proxies: int = 0     # reverse proxies in front of the app whose X-Forwarded-* to believe
@@ -195,6 +196,7 @@ class Settings:
             max_gzip_ratio=_int(env, "MAX_GZIP_RATIO", 200, 2, 1_000_000),
             max_url_bytes=_int(env, "MAX_URL_BYTES", 8000, 1024, 8000),
             classification_file=optional_path("CLASSIFICATION_FILE"),
+            fingerprint_file=optional_path("FINGERPRINT_FILE"),
             redaction_file=optional_path("REDACTION_FILE"),
             secure_cookies=_bool(env, "SECURE_COOKIES", False),
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0, 5),

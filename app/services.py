@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .events.classify import Classifier
+from .events.fingerprint_rules import Fingerprinter
 from .events.normalize import Normalizer
 from .events.redact import Redactor
 from .events.schema import load_schema
@@ -34,7 +35,8 @@ def build_normalizer(settings: Settings, redactor: Redactor | None = None) -> No
     classifier = Classifier.from_file(settings.classification_file, schema.components, schema.types)
     return Normalizer(schema, classifier, redactor or Redactor.from_file(settings.redaction_file),
                       max_fields=settings.max_fields_per_event, max_depth=settings.max_depth,
-                      future_tolerance_ms=settings.future_tolerance_seconds * 1000)
+                      future_tolerance_ms=settings.future_tolerance_seconds * 1000,
+                      fingerprinter=Fingerprinter.from_file(settings.fingerprint_file, schema.fields))
 
 
 def build_services(settings: Settings) -> Services:

@@ -5,7 +5,7 @@ Two ways through, with the same result (a property test holds them to it):
   redaction, copying -> known fields checked and normalised per schema.yaml (convert.py);
 - the fast path, for a raw JSON line that provably needs no redaction and no key rewriting:
   one walk that checks the parsed object in place.
-Then timestamp, id and classification. Nothing here touches storage; `Normalizer.normalize`
+Then timestamp, id, classification and an error's fingerprint. Nothing here touches storage; `Normalizer.normalize`
 is pure apart from the id it generates.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 from typing import Any, Callable
 
 from .classify import Classifier
+from .fingerprint_rules import Fingerprinter
 from .convert import MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .ids import new_id
 from .redact import Redactor
@@ -31,8 +32,11 @@ _INT64 = 2**63
 
 class Normalizer:
     def __init__(self, schema: Schema, classifier: Classifier, redactor: Redactor, *,
-                 max_fields: int = 500, max_depth: int = 8, future_tolerance_ms: int = 86_400_000):
+                 max_fields: int = 500, max_depth: int = 8, future_tolerance_ms: int = 86_400_000,
+                 fingerprinter: Fingerprinter | None = None):
         self.schema = schema
+        # error.fingerprint on every error (app/events/fingerprint.py; custom rules: fingerprints.yaml)
+        self.fingerprinter = fingerprinter or Fingerprinter.from_file(fields=schema.fields)
         self.classifier = classifier
         self.redactor = redactor
         self.max_fields = max_fields
@@ -133,6 +137,7 @@ class Normalizer:
         if state[1]:
             meta["redacted"] = state[1]
         columns["component"], columns["type"] = component, type_
+        self.fingerprinter.stamp(event)
         # private keys for the store (see app/storage/base.py), never stored
         event["_ts"] = ts_ms
         event["_columns"] = columns
