@@ -38,6 +38,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from .ingest.views import api as ingest_api
     from .web.api import api as read_api
     from .web.search_api import api as search_api
+    from .web.dashboards import api as dashboards_api
     from .web import web
 
     init_auth(app, services.meta)
@@ -61,7 +62,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
                 return
         csrf.protect()
 
-    for blueprint in (ingest_api, read_api, search_api, web):
+    for blueprint in (ingest_api, read_api, search_api, dashboards_api, web):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 
