@@ -304,3 +304,28 @@ def load_dashboards(directory=None) -> list[Dashboard]:
 def default_dashboards_dir() -> Path:
     """The shipped dashboards: dashboards/ at the top of the repository."""
     return Path(__file__).resolve().parents[2] / "dashboards"
+
+
+_CACHE: dict = {}
+
+
+def shipped(directory=None) -> tuple[list[Dashboard], list[DashboardError]]:
+    """The dashboards of the directory and the errors of the files that could not be loaded (a
+    bad file is left out, the others shown), read again only when a file changed."""
+    directory = Path(directory or default_dashboards_dir())
+    try:
+        files = dashboard_files(directory)
+    except DashboardError as exc:
+        return [], [exc]
+    key = (str(directory), tuple((p.name, p.stat().st_mtime_ns) for p in files))
+    if key not in _CACHE:
+        dashboards: list[Dashboard] = []
+        errors: list[DashboardError] = []
+        for path in files:
+            try:
+                dashboards.append(load_file(path))
+            except DashboardError as exc:
+                errors.append(exc)
+        _CACHE.clear()
+        _CACHE[key] = (dashboards, errors)
+    return _CACHE[key]

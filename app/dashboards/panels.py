@@ -24,7 +24,7 @@ from ..query import QueryError, parse
 from ..query.quoting import term
 from ..search import control
 from ..search.control import Window, group, percentile
-from ..search.masking import is_personal, mask_event, mask_value
+from ..search.masking import is_personal, mask_event, mask_value, masked_facet
 from ..search.service import value_at
 from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
@@ -112,7 +112,7 @@ def timeseries(r: _Reader, panel: Panel) -> dict:
         xs, values, total = _series_of(r, s.query, width)
         x = x or xs
         series.append({"label": s.label, "values": values, "total": total, "link": r.link(s.query)})
-    return {"x": x, "series": series, "width_ms": width}
+    return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width}
 
 
 def stacked(r: _Reader, panel: Panel) -> dict:
@@ -130,7 +130,8 @@ def stacked(r: _Reader, panel: Panel) -> dict:
         series.append({"label": "other", "values": rest, "total": sum(rest),
                        "link": r.link(both(panel.query, " AND ".join(f"NOT {term(panel.by, _text(s.value))}"
                                                                      for s in found.facets[panel.by].values)))})
-    return {"x": x, "series": series, "width_ms": width, "total": found.total}
+    return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width,
+            "total": found.total}
 
 
 def _text(value) -> str:
@@ -139,9 +140,12 @@ def _text(value) -> str:
 
 def top(r: _Reader, panel: Panel) -> dict:
     found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
-    rows = [{"value": r.shown_value(panel.by, v.value), "count": v.count,
-             "share": v.count / found.total if found.total else None,
-             "link": r.group_link(panel.query, panel.by, v.value)} for v in found.facets[panel.by].values]
+    rows = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, panel.by, v.value)}
+            for v in found.facets[panel.by].values]
+    if not r.sees_personal and is_personal(panel.by):
+        rows = masked_facet(panel.by, rows)     # rows that mask alike merged: the order tells nothing
+    for row in rows:
+        row["share"] = row["count"] / found.total if found.total else None
     listed = sum(row["count"] for row in rows)
     return {"rows": rows, "total": found.total, "rest": found.total - listed, "field": panel.by}
 
