@@ -138,6 +138,7 @@ class MetaDB(Throttle, Sessions):
 
     def create_all(self) -> None:
         from ..alerts import lifecycle  # noqa: F401  the alerting tables live there, on this Base
+        from . import errorgroups  # noqa: F401  the error-group registry
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
 
