@@ -1,0 +1,164 @@
+"""Where the health computations get their numbers: per-step ProviderRows (app/rollups/model.py).
+
+`reader_for(store)` answers the RollupReader question `providers(start, end, step, providers)`:
+from `store.rollups` when the store keeps rollups, else from the raw `integration` events through
+`store.search` (exact; one pass over the range, fine for tests and small stores). `reduce` is the
+pure events -> minute rows function the fallback uses, and `MemoryRollups` sums such rows per step
+(tests and the status tracker reuse rows read once)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Collection, Iterable
+
+from ..events.failures import INTEGRATION_FAILURE_STATUSES, TIMEOUT_STATUS
+from ..query import parse
+from ..rollups.model import MINUTE_MS, ProviderRow
+from ..storage import SearchRequest
+from . import sketch
+
+SCAN_QUERY = "integration.provider:*"      # calls: events naming a provider (status changes name none)
+PAGE = 5_000
+
+
+def _ts_ms(event: dict) -> int | None:
+    from datetime import datetime
+    raw = event.get("@timestamp")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def reduce(events: Iterable[dict]) -> list[ProviderRow]:
+    """Minute ProviderRows of `events`: every event with an `integration.provider` is a call (as
+    app/rollups/model.py counts them; our own status-change events carry none). Uses the
+    rollups' own reduction when it is there, so both paths give the same numbers."""
+    try:
+        from ..rollups.model import reduce as reduce_sums
+    except ImportError:
+        return _reduce(events)
+    sums = reduce_sums(events)
+    rows: dict[tuple, ProviderRow] = {}
+    for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
+        row = rows.get((minute, provider, kind))
+        if row is None:
+            row = rows[(minute, provider, kind)] = ProviderRow(start_ms=minute, provider=provider, kind=kind)
+        row.calls += calls
+        row.failures += failures
+        row.timeouts += timeouts
+        if status is not None:
+            row.statuses[status] = row.statuses.get(status, 0) + calls
+    for (minute, provider, kind, bucket), n in sums.latency.items():
+        row = rows.get((minute, provider, kind))
+        if row is None:
+            row = rows[(minute, provider, kind)] = ProviderRow(start_ms=minute, provider=provider, kind=kind)
+        row.latency[bucket] = row.latency.get(bucket, 0) + n
+    return sorted(rows.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
+
+
+def _text(value):
+    return value if value is None or type(value) is str else str(value)
+
+
+def _reduce(events: Iterable[dict]) -> list[ProviderRow]:
+    """The same reduction, here until app/rollups/model.py has its own."""
+    rows: dict[tuple, ProviderRow] = {}
+    for event in events:
+        integ = event.get("integration")
+        ms = _ts_ms(event)
+        if not isinstance(integ, dict) or integ.get("provider") is None or ms is None:
+            continue
+        name, kind, status = _text(integ["provider"]), _text(integ.get("kind")), _text(integ.get("status"))
+        start = ms - ms % MINUTE_MS
+        row = rows.get((start, name, kind))
+        if row is None:
+            row = rows[(start, name, kind)] = ProviderRow(start_ms=start, provider=name, kind=kind)
+        row.calls += 1
+        if status is not None:
+            row.statuses[status] = row.statuses.get(status, 0) + 1
+            row.failures += status in INTEGRATION_FAILURE_STATUSES
+            row.timeouts += status == TIMEOUT_STATUS
+        duration = integ.get("duration")
+        if type(duration) in (int, float) and duration == duration and abs(duration) != float("inf"):
+            key = sketch.bucket(float(duration))
+            row.latency[key] = row.latency.get(key, 0) + 1
+    return sorted(rows.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
+
+
+def add(into: ProviderRow, row: ProviderRow) -> None:
+    into.calls += row.calls
+    into.failures += row.failures
+    into.timeouts += row.timeouts
+    for k, v in row.statuses.items():
+        into.statuses[k] = into.statuses.get(k, 0) + v
+    for k, v in row.latency.items():
+        into.latency[k] = into.latency.get(k, 0) + v
+
+
+def resum(rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int,
+          providers: Collection[str] | None = None) -> list[ProviderRow]:
+    """Rows inside [start, end) summed per step (steps aligned on the epoch, as the stores' rollups
+    align them), per (provider, kind)."""
+    out: dict[tuple, ProviderRow] = {}
+    wanted = set(providers) if providers is not None else None
+    for row in rows:
+        if not start_ms <= row.start_ms < end_ms or (wanted is not None and row.provider not in wanted):
+            continue
+        start = row.start_ms // step_ms * step_ms
+        key = (start, row.provider, row.kind)
+        into = out.get(key)
+        if into is None:
+            into = out[key] = replace(row, start_ms=start, calls=0, failures=0, timeouts=0, statuses={}, latency={})
+        add(into, row)
+    return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
+
+
+class MemoryRollups:
+    """A RollupReader over minute rows already in memory."""
+
+    def __init__(self, rows: Iterable[ProviderRow]):
+        self.rows = list(rows)
+
+    def providers(self, start_ms: int, end_ms: int, step_ms: int,
+                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+        return resum(self.rows, start_ms, end_ms, step_ms, providers)
+
+
+def scan(store, start_ms: int, end_ms: int, scope=None) -> Iterable[dict]:
+    """Every provider call of [start, end), oldest first, read in pages through store.search."""
+    request = SearchRequest(query=parse(SCAN_QUERY), start_ms=start_ms, end_ms=end_ms, size=PAGE,
+                            newest_first=False, total_bound=0)
+    while True:
+        result = store.search(scope(request) if scope else request)
+        yield from result.hits
+        if result.next_cursor is None or not result.hits:
+            return
+        request = replace(request, cursor=result.next_cursor)
+
+
+class EventRollups:
+    """The fallback RollupReader: the same rows computed from the raw events (exact)."""
+
+    def __init__(self, store, scope=None):
+        self.store, self.scope = store, scope
+
+    def providers(self, start_ms: int, end_ms: int, step_ms: int,
+                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+        minutes = reduce(scan(self.store, start_ms, end_ms, self.scope))
+        return resum(minutes, start_ms, end_ms, step_ms, providers)
+
+
+def reader_for(store, scope=None):
+    """The store's rollups when it keeps them, else the exact fallback over its events."""
+    rollups = getattr(store, "rollups", None)
+    return rollups if rollups is not None else EventRollups(store, scope)
+
+
+def by_provider(rows: Iterable[ProviderRow]) -> dict[str, list[ProviderRow]]:
+    out: dict[str, list[ProviderRow]] = defaultdict(list)
+    for row in rows:
+        out[row.provider].append(row)
+    return dict(out)

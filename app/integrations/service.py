@@ -1,0 +1,237 @@
+"""Integration health, the service the pages, the JSON API and the status tracker share:
+`overview` (one tile per provider, grouped by kind, worst first), `detail` (one provider over a
+range: figures, charts, incidents, uptime against its SLO, MTTR), `status_now` and `annotate`.
+
+Numbers come from ProviderRows (rows.py: the store's rollups, or the exact fallback over raw
+events) and are computed by compute.py's pure functions. No Flask here."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from ..events.convert import format_ts
+from ..events.failures import INTEGRATION_FAILURE_QUERY
+from ..meta.providers import ProviderNotes, check_annotation
+from ..query.quoting import term
+from ..rollups.model import MINUTE_MS
+from . import compute as C
+from .config import Thresholds, thresholds
+from .registry import GROUP_ORDER, Provider, annotated, discover, kind_group
+from .rows import EventRollups, MemoryRollups, by_provider
+
+HOUR_MS = C.HOUR_MS
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+MAX_RANGE_MS = 90 * DAY_MS
+CHART_STEPS = (MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS)
+CHART_POINTS = 360
+
+
+def minute_floor(ms: int) -> int:
+    return ms // MINUTE_MS * MINUTE_MS
+
+
+def reader(store, start_ms: int, end_ms: int, scope=None):
+    """The store's rollups; without them, the raw events of [start, end) reduced once to minute
+    rows held in memory for the rest of the request."""
+    rollups = getattr(store, "rollups", None)
+    if rollups is not None:
+        return rollups
+    return MemoryRollups(EventRollups(store, scope).providers(start_ms, end_ms, MINUTE_MS))
+
+
+def search_link(provider: str, start_ms: int, end_ms: int, failures: bool = False, code: str | None = None) -> dict:
+    """Arguments of the search page for this provider's calls (or failures, or one status)."""
+    q = term("integration.provider", provider)
+    if code is not None:
+        q += f" AND {term('integration.status', code)}"
+    elif failures:
+        q += f" AND {INTEGRATION_FAILURE_QUERY}"
+    return {"q": q, "from": format_ts(start_ms), "to": format_ts(end_ms)}
+
+
+# -- the status now --------------------------------------------------------------------------
+
+def _last_call(minute_rows, hourly_rows) -> int | None:
+    minutes = [r.start_ms for r in minute_rows if r.calls]
+    if minutes:
+        return max(minutes) + MINUTE_MS - 1
+    hours = [r.start_ms for r in hourly_rows if r.calls]
+    return max(hours) if hours else None
+
+
+def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider]) -> dict[str, dict]:
+    """Per provider: status, why, state minute by minute over the warm-up, last call."""
+    end = minute_floor(now_ms) + MINUTE_MS
+    hour_now = now_ms // HOUR_MS * HOUR_MS
+    base_start = hour_now - t.baseline_weeks * WEEK_MS
+    recent_start = end - max(t.warmup_minutes + t.window_minutes, 24 * 60) * MINUTE_MS
+    minute = by_provider(read.providers(recent_start, end, MINUTE_MS))
+    span = t.span_minutes * MINUTE_MS
+    spans = by_provider(read.providers(base_start, hour_now, span))
+    out = {}
+    for p in providers:
+        rows_m, rows_h = minute.get(p.name, []), spans.get(p.name, [])
+        calls, failures = C.series(rows_m, recent_start, end)
+        st = C.states(calls, failures, t)
+        base = C.baseline(rows_h, base_start, hour_now, span)
+        if base is None and any(calls):   # new: no whole hour yet, its recent minutes are the baseline
+            base = C.baseline(rows_m, recent_start, end, MINUTE_MS)
+        last = _last_call(rows_m, rows_h)
+        status, why = C.judge(st[-1] if st else C.UP, last, now_ms, base, t, p.quiet_at_night)
+        out[p.name] = {"status": status, "why": why, "last_call_ms": last}
+    return out
+
+
+# -- one tile per provider --------------------------------------------------------------------
+
+def _spark(calls: list[int], failures: list[int], per: int) -> list[dict]:
+    out = []
+    for i in range(0, len(calls), per):
+        c, f = sum(calls[i:i + per]), sum(failures[i:i + per])
+        out.append({"calls": c, "failures": f})
+    return out
+
+
+def providers(store, meta, scope=None) -> list[Provider]:
+    return annotated(discover(store, scope), ProviderNotes(meta).all())
+
+
+def overview(store, meta, now_ms: int, scope=None, t: Thresholds | None = None, read=None) -> dict:
+    """The manager's dashboard: per provider its status, uptime this week against its SLO, a
+    week's sparkline (per hour) and incidents; grouped by kind, worst first."""
+    t = t or thresholds()
+    end = minute_floor(now_ms) + MINUTE_MS
+    week_start = end - WEEK_MS
+    origin = week_start - t.warmup_minutes * MINUTE_MS
+    known = providers(store, meta, scope)
+    read = read or reader(store, min(origin, now_ms // HOUR_MS * HOUR_MS - t.baseline_weeks * WEEK_MS), end, scope)
+    now = status_now(read, now_ms, t, known)
+    minute = by_provider(read.providers(origin, end, MINUTE_MS))
+    tiles = []
+    for p in known:
+        calls, failures = C.series(minute.get(p.name, []), origin, end)
+        st = C.states(calls, failures, t)
+        found = C.incidents(st, calls, failures, origin, t, t.warmup_minutes)
+        up = C.uptime(found, week_start, end)
+        target = p.slo_target if p.slo_target is not None else t.default_target
+        w = t.warmup_minutes
+        tiles.append({"provider": p.name, "kind": p.kind, "group": p.group, **now[p.name],
+                      "uptime": up["uptime"], "down_minutes": up["down_minutes"], "slo_target": target,
+                      "slo_met": up["uptime"] is None or up["uptime"] >= target,
+                      "calls": sum(calls[w:]), "failures": sum(failures[w:]),
+                      "incidents": len(found), "open_incident": bool(st and st[-1] != C.UP),
+                      "owner": p.owner, "last_seen_ms": p.last_seen_ms,
+                      "spark": _spark(calls[w:], failures[w:], 60)})
+    groups: dict[str, list] = {}
+    for tile in tiles:
+        groups.setdefault(tile["group"], []).append(tile)
+    ordered = []
+    for name, items in groups.items():
+        items.sort(key=lambda x: (C.SEVERITY.get(x["status"], 99), x["uptime"] if x["uptime"] is not None else 101,
+                                  x["provider"]))
+        ordered.append({"group": name, "worst": items[0]["status"], "tiles": items})
+    ordered.sort(key=lambda g: (C.SEVERITY.get(g["worst"], 99),
+                                GROUP_ORDER.index(g["group"]) if g["group"] in GROUP_ORDER else 99))
+    counts = {s: sum(1 for x in tiles if x["status"] == s) for s in C.STATUSES}
+    return {"now_ms": now_ms, "week_start_ms": week_start, "end_ms": end, "groups": ordered, "counts": counts,
+            "providers": len(tiles), "worst": C.worst(x["status"] for x in tiles)}
+
+
+# -- one provider over a range ----------------------------------------------------------------
+
+def chart_step(span_ms: int) -> int:
+    for step in CHART_STEPS:
+        if span_ms / step <= CHART_POINTS:
+            return step
+    return CHART_STEPS[-1]
+
+
+def incident_json(i: C.Incident, provider: str, alerts: list[dict]) -> dict:
+    return {"start_ms": i.start_ms, "end_ms": i.end_ms, "start": format_ts(i.start_ms), "end": format_ts(i.end_ms),
+            "duration_ms": i.duration_ms, "severity": i.severity, "peak_rate": i.peak_rate, "calls": i.calls,
+            "failures": i.failures, "search": search_link(provider, i.start_ms, i.end_ms, failures=True),
+            "alerts": [a for a in alerts if a["fired_ms"] <= i.end_ms + 15 * MINUTE_MS
+                       and (a["resolved_ms"] is None or a["resolved_ms"] >= i.start_ms)]}
+
+
+def detail(store, meta, name: str, start_ms: int, end_ms: int, now_ms: int, scope=None,
+           t: Thresholds | None = None, read=None) -> dict | None:
+    """One provider over [start, end) (at most 90 days): None when the store never saw it."""
+    t = t or thresholds()
+    known = {p.name: p for p in providers(store, meta, scope)}
+    p = known.get(name)
+    if p is None:
+        return None
+    start, end = minute_floor(start_ms), minute_floor(end_ms - 1) + MINUTE_MS
+    origin = start - t.warmup_minutes * MINUTE_MS
+    base_start = now_ms // HOUR_MS * HOUR_MS - t.baseline_weeks * WEEK_MS
+    read = read or reader(store, min(origin, base_start), max(end, minute_floor(now_ms) + MINUTE_MS), scope)
+    rows = read.providers(origin, end, MINUTE_MS, [name])
+    calls, failures = C.series(rows, origin, end)
+    st = C.states(calls, failures, t)
+    w = t.warmup_minutes
+    found = C.incidents(st, calls, failures, origin, t, w)
+    up = C.uptime(found, start, end)
+    target = p.slo_target if p.slo_target is not None else t.default_target
+    fig = C.figures(r for r in rows if r.start_ms >= start)
+    for e in fig["errors"]:
+        e["search"] = search_link(name, start, end, code=e["code"])
+    step = chart_step(end - start)
+    chart_rows = read.providers(start, end, step, [name])
+    points: dict[int, dict] = {}
+    for r in chart_rows:
+        pt = points.setdefault(r.start_ms, {"t": r.start_ms, "rows": []})
+        pt["rows"].append(r)
+    chart = []
+    for at in range(start // step * step, end, step):
+        f = C.figures(points[at]["rows"]) if at in points else C.figures([])
+        lo, hi = max(w, (at - origin) // MINUTE_MS), (at + step - origin) // MINUTE_MS
+        chart.append({"t": at, "calls": f["calls"], "failures": f["failures"], "timeouts": f["timeouts"],
+                      "rate": None if not f["calls"] else f["failures"] / f["calls"],
+                      "p50": f["p50"], "p95": f["p95"], "p99": f["p99"],
+                      "state": C.worst(st[lo:hi]) if st[lo:hi] else C.UP})
+    alerts = fired_alerts(meta, name, start - DAY_MS, end)
+    now = status_now(read, now_ms, t, [p])[name]
+    allowed_budget = (100.0 - target) / 100.0 * up["minutes"]
+    return {"provider": name, "kind": p.kind, "group": kind_group(p.kind), "owner": p.owner, "note": p.note,
+            "quiet_at_night": p.quiet_at_night, "slo_target": target, "slo_own": p.slo_target is not None,
+            "first_seen_ms": p.first_seen_ms, "last_seen_ms": p.last_seen_ms,
+            "start_ms": start, "end_ms": end, "now": now, "figures": fig, **up,
+            "slo_met": up["uptime"] is None or up["uptime"] >= target,
+            "budget_left_minutes": allowed_budget - up["down_minutes"],
+            "incidents": [incident_json(i, name, alerts) for i in reversed(found)],
+            "mttr_ms": C.mttr(found), "step_ms": step, "chart": chart,
+            "search": search_link(name, start, end), "failures_search": search_link(name, start, end, True)}
+
+
+def fired_alerts(meta, provider: str, start_ms: int, end_ms: int) -> list[dict]:
+    """Alerts grouped by this provider that fired in [start, end)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from ..alerts.tables import AlertInstance
+    since = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
+    until = datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc)
+    with meta.Session() as s:
+        found = s.scalars(select(AlertInstance).where(AlertInstance.group_key == provider[:512],
+                                                      AlertInstance.fired_at.is_not(None),
+                                                      AlertInstance.fired_at < until).limit(500)).all()
+    out = []
+    for a in found:
+        resolved = int(a.resolved_at.timestamp() * 1000) if a.resolved_at else None
+        if resolved is not None and resolved < start_ms:
+            continue
+        out.append({"id": a.id, "rule_id": a.rule_id, "severity": a.severity, "state": a.state,
+                    "fired_ms": int(a.fired_at.timestamp() * 1000), "resolved_ms": resolved})
+    return out
+
+
+def annotate(meta, provider: str, fields: dict, by: str) -> dict:
+    """Set a provider's owner, SLO target, quiet-at-night and note; ValueError names the field."""
+    a = check_annotation(provider, fields.get("owner"), fields.get("slo_target"),
+                         fields.get("quiet_at_night", False), fields.get("note"))
+    return ProviderNotes(meta).annotate(provider, a, by).as_dict()
+
+
+__all__ = ["overview", "detail", "status_now", "annotate", "providers", "asdict"]
