@@ -204,3 +204,88 @@ def test_trend_direction():
     assert service.trend_direction([0] * 6 + [5] * 6) == "rising"
     assert service.trend_direction([5] * 6 + [0] * 6) == "falling"
     assert service.trend_direction([1] * 12) == "steady"
+
+
+# -- the pages and the API ----------------------------------------------------------------------
+
+HOSTILE = '<script>alert(1)</script> {{7*7}} "><img src=x onerror=alert(2)>'
+
+
+@pytest.fixture
+def filled(app, services):
+    now = datetime.now(timezone.utc) - timedelta(minutes=30)
+    events = [{"@timestamp": (now + timedelta(minutes=i)).isoformat(), "service": {"name": "wallet-service", "version": "2.0.1"},
+               "error": {"type": "TimeoutError", "message": f"timeout after {5000 + i} ms for round {83731 + i}",
+                         "stack_trace": 'File "/srv/app/ledger.py", line 3, in apply'}} for i in range(12)]
+    events += [{"@timestamp": (now + timedelta(minutes=i)).isoformat(), "service": {"name": "bonus-service"},
+                "error": {"type": "HostileError", "message": HOSTILE + f" {i}"}} for i in range(3)]
+    report = services.ingestor.ingest([(i, json.dumps(e).encode()) for i, e in enumerate(events)], position="line")
+    assert report.accepted == 15
+    return services
+
+
+def _group_ids(services):
+    with services.meta.Session() as s:
+        return {row.title.split(":")[0]: row.id for row in s.query(registry.ErrorGroup)}
+
+
+def test_errors_page_lists_groups_and_escapes_titles(filled, persona):
+    client = persona("technical")
+    page = client.get("/errors?from=now-24h")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Error groups" in html and "TimeoutError: timeout after &lt;num&gt; ms for round &lt;num&gt;" in html
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "Top error types" in html and "Newest errors" in html   # the history is still there
+    assert 'name="group"' in html   # technical may merge
+    ids = _group_ids(filled)
+    detail = client.get(f"/errors/groups/{ids['TimeoutError']}?from=now-24h")
+    text = detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "2.0.1" in text and "wallet-service" in text and "Resolve" in text
+    assert client.get("/errors?status=closed").status_code == 400
+    assert client.get("/errors/groups/999999").status_code == 404
+
+
+def test_a_reader_without_the_permission_cannot_change_a_group(filled, persona):
+    client = persona("manager")   # view_errors, not manage_error_groups
+    html = client.get("/errors").get_data(as_text=True)
+    assert 'name="group"' not in html
+    gid = _group_ids(filled)["TimeoutError"]
+    page = client.get(f"/errors/groups/{gid}").get_data(as_text=True)
+    from conftest import csrf_token
+    token = csrf_token(client.get("/account/sessions").get_data(as_text=True))
+    assert client.post(f"/errors/groups/{gid}/status", data={"status": "resolved", "csrf_token": token}).status_code == 403
+    assert "Resolve" not in page
+
+
+def test_status_and_merge_through_the_page_and_the_api(filled, persona):
+    from conftest import csrf_token
+    client = persona("technical")
+    client.get("/errors")   # syncs the registry
+    ids = _group_ids(filled)
+    timeout, hostile = ids["TimeoutError"], ids["HostileError"]
+    page = client.get(f"/errors/groups/{timeout}").get_data(as_text=True)
+    response = client.post(f"/errors/groups/{timeout}/status", data={"status": "resolved", "csrf_token": csrf_token(page)})
+    assert response.status_code == 302 and registry.group(filled.meta, timeout).status == "resolved"
+    assert client.post(f"/errors/groups/{timeout}/status", data={"status": "gone", "csrf_token": csrf_token(page)}).status_code == 400
+
+    listed = client.get("/api/v1/error-groups?from=now-24h&status=all").get_json()
+    assert {g["id"]: g["count"] for g in listed["groups"]} == {timeout: 12, hostile: 3}
+    one = client.get(f"/api/v1/error-groups/{hostile}?from=now-24h").get_json()
+    assert one["total"] == 3 and one["sample"]["error"]["type"] == "HostileError"
+    headers = {"X-CSRFToken": csrf_token(page)}
+    assert client.post(f"/api/v1/error-groups/{hostile}/status", json={"status": "ignored"},
+                       headers=headers).get_json()["status"] == "ignored"
+    assert client.post("/api/v1/error-groups/merge", json={"into": timeout, "groups": "x"}, headers=headers).status_code == 400
+    assert client.post("/api/v1/error-groups/merge", json={"into": timeout, "groups": [999999]}, headers=headers).status_code == 404
+    merged = client.post("/api/v1/error-groups/merge", json={"into": timeout, "groups": [hostile]}, headers=headers)
+    assert merged.status_code == 200 and merged.get_json()["id"] == timeout
+    listed = client.get("/api/v1/error-groups?from=now-24h&status=all").get_json()
+    assert [(g["id"], g["count"]) for g in listed["groups"]] == [(timeout, 15)]
+    assert client.get("/api/v1/error-groups?status=nope").status_code == 400
+    # recorded as admin actions
+    from app.storage import SearchRequest
+    from app.query import parse
+    found = filled.store.search(SearchRequest(query=parse("event.action:(error_group_status OR error_groups_merged)"),
+                                              size=10))
+    assert found.total == 3

@@ -17,7 +17,8 @@ from ..storage import LogStore, SearchRequest
 from ..storage.base import EXACT
 from .sync import FIELD, MAX_GROUPS, sync_if_stale
 
-STATUS_FILTERS = ("unresolved", "resolved", "ignored", "all")
+STATUSES = registry.STATUSES
+STATUS_FILTERS = (*STATUSES, "all")
 TREND_BUCKETS = 12
 LIST_LIMIT = 100
 SERVICES_FOR = 50          # groups on a page whose services are looked up (one query each)
@@ -139,6 +140,14 @@ def detail(store: LogStore, meta, scope, window: Window, group_id: int) -> dict:
             "histogram": result.histogram, "width_ms": request.histogram_ms,
             "histogram_timed_out": result.histogram_timed_out,
             "query": window.text(query), "link": window.link(query), "base": paren(query)}
+
+
+def row(meta, group_id: int) -> dict:
+    """The registry's row. LookupError: no such group."""
+    found = registry.group(meta, group_id)
+    if found is None:
+        raise LookupError("no such error group")
+    return found.as_dict()
 
 
 def set_status(meta, group_id: int, status: str, by: str) -> dict:

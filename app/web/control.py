@@ -1,5 +1,5 @@
 """The six control views: Event Timeline, Error History, User Actions, Admin Operations, API
-Activity, Integration Status. Each is a search with a fitting layout, linked to the search page.
+Activity, Integration Status (the Errors page lists the error groups first: error_groups.py). Each is a search with a fitting layout, linked to the search page.
 
 Thin: parse the arguments, call app/search/control.py (every read scoped by app/web/reading.py),
 mask what is shown, record one reading-trail line per page view, render. A bad query, time or
@@ -100,14 +100,19 @@ def timeline():
 @page_access("view_errors")
 def errors():
     window, error = _window()
-    figures = None
+    figures, groups = None, None
+    if error is None:   # the error groups first (issue 14.6), then the history as before
+        groups, error = _compute(lambda: error_groups.listing(window, request.args))
     if error is None:
         figures, error = _compute(lambda: control.error_history(_store(), reading.scoped, window))
     if figures is not None:
-        _record("errors", window, figures["query"], len(figures["hits"]), figures["total"])
+        _record("errors", window, figures["query"], len(figures["hits"]), figures["total"],
+                groups=len(groups["groups"]) if groups else 0)
         figures["hits"] = reading.shown_all(figures["hits"])
         figures["facets"] = reading.shown_facets(figures["facets"])
-    return _render("control/errors.html", window, error, figures)
+    return _render("control/errors.html", window, error, figures, groups=groups,
+                   status=request.args.get("status") or "unresolved", sort=request.args.get("sort") or "count",
+                   status_filters=error_groups.service.STATUS_FILTERS, duration_text=control.duration_text)
 
 
 @web.get("/players")
@@ -180,3 +185,6 @@ def integrations():
         _record("integrations", window, figures["query"], figures["sampled"], figures["total"])
         figures["newest_failures"] = reading.shown_all(figures["newest_failures"])
     return _render("control/integrations.html", window, error, figures)
+
+
+from . import error_groups  # noqa: E402  (its pages and API; the list is on the Errors page above)
