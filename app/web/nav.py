@@ -15,6 +15,7 @@ ENTRIES = [
     ("web.user_actions", "User actions", "view_user_actions"),
     ("web.admin_ops", "Admin operations", "view_admin_ops"),
     ("web.api_activity", "API activity", "view_api"),
+    ("web.health", "Health", "view_integrations"),
     ("web.integrations", "Integrations", "view_integrations"),
     ("web.alerts", "Alerts", "view_alerts"),
     ("web.tail", "Live tail", "live_tail"),
