@@ -31,7 +31,15 @@ def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: never an open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("web.index")
+    return landing()
+
+
+LANDING = {"manager": "web.health"}   # where a role lands after signing in (default: the search page)
+
+
+def landing() -> str:
+    endpoint = LANDING.get(getattr(current_user, "role", None), "web.index")
+    return url_for(endpoint if endpoint in current_app.view_functions else "web.index")
 
 
 @lru_cache(maxsize=1)
