@@ -217,6 +217,21 @@ def build_scheduler(job: Callable[[], None], interval_s: int, scheduler_cls=None
     return scheduler
 
 
+def track_health(services, echo: Callable[[str], None] = print, now_ms: int | None = None) -> None:
+    """The integration health job of a tick: each provider's status now, a change recorded as an
+    `integration` event (app/integrations/tracking.py). Its failure never stops the alerts."""
+    from ..integrations.tracking import track
+    try:
+        report = track(time.time_ns() // 1_000_000 if now_ms is None else now_ms, services)
+    except Exception:
+        log.exception("integration health tracking failed")
+        return
+    for change in report.changes:
+        echo(f"  provider {change.provider}: {change.before} -> {change.after}")
+    for error in report.errors:
+        echo(f"  integration health: {error}")
+
+
 def run(services, *, interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEFAULT_CATCH_UP_S,
         rules_dir: Path | str | None = DEFAULT_RULES_DIR, echo: Callable[[str], None] = print) -> None:
     """The `platlogs scheduler` loop: tick every `interval_s` seconds until SIGTERM or Ctrl-C."""
@@ -232,6 +247,7 @@ def run(services, *, interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEF
         echo(f"tick: {report.summary()}")
         for error in report.errors:
             echo(f"  {error}")
+        track_health(services, echo)
 
     scheduler = build_scheduler(job, interval_s)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
