@@ -11,8 +11,9 @@ from the stored events must give the same numbers as the sums kept at ingest.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Collection, Mapping, Protocol
+from typing import Collection, Iterable, Mapping, Protocol
 
 MINUTE_MS = 60_000
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name")
@@ -46,3 +47,103 @@ class RollupReader(Protocol):
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
                   providers: Collection[str] | None = None) -> list[ProviderRow]: ...
+
+
+# -- the reduction ------------------------------------------------------------------------
+# Sums keys (each summed per minute):
+#   counts:    (minute_ms, component, type, level, outcome, service) -> events
+#   providers: (minute_ms, provider, kind, status) -> [calls, provider failures, timeouts]
+#   latency:   (minute_ms, provider, kind, sketch key) -> calls with that duration bucket
+
+@dataclass
+class Sums:
+    counts: dict[tuple, int] = field(default_factory=dict)
+    providers: dict[tuple, list[int]] = field(default_factory=dict)
+    latency: dict[tuple, int] = field(default_factory=dict)
+
+    def add(self, other: "Sums") -> "Sums":
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        for key, (calls, failures, timeouts) in other.providers.items():
+            row = self.providers.setdefault(key, [0, 0, 0])
+            row[0] += calls
+            row[1] += failures
+            row[2] += timeouts
+        for key, n in other.latency.items():
+            self.latency[key] = self.latency.get(key, 0) + n
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.counts or self.providers or self.latency)
+
+
+def _text(value) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def event_ms(event: dict) -> int:
+    """The event's time in epoch ms: `_ts` as handed to LogStore.write, else its @timestamp (as a
+    stored event read back has it)."""
+    ts = event.get("_ts")
+    if ts is None:
+        from ..events.convert import Converter
+        ts = Converter().parse_timestamp(event["@timestamp"], "@timestamp")[0]
+    return ts
+
+
+def reduce(events: Iterable[dict]) -> Sums:
+    """The sums of normalised events (`_ts` epoch ms, or @timestamp when `_ts` is gone)."""
+    return reduce_pairs((event_ms(e), e) for e in events)
+
+
+def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
+    """The sums of (epoch ms, event) pairs: what a store calls with the events it stored."""
+    from ..events.failures import TIMEOUT_STATUS, is_integration_failure
+    from .sketch import key as sketch_key
+    sums = Sums()
+    counts, providers, latency = sums.counts, sums.providers, sums.latency
+    for ts, event in pairs:
+        minute = ts - ts % MINUTE_MS
+        meta = event.get("event")
+        meta = meta if isinstance(meta, dict) else {}
+        log, service = event.get("log"), event.get("service")
+        key = (minute, _text(meta.get("component")), _text(meta.get("type")),
+               _text(log.get("level")) if isinstance(log, dict) else None, _text(meta.get("outcome")),
+               _text(service.get("name")) if isinstance(service, dict) else None)
+        counts[key] = counts.get(key, 0) + 1
+        call = event.get("integration")
+        if not isinstance(call, dict) or call.get("provider") is None:
+            continue
+        provider, kind, status = _text(call["provider"]), _text(call.get("kind")), _text(call.get("status"))
+        row = providers.get((minute, provider, kind, status))
+        if row is None:
+            row = providers[(minute, provider, kind, status)] = [0, 0, 0]
+        row[0] += 1
+        if is_integration_failure(event):
+            row[1] += 1
+        if status == TIMEOUT_STATUS:
+            row[2] += 1
+        duration = call.get("duration")
+        if type(duration) in (int, float) and math.isfinite(duration):
+            lkey = (minute, provider, kind, sketch_key(duration))
+            latency[lkey] = latency.get(lkey, 0) + 1
+    return sums
+
+
+COLUMNS = {"event.component": "component", "event.type": "type", "log.level": "level",
+           "event.outcome": "outcome", "service.name": "service"}   # COUNT_DIMENSIONS -> a short name
+
+
+def count_columns(by: tuple[str, ...]) -> list[str]:
+    """The short names of count dimensions (ValueError for anything else)."""
+    unknown = [d for d in by if d not in COLUMNS]
+    if unknown:
+        raise ValueError(f"rollup counts: {', '.join(map(repr, unknown))} is not one of {', '.join(COUNT_DIMENSIONS)}")
+    return [COLUMNS[d] for d in by]
+
+
+def check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
+    if type(step_ms) is not int or step_ms < MINUTE_MS or step_ms % MINUTE_MS:
+        raise ValueError(f"rollup step {step_ms!r}: a whole number of minutes, in ms")
+    if not (type(start_ms) is int and type(end_ms) is int and 0 <= start_ms <= end_ms):
+        raise ValueError(f"rollup range [{start_ms!r}, {end_ms!r}): epoch ms, start <= end")

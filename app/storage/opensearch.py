@@ -8,6 +8,8 @@ retention drops generations (and trims the boundary one) by event time. Indices 
 daily layout (`<prefix>-<component>-YYYY.MM.DD`) stay readable and still take the events of
 their days; none is created any more. Every index carries the read alias `<prefix>-events`,
 which searches use (opensearch_search.py); partitions and retention: opensearch_partitions.py.
+Per-minute rollups of the stored events: `<prefix>-rollups`, outside that alias
+(opensearch_rollups.py); `rollups=False` (URL `?rollups=off`): none kept.
 
 Writes are `_bulk` requests split by count and bytes, retried with backoff on 429 and on
 connection errors; every item's outcome is reported by position like the embedded store does.
@@ -26,6 +28,7 @@ import orjson
 
 from ..events.schema import load_schema
 from ..query.searchable import searchable
+from ..rollups.model import reduce_pairs
 from . import opensearch_partitions as parts
 from . import opensearch_templates as templates
 from .base import Partition, StoreError, WriteResult
@@ -42,7 +45,7 @@ class OpenSearchStore(SearchMixin):
     def __init__(self, client, prefix: str = "platlogs", max_bulk_docs: int = 5000,
                  max_bulk_bytes: int = 8 << 20, retries: int = 5, backoff_s: float = 0.2,
                  install: bool = True, day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
-                 rollover: dict | None = None):
+                 rollover: dict | None = None, rollups: bool = True):
         """`rollover`: overrides of every component's bounds (`max_age`, `max_size`, `max_docs`) and
         `margin` (how far after its making a new generation begins, default 1h) and `check`
         (how often a writer looks at the generations' sizes, default 60s)."""
@@ -72,6 +75,8 @@ class OpenSearchStore(SearchMixin):
                                   self.rollover.maintain, margin_ms=margin_ms, check_ms=check_ms)
         if install:
             self.install_templates()
+        from .opensearch_rollups import OpenSearchRollups
+        self.rollups = OpenSearchRollups(self) if rollups else None
 
     @classmethod
     def from_url(cls, url: str, username: str | None = None, password: str | None = None,
@@ -87,6 +92,8 @@ class OpenSearchStore(SearchMixin):
         prefix = query.get("prefix", [options.pop("prefix", "platlogs")])[0]
         if "day_partition_days" in query:
             options["day_partition_days"] = int(query["day_partition_days"][0])
+        if "rollups" in query:
+            options["rollups"] = query["rollups"][0] not in ("off", "0", "false")
         rollover = {key.removeprefix("rollover_"): values[0] for key, values in query.items()
                     if key.startswith("rollover_")}
         if rollover:
@@ -158,21 +165,24 @@ class OpenSearchStore(SearchMixin):
             result.failed.extend((pos, f"storage unreachable, not stored: {exc}") for pos, *_ in documents)
             return result
         chunk: list[tuple[int, bytes, bool]] = []
-        size = 0
+        size, stored = 0, []
         for (pos, _, _, event_id, client_id, doc), index in zip(documents, indices):
             line = orjson.dumps({"create": {"_index": index, "_id": event_id}}) + b"\n" + doc + b"\n"
             if chunk and (len(chunk) >= self.max_bulk_docs or size + len(line) > self.max_bulk_bytes):
-                self._send(chunk, result)
+                self._send(chunk, result, stored)
                 chunk, size = [], 0
             chunk.append((pos, line, client_id))
             size += len(line)
         if chunk:
-            self._send(chunk, result)
+            self._send(chunk, result, stored)
+        if self.rollups and stored:   # the events this call stored, not duplicates nor refusals
+            times = {pos: ts for pos, _, ts, *_ in documents}
+            self.rollups.add(reduce_pairs((times[pos], events[pos]) for pos in stored))
         result.failed.sort()
         result.refused.sort()
         return result
 
-    def _send(self, chunk: list[tuple[int, bytes, bool]], result: WriteResult) -> None:
+    def _send(self, chunk: list[tuple[int, bytes, bool]], result: WriteResult, stored: list[int]) -> None:
         """One bulk request; items refused with 429 and whole requests that fail to connect or
         are throttled are sent again after a growing pause. Creating under the event's id makes
         a repeated item harmless: on a retry, "exists already" means our first attempt stored it."""
@@ -197,6 +207,7 @@ class OpenSearchStore(SearchMixin):
                     status = outcome.get("status", 500)
                     if status in (200, 201):
                         result.stored += 1
+                        stored.append(pos)
                         with self._dirty_lock:
                             self._dirty.add(outcome.get("_index", self.alias))
                     elif status == 409:
@@ -204,6 +215,7 @@ class OpenSearchStore(SearchMixin):
                             result.duplicates.append(pos)
                         else:
                             result.stored += 1
+                            stored.append(pos)
                     elif status == 429:
                         retry_items.append((pos, line, client_id))
                     else:

@@ -7,6 +7,7 @@ ones, chosen by app/storage/partitioning.py; a partition P is named YYYYMMDD, YY
          and `keys` (tokens of the exact lookup keys: player, correlation, transaction, … ids)
   partitions  the catalogue: name (column `day`), time bounds, event count
   minutes     events per minute (histograms and totals of the unfiltered view)
+  rollup_*    per-minute rollups (app/storage/rollups_sqlite.py), added in the batch's transaction
 
 Rowids are time-ordered: (ms since the partition began) << 10 | a sequence number. A partition
 table is therefore clustered by time — windows are rowid ranges, newest-first is rowid order, and
@@ -37,7 +38,9 @@ import orjson
 from ..events.schema import get_path, load_schema
 from ..query.sql import KeyIndex
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from ..rollups.model import reduce_pairs
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, span_name
+from .rollups_sqlite import SQLiteRollups, add_sums, create_tables
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
@@ -74,7 +77,7 @@ def _keys_match(code: str, values) -> str:
 
 class SQLiteStore:
     def __init__(self, directory: Path, synchronous: str = "FULL",
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
+                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, rollups: bool = True):
         self.directory = directory
         self.day_partition_days = int(day_partition_days)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,8 @@ class SQLiteStore:
                 # events per minute: instant histograms and totals for the unfiltered view
                 "CREATE TABLE IF NOT EXISTS minutes (minute_ms INTEGER PRIMARY KEY, events INTEGER NOT NULL);"
                 f"PRAGMA user_version = {LAYOUT_VERSION};")
+            create_tables(self._writer)
+        self.rollups = SQLiteRollups(self._reader, self._transaction) if rollups else None
         self._insert_sql = (f"INSERT INTO ev_{{day}} (rowid, ts, id, {', '.join(c for c, _ in self.columns)}, doc) "
                             f"VALUES ({', '.join('?' * (len(self.columns) + 4))})")
 
@@ -126,6 +131,8 @@ class SQLiteStore:
         query = parse_qs(parts.query)
         if "day_partition_days" in query:
             options["day_partition_days"] = int(query["day_partition_days"][0])
+        if "rollups" in query:
+            options["rollups"] = query["rollups"][0] not in ("off", "0", "false")
         return cls(Path(path), **options)
 
     # -- connections ------------------------------------------------------------------
@@ -151,6 +158,17 @@ class SQLiteStore:
             yield
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _transaction(self):
+        with self._write_lock, self._process_lock():
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -232,8 +250,11 @@ class SQLiteStore:
                     by_part: dict[tuple[int, int], list[tuple]] = {}
                     for item in prepared:
                         by_part.setdefault(layout.route(item[3][0]), []).append(item)
+                    kept = []
                     for (start, end), items in sorted(by_part.items()):
-                        self._write_day(conn, span_name(start, end), start, end, items, result)
+                        kept += self._write_day(conn, span_name(start, end), start, end, items, result)
+                    if self.rollups:
+                        add_sums(conn, reduce_pairs((item[3][0], events[item[0]]) for item in kept))
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -244,7 +265,7 @@ class SQLiteStore:
             return WriteResult(failed=[(pos, reason) for pos in range(len(events))])
         return result
 
-    def _write_day(self, conn, day: str, start: int, end: int, items: list[tuple], result: WriteResult) -> None:
+    def _write_day(self, conn, day: str, start: int, end: int, items: list[tuple], result: WriteResult) -> list:
         self._ensure_partition(conn, day, start, end)
         client_ids = [item[1] for item in items if item[2]]
         existing: set[str] = set()
@@ -263,7 +284,7 @@ class SQLiteStore:
                 existing.add(event_id)  # a repeat inside the same batch is a duplicate too
             kept.append(item)
         if not kept:
-            return
+            return kept
         kept.sort(key=lambda item: item[3][0])  # by time: rowids ascend, B-tree inserts stay local
         day_start = start
         rowids = self._allot_rowids(conn, day, [item[3][0] - day_start for item in kept])
@@ -277,6 +298,7 @@ class SQLiteStore:
                          "ON CONFLICT (minute_ms) DO UPDATE SET events = events + excluded.events",
                          list(per_minute.items()))
         result.stored += len(rows)
+        return kept
 
     @staticmethod
     def _allot_rowids(conn, day: str, offsets: list[int]) -> list[int]:

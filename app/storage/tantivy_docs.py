@@ -11,6 +11,7 @@ The first is trained from the first TRAIN_AFTER events a process writes; python-
 """
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import threading
@@ -19,9 +20,28 @@ from pathlib import Path
 import orjson
 import zstandard
 
+from .base import CursorError
+
 TRAIN_AFTER = 2_000          # events seen before the first dictionary is trained
 DICTIONARY_BYTES = 64 * 1024
 LEVEL = 3
+
+
+# search cursors of the embedded store: a seq and the order it was issued for
+def encode_cursor(seq: int, newest_first: bool) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([seq, "d" if newest_first else "a"])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, newest_first: bool) -> int:
+    try:
+        seq, order = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(seq, int) and 0 <= seq < 1 << 64 and order in ("a", "d")):
+            raise ValueError
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise CursorError("cursor: not a cursor this server issued") from None
+    if order != ("d" if newest_first else "a"):
+        raise CursorError("cursor: issued for the other sort order")
+    return seq
 
 
 class DocumentCodec:

@@ -17,7 +17,7 @@ from ..query.fields import resolve
 from .base import Facet, FacetValue, SearchRequest, SearchResult, histogram_buckets
 from .tantivy_query import TantivyCompiler, all_of, tantivy_path, time_range
 from .tantivy_schema import SEQ_BITS, index_schema
-from .tantivy_store import decode_cursor, encode_cursor
+from .tantivy_docs import decode_cursor, encode_cursor
 
 TERMS_SIZE = 1000            # values per facet each index returns (merged, then cut to facet_size)
 NOT_COUNTED = {"event.id", "@timestamp"}   # one event a value: no facet (the histogram counts time)

@@ -8,6 +8,8 @@ Layout of a store directory:
   shards/<k>.lock      held by the process that writes shard k (flock; freed when it dies)
   store.lock           held while a partition is opened, or a batch with client-chosen ids
                        is checked and committed
+  rollups.db           per-minute rollups of the stored events (app/storage/rollups_sqlite.py),
+                       added after each batch's commit; `?rollups=off` in the URL: none kept
 
 Why months and shards: a search pays a fixed cost per index it opens (about 0.4 ms), so a
 30-day query should touch one or two; and tantivy allows one writer per index, so each writing
@@ -21,7 +23,6 @@ one id.
 """
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 import shutil
@@ -37,30 +38,16 @@ import tantivy
 from tantivy import FieldType, Order, Query
 
 from ..query.ast import QueryError
-from .base import CursorError, Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
+from ..rollups.model import reduce_pairs
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
-from .tantivy_docs import DocumentCodec
+from .rollups_sqlite import RollupFile
+from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
 from .tantivy_schema import (COUNTER_BITS, LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
                              index_schema)
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
-
-
-def encode_cursor(seq: int, newest_first: bool) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([seq, "d" if newest_first else "a"])).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, newest_first: bool) -> int:
-    try:
-        seq, order = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not (isinstance(seq, int) and 0 <= seq < 1 << 64 and order in ("a", "d")):
-            raise ValueError
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise CursorError("cursor: not a cursor this server issued") from None
-    if order != ("d" if newest_first else "a"):
-        raise CursorError("cursor: issued for the other sort order")
-    return seq
 
 
 class _Writer:
@@ -105,7 +92,7 @@ class _Writer:
 
 class TantivyStore:
     def __init__(self, directory: Path, writer_heap_mb: int = 64, writer_threads: int = 2,
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS):
+                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, rollups: bool = True):
         self.directory = Path(directory)
         self.parts_dir = self.directory / "parts"
         self.parts_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +111,7 @@ class TantivyStore:
         self._shard: int | None = None
         self._shard_file = None
         self._closed = False
+        self.rollups = RollupFile(self.directory / "rollups.db") if rollups and not self.read_only else None
 
     @classmethod
     def from_url(cls, url: str, **options) -> "TantivyStore":
@@ -137,6 +125,8 @@ class TantivyStore:
         for name in ("writer_heap_mb", "writer_threads", "day_partition_days"):
             if name in query:
                 options[name] = int(query[name][0])
+        if "rollups" in query:
+            options["rollups"] = query["rollups"][0] not in ("off", "0", "false")
         return cls(Path(path), **options)
 
     def _check_layout(self) -> None:
@@ -162,6 +152,8 @@ class TantivyStore:
                 self._shard_file.close()
                 self._shard_file = None
             self._closed = True
+            if self.rollups:
+                self.rollups.close()
         with self._readers_lock:
             self._readers.clear()
 
@@ -261,16 +253,19 @@ class TantivyStore:
             # and to check client-chosen ids (two processes must not both store one)
             exclusive = by_span is None or any(item[3] for item in items)
             lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
+            stored: list[tuple] = []
             try:
                 if lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     if by_span is None:
                         by_span = self._route(items, locked=True)
                 for name, group in sorted(by_span.items()):
-                    self._write_span(name, group, result)
+                    stored += self._write_span(name, group, result)
             finally:
                 if lock:
                     lock.close()
+            if self.rollups and stored:   # after the events' commit: never counts what was not stored
+                self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored))
         result.duplicates.sort()
         return result
 
@@ -290,7 +285,7 @@ class TantivyStore:
             (self.parts_dir / span_name(*span)).mkdir(exist_ok=True)
         return out
 
-    def _write_span(self, part: str, items: list, result: WriteResult) -> None:
+    def _write_span(self, part: str, items: list, result: WriteResult) -> list:
         try:
             writer = self._writer(part)
             existing = self._existing_ids(part, [item[2] for item in items if item[3]])
@@ -312,9 +307,10 @@ class TantivyStore:
             self._abandon(part)
             reason = f"storage error, nothing of this partition's events was stored: {exc}"
             result.failed.extend((item[0], reason) for item in items)
-            return
+            return []
         writer.committed()
         result.stored += len(kept)
+        return kept
 
     def _abandon(self, part: str) -> None:
         """After a failed add or commit: drop the writer (its uncommitted documents with it)."""

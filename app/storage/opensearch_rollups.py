@@ -1,0 +1,223 @@
+"""Rollups on the OpenSearch backend: one index, `<prefix>-rollups`, beside the event indices.
+
+It matches none of the event templates' patterns (`<prefix>-<component>-*`), so it never gets
+the read alias `<prefix>-events`: searches never see rollup documents; and the layout and
+retention code ignore it (it parses as no component's index). It is created here with a strict
+mapping of its own. Documents, one per minute and key (`t` says which family):
+  c  minute, component, type, level, outcome, service, n
+  p  minute, provider, kind, status, calls, failures, timeouts
+  l  minute, provider, kind, bucket, n
+Their `_id` is a hash of family, minute and key, so every process adds to the same document.
+
+Adding: a `_bulk` of `update`s whose painless script adds the batch's numbers to the document's
+(upsert: the numbers themselves when it does not exist yet), with `retry_on_conflict`: two
+writers adding to one minute both count, OpenSearch re-running the loser's script on the new
+version. Items throttled (429) are sent again (they were not applied); a request that fails in
+flight is not (it may have been applied): that batch's rollups are logged as missing and
+`platlogs rollups rebuild` puts them right. The rebuild replaces a range: delete by query, then
+index the recomputed documents.
+
+Reading: composite aggregations (paged, so any number of steps) — a `histogram` of `minute` with
+the step as interval (aligned to multiples of the step from the epoch) and `terms` of the keys,
+summing in the cluster.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Collection, Mapping
+
+import orjson
+
+from ..rollups.model import COLUMNS, CountRow, ProviderRow, Sums, check_range, count_columns
+
+log = logging.getLogger(__name__)
+
+ADD = ("for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
+       "ctx._source[e.getKey()] = (v == null ? 0 : v) + e.getValue(); }")
+_KEYWORD = {"type": "keyword"}
+MAPPING = {"dynamic": "strict", "properties": {
+    "t": _KEYWORD, "minute": {"type": "long"}, **{c: _KEYWORD for c in COLUMNS.values()},
+    "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"},
+    **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")}}}
+PAGE = 2000
+
+
+def documents(sums: Sums) -> list[tuple[str, dict, dict]]:
+    """(id, key fields, numbers) of every document the sums add to."""
+    out = []
+    for (minute, *values), n in sums.counts.items():
+        out.append(("c", minute, values, dict(zip(COLUMNS.values(), values)), {"n": n}))
+    for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
+        out.append(("p", minute, [provider, kind, status], {"provider": provider, "kind": kind, "status": status},
+                    {"calls": calls, "failures": failures, "timeouts": timeouts}))
+    for (minute, provider, kind, bucket), n in sums.latency.items():
+        out.append(("l", minute, [provider, kind, bucket], {"provider": provider, "kind": kind, "bucket": bucket},
+                    {"n": n}))
+    return [(hashlib.blake2b(orjson.dumps([t, minute, *values]), digest_size=16).hexdigest(),
+             {"t": t, "minute": minute, **{k: v for k, v in keys.items() if v is not None}}, numbers)
+            for t, minute, values, keys, numbers in out]
+
+
+class OpenSearchRollups:
+    def __init__(self, store):
+        self.store = store
+        self.client = store.client
+        self.index = f"{store.prefix}-rollups"
+        self._exc = store._exc
+        self._ready = False
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def partition_group(self, name: str) -> str:
+        """The component of an event partition's name (retention is per component here)."""
+        return name[len(self.store.prefix) + 1:].split("-", 1)[0]
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self.client.indices.exists(index=self.index):
+                try:
+                    self.client.indices.create(index=self.index, body={
+                        "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+                        "mappings": MAPPING})
+                except self._exc.RequestError as exc:
+                    if exc.error != "resource_already_exists_exception":
+                        raise
+            self._ready = True
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, sums: Sums) -> None:
+        """Add a stored batch's sums; a failure is logged (the events are stored already)."""
+        if not sums:
+            return
+        try:
+            self._ensure()
+            lines = []
+            for doc_id, keys, numbers in documents(sums):
+                lines.append(orjson.dumps({"update": {"_index": self.index, "_id": doc_id, "retry_on_conflict": 20}}))
+                lines.append(orjson.dumps({"script": {"source": ADD, "lang": "painless", "params": {"add": numbers}},
+                                           "upsert": {**keys, **numbers}}))
+            self._bulk(lines)
+        except (self._exc.ConnectionError, self._exc.ConnectionTimeout, self._exc.TransportError, RuntimeError) as exc:
+            log.error("rollups of a stored batch were not kept (%s): run `platlogs rollups rebuild`", exc)
+
+    def _bulk(self, lines: list[bytes], chunk: int = 4000) -> None:
+        """Send action/document line pairs; items throttled (429) again, other failures raise."""
+        pending = [lines[i:i + 2] for i in range(0, len(lines), 2)]
+        while pending:
+            part, pending = pending[:chunk], pending[chunk:]
+            for attempt in range(self.store.retries + 1):
+                response = self.client.bulk(body=b"\n".join(line for pair in part for line in pair) + b"\n",
+                                            params={"filter_path": "errors,items.*.status,items.*.error"})
+                self._dirty = True
+                if not response.get("errors"):
+                    break
+                retry, failed = [], []
+                for pair, item in zip(part, response["items"]):
+                    outcome = next(iter(item.values()))
+                    if outcome.get("status") == 429:
+                        retry.append(pair)
+                    elif outcome.get("status", 500) >= 300:
+                        failed.append(outcome.get("error"))
+                if failed:
+                    raise RuntimeError(f"{len(failed)} rollup documents refused, e.g. {failed[0]}")
+                if not retry:
+                    break
+                part = retry
+                time.sleep(self.store.backoff_s * 2 ** attempt)
+            else:
+                raise RuntimeError("rollup documents throttled (429) after every retry")
+
+    def replace(self, start_ms: int, end_ms: int, sums: Sums) -> None:
+        """The sums of [start_ms, end_ms) become `sums` (the rebuild)."""
+        self._ensure()
+        self.store._call(self.client.delete_by_query, index=self.index, body={
+            "query": {"range": {"minute": {"gte": start_ms, "lt": end_ms}}}},
+            params={"refresh": "true", "conflicts": "proceed"})
+        lines = []
+        for doc_id, keys, numbers in documents(sums):
+            lines.append(orjson.dumps({"index": {"_index": self.index, "_id": doc_id}}))
+            lines.append(orjson.dumps({**keys, **numbers}))
+        self._bulk(lines)
+        self._refresh()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.store._call(self.client.indices.refresh, index=self.index)
+
+    def _composite(self, filters: list[dict], sources: list[tuple[str, dict]], sums: tuple[str, ...]):
+        """Every bucket of a composite aggregation: (key dict, {sum name: int})."""
+        self._ensure()
+        self._refresh()
+        body = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}}, "aggs": {"r": {
+            "composite": {"size": PAGE, "sources": [{name: source} for name, source in sources]},
+            "aggs": {name: {"sum": {"field": name}} for name in sums}}}}
+        while True:
+            found = self.store._call(self.client.search, index=self.index, body=body)["aggregations"]["r"]
+            for bucket in found["buckets"]:
+                yield bucket["key"], {name: int(bucket[name]["value"]) for name in sums}
+            if len(found["buckets"]) < PAGE or "after_key" not in found:
+                return
+            body["aggs"]["r"]["composite"]["after"] = found["after_key"]
+
+    @staticmethod
+    def _range(t: str, start_ms: int, end_ms: int, step_ms: int) -> tuple[list[dict], tuple[str, dict]]:
+        return ([{"term": {"t": t}}, {"range": {"minute": {"gte": start_ms, "lt": end_ms}}}],
+                ("s", {"histogram": {"field": "minute", "interval": step_ms}}))
+
+    @staticmethod
+    def _any_of(name: str, values: Collection[str | None]) -> dict:
+        present = [v for v in values if v is not None]
+        should: list[dict] = [{"terms": {name: present}}] if present else []
+        if len(present) < len(values):
+            should.append({"bool": {"must_not": [{"exists": {"field": name}}]}})
+        return {"bool": {"should": should, "minimum_should_match": 1}} if should else {"match_none": {}}
+
+    def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
+               where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]:
+        check_range(start_ms, end_ms, step_ms)
+        columns = count_columns(by)
+        filters, step = self._range("c", start_ms, end_ms, step_ms)
+        for column, values in zip(count_columns(tuple(where or ())), (where or {}).values()):
+            filters.append(self._any_of(column, list(values)))
+        sources = [step] + [(c, {"terms": {"field": c, "missing_bucket": True}}) for c in columns]
+        return [CountRow(int(key["s"]), tuple(key[c] for c in columns), n["n"])
+                for key, n in self._composite(filters, sources, ("n",))]
+
+    def providers(self, start_ms: int, end_ms: int, step_ms: int,
+                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+        check_range(start_ms, end_ms, step_ms)
+        out: dict[tuple, ProviderRow] = {}
+
+        def row(key) -> ProviderRow:
+            ident = (int(key["s"]), key["provider"], key["kind"])
+            found = out.get(ident)
+            if found is None:
+                found = out[ident] = ProviderRow(*ident)
+            return found
+
+        keys = [("provider", {"terms": {"field": "provider"}}),
+                ("kind", {"terms": {"field": "kind", "missing_bucket": True}})]
+        filters, step = self._range("p", start_ms, end_ms, step_ms)
+        if providers is not None:
+            filters.append(self._any_of("provider", list(providers)))
+        status = ("status", {"terms": {"field": "status", "missing_bucket": True}})
+        for key, n in self._composite(filters, [step, *keys, status], ("calls", "failures", "timeouts")):
+            r = row(key)
+            r.calls += n["calls"]
+            r.failures += n["failures"]
+            r.timeouts += n["timeouts"]
+            if key["status"] is not None:
+                r.statuses[key["status"]] = n["calls"]
+        filters[0] = {"term": {"t": "l"}}
+        for key, n in self._composite(filters, [step, *keys, ("bucket", {"terms": {"field": "bucket"}})], ("n",)):
+            row(key).latency[int(key["bucket"])] = n["n"]
+        return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
