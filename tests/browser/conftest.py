@@ -171,7 +171,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/api/v1/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):   # a loaded machine: a first answer slower than 1 s
                 pass
             if time.monotonic() > deadline:
                 self.stop()
