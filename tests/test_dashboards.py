@@ -179,3 +179,16 @@ def test_every_view_is_in_the_reading_trail(app, persona):
     from app.storage import SearchRequest
     found = trail.search(SearchRequest(query=parse('labels.dashboard:payments'), size=5))
     assert found.total == 1
+
+
+def test_hostile_values_reach_the_page_only_as_text(app, ingest_headers, client, persona):
+    hostile = "<img src=x onerror=alert(1)>'\"{{7*7}}"
+    events = [{"message": hostile, "event": {"component": "integration", "type": "provider_request"},
+               "integration": {"provider": hostile, "status": "timeout", "duration": 5.0, "kind": "game"}}
+              for _ in range(3)]
+    assert client.post("/api/v1/events", json=events, headers=ingest_headers).status_code == 200
+    html = persona("manager").get("/dashboards/integration-health").get_data(as_text=True)
+    assert "<img src=x" not in html and "{{7*7}}" in html                 # escaped, and no template ran it
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html                  # a status cell, a table row
+    chart = re.search(r"data-chart='([^']*)'", html).group(1)            # the attribute stays closed
+    assert "<" not in chart and "\\u003cimg" in chart

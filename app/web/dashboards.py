@@ -4,7 +4,7 @@ render. The page and the API answer from the same function (`figures`), so a scr
 /api/v1/dashboards/<id>/data gets the numbers the page shows."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 
 from ..auth import api_access, page_access
 from ..dashboards import definitions
@@ -24,10 +24,13 @@ def _dashboards():
     return definitions.shipped(current_app.config.get("PLATLOGS_DASHBOARDS_DIR"))
 
 
-def _find(dashboard_id: str) -> definitions.Dashboard:
+def _find(dashboard_id: str, page: bool = False) -> definitions.Dashboard:
     found = next((d for d in _dashboards()[0] if d.id == dashboard_id), None)
     if found is None:
-        raise ApiError(404, f"no dashboard with id {dashboard_id[:80]!r}")
+        message = f"no dashboard with id {dashboard_id[:80]!r}"
+        if page:
+            abort(404, message)
+        raise ApiError(404, message)
     return found
 
 
@@ -73,7 +76,7 @@ def dashboards():
 @web.get("/dashboards/<dashboard_id>")
 @page_access("view_dashboards")
 def dashboard(dashboard_id: str):
-    board = _find(dashboard_id)
+    board = _find(dashboard_id, page=True)
     refresh = request.args.get("refresh") or board.refresh
     if refresh not in definitions.REFRESH:
         refresh = "off"
