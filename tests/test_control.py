@@ -298,7 +298,8 @@ def test_error_history_counts_types_first_and_last_seen(app, services, persona, 
     assert types[0][:4] == ["DbError", "3", at(10, 5), at(10, 40)]
     assert types[1][:4] == ["TimeoutError", "2", at(10, 20), at(10, 30)]
     assert types[2][:2] == ["ValueError", "1"] and types[2][4] == HOSTILE
-    assert text.index("deadlock detected") < text.index("connection refused")   # newest first
+    newest = text[text.index("Newest errors"):]   # (the error groups come first on the page)
+    assert newest.index("deadlock detected") < newest.index("connection refused")   # newest first
     assert re.search(r'title="only wallet-service">wallet-service</a>\s*<span class="count">3</span>', text)
     assert re.search(r'title="only E1">E1</a>\s*<span class="count">2</span>', text)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text

@@ -32,6 +32,8 @@ SAME = [  # (why, a, b): one group
     ("uuid", err("session 550e8400-e29b-41d4-a716-446655440000 expired"),
      err("session 6ba7b810-9dad-11d1-80b4-00c04fd430c8 expired")),
     ("generated id", err("transaction tx-a58a3f9c not found"), err("transaction tx-9b1c77e2 not found")),
+    ("random hex id, by chance all digits or one letter", err("declined for tx-e12345"), err("declined for tx-1234567890")),
+    ("random hex id, mixed or one letter", err("declined for tx-a58a3f9c01"), err("declined for tx-12345e")),
     ("prefixed number id, any length", err("player p-10023 locked"), err("player p-7 locked")),
     ("word with a number", err("user42 has no wallet"), err("user12345 has no wallet")),
     ("hex literal", err("bad pointer 0xDEADBEEF"), err("bad pointer 0x1f")),

@@ -13,7 +13,8 @@ three parts the issue names:
   each as file (its last two path parts) and function — never line numbers, which move with
   every deploy. A trace with no in-app frame uses its innermost frames as they are.
 
-The value is the BLAKE2b digest (32 hex digits) of those parts; the title, `type: template`,
+The value is the BLAKE2b digest (32 hex digits) of those parts (numbers, ids and hex alike as one
+kind of value: a random id is sometimes all digits); the title, `type: template`,
 names the group on the pages. Custom rules (app/events/fingerprints.yaml, fingerprint_rules.py)
 may replace the value for the errors they match, with parts of their own (`{default}` keeps the
 computed one) and a title of their own.
@@ -44,7 +45,7 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) fo
     (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "<date>"),
     (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "<ip>"),
     (rf"\b0[xX][{_HEX}]+\b", "<hex>"),
-    (rf"\b(?=[{_HEX}]*\d)(?=[{_HEX}]*[a-fA-F])[{_HEX}]{{12,}}\b", "<hex>"),   # digests, object ids
+    (rf"\b(?=[{_HEX}]*\d)(?=[{_HEX}]*[a-fA-F])[{_HEX}]{{6,}}\b", "<hex>"),   # digests, hex ids (e12345)
     (r"(?<![\w'])'[^'\n]{0,200}'(?![\w'])", "<str>"),
     (r'(?<![\w"])"[^"\n]{0,200}"(?![\w"])', "<str>"),
     (r"`[^`\n]{0,200}`", "<str>"),
@@ -54,6 +55,7 @@ _IPV6 = re.compile(rf"(?<![\w:])[{_HEX}:]*::?[{_HEX}:]*(?![\w:])")
 _MIXED = re.compile(r"\b(?=[A-Za-z0-9]*(?:[A-Za-z]\d+[A-Za-z]|\d[A-Za-z]+\d))[A-Za-z0-9]+\b")
 _NUMBER = re.compile(r"(?:(?<![\w.])[-+])?\d+(?:[.,]\d+)*")
 _SPACE = re.compile(r"\s+")
+_VALUE = re.compile(r"<(?:num|id|hex)>")
 
 
 def _ipv6(match: re.Match) -> str:
@@ -174,7 +176,10 @@ def title_of(type_: str, message: str) -> str:
 
 def default_fingerprint(event: dict) -> Fingerprint:
     type_, message, top = parts(event)
-    return Fingerprint(digest(["v1", type_, message, *(f.text() for f in top)]), title_of(type_, message))
+    # a generated id is a number, a hex string or a mix by chance (tx-1234567890, tx-e12345,
+    # tx-a58a3f9c): one kind of value in the fingerprint, told apart only in the title
+    hashed = _VALUE.sub("<v>", message)
+    return Fingerprint(digest(["v1", type_, hashed, *(f.text() for f in top)]), title_of(type_, message))
 
 
 def fingerprint(event: dict, rules: Iterable = ()) -> Fingerprint | None:
