@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -134,3 +135,32 @@ def test_every_panel_equals_brute_force(world, board):
     assert [p["id"] for p in data["panels"]] == [p.id for p in board.panels]
     for panel, figures in zip(board.panels, data["panels"]):
         check(panel, figures, inside)
+
+
+def test_a_budget_that_ran_out_is_said_never_silent(world):
+    """A store given no time for facets and histograms (budget_ms=0): every panel that counts by
+    value or over time says so, and the numbers that are exact stay exact."""
+    store, events = world
+    board = next(b for b in load_dashboards() if b.id == "platform-overview")
+    window = window_for(board, {"from": format_ts(int(START.timestamp() * 1000)),
+                                "to": format_ts(int(END.timestamp() * 1000))})
+    data = dashboard_data(store, lambda r: replace(r, budget_ms=0), window, board, sees_personal=True)
+    panels = {p["id"]: p for p in data["panels"]}
+    for panel_id in ("by-component", "components", "services", "payments-by-status", "logins"):
+        assert any("time budget ran out" in note for note in panels[panel_id]["notes"]), panels[panel_id]
+    assert panels["events"]["notes"] == [] and panels["events"]["data"]["exact"]
+
+
+def test_percentiles_past_the_read_bound_say_over_how_many(world, monkeypatch):
+    store, events = world
+    monkeypatch.setattr("app.dashboards.panels.PERCENTILE_MAX", 100)
+    board = next(b for b in load_dashboards() if b.id == "api")
+    window = window_for(board, {"from": format_ts(int(START.timestamp() * 1000)),
+                                "to": format_ts(int(END.timestamp() * 1000))})
+    data = dashboard_data(store, lambda r: r, window, board, sees_personal=True)
+    slowest = next(p for p in data["panels"] if p["id"] == "slowest-routes")
+    assert not slowest["data"]["exact"] and slowest["data"]["read"] == 100
+    assert any("newest 100 events with http.duration" in note for note in slowest["notes"])
+    newest = sorted((e for e in events if e.get("event", {}).get("component") == "api"
+                     and isinstance(value_at(e, "http.duration"), (int, float))), key=ms, reverse=True)[:100]
+    assert slowest["data"]["overall"]["max"] == max(float(value_at(e, "http.duration")) for e in newest)

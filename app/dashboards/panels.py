@@ -31,7 +31,7 @@ from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
 
 Scope = Callable[[SearchRequest], SearchRequest]
-PERCENTILE_MAX = 20_000          # the most events a percentiles panel reads
+PERCENTILE_MAX = 10_000          # the most events a percentiles panel reads (about 0.5 s of reading)
 DEGRADED_SHARE, FAILING_SHARE = control.DEGRADED_SHARE, control.FAILING_SHARE
 
 
