@@ -158,7 +158,7 @@ def test_list_detail_status_merge_and_regression(world):
         assert (timeout["count"], groups["KeyError: <str>"]["count"]) == (30, 5)   # exact
         assert sum(timeout["trend"]) == 30 and len(timeout["trend"]) == service.TREND_BUCKETS
         assert timeout["services"] == ["wallet-service"] and timeout["status"] == "unresolved"
-        assert timeout["first_seen"] == "2026-11-20T10:00:00Z" and timeout["last_seen"] == "2026-11-20T11:56:00Z"
+        assert timeout["first_seen"] == "2026-11-20T10:00:00.000Z" and timeout["last_seen"] == "2026-11-20T11:56:00.000Z"
         assert listing["events"] == 35 and listing["unregistered"] == 0
 
         # narrowed by the page's query and window

@@ -19,6 +19,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..events.convert import format_ts
 from .base import Base, UTCDateTime, _now, _valid_id
 
 STATUSES = ("unresolved", "resolved", "ignored")
@@ -47,7 +48,7 @@ class ErrorGroup(Base):
                       Index("ix_error_groups_regressed", "regressed_at"))
 
     def as_dict(self) -> dict:
-        iso = lambda t: t.isoformat().replace("+00:00", "Z") if t else None   # noqa: E731
+        iso = lambda t: format_ts(int(t.timestamp() * 1000)) if t else None   # noqa: E731
         return {"id": self.id, "fingerprint": self.fingerprint, "title": self.title, "status": self.status,
                 "regression": self.regression, "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
                 "created_at": iso(self.created_at), "resolved_at": iso(self.resolved_at),
