@@ -7,6 +7,7 @@ pure events -> minute rows function the fallback uses, and `MemoryRollups` sums 
 (tests and the status tracker reuse rows read once)."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import replace
 from typing import Collection, Iterable
@@ -111,7 +112,7 @@ def resum(rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int,
         key = (start, row.provider, row.kind)
         into = out.get(key)
         if into is None:
-            into = out[key] = replace(row, start_ms=start, calls=0, failures=0, timeouts=0, statuses={}, latency={})
+            into = out[key] = ProviderRow(start_ms=start, provider=row.provider, kind=row.kind)
         add(into, row)
     return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
@@ -120,11 +121,13 @@ class MemoryRollups:
     """A RollupReader over minute rows already in memory."""
 
     def __init__(self, rows: Iterable[ProviderRow]):
-        self.rows = list(rows)
+        self.rows = sorted(rows, key=lambda r: r.start_ms)
+        self._starts = [r.start_ms for r in self.rows]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
                   providers: Collection[str] | None = None) -> list[ProviderRow]:
-        return resum(self.rows, start_ms, end_ms, step_ms, providers)
+        lo, hi = bisect_left(self._starts, start_ms), bisect_left(self._starts, end_ms)
+        return resum(self.rows[lo:hi], start_ms, end_ms, step_ms, providers)
 
 
 def scan(store, start_ms: int, end_ms: int, scope=None) -> Iterable[dict]:

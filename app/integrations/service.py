@@ -24,6 +24,7 @@ WEEK_MS = 7 * DAY_MS
 MAX_RANGE_MS = 90 * DAY_MS
 CHART_STEPS = (MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS)
 CHART_POINTS = 360
+RECENT_MS = DAY_MS          # a tile shows an incident that ended this recently
 
 
 def minute_floor(ms: int) -> int:
@@ -51,12 +52,14 @@ def search_link(provider: str, start_ms: int, end_ms: int, failures: bool = Fals
 
 # -- the status now --------------------------------------------------------------------------
 
-def _last_call(minute_rows, hourly_rows) -> int | None:
+def _last_call(minute_rows, span_rows, span_ms: int) -> int | None:
+    """The end of the last minute (else span) with calls: minute rows cover the recent past, span
+    rows the baseline weeks before it."""
     minutes = [r.start_ms for r in minute_rows if r.calls]
     if minutes:
         return max(minutes) + MINUTE_MS - 1
-    hours = [r.start_ms for r in hourly_rows if r.calls]
-    return max(hours) if hours else None
+    spans = [r.start_ms for r in span_rows if r.calls]
+    return max(spans) + span_ms - 1 if spans else None
 
 
 def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider]) -> dict[str, dict]:
@@ -64,7 +67,7 @@ def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider]) -> d
     end = minute_floor(now_ms) + MINUTE_MS
     hour_now = now_ms // HOUR_MS * HOUR_MS
     base_start = hour_now - t.baseline_weeks * WEEK_MS
-    recent_start = end - max(t.warmup_minutes + t.window_minutes, 24 * 60) * MINUTE_MS
+    recent_start = min(end - (t.warmup_minutes + t.window_minutes) * MINUTE_MS, hour_now)
     minute = by_provider(read.providers(recent_start, end, MINUTE_MS))
     span = t.span_minutes * MINUTE_MS
     spans = by_provider(read.providers(base_start, hour_now, span))
@@ -76,7 +79,7 @@ def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider]) -> d
         base = C.baseline(rows_h, base_start, hour_now, span)
         if base is None and any(calls):   # new: no whole hour yet, its recent minutes are the baseline
             base = C.baseline(rows_m, recent_start, end, MINUTE_MS)
-        last = _last_call(rows_m, rows_h)
+        last = _last_call(rows_m, rows_h, span)
         status, why = C.judge(st[-1] if st else C.UP, last, now_ms, base, t, p.quiet_at_night)
         out[p.name] = {"status": status, "why": why, "last_call_ms": last}
     return out
@@ -90,6 +93,12 @@ def _spark(calls: list[int], failures: list[int], per: int) -> list[dict]:
         c, f = sum(calls[i:i + per]), sum(failures[i:i + per])
         out.append({"calls": c, "failures": f})
     return out
+
+
+def _tile_order(tile: dict) -> tuple:
+    """Worst first: by status, then a recent incident, then the lowest uptime."""
+    return (C.SEVERITY.get(tile["status"], 99), not tile["recent"],
+            tile["uptime"] if tile["uptime"] is not None else 101.0, tile["provider"])
 
 
 def providers(store, meta, scope=None) -> list[Provider]:
@@ -121,16 +130,20 @@ def overview(store, meta, now_ms: int, scope=None, t: Thresholds | None = None, 
                       "calls": sum(calls[w:]), "failures": sum(failures[w:]),
                       "incidents": len(found), "open_incident": bool(st and st[-1] != C.UP),
                       "owner": p.owner, "last_seen_ms": p.last_seen_ms,
+                      "last_incident": None if not found else {
+                          "start_ms": found[-1].start_ms, "end_ms": found[-1].end_ms,
+                          "duration_ms": found[-1].duration_ms, "severity": found[-1].severity,
+                          "ago_ms": now_ms - found[-1].end_ms},
+                      "recent": bool(found) and now_ms - found[-1].end_ms <= RECENT_MS,
                       "spark": _spark(calls[w:], failures[w:], 60)})
     groups: dict[str, list] = {}
     for tile in tiles:
         groups.setdefault(tile["group"], []).append(tile)
     ordered = []
     for name, items in groups.items():
-        items.sort(key=lambda x: (C.SEVERITY.get(x["status"], 99), x["uptime"] if x["uptime"] is not None else 101,
-                                  x["provider"]))
+        items.sort(key=_tile_order)
         ordered.append({"group": name, "worst": items[0]["status"], "tiles": items})
-    ordered.sort(key=lambda g: (C.SEVERITY.get(g["worst"], 99),
+    ordered.sort(key=lambda g: (*_tile_order(g["tiles"][0])[:2],
                                 GROUP_ORDER.index(g["group"]) if g["group"] in GROUP_ORDER else 99))
     counts = {s: sum(1 for x in tiles if x["status"] == s) for s in C.STATUSES}
     return {"now_ms": now_ms, "week_start_ms": week_start, "end_ms": end, "groups": ordered, "counts": counts,

@@ -53,11 +53,13 @@ def status_event(change: Change, kind: str | None) -> dict:
     return event
 
 
-def track(now_ms: int, services, *, t: Thresholds | None = None, read=None) -> TrackReport:
-    """One pass at `now_ms`: every provider's status; each change recorded and written as an event."""
+def track(now_ms: int, services, *, t: Thresholds | None = None, read=None, known=None) -> TrackReport:
+    """One pass at `now_ms`: every provider's status; each change recorded and written as an event.
+    `read` (a RollupReader) and `known` (the providers) default to the store's."""
     t = t or thresholds()
     report = TrackReport()
-    known = providers(services.store, services.meta)
+    if known is None:
+        known = providers(services.store, services.meta)
     report.providers = len(known)
     if not known:
         return report
@@ -76,7 +78,8 @@ def track(now_ms: int, services, *, t: Thresholds | None = None, read=None) -> T
             change = Change(p.name, before.status, status, now_ms, why)
             report.changes.append(change)
             events.append(status_event(change, kinds[p.name] if kinds[p.name] in KINDS else None))
-        notes.set_state(p.name, status, at, changed)
+        if before is None or changed:   # one write per change, not per tick
+            notes.set_state(p.name, status, at, changed)
     if events:
         result = services.ingestor.ingest(list(enumerate(events)))
         if result.rejected:
