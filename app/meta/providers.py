@@ -34,7 +34,8 @@ class ProviderNote(Base):
 
 
 class ProviderState(Base):
-    """The status the tracker last recorded for a provider, and since when."""
+    """The status the tracker last recorded for a provider, since when, and when it was first
+    checked or last changed (`checked_at`)."""
     __tablename__ = "provider_states"
     provider: Mapped[str] = mapped_column(String(NAME_LIMIT), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
