@@ -68,3 +68,16 @@ def test_range_and_refresh_are_in_the_url(live_server, signed_in_page):
     page.wait_for_url(re.compile(r"to=2026-01-02"))
     assert "refresh=30s" in page.url
     expect(page.locator(".range-line")).to_contain_text("2026-01-01")
+
+
+def test_times_in_panels_are_local_with_utc_on_hover(live_server, new_page, sign_in):
+    live_server.ingest([{"message": "lockout for the clock test", "event": {"action": "account_locked"},
+                         "@timestamp": "2026-12-01T10:20:30.000Z"}])
+    page = new_page(timezone_id="Asia/Tokyo")     # watched for script errors and CSP reports like the others
+    sign_in(page, live_server.create_user("manager"))
+    page.goto("/dashboards/security?from=2026-11-30T00:00:00Z&to=2026-12-02T00:00:00Z")
+    cell = page.locator("#panel-lockout-list time").first
+    expect(cell).to_have_text("2026-12-01 19:20:30")                  # Tokyo is UTC+9
+    assert cell.get_attribute("title") == "2026-12-01 10:20:30 UTC"
+    expect(page.locator(".range-line time").first).to_contain_text("Asia/Tokyo")
+    expect(page.locator(".range-line time").first).to_contain_text("2026-11-30 00:00:00 UTC")

@@ -26,6 +26,26 @@
     }
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
-  else setup();
+  // Times inside panels (event lists, status cells): the local time alone, UTC on hover — the
+  // range above the panels shows the zone and UTC in full. Runs after search.js's localiseTimes.
+  function compactTimes() {
+    document.querySelectorAll(".panel time[datetime]").forEach((el) => {
+      const date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      const pad = (n) => String(n).padStart(2, "0");
+      el.textContent = date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+        pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+      el.title = date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    });
+  }
+
+  // a deferred script runs before DOMContentLoaded (readyState "interactive"): wait for it, so
+  // that search.js's listener, added before this one, has localised the times first
+  if (document.readyState !== "complete") {
+    document.addEventListener("DOMContentLoaded", setup);
+    document.addEventListener("DOMContentLoaded", compactTimes);
+  } else {
+    setup();
+    compactTimes();
+  }
 })();
