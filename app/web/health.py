@@ -54,10 +54,10 @@ def _name(provider: str) -> str:
     return provider
 
 
-def _detail(provider: str):
+def _detail(provider: str, args=None):
     s = _services()
     now = _now()
-    start, end, raw_from, raw_to = _range(request.args, now)
+    start, end, raw_from, raw_to = _range(request.args if args is None else args, now)
     found = service.detail(s.store, s.meta, _name(provider), start, end, now, reading.scoped)
     if found is None:
         raise ApiError(404, f"no calls to or from a provider named {provider!r} in the store")
@@ -109,15 +109,25 @@ def health():
 @web.get("/health/<path:provider>")
 @page_access("view_integrations")
 def health_provider(provider: str):
-    d, raw_from, raw_to = _detail(provider)
+    error = None
+    try:
+        _range(request.args, _now())
+    except ApiError as exc:   # a bad range is said on the page, over the default range
+        error = exc.message
+    d, raw_from, raw_to = _detail(provider, {} if error else None)
+    if error:
+        raw_from, raw_to = (request.args.get("from") or "")[:100], (request.args.get("to") or "")[:100]
     return render_template("health/provider.html", d=d, raw_from=raw_from, raw_to=raw_to, ranges=RANGES,
-                           charts=_charts(d), **_helpers())
+                           charts=_charts(d), error=error, **_helpers()), 400 if error else 200
 
 
 @web.post("/health/<path:provider>/annotation")
 @page_access("annotate_providers")
 def health_annotate(provider: str):
     form = request.form
+    s = _services()
+    if _name(provider) not in {p.name for p in service.providers(s.store, s.meta, reading.scoped)}:
+        raise ApiError(404, f"no provider named {provider!r} in the store")
     try:
         service.annotate(_services().meta, _name(provider), {
             "owner": form.get("owner", ""), "slo_target": form.get("slo_target", ""),
