@@ -58,7 +58,7 @@ def served(tmp_path_factory):
             if len(children) == 2 and requests.get(base + "/api/v1/health", timeout=1).ok:
                 workers = [int(c) for c in children]
                 break
-        except (requests.ConnectionError, OSError):
+        except (requests.ConnectionError, requests.Timeout, OSError):   # a first answer slower than 1 s too
             pass
         time.sleep(0.1)
     else:
