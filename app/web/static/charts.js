@@ -59,8 +59,10 @@
     const series = (spec.series || []).filter((s) => Array.isArray(s.values));
     const stacked = kind === "stacked";
     const shown = stacked ? stack(series) : series.map((s) => s.values);
-    const axis = cssVar("--muted", "#5b6577");
-    const grid = cssVar("--line", "#dfe3ea");
+    // on paper: dark text and light grid lines whatever the screen's colour scheme
+    const paper = window.matchMedia && window.matchMedia("print").matches;
+    const axis = paper ? "#222" : cssVar("--muted", "#5b6577");
+    const grid = paper ? "#ccc" : cssVar("--line", "#dfe3ea");
     const barPaths = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 60] }) : undefined;
     const opts = {
       width: Math.max(el.clientWidth || 300, 120),
@@ -100,18 +102,28 @@
     return mount(el, opts, [spec.x].concat(shown));
   }
 
+  const mounted = new WeakMap();   // element -> {chart, observer}: drawn again, the old one goes
+
   function mount(el, opts, data) {
+    const old = mounted.get(el);
+    if (old) {
+      if (old.observer) old.observer.disconnect();
+      old.chart.destroy();
+    }
     el.replaceChildren();
     const chart = new uPlot(opts, data, el);
+    let observer = null;
     if (typeof ResizeObserver !== "undefined") {
       let width = el.clientWidth;
-      new ResizeObserver(() => {
+      observer = new ResizeObserver(() => {
         if (el.clientWidth && el.clientWidth !== width) {
           width = el.clientWidth;
           chart.setSize({ width: Math.max(width, 120), height: opts.height });
         }
-      }).observe(el);
+      });
+      observer.observe(el);
     }
+    mounted.set(el, { chart: chart, observer: observer });
     return chart;
   }
 
@@ -121,6 +133,17 @@
       try { spec = JSON.parse(el.getAttribute("data-chart")); } catch (_) { return; }
       render(el, spec);
     });
+  }
+
+  // drawn again in the colours of the moment: printing, back on screen, a colour scheme change
+  function redraw() { renderAll(); }
+  window.addEventListener("beforeprint", redraw);
+  window.addEventListener("afterprint", redraw);
+  if (window.matchMedia) {
+    const scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    if (scheme.addEventListener) scheme.addEventListener("change", redraw);
+    const print = window.matchMedia("print");
+    if (print.addEventListener) print.addEventListener("change", redraw);
   }
 
   window.PlatlogsCharts = { render: render, renderAll: renderAll, timeText: timeText, numberText: numberText, palette: PALETTE };
