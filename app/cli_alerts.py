@@ -34,6 +34,7 @@ def scheduler(interval: int, catch_up: int, rules_dir: Path | None, once: bool) 
             click.echo(report.summary())
             for error in report.errors:
                 click.echo(f"  {error}", err=True)
+            alert_scheduler.track_health(services, click.echo)
             return
         alert_scheduler.run(services, interval_s=interval, catch_up_s=catch_up, rules_dir=rules_dir, echo=click.echo)
     finally:
