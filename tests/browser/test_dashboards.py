@@ -41,9 +41,17 @@ def test_every_dashboard_renders_on_an_empty_store_and_on_demo_traffic(live_serv
     events = list(generate(2000, days=1, seed=7, end=datetime.now(timezone.utc)))
     for start in range(0, len(events), 500):
         live_server.ingest(events[start:start + 500])
+    # hostile log data in group values, chart labels and event lists: text only, no script runs
+    hostile = "<img src=x onerror=alert(1)>'\"</script><script>alert(2)</script>{{7*7}}"
+    live_server.ingest([{"message": hostile, "event": {"component": "integration", "type": "provider_request"},
+                         "integration": {"provider": hostile, "status": "timeout", "duration": 12.5, "kind": "game"}}
+                        for _ in range(5)])
     read_every_dashboard(page, tmp_path)
     page.goto("/dashboards/integration-health?from=now-2d")
     expect(page.locator(".status-grid .cell").first).to_be_visible()
+    expect(page.locator(".status-grid .cell strong", has_text="<img src=x")).to_have_count(1)
+    expect(page.locator("#panel-failures-by-provider .u-legend", has_text="<img src=x")).to_have_count(1)
+    assert page.locator("img[src=x]").count() == 0 and page.locator("main script").count() == 0
     # print: the charts are still there, the controls are not
     page.emulate_media(media="print")
     expect(page.locator(".dashboard-controls")).to_be_hidden()
