@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Collection, Iterable, Mapping, Protocol
 
 MINUTE_MS = 60_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name")
 
 
@@ -85,9 +88,9 @@ def event_ms(event: dict) -> int:
     """The event's time in epoch ms: `_ts` as handed to LogStore.write, else its @timestamp (as a
     stored event read back has it)."""
     ts = event.get("_ts")
-    if ts is None:
-        from ..events.convert import Converter
-        ts = Converter().parse_timestamp(event["@timestamp"], "@timestamp")[0]
+    if ts is None:   # stored events carry the canonical form (format_ts): exact integer arithmetic
+        moment = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
+        ts = (moment - _EPOCH) // _ONE_MS
     return ts
 
 
