@@ -12,6 +12,7 @@ import click
 
 from .cli_alerts import alerts, scheduler
 from .cli_common import _services, tune_gc
+from .cli_dashboards import dashboards
 from .cli_rollups import rollups
 
 
@@ -25,6 +26,7 @@ def main() -> None:
 main.add_command(scheduler)
 main.add_command(alerts)
 main.add_command(rollups)
+main.add_command(dashboards)
 
 
 # -- serve --------------------------------------------------------------------------------
