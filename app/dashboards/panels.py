@@ -123,7 +123,7 @@ def stacked(r: _Reader, panel: Panel) -> dict:
     series = []
     for value in found.facets[panel.by].values:
         _, values, total = _series_of(r, both(panel.query, term(panel.by, _text(value.value))), width)
-        rest = [a - b for a, b in zip(rest, values)]
+        rest = [max(a - b, 0) for a, b in zip(rest, values)]   # (a timed-out total: the note says so)
         series.append({"label": str(r.shown_value(panel.by, value.value)), "values": values, "total": total,
                        "link": r.group_link(panel.query, panel.by, value.value)})
     if any(rest):
