@@ -289,3 +289,52 @@ def test_status_and_merge_through_the_page_and_the_api(filled, persona):
     found = filled.store.search(SearchRequest(query=parse("event.action:(error_group_status OR error_groups_merged)"),
                                               size=10))
     assert found.total == 3
+
+
+# -- the alert kinds new_error_group and regression ---------------------------------------------
+
+def test_error_group_kinds_are_threshold_rules_over_the_sync_events():
+    from app.alerts.rules import RuleError, validate_rule
+    rule = validate_rule({"id": "new-errors", "name": "New error group", "kind": "new_error_group",
+                          "query": "service.name:wallet-service"})
+    assert (rule.kind, rule.group_by, rule.threshold, rule.window_s) == ("threshold", "target.id", 0, 900)
+    assert rule.query == "event.action:error_group_new AND (service.name:wallet-service)"
+    assert validate_rule({"id": "r", "name": "r", "kind": "regression", "window": "1h"}).query == \
+        "event.action:error_group_regression"
+    with pytest.raises(RuleError) as caught:
+        validate_rule({"id": "r", "name": "r", "kind": "regression", "threshold": 3})
+    assert caught.value.field == "threshold"
+    with pytest.raises(RuleError) as caught:
+        validate_rule({"id": "r", "name": "r", "kind": "regression", "query": "service.name:(a"})
+    assert caught.value.field == "query" and caught.value.position is not None
+
+
+def test_the_scheduler_fires_new_group_and_regression_alerts(services):
+    from app.alerts.rules import validate_rule
+    from app.alerts.scheduler import tick
+    rules = [validate_rule({"id": "new-errors", "name": "New error group", "kind": "new_error_group"}),
+             validate_rule({"id": "regressions", "name": "Regression", "kind": "regression", "severity": "critical"})]
+    start = datetime.now(timezone.utc) - timedelta(minutes=10)
+
+    def write(minutes, type_, message):
+        report = services.ingestor.ingest([(0, json.dumps({
+            "@timestamp": (start + timedelta(minutes=minutes)).isoformat(), "service": {"name": "wallet-service"},
+            "error": {"type": type_, "message": message}}).encode())], position="line")
+        assert report.accepted == 1
+
+    write(0, "TimeoutError", "timeout after 5012 ms for round 83731")
+    write(1, "TimeoutError", "timeout after 12 ms for round 9")
+    write(2, "KeyError", "'bonus'")
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    report = tick(now, services, rules=rules, deliver=False)
+    fired = sorted((t.rule_id, t.to_state) for t in report.transitions if t.to_state == "firing")
+    assert fired == [("new-errors", "firing"), ("new-errors", "firing")], report
+    timeout = next(g for g in registry.groups(services.meta) if g.title.startswith("TimeoutError")).id
+
+    registry.set_status(services.meta, timeout, "resolved", "olga")
+    write(11, "TimeoutError", "timeout after 7 ms for round 10")   # after the resolution
+    report = tick(now + 60_000 + 61_000, services, rules=rules, deliver=False)
+    assert [(t.rule_id, t.group, t.to_state) for t in report.transitions
+            if t.rule_id == "regressions" and t.to_state == "firing"] == \
+        [("regressions", str(timeout), "firing")]
+    assert registry.group(services.meta, timeout).regression

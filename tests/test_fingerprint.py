@@ -216,3 +216,6 @@ def test_ingest_stamps_the_fingerprint_on_both_paths(services):
     plain = normalizer.normalize({"message": "signed in", "event": {"component": "user_activity", "type": "login"}},
                                  1_800_000_000_000)
     assert "error" not in plain
+    faked = normalizer.normalize({"message": "ok", "error": {"fingerprint": expected},
+                                  "event": {"component": "user_activity", "type": "login"}}, 1_800_000_000_000)
+    assert "fingerprint" not in faked["error"]   # only errors join a group

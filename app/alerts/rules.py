@@ -184,8 +184,10 @@ def _validate(data: dict, source: str | None) -> Rule:
         raise RuleError("an id is required: lower-case letters, digits, '.', '_' or '-' (at most 80), "
                         f"starting with a letter or digit; got {rule_id!r}", "id")
     kind = values.get("kind")
+    if kind in ERROR_GROUP_KINDS:
+        values, kind = _error_group_kind(values, kind), "threshold"
     if kind not in KINDS:
-        raise RuleError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}", "kind")
+        raise RuleError(f"kind must be one of {', '.join(KINDS + tuple(ERROR_GROUP_KINDS))}; got {kind!r}", "kind")
     for name, kinds in _KIND_ONLY.items():
         if name in values and values[name] not in (None, "", [], ()) and kind not in kinds:
             raise RuleError(f"only applies to {' and '.join(kinds)} rules, not to a {kind} rule", name)
@@ -254,6 +256,28 @@ def _validate(data: dict, source: str | None) -> Rule:
         raise RuleError(f"must be one of {', '.join(SOURCES)}; got {origin!r}", "source")
     out["source"] = origin
     return Rule(**out)
+
+
+# -- the error-group kinds ---------------------------------------------------------------------
+
+# Shorthands for a threshold rule over the events the error-group sync stores when a group is new
+# or has regressed (app/errorgroups/sync.py markers): one alert per group (target.id, the group's id),
+# firing while its event is in the window. `query` narrows them (service.name, labels.error_type).
+ERROR_GROUP_KINDS = {"new_error_group": "error_group_new", "regression": "error_group_regression"}
+ERROR_GROUP_FIELD = "target.id"
+_ERROR_GROUP_FIXED = ("threshold", "group_by", "failure_query", "baseline_periods", "spike_mode",
+                      "expected_groups", "min_count")
+
+
+def _error_group_kind(values: dict, kind: str) -> dict:
+    for name in _ERROR_GROUP_FIXED:
+        if name in values:
+            raise RuleError(f"a {kind} rule fires once per error group: it takes no {name}", name)
+    narrowing = _query(values.get("query"), "query", required=False)   # positions in what was written
+    base = f"event.action:{ERROR_GROUP_KINDS[kind]}"
+    return {**values, "kind": "threshold", "threshold": 0, "group_by": ERROR_GROUP_FIELD,
+            "window_s": values.get("window_s", "15m"),
+            "query": f"{base} AND ({narrowing})" if narrowing else base}
 
 
 # -- files -----------------------------------------------------------------------------------

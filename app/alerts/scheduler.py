@@ -146,6 +146,19 @@ def _evaluate_all(runs: list[tuple[Rule, int]], store, evaluate: Callable | None
     return out
 
 
+def _sync_error_groups(services, now_ms: int, report) -> None:
+    """The error-group registry follows the store first (app/errorgroups/sync.py): its events for
+    new groups and regressions are then there for the new_error_group and regression rules."""
+    if getattr(services, "ingestor", None) is None:
+        return
+    from ..errorgroups.sync import sync_services
+    try:
+        sync_services(services, now_ms)
+    except Exception as exc:   # never stops the alert rules
+        log.warning("error groups: sync failed: %s", exc)
+        report.errors.append(f"error groups: sync failed: {exc}")
+
+
 def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Rule] | None = None, *,
          interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEFAULT_CATCH_UP_S, scheduler: str | None = None,
          rules_dir: Path | str | None = DEFAULT_RULES_DIR, notifiers: dict | None = None,
@@ -155,6 +168,7 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
     batched through evaluate_many), `rules` to the rule files and the back office's rules."""
     scheduler = scheduler or scheduler_id()
     report = TickReport(now_ms=now_ms, scheduler=scheduler)
+    _sync_error_groups(services, now_ms, report)
     alerts = Alerts(services.meta)
     if rules is None:
         rules, errors = load_all_rules(services, rules_dir)

@@ -46,12 +46,12 @@ def _facet_counts(store: LogStore, scope, request: SearchRequest) -> tuple[dict[
 
 
 def list_groups(store: LogStore, meta, scope, window: Window, listing: Listing = Listing(),
-                fingerprinter=None) -> dict:
+                fingerprinter=None, announce=None) -> dict:
     """The groups with errors in the window (narrowed by the window's q), each with its exact
     count, trend, status and all-time first/last seen; merged fingerprints count for their group."""
     if listing.status not in STATUS_FILTERS:
         raise ValueError(f"status: one of {', '.join(STATUS_FILTERS)}")
-    sync_if_stale(store, meta, fingerprinter)
+    sync_if_stale(store, meta, fingerprinter, announce=announce)
     request = window.request(BASE_QUERY, size=0, facets=(FIELD,), facet_size=MAX_GROUPS, facet_bound=EXACT,
                              total_bound=EXACT, budget_ms=5_000)
     counts, note = _facet_counts(store, scope, request)

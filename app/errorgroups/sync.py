@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Callable
 
+from ..events.convert import format_ts
 from ..events.fingerprint import title_of
 from ..meta import errorgroups as registry
 from ..query import parse
@@ -39,9 +41,16 @@ def _title(event: dict, fingerprinter) -> str:
     return found.title if found else title_of("", "")
 
 
-def sync(store: LogStore, meta, fingerprinter=None, now_ms: int | None = None) -> registry.Observed:
+Announce = Callable[[list[dict]], None]
+ACTIONS = {"new": "error_group_new", "regression": "error_group_regression"}
+
+
+def sync(store: LogStore, meta, fingerprinter=None, now_ms: int | None = None,
+         announce: Announce | None = None) -> registry.Observed:
     """Reads [last sync - OVERLAP_MS, now] into the registry; returns the groups created and the
-    regressions found. `fingerprinter` (app/events/fingerprint_rules.Fingerprinter) names new groups."""
+    regressions found. `fingerprinter` (app/events/fingerprint_rules.Fingerprinter) names new groups.
+    `announce(events)`, when given, stores one event per new group and per regression (what the
+    alert kinds new_error_group and regression count: app/alerts/rules.py)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     state = registry.sync_state(meta)
     if state is None:
@@ -73,7 +82,34 @@ def sync(store: LogStore, meta, fingerprinter=None, now_ms: int | None = None) -
     observed = registry.observe(meta, seen)
     if len(values) < MAX_GROUPS:   # all read: the next sync starts here
         registry.set_sync_state(meta, registry.utc(now))
+    if announce is not None and (observed.new or observed.regressions):
+        announce(markers(observed, newest, now))
     return observed
+
+
+def markers(observed: registry.Observed, newest: dict[str, dict], now_ms: int) -> list[dict]:
+    """The events that say a group is new or has regressed: component system, event.action
+    error_group_new / error_group_regression at the time of the group's first error (new) or of
+    the error that reopened it (regression), target {type error_group, id}, labels error_group
+    (the id), fingerprint, error_type; service.name of its newest error. Not errors themselves (no error.* field)."""
+    out = []
+    for what, groups in (("new", observed.new), ("regression", observed.regressions)):
+        for group in groups:
+            sample = newest.get(group["fingerprint"]) or {}
+            service = (sample.get("service") or {}).get("name") if isinstance(sample.get("service"), dict) else None
+            error_type = (sample.get("error") or {}).get("type") if isinstance(sample.get("error"), dict) else None
+            words = "New error group" if what == "new" else "Error group regressed (resolved, now seen again):"
+            when = group["first_seen"] if what == "new" else group["last_seen"]   # the error that made it so
+            event = {"@timestamp": when or format_ts(now_ms), "message": f"{words} #{group['id']}: {group['title']}",
+                     "log": {"level": "warning"},
+                     "event": {"component": "system", "type": "other", "action": ACTIONS[what]},
+                     "target": {"type": "error_group", "id": str(group["id"])},
+                     "labels": {"error_group": str(group["id"]), "fingerprint": group["fingerprint"],
+                                **({"error_type": error_type} if isinstance(error_type, str) else {})}}
+            if isinstance(service, str):
+                event["service"] = {"name": service}
+            out.append(event)
+    return out
 
 
 def _one(store: LogStore, request: SearchRequest, newest: bool) -> dict | None:
@@ -81,8 +117,16 @@ def _one(store: LogStore, request: SearchRequest, newest: bool) -> dict | None:
     return found.hits[0] if found.hits else None
 
 
-def sync_if_stale(store: LogStore, meta, fingerprinter=None, now_ms: int | None = None) -> None:
+def sync_if_stale(store: LogStore, meta, fingerprinter=None, now_ms: int | None = None,
+                  announce: Announce | None = None) -> None:
     now = int(time.time() * 1000) if now_ms is None else now_ms
     state = registry.sync_state(meta)
     if state is None or (now - int(state.synced_at.timestamp() * 1000)) >= STALE_MS:
-        sync(store, meta, fingerprinter, now)
+        sync(store, meta, fingerprinter, now, announce)
+
+
+def sync_services(services, now_ms: int | None = None) -> registry.Observed:
+    """A sync with the app's own parts (the scheduler's tick, `platlogs` commands)."""
+    ingestor = services.ingestor
+    return sync(services.store, services.meta, getattr(ingestor.normalizer, "fingerprinter", None), now_ms,
+                announce=lambda events: ingestor.ingest([(i, e) for i, e in enumerate(events)]))

@@ -144,9 +144,13 @@ class Fingerprinter:
         return fingerprint(event, self.rules)
 
     def stamp(self, event: dict) -> None:
-        """Sets event["error"]["fingerprint"] on an error (replacing one the client sent)."""
+        """Sets event["error"]["fingerprint"] on an error (replacing one the client sent), and
+        removes one from anything else."""
         found = fingerprint(event, self.rules)
-        if found is None:
+        if found is None:   # only errors have one: a client's value on anything else is dropped
+            error = event.get("error")
+            if isinstance(error, dict):
+                error.pop("fingerprint", None)
             return
         error = event.get("error")
         if isinstance(error, dict):

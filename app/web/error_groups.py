@@ -50,8 +50,10 @@ def listing_args(args) -> service.Listing:
 
 def listing(window, args) -> dict:
     """The groups of the window as the reader may see them (control.errors and the API)."""
+    ingestor = _services().ingestor
     found = service.list_groups(_services().store, _services().meta, reading.scoped, window, listing_args(args),
-                                _fingerprinter())
+                                _fingerprinter(),
+                                announce=lambda events: ingestor.ingest([(i, e) for i, e in enumerate(events)]))
     for group in found["groups"]:
         group["title"] = title_shown(group["title"])
     return found
