@@ -192,3 +192,23 @@ def test_hostile_values_reach_the_page_only_as_text(app, ingest_headers, client,
     assert "&lt;img src=x onerror=alert(1)&gt;" in html                  # a status cell, a table row
     chart = re.search(r"data-chart='([^']*)'", html).group(1)            # the attribute stays closed
     assert "<" not in chart and "\\u003cimg" in chart
+
+
+class TestARefusedTrail:
+    """The reading trail refuses its records (more fields than this store accepts): a dashboard's
+    figures are not answered, on the page or from the API (fails closed, as every read)."""
+
+    @pytest.fixture
+    def env(self, tmp_path):
+        return {"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_MAX_FIELDS_PER_EVENT": "10"}
+
+    def test_a_dashboard_whose_trail_record_is_refused_is_not_answered(self, app, client, ingest_headers, persona):
+        event = {"message": "provider secret-figure", "event": {"component": "integration"},
+                 "integration": {"provider": "SecretPay"}}
+        assert client.post("/api/v1/events", json=event, headers=ingest_headers).status_code == 200
+        manager = persona("administrator")
+        page = manager.get("/dashboards/integration-health")
+        assert page.status_code == 503 and "not recorded" in page.get_data(as_text=True)
+        assert "SecretPay" not in page.get_data(as_text=True)
+        answer = manager.get("/api/v1/dashboards/integration-health/data")
+        assert answer.status_code == 503 and "SecretPay" not in answer.get_data(as_text=True)
