@@ -147,7 +147,8 @@ def overview(store, meta, now_ms: int, scope=None, t: Thresholds | None = None, 
                                 GROUP_ORDER.index(g["group"]) if g["group"] in GROUP_ORDER else 99))
     counts = {s: sum(1 for x in tiles if x["status"] == s) for s in C.STATUSES}
     return {"now_ms": now_ms, "week_start_ms": week_start, "end_ms": end, "groups": ordered, "counts": counts,
-            "providers": len(tiles), "worst": C.worst(x["status"] for x in tiles)}
+            "providers": len(tiles), "worst": C.worst(x["status"] for x in tiles),
+            "recent_incidents": sum(1 for x in tiles if x["recent"] and x["status"] == C.UP)}
 
 
 # -- one provider over a range ----------------------------------------------------------------
@@ -198,11 +199,11 @@ def detail(store, meta, name: str, start_ms: int, end_ms: int, now_ms: int, scop
     chart = []
     for at in range(start // step * step, end, step):
         f = C.figures(points[at]["rows"]) if at in points else C.figures([])
-        lo, hi = max(w, (at - origin) // MINUTE_MS), (at + step - origin) // MINUTE_MS
+        overlapping = [i.severity for i in found if i.start_ms < at + step and i.end_ms > at]
         chart.append({"t": at, "calls": f["calls"], "failures": f["failures"], "timeouts": f["timeouts"],
                       "rate": None if not f["calls"] else f["failures"] / f["calls"],
                       "p50": f["p50"], "p95": f["p95"], "p99": f["p99"],
-                      "state": C.worst(st[lo:hi]) if st[lo:hi] else C.UP})
+                      "state": C.worst(overlapping) if overlapping else C.UP})
     alerts = fired_alerts(meta, name, start - DAY_MS, end)
     now = status_now(read, now_ms, t, [p])[name]
     allowed_budget = (100.0 - target) / 100.0 * up["minutes"]

@@ -22,6 +22,7 @@ from .api import api
 
 RANGES = (("now-24h", "24 hours"), ("now-7d", "7 days"), ("now-30d", "30 days"), ("now-90d", "90 days"))
 DEFAULT_FROM = "now-7d"
+CALLS, FAILED = "#0072B2", "#D55E00"      # Okabe-Ito blue and vermillion (as charts.js's palette)
 
 
 def _services():
@@ -73,8 +74,8 @@ def _spark(week_start_ms: int):
     def spec(tile: dict) -> dict:
         points = tile["spark"]
         return {"kind": "sparkline", "height": 40, "x": [week_start_ms + i * service.HOUR_MS for i in range(len(points))],
-                "series": [{"label": "calls", "values": [p["calls"] for p in points]},
-                           {"label": "failures", "values": [p["failures"] for p in points]}]}
+                "series": [{"label": "calls", "values": [p["calls"] for p in points], "colour": CALLS},
+                           {"label": "failures", "values": [p["failures"] for p in points], "colour": FAILED}]}
     return spec
 
 
@@ -84,12 +85,12 @@ def _charts(d: dict) -> list[dict]:
     return [
         {"caption": f"Calls per {step}: answered and failed", "spec": {
             "kind": "stacked", "x": x, "unit": "calls", "series": [
-                {"label": "failed", "values": [p["failures"] for p in d["chart"]]},
-                {"label": "answered", "values": [p["calls"] - p["failures"] for p in d["chart"]]}]}},
+                {"label": "failed", "values": [p["failures"] for p in d["chart"]], "colour": FAILED},
+                {"label": "answered", "values": [p["calls"] - p["failures"] for p in d["chart"]], "colour": CALLS}]}},
         {"caption": f"Failure rate per {step} (%)", "spec": {
             "kind": "line", "x": x, "unit": "%", "max": 100, "series": [
-                {"label": "failed", "values": [None if p["rate"] is None else round(100 * p["rate"], 2)
-                                               for p in d["chart"]]}]}},
+                {"label": "failed", "colour": FAILED,
+                 "values": [None if p["rate"] is None else round(100 * p["rate"], 2) for p in d["chart"]]}]}},
         {"caption": f"Latency per {step} (ms)", "spec": {
             "kind": "line", "x": x, "unit": "ms", "series": [
                 {"label": q, "values": [p[q] for p in d["chart"]]} for q in ("p50", "p95", "p99")]}},
