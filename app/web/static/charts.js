@@ -46,10 +46,16 @@
     return value || fallback;
   }
 
-  // Stacked bars: each series drawn at the sum of itself and those below it; the legend keeps the raw values.
+  // Stacked bars: series i is drawn as the sum of itself and every later series, so the first
+  // series is the tallest bar, drawn first, and each later one paints over its lower part: the
+  // stack reads top to bottom in the legend's order. The legend keeps the raw values.
   function stack(series) {
     const sums = series[0] ? series[0].values.map(() => 0) : [];
-    return series.map((s) => s.values.map((v, i) => (sums[i] += v == null ? 0 : Number(v))));
+    const out = [];
+    for (let k = series.length - 1; k >= 0; k--) {
+      out[k] = series[k].values.map((v, i) => (sums[i] += v == null ? 0 : Number(v)));
+    }
+    return out;
   }
 
   function render(el, spec) {
@@ -92,13 +98,6 @@
         return out;
       })),
     };
-    // stacked: draw the tallest first so each smaller one paints over it
-    if (stacked) {
-      const order = opts.series.slice(1).map((s, i) => i).reverse();
-      opts.series = [opts.series[0]].concat(order.map((i) => opts.series[i + 1]));
-      const data = [spec.x].concat(order.map((i) => shown[i]));
-      return mount(el, opts, data);
-    }
     return mount(el, opts, [spec.x].concat(shown));
   }
 
