@@ -27,28 +27,31 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 FRAMES = 3                 # in-app frames in a fingerprint
 MAX_MESSAGE = 2_000        # characters of a message templated (the rest is cut off first)
 MAX_TRACE = 50_000         # characters of a stack trace read for frames
+CACHED_TRACE = 8_000       # traces up to this long are remembered (the same recur)
 MAX_TITLE = 200
 SEPARATOR = "\x1f"
 
 # -- the message template -----------------------------------------------------------------
 
 _HEX = "0-9a-fA-F"
-_SUBSTITUTIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s'\"<>`]+", "<url>"),
-    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "<email>"),
-    (rf"\b[{_HEX}]{{8}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{12}}\b", "<uuid>"),
-    (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "<date>"),
-    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "<ip>"),
-    (rf"\b0[xX][{_HEX}]+\b", "<hex>"),
-    (rf"\b(?=[{_HEX}]*\d)(?=[{_HEX}]*[a-fA-F])[{_HEX}]{{6,}}\b", "<hex>"),   # digests, hex ids (e12345)
-    (r"(?<![\w'])'[^'\n]{0,200}'(?![\w'])", "<str>"),
-    (r'(?<![\w"])"[^"\n]{0,200}"(?![\w"])', "<str>"),
-    (r"`[^`\n]{0,200}`", "<str>"),
+# (pattern, placeholder, what the text must contain for the pattern to be tried at all)
+_SUBSTITUTIONS: tuple[tuple[re.Pattern, str, tuple[str, ...]], ...] = tuple((re.compile(p), r, n) for p, r, n in (
+    (r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s'\"<>`]+", "<url>", ("://",)),
+    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "<email>", ("@",)),
+    (rf"\b[{_HEX}]{{8}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{12}}\b", "<uuid>", ("-",)),
+    (r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b", "<date>", ("-",)),
+    (r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])", "<ip>", (".",)),
+    (rf"\b0[xX][{_HEX}]+\b", "<hex>", ("0x", "0X")),
+    (rf"\b(?=[{_HEX}]*\d)(?=[{_HEX}]*[a-fA-F])[{_HEX}]{{6,}}\b", "<hex>", ()),   # digests, hex ids (e12345)
+    (r"(?<![\w'])'[^'\n]{0,200}'(?![\w'])", "<str>", ("'",)),
+    (r'(?<![\w"])"[^"\n]{0,200}"(?![\w"])', "<str>", ('"',)),
+    (r"`[^`\n]{0,200}`", "<str>", ("`",)),
 ))
 _IPV6 = re.compile(rf"(?<![\w:])[{_HEX}:]*::?[{_HEX}:]*(?![\w:])")
 # a word whose letters and digits alternate more than once (a58a3f9c, Ab3xYz9Q): a generated id
@@ -68,10 +71,16 @@ def _ipv6(match: re.Match) -> str:
 
 def template(message: str) -> str:
     """`message` with its values replaced by placeholders: what messages of one kind share."""
-    text = message[:MAX_MESSAGE]
-    for pattern, placeholder in _SUBSTITUTIONS:
-        text = pattern.sub(placeholder, text)
-    text = _IPV6.sub(_ipv6, text)
+    return _template(message[:MAX_MESSAGE])
+
+
+@lru_cache(maxsize=4096)   # the same messages recur (at most MAX_MESSAGE characters each are kept)
+def _template(text: str) -> str:
+    for pattern, placeholder, needles in _SUBSTITUTIONS:
+        if not needles or any(n in text for n in needles):
+            text = pattern.sub(placeholder, text)
+    if ":" in text:
+        text = _IPV6.sub(_ipv6, text)
     text = _MIXED.sub("<id>", text)
     text = _NUMBER.sub("<num>", text)
     return _SPACE.sub(" ", text).strip()
@@ -124,11 +133,20 @@ def frames(trace: str) -> list[Frame]:
     return found
 
 
-def top_frames(trace: str, count: int = FRAMES) -> list[Frame]:
+def top_frames(trace: str, count: int = FRAMES) -> tuple[Frame, ...]:
     """The innermost `count` in-app frames; the innermost frames when none is in-app."""
+    return _top_frames_cached(trace, count) if len(trace) <= CACHED_TRACE else _top_frames(trace, count)
+
+
+@lru_cache(maxsize=2048)   # a trace recurs as often as its error
+def _top_frames_cached(trace: str, count: int) -> tuple[Frame, ...]:
+    return _top_frames(trace, count)
+
+
+def _top_frames(trace: str, count: int) -> tuple[Frame, ...]:
     every = frames(trace)
     mine = [f for f in every if f.in_app]
-    return (mine or every)[:count]
+    return tuple((mine or every)[:count])
 
 
 # -- the fingerprint ----------------------------------------------------------------------
@@ -156,7 +174,7 @@ def is_error(event: dict) -> bool:
     return isinstance(meta, dict) and meta.get("component") == "error"
 
 
-def parts(event: dict) -> tuple[str, str, list[Frame]]:
+def parts(event: dict) -> tuple[str, str, tuple[Frame, ...]]:
     """(type, message template, top in-app frames) of an error event."""
     type_ = _text(event, "error", "type").strip()
     message = _text(event, "error", "message") or _text(event, "message")
