@@ -1,0 +1,293 @@
+"""The dashboards as OpenSearch Dashboards saved objects (app/dashboards/opensearch_export.py):
+the NDJSON's structure and references, the committed dashboards/opensearch/ files being what the
+command writes now, and every visualization's search — built as OSD builds it from the saved
+object (search-source filters, the time range, visState aggregations) — run on the real
+OpenSearch node over 3,000 demo events, its counts equal to the back office's own panels."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from app import create_app
+from app.cli import main
+from app.dashboards.definitions import DashboardError, load_dashboards, validate_dashboard
+from app.dashboards.opensearch_export import GRID_COLUMNS, default_out_dir, export_objects, exports
+from app.dashboards.panels import dashboard_data, window_for
+from app.demo.generator import generate
+from app.events.convert import format_ts
+from app.query import parse
+from app.query.dsl import DSLCompiler
+
+from conftest import store_url_for
+
+BOARDS = load_dashboards()
+END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+FROM, TO = END - timedelta(days=2), END + timedelta(minutes=1)    # cuts through the 3 days of events
+
+
+def lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def by_panel(objects: list[dict], board) -> dict:
+    return {p.id: next(o for o in objects if o["id"].endswith(f".{board.id}.{p.id}")) for p in board.panels}
+
+
+# -- structure --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.id)
+def test_every_line_is_a_saved_object_and_every_reference_resolves(board):
+    text = exports([board])[f"{board.id}.ndjson"]
+    assert text.endswith("\n") and "\n\n" not in text
+    objects = lines(text)
+    for obj in objects:
+        assert {"type", "id", "attributes", "references"} <= set(obj), obj
+        assert obj["type"] in ("index-pattern", "visualization", "search", "dashboard")
+        assert isinstance(obj["attributes"].get("title"), str) and obj["attributes"]["title"]
+    known = {(o["type"], o["id"]) for o in objects}
+    assert len(known) == len(objects), "an id is used twice"
+    for obj in objects:
+        names = [r["name"] for r in obj["references"]]
+        assert len(set(names)) == len(names), obj["id"]
+        for ref in obj["references"]:
+            assert (ref["type"], ref["id"]) in known, (obj["id"], ref)
+    pattern = next(o for o in objects if o["type"] == "index-pattern")
+    assert pattern["attributes"] == {"title": "platlogs-events", "timeFieldName": "@timestamp"}
+    assert [o["type"] for o in objects].count("dashboard") == 1 and objects[-1]["type"] == "dashboard"
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.id)
+def test_the_dashboard_places_each_panel_by_reference(board):
+    objects = export_objects(board)
+    dashboard = objects[-1]
+    panels = json.loads(dashboard["attributes"]["panelsJSON"])
+    refs = {r["name"]: r for r in dashboard["references"]}
+    assert len(panels) == len(board.panels) == len(refs)
+    shown = by_panel(objects, board)
+    cells = set()
+    for panel, spec in zip(panels, board.panels):
+        ref = refs[panel["panelRefName"]]
+        assert (ref["type"], ref["id"]) == (shown[spec.id]["type"], shown[spec.id]["id"])
+        assert ref["type"] == ("search" if spec.kind == "events" else "visualization")
+        grid = panel["gridData"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= GRID_COLUMNS and grid["i"] == panel["panelIndex"]
+        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not cells & mine, f"{spec.id} overlaps another panel"
+        cells |= mine
+    assert dashboard["attributes"]["timeFrom"] == board.range and dashboard["attributes"]["timeRestore"]
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.id)
+def test_each_panel_filters_with_the_dsl_the_back_office_runs(board):
+    objects = by_panel(export_objects(board), board)
+    for panel in board.panels:
+        obj = objects[panel.id]
+        source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+        refs = {r["name"]: r for r in obj["references"]}
+        assert refs[source["indexRefName"]]["type"] == "index-pattern"
+        for f in source["filter"]:
+            assert refs[f["meta"]["indexRefName"]]["type"] == "index-pattern"
+            assert "query_string" not in json.dumps(f)
+        dsl = [f["query"] for f in source["filter"]]
+        if panel.kind == "number" and panel.ratio_of is not None:    # both counts are the split's
+            filters = json.loads(obj["attributes"]["visState"])["aggs"][1]["params"]["filters"]
+            dsl = [f["input"]["query"] for f in filters]
+            assert dsl == [DSLCompiler(0).compile(parse(q)) for q in (panel.query, panel.ratio_of)]
+        elif panel.query:
+            assert dsl == [DSLCompiler(0).compile(parse(panel.query))], panel.id
+        else:
+            assert dsl == []
+
+
+def test_ids_are_stable_and_named_after_the_dashboard_and_panel():
+    board = next(b for b in BOARDS if b.id == "payments")
+    first, again = export_objects(board), export_objects(board)
+    assert first == again
+    assert [o["id"] for o in first] == ["platlogs.events", *[f"platlogs.payments.{p.id}" for p in board.panels],
+                                        "platlogs.payments"]
+    assert [o["id"] for o in export_objects(board, "shop")][:2] == ["shop.events", "shop.payments.payments"]
+
+
+def test_a_query_with_a_relative_time_is_refused_naming_the_panel():
+    board = validate_dashboard({"title": "T", "panels": [
+        {"id": "recent", "title": "Recent", "kind": "number", "query": "@timestamp:>=now-1h"}]}, "t")
+    with pytest.raises(DashboardError) as caught:
+        export_objects(board)
+    assert caught.value.panel == "recent" and "relative time" in str(caught.value)
+
+
+def test_the_committed_files_are_what_the_command_writes_now(tmp_path):
+    committed = default_out_dir()
+    assert sorted(p.name for p in committed.glob("*.ndjson")) == sorted(exports(BOARDS)), \
+        "dashboards/opensearch/ is stale: run `platlogs dashboards export --opensearch-dashboards`"
+    result = CliRunner().invoke(main, ["dashboards", "export", "--opensearch-dashboards", "--out", str(tmp_path)],
+                                env={"PLATLOGS_STORE": ""})
+    assert result.exit_code == 0, result.output
+    for path in committed.glob("*.ndjson"):
+        assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), \
+            f"{path} is stale: run `platlogs dashboards export --opensearch-dashboards`"
+
+
+def test_the_command_takes_the_prefix_from_the_store_url_or_the_option(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["dashboards", "export", "--opensearch-dashboards", "--out", str(tmp_path / "a")],
+                           env={"PLATLOGS_STORE": "opensearch://node:9200?prefix=shop"})
+    assert result.exit_code == 0, result.output
+    assert lines((tmp_path / "a" / "api.ndjson").read_text())[0]["attributes"]["title"] == "shop-events"
+    result = runner.invoke(main, ["dashboards", "export", "--opensearch-dashboards", "--out", str(tmp_path / "b"),
+                                  "--prefix", "games"])
+    assert lines((tmp_path / "b" / "api.ndjson").read_text())[0]["id"] == "games.events"
+    result = runner.invoke(main, ["dashboards", "export", "--opensearch-dashboards", "--prefix", "Bad-Prefix"])
+    assert result.exit_code == 2 and "--prefix" in result.output
+    assert runner.invoke(main, ["dashboards", "export"]).exit_code == 2     # the target is required
+
+
+# -- the searches OSD sends, on the real node ---------------------------------------------------------
+
+def _bool_of(query: dict) -> dict:
+    """What OSD's buildOpenSearchQuery makes of one query (a DSL object passes through; '' is all)."""
+    dsl = query["query"] if query["query"] != "" else {"match_all": {}}
+    return {"bool": {"must": [dsl], "filter": [], "should": [], "must_not": []}}
+
+
+def _agg_dsl(agg: dict, interval: str) -> dict:
+    p = agg["params"]
+    kind = agg["type"]
+    if kind == "terms":
+        order = {"_count": "desc"} if p["orderBy"] == "1" else {p["orderBy"]: p["order"]}
+        return {"terms": {"field": p["field"], "size": p["size"], "order": order}}
+    if kind == "filters":
+        return {"filters": {"filters": {f["label"]: _bool_of(f["input"]) for f in p["filters"]}}}
+    if kind == "date_histogram":
+        return {"date_histogram": {"field": p["field"], "fixed_interval": interval, "time_zone": "UTC",
+                                   "min_doc_count": p["min_doc_count"]}}
+    if kind == "percentiles":
+        return {"percentiles": {"field": p["field"], "percents": p["percents"]}}
+    if kind == "max":
+        return {"max": {"field": p["field"]}}
+    if kind == "top_hits":
+        return {"top_hits": {"size": p["size"], "sort": [{p["sortField"]: {"order": p["sortOrder"]}}],
+                             "_source": {"includes": [p["field"]]}}}
+    raise AssertionError(f"an aggregation this test does not translate: {kind}")
+
+
+def osd_request(obj: dict, interval: str = "1h") -> dict:
+    """The _search body OSD sends for a saved visualization (or saved search) over FROM..TO."""
+    source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+    filters = [f.get("query", {k: v for k, v in f.items() if k not in ("meta", "$state")})
+               for f in source["filter"] if not f["meta"].get("disabled")]
+    time_range = {"range": {"@timestamp": {"gte": FROM.isoformat(), "lte": TO.isoformat(),
+                                           "format": "strict_date_optional_time"}}}
+    body = {"query": {"bool": {"must": [], "filter": [{"match_all": {}}, *filters, time_range], "should": [],
+                               "must_not": []}}, "track_total_hits": True}
+    if obj["type"] == "search":
+        return {**body, "size": 500, "sort": [{"@timestamp": {"order": "desc", "unmapped_type": "boolean"}}]}
+    vis = json.loads(obj["attributes"]["visState"])
+    metrics = {a["id"]: _agg_dsl(a, interval) for a in vis["aggs"] if a["schema"] == "metric" and a["type"] != "count"}
+    buckets = [a for a in vis["aggs"] if a["schema"] != "metric"]
+    aggs = metrics
+    for agg in reversed(buckets):      # the first bucket aggregation outermost, metrics innermost
+        aggs = {agg["id"]: {**_agg_dsl(agg, interval), **({"aggs": aggs} if aggs else {})}}
+    return {**body, "size": 0, "aggs": aggs}
+
+
+@pytest.fixture(scope="module")
+def world(request, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("osd-export")
+    app = create_app({"PLATLOGS_DATA_DIR": str(data_dir),
+                      "PLATLOGS_STORE": store_url_for("opensearch", data_dir, request)})
+    services = app.extensions["platlogs"]
+    events = [(i, orjson.dumps(e)) for i, e in enumerate(generate(3000, days=3, seed=41, end=END))]
+    assert services.ingestor.ingest(events, position="line").accepted == 3000
+    store = services.store
+    store.client.indices.refresh(index=store.alias)
+    yield store
+    services.close()
+
+
+def _buckets(response: dict, agg_id: str) -> list[dict]:
+    return response["aggregations"][agg_id]["buckets"]
+
+
+def _filter_counts(response: dict, agg_id: str) -> dict:
+    return {label: b["doc_count"] for label, b in _buckets(response, agg_id).items()}
+
+
+def _same_top(buckets: list[dict], rows: list[dict]) -> None:
+    """OSD's terms rows are the back office's top rows (ties at the cut may list another value)."""
+    assert [b["doc_count"] for b in buckets] == [r["count"] for r in rows]
+    mine = {str(r["value"]).lower(): r["count"] for r in rows}
+    for b in buckets:
+        key = str(b.get("key_as_string", b["key"])).lower()
+        if key in mine:
+            assert b["doc_count"] == mine[key], key
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.id)
+def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(world, board):
+    store = world
+    objects = by_panel(export_objects(board, store.prefix), board)
+    window = window_for(board, {"from": format_ts(int(FROM.timestamp() * 1000)),
+                                "to": format_ts(int(TO.timestamp() * 1000))})
+    app = {p["id"]: p for p in dashboard_data(store, lambda r: r, window, board, sees_personal=True)["panels"]}
+    counted = 0
+    for panel in board.panels:
+        mine = app[panel.id]
+        assert mine["error"] is None and mine["notes"] == [], mine
+        data = mine["data"]
+        body = osd_request(objects[panel.id])
+        response = store.client.search(index=store.alias, body=body)   # a refused search raises here
+        assert not response.get("timed_out") and response["_shards"]["failed"] == 0, panel.id
+        total = response["hits"]["total"]["value"]
+        if panel.kind == "number" and panel.ratio_of is None:
+            assert total == data["count"], panel.id
+            counted += total
+        elif panel.kind == "number":
+            counts = _filter_counts(response, "2")
+            assert counts == {panel.title: data["count"], f"of: {panel.ratio_of or 'every event'}": data["of"]}
+            counted += data["of"]
+        elif panel.kind == "top":
+            assert total == data["total"]
+            _same_top(_buckets(response, "2"), data["rows"])
+        elif panel.kind == "timeseries":
+            if "3" in response["aggregations"]["2"]["buckets"][0]:
+                sums = {s.label: sum(b["3"]["buckets"][s.label]["doc_count"] for b in _buckets(response, "2"))
+                        for s in panel.series}
+            else:
+                sums = {panel.series[0].label: sum(b["doc_count"] for b in _buckets(response, "2"))}
+            assert sums == {s["label"]: s["total"] for s in data["series"]}, panel.id
+        elif panel.kind == "stacked":
+            assert total == data["total"]
+            per_value: dict = {}
+            for bucket in _buckets(response, "2"):
+                for b in bucket["3"]["buckets"]:
+                    per_value[str(b["key"]).lower()] = per_value.get(str(b["key"]).lower(), 0) + b["doc_count"]
+            for series in data["series"]:
+                if series["label"] != "other" and series["label"].lower() in per_value:
+                    assert per_value[series["label"].lower()] == series["total"], (panel.id, series["label"])
+        elif panel.kind == "percentiles":
+            maxima = {str(b["key"]): b["2"]["value"] for b in _buckets(response, "3")}
+            assert max(maxima.values()) == data["overall"]["max"], panel.id
+            for row in data["rows"]:
+                if str(row["value"]) in maxima:
+                    assert maxima[str(row["value"])] == row["max"], (panel.id, row["value"])
+        elif panel.kind == "status":
+            cells = {str(c["value"]): c for c in data["cells"]}
+            assert total == data["total"]
+            buckets = _buckets(response, "4")
+            assert [b["doc_count"] for b in buckets] == sorted((c["count"] for c in data["cells"]), reverse=True)
+            for b in buckets:
+                cell = cells[str(b["key"])]
+                split = {label: x["doc_count"] for label, x in b["5"]["buckets"].items()}
+                assert split == {"failures": cell["failures"], "all": cell["count"]}, b["key"]
+                assert b["5"]["buckets"]["all"]["3"]["value_as_string"].startswith(cell["latest_at"][:19])
+        elif panel.kind == "events":
+            assert total == data["total"], panel.id
+            newest = [h["_source"]["@timestamp"] for h in response["hits"]["hits"][:panel.limit]]
+            assert newest == [row["cells"][panel.columns.index("@timestamp")] for row in data["rows"]]
+    assert counted > 0, "the demo events should fill the dashboard's numbers"
