@@ -12,11 +12,10 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Collection, Iterable
 
-from ..events.failures import INTEGRATION_FAILURE_STATUSES, TIMEOUT_STATUS
 from ..query import parse
 from ..rollups.model import MINUTE_MS, ProviderRow
+from ..rollups.model import reduce as reduce_sums
 from ..storage import SearchRequest
-from . import sketch
 
 SCAN_QUERY = "integration.provider:*"      # calls: events naming a provider (status changes name none)
 PAGE = 5_000
@@ -34,58 +33,27 @@ def _ts_ms(event: dict) -> int | None:
 
 
 def reduce(events: Iterable[dict]) -> list[ProviderRow]:
-    """Minute ProviderRows of `events`: every event with an `integration.provider` is a call (as
-    app/rollups/model.py counts them; our own status-change events carry none). Uses the
-    rollups' own reduction when it is there, so both paths give the same numbers."""
-    try:
-        from ..rollups.model import reduce as reduce_sums
-    except ImportError:
-        return _reduce(events)
+    """Minute ProviderRows of `events`, by the rollups' own reduction (app/rollups/model.py: every
+    event naming an `integration.provider` is a call; our status-change events name none), so the
+    fallback and the stores' rollups give the same numbers."""
     sums = reduce_sums(events)
     rows: dict[tuple, ProviderRow] = {}
-    for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
+
+    def row_of(minute, provider, kind) -> ProviderRow:
         row = rows.get((minute, provider, kind))
         if row is None:
             row = rows[(minute, provider, kind)] = ProviderRow(start_ms=minute, provider=provider, kind=kind)
+        return row
+    for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
+        row = row_of(minute, provider, kind)
         row.calls += calls
         row.failures += failures
         row.timeouts += timeouts
         if status is not None:
             row.statuses[status] = row.statuses.get(status, 0) + calls
     for (minute, provider, kind, bucket), n in sums.latency.items():
-        row = rows.get((minute, provider, kind))
-        if row is None:
-            row = rows[(minute, provider, kind)] = ProviderRow(start_ms=minute, provider=provider, kind=kind)
+        row = row_of(minute, provider, kind)
         row.latency[bucket] = row.latency.get(bucket, 0) + n
-    return sorted(rows.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
-
-
-def _text(value):
-    return value if value is None or type(value) is str else str(value)
-
-
-def _reduce(events: Iterable[dict]) -> list[ProviderRow]:
-    """The same reduction, here until app/rollups/model.py has its own."""
-    rows: dict[tuple, ProviderRow] = {}
-    for event in events:
-        integ = event.get("integration")
-        ms = _ts_ms(event)
-        if not isinstance(integ, dict) or integ.get("provider") is None or ms is None:
-            continue
-        name, kind, status = _text(integ["provider"]), _text(integ.get("kind")), _text(integ.get("status"))
-        start = ms - ms % MINUTE_MS
-        row = rows.get((start, name, kind))
-        if row is None:
-            row = rows[(start, name, kind)] = ProviderRow(start_ms=start, provider=name, kind=kind)
-        row.calls += 1
-        if status is not None:
-            row.statuses[status] = row.statuses.get(status, 0) + 1
-            row.failures += status in INTEGRATION_FAILURE_STATUSES
-            row.timeouts += status == TIMEOUT_STATUS
-        duration = integ.get("duration")
-        if type(duration) in (int, float) and duration == duration and abs(duration) != float("inf"):
-            key = sketch.bucket(float(duration))
-            row.latency[key] = row.latency.get(key, 0) + 1
     return sorted(rows.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
 

@@ -6,8 +6,6 @@ Numbers come from ProviderRows (rows.py: the store's rollups, or the exact fallb
 events) and are computed by compute.py's pure functions. No Flask here."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from ..events.convert import format_ts
 from ..events.failures import INTEGRATION_FAILURE_QUERY
 from ..meta.providers import ProviderNotes, check_annotation
@@ -247,5 +245,3 @@ def annotate(meta, provider: str, fields: dict, by: str) -> dict:
                          fields.get("quiet_at_night", False), fields.get("note"))
     return ProviderNotes(meta).annotate(provider, a, by).as_dict()
 
-
-__all__ = ["overview", "detail", "status_now", "annotate", "providers", "asdict"]
