@@ -81,7 +81,7 @@ def check(panel, figures, events):
             assert series["values"] == buckets(picked(events, spec.query), d["x"], d["width_ms"]), series["label"]
     elif kind == "stacked":
         by_value = Counter(value_at(e, panel.by) for e in mine if value_at(e, panel.by) is not None)
-        listed = [s for s in d["series"] if s["label"] != "other"]
+        listed = [s for s in d["series"] if not s.get("rest")]
         assert sorted((s["total"] for s in listed), reverse=True) == \
             sorted(by_value.values(), reverse=True)[:len(listed)]
         assert len(listed) == min(panel.limit, len(by_value))
@@ -90,7 +90,7 @@ def check(panel, figures, events):
             group = [e for e in mine if str(value_at(e, panel.by)) == s["label"]]
             assert s["values"] == buckets(group, d["x"], d["width_ms"]), s["label"]
             rest = [e for e in rest if str(value_at(e, panel.by)) != s["label"]]
-        other = next((s for s in d["series"] if s["label"] == "other"), None)
+        other = next((s for s in d["series"] if s.get("rest")), None)
         assert (other["values"] if other else [0] * len(d["x"])) == buckets(rest, d["x"], d["width_ms"])
     elif kind == "top":
         by_value = Counter(value_at(e, panel.by) for e in mine if value_at(e, panel.by) is not None)

@@ -127,7 +127,7 @@ def stacked(r: _Reader, panel: Panel) -> dict:
         series.append({"label": str(r.shown_value(panel.by, value.value)), "values": values, "total": total,
                        "link": r.group_link(panel.query, panel.by, value.value)})
     if any(rest):
-        series.append({"label": "other", "values": rest, "total": sum(rest),
+        series.append({"label": "other", "rest": True, "values": rest, "total": sum(rest),
                        "link": r.link(both(panel.query, " AND ".join(f"NOT {term(panel.by, _text(s.value))}"
                                                                      for s in found.facets[panel.by].values)))})
     return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width,

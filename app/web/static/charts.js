@@ -10,6 +10,7 @@
 //   kind: "line" | "bars" | "stacked" | "sparkline",   // stacked: bars of each series on top of each other
 //   x: [epoch ms, ...],                                 // bucket starts (UTC instants)
 //   series: [{label: "errors", values: [n|null, ...]}],  // one list of values per series, as long as x
+//                                                       // (rest: true draws a series grey: "other")
 //   unit: "events",                                     // optional, shown in the legend
 //   height: 220,                                        // optional, px (sparkline: 40)
 //   max: 100                                            // optional fixed top of the y axis (e.g. percent)
@@ -19,7 +20,8 @@
 "use strict";
 
 (function () {
-  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F7F7F", "#000000"];
+  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255", "#000000"];
+  const REST = "#A6A6A6";   // a series marked {rest: true} ("other"): grey, never a palette colour
   const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
   const pad = (n) => String(n).padStart(2, "0");
 
@@ -85,7 +87,7 @@
           values: (u, ticks) => ticks.map(numberText) },
       ],
       series: [{ label: "Time (" + (zone() || "local") + ")", value: (u, v) => timeText(v) }].concat(series.map((s, i) => {
-        const colour = s.colour || PALETTE[i % PALETTE.length];
+        const colour = s.colour || (s.rest ? REST : PALETTE[i % PALETTE.length]);
         const raw = s.values;
         const out = {
           label: String(s.label == null ? "" : s.label) + (spec.unit ? " (" + spec.unit + ")" : ""),
