@@ -6,6 +6,8 @@ Numbers come from ProviderRows (rows.py: the store's rollups, or the exact fallb
 events) and are computed by compute.py's pure functions. No Flask here."""
 from __future__ import annotations
 
+import weakref
+
 from ..events.convert import format_ts
 from ..events.failures import INTEGRATION_FAILURE_QUERY
 from ..meta.providers import ProviderNotes, check_annotation
@@ -50,34 +52,52 @@ def search_link(provider: str, start_ms: int, end_ms: int, failures: bool = Fals
 
 # -- the status now --------------------------------------------------------------------------
 
-def _last_call(minute_rows, span_rows, span_ms: int) -> int | None:
-    """The end of the last minute (else span) with calls: minute rows cover the recent past, span
-    rows the baseline weeks before it."""
-    minutes = [r.start_ms for r in minute_rows if r.calls]
-    if minutes:
-        return max(minutes) + MINUTE_MS - 1
-    spans = [r.start_ms for r in span_rows if r.calls]
-    return max(spans) + span_ms - 1 if spans else None
+_BASELINES: dict = {}      # id(reader) -> (weakref to it, hour, thresholds, {provider: (baseline, last span)})
 
 
-def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider]) -> dict[str, dict]:
-    """Per provider: status, why, state minute by minute over the warm-up, last call."""
+def _baselines(read, base_start: int, hour_now: int, t: Thresholds, names: list[str], cache: bool) -> dict:
+    """Per provider, its baseline and the end of its last span with calls before `hour_now`. They
+    change once an hour: with `cache` (a store's own rollups, long-lived) they are kept per
+    process until the hour turns."""
+    key = id(read)
+    if cache:
+        hit = _BASELINES.get(key)
+        if hit and hit[0]() is read and hit[1] == hour_now and hit[2] == t and set(names) <= hit[3].keys():
+            return hit[3]
+    span = t.span_minutes * MINUTE_MS
+    spans = by_provider(read.providers(base_start, hour_now, span))
+    out = {}
+    for name in names:
+        rows = spans.get(name, [])
+        last = [r.start_ms for r in rows if r.calls]
+        out[name] = (C.baseline(rows, base_start, hour_now, span), max(last) + span - 1 if last else None)
+    if cache:
+        try:
+            _BASELINES.clear()    # one store per process: the newest hour only
+            _BASELINES[key] = (weakref.ref(read), hour_now, t, out)
+        except TypeError:         # a reader that takes no weak reference: not cached
+            pass
+    return out
+
+
+def status_now(read, now_ms: int, t: Thresholds, providers: list[Provider], cache: bool = False) -> dict[str, dict]:
+    """Per provider: status, why and last call, at `now_ms`."""
     end = minute_floor(now_ms) + MINUTE_MS
     hour_now = now_ms // HOUR_MS * HOUR_MS
     base_start = hour_now - t.baseline_weeks * WEEK_MS
     recent_start = min(end - (t.warmup_minutes + t.window_minutes) * MINUTE_MS, hour_now)
     minute = by_provider(read.providers(recent_start, end, MINUTE_MS))
-    span = t.span_minutes * MINUTE_MS
-    spans = by_provider(read.providers(base_start, hour_now, span))
+    bases = _baselines(read, base_start, hour_now, t, [p.name for p in providers], cache)
     out = {}
     for p in providers:
-        rows_m, rows_h = minute.get(p.name, []), spans.get(p.name, [])
+        rows_m = minute.get(p.name, [])
         calls, failures = C.series(rows_m, recent_start, end)
         st = C.states(calls, failures, t)
-        base = C.baseline(rows_h, base_start, hour_now, span)
+        base, last_span = bases[p.name]
         if base is None and any(calls):   # new: no whole hour yet, its recent minutes are the baseline
             base = C.baseline(rows_m, recent_start, end, MINUTE_MS)
-        last = _last_call(rows_m, rows_h, span)
+        recent = [r.start_ms for r in rows_m if r.calls]
+        last = max(recent) + MINUTE_MS - 1 if recent else last_span
         status, why = C.judge(st[-1] if st else C.UP, last, now_ms, base, t, p.quiet_at_night)
         out[p.name] = {"status": status, "why": why, "last_call_ms": last}
     return out
@@ -112,7 +132,7 @@ def overview(store, meta, now_ms: int, scope=None, t: Thresholds | None = None, 
     origin = week_start - t.warmup_minutes * MINUTE_MS
     known = providers(store, meta, scope)
     read = read or reader(store, min(origin, now_ms // HOUR_MS * HOUR_MS - t.baseline_weeks * WEEK_MS), end, scope)
-    now = status_now(read, now_ms, t, known)
+    now = status_now(read, now_ms, t, known, cache=read is getattr(store, "rollups", None))
     minute = by_provider(read.providers(origin, end, MINUTE_MS))
     tiles = []
     for p in known:
@@ -203,7 +223,7 @@ def detail(store, meta, name: str, start_ms: int, end_ms: int, now_ms: int, scop
                       "p50": f["p50"], "p95": f["p95"], "p99": f["p99"],
                       "state": C.worst(overlapping) if overlapping else C.UP})
     alerts = fired_alerts(meta, name, start - DAY_MS, end)
-    now = status_now(read, now_ms, t, [p])[name]
+    now = status_now(read, now_ms, t, [p], cache=read is getattr(store, "rollups", None))[name]
     allowed_budget = (100.0 - target) / 100.0 * up["minutes"]
     return {"provider": name, "kind": p.kind, "group": kind_group(p.kind), "owner": p.owner, "note": p.note,
             "quiet_at_night": p.quiet_at_night, "slo_target": target, "slo_own": p.slo_target is not None,

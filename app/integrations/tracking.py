@@ -65,7 +65,7 @@ def track(now_ms: int, services, *, t: Thresholds | None = None, read=None, know
         return report
     end = now_ms // MINUTE_MS * MINUTE_MS + MINUTE_MS
     read = read or reader(services.store, now_ms // C.HOUR_MS * C.HOUR_MS - t.baseline_weeks * WEEK_MS, end)
-    now = status_now(read, now_ms, t, known)
+    now = status_now(read, now_ms, t, known, cache=read is getattr(services.store, "rollups", None))
     notes = ProviderNotes(services.meta)
     last = notes.states()
     at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
