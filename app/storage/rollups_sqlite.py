@@ -21,6 +21,7 @@ Reads sum in SQL, grouped by step (`minute_ms / step * step`); Python only shape
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ SCHEMA = (
     "PRIMARY KEY (width, minute_ms, key, bucket)) WITHOUT ROWID;"
 )
 log = logging.getLogger(__name__)
+_SUM = re.compile(r"sum\((\w+)\)")
 # table: (its value columns after the key, the numbers it adds, the key's length in a Sums key)
 TABLES = {"rollup_counts": (("component", "type", "level", "outcome", "service"), ("n",), 5),
           "rollup_providers": (("provider", "kind", "status"), ("calls", "failures", "timeouts"), 3),
@@ -163,12 +165,21 @@ class SQLiteRollups:
 
     def _grouped(self, table: str, select: str, group: str, start_ms: int, end_ms: int, step_ms: int,
                  filters: str = "", args: tuple = ()):
-        """Rows of `SELECT step start, {select} ... GROUP BY step start, {group}` over every piece."""
+        """Rows of `SELECT step start, {select} ... GROUP BY step start, {group}` over every piece;
+        grouped by the whole key (`group` None) at the step's own width, the rows as stored
+        (each is its own group: no sort)."""
         conn = self._reader()
         for width, low, high in pieces(start_ms, end_ms, step_ms):
+            if group is None and width == step_ms:
+                plain = _SUM.sub(r"\1", select)
+                yield from conn.execute(
+                    f"SELECT minute_ms, {plain} FROM {table} WHERE width = ? AND minute_ms >= ? "
+                    f"AND minute_ms < ?{filters}", (width, low, high, *args))
+                continue
+            grouping = (", key, bucket" if table == "rollup_latency" else ", key") if group is None else group
             yield from conn.execute(
                 f"SELECT minute_ms / ? * ? AS s, {select} FROM {table} WHERE width = ? AND minute_ms >= ? "
-                f"AND minute_ms < ?{filters} GROUP BY s{group}", (step_ms, step_ms, width, low, high, *args))
+                f"AND minute_ms < ?{filters} GROUP BY s{grouping}", (step_ms, step_ms, width, low, high, *args))
 
     def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
                where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]:
@@ -199,7 +210,7 @@ class SQLiteRollups:
 
         for s, provider, kind, status, calls, failures, timeouts in self._grouped(
                 "rollup_providers", "provider, kind, status, sum(calls), sum(failures), sum(timeouts)",
-                ", key", start_ms, end_ms, step_ms, only, tuple(args)):
+                None, start_ms, end_ms, step_ms, only, tuple(args)):
             r = row(s, provider, kind)
             r.calls += calls
             r.failures += failures
@@ -207,7 +218,7 @@ class SQLiteRollups:
             if status is not None:
                 r.statuses[status] = r.statuses.get(status, 0) + calls
         for s, provider, kind, bucket, n in self._grouped(
-                "rollup_latency", "provider, kind, bucket, sum(n)", ", key, bucket",
+                "rollup_latency", "provider, kind, bucket, sum(n)", None,
                 start_ms, end_ms, step_ms, only, tuple(args)):
             latency = row(s, provider, kind).latency
             latency[bucket] = latency.get(bucket, 0) + n
