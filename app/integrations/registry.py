@@ -3,6 +3,7 @@
 said about it in the meta DB (app/meta/providers.py)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 from ..query import parse
@@ -14,6 +15,8 @@ KIND_GROUPS = {"game": "Game", "payment": "Payment", "kyc": "KYC", "sms": "Messa
                "other": "Other"}
 GROUP_ORDER = ("Payment", "Game", "KYC", "Messaging", "Other")
 MAX_PROVIDERS = 500
+DAY_MS = 86_400_000
+ROLLUP_DAYS = 90
 
 
 def kind_group(kind: str | None) -> str:
@@ -45,12 +48,18 @@ def _edge(store, name: str, newest: bool, scope=None) -> dict | None:
 
 
 def discover(store, scope=None) -> list[Provider]:
-    """Providers in the store, each with its kind (from its newest call) and first/last call."""
+    """Providers in the store (a facet of integration.provider, and the store's rollups of the
+    last 90 days when it keeps them), each with its kind (from its newest call) and first/last call."""
     request = SearchRequest(query=parse(SCAN_QUERY), size=0, total_bound=0, facets=("integration.provider",),
                             facet_size=MAX_PROVIDERS)
     result = store.search(scope(request) if scope else request)
     facet = result.facets.get("integration.provider") if isinstance(result.facets, dict) else None
-    names = [v.value for v in (facet.values if facet else []) if isinstance(v.value, str) and v.value]
+    names = {v.value for v in (facet.values if facet else []) if isinstance(v.value, str) and v.value}
+    rollups = getattr(store, "rollups", None)
+    if rollups is not None:   # a facet may run out of time on a big store; the rollups' 90 days do not
+        end = (int(time.time() * 1000) // DAY_MS + 1) * DAY_MS
+        names |= {r.provider for r in rollups.providers(end - ROLLUP_DAYS * DAY_MS, end, ROLLUP_DAYS * DAY_MS)
+                  if r.provider and r.calls}
     out = []
     for name in sorted(names):
         newest, oldest = _edge(store, name, True, scope), _edge(store, name, False, scope)
