@@ -58,21 +58,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
-def _coarse(items: dict, width: int, numbers: int) -> dict:
-    if width == MINUTE_MS:
-        return items
-    out: dict = {}
-    for (minute, *rest), value in items.items():
-        key = (minute - minute % width, *rest)
-        if numbers == 1:
-            out[key] = out.get(key, 0) + value
-        else:
-            row = out.setdefault(key, [0] * numbers)
-            for i in range(numbers):
-                row[i] += value[i]
-    return out
-
-
 def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WIDTHS) -> None:
     """Add `sums` to the tables at every width (inside the caller's transaction)."""
     dumps = orjson.dumps
@@ -81,15 +66,24 @@ def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WID
         if not items:
             continue
         columns, numbers, key_len = TABLES[table]
+        single = len(numbers) == 1
         conflict = "width, minute_ms, key, bucket" if table == "rollup_latency" else "width, minute_ms, key"
         sql = (f"INSERT INTO {table} VALUES ({', '.join('?' * (3 + len(columns) + len(numbers)))}) "
                f"ON CONFLICT ({conflict}) DO UPDATE SET " + ", ".join(f"{n} = {n} + excluded.{n}" for n in numbers))
+        # (minute, key blob, values) -> numbers, the blob made once for every width
+        rows = {(k[0], dumps(k[1:1 + key_len]), k[1:]): (v,) if single else tuple(v) for k, v in items.items()}
         for width in widths:
-            rows = _coarse(items, width, len(numbers))
-            if len(numbers) == 1:
-                conn.executemany(sql, [(width, k[0], dumps(k[1:1 + key_len]), *k[1:], n) for k, n in rows.items()])
+            if width != MINUTE_MS:
+                coarse: dict = {}
+                for (minute, blob, values), found in rows.items():
+                    key = (minute - minute % width, blob, values)
+                    had = coarse.get(key)
+                    coarse[key] = found if had is None else tuple(x + y for x, y in zip(had, found))
+                rows_at = coarse
             else:
-                conn.executemany(sql, [(width, k[0], dumps(k[1:1 + key_len]), *k[1:], *v) for k, v in rows.items()])
+                rows_at = rows
+            conn.executemany(sql, [(width, minute, blob, *values, *found)
+                                   for (minute, blob, values), found in rows_at.items()])
 
 
 def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Sums) -> None:
