@@ -147,6 +147,20 @@ def test_the_command_takes_the_prefix_from_the_store_url_or_the_option(tmp_path)
     assert runner.invoke(main, ["dashboards", "export"]).exit_code == 2     # the target is required
 
 
+def test_the_compose_stack_imports_these_files_at_start():
+    import yaml
+    root = Path(__file__).resolve().parents[1]
+    service = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["dashboards-import"]
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in service["volumes"]}
+    assert root / "dashboards/opensearch" == default_out_dir() and "./dashboards/opensearch" in mounts
+    assert mounts["./scripts/osd-import"] == service["entrypoint"][-1]
+    assert service["environment"]["OSD_URL"] == "http://dashboards:5601" and "dashboards" in service["depends_on"]
+    assert service["secrets"] == ["opensearch_admin_password"] and service["restart"] == "no"
+    script = (root / "scripts/osd-import").read_text()
+    assert "/api/saved_objects/_import?overwrite=true" in script and "osd-xsrf: true" in script
+    assert 'OSD_OBJECTS_DIR:-{}'.format(mounts["./dashboards/opensearch"]) in script
+
+
 # -- the searches OSD sends, on the real node ---------------------------------------------------------
 
 def _bool_of(query: dict) -> dict:
