@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY index_templates ./index_templates
 COPY alerts ./alerts
+COPY dashboards ./dashboards
 # Editable: the OpenSearch backend reads index_templates/ beside the app package. The psycopg
 # (PostgreSQL) binary wheel bundles libpq, so the slim image needs no build tools.
 RUN pip install --no-cache-dir -e . && useradd --system --home /var/lib/platlogs platlogs \
