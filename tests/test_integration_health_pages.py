@@ -123,6 +123,7 @@ def test_the_json_is_the_page_and_read_keys_may_have_it(app, at):
 
 @pytest.mark.parametrize("query, message", [
     ("from=now-100d", "at most 90 days"), ("from=yesterday-ish", "from:"), ("from=now-1d&to=now-2d", "before"),
+    ("from=now%2B1d&to=now%2B2d", "before now"), ("to=" + "9" * 40, "to:"),
 ])
 def test_a_bad_range_is_a_400_said_on_the_page_and_in_json(app, at, query, message):
     prov = planted()[0]

@@ -42,8 +42,9 @@ def _range(args, now_ms: int) -> tuple[int, int, str, str]:
         end = parse_time(raw_to, now_ms, "to") if raw_to else now_ms
     except QueryError as exc:
         raise ApiError(400, str(exc), field=getattr(exc, "field", None)) from None
+    end = min(end, now_ms)          # nothing to say about the future
     if start >= end:
-        raise ApiError(400, "from: must be before to", field="from")
+        raise ApiError(400, "from: must be before to (and before now)", field="from")
     if end - start > service.MAX_RANGE_MS:
         raise ApiError(400, "from: a range of at most 90 days", field="from")
     return start, end, raw_from, raw_to
