@@ -31,7 +31,7 @@ FROM, TO = END - timedelta(days=2), END + timedelta(minutes=1)    # cuts through
 
 
 def lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines()]
+    return [json.loads(line) for line in text.split("\n") if line]
 
 
 def by_panel(objects: list[dict], board) -> dict:
@@ -111,6 +111,20 @@ def test_ids_are_stable_and_named_after_the_dashboard_and_panel():
     assert [o["id"] for o in first] == ["platlogs.events", *[f"platlogs.payments.{p.id}" for p in board.panels],
                                         "platlogs.payments"]
     assert [o["id"] for o in export_objects(board, "shop")][:2] == ["shop.events", "shop.payments.payments"]
+
+
+def test_hostile_text_stays_inside_its_line_and_its_value():
+    title = 'Pay\u2028"ments"\n</script><b>\u00e9\U0001F600'
+    board = validate_dashboard({"title": "T", "description": "line\u2029sep", "panels": [
+        {"id": "p", "title": title[:120], "kind": "top", "query": 'message:"a \\"b\\" \u2028 c"', "by": "actor.id"}]},
+        "t")
+    text = exports([board])["t.ndjson"]
+    assert text.isascii() and text.count("\n") == 3
+    objects = lines(text)
+    assert objects[1]["attributes"]["title"] == board.panels[0].title
+    assert json.loads(objects[1]["attributes"]["visState"])["title"] == board.panels[0].title
+    source = json.loads(objects[1]["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+    assert source["filter"][0]["meta"]["alias"] == board.panels[0].query
 
 
 def test_a_query_with_a_relative_time_is_refused_naming_the_panel():

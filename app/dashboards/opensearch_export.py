@@ -37,7 +37,7 @@ MIGRATION = {"index-pattern": "7.6.0", "visualization": "7.10.0", "search": "7.9
 
 
 def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"))   # ASCII: no U+2028 or the like to split a line
 
 
 def index_pattern_id(prefix: str) -> str:
