@@ -3,5 +3,6 @@ throttling, the alerting tables (app/alerts/lifecycle.py). Free text is scrubbed
 from .db import ROLES, ApiKey, MetaDB, SavedSearch, User
 from .sessions import UserSession
 from . import providers as _providers  # noqa: E402,F401  provider notes and states (issue 14), on this Base
+from . import dashboards as _dashboards  # noqa: E402,F401  dashboards made in the back office (issue 14), on this Base
 
 __all__ = ["ROLES", "ApiKey", "MetaDB", "SavedSearch", "User", "UserSession"]

@@ -31,6 +31,7 @@ FREE_TEXT: dict[str, dict[str, str]] = {
     "alert_maintenance": {"reason": TEXT},
     "alert_rule_state": {"last_error": TEXT},
     "alert_deliveries": {"payload": JSON, "last_error": TEXT},
+    "stored_dashboards": {"title": TEXT, "yaml_text": TEXT},   # dashboards made on the pages (queries, titles)
 }
 
 KEPT: dict[str, dict[str, str]] = {
@@ -58,6 +59,7 @@ KEPT: dict[str, dict[str, str]] = {
                            "secret": "needed as given to sign", "created_by": "username"},
     "alert_deliveries": {"destination": "destination name", "kind": "fixed words", "status": "fixed words",
                          "claimed_by": "process name"},
+    "stored_dashboards": {"id": "identifier", "owner_name": "username"},
 }
 
 
