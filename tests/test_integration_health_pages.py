@@ -173,3 +173,29 @@ def test_support_may_not_see_integration_health(app, at):
     client = persona(app, "support")
     assert client.get("/health").status_code == 403
     assert client.get("/api/v1/integrations/health").status_code == 403
+
+
+def test_a_code_link_finds_exactly_that_codes_calls_whatever_the_code_holds(tmp_path, at):
+    """The links of "Answers by code" are query-language terms (quoting.term), not JSON: a status
+    with quotes, a backslash and an apostrophe finds its own calls and no other."""
+    from urllib.parse import parse_qs, urlsplit
+    odd = 'odd "code" \\ it\'s'
+    quirky = create_app({"PLATLOGS_DATA_DIR": str(tmp_path)})
+    services = quirky.extensions["platlogs"]
+    calls = [{"@timestamp": f"2026-11-20T11:{m:02d}:00.000Z", "message": "call",
+              "event": {"component": "integration", "type": "provider_request"},
+              "integration": {"provider": "Quirky", "kind": "payment", "status": status, "duration": 5.0}}
+             for m, status in enumerate([odd, odd, "ok", "odd", "timeout"])]
+    assert services.ingestor.ingest(list(enumerate(calls))).accepted == 5
+    try:
+        client = persona(quirky, "technical")
+        html = client.get("/health/Quirky?from=now-1d").get_data(as_text=True)
+        codes = html.split("<h2>Answers by code</h2>", 1)[1].split("</table>", 1)[0]
+        links = {unescape(text): unescape(href) for href, text in re.findall(r'<a href="([^"]*)">([^<]*)</a>', codes)}
+        assert set(links) == {odd, "odd", "ok", "timeout"}
+        for code, href in links.items():
+            args = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
+            found = client.get("/api/v1/search", query_string={**args, "size": 50}).json
+            assert found["total"]["value"] == sum(1 for c in calls if c["integration"]["status"] == code), (code, args["q"])
+    finally:
+        services.close()

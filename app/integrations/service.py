@@ -9,7 +9,7 @@ from __future__ import annotations
 import weakref
 
 from ..events.convert import format_ts
-from ..events.failures import INTEGRATION_FAILURE_QUERY
+from ..events.failures import INTEGRATION_FAILURE_QUERY, INTEGRATION_FAILURE_STATUSES
 from ..meta.providers import ProviderNotes, check_annotation
 from ..query.quoting import term
 from ..rollups.model import MINUTE_MS
@@ -208,6 +208,8 @@ def detail(store, meta, name: str, start_ms: int, end_ms: int, now_ms: int, scop
     fig = C.figures(r for r in rows if r.start_ms >= start)
     for e in fig["errors"]:
         e["search"] = search_link(name, start, end, code=e["code"])
+    fig["codes"] = [{"code": code, "calls": n, "failure": code in INTEGRATION_FAILURE_STATUSES,
+                     "search": search_link(name, start, end, code=code)} for code, n in fig["statuses"].items()]
     step = chart_step(end - start)
     chart_rows = read.providers(start, end, step, [name])
     points: dict[int, dict] = {}
