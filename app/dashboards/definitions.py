@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..query import QueryError, parse
 from ..query.fields import resolve
 from ..query.timeexpr import parse_time
@@ -96,6 +94,7 @@ class Dashboard:
     range: str = "now-24h"
     refresh: str = "off"
     file: str | None = None
+    owner: str | None = None             # made in the back office (stored.py): who made it
 
     def panel(self, panel_id: str) -> Panel | None:
         return next((p for p in self.panels if p.id == panel_id), None)
@@ -271,14 +270,12 @@ def dashboard_files(directory) -> list[Path]:
 
 def load_file(path) -> Dashboard:
     path = Path(path)
+    from .yamltext import read_yaml   # (it raises this module's DashboardError)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise DashboardError(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}", file=str(path)) from None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DashboardError(f"cannot read: {exc}", file=str(path)) from None
+    data = read_yaml(text, str(path))
     try:
         dashboard = validate_dashboard(data, path.stem)
     except DashboardError as exc:

@@ -4,10 +4,14 @@ render. The page and the API answer from the same function (`figures`), so a scr
 /api/v1/dashboards/<id>/data gets the numbers the page shows."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 
+from .. import audit
 from ..auth import api_access, page_access
 from ..dashboards import definitions
+from ..dashboards.stored import StoredDashboards
 from ..dashboards.panels import dashboard_data, window_for
 from ..errors import ApiError
 from ..query import QueryError
@@ -17,15 +21,38 @@ from . import reading, web
 api = Blueprint("dashboards_api", __name__, url_prefix="/api/v1")
 RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-6h", "6 hours"), ("now-24h", "24 hours"),
           ("now-7d", "7 days"), ("now-30d", "30 days")]
+AUDIT_TYPE = "permission_change"   # admin actions' event type (app/audit.py), as alert rule edits record theirs
 REFRESH_LABELS = {"off": "off", "30s": "30 s", "1m": "1 min", "5m": "5 min"}
 
 
-def _dashboards():
+def _shipped():
     return definitions.shipped(current_app.config.get("PLATLOGS_DASHBOARDS_DIR"))
 
 
+def shipped_ids() -> list[str]:
+    """The ids the shipped files take (a file that does not load too): never a stored one's."""
+    try:
+        return [p.stem for p in definitions.dashboard_files(current_app.config.get("PLATLOGS_DASHBOARDS_DIR")
+                                                            or definitions.default_dashboards_dir())]
+    except definitions.DashboardError:
+        return []
+
+
+def stored_service() -> StoredDashboards:
+    """The stored dashboards' service, recording its changes as admin actions (app/audit.py)."""
+    return StoredDashboards(current_app.extensions["platlogs"].meta, shipped_ids,
+                            record=partial(audit.record, event_type=AUDIT_TYPE))
+
+
+def _dashboards():
+    """Shipped and stored dashboards (shipped first), and the errors of those that cannot show."""
+    found, errors = _shipped()
+    mine, broken = stored_service().all()
+    return [*found, *mine], [*errors, *broken]
+
+
 def _find(dashboard_id: str, page: bool = False) -> definitions.Dashboard:
-    found = next((d for d in _dashboards()[0] if d.id == dashboard_id), None)
+    found = next((d for d in _shipped()[0] if d.id == dashboard_id), None) or stored_service().dashboard(dashboard_id)
     if found is None:
         message = f"no dashboard with id {dashboard_id[:80]!r}"
         if page:
@@ -59,6 +86,7 @@ def figures(dashboard: definitions.Dashboard, args) -> dict:
 def summary(dashboard: definitions.Dashboard) -> dict:
     return {"id": dashboard.id, "title": dashboard.title, "description": dashboard.description,
             "range": dashboard.range, "refresh": dashboard.refresh,
+            "stored": dashboard.owner is not None, "owner": dashboard.owner,
             "url": url_for("web.dashboard", dashboard_id=dashboard.id),
             "data_url": url_for("dashboards_api.dashboard_panels", dashboard_id=dashboard.id),
             "panels": [{"id": p.id, "title": p.title, "kind": p.kind, "query": p.query} for p in dashboard.panels]}
@@ -70,7 +98,8 @@ def summary(dashboard: definitions.Dashboard) -> dict:
 @page_access("view_dashboards")
 def dashboards():
     found, errors = _dashboards()
-    return render_template("dashboards/list.html", dashboards=found, errors=errors)
+    return render_template("dashboards/list.html", dashboards=[d for d in found if d.owner is None],
+                           stored=[d for d in found if d.owner is not None], errors=errors)
 
 
 @web.get("/dashboards/<dashboard_id>")
