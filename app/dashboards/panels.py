@@ -11,7 +11,9 @@ readers without see_personal, and their links are left out (a link would carry t
 Percentiles: the LogStore protocol has no percentile aggregation, so a percentiles panel reads
 the newest PERCENTILE_MAX matching events and computes nearest-rank percentiles from them: exact
 when the range holds at most that many, and otherwise the panel says over how many of how many.
-(The per-minute rollups' latency sketches can replace this read later, behind the same panel kind.)
+Integration call durations (`integration.duration` over `event.component:integration`, by
+provider or not) are answered from the per-minute rollups' latency sketches instead, over the
+whole range (rollup_percentiles.py).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from ..search.service import value_at
 from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
+from .rollup_percentiles import from_rollups
 
 Scope = Callable[[SearchRequest], SearchRequest]
 PERCENTILE_MAX = 10_000          # the most events a percentiles panel reads (about 0.5 s of reading)
@@ -151,6 +154,9 @@ def top(r: _Reader, panel: Panel) -> dict:
 
 
 def percentiles(r: _Reader, panel: Panel) -> dict:
+    counted = from_rollups(r, panel, PERCENTILE_MAX)     # integration.duration: the whole range, from sketches
+    if counted is not None:
+        return counted
     total = r.search(panel.query).total
     query = both(panel.query, f"{panel.field}:*")
     request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms,
