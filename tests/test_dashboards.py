@@ -61,6 +61,13 @@ BAD = [  # (YAML text, fragments the error must name)
     ("title: T\npanels: [{id: p, title: P, kind: number}, {id: p, title: Q, kind: number}]",
      ["panel p", "id", "earlier panel"]),
     ("title: T\npanels: [{id: p, title: P, kind: number, width: huge}]", ["panel p", "width"]),
+    ("title: T\npanels: [{id: p, title: P, kind: status, by: integration.provider, status_field: integration.status,"
+     " recent: soon}]", ["panel p", "recent", "duration"]),
+    ("title: T\npanels: [{id: p, title: P, kind: status, by: integration.provider, status_field: integration.status,"
+     " recent: 10s}]", ["panel p", "recent", "from 1m to 7d"]),
+    ("title: T\npanels: [{id: p, title: P, kind: top, by: integration.provider, recent: 5m}]",
+     ["panel p", "recent", "unknown key"]),
+    ("title: T\na: &a [x]\nb: *a\npanels: [{id: p, title: P, kind: number}]", ["bad.yaml", "aliases", "line 3"]),
 ]
 
 
@@ -212,3 +219,44 @@ class TestARefusedTrail:
         assert "SecretPay" not in page.get_data(as_text=True)
         answer = manager.get("/api/v1/dashboards/integration-health/data")
         assert answer.status_code == 503 and "SecretPay" not in answer.get_data(as_text=True)
+
+
+def test_a_status_panel_with_recent_judges_the_newest_part_of_the_range(app):
+    """A short outage at the end of a long range: `ok` over the whole range (under 5 % failed),
+    `failing` over the last 15 minutes; a provider without calls then is `quiet`."""
+    from app.dashboards.definitions import validate_dashboard
+    from app.dashboards.panels import dashboard_data, window_for
+    from app.events.convert import format_ts
+    services = app.extensions["platlogs"]
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+
+    def call(provider, status, ago_ms):
+        return {"@timestamp": format_ts(now - ago_ms), "message": f"{provider} {status}",
+                "event": {"component": "integration"},
+                "integration": {"provider": provider, "status": status, "duration": 12.5}}
+    events = [call("acme", "ok", 20 * 60_000 + i * 60_000) for i in range(200)]            # 20 min .. 3.6 h ago
+    events += [call("acme", "error", 60_000 + i * 30_000) for i in range(9)]               # the last 6 minutes
+    events += [call("quietco", "ok", 60 * 60_000 + i * 60_000) for i in range(5)]          # an hour ago and before
+    lines = [(i, orjson.dumps(e)) for i, e in enumerate(events)]
+    assert services.ingestor.ingest(lines, position="line").accepted == len(events)
+    spec = {"title": "T", "panels": [{"id": "s", "title": "S", "kind": "status", "query": "event.component:integration",
+                                      "by": "integration.provider", "status_field": "integration.status",
+                                      "failure_query": "integration.status:error"}]}
+    cells = {}
+    for recent in (None, "15m"):
+        if recent:
+            spec["panels"][0]["recent"] = recent
+        board = validate_dashboard(spec, "t")
+        window = window_for(board, {"from": "now-6h"}, now_ms=now + 1)
+        data = dashboard_data(services.store, lambda r: r, window, board, sees_personal=True)["panels"][0]
+        assert data["error"] is None, data
+        cells[recent] = {c["value"]: c for c in data["data"]["cells"]}
+        judged_from = (data["data"]["recent"] or {}).get("start")
+    whole, recent = cells[None], cells["15m"]
+    assert whole["acme"]["state"] == "ok" and whole["acme"]["failures"] == 9 and whole["acme"]["count"] == 209
+    assert recent["acme"]["state"] == "failing" and recent["acme"]["count"] == 9 == recent["acme"]["failures"]
+    assert recent["acme"]["range_count"] == 209
+    assert recent["quietco"]["state"] == "quiet" and recent["quietco"]["share"] is None
+    assert [c for c in cells["15m"]] == ["acme", "quietco"]
+    assert recent["acme"]["range_failures"] == 9 and whole["acme"]["range_failures"] == 9
+    assert recent["acme"]["failure_link"]["from"] == judged_from == format_ts(window.end_ms - 15 * 60_000)

@@ -116,8 +116,12 @@ def check(panel, figures, events):
         assert len(d["cells"]) == min(panel.limit, len(values))
         for cell in d["cells"]:
             group = [e for e in mine if value_at(e, panel.by) == cell["value"]]
-            assert cell["count"] == len(group)
-            assert cell["failures"] == sum(1 for e in group if matches(failing, e, every_value=True))
+            judged = [e for e in group if ms(e) >= d["recent"]["start_ms"]] if d["recent"] else group
+            assert (panel.recent_ms is not None) == bool(d["recent"])
+            assert cell["count"] == len(judged) and cell["range_count"] == len(group)
+            assert cell["range_failures"] == sum(1 for e in group if matches(failing, e, every_value=True))
+            assert cell["failures"] == sum(1 for e in judged if matches(failing, e, every_value=True))
+            assert (cell["state"] == "quiet") == (not judged)
             newest = max(ms(e) for e in group)
             assert ms({"@timestamp": cell["latest_at"]}) == newest
             assert cell["latest"] in {value_at(e, panel.status_field) for e in group if ms(e) == newest}

@@ -266,7 +266,8 @@ def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(wo
     counted = 0
     for panel in board.panels:
         mine = app[panel.id]
-        assert mine["error"] is None and mine["notes"] == [], mine
+        sketched = (mine["data"] or {}).get("source") == "rollups"   # its one note: "… within 1 % …"
+        assert mine["error"] is None and len(mine["notes"]) == sketched, mine
         data = mine["data"]
         body = osd_request(objects[panel.id])
         response = store.client.search(index=store.alias, body=body)   # a refused search raises here
@@ -300,19 +301,23 @@ def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(wo
                     assert per_value[series["label"].lower()] == series["total"], (panel.id, series["label"])
         elif panel.kind == "percentiles":
             maxima = {str(b["key"]): b["2"]["value"] for b in _buckets(response, "3")}
-            assert max(maxima.values()) == data["overall"]["max"], panel.id
+            # (integration.duration comes from the rollups' sketches: within their 1 %)
+            same = (lambda a, b: abs(a - b) <= 0.01 * abs(b) + 1e-3) if data.get("source") == "rollups" \
+                else (lambda a, b: a == b)
+            assert same(data["overall"]["max"], max(maxima.values())), panel.id
             for row in data["rows"]:
                 if str(row["value"]) in maxima:
-                    assert maxima[str(row["value"])] == row["max"], (panel.id, row["value"])
+                    assert same(row["max"], maxima[str(row["value"])]), (panel.id, row["value"])
         elif panel.kind == "status":
             cells = {str(c["value"]): c for c in data["cells"]}
             assert total == data["total"]
             buckets = _buckets(response, "4")
-            assert [b["doc_count"] for b in buckets] == sorted((c["count"] for c in data["cells"]), reverse=True)
+            # (a panel with `recent` judges its cells over the newest part: the range's figures beside them)
+            assert [b["doc_count"] for b in buckets] == sorted((c["range_count"] for c in data["cells"]), reverse=True)
             for b in buckets:
                 cell = cells[str(b["key"])]
                 split = {label: x["doc_count"] for label, x in b["5"]["buckets"].items()}
-                assert split == {"failures": cell["failures"], "all": cell["count"]}, b["key"]
+                assert split == {"failures": cell["range_failures"], "all": cell["range_count"]}, b["key"]
                 assert b["5"]["buckets"]["all"]["3"]["value_as_string"].startswith(cell["latest_at"][:19])
         elif panel.kind == "events":
             assert total == data["total"], panel.id

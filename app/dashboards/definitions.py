@@ -34,7 +34,7 @@ KIND_KEYS = {
     "stacked": ("by", "limit", "unit"),
     "top": ("by", "limit"),
     "percentiles": ("field", "by", "limit", "percentiles", "unit"),
-    "status": ("by", "status_field", "failure_query", "limit"),
+    "status": ("by", "status_field", "failure_query", "limit", "recent"),
     "events": ("columns", "limit"),
 }
 DASHBOARD_KEYS = ("title", "description", "range", "refresh", "panels")
@@ -82,6 +82,7 @@ class Panel:
     percentiles: tuple[float, ...] = (50, 95, 99)
     status_field: str | None = None      # status: the field whose newest value is shown
     failure_query: str | None = None     # status: which events are failures (default: failures.FAILURE_QUERY)
+    recent_ms: int | None = None         # status: judge each value over the newest part of the range only
     columns: tuple[str, ...] = ("@timestamp", "message")
 
 
@@ -187,6 +188,8 @@ def validate_panel(data, position: int) -> Panel:
         out["status_field"] = _field(data.get("status_field"), "status_field", GROUPABLE_TYPES, "a status")
         if data.get("failure_query") is not None:
             out["failure_query"] = _query(data["failure_query"], "failure_query")
+        if data.get("recent") is not None:
+            out["recent_ms"] = _recent(data["recent"])
     if kind == "events" and "columns" in data:
         columns = data["columns"]
         if not isinstance(columns, list) or not columns or len(columns) > 8:
@@ -214,6 +217,18 @@ def _series(value, query: str) -> tuple[Series, ...]:
     if len({s.label for s in out}) != len(out):
         raise DashboardError("two series have the same label", "series")
     return tuple(out)
+
+
+def _recent(value) -> int:
+    """A status panel's `recent` window (5m, 15m, 1h; seconds as a number) in ms: 1 minute to 7 days."""
+    from ..alerts.rules import RuleError, parse_duration
+    try:
+        seconds = parse_duration(value, "recent")
+    except RuleError as exc:
+        raise DashboardError(exc.message, "recent") from None
+    if not 60 <= seconds <= 7 * 86_400:
+        raise DashboardError(f"must be from 1m to 7d (got {value!r})", "recent")
+    return seconds * 1000
 
 
 def _percentiles(value) -> tuple[float, ...]:

@@ -192,34 +192,58 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
             "exact": len(events) < PERCENTILE_MAX}
 
 
+def _recent(r: _Reader, panel: Panel) -> _Reader:
+    """The reader judging a status panel's values: the whole range, or (with `recent`) its newest
+    part — a reader over that window, its links too, sharing the panel's notes."""
+    if panel.recent_ms is None:
+        return r
+    start = max(r.window.start_ms, r.window.end_ms - panel.recent_ms)
+    window = replace(r.window, start_ms=start, raw_from=format_ts(start), raw_to=format_ts(r.window.end_ms))
+    judge = _Reader(r.store, r.scope, window, r.sees_personal)
+    judge.notes = r.notes
+    return judge
+
+
 def status(r: _Reader, panel: Panel) -> dict:
     failure = panel.failure_query or FAILURE_QUERY
     found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
     listed = found.facets[panel.by].values
+    judge = _recent(r, panel)
+    counts = {_text(v.value): v.count for v in listed}
     failed: dict = {}
-    if listed:   # one facet of the failures among the listed values: an exact count for each
+    range_failed: dict | None = None
+    if listed:   # facets among the listed values (failures; with `recent`, all too): exact counts for each
         among = " OR ".join(term(panel.by, _text(v.value)) for v in listed)
-        counted = r.search(both(both(panel.query, failure), among), facets=(panel.by,), facet_size=len(listed))
+        if judge is not r:
+            counted = judge.search(both(panel.query, among), facets=(panel.by,), facet_size=len(listed))
+            counts = {_text(f.value): f.count for f in counted.facets[panel.by].values}
+        counted = judge.search(both(both(panel.query, failure), among), facets=(panel.by,), facet_size=len(listed))
         failed = {_text(f.value): f.count for f in counted.facets[panel.by].values}
+        if judge is not r:   # and the range's failures, shown beside the recent ones
+            counted = r.search(both(both(panel.query, failure), among), facets=(panel.by,), facet_size=len(listed))
+            range_failed = {_text(f.value): f.count for f in counted.facets[panel.by].values}
     cells = []
     for v in listed:
         narrowed = both(panel.query, term(panel.by, _text(v.value)))
-        failures = failed.get(_text(v.value), 0)
+        failures, count = failed.get(_text(v.value), 0), counts.get(_text(v.value), 0)
         newest = r.search(narrowed, size=1, total_bound=0).hits
         latest = value_at(newest[0], panel.status_field) if newest else None
-        share = failures / v.count if v.count else None
-        state = "failing" if share and share >= FAILING_SHARE else "degraded" if share and share >= DEGRADED_SHARE \
-            else "ok"
-        cells.append({"value": r.shown_value(panel.by, v.value), "count": v.count, "failures": failures,
-                      "share": share, "state": state, "latest": r.shown_value(panel.status_field, latest),
+        share = failures / count if count else None
+        state = "quiet" if not count else "failing" if share >= FAILING_SHARE \
+            else "degraded" if share >= DEGRADED_SHARE else "ok"
+        linked = judge.group_link(panel.query, panel.by, v.value)
+        cells.append({"value": r.shown_value(panel.by, v.value), "count": count, "failures": failures,
+                      "share": share, "state": state, "range_count": v.count,
+                      "range_failures": failures if range_failed is None else range_failed.get(_text(v.value), 0),
+                      "latest": r.shown_value(panel.status_field, latest),
                       "latest_at": newest[0].get("@timestamp") if newest else None,
-                      "link": r.group_link(panel.query, panel.by, v.value),
-                      "failure_link": None if not r.group_link(panel.query, panel.by, v.value)
-                      else r.link(both(narrowed, failure))})
-    order = {"failing": 0, "degraded": 1, "ok": 2}
+                      "link": linked, "failure_link": None if not linked else judge.link(both(narrowed, failure))})
+    order = {"failing": 0, "degraded": 1, "ok": 2, "quiet": 3}
     cells.sort(key=lambda c: (order[c["state"]], -(c["share"] or 0), str(c["value"])))
+    recent = None if judge is r else {"ms": panel.recent_ms, "text": control.duration_text(panel.recent_ms),
+                                      "start": format_ts(judge.window.start_ms), "start_ms": judge.window.start_ms}
     return {"cells": cells, "total": found.total, "field": panel.by, "status_field": panel.status_field,
-            "failure_query": failure}
+            "failure_query": failure, "recent": recent}
 
 
 def events(r: _Reader, panel: Panel) -> dict:
