@@ -52,6 +52,15 @@ class RollupReader(Protocol):
                   providers: Collection[str] | None = None) -> list[ProviderRow]: ...
 
 
+class RollupStore(RollupReader, Protocol):
+    """What a backend's `store.rollups` also offers: adding a stored batch's sums (the store
+    calls it), and replacing the sums of [start_ms, end_ms) (the rebuild)."""
+
+    def add(self, sums: "Sums") -> None: ...
+
+    def replace(self, start_ms: int, end_ms: int, sums: "Sums") -> None: ...
+
+
 # -- the reduction ------------------------------------------------------------------------
 # Sums keys (each summed per minute):
 #   counts:    (minute_ms, component, type, level, outcome, service) -> events
