@@ -32,6 +32,8 @@ FREE_TEXT: dict[str, dict[str, str]] = {
     "alert_rule_state": {"last_error": TEXT},
     "alert_deliveries": {"payload": JSON, "last_error": TEXT},
     "stored_dashboards": {"title": TEXT, "yaml_text": TEXT},   # dashboards made on the pages (queries, titles)
+    "provider_notes": {"owner": TEXT, "note": TEXT},           # typed by people annotating a provider
+    "error_groups": {"title": TEXT},                           # an error message's template (from events)
 }
 
 KEPT: dict[str, dict[str, str]] = {
@@ -60,6 +62,9 @@ KEPT: dict[str, dict[str, str]] = {
     "alert_deliveries": {"destination": "destination name", "kind": "fixed words", "status": "fixed words",
                          "claimed_by": "process name"},
     "stored_dashboards": {"id": "identifier", "owner_name": "username"},
+    "provider_notes": {"provider": "must equal integration.provider in events", "updated_by": "username"},
+    "provider_states": {"provider": "must equal integration.provider in events", "status": "fixed words"},
+    "error_groups": {"fingerprint": "hash", "status": "fixed words", "status_by": "username"},
 }
 
 
