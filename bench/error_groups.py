@@ -24,6 +24,7 @@ from app.errorgroups import service, sync  # noqa: E402
 from app.meta import errorgroups as registry  # noqa: E402
 from app.query import parse  # noqa: E402
 from app.search import control  # noqa: E402
+from app.search.window import parse_window  # noqa: E402
 from app.storage import SearchRequest  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         services.ingestor.ingest(lines, position="line")
     fingerprinter = services.ingestor.normalizer.fingerprinter
     store, meta = services.store, services.meta
-    window = control.parse_window({"from": f"now-{args.days}d"})
+    window = parse_window({"from": f"now-{args.days}d"})
     scope = lambda r: r  # noqa: E731
 
     print(f"{args.events:,} demo events over {args.days} days, p50 of {args.repeat}")

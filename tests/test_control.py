@@ -12,6 +12,8 @@ import pytest
 
 from app.query import parse
 from app.search import control
+from app.search.figures import percentile
+from app.search.window import default_window, parse_window
 from app.storage import SearchRequest
 
 HOSTILE = "<script>alert(1)</script>"
@@ -220,8 +222,8 @@ def last_trail(services) -> dict:
 
 def test_percentiles_are_nearest_rank():
     values = sorted([1, 5, 5, 5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 1000])
-    assert control.percentile(values, 50) == 30 and control.percentile(values, 95) == 1000
-    assert control.percentile([7], 99) == 7 and control.percentile([], 50) is None
+    assert percentile(values, 50) == 30 and percentile(values, 95) == 1000
+    assert percentile([7], 99) == 7 and percentile([], 50) is None
     assert control.latency([3, 1, 2]) == {"count": 3, "p50": 2, "p95": 3, "p99": 3, "max": 3}
 
 
@@ -248,16 +250,16 @@ def test_changes_as_before_after_rows_with_personal_values_masked():
 
 
 def test_window_and_query_text():
-    w = control.parse_window({"q": "service.name:a OR service.name:b", "from": "now-1h"}, now_ms=10_000_000)
+    w = parse_window({"q": "service.name:a OR service.name:b", "from": "now-1h"}, now_ms=10_000_000)
     assert (w.start_ms, w.end_ms) == (10_000_000 - 3_600_000, 10_000_001)
     assert w.text("event.component:api") == "event.component:api AND (service.name:a OR service.name:b)"
     assert w.link(control.ERRORS_QUERY)["q"].startswith("(log.level:(error")
-    assert control.default_window(now_ms=86_400_000).start_ms == 0
+    assert default_window(now_ms=86_400_000).start_ms == 0
     with pytest.raises(Exception) as bad:
-        control.parse_window({"q": "acter.id:x"})
+        parse_window({"q": "acter.id:x"})
     assert bad.value.position == 0
     with pytest.raises(Exception, match="from: must be before to"):
-        control.parse_window({"from": "now", "to": "now-1h"})
+        parse_window({"from": "now", "to": "now-1h"})
 
 
 # -- 1. Event Timeline ----------------------------------------------------------------------
@@ -459,13 +461,14 @@ def test_integration_status_over_the_newest_events_lists_earlier_providers_as_si
 
 
 def test_samples_are_read_page_by_page(app, services, stories, monkeypatch):
-    monkeypatch.setattr(control, "READ_PAGE", 4)
-    w = control.parse_window(window(12))
+    from app.search import figures
+    monkeypatch.setattr(figures, "READ_PAGE", 4)
+    w = parse_window(window(12))
     request = w.request(control.API_QUERY)
-    got = control.sample(services.store, request, lambda r: r, 10)
+    got = figures.sample(services.store, request, lambda r: r, 10)
     direct = services.store.search(SearchRequest(query=request.query, start_ms=w.start_ms, end_ms=w.end_ms, size=10))
     assert [e["event"]["id"] for e in got] == [e["event"]["id"] for e in direct.hits]
-    assert len(control.sample(services.store, request, lambda r: r, 100)) == 16
+    assert len(figures.sample(services.store, request, lambda r: r, 100)) == 16
 
 
 def test_integration_status_empty_window_and_no_timeline_links_without_the_right(app, services, persona, stories):

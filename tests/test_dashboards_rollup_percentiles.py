@@ -18,7 +18,7 @@ from app.demo.generator import generate
 from app.events.convert import format_ts
 from app.query import parse
 from app.query.timeexpr import parse_time
-from app.search.control import parse_window
+from app.search.window import parse_window
 from app.search.service import value_at
 from app.storage import SearchRequest
 

@@ -11,7 +11,7 @@ from app import create_app
 from app.errorgroups import service, sync
 from app.meta import MetaDB
 from app.meta import errorgroups as registry
-from app.search.control import parse_window
+from app.search.window import parse_window
 
 from conftest import BACKENDS, store_url_for
 from test_meta_db import pg_schema_url  # noqa: F401  (fixture)

@@ -25,7 +25,8 @@ from ..events.failures import FAILURE_QUERY
 from ..query import QueryError, parse
 from ..query.quoting import term
 from ..search import control
-from ..search.control import Window, group, percentile
+from ..search.figures import percentile
+from ..search.window import Window, group, parse_window
 from ..search.masking import is_personal, mask_event, mask_value, masked_facet
 from ..search.service import value_at
 from ..storage import SearchRequest, SearchResult, StoreError
@@ -285,5 +286,5 @@ def window_for(dashboard: Dashboard, args, now_ms: int | None = None) -> Window:
     """The range asked for (`from`/`to`), the dashboard's own range by default; QueryError names
     what is wrong."""
     merged = {"from": args.get("from") or dashboard.range, "to": args.get("to") or ""}
-    window = control.parse_window(merged, now_ms)
+    window = parse_window(merged, now_ms)
     return replace(window, q="")

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from ..meta import errorgroups as registry
 from ..query import parse
 from ..query.quoting import term
-from ..search.control import Window, facet_note, facet_rows, group as paren, histogram_width
+from ..search.figures import facet_note, facet_rows
+from ..search.window import Window, group as paren, histogram_width
 from ..storage import LogStore, SearchRequest
 from ..storage.base import EXACT
 from .sync import FIELD, MAX_GROUPS, sync_if_stale

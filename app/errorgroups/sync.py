@@ -19,7 +19,7 @@ from ..events.fingerprint import title_of
 from ..meta import errorgroups as registry
 from ..query import parse
 from ..query.quoting import term
-from ..search.control import event_ms
+from ..search.figures import event_ms
 from ..storage import LogStore, SearchRequest
 
 FIELD = "error.fingerprint"

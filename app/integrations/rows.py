@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Collection, Iterable
 
 from ..query import parse
-from ..rollups.model import MINUTE_MS, ProviderRow
+from ..rollups.model import ProviderRow
 from ..rollups.model import reduce as reduce_sums
 from ..storage import SearchRequest
 

@@ -11,32 +11,21 @@ histograms; it has no percentile or sum aggregation. Latencies are computed here
 sample of the newest matching events (at most SAMPLE_MAX), and the pages say so."""
 from __future__ import annotations
 
-import math
 import re
-import time
-from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from ..events.convert import format_ts
 from ..events.failures import FAILURE_QUERY, INTEGRATION_FAILURE_QUERY, is_integration_failure
 from ..query import QueryError, parse
 from ..query.ast import And
-from ..query.timeexpr import parse_time
-from ..storage import LogStore, SearchRequest, SearchResult
+from ..storage import LogStore, SearchRequest
 from . import service
 from .masking import mask_value
-from .params import auto_interval
-from ..query.quoting import quote, term
+from .figures import (COUNT_ALL, FACET_BOUND, SAMPLE_DEFAULT, TOTAL_BOUND,
+                      duration_text, event_ms, facet_note, facet_rows, histogram_total, latency, number, one, sample)
+from .window import Scope, Window, group, histogram_width
+from ..query.quoting import term
 
-Scope = Callable[[SearchRequest], SearchRequest]
-
-DEFAULT_FROM = "now-24h"
-SAMPLE_MAX = 20_000          # the most events any page reads into Python
-SAMPLE_DEFAULT = 5_000       # latency samples unless the reader asks for more (≤ SAMPLE_MAX)
-READ_PAGE = 5_000            # events per store read (well inside OpenSearch's default result window)
-TOTAL_BOUND = 10_000         # totals not read off a histogram are exact up to here (as on the search page)
-COUNT_ALL = 10_000_000       # ... and a query of one indexed value up to here
-FACET_BOUND = 20_000         # facets count the newest this many matches (the store's default)
 LIST_SIZE = 50               # rows in a page's newest-first list
 
 ERRORS_QUERY = "log.level:(error OR critical OR alert OR emergency) OR event.component:error"
@@ -57,186 +46,6 @@ SILENT_MS = 15 * 60_000
 # change values of these fields are personal data whatever the event's schema says
 PERSONAL_CHANGE_PARTS = ("email", "e-mail", "phone", "address", "iban", "birth", "password", "mobile")
 PERSONAL_CHANGE_WORDS = {"name", "ip", "card", "pan", "surname", "dob", "ssn"}
-
-
-# -- the window and the query every view runs ----------------------------------------------
-
-@dataclass(frozen=True)
-class Window:
-    """The time window and the reader's narrowing query, as parsed from the page's arguments."""
-    q: str
-    raw_from: str
-    raw_to: str
-    start_ms: int
-    end_ms: int      # exclusive
-    now_ms: int
-
-    def text(self, base: str) -> str:
-        """The whole query of a page: its base narrowed by the reader's q (search-page syntax)."""
-        if not self.q:
-            return base
-        if not base:
-            return self.q
-        return f"{group(base)} AND {group(self.q)}"
-
-    def time_args(self) -> dict:
-        """The window's `from`/`to` as URL arguments (for links to other pages)."""
-        return {"from": self.raw_from, **({"to": self.raw_to} if self.raw_to else {})}
-
-    def link(self, base: str) -> dict:
-        """url_for arguments of the equivalent search on the search page."""
-        args = {"q": self.text(base), "from": self.raw_from}
-        if self.raw_to:
-            args["to"] = self.raw_to
-        return args
-
-    def request(self, base: str, **options) -> SearchRequest:
-        return SearchRequest(query=parse(self.text(base)), start_ms=self.start_ms, end_ms=self.end_ms,
-                             now_ms=self.now_ms, **options)
-
-    @property
-    def span_ms(self) -> int:
-        return self.end_ms - self.start_ms
-
-
-def parse_window(args: Mapping[str, str], now_ms: int | None = None) -> Window:
-    """`q`, `from` (default now-24h) and `to` (default now); QueryError names what is wrong.
-    `q` is parsed on its own, so an error's position points into what the reader typed."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
-    q = (args.get("q") or "").strip()
-    parse(q)
-    raw_from = (args.get("from") or "").strip() or DEFAULT_FROM
-    raw_to = (args.get("to") or "").strip()
-    start = parse_time(raw_from, now, "from")
-    end = parse_time(raw_to, now, "to") if raw_to else now + 1
-    if start >= end:
-        raise QueryError("from: must be before to", field="from")
-    return Window(q=q, raw_from=raw_from, raw_to=raw_to, start_ms=start, end_ms=end, now_ms=now)
-
-
-def default_window(now_ms: int | None = None) -> Window:
-    return parse_window({}, now_ms)
-
-
-def bounded_int(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(f"{name}: expected a whole number, got {raw!r}", field=name) from None
-    if not low <= value <= high:
-        raise QueryError(f"{name}: must be between {low:,} and {high:,}", field=name)
-    return value
-
-
-def group(text: str) -> str:
-    """`text` in parentheses when it has an OR (AND binds tighter), so that it can be ANDed."""
-    return f"({text})" if " OR " in f" {text.upper()} " else text
-
-
-
-# -- small shared computations --------------------------------------------------------------
-
-def percentile(ordered: list[float], p: float) -> float | None:
-    """The nearest-rank percentile of already sorted values: the smallest value with at least
-    p % of the values at or below it."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def latency(values: Iterable[float]) -> dict:
-    ordered = sorted(values)
-    return {"count": len(ordered), "p50": percentile(ordered, 50), "p95": percentile(ordered, 95),
-            "p99": percentile(ordered, 99), "max": ordered[-1] if ordered else None}
-
-
-def number(value) -> float | None:
-    """A finite number, or None (booleans and strings are not durations)."""
-    kind = type(value)
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is int:
-        return float(value)
-    return None
-
-
-def sample(store: LogStore, request: SearchRequest, scope: Scope, size: int) -> list[dict]:
-    """The newest `size` (≤ SAMPLE_MAX) matching events, read in pages of at most READ_PAGE."""
-    size = max(0, min(size, SAMPLE_MAX))
-    page = replace(request, size=min(size, READ_PAGE), newest_first=True, facets=(), histogram_ms=None,
-                   total_bound=0, cursor=None)
-    events: list[dict] = []
-    while len(events) < size:
-        result = store.search(scope(replace(page, size=min(READ_PAGE, size - len(events)))))
-        events += result.hits
-        if result.next_cursor is None or not result.hits:
-            break
-        page = replace(page, cursor=result.next_cursor)
-    return events
-
-
-def one(store: LogStore, request: SearchRequest, scope: Scope, newest: bool = True) -> dict | None:
-    """The newest (or oldest) matching event."""
-    found = store.search(scope(replace(request, size=1, newest_first=newest, facets=(), histogram_ms=None,
-                                       total_bound=0, cursor=None)))
-    return found.hits[0] if found.hits else None
-
-
-def count(store: LogStore, request: SearchRequest, scope: Scope) -> tuple[int, bool]:
-    found = store.search(scope(replace(request, size=0, facets=(), histogram_ms=None, total_bound=TOTAL_BOUND,
-                                       cursor=None)))
-    return found.total, found.total_exact
-
-
-def histogram_total(store: LogStore, scope: Scope, request: SearchRequest, result: SearchResult) -> tuple[int, bool]:
-    """The window's count from its histogram (no second pass over the matches); a bounded count
-    when the histogram ran out of time."""
-    if not result.histogram_timed_out:
-        return sum(b.count for b in result.histogram), True
-    return count(store, request, scope)
-
-
-def facet_rows(result: SearchResult, name: str) -> list[dict]:
-    facet = result.facets.get(name)
-    return [{"value": v.value, "count": v.count} for v in facet.values] if facet else []
-
-
-def facet_note(result: SearchResult) -> dict:
-    """Per facet: '' (exact), 'newest' (over the newest matches only) or 'timed out'."""
-    return {name: "timed out" if f.timed_out else "newest" if f.approximate else ""
-            for name, f in result.facets.items()}
-
-
-def histogram_width(window: Window) -> int:
-    return auto_interval(window.start_ms, window.end_ms)
-
-
-def duration_text(ms: int | float | None) -> str:
-    """A short human duration: 850 ms, 12 s, 4 min 5 s, 3 h 20 min, 2 d 4 h."""
-    if ms is None:
-        return ""
-    ms = int(ms)
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
-def event_ms(event: dict) -> int:
-    return parse_time(event["@timestamp"], 0)
 
 
 # -- 1. Event Timeline ---------------------------------------------------------------------
@@ -574,15 +383,3 @@ def status_word(events: int, share: float, last_ms: int | None, quiet_since_ms: 
     if share > DEGRADED_SHARE:
         return "degraded"
     return "ok"
-
-
-def ms_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f} ms" if value >= 100 else f"{value:,.1f} ms"
-
-
-def share_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value * 100:.1f} %"

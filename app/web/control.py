@@ -11,6 +11,8 @@ from flask import current_app, render_template, request
 from ..auth import page_access
 from ..query import QueryError, parse
 from ..search import control, masking
+from ..search.figures import SAMPLE_MAX, ms_text, share_text
+from ..search.window import bounded_int, default_window, parse_window
 from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
 
@@ -25,11 +27,11 @@ def _store():
 def _window():
     """The page's window; on a bad q/from/to the default window and the error to show."""
     try:
-        window = control.parse_window(request.args)
+        window = parse_window(request.args)
         reading.scoped(SearchRequest(query=parse(window.q)))   # positions in what the reader typed
         return window, None
     except QueryError as exc:
-        return control.default_window(), exc
+        return default_window(), exc
 
 
 def _compute(figures):
@@ -61,14 +63,14 @@ def _render(template: str, window, error, figures, **context):
         bars = presenting.bars(figures["histogram"], figures["width_ms"] or 1)
     return render_template(
         template, window=window, error=error, figures=figures, ranges=RANGES, args=request.args, bars=bars,
-        cell=presenting.cell, with_clause=presenting.with_clause, ms_text=control.ms_text,
-        share_text=control.share_text, endpoint=request.endpoint, q=request.args.get("q", ""),
+        cell=presenting.cell, with_clause=presenting.with_clause, ms_text=ms_text,
+        share_text=share_text, endpoint=request.endpoint, q=request.args.get("q", ""),
         **context), 400 if error is not None else 200
 
 
 def _sample() -> int:
     """How many of the newest events a latency figure is computed over (`sample`, ≤ 20,000)."""
-    return control.bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, control.SAMPLE_MAX)
+    return bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, SAMPLE_MAX)
 
 
 def _record(kind: str, window, query: str, rows: int, total: int | None, **extra) -> None:
@@ -86,8 +88,8 @@ def timeline():
     if error is None and value:
         figures, error = _compute(lambda: control.timeline(
             _store(), reading.scoped, window, by, value, cursor=request.args.get("cursor") or None,
-            gap_ms=control.bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
-            size=control.bounded_int(request.args, "size", 500, 1, 1000)))
+            gap_ms=bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
+            size=bounded_int(request.args, "size", 500, 1, 1000)))
     if figures is not None:
         _record("timeline", window, figures["query"], len(figures["entries"]), figures["total"], by=by, value=value)
         for entry in figures["entries"]:

@@ -16,7 +16,8 @@ from ..auth import api_access, page_access
 from ..errorgroups import service
 from ..errors import ApiError
 from ..query import QueryError
-from ..search import control, masking
+from ..search import masking
+from ..search.window import parse_window
 from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
 from .api import api
@@ -187,7 +188,7 @@ def _ids(values) -> list[int]:
 # -- JSON API ---------------------------------------------------------------------------------
 
 def _api_window():
-    return control.parse_window(request.args)   # QueryError: 400 with its position (app/errors.py)
+    return parse_window(request.args)   # QueryError: 400 with its position (app/errors.py)
 
 
 @api.get("/error-groups")

@@ -16,7 +16,7 @@ from ..integrations import service
 from ..integrations.compute import STATUSES
 from ..query import QueryError
 from ..query.timeexpr import parse_time
-from ..search.control import duration_text, ms_text, share_text
+from ..search.figures import duration_text, ms_text, share_text
 from . import reading, web
 from .api import api
 

@@ -14,7 +14,7 @@ from ..events.convert import format_ts
 from ..query import QueryError
 from ..query.timeexpr import parse_time
 from ..search import masking, service
-from ..search.control import facet_note
+from ..search.figures import facet_note
 from ..search.found_in import identifier_names, where_found
 from ..search.params import search_params
 from ..storage import CursorError, SearchRequest, SearchResult
