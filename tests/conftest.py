@@ -142,6 +142,18 @@ def store_url(request, tmp_path):
     return store_url_for(request.param, tmp_path, request)
 
 
+def all_events(store) -> list[dict]:
+    """Every stored event, oldest first, read page by page."""
+    from app.storage import SearchRequest
+    events, cursor = [], None
+    while True:
+        page = store.search(SearchRequest(size=1000, cursor=cursor, newest_first=False, total_bound=0))
+        events += page.hits
+        cursor = page.next_cursor
+        if cursor is None:
+            return events
+
+
 @pytest.fixture
 def store(store_url):
     from app.storage import open_store

@@ -21,9 +21,8 @@ from app.query import parse
 from app.query.timeexpr import parse_time
 from app.rollups.sketch import MIN_MS, RELATIVE_ACCURACY
 from app.search.service import value_at
-from app.storage import SearchRequest
 
-from conftest import BACKENDS, store_url_for
+from conftest import BACKENDS, all_events, store_url_for
 from test_search import matches
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -38,14 +37,7 @@ def world(request, tmp_path_factory):
     services = app.extensions["platlogs"]
     lines = [(i, orjson.dumps(e)) for i, e in enumerate(generate(3000, days=3, seed=23, end=END))]
     assert services.ingestor.ingest(lines, position="line").accepted == 3000
-    events, cursor = [], None
-    while True:
-        result = services.store.search(SearchRequest(size=1000, cursor=cursor, newest_first=False, total_bound=0))
-        events += result.hits
-        cursor = result.next_cursor
-        if cursor is None:
-            break
-    yield services.store, events
+    yield services.store, all_events(services.store)
     services.close()
 
 

@@ -5,7 +5,7 @@ rollups that disagree with the store's count are not used."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import orjson
 import pytest
@@ -20,9 +20,8 @@ from app.query import parse
 from app.query.timeexpr import parse_time
 from app.search.window import parse_window
 from app.search.service import value_at
-from app.storage import SearchRequest
 
-from conftest import BACKENDS, store_url_for
+from conftest import BACKENDS, all_events, store_url_for
 from test_dashboards_counts import close, nearest_rank
 from test_search import matches
 
@@ -37,14 +36,7 @@ def world(request, tmp_path_factory):
     services = app.extensions["platlogs"]
     lines = [(i, orjson.dumps(e)) for i, e in enumerate(generate(4000, days=2, seed=5, end=END))]
     assert services.ingestor.ingest(lines, position="line").accepted == 4000
-    events, cursor = [], None
-    while True:
-        result = services.store.search(SearchRequest(size=1000, cursor=cursor, newest_first=False, total_bound=0))
-        events += result.hits
-        cursor = result.next_cursor
-        if cursor is None:
-            break
-    yield services.store, events
+    yield services.store, all_events(services.store)
     services.close()
 
 

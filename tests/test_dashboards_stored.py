@@ -9,13 +9,13 @@ from html import unescape
 
 import pytest
 
-from app import create_app
 from app.dashboards.definitions import DashboardError
 from app.dashboards.stored import NotAllowed, StoredDashboards
 from app.query import parse
 from app.storage import SearchRequest
 
 from conftest import csrf_token, make_persona
+from test_meta_db import meta, meta_url, pg_schema_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 GOOD = """title: Mine
 description: failures I watch
@@ -35,30 +35,8 @@ class Who:
         self.id = meta.create_user(name, role, "some-password-1")[0].id
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request, tmp_path):
-    from app.meta import MetaDB
-    url = f"sqlite:///{tmp_path / 'meta.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
-    db = MetaDB(url)
-    db.create_all()
-    yield db
-    db.engine.dispose()
 
 
-@pytest.fixture
-def pg_schema_url(postgres_url):
-    import uuid
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 # -- the service, on both databases ------------------------------------------------------------

@@ -9,23 +9,15 @@ import pytest
 
 from app import create_app
 from app.errorgroups import service, sync
-from app.meta import MetaDB
 from app.meta import errorgroups as registry
 from app.search.window import parse_window
 
 from conftest import BACKENDS, store_url_for
-from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
+from test_meta_db import meta, meta_url, pg_schema_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'meta.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
-    db = MetaDB(url)
-    db.create_all()
-    yield db
-    db.engine.dispose()
 
 
 def seen(fp, first_min, last_min, title="T: x"):

@@ -2,38 +2,15 @@
 PostgreSQL: what people say about a provider, validated before the database sees it."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from app.meta import MetaDB
 from app.meta.providers import ProviderNotes, check_annotation
 
+from test_meta_db import meta, meta_url, pg_schema_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request, tmp_path):
-    if request.param == "sqlite":
-        db = MetaDB(f"sqlite:///{tmp_path / 'meta.db'}")
-        db.create_all()
-        yield db
-        db.engine.dispose()
-        return
-    postgres_url = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    db = MetaDB(url.render_as_string(hide_password=False))
-    db.create_all()
-    yield db
-    db.engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+
 
 
 def test_annotate_then_change(meta):

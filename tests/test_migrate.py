@@ -22,7 +22,7 @@ from app.query import parse
 from app.services import build_normalizer
 from app.storage import Partition, SearchRequest, StoreError, WriteResult, open_store
 from app.storage.migrate import CheckpointError, Step, migrate, source_windows, verify_counts
-from conftest import BACKENDS, store_url_for
+from conftest import BACKENDS, all_events, store_url_for
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 EVENTS = 3000
@@ -68,15 +68,6 @@ def dest_store(dest_url):
     yield store
     store.close()
 
-
-def all_events(store) -> list[dict]:
-    events, cursor = [], None
-    while True:
-        page = store.search(SearchRequest(size=1000, cursor=cursor, newest_first=False, total_bound=0))
-        events += page.hits
-        cursor = page.next_cursor
-        if cursor is None:
-            return events
 
 
 def ts_ms(event: dict) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from app import create_app
 from app.alerts.evaluate import evaluate
@@ -18,7 +18,7 @@ from app.query import parse
 from app.storage.base import SearchRequest
 
 from conftest import PERSONA_PASSWORD, csrf_token, make_persona, sign_in
-from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
+from test_meta_db import meta, meta_url, pg_schema_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 CARD = "4111 1111 1111 1111"          # a test PAN (Luhn-valid)
 MASKED = "411111******1111"
@@ -314,14 +314,6 @@ def test_every_text_column_of_the_meta_database_is_classified():
     assert not {(t, c) for t, cols in FREE_TEXT.items() for c in cols} & {(t, c) for t, cols in KEPT.items() for c in cols}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request, tmp_path):
-    from app.meta import MetaDB
-    url = f"sqlite:///{tmp_path / 'meta.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
-    db = MetaDB(url)
-    db.create_all()
-    yield db
-    db.engine.dispose()
 
 
 def _column(meta, table: str, column: str) -> list[str]:
