@@ -108,7 +108,7 @@ class Settings:
     max_fields_per_event: int = 500
     max_depth: int = 8
     max_reported_errors: int = 1000
-    batch_size: int = 2000
+    batch_size: int = 10_000
     future_tolerance_seconds: int = 24 * 3600
     # partitions: UTC days within this many days of now, older times in a month or year
     day_partition_days: int = 31
@@ -189,7 +189,7 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 1 << 31),
             max_fields_per_event=_int(env, "MAX_FIELDS_PER_EVENT", 500, 10, 100_000),
             max_depth=_int(env, "MAX_DEPTH", 8, 2, 64),
-            batch_size=_int(env, "BATCH_SIZE", 2000, 1, 100_000),
+            batch_size=_int(env, "BATCH_SIZE", 10_000, 1, 100_000),
             day_partition_days=_int(env, "DAY_PARTITION_DAYS", 31, 0, 3660),
             max_event_age_days=_int(env, "MAX_EVENT_AGE_DAYS", 0, 0, 36_600),
             max_inflated_bytes=_int(env, "MAX_INFLATED_BYTES", 1 << 30, 1024, 1 << 40),
