@@ -97,6 +97,26 @@ def _meta_db_url(env: Mapping[str, str], data_dir: Path) -> str:
 
 
 @dataclass(frozen=True)
+class SyslogSettings:
+    """PLATLOGS_SYSLOG_*: the syslog listeners (app/syslog/); none configured, none run."""
+    tcp: tuple[str, int] | None = None      # RFC 6587 over TCP: octet-counted or newline-framed
+    udp: tuple[str, int] | None = None      # RFC 3164 / 5424, one message a datagram
+    tls: tuple[str, int] | None = None      # RFC 5425: TCP with TLS (needs tls_cert and tls_key)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    timezone: str = "UTC"                   # the zone of RFC 3164 times, which carry none
+    max_message_bytes: int = 32 * 1024      # a longer frame is cut (and counted)
+    batch_size: int = 2000                  # events a batch at most ...
+    batch_ms: int = 500                     # ... written at least this often while any wait
+    queue: int = 2000                       # events waiting besides the batch being written
+    max_connections: int = 1024
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tcp or self.udp or self.tls)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     store_url: str
@@ -134,6 +154,7 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "platlogs@localhost"
     smtp_starttls: bool = False
+    syslog: SyslogSettings = field(default_factory=SyslogSettings)
     extra: dict = field(default_factory=dict)
 
     def store_options(self) -> dict:
@@ -206,6 +227,7 @@ class Settings:
             store_verify_tls=_bool(env, "STORE_VERIFY_TLS", True),
             base_url=_base_url(env),
             **_smtp(env),
+            syslog=_syslog(env, optional_path),
         )
 
 
@@ -233,6 +255,40 @@ def _smtp(env: Mapping[str, str]) -> dict:
         raise ConfigError(f"PLATLOGS_SMTP_FROM: expected an e-mail address like alerts@example.com, got {sender!r}")
     return {"smtp_host": host, "smtp_port": _int(env, "SMTP_PORT", 25, 1, 65535), "smtp_user": user,
             "smtp_password": password, "smtp_from": sender, "smtp_starttls": _bool(env, "SMTP_STARTTLS", False)}
+
+
+def _address(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    """PLATLOGS_<name>: host:port ([v6]:port for IPv6; port 0: any free port)."""
+    raw = _read(env, name)
+    if raw is None:
+        return None
+    host, sep, port = raw.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535 or any(c.isspace() or c in "/[]" for c in host):
+        raise ConfigError(f"PLATLOGS_{name}: expected host:port like 127.0.0.1:5514 or [::1]:5514, got {raw!r}")
+    return host, int(port)
+
+
+def _syslog(env: Mapping[str, str], optional_path) -> SyslogSettings:
+    """PLATLOGS_SYSLOG_*: see SyslogSettings and the README."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    tls, cert, key = _address(env, "SYSLOG_TLS"), optional_path("SYSLOG_TLS_CERT"), optional_path("SYSLOG_TLS_KEY")
+    if tls and not (cert and key):
+        raise ConfigError("PLATLOGS_SYSLOG_TLS: set PLATLOGS_SYSLOG_TLS_CERT and PLATLOGS_SYSLOG_TLS_KEY too")
+    if (cert or key) and not tls:
+        raise ConfigError("PLATLOGS_SYSLOG_TLS_CERT/KEY: set PLATLOGS_SYSLOG_TLS (the TLS listener's host:port) too")
+    zone = _read(env, "SYSLOG_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"PLATLOGS_SYSLOG_TIMEZONE: not a time zone name like UTC or Europe/Malta: {zone!r}") from None
+    return SyslogSettings(
+        tcp=_address(env, "SYSLOG_TCP"), udp=_address(env, "SYSLOG_UDP"), tls=tls, tls_cert=cert, tls_key=key,
+        timezone=zone, max_message_bytes=_int(env, "SYSLOG_MAX_MESSAGE_BYTES", 32 * 1024, 480, 1 << 20),
+        batch_size=_int(env, "SYSLOG_BATCH_SIZE", 2000, 1, 100_000),
+        batch_ms=_int(env, "SYSLOG_BATCH_MS", 500, 1, 60_000),
+        queue=_int(env, "SYSLOG_QUEUE", 2000, 1, 1_000_000),
+        max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 1024, 1, 100_000))
 
 
 def _persistent_secret(path: Path) -> str:
