@@ -46,6 +46,7 @@ from tantivy import FieldType, Order, Query
 from ..query.ast import QueryError
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from ..rollups.model import reduce_pairs
+from .group_commit import GroupCommit, Ticket
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
 from .rollups_sqlite import RollupFile
 from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
@@ -54,6 +55,7 @@ from .tantivy_schema import (COUNTER_BITS, LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
+GROUP_EVENTS = 50_000                     # events of concurrent batches committed together at most
 
 
 class _Writer:
@@ -117,6 +119,8 @@ class TantivyStore:
         self._shard: int | None = None
         self._shard_file = None
         self._closed = False
+        self._writes: GroupCommit[WriteResult] = GroupCommit(GROUP_EVENTS)
+        self.commits = 0                           # commits made by this process (tests, benches)
         self.rollups = RollupFile(self.directory / "rollups.db") if rollups and not self.read_only else None
 
     @classmethod
@@ -235,6 +239,8 @@ class TantivyStore:
         return writer
 
     def write(self, events: Sequence[dict]) -> WriteResult:
+        """Store a batch; returned (acknowledged) after its commit. Batches written at the same
+        time by several threads of this process share one commit (app/storage/group_commit.py)."""
         result = WriteResult()
         items = []
         for pos, event in enumerate(events):
@@ -247,33 +253,45 @@ class TantivyStore:
             items.append((pos, ts, str(event["event"]["id"]), client_id, event))
         if not items:
             return result
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            if self.read_only:
-                raise StoreError(f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
-                                 "reads but does not write: copy it into a new store with `platlogs migrate "
-                                 f"--from tantivy://{self.directory} --to tantivy://<new directory>`")
-            by_span = self._route(items, locked=False)
-            # the store-wide lock: to open a partition (every process must agree on the layout)
-            # and to check client-chosen ids (two processes must not both store one)
-            exclusive = by_span is None or any(item[3] for item in items)
-            lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
-            stored: list[tuple] = []
-            try:
-                if lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                    if by_span is None:
-                        by_span = self._route(items, locked=True)
-                for name, group in sorted(by_span.items()):
-                    stored += self._write_span(name, group, result)
-            finally:
-                if lock:
-                    lock.close()
-            if self.rollups and stored:   # after the events' commit: never counts what was not stored
-                self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored))
+        self._writes.submit(items, result, self._write_group, self._lock)
         result.duplicates.sort()
         return result
+
+    def _write_group(self, group: list[Ticket[WriteResult]]) -> None:
+        """Write the batches of `group` in one commit per partition (called holding self._lock);
+        each item's position becomes (batch, position) until the results are handed back."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        if self.read_only:
+            raise StoreError(f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
+                             "reads but does not write: copy it into a new store with `platlogs migrate "
+                             f"--from tantivy://{self.directory} --to tantivy://<new directory>`")
+        items = [((k, item[0]), *item[1:]) for k, ticket in enumerate(group) for item in ticket.items]
+        by_span = self._route(items, locked=False)
+        # the store-wide lock: to open a partition (every process must agree on the layout)
+        # and to check client-chosen ids (two processes must not both store one)
+        exclusive = by_span is None or any(item[3] for item in items)
+        lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
+        combined = WriteResult()
+        stored: list[tuple] = []
+        try:
+            if lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if by_span is None:
+                    by_span = self._route(items, locked=True)
+            for name, part in sorted(by_span.items()):
+                stored += self._write_span(name, part, combined)
+        finally:
+            if lock:
+                lock.close()
+        for k, pos in (item[0] for item in stored):
+            group[k].result.stored += 1
+        for k, pos in combined.duplicates:
+            group[k].result.duplicates.append(pos)
+        for (k, pos), reason in combined.failed:
+            group[k].result.failed.append((pos, reason))
+        if self.rollups and stored:   # after the events' commit: never counts what was not stored
+            self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored))
 
     def _route(self, items: list, locked: bool) -> dict[str, list] | None:
         """Items by partition name, the partitions chosen by app/storage/partitioning.py with the
@@ -315,7 +333,7 @@ class TantivyStore:
             result.failed.extend((item[0], reason) for item in items)
             return []
         writer.committed()
-        result.stored += len(kept)
+        self.commits += 1
         return kept
 
     def _abandon(self, part: str) -> None:
