@@ -1,0 +1,153 @@
+"""Running the listeners: `run()` in the process of `platlogs syslog`, and `start_process()` /
+`stop_process()` for `platlogs serve`, which starts that command as one child process before
+gunicorn forks its workers — so the listeners run exactly once, never in every worker.
+
+The child writes `<data dir>/syslog-status.json` each second (app/syslog/status.py) and stops
+when told (SIGTERM, SIGINT) or when its parent is gone, after writing what it holds.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import os
+import ssl
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+from ..config import Settings
+from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, make_writer, udp_socket
+from .status import STATUS_FILE, Counters, read_status
+
+START_TIMEOUT_S = 30
+
+
+def run(settings: Settings, *, parent_pid: int | None = None) -> None:
+    """Listen until a signal (or the parent's end), then write what is pending and return."""
+    from ..services import build_normalizer
+    from ..ingest.pipeline import Ingestor
+    from ..storage import open_store
+
+    if not settings.syslog.enabled:
+        raise ValueError("no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS")
+    store = open_store(settings.store_url, **settings.store_options())
+    try:
+        ingestor = Ingestor(build_normalizer(settings), store, batch_size=settings.syslog.batch_size,
+                            max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
+                            max_event_age_days=settings.max_event_age_days)
+        asyncio.run(_serve(settings, ingestor, parent_pid))
+    finally:
+        store.close()
+
+
+def tls_context(cert, key) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+async def _serve(settings: Settings, ingestor, parent_pid: int | None) -> None:
+    conf = settings.syslog
+    counters = Counters()
+    batcher = Batcher(make_writer(ingestor, counters), counters, max_batch=conf.batch_size,
+                      max_wait=conf.batch_ms / 1000, max_queue=conf.queue)
+    receiver = Receiver(batcher, counters, max_frame=conf.max_message_bytes, tz=ZoneInfo(conf.timezone),
+                        max_connections=conf.max_connections)
+    loop = asyncio.get_running_loop()
+    servers: list = []
+    transports: list = []
+    udp_sock = None
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def stream(address, proto, context=None):
+        server = await asyncio.start_server(lambda r, w: receiver.handle_stream(r, w, proto), address[0], address[1],
+                                            ssl=context, limit=2 * 64 * 1024, reuse_address=True)
+        servers.append(server)
+        host, port = server.sockets[0].getsockname()[:2]
+        counters.listening.append(f"{proto} {_join(host, port)}")
+
+    if conf.tcp:
+        await stream(conf.tcp, "tcp")
+    if conf.tls:
+        await stream(conf.tls, "tls", tls_context(conf.tls_cert, conf.tls_key))
+    if conf.udp:
+        udp_sock = udp_socket(*conf.udp)
+        transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(receiver), sock=udp_sock)
+        transports.append(transport)
+        host, port = udp_sock.getsockname()[:2]
+        counters.listening.append(f"udp {_join(host, port)}")
+
+    writer_task = asyncio.create_task(batcher.run())
+    base_drops = kernel_drops(udp_sock) if udp_sock else None
+
+    def tick() -> None:
+        if udp_sock is not None and base_drops is not None:
+            drops = kernel_drops(udp_sock)
+            if drops is not None:
+                counters.dropped["kernel"] = drops - base_drops
+        counters.queue = len(batcher.pending)
+        try:
+            counters.write(settings.data_dir)
+        except OSError as exc:
+            print(f"syslog: cannot write {settings.data_dir / STATUS_FILE}: {exc}", file=sys.stderr)
+
+    tick()
+    print("syslog: listening on " + ", ".join(counters.listening), file=sys.stderr, flush=True)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+        if parent_pid is not None and os.getppid() != parent_pid:
+            break      # `platlogs serve` is gone without telling us
+        if writer_task.done():
+            break      # the writer failed: its exception is raised below
+        tick()
+    for server in servers:
+        server.close()
+    for transport in transports:
+        transport.close()
+    batcher.stop()
+    try:
+        await writer_task
+    finally:
+        tick()
+        batcher.close()
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# -- from `platlogs serve` --------------------------------------------------------------------
+
+def start_process(settings: Settings) -> subprocess.Popen:
+    """Start `platlogs syslog` as a child and wait until it listens (its status file names its
+    addresses). A child that exits first (an address in use, a bad certificate) raises RuntimeError."""
+    status_path = settings.data_dir / STATUS_FILE
+    child = subprocess.Popen([sys.executable, "-m", "app.cli", "syslog", "--parent-pid", str(os.getpid())])
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            raise RuntimeError(f"the syslog listeners did not start (exit code {code}; the reason is printed above)")
+        status = read_status(settings.data_dir) if status_path.exists() else None
+        if status and status.get("pid") == child.pid and status.get("listening"):
+            return child
+        time.sleep(0.05)
+    stop_process(child)
+    raise RuntimeError(f"the syslog listeners did not start within {START_TIMEOUT_S} s")
+
+
+def stop_process(child: subprocess.Popen, timeout: float = 15) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
