@@ -14,6 +14,7 @@ from .cli_alerts import alerts, scheduler
 from .cli_common import _services, tune_gc
 from .cli_dashboards import dashboards
 from .cli_rollups import rollups
+from .cli_syslog import syslog
 
 
 @click.group()
@@ -27,6 +28,7 @@ main.add_command(scheduler)
 main.add_command(alerts)
 main.add_command(rollups)
 main.add_command(dashboards)
+main.add_command(syslog)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -73,7 +75,20 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             tune_gc()
             return app
 
-    Server().run()
+    # the syslog listeners, when configured: one child process beside gunicorn's master (started
+    # before it forks its workers, so never once per worker); stopped with the master
+    syslog_child, master = None, os.getpid()
+    if settings.syslog.enabled:
+        from .syslog.server import start_process, stop_process
+        try:
+            syslog_child = start_process(settings)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    try:
+        Server().run()
+    finally:
+        if syslog_child is not None and os.getpid() == master:   # a worker leaves run() through here too
+            stop_process(syslog_child)
 
 
 # -- demo and ingest ----------------------------------------------------------------------
