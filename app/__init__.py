@@ -36,6 +36,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     from .auth import init_auth, request_key, uses_bearer
     from .ingest.views import api as ingest_api
+    from .ingest.otlp_views import otlp as otlp_api
     from .web.api import api as read_api
     from .web.search_api import api as search_api
     from .web.dashboards import api as dashboards_api
@@ -53,7 +54,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         # Pages are never key-authenticated: a bearer header there changes nothing.
         if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/v1/")):   # /v1/: OTLP/HTTP (ingest/otlp_views.py)
             if uses_bearer():
                 if request_key() is None:
                     raise ApiError(401, "invalid or revoked API key")
@@ -62,7 +63,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
                 return
         csrf.protect()
 
-    for blueprint in (ingest_api, read_api, search_api, dashboards_api, web):
+    for blueprint in (ingest_api, otlp_api, read_api, search_api, dashboards_api, web):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 
