@@ -344,3 +344,12 @@ def test_bounded_bodies_are_413(tmp_path):
         assert response.status_code == 415
     finally:
         app.extensions["platlogs"].close()
+
+
+def test_storage_unavailable_is_a_retryable_503(services, client, ingest_key):
+    services.store.close()    # the real store, closed: every write fails as an outage would
+    body = collector_body([collector_record(0)])
+    response = client.post("/v1/logs", data=body, headers={"Authorization": f"Bearer {ingest_key}",
+                                                           "Content-Type": "application/json"})
+    assert response.status_code == 503 and response.headers["Retry-After"]   # the SDK retries 503
+    assert "storage unavailable" in response.get_json()["message"]
