@@ -110,6 +110,7 @@ class SyslogSettings:
     batch_ms: int = 500                     # ... written at least this often while any wait
     queue: int = 2000                       # events waiting besides the batch being written
     max_connections: int = 1024
+    writers: int = 2                        # processes parsing and storing (0: a thread of the listener)
 
     @property
     def enabled(self) -> bool:
@@ -288,7 +289,8 @@ def _syslog(env: Mapping[str, str], optional_path) -> SyslogSettings:
         batch_size=_int(env, "SYSLOG_BATCH_SIZE", 2000, 1, 100_000),
         batch_ms=_int(env, "SYSLOG_BATCH_MS", 500, 1, 60_000),
         queue=_int(env, "SYSLOG_QUEUE", 2000, 1, 1_000_000),
-        max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 1024, 1, 100_000))
+        max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 1024, 1, 100_000),
+        writers=_int(env, "SYSLOG_WRITERS", 2, 0, 32))
 
 
 def _persistent_secret(path: Path) -> str:
