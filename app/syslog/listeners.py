@@ -1,12 +1,13 @@
 """The network side: TCP, TLS and UDP listeners on one asyncio loop, feeding one bounded batcher
-whose writer thread hands batches to the ingest pipeline (the same `Ingestor` as every other way in).
+that hands batches of frames to the writers (app/syslog/writer.py: parsing, mapping and the
+ingest pipeline, the same `Ingestor` as every other way in).
 
-Back-pressure (TCP, TLS): the batcher holds at most `max_queue` events besides the batch being
-written. A connection whose frames do not fit waits — it reads nothing more, its kernel buffer
-fills and TCP's window closes on the sender, which then waits too (rsyslog queues meanwhile).
-UDP cannot be told to wait: a datagram that finds the queue full is dropped and counted
-(`dropped.queue_full`), and the kernel's own drops on the socket are read from /proc/net/udp
-(`dropped.kernel`), so a flood is never silent.
+Back-pressure (TCP, TLS): the batcher holds at most `max_queue` frames besides the batches being
+written (at most one per writer). A connection whose frames do not fit waits — it reads nothing
+more, its kernel buffer fills and TCP's window closes on the sender, which then waits too
+(rsyslog queues meanwhile). UDP cannot be told to wait: a datagram that finds the queue full is
+dropped and counted (`dropped.queue_full`), and the kernel's own drops on the socket are read
+from /proc/net/udp (`dropped.kernel`), so a flood is never silent.
 """
 from __future__ import annotations
 
@@ -15,60 +16,59 @@ import os
 import socket
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Awaitable, Callable
 
 from .framing import Deframer
-from .mapping import to_json
-from .parse import parse
 from .status import Counters
+from .writer import add_result
 
 READ_CHUNK = 64 * 1024
-STORAGE_RETRIES = 6          # a batch the store failed: tried again after 0.5, 1, 2, 4, 8 s, then dropped
 UDP_RCVBUF = 4 * 1024 * 1024
 
 
 class Batcher:
-    """Events (JSON lines) between the readers and the store: written in batches of at most
-    `max_batch`, at least every `max_wait` seconds while any wait."""
+    """Frames between the readers and the writers: handed over in batches of at most `max_batch`,
+    at least every `max_wait` seconds while any wait, at most `writers` batches at a time."""
 
-    def __init__(self, write: Callable[[list[bytes]], None], counters: Counters, *, max_batch: int = 2000,
-                 max_wait: float = 0.5, max_queue: int = 2000):
-        self.write = write
+    def __init__(self, submit: Callable[[list], Awaitable[dict]], counters: Counters, *, max_batch: int = 2000,
+                 max_wait: float = 0.5, max_queue: int = 2000, writers: int = 1):
+        self.submit = submit            # async: a batch -> its result (app/syslog/writer.py)
         self.counters = counters
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.max_queue = max_queue
-        self.pending: list[bytes] = []
+        self.pending: list = []
+        self.in_flight = 0
+        self._slots = asyncio.Semaphore(max(writers, 1))
         self._room = asyncio.Event()
         self._room.set()
         self._ready = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="syslog-writer")
+        self._tasks: set[asyncio.Task] = set()
         self.stopping = False
+        self.on_idle: Callable[[], None] | None = None
 
     def full(self) -> bool:
         return len(self.pending) >= self.max_queue
 
-    def offer(self, line: bytes) -> None:
-        """Add one event (there is room: the caller checked `full()`)."""
-        self.pending.append(line)
+    def offer(self, item) -> None:
+        """Add one frame (there is room: the caller checked `full()`)."""
+        self.pending.append(item)
         if len(self.pending) >= self.max_batch:
             self._ready.set()
 
-    async def put(self, lines: list[bytes]) -> None:
-        """Add events once there is room: until then the caller (a connection) reads nothing more."""
+    async def put(self, items: list) -> None:
+        """Add frames once there is room: until then the caller (a connection) reads nothing more."""
         while len(self.pending) >= self.max_queue:
             self._room.clear()
             await self._room.wait()
-        self.pending.extend(lines)
+        self.pending.extend(items)
         if len(self.pending) >= self.max_batch:
             self._ready.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self.pending and self.stopping:
-                return
+                break
             if len(self.pending) < self.max_batch and not self.stopping:
                 try:     # a partial batch (or none): give it until max_wait to fill
                     await asyncio.wait_for(self._ready.wait(), self.max_wait)
@@ -77,74 +77,46 @@ class Batcher:
             self._ready.clear()
             if not self.pending:
                 continue
+            await self._slots.acquire()
             batch = self.pending[:self.max_batch]
             del self.pending[:self.max_batch]
             self.counters.queue = len(self.pending)
             if len(self.pending) < self.max_queue:
                 self._room.set()
-            await loop.run_in_executor(self._executor, self.write, batch)
-            self.counters.queue = len(self.pending)
+            self.in_flight += 1
+            task = asyncio.create_task(self._write(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def _write(self, batch: list) -> None:
+        try:
+            add_result(self.counters, await self.submit(batch))
+        except Exception as exc:   # a writer process died: counted, said, and on
+            self.counters.dropped["storage"] += len(batch)
+            print(f"syslog: a batch of {len(batch)} was lost: {exc!r}", file=sys.stderr, flush=True)
+        finally:
+            self.in_flight -= 1
+            self._slots.release()
+        self.counters.queue = len(self.pending)
+        if not self.pending and not self.in_flight and self.on_idle is not None:
+            self.on_idle()    # all caught up: say so now, not at the next second
 
     def stop(self) -> None:
         """Write what is pending, then let run() return."""
         self.stopping = True
         self._ready.set()
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-
-
-def make_writer(ingestor, counters: Counters, sleep=time.sleep) -> Callable[[list[bytes]], None]:
-    """write(batch): through the pipeline; refusals counted by reason; a store failure retried
-    with back-off (the readers wait meanwhile), then counted as dropped."""
-
-    def write(batch: list[bytes]) -> None:
-        try:
-            attempt_all(batch)
-        except Exception as exc:   # a defect must not stop the listeners: counted, said, and on
-            counters.dropped["storage"] += len(batch)
-            print(f"syslog: a batch of {len(batch)} was not stored: {exc!r}", file=sys.stderr, flush=True)
-
-    def attempt_all(batch: list[bytes]) -> None:
-        delay = 0.5
-        for attempt in range(STORAGE_RETRIES):
-            report = ingestor.ingest(enumerate(batch), check_size=True)
-            counters.stored += report.accepted
-            counters.batches += 1
-            retry = []
-            for error in report.errors:
-                if error["reason"].startswith("storage unavailable"):
-                    retry.append(batch[error["index"]])
-                else:
-                    counters.refuse(error["reason"])
-            if report.errors_truncated:
-                counters.refuse("other", report.rejected - len(report.errors))
-            if not retry:
-                return
-            batch = retry
-            if attempt < STORAGE_RETRIES - 1:
-                sleep(delay)
-                delay *= 2
-        counters.dropped["storage"] += len(batch)
-
-    return write
-
 
 class Receiver:
-    """What every listener shares: parsing to events, the counters, the batcher."""
+    """What every listener shares: the counters, the batcher, the frame limit."""
 
-    def __init__(self, batcher: Batcher, counters: Counters, *, max_frame: int, tz, max_connections: int = 1024):
+    def __init__(self, batcher: Batcher, counters: Counters, *, max_frame: int, max_connections: int = 1024):
         self.batcher = batcher
         self.counters = counters
         self.max_frame = max_frame
-        self.tz = tz
         self.max_connections = max_connections
-
-    def event(self, frame: bytes, received_ms: int, peer: str | None, truncated: bool = False) -> bytes:
-        msg = parse(frame, received_ms, self.tz)
-        if msg.format == "raw":
-            self.counters.raw += 1
-        return to_json(msg, received_ms, peer, truncated)
 
     async def handle_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proto: str) -> None:
         counters = self.counters
@@ -180,11 +152,10 @@ class Receiver:
 
     async def _add(self, frames: list[tuple[bytes, bool]], peer: str | None, per_proto: dict) -> None:
         now = time.time_ns() // 1_000_000
-        event = self.event
-        lines = [event(frame, now, peer, cut) for frame, cut in frames]
-        self.counters.received += len(lines)
-        per_proto["received"] += len(lines)
-        await self.batcher.put(lines)
+        items = [(frame, now, peer, cut) for frame, cut in frames]
+        self.counters.received += len(items)
+        per_proto["received"] += len(items)
+        await self.batcher.put(items)
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -207,7 +178,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if truncated:
             data = data[:self.receiver.max_frame]
             counters.truncated += 1
-        batcher.offer(self.receiver.event(data, time.time_ns() // 1_000_000, _peer(addr), truncated))
+        batcher.offer((data, time.time_ns() // 1_000_000, _peer(addr), truncated))
 
     def error_received(self, exc) -> None:   # ICMP errors on a receive-only socket: nothing to do
         pass

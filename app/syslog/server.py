@@ -8,37 +8,28 @@ when told (SIGTERM, SIGINT) or when its parent is gone, after writing what it ho
 from __future__ import annotations
 
 import asyncio
-import signal
+import multiprocessing
 import os
+import signal
 import ssl
 import subprocess
 import sys
 import time
-from zoneinfo import ZoneInfo
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from ..config import Settings
-from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, make_writer, udp_socket
+from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, udp_socket
 from .status import STATUS_FILE, Counters, read_status
+from .writer import build_writer, init_process, write_in_process
 
 START_TIMEOUT_S = 30
 
 
 def run(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Listen until a signal (or the parent's end), then write what is pending and return."""
-    from ..services import build_normalizer
-    from ..ingest.pipeline import Ingestor
-    from ..storage import open_store
-
     if not settings.syslog.enabled:
         raise ValueError("no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS")
-    store = open_store(settings.store_url, **settings.store_options())
-    try:
-        ingestor = Ingestor(build_normalizer(settings), store, batch_size=settings.syslog.batch_size,
-                            max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
-                            max_event_age_days=settings.max_event_age_days)
-        asyncio.run(_serve(settings, ingestor, parent_pid))
-    finally:
-        store.close()
+    asyncio.run(_serve(settings, parent_pid))
 
 
 def tls_context(cert, key) -> ssl.SSLContext:
@@ -48,13 +39,38 @@ def tls_context(cert, key) -> ssl.SSLContext:
     return context
 
 
-async def _serve(settings: Settings, ingestor, parent_pid: int | None) -> None:
+async def _serve(settings: Settings, parent_pid: int | None) -> None:
     conf = settings.syslog
     counters = Counters()
-    batcher = Batcher(make_writer(ingestor, counters), counters, max_batch=conf.batch_size,
-                      max_wait=conf.batch_ms / 1000, max_queue=conf.queue)
-    receiver = Receiver(batcher, counters, max_frame=conf.max_message_bytes, tz=ZoneInfo(conf.timezone),
-                        max_connections=conf.max_connections)
+    loop = asyncio.get_running_loop()
+    if conf.writers:     # parsing, normalising and indexing in their own processes: every core
+        pool = ProcessPoolExecutor(conf.writers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_process, initargs=(settings,))
+        store = None
+
+        def submit(batch):
+            return loop.run_in_executor(pool, write_in_process, batch)
+        await asyncio.gather(*(submit([]) for _ in range(conf.writers)))   # the store opens now, or fails now
+    else:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="syslog-writer")
+        writer, store = build_writer(settings)
+
+        def submit(batch):
+            return loop.run_in_executor(pool, writer.write, batch)
+    batcher = Batcher(submit, counters, max_batch=conf.batch_size, max_wait=conf.batch_ms / 1000,
+                      max_queue=conf.queue, writers=max(conf.writers, 1))
+    receiver = Receiver(batcher, counters, max_frame=conf.max_message_bytes, max_connections=conf.max_connections)
+    try:
+        await _listen(settings, counters, batcher, receiver, parent_pid)
+    finally:
+        pool.shutdown(wait=True)
+        if store is not None:
+            store.close()
+
+
+async def _listen(settings: Settings, counters: Counters, batcher: Batcher, receiver: Receiver,
+                  parent_pid: int | None) -> None:
+    conf = settings.syslog
     loop = asyncio.get_running_loop()
     servers: list = []
     transports: list = []
@@ -96,6 +112,7 @@ async def _serve(settings: Settings, ingestor, parent_pid: int | None) -> None:
             print(f"syslog: cannot write {settings.data_dir / STATUS_FILE}: {exc}", file=sys.stderr)
 
     tick()
+    batcher.on_idle = tick
     print("syslog: listening on " + ", ".join(counters.listening), file=sys.stderr, flush=True)
     while not stop.is_set():
         try:
@@ -116,7 +133,6 @@ async def _serve(settings: Settings, ingestor, parent_pid: int | None) -> None:
         await writer_task
     finally:
         tick()
-        batcher.close()
 
 
 def _join(host: str, port: int) -> str:

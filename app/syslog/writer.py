@@ -1,0 +1,113 @@
+"""The store side of the listeners: a batch of received frames -> parsed, mapped, through the
+ingest pipeline (the same `Ingestor` as every other way in) -> a small result the listener adds
+to its counters.
+
+Runs in `PLATLOGS_SYSLOG_WRITERS` writer processes (2 by default; each its own store writer, as
+each web worker is), so parsing, normalising and indexing use every core while the listener
+process only reads sockets; with 0, in one thread of the listener process.
+
+A batch the store fails is tried again with back-off (0.5, 1, 2, 4, 8 s; the listener's readers
+wait meanwhile: back-pressure), then counted as dropped (`dropped.storage`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+from .mapping import to_json
+from .parse import parse
+
+STORAGE_RETRIES = 6
+
+# a frame as the listener hands it over: (bytes, receive time in ms, the sender's address, cut?)
+Item = tuple
+
+
+class BatchWriter:
+    def __init__(self, ingestor, tz, sleep=time.sleep):
+        self.ingestor = ingestor
+        self.tz = tz
+        self.sleep = sleep
+
+    def write(self, items: list[Item]) -> dict:
+        """{"stored", "raw", "refused": {reason: n}, "dropped": n} for one batch. Never raises."""
+        result = {"stored": 0, "raw": 0, "refused": {}, "dropped": 0}
+        try:
+            tz = self.tz
+            lines = []
+            for frame, received_ms, peer, truncated in items:
+                msg = parse(frame, received_ms, tz)
+                if msg.format == "raw":
+                    result["raw"] += 1
+                lines.append(to_json(msg, received_ms, peer, truncated))
+            self._store(lines, result)
+        except Exception as exc:   # a defect must not stop the listeners: counted, said, and on
+            result["dropped"] += len(items) - result["stored"]
+            print(f"syslog: a batch of {len(items)} was not stored: {exc!r}", file=sys.stderr, flush=True)
+        return result
+
+    def _store(self, lines: list[bytes], result: dict) -> None:
+        refused = result["refused"]
+        delay = 0.5
+        for attempt in range(STORAGE_RETRIES):
+            report = self.ingestor.ingest(enumerate(lines), check_size=True)
+            result["stored"] += report.accepted
+            retry = []
+            for error in report.errors:
+                if error["reason"].startswith("storage unavailable"):
+                    retry.append(lines[error["index"]])
+                else:
+                    reason = error["reason"][:200]
+                    refused[reason] = refused.get(reason, 0) + 1
+            if report.errors_truncated:
+                refused["other"] = refused.get("other", 0) + report.rejected - len(report.errors)
+            if not retry:
+                return
+            lines = retry
+            if attempt < STORAGE_RETRIES - 1:
+                self.sleep(delay)
+                delay *= 2
+        result["dropped"] += len(lines)
+
+
+def add_result(counters, result: dict) -> None:
+    """A batch's result into the listener's counters."""
+    counters.stored += result["stored"]
+    counters.raw += result["raw"]
+    counters.dropped["storage"] += result["dropped"]
+    counters.batches += 1
+    for reason, n in result["refused"].items():
+        counters.refuse(reason, n)
+
+
+def build_writer(settings) -> tuple[BatchWriter, object]:
+    """A BatchWriter on its own store connection, and that store (to close)."""
+    from ..ingest.pipeline import Ingestor
+    from ..services import build_normalizer
+    from ..storage import open_store
+    store = open_store(settings.store_url, **settings.store_options())
+    ingestor = Ingestor(build_normalizer(settings), store, batch_size=max(settings.syslog.batch_size, 1),
+                        max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
+                        max_event_age_days=settings.max_event_age_days)
+    return BatchWriter(ingestor, ZoneInfo(settings.syslog.timezone)), store
+
+
+# -- in a writer process ----------------------------------------------------------------------
+
+_process_writer: BatchWriter | None = None
+
+
+def init_process(settings) -> None:
+    global _process_writer
+    import signal
+    from multiprocessing.util import Finalize
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the listener, which ends the pool in order
+    from ..cli_common import tune_gc
+    _process_writer, store = build_writer(settings)
+    Finalize(store, store.close, exitpriority=10)   # closed when the pool ends the process
+    tune_gc()
+
+
+def write_in_process(items: list[Item]) -> dict:
+    return _process_writer.write(items)
