@@ -259,7 +259,7 @@ def test_partial_success_in_protobuf(client, ingest_key):
     export = ExportLogsServiceRequest()
     scope = export.resource_logs.add().scope_logs.add()
     scope.log_records.add().body.string_value = "fine"
-    scope.log_records.add(time_unix_nano=9 * 10**18).body.string_value = "from the future"
+    scope.log_records.add(time_unix_nano=2**64 - 1).body.string_value = "from the future"
     response = client.post("/v1/logs", data=export.SerializeToString(),
                            headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/x-protobuf"})
     assert response.status_code == 200 and response.content_type == "application/x-protobuf"

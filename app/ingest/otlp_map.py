@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from ..events.convert import Converter, EventError
+from ..events.convert import Converter, EventError, format_ts
 from ..events.schema import Schema
 
 # OTel severity number ranges (logs data model): 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN,
@@ -64,6 +64,25 @@ def clean(text: str) -> str:
     if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(lambda m: "#%03o" % ord(m.group()), text)
+
+
+_SECONDS: dict[int, str] = {}
+_LAST_ISO_MS = 253_402_300_799_999   # 9999-12-31T23:59:59.999Z
+
+
+def iso_ms(ms: int) -> str | int:
+    """`ms` as the schema's ISO text (13 digits of epoch ms would look like a card number to the
+    redactor and cost the fast path); a time past year 9999 stays a number, for the normalizer
+    to refuse with its reason."""
+    if ms > _LAST_ISO_MS:
+        return ms
+    second, rest = divmod(ms, 1000)
+    prefix = _SECONDS.get(second)
+    if prefix is None:
+        if len(_SECONDS) > 10_000:
+            _SECONDS.clear()
+        prefix = _SECONDS[second] = format_ts(second * 1000)[:-4]
+    return f"{prefix}{rest:03d}Z"
 
 
 def label_key(name: str) -> str:
@@ -134,6 +153,7 @@ class OtlpMapper:
             if target is not None:
                 self.targets[name] = (target, fields[target])
         self.has_span = "span.id" in fields
+        self.paths: dict[str, tuple[str, ...]] = {name: field.path for name, field in fields.items()}
 
     # -- attributes --------------------------------------------------------------------
 
@@ -180,6 +200,14 @@ class OtlpMapper:
                     yield number, self.event(record, res_fields, base_labels, logger)
                     number += 1
 
+    def lines(self, request) -> Iterator[tuple[int, bytes]]:
+        """As `events`, each event as a JSON line: the Ingestor then treats it as it treats an
+        NDJSON line of /api/v1/events/bulk, whose fast path (no copy, no redaction pass when
+        nothing in the line could need one) is 2-3 times cheaper than normalising a dict."""
+        dumps = orjson.dumps
+        for number, event in self.events(request):
+            yield number, dumps(event)
+
     def event(self, record, res_fields: dict, res_labels: dict, logger: str | None) -> dict:
         fields: dict = {}
         labels: dict = {}
@@ -192,11 +220,20 @@ class OtlpMapper:
         if res_labels:
             for key, value in res_labels.items():
                 labels.setdefault(key, value)
-        event: dict = fields
+        event: dict = {}
+        paths = self.paths
+        for name, value in fields.items():
+            path = paths.get(name)
+            if path is None:
+                path = paths[name] = tuple(name.split("."))
+            node = event
+            for part in path[:-1]:
+                node = node.get(part) or node.setdefault(part, {})
+            node[path[-1]] = value
 
         ns = record.time_unix_nano or record.observed_time_unix_nano
         if ns:
-            event["@timestamp"] = ns // 1_000_000
+            event["@timestamp"] = iso_ms(ns // 1_000_000)
         number = record.severity_number
         level = LEVEL_OF_SEVERITY[number] if 0 < number < 25 else None
         text = record.severity_text
@@ -209,13 +246,13 @@ class OtlpMapper:
                 except EventError:
                     pass
         if level is not None and "log.level" not in fields:
-            event["log.level"] = level
+            event.setdefault("log", {})["level"] = level
         if logger is not None and "log.logger" not in fields:
-            event["log.logger"] = logger
+            event.setdefault("log", {})["logger"] = logger
         if record.trace_id and any(record.trace_id):
-            event["trace.id"] = record.trace_id.hex()
+            event.setdefault("trace", {})["id"] = record.trace_id.hex()
         if record.span_id and self.has_span and any(record.span_id):
-            event["span.id"] = record.span_id.hex()
+            event.setdefault("span", {})["id"] = record.span_id.hex()
         if record.HasField("body"):
             self._body(any_value(record.body), event)
         if labels:

@@ -88,7 +88,7 @@ def post_logs():
         export = decode(_body(), encoding)
     except Undecodable as exc:
         raise ApiError(400, str(exc)) from None
-    report = _services().ingestor.ingest(_mapper().events(export), check_size=True)
+    report = _services().ingestor.ingest(_mapper().lines(export), check_size=True)
     if report.accepted + report.rejected >= REBALANCE_ITEMS:
         request_rebalance(request.environ)
     if report.storage_failed:   # retryable: the SDK and the Collector retry on 503
