@@ -56,7 +56,7 @@ def test_one_object_is_stored_and_readable(client, ingest_headers, read_headers)
 
 
 def test_array_with_bad_items_keeps_the_good_ones(client, ingest_headers, services):
-    items = [GOOD, "text", {"log": {"level": 7}}, {"@timestamp": "not a time"}, GOOD, {"x": "\u0000"}]
+    items = [GOOD, "text", {"log": {"level": [7]}}, {"@timestamp": "not a time"}, GOOD, {"x": "\u0000"}]
     response = client.post("/api/v1/events", json=items, headers=ingest_headers)
     assert response.status_code == 207
     body = response.json

@@ -60,10 +60,10 @@ def test_missing_timestamp_is_assigned_and_tagged(normalizer):
 
 
 @pytest.mark.parametrize("value,expected", [
-    ("yesterday", "not an ISO-8601 time"),
-    (1795000000, "epoch seconds? send milliseconds"),
+    ("yesterday", "not a time: 'yesterday'"),
+    (12345, "time out of range"),
     ("2027-06-01T00:00:00Z", "in the future"),
-    (True, "expected an ISO-8601 string or epoch milliseconds"),
+    (True, "expected a time (ISO 8601 or an epoch number)"),
 ])
 def test_bad_timestamps_are_rejected_with_reason(normalizer, value, expected):
     err = reason(normalizer, {"@timestamp": value})
@@ -101,7 +101,7 @@ def test_ingested_is_set_by_the_server(normalizer):
     ({"actor": {"ip": "999.1.1.1"}}, "actor.ip", "not an IP address"),
     ({"actor": {"type": "robot"}}, "actor.type", "is not one of"),
     ({"event": {"component": "billing"}}, "event.component", "is not one of system, user_activity"),
-    ({"event": {"type": "mystery"}}, "event.type", "unknown event.type"),
+    ({"event": {"type": 5}}, "event.type", "unknown event.type"),  # a word is ECS's (event.ecs_type)
     ({"event": "login"}, "event", "expected an object"),
     ({"http": "GET /"}, "http", "expected an object"),
     ({"tags": [{"a": 1}]}, "tags", "each item must be a string"),

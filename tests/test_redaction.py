@@ -196,7 +196,7 @@ def test_secret_changes_lose_their_values(normalizer):
 @pytest.mark.parametrize("raw", [
     {"actor": {"ip": "4111 1111 1111 1111"}},
     {"actor": {"ip": "password=hunter2"}},
-    {"log": {"level": "4111111111111111"}},
+    {"http": {"response": {"status_code": "4111111111111111"}}},
     {"event": {"duration": "4111-1111-1111-1111x"}},
     {"http": {"duration": "４１１１１１１１１１１１１１１１"}},
     {"@timestamp": "4111 1111 1111 1111"},

@@ -4,11 +4,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import time as _time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .names import LABEL_KEY, label_key_problem
 from .schema import Field, Schema
+from .times import epoch_digits_ms, epoch_ms, parse_text
 
 CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -49,6 +51,11 @@ class Converter:
 
     def convert(self, field: Field, value: Any) -> Any:
         kind = field.type
+        if kind == "ip" and type(value) is list and not field.identifier:  # host.ip: [v4, v6, …] (ECS)
+            if not value or len(value) > 32:
+                raise EventError("expected an IP address or a list of 1-32 of them", field.name)
+            return [self.convert(field, item) if type(item) is not list else self.convert(field, "[]")
+                    for item in value]
         if kind in ("keyword", "ip"):
             if type(value) in (int, float):
                 value = str(value)
@@ -137,12 +144,14 @@ class Converter:
             return items
         raise AssertionError(kind)
 
-    def parse_timestamp(self, value: Any, name: str) -> tuple[int, str]:
-        """(epoch ms, canonical ISO string) of an ISO-8601 string or an epoch-milliseconds number."""
+    def parse_timestamp(self, value: Any, name: str, now_ms: int | None = None) -> tuple[int, str]:
+        """(epoch ms, canonical ISO string) of an ISO-8601 string, an epoch number (seconds, ms,
+        µs or ns by magnitude, as a number or a digit string) or another common format
+        (app/events/times.py). `now_ms` chooses the year of a time written without one."""
         if type(value) in (int, float):
             if not math.isfinite(value):
                 raise EventError("not a valid time", name)
-            ms = int(value)
+            ms = epoch_ms(value)
         elif isinstance(value, str):
             if CANONICAL_TS.match(value):  # the common case: cache the parse of the second
                 second = self._second_cache.get(value[:19])
@@ -154,12 +163,19 @@ class Converter:
                 if _MIN_TS_MS <= ms <= _MAX_TS_MS:
                     return ms, value
             else:
-                ms = self._iso_ms(value, name)
+                try:
+                    ms = self._iso_ms(value, name)
+                except EventError:
+                    ms = epoch_digits_ms(value.strip())
+                    if ms is None:
+                        ms = parse_text(value, _time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+                    if ms is None:
+                        raise EventError(f"not a time: {value[:40]!r} (ISO 8601, epoch seconds/ms/µs/ns, "
+                                         "RFC 3164, Apache or RFC 2822)", name) from None
         else:
-            raise EventError(f"expected an ISO-8601 string or epoch milliseconds, got {type_name(value)}", name)
+            raise EventError(f"expected a time (ISO 8601 or an epoch number), got {type_name(value)}", name)
         if ms < _MIN_TS_MS or ms > _MAX_TS_MS:
-            hint = " (epoch seconds? send milliseconds)" if 0 < ms < _MIN_TS_MS else ""
-            raise EventError(f"time out of range{hint}", name)
+            raise EventError("time out of range (before 1990 or after 9999)", name)
         return ms, format_ts(ms)
 
     @staticmethod

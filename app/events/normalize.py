@@ -16,10 +16,11 @@ from typing import Any, Callable
 
 from .classify import Classifier
 from .fingerprint_rules import Fingerprinter
-from .convert import MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
+from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .ids import new_id
 from .redact import Redactor
 from .schema import Schema
+from .shapes import Shaper
 
 __all__ = ["EventError", "Normalizer", "format_ts"]
 
@@ -49,6 +50,9 @@ class Normalizer:
         self._good_keys: set[str] = set()
         # lines with simple escapes may take the fast path unless a rule could see them differently
         self._escapes_ok = not redactor.unguarded and not any(b'"' in n for n in redactor.needles)
+        # tolerant shapes (shapes.py): records shippers send, rewritten in the full passes
+        self.shaper = Shaper(schema.fields["log.level"].enum or (), set(_LEVEL_ALIASES), set(schema.types),
+                             self._time_or_none, lambda text: redactor.scrub(text)[0])
 
     # -- the whole event ---------------------------------------------------------------
 
@@ -77,9 +81,13 @@ class Normalizer:
         columns: dict[str, Any] = {}
         count = [0, 0]  # fields and array items, keys (of every object)
         fast = (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
+                and not self.shaper.wants(raw, ingested_ms)
                 and (text := raw_line if b"\\" not in raw_line else self._unescaped(raw_line)) is not None
                 and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
                 and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
+        if fast and type(meta := raw.get("event")) is dict and type(meta.get("type")) is str \
+                and meta["type"] not in self.schema.types:
+            fast = False  # an ECS event.type word: moved by the full passes (shapes.py)
         if duplicates is not None and not (fast and _keys_unique(raw_line, count[1])):
             try:
                 duplicates(raw_line, raw)
@@ -95,6 +103,7 @@ class Normalizer:
             event = self._walk(raw, 1, "", state)
             if "changes" in event:
                 state[1] += self._secret_changes(event["changes"])
+            self.shaper.reshape(event, ingested_ms)
             self._check_known(event, self._tree, "", columns)
             if state[2]:
                 tags = event.get("tags")
@@ -113,7 +122,7 @@ class Normalizer:
             tags = event.get("tags")
             event["tags"] = (tags if isinstance(tags, list) else []) + ["timestamp_assigned"]
         else:
-            ts_ms, event["@timestamp"] = self.converter.parse_timestamp(ts, "@timestamp")
+            ts_ms, event["@timestamp"] = self.converter.parse_timestamp(ts, "@timestamp", ingested_ms)
             if ts_ms > ingested_ms + self.future_tolerance_ms:
                 raise EventError(f"@timestamp {event['@timestamp']} is more than "
                                  f"{self.future_tolerance_ms // 3_600_000} h in the future", "@timestamp")
@@ -144,6 +153,14 @@ class Normalizer:
         if event_id is not None:
             event["_client_id"] = True
         return event
+
+    def _time_or_none(self, value: Any, now_ms: int) -> str | None:
+        """A time key's value as a canonical @timestamp, or None when it is no time (or too far ahead)."""
+        try:
+            ms, iso = self.converter.parse_timestamp(value, "@timestamp", now_ms)
+        except EventError:
+            return None
+        return iso if ms <= now_ms + self.future_tolerance_ms else None
 
     def _ingested_iso(self, ms: int) -> str:
         if ms != self._last_ingested[0]:
