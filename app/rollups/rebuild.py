@@ -85,4 +85,7 @@ def rebuild(store: LogStore, start_ms: int | None = None, end_ms: int | None = N
         if progress:
             progress(done, upto)
         at = upto
+    rebuilt = getattr(store, "rollups_rebuilt", None)
+    if rebuilt is not None and start_ms is None and end_ms is None:
+        rebuilt()      # every stored minute: the store may trust them again (app/rollups/answer.py)
     return done

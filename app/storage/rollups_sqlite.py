@@ -219,6 +219,10 @@ class SQLiteRollups:
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
 
+DOCS_TABLE = ("CREATE TABLE IF NOT EXISTS rollup_docs (part TEXT NOT NULL, shard TEXT NOT NULL, "
+              "events INTEGER NOT NULL, PRIMARY KEY (part, shard))")
+
+
 class RollupFile(SQLiteRollups):
     """Rollups in a SQLite file of their own (the embedded tantivy store's `rollups.db`): WAL,
     synchronous=NORMAL (the events are durable in tantivy; rollups lost to a power cut come back
@@ -231,15 +235,50 @@ class RollupFile(SQLiteRollups):
         self._writer = self._connect()
         with self._write_lock:
             create_tables(self._writer)
+            self._writer.execute(DOCS_TABLE)
         super().__init__(self._thread_reader, self._write)
 
-    def add(self, sums: Sums) -> None:
-        """After the events' commit: a failure here must not report stored events as failed
-        (a retry would store them twice), so it is logged, and the rebuild puts it right."""
+    def add(self, sums: Sums, docs: Mapping[tuple[str, str], int] | None = None) -> None:
+        """After the events' commit: the batch's sums, and how many events each index (partition,
+        shard) now has counted in them, in one transaction. A failure here must not report
+        stored events as failed (a retry would store them twice), so it is logged; the counts
+        then disagree with the index, searches stop believing the rollups
+        (app/rollups/answer.py), and the rebuild puts them right."""
         try:
-            super().add(sums)
+            with self._write() as conn:
+                if sums:
+                    add_sums(conn, sums)
+                if docs:
+                    conn.executemany("INSERT INTO rollup_docs VALUES (?, ?, ?) ON CONFLICT (part, shard) "
+                                     "DO UPDATE SET events = events + excluded.events",
+                                     [(part, shard, n) for (part, shard), n in docs.items()])
         except sqlite3.Error as exc:
             log.error("rollups of a stored batch were not kept (%s): run `platlogs rollups rebuild`", exc)
+
+    @contextmanager
+    def snapshot(self):
+        """One read transaction of this thread: the counted events per index and the sums read
+        inside it are of the same moment."""
+        conn = self._thread_reader()
+        conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            conn.execute("COMMIT")
+
+    def counted(self) -> dict[tuple[str, str], int]:
+        """(partition, shard) -> the events of that index the sums count."""
+        return {(part, shard): n for part, shard, n in self._thread_reader().execute("SELECT * FROM rollup_docs")}
+
+    def set_counted(self, docs: Mapping[tuple[str, str], int], dropped: Collection[str] = ()) -> None:
+        """After a rebuild of every stored minute: the indexes' event counts, as the sums now
+        count them; `dropped`: partitions removed (retention), whose counts go."""
+        with self._write() as conn:
+            if docs:
+                conn.execute("DELETE FROM rollup_docs")
+                conn.executemany("INSERT INTO rollup_docs VALUES (?, ?, ?)",
+                                 [(part, shard, n) for (part, shard), n in docs.items()])
+            conn.executemany("DELETE FROM rollup_docs WHERE part = ?", [(part,) for part in dropped])
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 
 from tantivy import FieldType, Order, Query
 
 from ..query.fields import resolve
+from ..rollups import answer
 from .base import Facet, FacetValue, SearchRequest, SearchResult, histogram_buckets
-from .tantivy_query import TantivyCompiler, all_of, tantivy_path, time_range
+from .tantivy_query import TantivyCompiler, all_of, any_of, tantivy_path, time_range
 from .tantivy_schema import SEQ_BITS, index_schema
 from .tantivy_docs import decode_cursor, encode_cursor
 
@@ -36,11 +38,20 @@ class TantivySearch:
                   if (request.start_ms is None or end > request.start_ms)
                   and (request.end_ms is None or start < request.end_ms)]
         spans.sort(key=lambda m: m[1], reverse=request.newest_first)
-        indexes = [(name, self.store.shard_indexes(name)) for name, _, _ in spans]
+        shards = [(name, self.store.named_shard_indexes(name)) for name, _, _ in spans]
+        indexes = [(name, [index for _, index in named]) for name, named in shards]
         hits, next_cursor = self._hits(request, query, indexes)
         result = SearchResult(hits=hits, total=0, total_exact=False, next_cursor=next_cursor)
-        searchers = [index.searcher() for _, shard in indexes for index in shard]
-        aggs = self._aggregate(request, query, searchers, started)
+        named = [(name, shard, index.searcher()) for name, found in shards for shard, index in found]
+        searchers = [searcher for _, _, searcher in named]
+        aggs = None
+        rollups = getattr(self.store, "rollups", None)
+        if rollups is not None and request.total_bound > 0 and (request.facets or request.histogram_ms):
+            found = answer.plan(request.query, request.start_ms, request.end_ms, request.facets, request.histogram_ms)
+            if found is not None:
+                aggs = self._aggregate_with_rollups(request, query, named, started, found, rollups)
+        if aggs is None:
+            aggs = self._aggregate(request, query, searchers, started)
         if request.total_bound > 0:
             total = aggs["total"]
             result.total, result.total_exact = min(total, request.total_bound), total <= request.total_bound
@@ -128,6 +139,57 @@ class TantivySearch:
                 histogram[int(bucket["key"])] += bucket["doc_count"]
         return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram, "timed_out": timed_out,
                 "counted": counted}
+
+    def _aggregate_with_rollups(self, request: SearchRequest, query: Query, named: list, started: float,
+                                plan: answer.Plan, rollups) -> dict | None:
+        """`_aggregate`'s answer with what the rollups hold taken from them (app/rollups/answer.py):
+        the facets on count dimensions and the histogram over the window's whole minutes; the
+        index counts the partial minutes at each end and the other facets. None when the rollups
+        do not count exactly the events the indexes hold. `named`: (partition, shard, searcher)."""
+        spans = self.store._spans()
+        if not spans:
+            return None
+        plan = replace(plan, inner_start=max(plan.inner_start, spans[0][1]))   # retention dropped the rest
+        if plan.inner_end - plan.inner_start < answer.MINUTE_MS:
+            return None
+        inside = [(name, shard, searcher) for name, shard, searcher in named
+                  if _span_bounds(name)[0] < request.end_ms and _span_bounds(name)[1] > request.start_ms]
+        if sum(searcher.num_docs for _, _, searcher in inside) < answer.FROM_EVENTS:
+            return None     # few events: the index counts them as fast
+        with rollups.snapshot():
+            counted_docs = rollups.counted()
+            for name, shard, searcher in named:
+                start, end = _span_bounds(name)
+                if start < plan.inner_end and end > plan.inner_start and \
+                        counted_docs.get((name, shard), 0) != searcher.num_docs:
+                    return None    # rollups missing or behind: the index counts it all
+            counted = answer.count(rollups, plan, request.facets, request.histogram_ms)
+        searchers = [searcher for _, _, searcher in named]
+        rest = tuple(name for i, name in enumerate(request.facets) if i not in plan.dims)
+        dims = tuple(request.facets[i] for i in plan.dims)
+        edges = all_of([query, any_of([time_range(request.start_ms, plan.inner_start),
+                                       time_range(plan.inner_end, request.end_ms)])])
+        edge = self._aggregate(replace(request, facets=dims, histogram_ms=request.histogram_ms if plan.histogram
+                                       else None), edges, searchers, started)
+        whole = None
+        if rest or not plan.histogram:
+            whole = self._aggregate(replace(request, facets=rest, histogram_ms=None if plan.histogram
+                                            else request.histogram_ms), query, searchers, started)
+        if edge["timed_out"] or (whole and whole["timed_out"]):
+            return None
+        total = whole["total"] if whole else counted.total + edge["total"]
+        facets: dict[str, Counter] = {}
+        inexact: set[str] = set()
+        for i, name in enumerate(request.facets):
+            if i in plan.dims:
+                facets[f"f{i}"] = counted.facets[i] + edge["facets"].get(f"f{dims.index(name)}", Counter())
+            elif name not in NOT_COUNTED and whole:
+                facets[f"f{i}"] = whole["facets"].get(f"f{rest.index(name)}", Counter())
+                if f"f{rest.index(name)}" in whole["inexact"]:
+                    inexact.add(f"f{i}")
+        histogram = counted.histogram + edge["histogram"] if plan.histogram else (whole or edge)["histogram"]
+        return {"total": total, "facets": facets, "inexact": inexact, "histogram": histogram,
+                "timed_out": False, "counted": total}
 
     def _facets(self, request: SearchRequest, aggs: dict) -> dict[str, Facet]:
         out = {}

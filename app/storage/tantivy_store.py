@@ -187,6 +187,10 @@ class TantivyStore:
 
     def shard_indexes(self, part: str) -> list[tantivy.Index]:
         """Reloaded readers of every shard of a partition (shards still being created are skipped)."""
+        return [index for _, index in self.named_shard_indexes(part)]
+
+    def named_shard_indexes(self, part: str) -> list[tuple[str, tantivy.Index]]:
+        """(shard name, reloaded reader) of every shard of a partition."""
         out = []
         base = self.parts_dir / part
         try:
@@ -204,8 +208,15 @@ class TantivyStore:
                     except ValueError as exc:
                         raise StoreError(f"cannot open {path}: {exc}") from exc
             index.reload()
-            out.append(index)
+            out.append((path.name, index))
         return out
+
+    def rollups_rebuilt(self) -> None:
+        """After a rebuild of every stored minute (app/rollups/rebuild.py): the rollups count
+        every event the indexes hold, so searches may believe them again."""
+        if self.rollups:
+            self.rollups.set_counted({(name, shard): index.searcher().num_docs for name, _, _ in self._spans()
+                                      for shard, index in self.named_shard_indexes(name)})
 
     # -- writing ----------------------------------------------------------------------
 
@@ -274,13 +285,17 @@ class TantivyStore:
         lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
         combined = WriteResult()
         stored: list[tuple] = []
+        docs: dict[tuple[str, str], int] = {}     # (partition, shard) -> events stored there
         try:
             if lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if by_span is None:
                     by_span = self._route(items, locked=True)
             for name, part in sorted(by_span.items()):
-                stored += self._write_span(name, part, combined)
+                kept = self._write_span(name, part, combined)
+                if kept:
+                    docs[(name, f"s{self._shard}")] = len(kept)
+                    stored += kept
         finally:
             if lock:
                 lock.close()
@@ -291,7 +306,7 @@ class TantivyStore:
         for (k, pos), reason in combined.failed:
             group[k].result.failed.append((pos, reason))
         if self.rollups and stored:   # after the events' commit: never counts what was not stored
-            self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored))
+            self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored), docs)
 
     def _route(self, items: list, locked: bool) -> dict[str, list] | None:
         """Items by partition name, the partitions chosen by app/storage/partitioning.py with the
@@ -416,4 +431,6 @@ class TantivyStore:
                         for key in [k for k in self._readers if k.parent == path]:
                             del self._readers[key]
                     dropped.append(name)
+            if self.rollups and dropped:    # the sums stay (managers look back); the counts go
+                self.rollups.set_counted({}, dropped)
         return dropped

@@ -1,0 +1,110 @@
+"""Counts of a search answered from the per-minute rollups, where the query allows.
+
+A search page over 30 days of ten million events asks for the total, five facets and a
+histogram: counted from the index, that reads every match's columns (about 0.6 s at 10 M events
+on the embedded store); the rollups hold the same counts per minute for the count dimensions
+(app/rollups/model.py) and answer in milliseconds whatever the number of events.
+
+They answer when the query only narrows count dimensions to values (`log.level:error`,
+`event.component:api service.name:wallet`, or nothing at all), for the facets on count
+dimensions and a histogram whose width is whole minutes, over the whole minutes of the window,
+once the window's partitions hold FROM_EVENTS events (below, the index is as fast).
+The rest is counted from the index as always: the window's partial minutes at each end, the
+other facets. The rollups are believed only when they count exactly the events the indexes
+hold: the embedded store adds, in the same transaction as a batch's sums, how many events each
+index (partition and shard) received, and a search compares that with each index's own count
+read in the same snapshot. A store written before it kept rollups, a batch whose rollups were
+never added (the process died between the commit and them), a rollup file lost or failing:
+each makes them disagree, and the index counts everything as if there were no rollups, until
+`platlogs rollups rebuild` (of every stored minute) sets them right.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..query.ast import And, MatchAll, Node, Term
+from .model import COLUMNS, MINUTE_MS, RollupReader
+
+DAY_MS = 86_400_000
+# Below this many events in the window's partitions the index counts as fast as the rollups
+# read: at 1 M events, all events with five facets and an hourly histogram took 75 ms from the
+# rollups against 101 from the index, but `log.level:error` (5 % of them) 44 against 19 — the
+# rollups' cost is the window's minutes, the index's the matching events.
+FROM_EVENTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    where: dict[str, list[str]]        # count dimension -> the one value the query asks for
+    inner_start: int                   # the window's whole minutes: [inner_start, inner_end)
+    inner_end: int
+    dims: tuple[int, ...]              # positions in request.facets answered from the rollups
+    histogram: bool                    # the histogram too (its width is whole minutes)
+
+
+def conditions(query: Node) -> dict[str, list[str]] | None:
+    """The query as count-dimension values, or None when it asks for anything else."""
+    if isinstance(query, MatchAll):
+        return {}
+    if isinstance(query, Term):
+        return {query.field: [query.value]} if query.field in COLUMNS else None
+    if isinstance(query, And):
+        where: dict[str, list[str]] = {}
+        for item in query.items:
+            found = conditions(item)
+            if found is None or set(found) & set(where):
+                return None
+            where.update(found)
+        return where
+    return None
+
+
+def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[str, ...],
+         histogram_ms: int | None) -> Plan | None:
+    """What the rollups can answer of a search, None when nothing."""
+    if start_ms is None or end_ms is None:
+        return None
+    where = conditions(query)
+    if where is None:
+        return None
+    inner_start, inner_end = -(-max(start_ms, 0) // MINUTE_MS) * MINUTE_MS, end_ms - end_ms % MINUTE_MS
+    if inner_end - inner_start < MINUTE_MS:
+        return None
+    dims = tuple(i for i, name in enumerate(facets) if name in COLUMNS)
+    histogram = bool(histogram_ms) and histogram_ms % MINUTE_MS == 0
+    if not dims and not histogram:
+        return None
+    return Plan(where, inner_start, inner_end, dims, histogram)
+
+
+@dataclass
+class Counted:
+    total: int
+    facets: dict[int, Counter]         # position in request.facets -> value -> events
+    histogram: Counter                 # bucket start -> events
+
+
+def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms: int | None) -> Counted:
+    """The rollups' counts over the plan's whole minutes."""
+    # one bucket over the whole window: steps are epoch-aligned, so a step past its end; whole
+    # days, so that the day and hour rollups serve the window's whole days and hours
+    step = -(-p.inner_end // DAY_MS) * DAY_MS
+    out = Counted(0, {}, Counter())
+    asked = tuple(dict.fromkeys(facets[i] for i in p.dims))   # each dimension once
+    by_dim = {name: Counter() for name in asked}
+    total = 0
+    if asked or not p.histogram:     # one read: every combination of the asked dimensions
+        for row in rollups.counts(p.inner_start, p.inner_end, step, asked, p.where):
+            total += row.count
+            for name, value in zip(asked, row.values):
+                if value is not None:
+                    by_dim[name][value] += row.count
+    for i in p.dims:
+        out.facets[i] = by_dim[facets[i]]
+    out.total = total
+    if p.histogram:
+        for row in rollups.counts(p.inner_start, p.inner_end, histogram_ms, (), p.where):
+            out.histogram[row.start_ms] += row.count
+        out.total = sum(out.histogram.values())
+    return out
