@@ -354,6 +354,27 @@ def test_a_forked_child_ships_its_own_records_with_a_fresh_thread(live):
     assert messages == sorted(["parent before fork", "parent queued at fork"] + [f"child {i}" for i in range(20)])
 
 
+def test_the_documented_snippet_works(live, tmp_path):
+    """docs/shippers.md's first Python example, run as written (address, key and queue directory
+    replaced), stores what it says."""
+    base, ingest, read = live
+    text = (ROOT / "docs" / "shippers.md").read_text()
+    snippet = text[text.index("\n## Python\n"):].split("```python\n", 1)[1].split("```", 1)[0]
+    for placeholder, value in (("http://127.0.0.1:8080", base), ("plk_…", ingest),
+                               ("/tmp/wallet-platlogs-queue", str(tmp_path / "q"))):
+        assert placeholder in snippet
+        snippet = snippet.replace(placeholder, value)
+    result = run_python(snippet)
+    assert result.returncode == 0, result.stderr
+    hits = {h["message"]: h for h in search_all(base, read, "service.name:wallet")}
+    assert sorted(hits) == ["deposit approved", "lookup failed"]
+    deposit = hits["deposit approved"]
+    assert deposit["payment"]["transaction_id"] == "tx-9" and deposit["actor"]["id"] == "p-1842"
+    assert deposit["event"]["action"] == "deposit" and deposit["labels"]["order_ref"] == "A-17"
+    assert deposit["service"]["version"] == "4.2.0" and deposit["log"]["logger"] == "wallet.deposits"
+    assert hits["lookup failed"]["error"]["type"] == "KeyError"
+
+
 # -- without a server ------------------------------------------------------------------------------
 
 def test_send_never_waits_on_a_server_that_does_not_answer():
