@@ -1,12 +1,18 @@
-"""Sign-in (flask-login over server-side sessions, app/meta/sessions.py) and API keys
-(Authorization: Bearer …), and the decorators every route uses to declare who may call it.
+"""Sign-in (flask-login over server-side sessions, app/meta/sessions.py) and API keys, and the
+decorators every route uses to declare who may call it.
 
-A request that carries `Authorization: Bearer …` is authenticated by that key alone: its cookies
-are ignored (no signed-in user), so a key never lends its request a person's session and a
-cookie never rescues a bad key. Keys authenticate API routes only; CSRF (app/__init__.py) is
-skipped only when a valid key authenticated an API request."""
+An API key is presented as `Authorization: Bearer <key>` anywhere, and on machine-facing requests
+(app/machine.py) also as the Elasticsearch clients and shippers send credentials:
+`Authorization: ApiKey <key>` (the key itself, or base64 of `<anything>:<key>`, as Elasticsearch's
+`id:api_key` pair) and `Authorization: Basic` with the key as the password (any user name).
+A request that presents a key is authenticated by that key alone: its cookies are ignored (no
+signed-in user), so a key never lends its request a person's session and a cookie never rescues
+a bad key. Keys authenticate API routes only; CSRF (app/__init__.py) is skipped only on
+machine-facing paths. A refusal there is JSON: 401 with `WWW-Authenticate`, or 403."""
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import wraps
 
 from flask import Flask, current_app, g, redirect, request, url_for
@@ -14,7 +20,11 @@ from flask_login import LoginManager, current_user
 
 from .access import API_READER, can, declare
 from .errors import ApiError
+from .machine import machine_request
 from .meta import MetaDB
+from .meta.db import KEY_PREFIX
+
+MAX_KEY_CHARS = 256
 
 
 
@@ -32,6 +42,24 @@ def init_auth(app: Flask, meta: MetaDB) -> None:
         if _bearer() is not None:
             return None     # key-authenticated: cookies do not count
         return meta.session_user(token)
+
+    @app.after_request
+    def _challenge(response):
+        # a refused machine request says how to authenticate (RFC 9110); Basic only where a
+        # browser's fetch cannot meet it (a Basic challenge opens the browser's password dialog)
+        if response.status_code == 401 and "WWW-Authenticate" not in response.headers and machine_request():
+            response.headers["WWW-Authenticate"] = challenge()
+        return response
+
+
+def challenge() -> str:
+    """The WWW-Authenticate value of a 401 on this (machine-facing) request."""
+    realm = 'realm="Platform Logs"'
+    schemes = [f"Bearer {realm}", f"ApiKey {realm}"]
+    scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+    if scheme == "basic" or not request.path.startswith(("/api/", "/v1/")):
+        schemes.append(f'Basic {realm}, charset="UTF-8"')
+    return ", ".join(schemes)
 
 
 def sign_in(meta: MetaDB, user) -> None:
@@ -65,25 +93,49 @@ def _meta() -> MetaDB:
 
 
 def uses_bearer() -> bool:
+    """True when this request presents an API key (in any form read here): it is then
+    authenticated by that key alone."""
     return _bearer() is not None
 
 
+uses_key = uses_bearer
+
+
 def request_key():
-    """The live API key of this request's bearer header (looked up once per request), or None."""
+    """The live API key this request presents (looked up once per request), or None."""
     token = _bearer()
     if token is None:
         return None
     if "_bearer_key" not in g:
-        g._bearer_key = _meta().key_for(token) if len(token) <= 256 else None
+        g._bearer_key = _meta().key_for(token) if 0 < len(token) <= MAX_KEY_CHARS else None
     return g._bearer_key
 
 
 def _bearer() -> str | None:
+    """The key this request presents: `Bearer` anywhere; `ApiKey` and `Basic` on machine-facing
+    requests only (a proxy's Basic sign-in in front of the back office must not log people out).
+    "" for a credential in those forms that holds no key (refused as a bad key, never ignored)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    scheme, token = scheme.lower(), token.strip()
+    if scheme == "bearer":
+        return token or None
+    if scheme not in ("apikey", "basic") or not machine_request():
+        return None
+    if scheme == "apikey" and _looks_like_key(token):
+        return token
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return ""
+    if scheme == "apikey" and _looks_like_key(decoded):
+        return decoded                              # base64 of the key alone
+    user, colon, secret = decoded.partition(":")    # id:api_key, user:password
+    return secret if colon else ""
+
+
+def _looks_like_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
 
 
 def current_role() -> str | None:
@@ -112,7 +164,8 @@ def api_access(scope: str, permission: str | None = None):
             elif scope == "read" and current_user.is_authenticated and not current_user.must_change_password:
                 g.api_key = None
             else:
-                raise ApiError(401, f"authentication required: send 'Authorization: Bearer <key>' with scope {scope!r}"
+                raise ApiError(401, f"authentication required: send an API key with scope {scope!r} "
+                               "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)"
                                + (" or sign in" if scope == "read" else ""))
             if permission and not can(current_role(), permission):
                 raise ApiError(403, f"your role may not do this ({permission})")

@@ -30,6 +30,12 @@ class IngestReport:
     storage_failed: bool = False
     body_limited: bool = False   # a limit of the whole body (gzip expansion) cut it short
     max_errors: int = 1000
+    # per-item outcomes, kept only when the caller asks (track=True: the Elasticsearch-compatible
+    # _bulk answers every item): item number -> event.id stored (or found already stored)
+    track: bool = False
+    ids: dict[int, str] = field(default_factory=dict)
+    duplicate_numbers: set[int] = field(default_factory=set)
+    failed_numbers: set[int] = field(default_factory=set)    # the store could not (retry them)
 
     def reject(self, error: dict) -> None:
         self.rejected += 1
@@ -71,11 +77,13 @@ class Ingestor:
         self.max_event_age_days = max_event_age_days   # 0: no refusal by age
 
     def ingest(self, items: Iterable[tuple[int, Any]], *, position: str = "index", check_size: bool = False,
-               progress: Callable[[int], None] | None = None) -> IngestReport:
+               progress: Callable[[int], None] | None = None, report: IngestReport | None = None) -> IngestReport:
         """Store `items`: (number, value) pairs where value is a parsed object, raw JSON bytes
         (one NDJSON line) or an EventError found while reading. Errors quote the number back
-        under the name `position` ("index" for array positions, "line" for NDJSON lines)."""
-        report = IngestReport(max_errors=self.max_errors)
+        under the name `position` ("index" for array positions, "line" for NDJSON lines).
+        `report`: the caller's own (its max_errors, track), filled in and returned."""
+        if report is None:
+            report = IngestReport(max_errors=self.max_errors)
         batch: list[dict] = []
         numbers: list[int] = []
         normalize = self.normalizer.normalize
@@ -121,6 +129,8 @@ class Ingestor:
         return report
 
     def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress) -> None:
+        if report.track:   # (read before the store consumes the events)
+            report.ids.update(zip(numbers, [event["event"]["id"] for event in batch]))
         try:
             result = self.store.write(batch)
         except StoreError as exc:
@@ -130,6 +140,8 @@ class Ingestor:
             failures = result.failed
         if failures:
             report.storage_failed = True
+            if report.track:
+                report.failed_numbers.update(numbers[pos] for pos, _ in failures)
             for pos, reason in failures:
                 report.reject({position: numbers[pos], "reason": reason})
         if result is not None:
@@ -137,5 +149,7 @@ class Ingestor:
                 report.reject({position: numbers[pos], "reason": reason})
             report.accepted += result.stored + len(result.duplicates)
             report.duplicates += len(result.duplicates)
+            if report.track:
+                report.duplicate_numbers.update(numbers[pos] for pos in result.duplicates)
         if progress:
             progress(len(batch))
