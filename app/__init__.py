@@ -37,6 +37,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from .auth import init_auth, request_key, uses_bearer
     from .ingest.views import api as ingest_api
     from .ingest.otlp_views import otlp as otlp_api
+    from .ingest.es_views import es as es_api
+    from .machine import machine_path
     from .web.api import api as read_api
     from .web.search_api import api as search_api
     from .web.dashboards import api as dashboards_api
@@ -49,12 +51,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     @app.before_request
     def _csrf():
         # Cookie-authenticated writes need the CSRF token (form field or X-CSRFToken header).
-        # Skipped only on the API, when a valid key authenticated the request (its cookies are
-        # then ignored: auth.py) or when there is no signed-in user (the route answers 401).
-        # Pages are never key-authenticated: a bearer header there changes nothing.
+        # Skipped only on machine-facing paths, when a valid key authenticated the request (its
+        # cookies are then ignored: auth.py) or when there is no signed-in user (the route answers
+        # 401). Pages are never key-authenticated: an Authorization header there changes nothing.
         if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if request.path.startswith(("/api/", "/v1/")):   # /v1/: OTLP/HTTP (ingest/otlp_views.py)
+        if machine_path(request.path):   # /api/, /v1/ (OTLP), the Elasticsearch paths: app/machine.py
             if uses_bearer():
                 if request_key() is None:
                     raise ApiError(401, "invalid or revoked API key")
@@ -63,7 +65,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
                 return
         csrf.protect()
 
-    for blueprint in (ingest_api, otlp_api, read_api, search_api, dashboards_api, web):
+    for blueprint in (ingest_api, otlp_api, es_api, read_api, search_api, dashboards_api, web):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 
