@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .machine import machine_request   # the one definition of a machine-facing request
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, **details):
@@ -26,7 +28,7 @@ def error_response(status: int, message: str, **details):
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return machine_request() or request.accept_mimetypes.best == "application/json"
 
 
 def register_error_handlers(app: Flask) -> None:
