@@ -43,6 +43,13 @@ UNDECLARED = {
     "web.end_other_sessions": "account",
     "ingest_api.post_events": "ingest",  # an API key with the ingest scope, never a session
     "ingest_api.post_bulk": "ingest",
+    # the Elasticsearch-compatible subset (app/ingest/es_views.py): shipping, with an ingest key
+    "es_api.bulk": "ingest",
+    "es_api.cluster_health": "ingest",
+    "es_api.cat_health": "ingest",
+    "es_api.license_": "ingest",
+    "es_api.xpack": "ingest",
+    "es_api.template": "ingest",
 }
 # API routes a permitted role may use but an API key may not, whatever its role: none today (saved
 # searches have a permission of their own that api_reader lacks).
@@ -196,6 +203,9 @@ def _check(response, endpoint, method, rule, permission, caller):
             assert not _refused(response), what
         else:
             assert status == 403, what
+    elif endpoint == "web.index" and caller in ("read_key", "ingest_key"):
+        # `/` for an API client (a key) is the Elasticsearch-compatible root (app/ingest/es_views.py)
+        assert status == 200 and response.headers["X-Elastic-Product"] == "Elasticsearch", what
     elif not api:                             # pages: the anonymous and bearer keys alike go to sign in
         assert _to_login(response), what
     elif caller == "anonymous":
