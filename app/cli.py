@@ -118,10 +118,13 @@ def demo(events: int, days: int, seed: int) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-def ingest(file: str) -> None:
-    """Ingest an NDJSON file (gzip allowed: *.gz) into the configured store, with progress."""
+@click.option("--format", "fmt", type=click.Choice(["auto", "ndjson", "text"]), default="auto", show_default=True,
+              help="auto: NDJSON when the first line starts with {, else plain log lines (one an event).")
+def ingest(file: str, fmt: str) -> None:
+    """Ingest an NDJSON file or a plain log file (gzip allowed: *.gz) into the configured store, with progress."""
     from tqdm import tqdm
     from .ingest.ndjson import decoded_chunks, iter_lines
+    from .ingest.text import as_text_if
 
     services = _services()
     tune_gc()
@@ -136,6 +139,7 @@ def ingest(file: str) -> None:
                 return data
         chunks = decoded_chunks(Counting(), gzip=file.endswith(".gz"))
         lines = iter_lines(chunks, services.settings.max_event_bytes)
+        lines = as_text_if(lines, fmt, None if file == "-" else str(Path(file).resolve()))
         report = services.ingestor.ingest(lines, position="line")
     services.close()
     elapsed = time.monotonic() - started

@@ -9,6 +9,7 @@ from ..events.normalize import EventError
 from ..server import request_rebalance
 from .items import may_repeat_keys, split_array
 from .ndjson import BodyLimit, decoded_chunks, iter_lines, parse_json
+from .text import text_items
 
 api = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 
@@ -98,6 +99,7 @@ def post_events():
 @api_access("ingest")
 def post_bulk():
     """NDJSON, one event per line, read as a stream: memory stays flat whatever the body size.
+    With `Content-Type: text/plain`, plain log lines instead: each line an event's message.
     Batches are committed as they fill, so a dropped connection keeps what was committed;
     re-sending with client event ids is idempotent."""
     services = _services()
@@ -105,4 +107,6 @@ def post_bulk():
     request.max_content_length = 1 << 62
     chunks = _chunks()
     lines = iter_lines(chunks, services.settings.max_event_bytes)
+    if request.mimetype == "text/plain":   # plain log lines, one an event (app/ingest/text.py)
+        lines = text_items(lines)
     return _answer(services.ingestor.ingest(lines, position="line"))
