@@ -1,7 +1,7 @@
 """platlogs_client: send events and Python log records to Platform Logs.
 
 Standard library only (no Flask, nothing of the server's `app` package): copy this directory
-into any Python 3.9+ service, or install the project.
+into any Python 3.9+ service (tested on 3.11), or install the project.
 
     import logging
     from platlogs_client import PlatformLogsHandler

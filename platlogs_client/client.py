@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from .diskqueue import DiskQueue
 from .events import encode, prepare
@@ -30,7 +30,8 @@ class Client:
     flush_interval   seconds an event may wait for its batch to fill
     queue_dir        a directory for the on-disk queue (one process per directory); None: memory only
     max_queue_bytes  cap of the on-disk queue; past it the oldest events are dropped (counted)
-    max_memory_events  cap of the in-memory queue; past it events spill to disk, or are dropped
+    max_memory_events, max_memory_bytes  caps of the in-memory queue (10,000 events, 32 MiB);
+                     past either, events spill to disk, or are dropped
     timeout          seconds per HTTP request
     min_backoff, max_backoff  bounds of the exponential backoff between retries (with jitter)
     max_retry_after  the longest `Retry-After` obeyed
@@ -41,7 +42,7 @@ class Client:
 
     def __init__(self, url: str, api_key: str, *, batch_size: int = 500, flush_interval: float = 1.0,
                  queue_dir: str | None = None, max_queue_bytes: int = 256 << 20,
-                 max_memory_events: int = 10_000, timeout: float = 10.0, min_backoff: float = 0.5,
+                 max_memory_events: int = 10_000, max_memory_bytes: int = 32 << 20, timeout: float = 10.0, min_backoff: float = 0.5,
                  max_backoff: float = 60.0, max_retry_after: float = 300.0, compress: bool = True,
                  ssl_context=None, on_refused: Callable[[bytes, str], None] | None = None,
                  atexit_timeout: float = 5.0):
@@ -50,6 +51,7 @@ class Client:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_memory_events = max_memory_events
+        self.max_memory_bytes = max_memory_bytes
         self.min_backoff, self.max_backoff, self.max_retry_after = min_backoff, max_backoff, max_retry_after
         self.on_refused = on_refused or self._warn_refused
         self.atexit_timeout = atexit_timeout
@@ -68,6 +70,7 @@ class Client:
         self._wake = threading.Condition(self._lock)     # the sender waits here for work
         self._settled = threading.Condition(self._lock)  # flush() waits here for an empty queue
         self._buffer: deque[bytes] = deque()
+        self._buffer_bytes = 0
         self._oldest_at = 0.0
         self._inflight: list[bytes] = []   # lines taken from memory, not yet answered or moved to disk
         self._flushes = 0
@@ -97,11 +100,14 @@ class Client:
             if self._closing:
                 self._counts["dropped"] += 1
                 return False
-            if len(self._buffer) < self.max_memory_events:
-                if not self._buffer:
+            if (len(self._buffer) < self.max_memory_events
+                    and self._buffer_bytes + len(line) <= self.max_memory_bytes):
+                first = not self._buffer
+                if first:
                     self._oldest_at = time.monotonic()
                 self._buffer.append(line)
-                if len(self._buffer) >= self.batch_size:
+                self._buffer_bytes += len(line)
+                if first or len(self._buffer) == self.batch_size:   # start the clock / a full batch
                     self._wake.notify()
                 started = self._thread is not None
                 line = None
@@ -313,9 +319,14 @@ class Client:
         if self._disk is not None and not self._disk.empty():
             found = self._disk.oldest()
             if found is not None:
+                if not found[1]:   # nothing readable in it
+                    self._disk.done(found[0])
+                    return None, None
                 return (found[0], found[1], 0), "disk"
         with self._lock:
             count = len(self._buffer)
+            if count == 0 and self._closing:   # close() came after the loop's check: go round again
+                return None, None
             if count == 0 or (count < self.batch_size and not self._flushes and not self._closing
                               and time.monotonic() - self._oldest_at < self.flush_interval):
                 wait = self.flush_interval if count == 0 else \
@@ -324,6 +335,7 @@ class Client:
                 self._wake.wait(max(0.001, wait))
                 return None, None
             batch = [self._buffer.popleft() for _ in range(min(count, self.batch_size))]
+            self._buffer_bytes -= sum(map(len, batch))
             self._oldest_at = time.monotonic()
             self._inflight = batch
         return batch, "memory"
@@ -355,6 +367,7 @@ class Client:
         with self._lock:
             lines = list(pending) + list(self._buffer)
             self._buffer.clear()
+            self._buffer_bytes = 0
             self._inflight = []
         if lines:
             self._disk.append(lines)
@@ -365,6 +378,7 @@ class Client:
         with self._lock:   # a batch still in flight is kept too: if the server stored it, the
             lines = self._inflight + list(self._buffer)   # next run's copy is a duplicate
             self._buffer.clear()
+            self._buffer_bytes = 0
             self._inflight = []
         if self._disk is not None:
             if lines:
@@ -380,7 +394,7 @@ class Client:
 
 # -- process-wide: exit and fork ---------------------------------------------------------------
 
-_CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 def _close_all_at_exit() -> None:

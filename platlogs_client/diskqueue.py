@@ -30,7 +30,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-
 _HELD: set[str] = set()          # queue directories this process holds
 _HELD_LOCK = threading.Lock()
 
@@ -90,7 +89,7 @@ class DiskQueue:
     def _recover(self) -> int:
         found = []
         for name in os.listdir(self.path):
-            stem, dot, ext = name.partition(".")
+            stem, _, ext = name.partition(".")
             if stem.isdigit() and ext in ("part", "ndjson"):
                 found.append((int(stem), ext))
         last = 0

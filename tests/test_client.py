@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from test_server_cli import CLI, cli_env, free_port, run_cli  # noqa: F401 (fixtures)
 
 from platlogs_client import Client, PlatformLogsHandler
 from platlogs_client.diskqueue import DiskQueue, QueueBusy
 from platlogs_client.events import new_id
 from platlogs_client.handler import NAMESPACES
 from platlogs_client.transport import judge
-from test_server_cli import CLI, cli_env, free_port, run_cli  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = dict(min_backoff=0.05, max_backoff=0.5, timeout=5)   # short retries: the suite stays quick
+FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "timeout": 5}   # short retries: the suite stays quick
 
 
 def make_keys(env: dict) -> tuple[str, str]:
@@ -413,7 +413,7 @@ def test_the_disk_queue_caps_its_size_dropping_the_oldest(tmp_path):
     # a crashed writer's partial last line is cut off; complete lines are kept
     (tmp_path / "9999999999999999.part").write_bytes(line + b'{"message":"half')
     again = DiskQueue(str(tmp_path), max_bytes=10_000)
-    seq, lines = again.oldest()
+    _, lines = again.oldest()
     assert lines and all(item == line for item in lines)
     # 100 lines are 10,100 bytes: the oldest segment (10 lines) goes to stay under the cap
     assert again.total_bytes <= 10_000 and again.total_lines == 90 and again.dropped == 1 + 10
