@@ -30,6 +30,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+
 _HELD: set[str] = set()          # queue directories this process holds
 _HELD_LOCK = threading.Lock()
 
@@ -182,7 +183,10 @@ class DiskQueue:
         for full in pending:
             self._seal(full)
         if seg is not None:
-            os.fsync(seg.file.fileno())
+            try:
+                os.fsync(seg.file.fileno())
+            except (ValueError, OSError):   # sealed meanwhile by a close() racing a late sender: fsynced there
+                pass
 
     def seal_open(self) -> None:
         """Seal the segment being written (so it can be read), and any full ones."""
