@@ -63,7 +63,10 @@ class DocumentCodec:
                                                                  write_content_size=True, write_dict_id=False))
 
     def encode(self, event: dict) -> bytes:
-        raw = orjson.dumps(event)
+        return self.encode_json(orjson.dumps(event))
+
+    def encode_json(self, raw: bytes) -> bytes:
+        """The stored form of an event from its orjson bytes (the native document path has them)."""
         found = self._compressor
         if found is None:
             self._learn(raw)

@@ -38,6 +38,7 @@ import tantivy
 
 from ..events.schema import get_path, load_schema
 from ..query.searchable import searchable
+from . import native_docs
 
 SEQ_BITS = 22            # low bits of seq under the time: shard and counter
 COUNTER_BITS = 16        # events per millisecond per shard before spilling into the next ms
@@ -79,15 +80,37 @@ def index_schema() -> tantivy.Schema:
 class Converter:
     """Turns a normalised event (app/events/normalize.py) into the JSON line tantivy indexes."""
 
-    def __init__(self, encode: Callable[[dict], bytes]):
-        """`encode`: the stored form of an event (DocumentCodec.encode)."""
+    def __init__(self, encode: Callable[[dict], bytes], encode_json: Callable[[bytes], bytes] | None = None):
+        """`encode`: the stored form of an event (DocumentCodec.encode); `encode_json`, the same
+        from the event's orjson bytes (DocumentCodec.encode_json), which the native path has."""
         self.encode = encode
+        self.encode_json = encode_json
         self.identifiers = [f.path for f in load_schema().fields.values() if f.identifier]
+        self.native = native_docs.builder()   # None: Python only (app/storage/native_docs.py)
 
     def document(self, event: dict, seq: int, ts: int) -> str:
         """The JSON line tantivy indexes, for an event whose private keys (`_ts`, `_columns`,
-        `_client_id`) have been taken out."""
-        line: dict = {"seq": seq, "ts": ts, "doc": base64.b64encode(self.encode(event)).decode()}
+        `_client_id`) have been taken out: written in Rust when platlogs_native is installed
+        (byte for byte what `python_document` writes, or it declines and Python writes it)."""
+        native = self.native
+        if native is None:
+            return self.python_document(event, seq, ts)
+        try:
+            raw = orjson.dumps(event)
+        except orjson.JSONEncodeError:
+            return self.python_document(event, seq, ts)   # raises as it always did
+        stored = self.encode(event) if self.encode_json is None else self.encode_json(raw)
+        try:
+            line = native.document(raw, stored, seq, ts)
+        except (OverflowError, TypeError):   # a seq or ts outside 64 bits
+            line = None
+        return self.python_document(event, seq, ts, stored) if line is None else line
+
+    def python_document(self, event: dict, seq: int, ts: int, stored: bytes | None = None) -> str:
+        """The reference: `document` in Python (`stored`: the event's stored form, when known)."""
+        if stored is None:
+            stored = self.encode(event)
+        line: dict = {"seq": seq, "ts": ts, "doc": base64.b64encode(stored).decode()}
         values = {key: value for key, value in event.items() if key != "message" and key != "@timestamp"}
         meta = values.get("event")
         if type(meta) is dict and "id" in meta:

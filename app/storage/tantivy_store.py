@@ -108,7 +108,7 @@ class TantivyStore:
         self.read_only: str | None = None      # the layout, when this version reads it but never writes it
         self._check_layout()
         self.codec = DocumentCodec(self.directory)
-        self.converter = Converter(self.codec.encode)
+        self.converter = Converter(self.codec.encode, self.codec.encode_json)   # native path: app/storage/native_docs.py
         self.heap = max(writer_heap_mb, 8) * 1_000_000
         self.threads = max(1, writer_threads)
         self.day_partition_days = int(day_partition_days)
