@@ -188,3 +188,19 @@ def test_the_clients_own_event_original_is_kept(normalizer):
 def test_a_record_with_nothing_to_rewrite_has_no_original(normalizer):
     e = norm(normalizer, {"@timestamp": T, "message": "m", "log": {"level": "WARN"}, "host": {"name": "h"}})
     assert "original" not in e["event"] and e["log"] == {"level": "warning"}
+
+
+def test_kubernetes_labels_with_dots_beside_a_plain_one_are_kept(normalizer):
+    """Fluent Bit's kubernetes filter sends labels `app` and `app.kubernetes.io/name` side by
+    side: nested, `app` would have to be a value and an object at once. The dotted one is kept
+    with `_` for its dots (either order), and the event tagged."""
+    for labels in ({"app": "wallet", "app.kubernetes.io/name": "wallet-svc"},
+                   {"app.kubernetes.io/name": "wallet-svc", "app": "wallet"}):
+        e = norm(normalizer, {"log": "x", "kubernetes": {"labels": labels}})
+        assert e["kubernetes"]["labels"] == {"app": "wallet", "app_kubernetes_io/name": "wallet-svc"}
+        assert "dotted_key_renamed" in e["tags"]
+
+
+def test_a_dotted_key_given_twice_is_still_refused(normalizer):
+    with pytest.raises(EventError, match="given twice"):
+        normalizer.normalize({"a": {"b": 1}, "a.b": 2}, NOW)

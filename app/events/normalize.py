@@ -20,6 +20,7 @@ from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, L
 from .ids import new_id
 from .redact import Redactor
 from .schema import Schema
+from .dotted import _blocked, _flat, _merge, _put_dotted
 from .shapes import Shaper
 
 __all__ = ["EventError", "Normalizer", "format_ts"]
@@ -95,7 +96,7 @@ class Normalizer:
                 raise _AsIs(exc) from None
         if not isinstance(raw, dict):
             raise EventError(f"expected a JSON object, got {type_name(raw)}")
-        state = [0, 0, 0]  # fields seen, values redacted, numbers of numeric fields cut
+        state = [0, 0, 0, 0]  # fields seen, values redacted, numbers of numeric fields cut, keys renamed
         if fast:
             event = raw  # `text` is exactly the decoded strings, and nothing needed changing
         else:
@@ -105,9 +106,10 @@ class Normalizer:
                 state[1] += self._secret_changes(event["changes"])
             self.shaper.reshape(event, ingested_ms)
             self._check_known(event, self._tree, "", columns)
-            if state[2]:
+            if state[2] or state[3]:
                 tags = event.get("tags")
-                event["tags"] = (tags if isinstance(tags, list) else []) + ["number_redacted"]
+                event["tags"] = (tags if isinstance(tags, list) else []) + \
+                    (["number_redacted"] if state[2] else []) + (["dotted_key_renamed"] if state[3] else [])
 
         meta = event.get("event")
         if meta is None:
@@ -315,9 +317,24 @@ class Normalizer:
             state[1] += count
             value = self._value(value, depth, path + key, state)
             if "." in key and key != "@timestamp":
-                _put_dotted(out, key.split("."), value, path)
+                parts = key.split(".")
+                if _blocked(out, parts):   # `app` is a value and `app.kubernetes.io/name` a key too
+                    key = "_".join(parts)
+                    state[3] += 1
+                    if key in out:
+                        raise EventError("given twice (dotted and with _)", path + key)
+                    out[key] = value
+                else:
+                    _put_dotted(out, parts, value, path)
             elif key in out and isinstance(out[key], dict) and isinstance(value, dict):
                 _merge(out[key], value, path + key)
+            elif key in out and isinstance(out[key], dict):   # the same, the other way round
+                for name, leaf in _flat(out.pop(key), key):
+                    if name in out:
+                        raise EventError("given twice (dotted and with _)", path + name)
+                    out[name] = leaf
+                    state[3] += 1
+                out[key] = value
             else:
                 out[key] = value
         return out
@@ -414,31 +431,3 @@ def _keys_unique(line: bytes, keys: int) -> bool:
 def _flag(value: Any) -> bool:
     """A boolean or null carries no secret, whatever its name (`must_change_password: true`)."""
     return value is None or type(value) is bool
-
-
-def _put_dotted(out: dict, parts: list[str], value: Any, path: str) -> None:
-    if any(not p for p in parts):
-        raise EventError(f"invalid field name {'.'.join(parts)[:40]!r} (empty part)", path.rstrip(".") or None)
-    node = out
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise EventError("conflicts with a non-object value of the same name", path + ".".join(parts[: i + 1]))
-        node = child
-    last = parts[-1]
-    if last in node and isinstance(node[last], dict) and isinstance(value, dict):
-        _merge(node[last], value, path + ".".join(parts))
-    elif last in node:
-        raise EventError("given twice (nested and dotted)", path + ".".join(parts))
-    else:
-        node[last] = value
-
-
-def _merge(into: dict, other: dict, path: str) -> None:
-    for key, value in other.items():
-        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
-            _merge(into[key], value, f"{path}.{key}")
-        elif key in into:
-            raise EventError("given twice (nested and dotted)", f"{path}.{key}")
-        else:
-            into[key] = value
