@@ -8,8 +8,9 @@
      client     PlatformLogsHandler (mapping, encoding, queueing; the server away, so the
                 sender thread only waits — the caller's side alone).
 2. Delivery to one `platlogs serve` (2 workers, embedded store, a fresh data directory):
-     reference  the same events, already encoded, POSTed as gzipped NDJSON batches of 500 by one
-                sender on a keep-alive connection (what the client's thread does, minus the client);
+     reference  the same events, encoded the same way, POSTed as gzipped NDJSON batches of 500 by
+                one sender on a keep-alive connection, one batch after another (the client's work
+                without its queue and thread);
      client     Client.send() of each event, then flush(): done when the server answered all.
 Prints µs a record / events a second and the ratios client / reference.
 """
@@ -99,11 +100,11 @@ def events(n: int, tag: str):
 
 
 def post_raw(base: str, key: str, n: int) -> float:
-    lines = [encode(prepare(e)) for e in events(n, "bench-raw")]
     host, port = base.rsplit("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
     started = time.perf_counter()
+    lines = [encode(prepare(e)) for e in events(n, "bench-raw")]   # the same encoding, timed too
     for i in range(0, n, 500):
         conn.request("POST", "/api/v1/events/bulk", body=gzip.compress(b"".join(lines[i:i + 500]), 1, mtime=0),
                      headers=headers)

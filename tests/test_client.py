@@ -399,6 +399,63 @@ def test_send_never_waits_on_a_server_that_does_not_answer():
     assert stats["dropped"] >= 3900 and stats["queued"] + stats["dropped"] == 5000
 
 
+class Scripted:
+    """An HTTP server that answers the bulk endpoint from a script of (status, headers, body) and
+    keeps each request's lines and arrival time (a real socket and HTTP, the server's contract
+    played by hand: for answers a healthy server rarely gives)."""
+
+    def __init__(self, answers):
+        import gzip
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.answers, self.requests = list(answers), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = gzip.decompress(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((time.monotonic(), body.splitlines()))
+                status, headers, answer = outer.answers.pop(0) if outer.answers else (
+                    200, {}, {"accepted": len(body.splitlines()), "rejected": 0, "duplicates": 0, "errors": []})
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for k, v in {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_retry_after_is_obeyed_and_a_503_resends_only_the_lines_it_names():
+    failed = {"accepted": 2, "rejected": 1, "duplicates": 0,
+              "errors": [{"line": 2, "reason": "storage unavailable, not stored: disk full"}]}
+    server = Scripted([(429, {"Retry-After": "1"}, {"error": {"status": 429, "message": "slow down"}}),
+                       (503, {"Retry-After": "0"}, failed)])
+    client = Client(server.url, "k", batch_size=3, flush_interval=3600, min_backoff=0.01, max_backoff=0.05)
+    try:
+        for i in range(3):
+            client.send({"message": f"m{i}"})
+        assert client.flush(30)
+        stats = client.stats()
+    finally:
+        client.close()
+        server.close()
+    (t0, first), (t1, second), (_, third) = server.requests
+    assert t1 - t0 >= 0.95                               # Retry-After: 1, though the backoff is 10-50 ms
+    assert first == second and len(first) == 3            # the same bytes again: same ids, same times
+    assert third == [first[1]]                            # the 503 named line 2 only
+    assert stats["sent"] == 3 and stats["retries"] == 2 and stats["refused"] == 0
+
+
 def test_the_disk_queue_caps_its_size_dropping_the_oldest(tmp_path):
     queue = DiskQueue(str(tmp_path), max_bytes=10_000, segment_bytes=1000)
     line = b'{"message":"' + b"x" * 86 + b'"}\n'   # 100 bytes
