@@ -6,7 +6,8 @@ A LogRecord becomes an event of the project's schema (app/events/schema.yaml, EC
     message              record.getMessage() (or the handler's formatter, when one was set)
     log.level            levelname: DEBUG→debug, INFO→info, WARNING→warning, ERROR→error,
                          CRITICAL→critical; a custom level by its name when the schema knows it
-                         (trace, notice, alert, emergency), else by its number
+                         (trace, notice, alert, emergency), else by its number; the name
+                         then kept in log.original_level
     log.logger           record.name
     log.origin.*         file.name, file.line, function (ECS)
     error.type/message/stack_trace   from exc_info (type as module.Class, builtins bare)
@@ -184,8 +185,8 @@ class PlatformLogsHandler(logging.Handler):
             log["origin"] = origin
         event: dict = {"@timestamp": iso_ms(record.created), "message": message, "log": log}
         labels: dict[str, str] = {}
-        if log["level"] != str(record.levelname).lower():
-            labels["level"] = label_value(record.levelname)
+        if log["level"] != str(record.levelname).lower():   # a custom level: its name kept (schema: log.original_level)
+            log["original_level"] = str(record.levelname)[:256]
         if self._service:
             event["service"] = dict(self._service)
         if self._host:

@@ -524,6 +524,9 @@ def test_the_handler_never_raises_into_the_application(capsys):
         logger.error("odd extra", extra={"thing": Broken(), "labels": {"ok": "1"}})
         event = handler.to_event(logging.LogRecord("x", 40, "f.py", 1, "bad args %d", ("nan",), None))
         assert "format_error" in event["tags"]
+        custom = handler.to_event(logging.LogRecord("x", 25, "f.py", 1, "between", (), None))
+        assert custom["log"]["level"] == "info" and custom["log"]["original_level"] == "Level 25"
+        assert "Traceback" not in capsys.readouterr().err        # nothing even reached handleError
     finally:
         logger.removeHandler(handler)
         client.close(timeout=0)
