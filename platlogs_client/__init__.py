@@ -38,7 +38,8 @@ How it behaves
   a rate-limited warning on the `platlogs_client` logger), and never re-sent.
 - While the server is away, queued events move to the on-disk queue (segment files, fsynced,
   at most `max_queue_bytes`: the oldest are dropped and counted beyond). It survives a restart of
-  the process: a new Client on the same `queue_dir` delivers it. One process per directory.
+  the process: a new Client on the same `queue_dir` delivers it. One client per directory (a
+  second one warns and queues in memory only).
 - `flush(timeout)` waits until everything queued was answered; `close(timeout)` stops taking
   events, delivers for at most `timeout` seconds, and keeps the rest on disk. At interpreter exit
   every open client is closed with `atexit_timeout` (5 s).

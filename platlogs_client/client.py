@@ -11,7 +11,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 
-from .diskqueue import DiskQueue
+from .diskqueue import DiskQueue, QueueBusy
 from .events import encode, prepare
 from .transport import Outcome, Transport
 
@@ -28,7 +28,8 @@ class Client:
     api_key          a key of scope `ingest` (`platlogs keys create --scope ingest`)
     batch_size       lines per request (at most 1,000)
     flush_interval   seconds an event may wait for its batch to fill
-    queue_dir        a directory for the on-disk queue (one process per directory); None: memory only
+    queue_dir        a directory for the on-disk queue (one client per directory: a second one gets a
+                     warning and queues in memory only); None: memory only
     max_queue_bytes  cap of the on-disk queue; past it the oldest events are dropped (counted)
     max_memory_events, max_memory_bytes  caps of the in-memory queue (10,000 events, 32 MiB);
                      past either, events spill to disk, or are dropped
@@ -58,7 +59,13 @@ class Client:
         self._transport_args = (url, api_key, dict(timeout=timeout, compress=compress, ssl_context=ssl_context))
         self._transport = Transport(url, api_key, timeout=timeout, compress=compress, ssl_context=ssl_context)
         self.queue_dir = queue_dir
-        self._disk = DiskQueue(queue_dir, max_queue_bytes) if queue_dir else None
+        self._disk = None
+        if queue_dir:
+            try:
+                self._disk = DiskQueue(queue_dir, max_queue_bytes)
+            except QueueBusy as exc:   # e.g. a dev server's reloader and its child: keep logging, in memory
+                log.warning("platlogs_client: %s; this client queues in memory only", exc)
+                self.queue_dir = None
         self._fresh_state()
         _CLIENTS.add(self)
         if self._disk is not None and not self._disk.empty():   # left by an earlier run: deliver it

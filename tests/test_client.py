@@ -465,7 +465,10 @@ def test_the_disk_queue_caps_its_size_dropping_the_oldest(tmp_path):
     assert queue.total_bytes <= 10_000 and queue.dropped >= 200
     assert queue.total_lines + queue.dropped == 300
     with pytest.raises(QueueBusy):
-        DiskQueue(str(tmp_path), max_bytes=10_000)   # one process per directory
+        DiskQueue(str(tmp_path), max_bytes=10_000)   # one client per directory
+    second = Client("http://127.0.0.1:9", "k", queue_dir=str(tmp_path))   # a client keeps working, in memory
+    assert second.queue_dir is None and second.send({"message": "kept in memory"})
+    second.close(timeout=0)
     queue.close()
     # a crashed writer's partial last line is cut off; complete lines are kept
     (tmp_path / "9999999999999999.part").write_bytes(line + b'{"message":"half')
