@@ -113,8 +113,9 @@ def request_key():
 
 def _bearer() -> str | None:
     """The key this request presents: `Bearer` anywhere; `ApiKey` and `Basic` on machine-facing
-    requests only (a proxy's Basic sign-in in front of the back office must not log people out).
-    "" for a credential in those forms that holds no key (refused as a bad key, never ignored)."""
+    requests only, and Basic only when its password is one of our keys (`plk_…`): a proxy's Basic
+    sign-in in front of the back office must not log people out, nor fail its pages' API calls.
+    "" for a credential that holds no key (refused as a bad key, never ignored)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     scheme, token = scheme.lower(), token.strip()
@@ -131,6 +132,8 @@ def _bearer() -> str | None:
     if scheme == "apikey" and _looks_like_key(decoded):
         return decoded                              # base64 of the key alone
     user, colon, secret = decoded.partition(":")    # id:api_key, user:password
+    if scheme == "basic" and not _looks_like_key(secret):
+        return None    # not a key: a proxy's sign-in in front of us (then a signed-in session counts)
     return secret if colon else ""
 
 

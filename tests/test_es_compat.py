@@ -20,7 +20,8 @@ from opensearchpy import OpenSearch, helpers as os_helpers
 
 from test_server_cli import cli_env, run_cli, server  # noqa: F401 (fixtures)
 
-OMELASTICSEARCH = Path("/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so")
+OMELASTICSEARCH = next(Path("/usr/lib").glob("*/rsyslog/omelasticsearch.so"), Path("/nonexistent"))
+RSYSLOGD = os.environ.get("PLATLOGS_TEST_RSYSLOG") or shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 
 
 def basic(key: str, user: str = "elastic") -> dict:
@@ -127,7 +128,7 @@ def test_a_bad_item_is_refused_alone_and_auth_forms(live):
 
 
 @pytest.mark.skipif(not OMELASTICSEARCH.exists() and os.environ.get("PLATLOGS_CI") != "1",
-                    reason="Debian's rsyslog-elasticsearch (omelasticsearch) is not installed")
+                    reason="Debian's rsyslog-elasticsearch (omelasticsearch) is not installed (scripts/test installs it)")
 def test_rsyslog_omelasticsearch(live, tmp_path):
     """A private rsyslog reads a file (imfile) and ships it with omelasticsearch in bulk mode,
     Basic auth with the key as password; every line found once."""
@@ -150,7 +151,7 @@ input(type="imfile" file="{source}" tag="app:")
 action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" template="es" searchIndex="rsyslog"
        searchType="" bulkmode="on" uid="rsyslog" pwd="{key}" errorFile="{errors}")
 ''')
-    proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
+    proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -271,4 +272,15 @@ def test_machine_paths_are_defined_once():
 
 def test_rsyslog_is_installed_in_ci():
     if os.environ.get("PLATLOGS_CI") == "1":
-        assert OMELASTICSEARCH.exists() and shutil.which("rsyslogd"), "scripts/test installs rsyslog-elasticsearch"
+        assert OMELASTICSEARCH.exists() and Path(RSYSLOGD).exists(), "scripts/test installs rsyslog-elasticsearch"
+
+
+def test_a_proxys_basic_sign_in_is_not_taken_for_a_key(signed_in, ingest_key):
+    """Behind a reverse proxy with its own Basic sign-in, the browser sends that Authorization on
+    every request: the back office's session still counts, on pages and on their API calls."""
+    proxy = basic("proxy-password", user="proxy-user")   # (a password that is not one of our keys)
+    assert signed_in.get("/api/v1/events", headers=proxy).status_code == 200
+    assert signed_in.get("/", headers={**proxy, "Accept": "text/html"}).status_code == 200
+    refused = signed_in.post("/_bulk", data=BULK, headers=proxy)
+    assert refused.status_code in (400, 401) and refused.is_json          # never stored on a session
+    assert "Basic" in signed_in.post("/_bulk", data=BULK, headers=basic("plk_wrong")).headers["WWW-Authenticate"]
