@@ -284,3 +284,36 @@ def test_a_proxys_basic_sign_in_is_not_taken_for_a_key(signed_in, ingest_key):
     refused = signed_in.post("/_bulk", data=BULK, headers=proxy)
     assert refused.status_code in (400, 401) and refused.is_json          # never stored on a session
     assert "Basic" in signed_in.post("/_bulk", data=BULK, headers=basic("plk_wrong")).headers["WWW-Authenticate"]
+
+
+NOW = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+# _bulk bodies exactly as each shipper's Elasticsearch output sends them by default (their
+# binaries are not available here): the action line and the source of one event
+SHIPPER_BODIES = {
+    "filebeat-8": ({"create": {"_index": "filebeat-app"}},
+                   {"@timestamp": NOW, "message": "GET /cashier 200 fb-text", "log": {"offset": 123, "file": {"path": "/var/log/nginx/access.log"}},
+                    "input": {"type": "filestream"}, "ecs": {"version": "8.0.0"}, "host": {"name": "web-1"},
+                    "agent": {"type": "filebeat", "version": "8.14.3", "ephemeral_id": "a0b1", "id": "c2d3", "name": "web-1"}}),
+    "logstash-8-ecs": ({"index": {"_index": "logstash-app"}},
+                       {"@timestamp": NOW, "@version": "1", "message": "payment failed ls-text", "host": {"name": "web-1"},
+                        "log": {"file": {"path": "/var/log/app.log"}}, "event": {"original": "payment failed ls-text"}}),
+    "logstash-legacy": ({"index": {"_index": "logstash-2026.12.03", "_type": "_doc"}},
+                        {"@timestamp": NOW, "@version": "1", "message": "legacy ll-text", "host": "web-1", "path": "/var/log/app.log"}),
+    "vector": ({"index": {"_index": "vector-app"}},
+               {"message": "hello vc-text", "timestamp": NOW, "host": "web-1", "source_type": "file", "file": "/var/log/app.log"}),
+    "fluent-bit": ({"create": {"_index": "fluent-bit"}}, {"@timestamp": NOW, "log": "line fb2-text", "stream": "stdout"}),
+}
+
+
+@pytest.mark.parametrize("shipper", SHIPPER_BODIES)
+def test_shippers_default_bulk_bodies_are_stored(client, ingest_key, read_key, shipper):
+    action, source = SHIPPER_BODIES[shipper]
+    body = orjson.dumps(action) + b"\n" + orjson.dumps(source) + b"\n"
+    answer = client.post("/_bulk", data=body, headers={**basic(ingest_key), "Content-Type": "application/x-ndjson"}).json
+    (op, item), = answer["items"][0].items()
+    assert item["status"] == 201, item
+    event = client.get(f"/api/v1/events/{item['_id']}", headers={"Authorization": f"Bearer {read_key}"}).json
+    index = next(iter(action.values()))["_index"]
+    assert event["labels"]["es_index"] == index
+    text = next(v for k, v in source.items() if k in ("message", "log"))
+    assert text in orjson.dumps(event).decode()
