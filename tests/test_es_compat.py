@@ -317,3 +317,14 @@ def test_shippers_default_bulk_bodies_are_stored(client, ingest_key, read_key, s
     assert event["labels"]["es_index"] == index
     text = next(v for k, v in source.items() if k in ("message", "log"))
     assert text in orjson.dumps(event).decode()
+
+
+def test_a_bulk_body_is_bounded(client, ingest_key, monkeypatch):
+    from app.ingest import es_views
+    monkeypatch.setattr(es_views, "MAX_BULK_BYTES", 300)
+    headers = {**basic(ingest_key), "Content-Type": "application/x-ndjson"}
+    pair = b'{"index":{"_index":"big"}}\n{"message":"a line of some length, repeated"}\n'
+    assert client.post("/_bulk", data=pair * 10, headers=headers).status_code == 413      # Content-Length says so
+    streamed = client.post("/_bulk", data=gzip.compress(pair * 10), headers={**headers, "Content-Encoding": "gzip"}).json
+    statuses = [next(iter(item.values()))["status"] for item in streamed["items"]]
+    assert statuses[-1] == 413 and set(statuses[:-1]) == {201} and len(statuses) < 10

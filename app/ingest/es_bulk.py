@@ -55,7 +55,10 @@ def read_actions(lines: Iterator[tuple[int, bytes | EventError]], default_index:
         if pending is None:
             action = _action(line, default_index)
             actions.append(action)
-            if isinstance(line, BodyLimitError) or (isinstance(line, EventError) and "gzip" in line.reason):
+            if isinstance(line, BodyLimitError):
+                action.refuse(413, "content_too_long_exception", f"{line.reason}; nothing after this was read")
+                return
+            if isinstance(line, EventError) and "gzip" in line.reason:
                 return
             if action.op != "delete":
                 pending = action

@@ -26,7 +26,7 @@ from ..machine import ES_BLUEPRINT, api_client
 from ..server import request_rebalance
 from ..storage import StoreError
 from .es_bulk import answer, read_actions
-from .ndjson import decoded_chunks, iter_lines
+from .ndjson import BodyLimit, decoded_chunks, iter_lines
 from .pipeline import IngestReport
 from .views import REBALANCE_ITEMS
 
@@ -34,6 +34,7 @@ es = Blueprint(ES_BLUEPRINT, __name__)
 
 CLUSTER = "platform-logs"
 DEFAULT_VERSION = "8.17.0"
+MAX_BULK_BYTES = 100 << 20      # Elasticsearch's own default http.max_content_length
 PRODUCT_HEADER = "X-Elastic-Product"
 _CLIENT_VERSION = re.compile(r"(?:elasticsearch-py|Elastic-\w+|Logstash)/([789])\.(\d{1,3})\.(\d{1,3})\b", re.I)
 _COMPATIBLE = re.compile(r"compatible-with=([789])\b")
@@ -128,8 +129,22 @@ def _chunks():
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, f"unsupported Content-Encoding {encoding!r}; send identity or gzip")
-    return decoded_chunks(request.stream, gzip=encoding == "gzip", max_inflated=settings.max_inflated_bytes,
-                          max_ratio=settings.max_gzip_ratio)
+    if (request.content_length or 0) > MAX_BULK_BYTES:
+        raise ApiError(413, f"_bulk body over {MAX_BULK_BYTES} bytes; send it in parts")
+    return _bounded(decoded_chunks(request.stream, gzip=encoding == "gzip", max_inflated=settings.max_inflated_bytes,
+                                   max_ratio=settings.max_gzip_ratio))
+
+
+def _bounded(chunks):
+    """The (decoded) body up to MAX_BULK_BYTES: past it, the actions read so far are answered
+    and the next one is a 413 (the per-item answer is held in memory, so it is bounded too)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_BULK_BYTES:
+            yield chunk[:len(chunk) - (total - MAX_BULK_BYTES)]    # its whole lines are still read
+            raise BodyLimit(f"_bulk body over {MAX_BULK_BYTES} bytes decoded; send it in parts")
+        yield chunk
 
 
 @es.route("/_bulk", methods=["POST", "PUT"])
