@@ -364,6 +364,19 @@ def test_udp_flood_is_counted_not_silent(listener_factory):
     assert len(listener.events()) == status["stored"]    # ... and what was counted stored is stored
 
 
+def test_a_writer_process_that_dies_is_replaced(listener_factory):
+    listener = listener_factory(tcp="127.0.0.1:0")
+    writers = [pid for pid in Path(f"/proc/{listener.proc.pid}/task/{listener.proc.pid}/children").read_text().split()
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(writers) == 1
+    os.kill(int(writers[0]), signal.SIGKILL)       # as a crash in native code would
+    with socket.create_connection(("127.0.0.1", listener.ports["tcp"])) as conn:
+        conn.sendall(b"".join(b"<14>Dec  3 10:00:00 h app: after the crash %d\n" % i for i in range(20)))
+    status = listener.wait(lambda s: s["stored"] + s["dropped"]["storage"] >= 20)
+    assert status["stored"] == 20 and status["dropped"]["storage"] == 0
+    assert listener.proc.poll() is None
+
+
 def test_serve_starts_the_listeners_once(tmp_path):
     env = {**os.environ, "PLATLOGS_DATA_DIR": str(tmp_path), "PLATLOGS_SYSLOG_TCP": "127.0.0.1:0",
            "PLATLOGS_SYSLOG_UDP": "127.0.0.1:0", "PLATLOGS_SYSLOG_WRITERS": "1", "PLATLOGS_SYSLOG_BATCH_MS": "100"}

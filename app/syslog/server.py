@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from ..config import Settings
 from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, udp_socket
@@ -44,12 +45,9 @@ async def _serve(settings: Settings, parent_pid: int | None) -> None:
     counters = Counters()
     loop = asyncio.get_running_loop()
     if conf.writers:     # parsing, normalising and indexing in their own processes: every core
-        pool = ProcessPoolExecutor(conf.writers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_process, initargs=(settings,))
+        pool = WriterPool(settings, conf.writers)
         store = None
-
-        def submit(batch):
-            return loop.run_in_executor(pool, write_in_process, batch)
+        submit = pool.submit
         await asyncio.gather(*(submit([]) for _ in range(conf.writers)))   # the store opens now, or fails now
     else:
         pool = ThreadPoolExecutor(1, thread_name_prefix="syslog-writer")
@@ -133,6 +131,39 @@ async def _listen(settings: Settings, counters: Counters, batcher: Batcher, rece
         await writer_task
     finally:
         tick()
+
+
+class WriterPool:
+    """The writer processes. One that dies (a crash in native code) breaks Python's pool: a new
+    pool is made and the batch tried once more there, so one bad batch costs itself, not the
+    listeners."""
+
+    def __init__(self, settings: Settings, size: int):
+        self.settings = settings
+        self.size = size
+        self.pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.size, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_process, initargs=(self.settings,))
+
+    async def submit(self, batch: list) -> dict:
+        loop = asyncio.get_running_loop()
+        for attempt in range(2):
+            pool = self.pool
+            try:
+                return await loop.run_in_executor(pool, write_in_process, batch)
+            except BrokenProcessPool:
+                if self.pool is pool:
+                    print("syslog: a writer process died; starting new ones", file=sys.stderr, flush=True)
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._new()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
 
 
 def _join(host: str, port: int) -> str:
