@@ -55,6 +55,7 @@ from .tantivy_schema import (COUNTER_BITS, LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
+RACY_NS = 2_000_000_000                   # a file changed this recently may change again unseen
 GROUP_EVENTS = 50_000                     # events of concurrent batches committed together at most
 
 
@@ -115,6 +116,8 @@ class TantivyStore:
         self._lock = threading.RLock()           # writes in this process, one at a time
         self._readers: dict[Path, tantivy.Index] = {}
         self._readers_lock = threading.Lock()
+        self._loaded: dict[Path, tuple] = {}     # reader path -> its meta.json's signature when last reloaded
+        self._listings: dict[Path, tuple] = {}   # directory -> (signature, entries)
         self._writers: OrderedDict[str, _Writer] = OrderedDict()
         self._shard: int | None = None
         self._shard_file = None
@@ -177,7 +180,7 @@ class TantivyStore:
 
     def _spans(self) -> list[tuple[str, int, int]]:
         spans = []
-        for entry in self.parts_dir.iterdir():
+        for entry in self._listing(self.parts_dir):
             try:
                 start, end = name_span(entry.name)
             except ValueError:
@@ -185,21 +188,39 @@ class TantivyStore:
             spans.append((entry.name, start, end))
         return sorted(spans, key=lambda m: m[1])
 
+    def _listing(self, directory: Path) -> list[Path]:
+        """The entries of a directory, listed again only when it changed (its inode and mtime).
+        A directory changed within RACY_NS is listed every time: a second change inside the
+        same timestamp tick would not show (git's "racy" rule)."""
+        st = os.stat(directory)
+        signature = (st.st_ino, st.st_mtime_ns)
+        cached = self._listings.get(directory)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        entries = sorted(directory.iterdir())
+        if time.time_ns() - st.st_mtime_ns >= RACY_NS:
+            self._listings[directory] = (signature, entries)
+        return entries
+
     def shard_indexes(self, part: str) -> list[tantivy.Index]:
-        """Reloaded readers of every shard of a partition (shards still being created are skipped)."""
+        """Current readers of every shard of a partition (shards still being created are skipped)."""
         return [index for _, index in self.named_shard_indexes(part)]
 
     def named_shard_indexes(self, part: str) -> list[tuple[str, tantivy.Index]]:
-        """(shard name, reloaded reader) of every shard of a partition."""
+        """(shard name, current reader) of every shard of a partition. A reader is reloaded
+        (about 2 ms) only when its shard's meta.json changed since — a commit replaces it —
+        or changed within RACY_NS."""
         out = []
-        base = self.parts_dir / part
         try:
-            shards = sorted(base.iterdir())
+            shards = self._listing(self.parts_dir / part)
         except FileNotFoundError:
             return out
         for path in shards:
-            if not (path / "meta.json").exists():
+            try:
+                st = os.stat(path / "meta.json")
+            except (FileNotFoundError, NotADirectoryError):
                 continue
+            signature = (st.st_ino, st.st_mtime_ns, st.st_size)
             with self._readers_lock:
                 index = self._readers.get(path)
                 if index is None:
@@ -207,7 +228,12 @@ class TantivyStore:
                         index = self._readers[path] = self._prepare_index(tantivy.Index.open(str(path)))
                     except ValueError as exc:
                         raise StoreError(f"cannot open {path}: {exc}") from exc
-            index.reload()
+                    self._loaded.pop(path, None)
+                loaded = self._loaded.get(path)
+            if loaded != signature or time.time_ns() - st.st_mtime_ns < RACY_NS:
+                index.reload()
+                with self._readers_lock:
+                    self._loaded[path] = signature     # after the reload: a reader never skips one it needs
             out.append((path.name, index))
         return out
 
