@@ -328,3 +328,26 @@ def test_a_bulk_body_is_bounded(client, ingest_key, monkeypatch):
     streamed = client.post("/_bulk", data=gzip.compress(pair * 10), headers={**headers, "Content-Encoding": "gzip"}).json
     statuses = [next(iter(item.values()))["status"] for item in streamed["items"]]
     assert statuses[-1] == 413 and set(statuses[:-1]) == {201} and len(statuses) < 10
+
+
+@pytest.mark.parametrize("source,expected", [
+    (b'{}', {}),
+    (b'  { "message" : "spaces" }  ', {"message": "spaces"}),
+    (b'{"labels":{"team":"a"},"message":"m"}', {"message": "m", "labels": {"team": "a"}}),
+    (b'{"event":{"action":"login"},"message":"has event"}', {"message": "has event"}),
+    (b'{"message":"mentions \\"labels\\" and \\"event\\" in a value"}', {}),
+    (b'{"\\u006cabels":{"x":"y"},"message":"escaped key"}', None),          # refused: labels given twice
+    (b'{"message":"x","message":"y"}', None),                                 # refused: given twice
+    (b'[1, 2]', None), (b'{"message": }', None), (b'"text"', None),
+])
+def test_a_source_gets_its_id_and_index_whatever_its_spelling(client, ingest_key, read_key, source, expected):
+    body = b'{"index":{"_index":"spell","_id":"spell-1"}}\n' + source + b"\n"
+    item = client.post("/_bulk", data=body, headers=basic(ingest_key)).json["items"][0]["index"]
+    if expected is None:
+        assert item["status"] == 400, item
+        return
+    assert item["status"] == 201 and item["_id"] == "spell-1", item
+    event = client.get("/api/v1/events/spell-1", headers={"Authorization": f"Bearer {read_key}"}).json
+    assert event["event"]["id"] == "spell-1" and event["labels"]["es_index"] == "spell"
+    for key, value in expected.items():
+        assert event[key] == value if key != "labels" else event["labels"]["team"] == "a"

@@ -125,7 +125,19 @@ def _action(line: bytes | EventError, default_index: str | None) -> Action:
 
 
 def _source(line: bytes, action: Action) -> bytes | EventError:
-    """The source as the Ingestor's item: its bytes with `event.id` and the index label set."""
+    """The source as the Ingestor's item: its bytes with `event.id` and the index label set.
+
+    When the line names neither `labels` nor `event` anywhere (most shippers' lines), the two
+    are written after its keys without parsing it: the pipeline parses it once, checks it
+    for repeated keys (a key spelled with escapes as `labels` or `event` is refused there as
+    given twice) and judges it like any other. Otherwise it is parsed, changed and written again."""
+    body = line.strip()
+    if body[:1] == b"{" and body[-1:] == b"}" and b'"labels"' not in body and b'"event"' not in body:
+        tail = b'"labels":{"' + INDEX_LABEL.encode() + b'":' + orjson.dumps(action.index) + b"}"
+        if action.id is not None:
+            tail += b',"event":{"id":' + orjson.dumps(action.id) + b"}"
+        # after the last key: an error the pipeline finds in the sender's text keeps its position
+        return body[:-1] + (tail if not body[1:-1].strip() else b"," + tail) + b"}"
     try:
         doc = parse_json(line)
         refuse_duplicates(line, doc)   # the pipeline's own check: it sees the rewritten line only
