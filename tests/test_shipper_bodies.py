@@ -87,6 +87,8 @@ def test_vector_http_sink(client, ingest_headers, read_headers, services):
     assert total(client, read_headers, services, "host.name:web-1") == 2
     hits = search(client, read_headers, services, 'log.file.path:"/var/log/nginx/access.log"')["hits"]
     assert len(hits) == 1 and hits[0]["@timestamp"] == "2026-12-03T10:11:27.123Z"
+    # the record as sent is personal as a whole: a read key without see_personal sees it masked
+    assert hits[0]["event"]["original"] == "{***" and "event.original" in hits[0]["_masked"]
     assert total(client, read_headers, services, "203.0.113.9") == 1
 
 
