@@ -18,9 +18,10 @@ segments (their lines counted as dropped); when nothing sealed can go, the new l
 dropped instead. On start, `.part` files left by a crashed process are cut after their last
 complete line and sealed.
 
-Locking: appends happen under a short lock (an unbuffered write, no fsync); fsync, close and
-rename run outside it, on segments nobody appends to any more — so a caller spilling an event
-here waits at most for another append, never for the disk.
+Locking: appends happen under a short lock (an unbuffered write — the sender's in steps of
+500 lines — no fsync); fsync, close and rename run outside it, on segments nobody appends to
+any more — so a caller spilling an event here waits at most for another append, never for an
+fsync.
 """
 from __future__ import annotations
 
@@ -128,10 +129,10 @@ class DiskQueue:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def append(self, lines: list[bytes], *, blocking: bool = True) -> bool:
-        """Append lines (each ending in a newline). False when the lock was busy and `blocking`
-        is off (the caller drops them). Lines that cannot fit are counted in `dropped`."""
-        if not self._lock.acquire(blocking):
+    def append(self, lines: list[bytes], *, timeout: float = -1) -> bool:
+        """Append lines (each ending in a newline). False when the lock stayed busy for `timeout`
+        seconds (the caller drops them). Lines that cannot fit are counted in `dropped`."""
+        if not self._lock.acquire(timeout=timeout):
             return False
         try:
             data = b"".join(lines)
