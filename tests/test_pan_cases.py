@@ -48,14 +48,13 @@ NOT_CARDS = [
     # sshd (LogHub OpenSSH): a key fingerprint with a digit run
     f"Dec 10 06:55:46 LabSZ sshd[24200]: Accepted publickey for fztu from 119.137.62.142 port 49116 ssh2: "
     f"RSA SHA256:Xk{IDS[7]}Qz+9c",
-    # Apache access: session ids and ULID-like ids glued to letters, an id after `id-`
+    # Apache access: session ids and ULID-like ids glued to letters; an id after `_7-`
     f"10.0.0.7 - - [03/Dec/2026:10:11:27 +0000] \"GET /play?session=s{IDS[3]} HTTP/1.1\" 200 512",
     f"10.0.0.7 - - [03/Dec/2026:10:11:28 +0000] \"GET /rounds/01JEBX{IDS[4]}ZQ HTTP/1.1\" 200 77",
-    f"order-{IDS[3]} shipped",
     f"job_{IDS[1]} finished",
     f"{IDS[3]}_retry scheduled",
     f"{IDS[4]}abc",
-    f"chunk {IDS[4]}-part2",
+    f"attempt_7-{IDS[4]} done",
     # not card-like at all: epoch ms and snowflake ids start with 1, decimals, addresses, dates
     "2026-12-03 10:11:27,123 INFO took 2.3456789012345678 s",
     "tweet 1541815603606036480 from 203.0.113.9, 198.51.100.7",
@@ -68,6 +67,9 @@ CARDS = [
     ("card 4111 1111 1111 1111 declined", "4111111111111111"),
     ("paid with 4111-1111-1111-1111", "4111111111111111"),
     ("order-4111-1111-1111-1111 failed", "4111111111111111"),          # grouped: a card even after an id prefix
+    ("evt-4744701283090971", "4744701283090971"),                     # an id built from a card (tests/hostile)
+    ("order-4111111111111111 shipped", "4111111111111111"),           # a `-` after a letter separates
+    ("card 4111111111111111-abc", "4111111111111111"),
     ("x4111 1111 1111 1111", "4111111111111111"),
     ("pan=4111111111111111&exp=1228", "4111111111111111"),
     ('10.0.0.5 - - [03/Dec/2026:10:11:27 +0000] "GET /pay?pan=5500005555555559&cvv=x HTTP/1.1" 200 512',
@@ -108,7 +110,7 @@ def test_the_identifiers_would_pass_as_cards():
     """Else the identifier cases prove nothing."""
     assert all(is_pan(i) for i in IDS)
     glued = [line for line in NOT_CARDS if any(is_pan(run) for run in _runs(line))]
-    assert len(glued) >= 17
+    assert len(glued) >= 16
 
 
 @pytest.mark.parametrize("line", NOT_CARDS)
