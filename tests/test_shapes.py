@@ -145,7 +145,7 @@ def test_ecs_event_type_and_category_keep_their_meaning(normalizer):
                                                                                                    "session"],
                                                                       "kind": "event", "dataset": "system.auth"}})
     assert e["event"]["ecs_type"] == ["start"] and e["event"]["category"] == ["authentication", "session"]
-    assert e["event"]["type"] == "other" and e["event"]["dataset"] == "system.auth"
+    assert e["event"]["type"] == "login" and e["event"]["dataset"] == "system.auth"   # classified (ecs-authentication)
     e = norm(normalizer, {"message": "m", "event": {"type": "connection"}})
     assert e["event"]["ecs_type"] == ["connection"] and e["event"]["type"] == "other"
 
@@ -204,3 +204,17 @@ def test_kubernetes_labels_with_dots_beside_a_plain_one_are_kept(normalizer):
 def test_a_dotted_key_given_twice_is_still_refused(normalizer):
     with pytest.raises(EventError, match="given twice"):
         normalizer.normalize({"a": {"b": 1}, "a.b": 2}, NOW)
+
+
+def test_ecs_authentication_is_a_login(normalizer):
+    e = norm(normalizer, {"message": "Failed password for invalid user admin", "event": {
+        "category": ["authentication"], "type": ["start"], "outcome": "failure"}})
+    assert (e["event"]["type"], e["event"]["component"]) == ("login", "system")
+    assert e["event"]["classified_by"].startswith("ecs-authentication")
+
+
+def test_the_contains_operator_is_checked():
+    from app.events.classify import _matcher
+    assert _matcher("x", {"contains": "a"})(["a", "b"]) and not _matcher("x", {"contains": "a"})("a")
+    with pytest.raises(ValueError, match="unknown operator"):
+        _matcher("x", {"holds": "a"})
