@@ -28,7 +28,7 @@ class Sender:
     # -- the sender thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        attempt, not_before = 0, 0.0
+        attempt, not_before, warned_at = 0, 0.0, 0.0
         pending: list[bytes] = []          # a memory batch to retry (no disk queue)
         segment = None                     # (seq, lines, position) from disk
         while True:
@@ -59,10 +59,17 @@ class Sender:
                 if retry:
                     attempt += 1
                     self._count("retries")
-                    not_before = time.monotonic() + self._backoff(attempt, outcome.retry_after)
+                    delay = self._backoff(attempt, outcome.retry_after)
+                    not_before = time.monotonic() + delay
                     self.last_error = outcome.error
-                    log.debug("platlogs_client: %d events to retry: %s", len(retry), outcome.error)
+                    if attempt == 1 or time.monotonic() - warned_at >= 60:   # say so, at most once a minute
+                        warned_at = time.monotonic()
+                        log.warning("platlogs_client: delivery to %s failed (%s); retry %d in %.1f s",
+                                    self._transport.target.netloc, outcome.error, attempt, delay)
                 else:
+                    if attempt:
+                        log.warning("platlogs_client: delivery to %s works again after %d retries",
+                                    self._transport.target.netloc, attempt)
                     attempt = 0
                 if source == "disk":
                     seq, all_lines, pos = segment

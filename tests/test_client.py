@@ -530,6 +530,9 @@ def test_the_handler_never_raises_into_the_application(capsys):
         custom = handler.to_event(logging.LogRecord("x", 25, "f.py", 1, "between", (), None))
         assert custom["log"]["level"] == "info" and custom["log"]["original_level"] == "Level 25"
         assert "Traceback" not in capsys.readouterr().err        # nothing even reached handleError
+        queued = client.stats()["queued"]
+        handler.handle(logging.LogRecord("platlogs_client", 30, "sender.py", 1, "delivery failed", (), None))
+        assert client.stats()["queued"] == queued == 2         # the client's own warnings are not shipped
     finally:
         logger.removeHandler(handler)
         client.close(timeout=0)
