@@ -33,6 +33,8 @@ class Client(Sender):
     flush_interval   seconds an event may wait for its batch to fill
     queue_dir        a directory for the on-disk queue (one client per directory: a second one gets a
                      warning and queues in memory only); None: memory only
+    queue_slots      with more than 1, the client takes the first free of queue_dir/slot-0 … slot-N-1
+                     (one per pre-forked worker; a restarted worker delivers what its slot holds)
     max_queue_bytes  cap of the on-disk queue; past it the oldest events are dropped (counted)
     max_memory_events, max_memory_bytes  caps of the in-memory queue (10,000 events, 32 MiB);
                      past either, events spill to disk, or are dropped
@@ -49,7 +51,7 @@ class Client(Sender):
                  max_memory_events: int = 10_000, max_memory_bytes: int = 32 << 20, timeout: float = 10.0,
                  min_backoff: float = 0.5, max_backoff: float = 60.0, max_retry_after: float = 300.0,
                  compress: bool = True, ssl_context=None, on_refused: Callable[[bytes, str], None] | None = None,
-                 atexit_timeout: float = 5.0):
+                 atexit_timeout: float = 5.0, queue_slots: int = 1):
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH}")
         self.batch_size = batch_size
@@ -61,18 +63,30 @@ class Client(Sender):
         self.atexit_timeout = atexit_timeout
         self._transport_args = (url, api_key, dict(timeout=timeout, compress=compress, ssl_context=ssl_context))
         self._transport = Transport(url, api_key, timeout=timeout, compress=compress, ssl_context=ssl_context)
-        self.queue_dir = queue_dir
-        self._disk = None
+        self.queue_dir, self._disk = None, None
         if queue_dir:
-            try:
-                self._disk = DiskQueue(queue_dir, max_queue_bytes)
-            except QueueBusy as exc:   # e.g. a dev server's reloader and its child: keep logging, in memory
-                log.warning("platlogs_client: %s; this client queues in memory only", exc)
-                self.queue_dir = None
+            self._disk = self._claim_queue(queue_dir, queue_slots, max_queue_bytes)
         self._fresh_state()
         _CLIENTS.add(self)
         if self._disk is not None and not self._disk.empty():   # left by an earlier run: deliver it
             self._start()
+
+    def _claim_queue(self, queue_dir: str, slots: int, max_bytes: int) -> DiskQueue | None:
+        """The queue directory, or with `slots` > 1 the first free of <queue_dir>/slot-0 … slot-N-1
+        (pre-forked workers: each takes a slot, a restarted worker the one its predecessor left,
+        with what it left in it). None, with a warning, when every one is in use — e.g. a dev
+        server's reloader and its child: the client keeps working, in memory."""
+        paths = [queue_dir] if slots <= 1 else [os.path.join(queue_dir, f"slot-{i}") for i in range(slots)]
+        for path in paths:
+            try:
+                disk = DiskQueue(path, max_bytes)
+            except QueueBusy:
+                continue
+            self.queue_dir = path
+            return disk
+        log.warning("platlogs_client: %s in use by other clients; this client queues in memory only",
+                    queue_dir if slots <= 1 else f"every one of the {slots} slots of {queue_dir}")
+        return None
 
     def _fresh_state(self) -> None:
         self._pid = os.getpid()

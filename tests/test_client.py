@@ -469,6 +469,14 @@ def test_the_disk_queue_caps_its_size_dropping_the_oldest(tmp_path):
     second = Client("http://127.0.0.1:9", "k", queue_dir=str(tmp_path))   # a client keeps working, in memory
     assert second.queue_dir is None and second.send({"message": "kept in memory"})
     second.close(timeout=0)
+    # slots: each client (a pre-forked worker) takes the first free one; past the last, memory
+    slotted = [Client("http://127.0.0.1:9", "k", queue_dir=str(tmp_path / "w"), queue_slots=2) for _ in range(3)]
+    assert [c.queue_dir for c in slotted] == [str(tmp_path / "w" / "slot-0"), str(tmp_path / "w" / "slot-1"), None]
+    slotted[0].close(timeout=0)
+    again_slot = Client("http://127.0.0.1:9", "k", queue_dir=str(tmp_path / "w"), queue_slots=2)
+    assert again_slot.queue_dir == str(tmp_path / "w" / "slot-0")          # the freed slot is taken again
+    for c in (*slotted[1:], again_slot):
+        c.close(timeout=0)
     queue.close()
     # a crashed writer's partial last line is cut off; complete lines are kept
     (tmp_path / "9999999999999999.part").write_bytes(line + b'{"message":"half')
