@@ -46,7 +46,8 @@ How it behaves
 - After `os.fork()` the child starts with an empty in-memory queue and its own thread (on its
   first send); the parent delivers what it had queued. The child does not use the parent's
   `queue_dir`: it queues in memory only. For pre-forking servers (gunicorn `--preload`), create
-  the client (or handler) in each worker (`post_fork`), each with its own `queue_dir`.
+  the client (or handler) in each worker (`post_fork`) with `queue_slots=<workers>`: each takes a
+  free `queue_dir/slot-N`, a replacement worker the one its predecessor left.
 - `stats()`: sent, duplicates, refused, dropped, retries, spilled, queued.
 
 Details: docs/shippers.md ("Python").
