@@ -37,7 +37,9 @@ TIME_KEYS = ("timestamp", "time", "date", "ts", "@t", "datetime")
 MESSAGE_KEYS = ("msg", "@m", "@mt")
 LEVEL_KEYS = ("level", "severity", "@l", "loglevel", "levelname", "lvl")
 _SCALAR_NAMESPACES = {"host": "name", "service": "name", "user": "name"}
-_TRIGGERS = frozenset(TIME_KEYS + MESSAGE_KEYS + LEVEL_KEYS + ("hostname", "pid", "source_type", "k8s", "kubernetes"))
+# top-level keys that may need a rewrite: a fast path (here, or a native one mirroring it) must
+# leave a record holding one of them to the full passes when `Shaper.wants` says so
+TRIGGERS = frozenset(TIME_KEYS + MESSAGE_KEYS + LEVEL_KEYS + ("hostname", "pid", "source_type", "k8s", "kubernetes"))
 _FLUENT_K8S = {"pod_name": ("pod", "name"), "namespace_name": ("namespace",), "pod_id": ("pod", "uid"),
                "host": ("node", "name"), "container_name": ("container", "name")}
 _OTEL_K8S = {("namespace", "name"): ("namespace",), ("pod", "name"): ("pod", "name"),
@@ -87,7 +89,7 @@ class Shaper:
         """Whether a record the fast path could take has something to rewrite (a cheap test;
         the namespaces given as strings, unknown levels and ECS event.type lists are declined by
         the fast path already)."""
-        if raw.keys().isdisjoint(_TRIGGERS):
+        if raw.keys().isdisjoint(TRIGGERS):
             return False
         return self._plan(raw, now_ms, dry=True) or self._level(raw, dry=True) or self._kubernetes(raw, dry=True)
 
