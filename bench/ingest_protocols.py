@@ -1,6 +1,6 @@
 """Ingest protocols against the native bulk endpoint, in the same run, on the embedded store.
 
-    .venv/bin/python bench/ingest_protocols.py                   # 60,000 events each way (under 2 minutes)
+    .venv/bin/python bench/ingest_protocols.py                   # 40,000 events each way (about 2 minutes on a busy machine)
     .venv/bin/python bench/ingest_protocols.py --events 200000 --batch 2000
 
 One `platlogs serve` (2 workers, bench/ingest.py's Server) in a fresh data directory; the same
@@ -131,7 +131,7 @@ def run(port: int, key: str, path: str, bodies: list[bytes], counts: list[int], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=60_000, help="events each way")
+    parser.add_argument("--events", type=int, default=40_000, help="events each way")
     parser.add_argument("--batch", type=int, default=500, help="events a request (elasticsearch-py's default chunk)")
     parser.add_argument("--port", type=int, default=18097)
     args = parser.parse_args()
