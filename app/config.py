@@ -106,9 +106,9 @@ class SyslogSettings:
     tls_key: Path | None = None
     timezone: str = "UTC"                   # the zone of RFC 3164 times, which carry none
     max_message_bytes: int = 32 * 1024      # a longer frame is cut (and counted)
-    batch_size: int = 2000                  # events a batch at most ...
+    batch_size: int = 10_000                # events a batch at most (a commit: larger ones cost less CPU an event) ...
     batch_ms: int = 500                     # ... written at least this often while any wait
-    queue: int = 2000                       # events waiting besides the batch being written
+    queue: int = 10_000                     # events waiting besides the batches being written
     max_connections: int = 1024
     writers: int = 2                        # processes parsing and storing (0: a thread of the listener)
 
@@ -286,9 +286,9 @@ def _syslog(env: Mapping[str, str], optional_path) -> SyslogSettings:
     return SyslogSettings(
         tcp=_address(env, "SYSLOG_TCP"), udp=_address(env, "SYSLOG_UDP"), tls=tls, tls_cert=cert, tls_key=key,
         timezone=zone, max_message_bytes=_int(env, "SYSLOG_MAX_MESSAGE_BYTES", 32 * 1024, 480, 1 << 20),
-        batch_size=_int(env, "SYSLOG_BATCH_SIZE", 2000, 1, 100_000),
+        batch_size=_int(env, "SYSLOG_BATCH_SIZE", 10_000, 1, 100_000),
         batch_ms=_int(env, "SYSLOG_BATCH_MS", 500, 1, 60_000),
-        queue=_int(env, "SYSLOG_QUEUE", 2000, 1, 1_000_000),
+        queue=_int(env, "SYSLOG_QUEUE", 10_000, 1, 1_000_000),
         max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 1024, 1, 100_000),
         writers=_int(env, "SYSLOG_WRITERS", 2, 0, 32))
 

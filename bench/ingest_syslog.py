@@ -3,14 +3,18 @@
     .venv/bin/python bench/ingest_syslog.py                  # 200,000 events each
     .venv/bin/python bench/ingest_syslog.py --events 500000
 
-One `platlogs serve` (2 workers) with PLATLOGS_SYSLOG_TCP set, in a fresh data directory:
+One `platlogs serve` (2 workers) with PLATLOGS_SYSLOG_TCP set, in a fresh data directory, runs
+native, syslog, native again (the index grows as it goes: the mean of the native runs is the
+reference):
   native  the events, already shaped as the syslog listener would shape them (the same JSON),
           POSTed as NDJSON batches of 2,000 to /api/v1/events/bulk by 2 senders on keep-alive
           connections; done when every answer is in;
   syslog  the same events as RFC 5424 lines (structured data on a third, sshd/nginx/cron/kernel
           texts), octet-counted, over 2 TCP connections; done when the listener's counters
           (<data dir>/syslog-status.json) say all were stored.
-Prints events/s for each and the ratio syslog / native (the issue's target: at least 0.7).
+Prints events/s and the server's CPU µs per event (all its processes, by kind) for each, and the
+ratio syslog / native of both (the issue's target: at least 0.7 in events/s; the CPU ratio is
+the steadier one on a machine shared with other work).
 """
 from __future__ import annotations
 
@@ -84,6 +88,35 @@ def syslog_run(port: int, lines: list[bytes], data_dir: Path, senders: int) -> f
     return len(lines) / max(elapsed, 1e-3)
 
 
+def tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of a process and each of its descendants alive now (the server, its web
+    workers, the syslog listener and its writers: all stay up through both phases)."""
+    from ingest import cpu_seconds
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            out[p] = cpu_seconds(p)
+            todo += map(int, Path(f"/proc/{p}/task/{p}/children").read_text().split())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> str:
+    """Where the CPU went: seconds per process kind."""
+    kinds: dict[str, float] = {}
+    for pid, seconds in after.items():
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        kind = ("syslog writer" if b"spawn_main" in cmd else "syslog listener" if b"syslog" in cmd
+                else "other" if b"resource_tracker" in cmd else "web")
+        kinds[kind] = kinds.get(kind, 0) + seconds - before.get(pid, 0)
+    return ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds.items()) if v >= 0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
@@ -103,14 +136,29 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-syslog-") as tmp:
         os.environ["PLATLOGS_SYSLOG_TCP"] = f"127.0.0.1:{args.syslog_port}"
-        os.environ["PLATLOGS_SYSLOG_BATCH_SIZE"] = "2000"
+        # the listener's own batch and queue defaults (PLATLOGS_SYSLOG_BATCH_SIZE, _QUEUE override them)
         server = Server(Path(tmp), args.port)
         try:
-            native, rejected = http_run(server, bodies, per_batch, len(events), senders=2, shift=False)
-            print(f"native   {native:10,.0f} events/s  (POST /api/v1/events/bulk, NDJSON, {rejected} rejected)")
-            syslog = syslog_run(args.syslog_port, lines, Path(tmp), senders=2)
-            print(f"syslog   {syslog:10,.0f} events/s  (TCP, RFC 5424 octet-counted)")
-            print(f"ratio syslog / native: {syslog / native:.2f}  (target >= 0.7)")
+            runs = {"native": [], "syslog": []}
+            for phase in ("native", "syslog", "native"):      # native on both sides: the index grows
+                time.sleep(3)     # the previous phase's segment merges finish first
+                before = tree_cpu(server.proc.pid)
+                if phase == "native":
+                    rate, rejected = http_run(server, bodies, per_batch, len(events), senders=2, shift=False)
+                    what = f"POST /api/v1/events/bulk, NDJSON, {rejected} rejected"
+                else:
+                    rate, what = syslog_run(args.syslog_port, lines, Path(tmp), senders=2), "TCP, RFC 5424 octet-counted"
+                after = tree_cpu(server.proc.pid)
+                us = (sum(after.values()) - sum(before.values())) / len(events) * 1e6
+                runs[phase].append((rate, us))
+                print(f"{phase:8} {rate:10,.0f} events/s  {us:6.0f} server CPU µs/event  ({what}): {spent(before, after)}",
+                      flush=True)
+            native = sum(r for r, _ in runs["native"]) / 2
+            native_us = sum(u for _, u in runs["native"]) / 2
+            syslog, syslog_us = runs["syslog"][0]
+            print(f"ratio syslog / native (the mean of the two native runs): {syslog / native:.2f} in events/s "
+                  f"(target >= 0.7), {native_us / syslog_us:.2f} in CPU per event")
+            print(f"(load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         finally:
             server.stop()
 

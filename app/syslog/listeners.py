@@ -2,8 +2,8 @@
 that hands batches of frames to the writers (app/syslog/writer.py: parsing, mapping and the
 ingest pipeline, the same `Ingestor` as every other way in).
 
-Back-pressure (TCP, TLS): the batcher holds at most `max_queue` frames besides the batches being
-written (at most one per writer). A connection whose frames do not fit waits — it reads nothing
+Back-pressure (TCP, TLS): the batcher holds at most `max_queue` frames (and MAX_QUEUE_BYTES)
+besides the batches being written (at most one per writer, each at most MAX_BATCH_BYTES). A connection whose frames do not fit waits — it reads nothing
 more, its kernel buffer fills and TCP's window closes on the sender, which then waits too
 (rsyslog queues meanwhile). UDP cannot be told to wait: a datagram that finds the queue full is
 dropped and counted (`dropped.queue_full`), and the kernel's own drops on the socket are read
@@ -23,6 +23,8 @@ from .status import Counters
 from .writer import add_result
 
 READ_CHUNK = 64 * 1024
+MAX_BATCH_BYTES = 16 << 20   # a batch's frames, in bytes, at most (besides max_batch frames) ...
+MAX_QUEUE_BYTES = 32 << 20   # ... and the queue's: memory stays bounded whatever the frame sizes
 UDP_RCVBUF = 4 * 1024 * 1024
 
 
@@ -38,6 +40,7 @@ class Batcher:
         self.max_wait = max_wait
         self.max_queue = max_queue
         self.pending: list = []
+        self.pending_bytes = 0
         self.in_flight = 0
         self._slots = asyncio.Semaphore(max(writers, 1))
         self._room = asyncio.Event()
@@ -48,28 +51,42 @@ class Batcher:
         self.on_idle: Callable[[], None] | None = None
 
     def full(self) -> bool:
-        return len(self.pending) >= self.max_queue
+        return len(self.pending) >= self.max_queue or self.pending_bytes >= MAX_QUEUE_BYTES
 
     def offer(self, item) -> None:
         """Add one frame (there is room: the caller checked `full()`)."""
         self.pending.append(item)
-        if len(self.pending) >= self.max_batch:
+        self.pending_bytes += len(item[0])
+        if len(self.pending) >= self.max_batch or self.pending_bytes >= MAX_BATCH_BYTES:
             self._ready.set()
 
     async def put(self, items: list) -> None:
         """Add frames once there is room: until then the caller (a connection) reads nothing more."""
-        while len(self.pending) >= self.max_queue:
+        while self.full():
             self._room.clear()
             await self._room.wait()
         self.pending.extend(items)
-        if len(self.pending) >= self.max_batch:
+        self.pending_bytes += sum(len(item[0]) for item in items)
+        if len(self.pending) >= self.max_batch or self.pending_bytes >= MAX_BATCH_BYTES:
             self._ready.set()
+
+    def _take(self) -> list:
+        """The next batch: at most max_batch frames and MAX_BATCH_BYTES bytes (at least one frame)."""
+        count = size = 0
+        limit = min(self.max_batch, len(self.pending))
+        while count < limit and (count == 0 or size + len(self.pending[count][0]) <= MAX_BATCH_BYTES):
+            size += len(self.pending[count][0])
+            count += 1
+        batch = self.pending[:count]
+        del self.pending[:count]
+        self.pending_bytes -= size
+        return batch
 
     async def run(self) -> None:
         while True:
             if not self.pending and self.stopping:
                 break
-            if len(self.pending) < self.max_batch and not self.stopping:
+            if len(self.pending) < self.max_batch and self.pending_bytes < MAX_BATCH_BYTES and not self.stopping:
                 try:     # a partial batch (or none): give it until max_wait to fill
                     await asyncio.wait_for(self._ready.wait(), self.max_wait)
                 except asyncio.TimeoutError:
@@ -78,10 +95,9 @@ class Batcher:
             if not self.pending:
                 continue
             await self._slots.acquire()
-            batch = self.pending[:self.max_batch]
-            del self.pending[:self.max_batch]
+            batch = self._take()
             self.counters.queue = len(self.pending)
-            if len(self.pending) < self.max_queue:
+            if not self.full():
                 self._room.set()
             self.in_flight += 1
             task = asyncio.create_task(self._write(batch))
