@@ -50,6 +50,7 @@ UNDECLARED = {
     "es_api.license_": "ingest",
     "es_api.xpack": "ingest",
     "es_api.template": "ingest",
+    "otlp.post_logs": "ingest",          # OTLP/HTTP logs (app/ingest/otlp_views.py)
 }
 # API routes a permitted role may use but an API key may not, whatever its role: none today (saved
 # searches have a permission of their own that api_reader lacks).
