@@ -218,3 +218,25 @@ def test_the_contains_operator_is_checked():
     assert _matcher("x", {"contains": "a"})(["a", "b"]) and not _matcher("x", {"contains": "a"})("a")
     with pytest.raises(ValueError, match="unknown operator"):
         _matcher("x", {"holds": "a"})
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({"error": "timeout"}, {"error": {"message": "timeout"}}),
+    ({"actor": "p-1"}, {"actor": {"id": "p-1"}}),
+    ({"trace": "4bf92f3577b34da6a3ce929d0e0e4736"}, {"trace": {"id": "4bf92f3577b34da6a3ce929d0e0e4736"}}),
+    ({"url": "https://x.example/a"}, {"url": {"full": "https://x.example/a"}}),
+    ({"client": "ios"}, {"labels": {"client": "ios"}}),
+    ({"event": "login"}, {"labels": {"event": "login"}}),
+    ({"http": 200}, {"labels": {"http": "200"}}),
+])
+def test_a_namespace_given_a_scalar_is_placed(normalizer, raw, expected):
+    e = norm(normalizer, {"message": "m", **raw})
+    for key, value in expected.items():
+        assert {k: e[key][k] for k in value} == value
+    assert "original" in e["event"]
+
+
+def test_a_namespace_scalar_whose_label_is_taken_is_refused(normalizer):
+    with pytest.raises(EventError) as caught:
+        normalizer.normalize({"client": "ios", "labels": {"client": "android"}}, NOW)
+    assert caught.value.field == "client"

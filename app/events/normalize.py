@@ -53,6 +53,7 @@ class Normalizer:
         self._escapes_ok = not redactor.unguarded and not any(b'"' in n for n in redactor.needles)
         # tolerant shapes (shapes.py): records shippers send, rewritten in the full passes
         self.shaper = Shaper(schema.fields["log.level"].enum or (), set(_LEVEL_ALIASES), set(schema.types),
+                             {f.path[0] for f in schema.fields.values() if len(f.path) > 1},
                              self._time_or_none, lambda text: redactor.scrub(text)[0])
 
     # -- the whole event ---------------------------------------------------------------

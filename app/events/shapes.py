@@ -7,6 +7,9 @@ What is rewritten (each only when the schema's own place is empty):
   `log: "text"`               message (when there is none; else kept as log.text)
   `host: "web-1"`             host.name          `hostname: "web-1"`  host.hostname
   `service: "api"`            service.name       `user: "bob"`        user.name
+  `error: "timeout"`          error.message      (also process, container: name; url: full;
+                              user_agent: original; actor, target, session, correlation, trace, span: id)
+  another namespace given a string or number (`client: "ios"`, `event: "x"`): labels.<namespace>
   `pid: 42`                   process.pid
   `msg`, `@m`, `@mt`          message (pino, Bunyan, zap, logrus, slog, Serilog CLEF)
   `level`, `severity`, `@l`, `loglevel`, `levelname`, `lvl`          log.level
@@ -36,7 +39,10 @@ MAX_ORIGINAL = 8192
 TIME_KEYS = ("timestamp", "time", "date", "ts", "@t", "datetime")
 MESSAGE_KEYS = ("msg", "@m", "@mt")
 LEVEL_KEYS = ("level", "severity", "@l", "loglevel", "levelname", "lvl")
-_SCALAR_NAMESPACES = {"host": "name", "service": "name", "user": "name"}
+# a schema namespace given as a string or number: the field it names (others: labels.<namespace>)
+_SCALAR_NAMESPACES = {"host": "name", "service": "name", "user": "name", "error": "message", "process": "name",
+                      "container": "name", "url": "full", "user_agent": "original", "actor": "id", "target": "id",
+                      "session": "id", "correlation": "id", "trace": "id", "span": "id"}
 # top-level keys that may need a rewrite: a fast path (here, or a native one mirroring it) must
 # leave a record holding one of them to the full passes when `Shaper.wants` says so
 TRIGGERS = frozenset(TIME_KEYS + MESSAGE_KEYS + LEVEL_KEYS + ("hostname", "pid", "source_type", "k8s", "kubernetes"))
@@ -72,7 +78,7 @@ def load_levels(path: Path = LEVELS_FILE, allowed: tuple[str, ...] | None = None
 
 
 class Shaper:
-    def __init__(self, levels: tuple[str, ...], known_spellings: set[str], types: set[str],
+    def __init__(self, levels: tuple[str, ...], known_spellings: set[str], types: set[str], namespaces: set[str],
                  parse_time: Callable[[Any], Any], scrub: Callable[[str], str], path: Path = LEVELS_FILE):
         """`levels`: log.level's values; `known_spellings`: what Converter maps itself (the fast
         path's part); `types`: our event types; `parse_time(value, now_ms)` the canonical @timestamp
@@ -80,6 +86,7 @@ class Shaper:
         self.words, self.numbers = load_levels(path, levels)
         self.known = frozenset(levels) | frozenset(known_spellings)
         self.types = types
+        self.namespaces = {n: _SCALAR_NAMESPACES.get(n) for n in namespaces if n != "log"}
         self.parse_time = parse_time
         self.scrub = scrub
 
@@ -114,12 +121,18 @@ class Shaper:
     def _plan(self, event: dict, now_ms: int, dry: bool) -> bool:
         """Whether there is a rewrite (dry), or does it."""
         changed = False
-        for key, leaf in _SCALAR_NAMESPACES.items():
+        for key, leaf in self.namespaces.items():
             value = event.get(key)
-            if type(value) in (str, int, float) and type(value) is not bool:
+            if type(value) in (str, int, float):
+                if leaf is None and not _settable(event, ("labels", key)):
+                    continue   # (refused as it is: the labels hold that key already)
                 changed = True
                 if not dry:
-                    event[key] = {leaf: str(value)}
+                    if leaf is None:
+                        del event[key]
+                        _put(event, ("labels", key), str(value))
+                    else:
+                        event[key] = {leaf: str(value)}
         log = event.get("log")
         if type(log) is str:
             changed = True
