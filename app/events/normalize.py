@@ -21,7 +21,7 @@ from .ids import new_id
 from .redact import Redactor
 from .schema import Schema
 from .dotted import _blocked, _flat, _merge, _put_dotted
-from .shapes import Shaper
+from .shapes import TRIGGERS, Shaper
 
 __all__ = ["EventError", "Normalizer", "format_ts"]
 
@@ -83,7 +83,7 @@ class Normalizer:
         columns: dict[str, Any] = {}
         count = [0, 0]  # fields and array items, keys (of every object)
         fast = (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
-                and not self.shaper.wants(raw, ingested_ms)
+                and (raw.keys().isdisjoint(TRIGGERS) or not self.shaper.wants(raw, ingested_ms))
                 and (text := raw_line if b"\\" not in raw_line else self._unescaped(raw_line)) is not None
                 and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
                 and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
