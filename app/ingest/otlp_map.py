@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from ..events.convert import Converter, EventError, format_ts
+from ..events.convert import Converter, EventError, Leaf, format_ts
 from ..events.schema import Schema
 
 # OTel severity number ranges (logs data model): 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN,
@@ -145,13 +145,13 @@ class OtlpMapper:
         self.converter = Converter()
         fields = schema.fields
         self.level_field = fields["log.level"]
-        self.targets: dict[str, tuple[str, Any]] = {
-            name: (name, field) for name, field in fields.items()
+        self.targets: dict[str, tuple[str, Any, Leaf]] = {
+            name: (name, field, Leaf(field)) for name, field in fields.items()
             if name not in SERVER_FIELDS and field.type not in ("changes", "labels")}
         for name, candidates in ALIASES.items():
             target = next((c for c in candidates if c in fields and c not in SERVER_FIELDS), None)
             if target is not None:
-                self.targets[name] = (target, fields[target])
+                self.targets[name] = self.targets[target]
         self.has_span = "span.id" in fields
         self.paths: dict[str, tuple[str, ...]] = {name: field.path for name, field in fields.items()}
 
@@ -166,11 +166,14 @@ class OtlpMapper:
             value = any_value(kv.value)
             target = targets.get(key)
             if target is not None and target[0] not in fields:
-                name, field = target
+                name, field, leaf = target
                 item = value
                 if type(item) is list and field.type != "tags":
                     item = item[0] if item else None      # host.ip is a list in semconv
                 if item is not None:
+                    if leaf.accepts(item):                 # already canonical: the common case
+                        fields[name] = item
+                        continue
                     try:
                         fields[name] = self.converter.convert(field, item)
                         continue
@@ -190,6 +193,7 @@ class OtlpMapper:
             res_fields: dict = {}
             res_labels: dict = {}
             self.attributes(resource_logs.resource.attributes, res_fields, res_labels)
+            res_event = self._nest(res_fields, {})
             for scope_logs in resource_logs.scope_logs:
                 scope = scope_logs.scope
                 base_labels = res_labels
@@ -197,7 +201,7 @@ class OtlpMapper:
                     base_labels = {**res_labels, "otel_scope_version": label_text(clean(scope.version))}
                 logger = clean(scope.name)[:1024] if scope.name else None
                 for record in scope_logs.log_records:
-                    yield number, self.event(record, res_fields, base_labels, logger)
+                    yield number, self.event(record, res_event, base_labels, logger)
                     number += 1
 
     def lines(self, request) -> Iterator[tuple[int, bytes]]:
@@ -208,19 +212,8 @@ class OtlpMapper:
         for number, event in self.events(request):
             yield number, dumps(event)
 
-    def event(self, record, res_fields: dict, res_labels: dict, logger: str | None) -> dict:
-        fields: dict = {}
-        labels: dict = {}
-        if record.attributes:
-            self.attributes(record.attributes, fields, labels)
-        if record.event_name and "event.action" not in fields:
-            fields["event.action"] = clean(record.event_name)[:1024]
-        for name, value in res_fields.items():
-            fields.setdefault(name, value)
-        if res_labels:
-            for key, value in res_labels.items():
-                labels.setdefault(key, value)
-        event: dict = {}
+    def _nest(self, fields: dict, event: dict) -> dict:
+        """Set dotted `fields` into the nested `event` (a value there is replaced)."""
         paths = self.paths
         for name, value in fields.items():
             path = paths.get(name)
@@ -228,8 +221,25 @@ class OtlpMapper:
                 path = paths[name] = tuple(name.split("."))
             node = event
             for part in path[:-1]:
-                node = node.get(part) or node.setdefault(part, {})
+                child = node.get(part)
+                if type(child) is not dict:
+                    child = node[part] = {}
+                node = child
             node[path[-1]] = value
+        return event
+
+    def event(self, record, res_event: dict, res_labels: dict, logger: str | None) -> dict:
+        """One record's event; `res_event`, its resource's fields nested, is copied, not changed."""
+        fields: dict = {}
+        labels: dict = {}
+        if record.attributes:
+            self.attributes(record.attributes, fields, labels)
+        if record.event_name and "event.action" not in fields:
+            fields["event.action"] = clean(record.event_name)[:1024]
+        if res_labels:
+            for key, value in res_labels.items():
+                labels.setdefault(key, value)
+        event = self._nest(fields, _copy(res_event))
 
         ns = record.time_unix_nano or record.observed_time_unix_nano
         if ns:
@@ -274,6 +284,10 @@ class OtlpMapper:
                 event["otel"] = {"body": body}
         elif body is not None:
             event["message"] = label_text(body)
+
+
+def _copy(node: dict) -> dict:
+    return {key: _copy(value) if type(value) is dict else value for key, value in node.items()}
 
 
 def locate(request, number: int) -> str:
