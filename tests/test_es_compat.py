@@ -351,3 +351,25 @@ def test_a_source_gets_its_id_and_index_whatever_its_spelling(client, ingest_key
     assert event["event"]["id"] == "spell-1" and event["labels"]["es_index"] == "spell"
     for key, value in expected.items():
         assert event[key] == value if key != "labels" else event["labels"]["team"] == "a"
+
+
+def test_bulk_outcomes_on_every_store(store_url, tmp_path):
+    """Created, a re-sent _id (create 409, index noop) and a refusal, on each backend (the
+    `store_url` fixture: tantivy, sqlite, OpenSearch): duplicates are found by the store."""
+    from app import create_app
+    app = create_app({"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_STORE": store_url})
+    try:
+        key = app.extensions["platlogs"].meta.create_key("t", ["ingest"])[1]
+        client = app.test_client()
+        body = (b'{"create":{"_index":"b","_id":"once-1"}}\n{"message":"first"}\n'
+                b'{"index":{"_index":"b"}}\n{"message":"no id"}\n'
+                b'{"index":{"_index":"b"}}\n{"actor":{"type":"alien"}}\n')
+        first = client.post("/_bulk", data=body, headers=basic(key)).json
+        assert [next(iter(i.values()))["status"] for i in first["items"]] == [201, 201, 400]
+        again = (b'{"create":{"_index":"b","_id":"once-1"}}\n{"message":"first"}\n'
+                 b'{"index":{"_index":"b","_id":"once-1"}}\n{"message":"first"}\n')
+        second = client.post("/_bulk", data=again, headers=basic(key)).json
+        assert [next(iter(i.values()))["status"] for i in second["items"]] == [409, 200]
+        assert app.extensions["platlogs"].store.get("once-1")["message"] == "first"
+    finally:
+        app.extensions["platlogs"].close()
