@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 import tantivy
-from tantivy import FieldType, Order, Query
+from tantivy import Query
 
 from ..query.ast import QueryError
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
@@ -49,54 +49,15 @@ from ..rollups.model import reduce_pairs
 from .group_commit import GroupCommit, Ticket
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
 from .rollups_sqlite import RollupFile
+from .tantivy_readers import Readers
+from .tantivy_writer import ShardWriter
 from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
-from .tantivy_schema import (COUNTER_BITS, LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
+from .tantivy_schema import (LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
                              index_schema)
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
-RACY_NS = 2_000_000_000                   # a file changed this recently may change again unseen
 GROUP_EVENTS = 50_000                     # events of concurrent batches committed together at most
-
-
-class _Writer:
-    """This process's writer for one partition of its shard, and what it knows of the seqs in it."""
-
-    def __init__(self, index: tantivy.Index, heap: int, threads: int, shard: int):
-        self.index = index
-        self.writer = index.writer(heap, threads)
-        self.shard = shard
-        self.next: dict[int, int] = {}      # ms -> next counter, for ms this process has written
-        index.reload()
-        newest = index.searcher().search(Query.all_query(), 1, count=False, order_by_field="seq",
-                                         order=Order.Desc).hits
-        self.high = newest[0][0] >> SEQ_BITS if newest else -1   # newest ms in this shard's partition
-
-    def allot(self, ms: int) -> int:
-        """A seq no other event of this shard has: the next counter of the millisecond (looked
-        up in the index for a millisecond at or before the newest written), spilling into the
-        next millisecond when one holds 65,536 events."""
-        while True:
-            n = self.next.get(ms)
-            if n is None:
-                n = 0 if ms > self.high else self._next_in_index(ms)
-            if n < 1 << COUNTER_BITS:
-                break
-            ms += 1
-        self.next[ms] = n + 1
-        self.high = max(self.high, ms)
-        return (ms << SEQ_BITS) | (self.shard << COUNTER_BITS) | n
-
-    def _next_in_index(self, ms: int) -> int:
-        low = (ms << SEQ_BITS) | (self.shard << COUNTER_BITS)
-        query = Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, low + (1 << COUNTER_BITS) - 1)
-        hits = self.index.searcher().search(query, 1, count=False, order_by_field="seq", order=Order.Desc).hits
-        return (hits[0][0] & ((1 << COUNTER_BITS) - 1)) + 1 if hits else 0
-
-    def committed(self) -> None:
-        self.index.reload()
-        if len(self.next) > 200_000:     # what is committed is found in the index again
-            self.next.clear()
 
 
 class TantivyStore:
@@ -114,11 +75,8 @@ class TantivyStore:
         self.threads = max(1, writer_threads)
         self.day_partition_days = int(day_partition_days)
         self._lock = threading.RLock()           # writes in this process, one at a time
-        self._readers: dict[Path, tantivy.Index] = {}
-        self._readers_lock = threading.Lock()
-        self._loaded: dict[Path, tuple] = {}     # reader path -> its meta.json's signature when last reloaded
-        self._listings: dict[Path, tuple] = {}   # directory -> (signature, entries)
-        self._writers: OrderedDict[str, _Writer] = OrderedDict()
+        self.readers = Readers(self._prepare_index)
+        self._writers: OrderedDict[str, ShardWriter] = OrderedDict()
         self._shard: int | None = None
         self._shard_file = None
         self._closed = False
@@ -167,8 +125,7 @@ class TantivyStore:
             self._closed = True
             if self.rollups:
                 self.rollups.close()
-        with self._readers_lock:
-            self._readers.clear()
+        self.readers.clear()
 
     # -- indexes ----------------------------------------------------------------------
 
@@ -180,7 +137,7 @@ class TantivyStore:
 
     def _spans(self) -> list[tuple[str, int, int]]:
         spans = []
-        for entry in self._listing(self.parts_dir):
+        for entry in self.readers.listing(self.parts_dir):
             try:
                 start, end = name_span(entry.name)
             except ValueError:
@@ -188,54 +145,13 @@ class TantivyStore:
             spans.append((entry.name, start, end))
         return sorted(spans, key=lambda m: m[1])
 
-    def _listing(self, directory: Path) -> list[Path]:
-        """The entries of a directory, listed again only when it changed (its inode and mtime).
-        A directory changed within RACY_NS is listed every time: a second change inside the
-        same timestamp tick would not show (git's "racy" rule)."""
-        st = os.stat(directory)
-        signature = (st.st_ino, st.st_mtime_ns)
-        cached = self._listings.get(directory)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        entries = sorted(directory.iterdir())
-        if time.time_ns() - st.st_mtime_ns >= RACY_NS:
-            self._listings[directory] = (signature, entries)
-        return entries
-
     def shard_indexes(self, part: str) -> list[tantivy.Index]:
         """Current readers of every shard of a partition (shards still being created are skipped)."""
-        return [index for _, index in self.named_shard_indexes(part)]
+        return [index for _, index in self.readers.shards(self.parts_dir / part)]
 
     def named_shard_indexes(self, part: str) -> list[tuple[str, tantivy.Index]]:
-        """(shard name, current reader) of every shard of a partition. A reader is reloaded
-        (about 2 ms) only when its shard's meta.json changed since — a commit replaces it —
-        or changed within RACY_NS."""
-        out = []
-        try:
-            shards = self._listing(self.parts_dir / part)
-        except FileNotFoundError:
-            return out
-        for path in shards:
-            try:
-                st = os.stat(path / "meta.json")
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-            with self._readers_lock:
-                index = self._readers.get(path)
-                if index is None:
-                    try:
-                        index = self._readers[path] = self._prepare_index(tantivy.Index.open(str(path)))
-                    except ValueError as exc:
-                        raise StoreError(f"cannot open {path}: {exc}") from exc
-                    self._loaded.pop(path, None)
-                loaded = self._loaded.get(path)
-            if loaded != signature or time.time_ns() - st.st_mtime_ns < RACY_NS:
-                index.reload()
-                with self._readers_lock:
-                    self._loaded[path] = signature     # after the reload: a reader never skips one it needs
-            out.append((path.name, index))
-        return out
+        """(shard name, current reader) of every shard of a partition."""
+        return self.readers.shards(self.parts_dir / part)
 
     def rollups_rebuilt(self) -> None:
         """After a rebuild of every stored minute (app/rollups/rebuild.py): the rollups count
@@ -260,7 +176,7 @@ class TantivyStore:
             return k
         raise StoreError(f"{MAX_SHARDS} processes already write to {self.directory}")
 
-    def _writer(self, part: str) -> _Writer:
+    def _writer(self, part: str) -> ShardWriter:
         found = self._writers.get(part)
         if found is not None:
             self._writers.move_to_end(part)
@@ -269,7 +185,7 @@ class TantivyStore:
         path = self.parts_dir / part / f"s{shard}"
         path.mkdir(parents=True, exist_ok=True)
         index = self._prepare_index(tantivy.Index(index_schema(), path=str(path), reuse=True))
-        writer = self._writers[part] = _Writer(index, self.heap, self.threads, shard)
+        writer = self._writers[part] = ShardWriter(index, self.heap, self.threads, shard)
         while len(self._writers) > OPEN_WRITERS:
             _, old = self._writers.popitem(last=False)
             old.writer.wait_merging_threads()
@@ -453,9 +369,7 @@ class TantivyStore:
                     trash = self.parts_dir / f".drop-{name}-{time.time_ns()}"
                     os.replace(path, trash)       # gone for readers at once, then deleted
                     shutil.rmtree(trash, ignore_errors=True)
-                    with self._readers_lock:
-                        for key in [k for k in self._readers if k.parent == path]:
-                            del self._readers[key]
+                    self.readers.forget(path)
                     dropped.append(name)
             if self.rollups and dropped:    # the sums stay (managers look back); the counts go
                 self.rollups.set_counted({}, dropped)
