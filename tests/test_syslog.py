@@ -171,7 +171,7 @@ def test_levels_facility_and_fields():
     assert event["host"] == {"name": "web1"} and event["service"] == {"name": "sshd"}
     assert event["labels"] == {"syslog_format": "rfc5424", "syslog_facility": "authpriv", "syslog_procid": "42",
                                "syslog_msgid": "LOGIN", "syslog_peer": "127.0.0.1", "sd_meta_1_user": "x"}
-    assert event["message"] == "hello" and event["tags"] == ["syslog"]
+    assert event["message"] == "hello" and event["tags"] == ["syslog"] and event["process"] == {"pid": 42}
 
 
 def test_sd_labels_are_bounded_and_control_characters_escaped():

@@ -6,7 +6,7 @@
 | facility (PRI / 8)             | `labels.syslog_facility`: its name (kern, user, mail, daemon, auth, syslog, …, local0–local7) — ECS's `log.syslog.facility.name` |
 | HOSTNAME                       | `host.name`                                              |
 | APP-NAME / 3164 TAG            | `service.name`                                           |
-| PROCID / 3164 `[pid]`          | `labels.syslog_procid`                                   |
+| PROCID / 3164 `[pid]`          | `labels.syslog_procid`, and `process.pid` when it is a number |
 | MSGID / Cisco mnemonic         | `labels.syslog_msgid`                                    |
 | STRUCTURED-DATA                | `labels.sd_<SD-ID>_<PARAM>` (at most 32, values cut at 1,024 characters; key characters other than letters, digits, `_`, `-` become `_`) |
 | MSG                            | `message` (the UTF-8 BOM removed)                        |
@@ -35,16 +35,34 @@ _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]")
 TAGS = ("syslog",)
 
 
-def _clean(text: str) -> str:
+def _escape(text: str) -> str:
     if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(lambda m: "#%03o" % ord(m.group()), text)
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
+_seconds: dict[int, str] = {}
+
+
+def _iso(ms: int) -> str:
+    """format_ts(ms), with the second's text kept (a sender's messages share their seconds)."""
+    head = _seconds.get(ms // 1000)
+    if head is None:
+        if len(_seconds) > 10_000:
+            _seconds.clear()
+        head = _seconds[ms // 1000] = format_ts(ms - ms % 1000)[:-4]
+    return f"{head}{ms % 1000:03d}Z"
+
+
 def to_event(msg: Message, received_ms: int, peer: str | None = None, truncated: bool = False) -> dict:
     """The event for one message, as a dict the ingest pipeline takes."""
+    _clean = _escape if msg.control else _as_is
     labels: dict[str, str] = {"syslog_format": msg.format}
-    event: dict = {"@timestamp": format_ts(msg.ts_ms if msg.ts_ms is not None else received_ms),
+    event: dict = {"@timestamp": _iso(msg.ts_ms if msg.ts_ms is not None else received_ms),
                    "tags": list(TAGS), "labels": labels}
     if msg.message:
         event["message"] = _clean(msg.message)
@@ -58,6 +76,8 @@ def to_event(msg: Message, received_ms: int, peer: str | None = None, truncated:
         event["service"] = {"name": _clean(msg.app[:128])}
     if msg.procid:
         labels["syslog_procid"] = _clean(msg.procid[:128])
+        if msg.procid.isdigit() and len(msg.procid) <= 10 and msg.procid.isascii():
+            event["process"] = {"pid": int(msg.procid)}
     if msg.msgid:
         labels["syslog_msgid"] = _clean(msg.msgid[:128])
     if peer:
@@ -65,11 +85,11 @@ def to_event(msg: Message, received_ms: int, peer: str | None = None, truncated:
     if truncated:
         labels["syslog_truncated"] = "true"
     if msg.sd:
-        _sd_labels(msg.sd, labels)
+        _sd_labels(msg.sd, labels, _clean)
     return event
 
 
-def _sd_labels(sd: dict[str, dict[str, str]], labels: dict[str, str]) -> None:
+def _sd_labels(sd: dict[str, dict[str, str]], labels: dict[str, str], _clean) -> None:
     kept = dropped = 0
     for sd_id, params in sd.items():
         if not params:   # an element without parameters ([timeQuality]) still says something

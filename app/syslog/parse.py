@@ -53,6 +53,7 @@ class Message:
     sd: dict[str, dict[str, str]] = field(default_factory=dict)
     message: str = ""
     pri_assumed: bool = False        # no PRI in the line: user.notice assumed
+    control: bool = False            # the line holds control characters (other than tab, CR, LF)
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -61,6 +62,15 @@ def parse(data: bytes, received_ms: int, tz: tzinfo = timezone.utc) -> Message:
     """The parts of one syslog message. Never raises for any input."""
     text = data.decode("utf-8", "replace")
     text = text.rstrip("\r\n\x00")
+    msg = _parse(text, received_ms, tz)
+    msg.control = _CONTROL.search(text) is not None
+    return msg
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")   # what the schema refuses in a value
+
+
+def _parse(text: str, received_ms: int, tz: tzinfo) -> Message:
     try:
         if text.startswith("<"):
             m = _PRI.match(text)
@@ -140,17 +150,29 @@ def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
 
+_second_cache: dict[str, int | None] = {}
+
+
 def rfc3339_ms(stamp: str) -> int | None:
     """Epoch ms of an RFC 3339 time (a missing zone read as UTC), or None."""
     m = _RFC3339.match(stamp)
     if not m:
         return None
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    try:
-        when = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59), tzinfo=timezone.utc)
-    except ValueError:
+    key = stamp[:19]
+    second = _second_cache.get(key, -1)
+    if second == -1:     # senders repeat a second many times: its epoch is worked out once
+        try:
+            when = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59), tzinfo=timezone.utc)
+            second = (when - _EPOCH) // timedelta(milliseconds=1)
+        except (ValueError, OverflowError):
+            second = None
+        if len(_second_cache) > 10_000:
+            _second_cache.clear()
+        _second_cache[key] = second
+    if second is None:
         return None
-    ms = (when - _EPOCH) // timedelta(milliseconds=1) + (int((frac + "00")[:3]) if frac else 0)
+    ms = second + (int((frac + "00")[:3]) if frac else 0)
     if zone and zone not in "Zz":
         sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")
