@@ -330,3 +330,15 @@ def test_the_scheduler_fires_new_group_and_regression_alerts(services):
             if t.rule_id == "regressions" and t.to_state == "firing"] == \
         [("regressions", str(timeout), "firing")]
     assert registry.group(services.meta, timeout).regression
+
+
+def test_read_keys_list_error_groups_but_cannot_change_them(filled, app, read_headers):
+    client = app.test_client()
+    listed = client.get("/api/v1/error-groups?from=now-24h&status=all", headers=read_headers)
+    assert listed.status_code == 200
+    groups = {g["title"].split(":")[0]: g for g in listed.get_json()["groups"]}
+    assert groups["TimeoutError"]["count"] == 12
+    gid = groups["TimeoutError"]["id"]
+    assert client.get(f"/api/v1/error-groups/{gid}?from=now-24h", headers=read_headers).get_json()["total"] == 12
+    changed = client.post(f"/api/v1/error-groups/{gid}/status", json={"status": "ignored"}, headers=read_headers)
+    assert changed.status_code in (401, 403) and registry.group(filled.meta, gid).status != "ignored"
