@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::chars::Class;
-use crate::json::{quote, Doc, Kind, Node};
+use crate::json::{quote, Arena, Doc, Kind, Node};
 
 /// FNV-1a: the keys looked up are short field names, where SipHash costs more than the lookup.
 #[derive(Default)]
@@ -85,11 +85,22 @@ pub struct Builder {
     pub separator: Class,
 }
 
-struct State {
+/// What `build` works in, kept from one call to the next (no allocation per event).
+#[derive(Default)]
+pub struct Scratch {
+    arena: Arena,
     lists: [Vec<u32>; 4],
-    budget: usize,
     stack: Vec<u32>,
     buf: String,
+    found: Vec<(usize, u32)>,
+    pub out: Vec<u8>,
+}
+
+struct State<'s> {
+    lists: &'s mut [Vec<u32>; 4],
+    budget: usize,
+    stack: &'s mut Vec<u32>,
+    buf: &'s mut String,
 }
 
 enum Fi<'b> {
@@ -123,24 +134,30 @@ impl Builder {
         false
     }
 
-    pub fn build(&self, raw: &[u8], stored: &[u8], seq: u64, ts: i64) -> Option<String> {
+    /// The line into `scratch.out` (valid UTF-8: spans of the checked input between ASCII
+    /// delimiters, and ASCII); None: declined.
+    pub fn build(&self, raw: &[u8], stored: &[u8], seq: u64, ts: i64, scratch: &mut Scratch) -> Option<()> {
         std::str::from_utf8(raw).ok()?;
-        let doc = Doc::parse(raw)?;
+        let Scratch { arena, lists, stack, buf, found, out } = scratch;
+        let doc = Doc::parse(raw, arena)?;
         let root = *doc.node(doc.root);
         if root.kind != Kind::Obj {
             return None;
         }
-        let mut st = State { lists: Default::default(), budget: self.max_values, stack: Vec::with_capacity(32),
-                             buf: String::new() };
+        for list in lists.iter_mut() {
+            list.clear();
+        }
+        let mut st = State { lists, budget: self.max_values, stack, buf };
         self.walk(&doc, &root, &self.tree, &mut st)?;
 
-        let mut out: Vec<u8> = Vec::with_capacity(raw.len() * 2 + stored.len() * 4 / 3 + 128);
+        out.clear();
+        out.reserve(raw.len() * 2 + stored.len() * 4 / 3 + 128);
         out.extend_from_slice(b"{\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
+        integer(seq as i128, out);
         out.extend_from_slice(b",\"ts\":");
-        out.extend_from_slice(ts.to_string().as_bytes());
+        integer(ts as i128, out);
         out.extend_from_slice(b",\"doc\":\"");
-        base64(stored, &mut out);
+        base64(stored, out);
         out.push(b'"');
 
         let event = doc.member(&root, "event").map(|i| *doc.node(i));
@@ -193,9 +210,9 @@ impl Builder {
             out.push(b':');
             let value = doc.node(kid.node);
             if value.kind == Kind::Obj && doc.text_is(key, "event") {
-                without(&doc, value, &["id"], &mut out);
+                without(&doc, value, &["id"], out);
             } else if value.kind == Kind::Obj && doc.text_is(key, "error") {
-                without(&doc, value, &["message", "stack_trace"], &mut out);
+                without(&doc, value, &["message", "stack_trace"], out);
             } else {
                 out.extend_from_slice(doc.bytes(value));
             }
@@ -222,18 +239,17 @@ impl Builder {
             out.push(b']');
         }
 
-        let mut found: Vec<(usize, u32)> = Vec::new();
-        find(&doc, &root, &self.trie, &mut found)?;
+        found.clear();
+        find(&doc, &root, &self.trie, found)?;
         found.sort_unstable();
         let mut fi: Vec<(&str, Fi)> = Vec::new();
-        for (path, node) in found {
+        for &(path, node) in found.iter() {
             insert(&mut fi, &self.identifiers[path], node)?;
         }
         out.extend_from_slice(b",\"fi\":");
-        write_fi(&doc, &fi, &mut out);
+        write_fi(&doc, &fi, out);
         out.push(b'}');
-        // valid UTF-8: spans of the (checked) input between ASCII delimiters, and ASCII
-        String::from_utf8(out).ok()
+        Some(())
     }
 
     /// app/query/searchable.py `searchable(..., identifiers=False)` `walk`.
@@ -286,7 +302,7 @@ impl Builder {
                         continue;
                     }
                     st.budget -= 1;
-                    let text = doc.text(&node, &mut st.buf)?;
+                    let text = doc.text(&node, st.buf)?;
                     let short = text.len() <= self.key_chars || text.chars().count() <= self.key_chars;
                     if short {
                         let words = targets.words.filter(|_| self.text_like(text));
@@ -399,6 +415,24 @@ fn write_fi(doc: &Doc, map: &[(&str, Fi)], out: &mut Vec<u8>) {
         }
     }
     out.push(b'}');
+}
+
+fn integer(mut n: i128, out: &mut Vec<u8>) {
+    if n < 0 {
+        out.push(b'-');
+        n = -n;
+    }
+    let mut digits = [0u8; 40];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 pub fn base64(data: &[u8], out: &mut Vec<u8>) {

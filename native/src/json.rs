@@ -33,25 +33,35 @@ pub struct Kid {
 
 pub struct Doc<'a> {
     pub src: &'a [u8],
+    pub nodes: &'a [Node],
+    pub kids: &'a [Kid],
+    pub root: u32,
+}
+
+/// The parser's vectors, kept from one call to the next (no allocation per event).
+#[derive(Default)]
+pub struct Arena {
     pub nodes: Vec<Node>,
     pub kids: Vec<Kid>,
-    pub root: u32,
+    pending: Vec<Kid>,
 }
 
 const NO_KEY: Node = Node { kind: Kind::Other, start: 0, end: 0, first: 0, len: 0, esc: false };
 
 impl<'a> Doc<'a> {
-    pub fn parse(src: &'a [u8]) -> Option<Doc<'a>> {
+    pub fn parse(src: &'a [u8], arena: &'a mut Arena) -> Option<Doc<'a>> {
         if src.len() >= u32::MAX as usize {
             return None;
         }
-        let mut p = Parser { s: src, i: 0, nodes: Vec::with_capacity(64), kids: Vec::with_capacity(64),
-                             scratch: Vec::with_capacity(32) };
+        arena.nodes.clear();
+        arena.kids.clear();
+        arena.pending.clear();
+        let mut p = Parser { s: src, i: 0, nodes: &mut arena.nodes, kids: &mut arena.kids, scratch: &mut arena.pending };
         let root = p.value(0)?;
         if p.i != src.len() {
             return None;
         }
-        Some(Doc { src, nodes: p.nodes, kids: p.kids, root })
+        Some(Doc { src, nodes: &arena.nodes, kids: &arena.kids, root })
     }
 
     #[inline]
@@ -109,15 +119,15 @@ impl<'a> Doc<'a> {
     }
 }
 
-struct Parser<'a> {
+struct Parser<'a, 'v> {
     s: &'a [u8],
     i: usize,
-    nodes: Vec<Node>,
-    kids: Vec<Kid>,
-    scratch: Vec<Kid>,
+    nodes: &'v mut Vec<Node>,
+    kids: &'v mut Vec<Kid>,
+    scratch: &'v mut Vec<Kid>,
 }
 
-impl<'a> Parser<'a> {
+impl Parser<'_, '_> {
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
@@ -227,6 +237,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let mut esc = false;
         loop {
+            self.i += plain_run(&self.s[self.i.min(self.s.len())..]);
             let c = *self.s.get(self.i)?;
             match c {
                 b'"' => {
@@ -243,6 +254,31 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// How many bytes at the start of `s` are plain string content (not `"`, `\\` or below 0x20):
+/// eight at a time (SWAR: a byte equal to `"` or `\\`, or below 0x20, sets its high bit in
+/// `special`; the lowest such bit is exact).
+#[inline]
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let w = u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+        let quote = w ^ (ONES * b'"' as u64);
+        let backslash = w ^ (ONES * b'\\' as u64);
+        let special = ((quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)
+                       | (w.wrapping_sub(ONES * 0x20) & !w)) & HIGH;
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] != b'"' && s[i] != b'\\' && s[i] >= 0x20 {
+        i += 1;
+    }
+    i
 }
 
 fn hex4(s: &[u8]) -> Option<u32> {
