@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any, Callable
 
+import orjson
+
 from .classify import Classifier
 from .fingerprint_rules import Fingerprinter
 from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
@@ -69,7 +71,10 @@ class Normalizer:
         item, and its error is passed on as it is. The fast path skips it when the keys it counted
         prove that no key was repeated (it saves a re-serialisation of every event)."""
         try:
-            return self._normalize(raw, ingested_ms, raw_line, duplicates)
+            try:
+                return self._normalize(raw, ingested_ms, raw_line, duplicates)
+            except _FullPasses:   # from the line again: the fast path changed `raw` in place
+                return self._normalize(orjson.loads(raw_line), ingested_ms, None, None)
         except _AsIs as wrapped:
             raise wrapped.error from None
         except EventError as exc:  # a reason quoting a value must not echo a card or a secret
@@ -87,9 +92,6 @@ class Normalizer:
                 and (text := raw_line if b"\\" not in raw_line else self._unescaped(raw_line)) is not None
                 and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
                 and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
-        if fast and type(meta := raw.get("event")) is dict and type(meta.get("type")) is str \
-                and meta["type"] not in self.schema.types:
-            fast = False  # an ECS event.type word: moved by the full passes (shapes.py)
         if duplicates is not None and not (fast and _keys_unique(raw_line, count[1])):
             try:
                 duplicates(raw_line, raw)
@@ -143,6 +145,8 @@ class Normalizer:
             raise EventError(f"unknown event.component {component!r}; expected one of "
                              + ", ".join(self.schema.components), "event.component")
         if type_ not in self.schema.types:
+            if fast and type(type_) is str:   # an ECS event.type word (rare): the full passes move it
+                raise _FullPasses
             raise EventError(f"unknown event.type {type_!r}; expected one of "
                              + ", ".join(self.schema.types), "event.type")
         meta["component"], meta["type"], meta["classified_by"] = component, type_, classified_by
@@ -406,6 +410,10 @@ class Normalizer:
                 self._check_known(value, spec, prefix + key + ".", columns)
             else:
                 raise EventError(f"expected an object, got {type_name(value)}", prefix + key)
+
+class _FullPasses(Exception):
+    """The fast path met what only the full passes rewrite (an ECS event.type word)."""
+
 
 class _AsIs(Exception):
     """Carries an error of the `duplicates` check past the scrubbing of normalize's own."""

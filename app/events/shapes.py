@@ -28,6 +28,7 @@ it arrived — as JSON, after redaction, at most MAX_ORIGINAL characters — unl
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -106,7 +107,10 @@ class Shaper:
         """Rewrites `event` (the redacted copy) in place; see the module's docstring."""
         before = None
         if self._plan(event, now_ms, dry=True):
-            before = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
+            try:
+                before = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
+            except TypeError:   # an integer beyond 64 bits (a Python caller's dict): written as text
+                before = json.dumps(event, default=str, ensure_ascii=False)
             self._plan(event, now_ms, dry=False)
         self._level(event)
         self._kubernetes(event)
