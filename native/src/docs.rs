@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::chars::Class;
-use crate::json::{quote, Arena, Doc, Kind, Node};
+use crate::ident::{find, insert, write_fi, Fi, Trie};
+use crate::json::{Arena, Doc, Kind, Node};
 
 /// FNV-1a: the keys looked up are short field names, where SipHash costs more than the lookup.
 #[derive(Default)]
@@ -32,27 +33,6 @@ impl Hasher for Fnv {
 }
 
 pub type Map<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
-
-/// The identifier paths as a trie: each step's children, and the path that ends there.
-#[derive(Default)]
-pub struct Trie {
-    pub children: Map<Trie>,
-    pub path: Option<usize>,
-}
-
-impl Trie {
-    pub fn of(paths: &[Vec<String>]) -> Trie {
-        let mut root = Trie::default();
-        for (i, path) in paths.iter().enumerate() {
-            let mut node = &mut root;
-            for part in path {
-                node = node.children.entry(part.clone()).or_default();
-            }
-            node.path.get_or_insert(i);
-        }
-        root
-    }
-}
 
 pub enum Spec {
     Ns(Tree),
@@ -101,11 +81,6 @@ struct State<'s> {
     budget: usize,
     stack: &'s mut Vec<u32>,
     buf: &'s mut String,
-}
-
-enum Fi<'b> {
-    Map(Vec<(&'b str, Fi<'b>)>),
-    Leaf(u32),
 }
 
 impl Builder {
@@ -331,32 +306,6 @@ impl Builder {
     }
 }
 
-/// The non-empty string values at identifier paths (Python's get_path of each), by path number.
-fn find(doc: &Doc, obj: &Node, trie: &Trie, found: &mut Vec<(usize, u32)>) -> Option<()> {
-    let mut decoded = String::new();
-    for kid in doc.children(obj) {
-        let key: &str = if kid.key.esc {
-            decoded.clear();
-            crate::json::unescape(doc.inner(&kid.key), &mut decoded)?;
-            &decoded
-        } else {
-            unsafe { std::str::from_utf8_unchecked(doc.inner(&kid.key)) }
-        };
-        if let Some(step) = trie.children.get(key) {
-            let value = doc.node(kid.node);
-            if let Some(path) = step.path {
-                if value.kind == Kind::Str && value.end - value.start > 2 {
-                    found.push((path, kid.node));
-                }
-            }
-            if value.kind == Kind::Obj && !step.children.is_empty() {
-                find(doc, value, step, found)?;
-            }
-        }
-    }
-    Some(())
-}
-
 /// An object's bytes without the members named in `names`.
 fn without(doc: &Doc, obj: &Node, names: &[&str], out: &mut Vec<u8>) {
     out.push(b'{');
@@ -372,47 +321,6 @@ fn without(doc: &Doc, obj: &Node, names: &[&str], out: &mut Vec<u8>) {
         out.extend_from_slice(doc.bytes(&kid.key));
         out.push(b':');
         out.extend_from_slice(doc.bytes(doc.node(kid.node)));
-    }
-    out.push(b'}');
-}
-
-/// `node.setdefault(part, {})` down the path, then `node[last] = value`; None where Python
-/// would fail (a namespace under a value).
-fn insert<'b>(map: &mut Vec<(&'b str, Fi<'b>)>, path: &'b [String], leaf: u32) -> Option<()> {
-    let (head, rest) = path.split_first()?;
-    let position = map.iter().position(|entry| entry.0 == head.as_str());
-    if rest.is_empty() {
-        match position {
-            Some(p) => map[p].1 = Fi::Leaf(leaf),
-            None => map.push((head.as_str(), Fi::Leaf(leaf))),
-        }
-        return Some(());
-    }
-    let p = match position {
-        Some(p) => p,
-        None => {
-            map.push((head.as_str(), Fi::Map(Vec::new())));
-            map.len() - 1
-        }
-    };
-    match &mut map[p].1 {
-        Fi::Map(inner) => insert(inner, rest, leaf),
-        Fi::Leaf(_) => None,
-    }
-}
-
-fn write_fi(doc: &Doc, map: &[(&str, Fi)], out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, (name, value)) in map.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        quote(name, out);
-        out.push(b':');
-        match value {
-            Fi::Map(inner) => write_fi(doc, inner, out),
-            Fi::Leaf(n) => out.extend_from_slice(doc.bytes(doc.node(*n))),
-        }
     }
     out.push(b'}');
 }

@@ -5,6 +5,7 @@
 
 mod chars;
 mod docs;
+mod ident;
 mod json;
 
 use std::collections::HashMap;
@@ -15,7 +16,8 @@ use pyo3::types::{PyDict, PyString};
 
 use std::cell::RefCell;
 
-use docs::{Builder, Map, Scratch, Spec, Targets, Tree, Trie, LISTS};
+use docs::{Builder, Map, Scratch, Spec, Targets, Tree, LISTS};
+use ident::Trie;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
