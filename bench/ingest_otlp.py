@@ -18,15 +18,12 @@ each and the ratio otlp / native (the issue's target: at least 0.7).
 from __future__ import annotations
 
 import argparse
-import http.client
 import random
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,6 +34,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # noqa: E4
 
 from app.events.schema import load_schema  # noqa: E402
 from app.ingest.otlp_map import OtlpMapper  # noqa: E402
+from ingest_protocols import check_native, run  # noqa: E402  (one sender loop for every protocol bench)
 
 SERVICES = ["wallet", "games-api", "kyc", "bonus", "auth", "cashier", "lobby", "reports"]
 PATHS = ["/api/v1/deposits", "/api/v1/games/launch", "/api/v1/session", "/api/v1/bonus/claim"]
@@ -86,44 +84,6 @@ def native_bodies(requests: list[ExportLogsServiceRequest]) -> list[bytes]:
     return [b"".join(line + b"\n" for _, line in mapper.lines(export)) for export in requests]
 
 
-def run(port: int, key: str, path: str, content_type: str, bodies: list[bytes], counts: list[int],
-        senders: int, check) -> float:
-    queue = list(range(len(bodies)))
-    lock = threading.Lock()
-    problems: list = []
-
-    def sender() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
-        while True:
-            with lock:
-                if not queue:
-                    return
-                i = queue.pop()
-            conn.request("POST", path, body=bodies[i], headers=headers)
-            response = conn.getresponse()
-            problem = check(response.status, response.read())
-            if problem:
-                with lock:
-                    problems.append(problem)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=sender) for _ in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if problems:
-        print(f"  {path}: {len(problems)} problem answers, first: {problems[0]}")
-    return sum(counts) / elapsed
-
-
-def check_native(status: int, body: bytes):
-    report = orjson.loads(body)
-    return None if status == 200 and not report["rejected"] else (status, report.get("errors", [])[:1])
-
-
 def check_otlp(status: int, body: bytes):
     if status != 200:
         return status, body[:200]
@@ -157,11 +117,11 @@ def main() -> None:
                                        ("native", parts[1])):
                 n = sum(counts[part])
                 if kind == "native":
-                    rate = run(args.port, server.key, "/api/v1/events/bulk", "application/x-ndjson",
-                               ndjson[part], counts[part], 2, check_native)
+                    rate = run(args.port, server.key, "/api/v1/events/bulk", ndjson[part], counts[part], 2,
+                               check_native)
                 else:
-                    rate = run(args.port, server.key, "/v1/logs", "application/x-protobuf",
-                               otlp_bodies[part], counts[part], 2, check_otlp)
+                    rate = run(args.port, server.key, "/v1/logs", otlp_bodies[part], counts[part], 2, check_otlp,
+                               content_type="application/x-protobuf")
                 print(f"  {kind:6} {when:5} {rate:10,.0f} events/s  ({n:,} events)")
                 totals[kind][0] += n
                 totals[kind][1] += n / rate
