@@ -508,9 +508,9 @@ def test_answers_map_to_done_refused_and_retry():
 
 def test_ids_are_ones_the_server_accepts_and_sort_by_time():
     from app.events.ids import new_id as server_id
-    from app.events.normalize import _EVENT_ID
+    from app.events.ids import EVENT_ID
     ids = [new_id(1_764_756_000_000 + i) for i in range(100)]
-    assert all(_EVENT_ID.match(i) for i in ids) and ids == sorted(ids) and len(set(ids)) == 100
+    assert all(EVENT_ID.match(i) for i in ids) and ids == sorted(ids) and len(set(ids)) == 100
     assert new_id(1_764_756_000_000)[:10] == server_id(1_764_756_000_000)[:10]
 
 

@@ -13,6 +13,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest, ExportLogsServiceResponse)
 
+from app.events.ids import new_id
 from app.events.schema import load_schema
 from test_server_cli import cli_env, run_cli, server  # noqa: F401 (fixtures)
 
@@ -353,3 +354,34 @@ def test_storage_unavailable_is_a_retryable_503(services, client, ingest_key):
                                                            "Content-Type": "application/json"})
     assert response.status_code == 503 and response.headers["Retry-After"]   # the SDK retries 503
     assert "storage unavailable" in response.get_json()["message"]
+
+
+def test_a_retried_export_stores_each_record_once(client, ingest_key, read_headers):
+    """Exporters retry a request whose answer they did not get (a 503, a timeout, a reset). Each
+    record's id comes from its content, its resource and scope and its rank among identical
+    records of the request, so the retry finds them stored; identical records in one request
+    are still two events, and a record's own `log.record.uid` is kept as its id."""
+    twin = collector_record(7)
+    records = [collector_record(0), twin, dict(twin), collector_record(
+        1, attributes=[{"key": "log.record.uid", "value": {"stringValue": "01JDXQ6Z1N6T5B9Y3C2V4K8M0P"}}])]
+    headers = {"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"}
+    for _ in range(2):
+        response = client.post("/v1/logs", data=collector_body(records), headers=headers)
+        assert response.status_code == 200 and response.get_json() == {}
+    hits = client.get("/api/v1/events", query_string={"q": "service.name:collected", "size": 20},
+                      headers=read_headers).get_json()["hits"]
+    assert sorted(h["message"] for h in hits) == ["collected line 0", "collected line 1",
+                                                   "collected line 7", "collected line 7"]
+    ids = {h["message"]: h["event"]["id"] for h in hits}
+    assert ids["collected line 1"] == "01JDXQ6Z1N6T5B9Y3C2V4K8M0P"
+    twins = sorted(h["event"]["id"] for h in hits if h["message"] == "collected line 7")
+    assert twins[0] != twins[1]
+    # a ULID stamped with the record's own time: ids still sort by time
+    assert all(i[:10] == new_id(1_764_720_000_007)[:10] for i in twins)
+    # the same records from another resource (another pod) are other events, except the one
+    # that names its own id
+    other = collector_body(records).replace(b"collected-7d9f", b"collected-8e0a")
+    assert client.post("/v1/logs", data=other, headers=headers).status_code == 200
+    again = client.get("/api/v1/events", query_string={"q": "service.name:collected", "size": 20},
+                       headers=read_headers).get_json()["hits"]
+    assert len(again) == 7

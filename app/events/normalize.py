@@ -19,7 +19,7 @@ import orjson
 from .classify import Classifier
 from .fingerprint_rules import Fingerprinter
 from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
-from .ids import new_id
+from .ids import EVENT_ID, new_id
 from .redact import Redactor
 from .schema import Schema
 from .dotted import _blocked, _flat, _merge, _put_dotted
@@ -28,7 +28,6 @@ from .shapes import TRIGGERS, Shaper
 __all__ = ["EventError", "Normalizer", "format_ts"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}\Z")
 MAX_KEY_CHARS = 256
 _REFUSED = object()
 _INT64 = 2**63
@@ -135,7 +134,7 @@ class Normalizer:
         event_id = meta.get("id")
         if event_id is None:
             meta["id"] = new_id(ingested_ms)
-        elif not _EVENT_ID.match(event_id):
+        elif not EVENT_ID.match(event_id):
             raise EventError("event.id must be 1-128 characters of letters, digits and ._:@/+=-, "
                              "starting with a letter or digit", "event.id")
         meta["ingested"] = self._ingested_iso(ingested_ms)

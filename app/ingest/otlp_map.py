@@ -10,12 +10,14 @@ Nothing here refuses a record: the Ingestor's normalizer judges the events it ma
 from __future__ import annotations
 
 import base64
+from hashlib import blake2b
 import re
 from typing import Any, Iterator
 
 import orjson
 
 from ..events.convert import Converter, EventError, Leaf, format_ts
+from ..events.ids import EVENT_ID, derived_id
 from ..events.schema import Schema
 
 # OTel severity number ranges (logs data model): 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN,
@@ -46,7 +48,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Fields the server sets, never taken from an attribute (the attribute becomes a label).
 SERVER_FIELDS = frozenset({"@timestamp", "event.ingested", "event.classified_by", "event.redacted",
-                           "error.fingerprint", "event.id", "labels"})
+                           "error.fingerprint", "labels"})
 
 MAX_LABELS = 64            # per event; more are counted in labels.otel_labels_dropped
 MAX_LABEL_VALUE = 1024     # characters; longer values are cut (like the syslog listener's)
@@ -187,9 +189,17 @@ class OtlpMapper:
 
     def events(self, request) -> Iterator[tuple[int, dict]]:
         """(record number, event) for every log record of an ExportLogsServiceRequest, numbered
-        from 0 in request order."""
+        from 0 in request order.
+
+        Exporters retry a request whose answer they did not get, so a record that brings no
+        `log.record.uid` and has a time gets an id derived from its resource, its scope, its own
+        bytes and its rank among identical records of the request: the retry is found stored
+        (the store's duplicate check), while two identical records in one request stay two."""
         number = 0
+        seen: dict[bytes, int] = {}
         for resource_logs in request.resource_logs:
+            resource_digest = blake2b(resource_logs.resource.SerializeToString(deterministic=True),
+                                      digest_size=16).digest()
             res_fields: dict = {}
             res_labels: dict = {}
             self.attributes(resource_logs.resource.attributes, res_fields, res_labels)
@@ -200,8 +210,19 @@ class OtlpMapper:
                 if scope.version:
                     base_labels = {**res_labels, "otel_scope_version": label_text(clean(scope.version))}
                 logger = clean(scope.name)[:1024] if scope.name else None
+                prefix = resource_digest + scope_logs.scope.SerializeToString(deterministic=True)
                 for record in scope_logs.log_records:
-                    yield number, self.event(record, res_event, base_labels, logger)
+                    event = self.event(record, res_event, base_labels, logger)
+                    ns = record.time_unix_nano or record.observed_time_unix_nano
+                    meta = event.get("event")
+                    if ns and (meta is None or "id" not in meta):
+                        digest = blake2b(prefix + record.SerializeToString(deterministic=True),
+                                         digest_size=16).digest()
+                        rank = seen[digest] = seen.get(digest, -1) + 1
+                        if rank:
+                            digest = blake2b(digest + rank.to_bytes(4, "big"), digest_size=16).digest()
+                        event.setdefault("event", {})["id"] = derived_id(ns // 1_000_000, digest)
+                    yield number, event
                     number += 1
 
     def lines(self, request) -> Iterator[tuple[int, bytes]]:
@@ -234,6 +255,9 @@ class OtlpMapper:
         labels: dict = {}
         if record.attributes:
             self.attributes(record.attributes, fields, labels)
+        uid = fields.get("event.id")
+        if uid is not None and not (type(uid) is str and EVENT_ID.match(uid)):
+            labels["log_record_uid"] = label_text(fields.pop("event.id"))   # not an id we can keep
         if record.event_name and "event.action" not in fields:
             fields["event.action"] = clean(record.event_name)[:1024]
         if res_labels:
