@@ -3,105 +3,126 @@
 same transaction as the events.
 
 Tables (WITHOUT ROWID, clustered by width and time, so a time range is one range scan):
-  rollup_counts     width, minute_ms, key, component, type, level, outcome, service, n
-  rollup_providers  width, minute_ms, key, provider, kind, status, calls, failures, timeouts
-  rollup_latency    width, minute_ms, key, provider, kind, bucket, n
-`key` is the JSON array of the row's values: one primary key that treats a missing value (NULL)
-as a value of its own, so an upsert that adds (`n = n + excluded.n`) finds its row. Two writers
-adding to the same minute are serialised by SQLite's write lock: both additions count.
+  counts_by_key   w, m, k, n                           events by the count dimensions
+  calls_by_key    w, m, k, calls, failures, timeouts   provider calls by (provider, kind, status)
+  latency_by_key  w, m, k, b, n                        latency sketch buckets by (provider, kind)
+  rollup_keys     id, family, key                      the keys' values (rollups_sqlite_keys.py)
+`w` is the row's width and `m` its start, both in minutes (1, 60 or 1440; minutes since the
+epoch): small integers take one to four bytes in SQLite's records, where milliseconds took six.
+`k` is the id of the row's key in `rollup_keys` (the JSON array of its values, a missing value
+a null of its own), so a row is about 15 bytes whatever its values; an upsert that adds
+(`n = n + excluded.n`) finds its row by (w, m, k). Two writers adding to the same minute are
+serialised by SQLite's write lock: both additions count. A database of the first layout (values
+as text in every row) is migrated when opened (`create_tables`).
 
-Widths: every batch is added per minute and also per hour and per day (`minute_ms` is then the
-start of the hour or day), so 90 days at a step of an hour or a day read thousands of rows, not
-millions (about 10 µs a row in SQLite's GROUP BY). A read splits [start, end) into the widest
-aligned pieces whose width divides the step, minutes at the ragged edges. The rebuild replaces
-minutes and recomputes the hours and days it touched from them, so all widths always agree.
+Widths: every batch is added per minute and also per hour and per day, so 90 days at a step of
+an hour or a day read thousands of rows, not millions (about 10 µs a row in SQLite's GROUP BY).
+A read splits [start, end) into the widest aligned pieces whose width divides the step, minutes
+at the ragged edges. The rebuild replaces minutes and recomputes the hours and days it touched
+from them, so all widths always agree.
 
-Reads sum in SQL, grouped by step (`minute_ms / step * step`); Python only shapes the result.
+Reads sum in SQL, grouped by step and key (`m / step * step, k`); Python maps the keys to their
+values and sums the dimensions asked for.
 """
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Collection, ContextManager, Mapping
 
-import orjson
-
-from ..rollups.model import MINUTE_MS, CountRow, ProviderRow, Sums, check_range, count_columns
+from ..rollups.model import COUNT_DIMENSIONS, MINUTE_MS, CountRow, ProviderRow, Sums, check_range, count_columns
 from .base import StoreError
+from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, Keys, has_v1, migrate_v1
 
 HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS rollup_counts (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
-    "component TEXT, type TEXT, level TEXT, outcome TEXT, service TEXT, n INTEGER NOT NULL, "
-    "PRIMARY KEY (width, minute_ms, key)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS rollup_providers (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
-    "provider TEXT NOT NULL, kind TEXT, status TEXT, calls INTEGER NOT NULL, failures INTEGER NOT NULL, "
-    "timeouts INTEGER NOT NULL, PRIMARY KEY (width, minute_ms, key)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS rollup_latency (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
-    "provider TEXT NOT NULL, kind TEXT, bucket INTEGER NOT NULL, n INTEGER NOT NULL, "
-    "PRIMARY KEY (width, minute_ms, key, bucket)) WITHOUT ROWID;"
+SCHEMA = KEYS_SCHEMA + (
+    "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+    "n INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS calls_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+    "calls INTEGER NOT NULL, failures INTEGER NOT NULL, timeouts INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+    "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
 )
 log = logging.getLogger(__name__)
-_SUM = re.compile(r"sum\((\w+)\)")
-# table: (its value columns after the key, the numbers it adds, the key's length in a Sums key)
-TABLES = {"rollup_counts": (("component", "type", "level", "outcome", "service"), ("n",), 5),
-          "rollup_providers": (("provider", "kind", "status"), ("calls", "failures", "timeouts"), 3),
-          "rollup_latency": (("provider", "kind", "bucket"), ("n",), 2)}
+# table: (the key family, the key's length in a Sums key, the numbers it adds, its primary key)
+TABLES = {"counts_by_key": (COUNTS, 5, ("n",), "w, m, k"),
+          "calls_by_key": (PROVIDERS, 3, ("calls", "failures", "timeouts"), "w, m, k"),
+          "latency_by_key": (LATENCY, 2, ("n",), "w, m, k, b")}
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
+def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
+    """The tables, and the first layout's rows moved into them when the database has it (in a
+    transaction of its own unless the caller's is open); whether it had."""
     conn.executescript(SCHEMA)
+    if not has_v1(conn):
+        return False
+    keys = keys or Keys()
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        copied = migrate_v1(conn, keys) if has_v1(conn) else 0
+    except BaseException:
+        keys.forget()
+        if own:
+            conn.execute("ROLLBACK")
+        raise
+    if own:
+        conn.execute("COMMIT")
+    log.info("rollups: %d rows of the first layout moved to the keyed tables", copied)
+    return True
 
 
-def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WIDTHS) -> None:
-    """Add `sums` to the tables at every width (inside the caller's transaction)."""
-    dumps = orjson.dumps
-    families = {"rollup_counts": sums.counts, "rollup_providers": sums.providers, "rollup_latency": sums.latency}
+def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WIDTHS, keys: Keys | None = None) -> None:
+    """Add `sums` to the tables at every width (inside the caller's transaction; `keys`: the
+    process's dictionary, which the caller forgets if the transaction rolls back)."""
+    keys = keys or Keys()
+    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers, "latency_by_key": sums.latency}
     for table, items in families.items():
         if not items:
             continue
-        columns, numbers, key_len = TABLES[table]
+        family, key_len, numbers, primary = TABLES[table]
         single = len(numbers) == 1
-        conflict = "width, minute_ms, key, bucket" if table == "rollup_latency" else "width, minute_ms, key"
-        sql = (f"INSERT INTO {table} VALUES ({', '.join('?' * (3 + len(columns) + len(numbers)))}) "
-               f"ON CONFLICT ({conflict}) DO UPDATE SET " + ", ".join(f"{n} = {n} + excluded.{n}" for n in numbers))
-        # (minute, key blob, values) -> numbers, the blob made once for every width
-        rows = {(k[0], dumps(k[1:1 + key_len]), k[1:]): (v,) if single else tuple(v) for k, v in items.items()}
+        ids = keys.ids(conn, family, {k[1:1 + key_len] for k in items})
+        sql = (f"INSERT INTO {table} VALUES ({', '.join('?' * (len(primary.split(',')) + len(numbers)))}) "
+               f"ON CONFLICT ({primary}) DO UPDATE SET " + ", ".join(f"{n} = {n} + excluded.{n}" for n in numbers))
+        # (minute, key id[, bucket]) -> numbers
+        rows = {(k[0] // MINUTE_MS, ids[k[1:1 + key_len]], *k[1 + key_len:]): (v,) if single else tuple(v)
+                for k, v in items.items()}
         for width in widths:
-            if width != MINUTE_MS:
+            w = width // MINUTE_MS
+            if w != 1:
                 coarse: dict = {}
-                for (minute, blob, values), found in rows.items():
-                    key = (minute - minute % width, blob, values)
+                for (m, *rest), found in rows.items():
+                    key = (m - m % w, *rest)
                     had = coarse.get(key)
                     coarse[key] = found if had is None else tuple(x + y for x, y in zip(had, found))
                 rows_at = coarse
             else:
                 rows_at = rows
-            conn.executemany(sql, [(width, minute, blob, *values, *found)
-                                   for (minute, blob, values), found in rows_at.items()])
+            conn.executemany(sql, [(w, *key, *found) for key, found in rows_at.items()])
 
 
-def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Sums) -> None:
+def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Sums, keys: Keys | None = None) -> None:
     """The minutes of [start_ms, end_ms) become `sums`; the hours and days that overlap the range
     are recomputed from their minutes (inside the caller's transaction)."""
+    start, end = -(-start_ms // MINUTE_MS), -(-end_ms // MINUTE_MS)
     for table in TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE width = ? AND minute_ms >= ? AND minute_ms < ?",
-                     (MINUTE_MS, start_ms, end_ms))
-    add_sums(conn, sums, widths=(MINUTE_MS,))
+        conn.execute(f"DELETE FROM {table} WHERE w = 1 AND m >= ? AND m < ?", (start, end))
+    add_sums(conn, sums, widths=(MINUTE_MS,), keys=keys)
     for width in WIDTHS[1:]:
-        low, high = start_ms - start_ms % width, -(-end_ms // width) * width
-        for table, (columns, numbers, _) in TABLES.items():
-            conn.execute(f"DELETE FROM {table} WHERE width = ? AND minute_ms >= ? AND minute_ms < ?", (width, low, high))
-            group = "key, bucket" if table == "rollup_latency" else "key"
+        w = width // MINUTE_MS
+        low, high = start - start % w, -(-end // w) * w
+        for table, (_, _, numbers, primary) in TABLES.items():
+            conn.execute(f"DELETE FROM {table} WHERE w = ? AND m >= ? AND m < ?", (w, low, high))
+            group = primary.split(", ", 2)[2]
             conn.execute(
-                f"INSERT INTO {table} SELECT ?, minute_ms / ? * ? AS m, key, {', '.join(columns)}, "
-                f"{', '.join(f'sum({n})' for n in numbers)} FROM {table} WHERE width = ? AND minute_ms >= ? "
-                f"AND minute_ms < ? GROUP BY m, {group}", (width, width, width, MINUTE_MS, low, high))
+                f"INSERT INTO {table} SELECT ?, m / ? * ? AS s, {group}, {', '.join(f'sum({n})' for n in numbers)} "
+                f"FROM {table} WHERE w = 1 AND m >= ? AND m < ? GROUP BY s, {group}", (w, w, w, low, high))
 
 
 def pieces(start_ms: int, end_ms: int, step_ms: int) -> list[tuple[int, int, int]]:
@@ -127,15 +148,9 @@ def pieces(start_ms: int, end_ms: int, step_ms: int) -> list[tuple[int, int, int
     return out
 
 
-def _in(column: str, values: Collection[str | None], args: list) -> str:
-    present = [v for v in values if v is not None]
-    parts = []
-    if present:
-        parts.append(f"{column} IN ({', '.join('?' * len(present))})")
-        args.extend(present)
-    if len(present) < len(values):
-        parts.append(f"{column} IS NULL")
-    return "(" + (" OR ".join(parts) or "0") + ")"
+def _matching(values_of: Mapping[int, tuple], positions: list[int], wanted: list[set]) -> list[int]:
+    return [ident for ident, values in values_of.items()
+            if all(values[p] in allowed for p, allowed in zip(positions, wanted))]
 
 
 class SQLiteRollups:
@@ -146,76 +161,102 @@ class SQLiteRollups:
                  transaction: Callable[[], ContextManager[sqlite3.Connection]]):
         self._reader = reader
         self._transaction = transaction
+        self.keys = Keys()
 
     def add(self, sums: Sums) -> None:
         if sums:
-            with self._transaction() as conn:
-                add_sums(conn, sums)
+            with self._forgetting(), self._transaction() as conn:
+                add_sums(conn, sums, keys=self.keys)
 
     def replace(self, start_ms: int, end_ms: int, sums: Sums) -> None:
         """The sums of [start_ms, end_ms) become `sums` (the rebuild), in one transaction."""
-        with self._transaction() as conn:
-            replace_range(conn, start_ms, end_ms, sums)
+        with self._forgetting(), self._transaction() as conn:
+            replace_range(conn, start_ms, end_ms, sums, keys=self.keys)
 
-    def _grouped(self, table: str, select: str, group: str, start_ms: int, end_ms: int, step_ms: int,
-                 filters: str = "", args: tuple = ()):
-        """Rows of `SELECT step start, {select} ... GROUP BY step start, {group}` over every piece;
-        grouped by the whole key (`group` None) at the step's own width, the rows as stored
-        (each is its own group: no sort)."""
+    @contextmanager
+    def _forgetting(self):
+        """The key dictionary forgotten when the transaction fails (its new ids were rolled back)."""
+        try:
+            yield
+        except BaseException:
+            self.keys.forget()
+            raise
+
+    def _steps(self, table: str, group: str, numbers: str, start_ms: int, end_ms: int, step_ms: int,
+               ids: list[int] | None):
+        """Rows (step start in minutes, {group,} sums) over every piece of the range; `ids`: only
+        the rows of these keys (None: all)."""
         conn = self._reader()
+        only = "" if ids is None else f" AND k IN ({','.join(map(str, ids))})"
+        step = step_ms // MINUTE_MS
         for width, low, high in pieces(start_ms, end_ms, step_ms):
-            if group is None and width == step_ms:
-                plain = _SUM.sub(r"\1", select)
-                yield from conn.execute(
-                    f"SELECT minute_ms, {plain} FROM {table} WHERE width = ? AND minute_ms >= ? "
-                    f"AND minute_ms < ?{filters}", (width, low, high, *args))
+            w, low, high = width // MINUTE_MS, low // MINUTE_MS, high // MINUTE_MS
+            if w == step and group:     # the rows as stored: each is its own group
+                yield from conn.execute(f"SELECT m, {group}, {numbers} FROM {table} WHERE w = ? AND m >= ? "
+                                        f"AND m < ?{only}", (w, low, high))
                 continue
-            grouping = (", key, bucket" if table == "rollup_latency" else ", key") if group is None else group
+            summed = ", ".join(f"sum({n})" for n in numbers.split(", "))
             yield from conn.execute(
-                f"SELECT minute_ms / ? * ? AS s, {select} FROM {table} WHERE width = ? AND minute_ms >= ? "
-                f"AND minute_ms < ?{filters} GROUP BY s{grouping}", (step_ms, step_ms, width, low, high, *args))
+                f"SELECT m / ? * ? AS s, {group + ', ' if group else ''}{summed} FROM {table} WHERE w = ? AND m >= ? "
+                f"AND m < ?{only} GROUP BY s{', ' + group if group else ''}", (step, step, w, low, high))
 
     def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
                where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]:
         check_range(start_ms, end_ms, step_ms)
-        columns = count_columns(by)
-        args: list = []
-        filters = "".join(f" AND {_in(column, values, args)}"
-                          for column, values in zip(count_columns(tuple(where or ())), (where or {}).values()))
+        count_columns(by)
+        count_columns(tuple(where or ()))
+        positions = [COUNT_DIMENSIONS.index(d) for d in by]
+        ids = None
+        values_of: Mapping[int, tuple] = {}
+        if by or where:
+            values_of = self.keys.of_family(self._reader(), COUNTS)
+        if where:
+            ids = _matching(values_of, [COUNT_DIMENSIONS.index(d) for d in where], [set(v) for v in where.values()])
+            if not ids:
+                return []
         summed: dict[tuple, int] = {}
-        for row in self._grouped("rollup_counts", "".join(f"{c}, " for c in columns) + "sum(n)",
-                                 "".join(f", {c}" for c in columns), start_ms, end_ms, step_ms, filters, tuple(args)):
-            key = row[:-1]
-            summed[key] = summed.get(key, 0) + row[-1]
-        return [CountRow(key[0], tuple(key[1:]), n) for key, n in sorted(summed.items(), key=lambda kv: kv[0][0])]
+        if by:
+            for s, k, n in self._steps("counts_by_key", "k", "n", start_ms, end_ms, step_ms, ids):
+                values = values_of[k]
+                key = (s, *(values[p] for p in positions))
+                summed[key] = summed.get(key, 0) + n
+        else:
+            for s, n in self._steps("counts_by_key", "", "n", start_ms, end_ms, step_ms, ids):
+                summed[(s,)] = summed.get((s,), 0) + n
+        return [CountRow(key[0] * MINUTE_MS, tuple(key[1:]), n) for key, n in sorted(summed.items(), key=lambda kv: kv[0][0])]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
                   providers: Collection[str] | None = None) -> list[ProviderRow]:
         check_range(start_ms, end_ms, step_ms)
-        args: list = []
-        only = f" AND {_in('provider', list(providers), args)}" if providers is not None else ""
+        conn = self._reader()
+        calls_of, latency_of = self.keys.of_family(conn, PROVIDERS), self.keys.of_family(conn, LATENCY)
+        calls_ids = latency_ids = None
+        if providers is not None:
+            wanted = [set(providers)]
+            calls_ids, latency_ids = _matching(calls_of, [0], wanted), _matching(latency_of, [0], wanted)
         out: dict[tuple, ProviderRow] = {}
 
         def row(s, provider, kind) -> ProviderRow:
             found = out.get((s, provider, kind))
             if found is None:
-                found = out[(s, provider, kind)] = ProviderRow(s, provider, kind)
+                found = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
             return found
 
-        for s, provider, kind, status, calls, failures, timeouts in self._grouped(
-                "rollup_providers", "provider, kind, status, sum(calls), sum(failures), sum(timeouts)",
-                None, start_ms, end_ms, step_ms, only, tuple(args)):
-            r = row(s, provider, kind)
-            r.calls += calls
-            r.failures += failures
-            r.timeouts += timeouts
-            if status is not None:
-                r.statuses[status] = r.statuses.get(status, 0) + calls
-        for s, provider, kind, bucket, n in self._grouped(
-                "rollup_latency", "provider, kind, bucket, sum(n)", None,
-                start_ms, end_ms, step_ms, only, tuple(args)):
-            latency = row(s, provider, kind).latency
-            latency[bucket] = latency.get(bucket, 0) + n
+        if calls_ids != []:
+            for s, k, calls, failures, timeouts in self._steps("calls_by_key", "k", "calls, failures, timeouts",
+                                                               start_ms, end_ms, step_ms, calls_ids):
+                provider, kind, status = calls_of[k]
+                r = row(s, provider, kind)
+                r.calls += calls
+                r.failures += failures
+                r.timeouts += timeouts
+                if status is not None:
+                    r.statuses[status] = r.statuses.get(status, 0) + calls
+        if latency_ids != []:
+            for s, k, bucket, n in self._steps("latency_by_key", "k, b", "n", start_ms, end_ms, step_ms, latency_ids):
+                provider, kind = latency_of[k]
+                latency = row(s, provider, kind).latency
+                latency[bucket] = latency.get(bucket, 0) + n
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
 
@@ -233,10 +274,12 @@ class RollupFile(SQLiteRollups):
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._writer = self._connect()
-        with self._write_lock:
-            create_tables(self._writer)
-            self._writer.execute(DOCS_TABLE)
         super().__init__(self._thread_reader, self._write)
+        with self._write_lock:
+            migrated = create_tables(self._writer, self.keys)
+            self._writer.execute(DOCS_TABLE)
+        if migrated:
+            self._vacuum()
 
     def add(self, sums: Sums, docs: Mapping[tuple[str, str], int] | None = None) -> None:
         """After the events' commit: the batch's sums, and how many events each index (partition,
@@ -247,7 +290,7 @@ class RollupFile(SQLiteRollups):
         try:
             with self._write() as conn:
                 if sums:
-                    add_sums(conn, sums)
+                    add_sums(conn, sums, keys=self.keys)
                 if docs:
                     conn.executemany("INSERT INTO rollup_docs VALUES (?, ?, ?) ON CONFLICT (part, shard) "
                                      "DO UPDATE SET events = events + excluded.events",
@@ -303,9 +346,19 @@ class RollupFile(SQLiteRollups):
             try:
                 yield conn
             except BaseException:
+                self.keys.forget()      # the ids this transaction added are gone
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _vacuum(self) -> None:
+        """The first layout's pages given back to the file system after its migration (skipped,
+        and logged, when another connection is reading: the pages are then reused by new rows)."""
+        with self._write_lock:
+            try:
+                self._writer.execute("VACUUM")
+            except sqlite3.Error as exc:
+                log.warning("rollups: %s not compacted after its migration (%s)", self.path, exc)
 
     def close(self) -> None:
         with self._write_lock:

@@ -1,0 +1,135 @@
+"""The rollup tables' layout (app/storage/rollups_sqlite.py): keys interned in `rollup_keys`, and a
+database of the first layout (values as text in every row, times in ms) migrated when opened —
+by the embedded store's rollups.db and by the legacy sqlite store — with the same numbers as a
+brute-force count, and writes after the migration adding to the migrated rows."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+
+from app.config import Settings
+from app.rollups.model import MINUTE_MS, reduce
+from app.services import build_normalizer
+from app.storage import open_store
+from app.storage.rollups_sqlite import RollupFile
+
+from test_rollups import assert_equal_to_brute_force, demo, ingest, odd_events, write
+
+V1_SCHEMA = (
+    "CREATE TABLE rollup_counts (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
+    "component TEXT, type TEXT, level TEXT, outcome TEXT, service TEXT, n INTEGER NOT NULL, "
+    "PRIMARY KEY (width, minute_ms, key)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_providers (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
+    "provider TEXT NOT NULL, kind TEXT, status TEXT, calls INTEGER NOT NULL, failures INTEGER NOT NULL, "
+    "timeouts INTEGER NOT NULL, PRIMARY KEY (width, minute_ms, key)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_latency (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
+    "provider TEXT NOT NULL, kind TEXT, bucket INTEGER NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY (width, minute_ms, key, bucket)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_docs (part TEXT NOT NULL, shard TEXT NOT NULL, events INTEGER NOT NULL, "
+    "PRIMARY KEY (part, shard));"
+)
+WIDTHS = (MINUTE_MS, 3_600_000, 86_400_000)
+
+
+@pytest.fixture(scope="module")
+def normalizer(tmp_path_factory):
+    return build_normalizer(Settings.from_env({"PLATLOGS_DATA_DIR": str(tmp_path_factory.mktemp("n"))}))
+
+
+def write_v1(conn: sqlite3.Connection, events: list[dict]) -> None:
+    """The sums of `events` in the first layout, as its code wrote them (every width)."""
+    sums = reduce(events)
+    for width in WIDTHS:
+        rows: dict = {}
+        for (minute, *values), n in sums.counts.items():
+            key = (minute - minute % width, tuple(values))
+            rows[key] = rows.get(key, 0) + n
+        conn.executemany("INSERT INTO rollup_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(width, m, orjson.dumps(list(v)), *v, n) for (m, v), n in rows.items()])
+        calls: dict = {}
+        for (minute, *values), numbers in sums.providers.items():
+            had = calls.setdefault((minute - minute % width, tuple(values)), [0, 0, 0])
+            for i, x in enumerate(numbers):
+                had[i] += x
+        conn.executemany("INSERT INTO rollup_providers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(width, m, orjson.dumps(list(v)), *v, *x) for (m, v), x in calls.items()])
+        latency: dict = {}
+        for (minute, provider, kind, bucket), n in sums.latency.items():
+            key = (minute - minute % width, (provider, kind), bucket)
+            latency[key] = latency.get(key, 0) + n
+        conn.executemany("INSERT INTO rollup_latency VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [(width, m, orjson.dumps(list(v)), *v, b, n) for (m, v, b), n in latency.items()])
+
+
+def events_of(normalizer) -> list[dict]:
+    return demo(normalizer, 900, datetime(2026, 11, 19, tzinfo=timezone.utc), seed=11, days=2) + odd_events(normalizer)
+
+
+def tables(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_keys_are_stored_once_and_rows_hold_small_integers(tmp_path, normalizer):
+    rollups = RollupFile(tmp_path / "rollups.db")
+    events = events_of(normalizer)
+    rollups.add(reduce(events))
+    conn = rollups._thread_reader()
+    keys = conn.execute("SELECT count(*), count(DISTINCT key) FROM rollup_keys").fetchone()
+    assert keys[0] == keys[1] > 0
+    for table in ("counts_by_key", "calls_by_key", "latency_by_key"):
+        types = {t for (t,) in conn.execute(f"SELECT DISTINCT typeof(w) || typeof(m) || typeof(k) FROM {table}")}
+        assert types == {"integerintegerinteger"}
+        assert conn.execute(f"SELECT DISTINCT w FROM {table} ORDER BY w").fetchall() == [(1,), (60,), (1440,)]
+    rollups.close()
+
+
+def test_a_rollups_db_of_the_first_layout_is_migrated_when_opened(tmp_path, normalizer):
+    path = tmp_path / "rollups.db"
+    events = events_of(normalizer)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        write_v1(conn, events[:500])
+        conn.execute("INSERT INTO rollup_docs VALUES ('202611', 's0', 500)")
+    rollups = RollupFile(path)
+    try:
+        assert not tables(path) & {"rollup_counts", "rollup_providers", "rollup_latency"}
+        assert rollups.counted() == {("202611", "s0"): 500}
+
+        class Store:   # what assert_equal_to_brute_force reads
+            pass
+        store = Store()
+        store.rollups = rollups
+        assert_equal_to_brute_force(store, events[:500])
+        rollups.add(reduce(events[500:]))              # writes after the migration add to its rows
+        assert_equal_to_brute_force(store, events)
+    finally:
+        rollups.close()
+    again = RollupFile(path)                           # opened again: nothing left to migrate
+    store.rollups = again
+    assert_equal_to_brute_force(store, events)
+    again.close()
+
+
+def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer):
+    url = f"sqlite://{tmp_path}/events?day_partition_days=36500"
+    s = open_store(url)
+    stored = ingest(s, normalizer)
+    s.close()
+    db = next((tmp_path / "events").glob("*.db"))
+    with sqlite3.connect(db) as conn:   # its rollups back to the first layout
+        conn.executescript("DROP TABLE counts_by_key; DROP TABLE calls_by_key; DROP TABLE latency_by_key; "
+                           "DROP TABLE rollup_keys;" + V1_SCHEMA.split("CREATE TABLE rollup_docs")[0])
+        write_v1(conn, stored)
+    s = open_store(url)
+    try:
+        assert "rollup_counts" not in tables(db)
+        assert_equal_to_brute_force(s, stored)
+        more = demo(normalizer, 200, datetime(2026, 11, 19, 6, tzinfo=timezone.utc), seed=12)
+        stored += write(s, more)
+        assert_equal_to_brute_force(s, stored)
+    finally:
+        s.close()
