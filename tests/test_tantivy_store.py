@@ -180,3 +180,24 @@ def test_a_tantivy_1_store_is_read_but_not_written(url, tmp_path):
     with pytest.raises(StoreError, match="platlogs migrate"):
         old.write([event(DAY0 + 2, "new")])
     old.close()
+
+
+def test_indexes_keep_no_field_norms(url, tmp_path):
+    """Hits are ordered by time, never scored, so the byte per document and text field that
+    tantivy keeps for BM25 (its field norms) is not written; search finds the same."""
+    store = open_store(url)
+    try:
+        events = [event(DAY0 + i, f"n{i}", message=f"login failed for player p-{i}") for i in range(300)]
+        assert store.write(events).stored == 300
+        metas = list((tmp_path / "store" / "parts").glob("*/s*/meta.json"))
+        assert metas
+        for meta in metas:
+            for field in orjson.loads(meta.read_bytes())["schema"]:
+                indexing = field["options"].get("indexing") or {}
+                assert not field["options"].get("fieldnorms") and not indexing.get("fieldnorms"), field
+        # a byte per event and normed field before (message, id, keys, all, f: 1,500 here); now a header
+        assert all(p.stat().st_size < 300 for p in (tmp_path / "store" / "parts").glob("*/s*/*.fieldnorm"))
+        found = store.search(SearchRequest(query=parse('"login failed" p-7'), start_ms=DAY0, end_ms=DAY0 + 1000))
+        assert [h["event"]["id"] for h in found.hits] == ["n7"] and found.total == 1
+    finally:
+        store.close()

@@ -50,7 +50,7 @@ from .group_commit import GroupCommit, Ticket
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
 from .rollups_sqlite import RollupFile
 from .tantivy_readers import Readers
-from .tantivy_writer import ShardWriter
+from .tantivy_writer import ShardWriter, create_index
 from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
 from .tantivy_schema import (LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
                              index_schema)
@@ -184,7 +184,9 @@ class TantivyStore:
         shard = self._claim_shard()
         path = self.parts_dir / part / f"s{shard}"
         path.mkdir(parents=True, exist_ok=True)
-        index = self._prepare_index(tantivy.Index(index_schema(), path=str(path), reuse=True))
+        if not (path / "meta.json").exists():
+            create_index(path)
+        index = self._prepare_index(tantivy.Index.open(str(path)))
         writer = self._writers[part] = ShardWriter(index, self.heap, self.threads, shard)
         while len(self._writers) > OPEN_WRITERS:
             _, old = self._writers.popitem(last=False)
