@@ -17,6 +17,7 @@ ENTRIES = [
     ("web.api_activity", "API activity", "view_api"),
     ("web.health", "Health", "view_integrations"),
     ("web.integrations", "Integrations", "view_integrations"),
+    ("web.ingest_status", "Ingest", "view_ingest"),
     ("web.alerts", "Alerts", "view_alerts"),
     ("web.tail", "Live tail", "live_tail"),
     ("web.trail", "Reading trail", "reading_trail"),
