@@ -45,6 +45,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from .web import web
 
     init_auth(app, services.meta)
+    from .ingest.origin_hooks import install as count_ingest
+    count_ingest(app, services.ingest_stats)   # ingest counters: first of the before-request hooks
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf = CSRFProtect(app)
 
