@@ -10,8 +10,11 @@ from .events.normalize import Normalizer
 from .events.redact import Redactor
 from .events.schema import load_schema
 from .ingest.pipeline import Ingestor
+from .ingest.stats import IngestStats
+from .ingest.stats_files import stats_dir
 from .meta import MetaDB
 from .storage import LogStore, open_store
+from .storage.group_commit import writer_queue
 
 
 @dataclass
@@ -23,8 +26,11 @@ class Services:
     trail: LogStore            # the reading trail: its own stream, shown to reading_trail roles only
     trail_ingestor: Ingestor
     redactor: Redactor         # masks card numbers and secrets: events at ingest, free text in the meta DB
+    ingest_stats: IngestStats | None = None   # this process's ingest counters (app/ingest/stats.py)
 
     def close(self) -> None:
+        if self.ingest_stats is not None:
+            self.ingest_stats.close()
         self.store.close()
         self.trail.close()
         self.meta.engine.dispose()
@@ -48,6 +54,10 @@ def build_services(settings: Settings) -> Services:
     ingestor = Ingestor(normalizer, store, batch_size=settings.batch_size,
                         max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
                         max_event_age_days=settings.max_event_age_days)
+    ingest_stats = IngestStats(stats_dir(settings.data_dir), redactor)
+    ingest_stats.queue_probe = writer_queue(store)
+    ingestor.stats = ingest_stats
     trail = open_store(settings.trail_store_url, **settings.store_options())
     return Services(settings=settings, store=store, meta=meta, ingestor=ingestor, trail=trail,
-                    trail_ingestor=Ingestor(normalizer, trail, batch_size=100), redactor=redactor)
+                    trail_ingestor=Ingestor(normalizer, trail, batch_size=100), redactor=redactor,
+                    ingest_stats=ingest_stats)

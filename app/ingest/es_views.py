@@ -28,6 +28,7 @@ from ..storage import StoreError
 from .es_bulk import answer, read_actions
 from .ndjson import BodyLimit, decoded_chunks, iter_lines
 from .pipeline import IngestReport
+from .stats import count_refused
 from .views import REBALANCE_ITEMS
 
 es = Blueprint(ES_BLUEPRINT, __name__)
@@ -160,6 +161,7 @@ def bulk(index: str | None = None):
     items = read_actions(iter_lines(_chunks(), services.settings.max_event_bytes), index, actions)
     report = services.ingestor.ingest(items, position="item", check_size=True,
                                       report=IngestReport(track=True, max_errors=1 << 62))
+    count_refused(services.ingestor.stats, [(a.status, a.reason) for a in actions if a.status])
     if len(actions) >= REBALANCE_ITEMS:
         request_rebalance(request.environ)
     return _json(answer(actions, report, int((time.monotonic() - started) * 1000)))

@@ -67,6 +67,8 @@ class IngestReport:
 
 
 class Ingestor:
+    stats = None     # an IngestStats (app/ingest/stats.py) counting what comes with an origin, or None
+
     def __init__(self, normalizer: Normalizer, store: LogStore, *, batch_size: int = 2000,
                  max_event_bytes: int = 64 * 1024, max_errors: int = 1000, max_event_age_days: int = 0):
         self.normalizer = normalizer
@@ -84,6 +86,15 @@ class Ingestor:
         `report`: the caller's own (its max_errors, track), filled in and returned."""
         if report is None:
             report = IngestReport(max_errors=self.max_errors)
+        tally = self.stats.tally() if self.stats is not None else None
+        if tally is None:
+            return self._ingest(items, position, check_size, progress, report, None)
+        try:
+            return self._ingest(items, position, check_size, progress, report, tally)
+        finally:
+            tally.finish(report)
+
+    def _ingest(self, items, position, check_size, progress, report: IngestReport, tally) -> IngestReport:
         batch: list[dict] = []
         numbers: list[int] = []
         normalize = self.normalizer.normalize
@@ -121,16 +132,19 @@ class Ingestor:
                     error["field"] = exc.field
                 report.reject(error)
             if len(batch) >= self.batch_size:
-                self._flush(batch, numbers, position, report, progress)
+                self._flush(batch, numbers, position, report, progress, tally)
                 batch, numbers = [], []
                 now_ms = time.time_ns() // 1_000_000
         if batch:
-            self._flush(batch, numbers, position, report, progress)
+            self._flush(batch, numbers, position, report, progress, tally)
         return report
 
-    def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress) -> None:
+    def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress,
+               tally=None) -> None:
         if report.track:   # (read before the store consumes the events)
             report.ids.update(zip(numbers, [event["event"]["id"] for event in batch]))
+        if tally is not None:
+            tally.batch(batch)
         try:
             result = self.store.write(batch)
         except StoreError as exc:

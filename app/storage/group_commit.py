@@ -37,6 +37,13 @@ class GroupCommit(Generic[R]):
         self._queue: deque[Ticket[R]] = deque()
         self._cond = threading.Condition()
         self.groups = 0          # groups written (tests and benches read it)
+        self.peak = 0            # the longest the queue has been since `depth()` was last asked
+
+    def depth(self) -> tuple[int, int]:
+        """(batches queued now, the most queued at once since the last call): the ingest status."""
+        with self._cond:
+            peak, self.peak = max(self.peak, len(self._queue)), 0
+            return len(self._queue), peak
 
     def submit(self, items: list, result: R, write: Callable[[list[Ticket[R]]], None],
                lock: threading.RLock) -> R:
@@ -45,6 +52,8 @@ class GroupCommit(Generic[R]):
         ticket: Ticket[R] = Ticket(items, result)
         with self._cond:
             self._queue.append(ticket)
+            if len(self._queue) > self.peak:
+                self.peak = len(self._queue)
             while not ticket.done and self._queue[0] is not ticket:
                 self._cond.wait()
         if not ticket.done:   # the head of the queue: write its group
@@ -73,3 +82,9 @@ class GroupCommit(Generic[R]):
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
+
+
+def writer_queue(store) -> Callable[[], tuple[int, int]] | None:
+    """The depth probe of `store`'s group-commit queue (the embedded store has one), or None."""
+    writes = getattr(store, "_writes", None)
+    return writes.depth if isinstance(writes, GroupCommit) else None
