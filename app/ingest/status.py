@@ -164,6 +164,16 @@ def _percentile(counts: list[int], total: int, q: float) -> int | None:
     return LAG_BOUNDS_MS[-1] + 1
 
 
+def lag_text(ms: int | None) -> str:
+    """A lag percentile as text: "≤ 5 s" (the upper bound of its bucket)."""
+    from ..search.figures import duration_text
+    if ms is None:
+        return "—"
+    if ms > LAG_BOUNDS_MS[-1]:
+        return f"over {duration_text(LAG_BOUNDS_MS[-1])}"
+    return "≤ 0 ms" if ms <= 0 else f"≤ {duration_text(ms)}"
+
+
 def _syslog(data_dir: Path) -> dict | None:
     from ..syslog.status import read_status
     return read_status(Path(data_dir))

@@ -6,8 +6,7 @@ from flask import current_app, jsonify, render_template, request
 
 from ..auth import api_access, page_access
 from ..errors import ApiError
-from ..ingest.stats import LAG_BOUNDS_MS
-from ..ingest.status import TOP_SOURCES, ingest_status
+from ..ingest.status import TOP_SOURCES, ingest_status, lag_text
 from ..search.figures import duration_text
 from . import web
 from .api import api
@@ -34,14 +33,6 @@ def _status() -> dict:
 def ingest_status_json():
     """Counters of every ingest protocol and source, summed over the server's processes."""
     return jsonify(_status())
-
-
-def lag_text(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    if ms > LAG_BOUNDS_MS[-1]:
-        return f"over {duration_text(LAG_BOUNDS_MS[-1])}"
-    return "≤ 0 (on time)" if ms <= 0 else f"≤ {duration_text(ms)}"
 
 
 def size_text(n: int) -> str:
