@@ -13,6 +13,7 @@ import click
 from .cli_alerts import alerts, scheduler
 from .cli_common import _services, tune_gc
 from .cli_dashboards import dashboards
+from .cli_ingest import ingest_status
 from .cli_rollups import rollups
 from .cli_syslog import syslog
 
@@ -29,6 +30,7 @@ main.add_command(alerts)
 main.add_command(rollups)
 main.add_command(dashboards)
 main.add_command(syslog)
+main.add_command(ingest_status)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -140,7 +142,8 @@ def ingest(file: str, fmt: str) -> None:
         chunks = decoded_chunks(Counting(), gzip=file.endswith(".gz"))
         lines = iter_lines(chunks, services.settings.max_event_bytes)
         lines = as_text_if(lines, fmt, None if file == "-" else str(Path(file).resolve()))
-        report = services.ingestor.ingest(lines, position="line")
+        with services.ingest_stats.counting("cli", "platlogs ingest", "platlogs-cli", size or 0):
+            report = services.ingestor.ingest(lines, position="line")
     services.close()
     elapsed = time.monotonic() - started
     click.echo(f"accepted {report.accepted:,} ({report.duplicates:,} already stored), rejected {report.rejected:,} "
