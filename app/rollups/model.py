@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Collection, Iterable, Mapping, Protocol
 
 MINUTE_MS = 60_000
+HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
+WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (see pieces)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name")
@@ -159,3 +161,29 @@ def check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
         raise ValueError(f"rollup step {step_ms!r}: a whole number of minutes, in ms")
     if not (type(start_ms) is int and type(end_ms) is int and 0 <= start_ms <= end_ms):
         raise ValueError(f"rollup range [{start_ms!r}, {end_ms!r}): epoch ms, start <= end")
+
+
+def pieces(start_ms: int, end_ms: int, step_ms: int, minutes_before: int = 0) -> list[tuple[int, int, int]]:
+    """[start, end) as (width, from, to): the widest width dividing the step on whole units of
+    it, narrower ones at the edges; before `minutes_before` minutes only (a backend whose wider
+    sums start there)."""
+    out: list[tuple[int, int, int]] = []
+
+    def split(low: int, high: int, widths: tuple[int, ...]) -> None:
+        if low >= high:
+            return
+        width = widths[-1]
+        if width == MINUTE_MS:
+            out.append((width, low, high))
+            return
+        first, last = -(-low // width) * width, high // width * width
+        if step_ms % width or first >= last:
+            split(low, high, widths[:-1])
+            return
+        split(low, first, widths[:-1])
+        out.append((width, first, last))
+        split(last, high, widths[:-1])
+    if start_ms < min(minutes_before, end_ms):
+        out.append((MINUTE_MS, start_ms, min(minutes_before, end_ms)))
+    split(max(start_ms, minutes_before), end_ms, WIDTHS)
+    return out

@@ -8,6 +8,11 @@ mapping of its own. Documents, one per minute and key (`t` says which family):
   p  minute, provider, kind, status, calls, failures, timeouts
   l  minute, provider, kind, bucket, n
 Their `_id` is a hash of family, minute and key, so every process adds to the same document.
+Every batch is added per minute and also per hour and per day (`w`: the document's width in
+minutes, 60 or 1440, absent on minute documents; `minute` its start), so 30 days read about
+30 documents per key, not 43,200. An index made before the widths (no `w` in its mapping) gets
+the field when first opened, and its `_meta.widths_from` says from when the wider documents
+count everything (the next day's start): reads before that use the minute documents only.
 
 Adding: a `_bulk` of `update`s whose painless script adds the batch's numbers to the document's
 (upsert: the numbers themselves when it does not exist yet), with `retry_on_conflict`: two
@@ -19,7 +24,8 @@ index the recomputed documents.
 
 Reading: composite aggregations (paged, so any number of steps) — a `histogram` of `minute` with
 the step as interval (aligned to multiples of the step from the epoch) and `terms` of the keys,
-summing in the cluster.
+summing in the cluster — over the widest documents whose width divides the step (model.pieces).
+The rebuild replaces minute documents, then recomputes the hours and days it touched from them.
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ from typing import Collection, Mapping
 
 import orjson
 
-from ..rollups.model import COLUMNS, CountRow, ProviderRow, Sums, check_range, count_columns
+from ..rollups.model import (COLUMNS, DAY_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums, check_range,
+                             count_columns, pieces)
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +47,15 @@ ADD = ("for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
 _KEYWORD = {"type": "keyword"}
 MAPPING = {"dynamic": "strict", "properties": {
     "t": _KEYWORD, "minute": {"type": "long"}, **{c: _KEYWORD for c in COLUMNS.values()},
-    "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"},
+    "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"}, "w": {"type": "integer"},
     **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")}}}
 PAGE = 2000
+FAMILIES = {"c": (tuple(COLUMNS.values()), ("n",)), "p": (("provider", "kind", "status"), ("calls", "failures", "timeouts")),
+            "l": (("provider", "kind", "bucket"), ("n",))}
 
 
-def documents(sums: Sums) -> list[tuple[str, dict, dict]]:
-    """(id, key fields, numbers) of every document the sums add to."""
+def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, dict, dict]]:
+    """(id, key fields, numbers) of every document the sums add to, at each width."""
     out = []
     for (minute, *values), n in sums.counts.items():
         out.append(("c", minute, values, dict(zip(COLUMNS.values(), values)), {"n": n}))
@@ -56,9 +65,33 @@ def documents(sums: Sums) -> list[tuple[str, dict, dict]]:
     for (minute, provider, kind, bucket), n in sums.latency.items():
         out.append(("l", minute, [provider, kind, bucket], {"provider": provider, "kind": kind, "bucket": bucket},
                     {"n": n}))
-    return [(hashlib.blake2b(orjson.dumps([t, minute, *values]), digest_size=16).hexdigest(),
-             {"t": t, "minute": minute, **{k: v for k, v in keys.items() if v is not None}}, numbers)
-            for t, minute, values, keys, numbers in out]
+    docs = []
+    for width in widths:
+        if width == MINUTE_MS:
+            rows = out
+        else:
+            coarse: dict = {}
+            for t, minute, values, keys, numbers in out:
+                ident = (t, minute - minute % width, orjson.dumps(values))
+                had = coarse.get(ident)
+                if had is None:
+                    coarse[ident] = (t, ident[1], values, keys, dict(numbers))
+                else:
+                    for name, x in numbers.items():
+                        had[4][name] += x
+            rows = list(coarse.values())
+        w = width // MINUTE_MS
+        for t, minute, values, keys, numbers in rows:
+            docs.append((_doc_id(t, minute, values, w),
+                         {"t": t, "minute": minute, **({"w": w} if w != 1 else {}),
+                          **{k: v for k, v in keys.items() if v is not None}}, numbers))
+    return docs
+
+
+def _doc_id(t: str, minute: int, values: list, w: int) -> str:
+    """A minute document's id is that of the first layout (adding goes on in its documents)."""
+    ident = [t, minute, *values] if w == 1 else [t, minute, *values, {"w": w}]
+    return hashlib.blake2b(orjson.dumps(ident), digest_size=16).hexdigest()
 
 
 class OpenSearchRollups:
@@ -68,6 +101,7 @@ class OpenSearchRollups:
         self.index = f"{store.prefix}-rollups"
         self._exc = store._exc
         self._ready = False
+        self.widths_from = 0          # ms: before it, minute documents only (an index older than the widths)
         self._dirty = False
         self._lock = threading.Lock()
 
@@ -83,10 +117,18 @@ class OpenSearchRollups:
                 try:
                     self.client.indices.create(index=self.index, body={
                         "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-                        "mappings": MAPPING})
+                        "mappings": {**MAPPING, "_meta": {"widths_from": 0}}})
                 except self._exc.RequestError as exc:
                     if exc.error != "resource_already_exists_exception":
                         raise
+            mapping = next(iter(self.client.indices.get_mapping(index=self.index).values()))["mappings"]
+            meta = mapping.get("_meta") or {}
+            if "w" not in mapping.get("properties", {}) or "widths_from" not in meta:
+                # made before the widths: they count everything from the next day on
+                meta = {**meta, "widths_from": meta.get("widths_from", -(-int(time.time() * 1000) // DAY_MS) * DAY_MS)}
+                self.client.indices.put_mapping(index=self.index, body={
+                    "_meta": meta, "properties": {"w": MAPPING["properties"]["w"]}})
+            self.widths_from = int(meta["widths_from"])
             self._ready = True
 
     # -- writing ------------------------------------------------------------------------
@@ -136,15 +178,36 @@ class OpenSearchRollups:
     def replace(self, start_ms: int, end_ms: int, sums: Sums) -> None:
         """The sums of [start_ms, end_ms) become `sums` (the rebuild)."""
         self._ensure()
+        self._delete(MINUTE_MS, start_ms, end_ms)
+        self._index(documents(sums, widths=(MINUTE_MS,)))
+        self._refresh()
+        for width in WIDTHS[1:]:      # the hours and days it touched, from their minutes
+            low, high = start_ms - start_ms % width, -(-end_ms // width) * width
+            self._delete(width, low, high)
+            docs = []
+            for t, (fields, numbers) in FAMILIES.items():
+                filters = [{"term": {"t": t}}, self._piece(MINUTE_MS, low, high)]
+                sources = [("s", {"histogram": {"field": "minute", "interval": width}})] + [
+                    (f, {"terms": {"field": f, "missing_bucket": True}}) for f in fields]
+                for key, found in self._composite(filters, sources, numbers):
+                    values = [int(key[f]) if f == "bucket" else key[f] for f in fields]
+                    docs.append((_doc_id(t, int(key["s"]), values, width // MINUTE_MS),
+                                 {"t": t, "minute": int(key["s"]), "w": width // MINUTE_MS,
+                                  **{f: v for f, v in zip(fields, values) if v is not None}}, found))
+            self._index(docs)
+        self._refresh()
+
+    def _delete(self, width: int, start_ms: int, end_ms: int) -> None:
         self.store._call(self.client.delete_by_query, index=self.index, body={
-            "query": {"range": {"minute": {"gte": start_ms, "lt": end_ms}}}},
+            "query": {"bool": {"filter": [self._piece(width, start_ms, end_ms)]}}},
             params={"refresh": "true", "conflicts": "proceed"})
+
+    def _index(self, docs: list[tuple[str, dict, dict]]) -> None:
         lines = []
-        for doc_id, keys, numbers in documents(sums):
+        for doc_id, keys, numbers in docs:
             lines.append(orjson.dumps({"index": {"_index": self.index, "_id": doc_id}}))
             lines.append(orjson.dumps({**keys, **numbers}))
         self._bulk(lines)
-        self._refresh()
 
     # -- reading ------------------------------------------------------------------------
 
@@ -169,9 +232,19 @@ class OpenSearchRollups:
             body["aggs"]["r"]["composite"]["after"] = found["after_key"]
 
     @staticmethod
-    def _range(t: str, start_ms: int, end_ms: int, step_ms: int) -> tuple[list[dict], tuple[str, dict]]:
-        return ([{"term": {"t": t}}, {"range": {"minute": {"gte": start_ms, "lt": end_ms}}}],
-                ("s", {"histogram": {"field": "minute", "interval": step_ms}}))
+    def _piece(width: int, start_ms: int, end_ms: int) -> dict:
+        """The documents of one width starting in [start_ms, end_ms)."""
+        span = {"range": {"minute": {"gte": start_ms, "lt": end_ms}}}
+        if width == MINUTE_MS:
+            return {"bool": {"filter": [span], "must_not": [{"exists": {"field": "w"}}]}}
+        return {"bool": {"filter": [span, {"term": {"w": width // MINUTE_MS}}]}}
+
+    def _range(self, t: str, start_ms: int, end_ms: int, step_ms: int) -> tuple[list[dict], tuple[str, dict]]:
+        """Filters of the widest documents covering [start_ms, end_ms) at this step, and the step's source."""
+        self._ensure()
+        parts = [self._piece(*piece) for piece in pieces(start_ms, end_ms, step_ms, self.widths_from)]
+        within = {"bool": {"should": parts, "minimum_should_match": 1}} if parts else {"match_none": {}}
+        return ([{"term": {"t": t}}, within], ("s", {"histogram": {"field": "minute", "interval": step_ms}}))
 
     @staticmethod
     def _any_of(name: str, values: Collection[str | None]) -> dict:

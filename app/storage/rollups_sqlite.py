@@ -33,12 +33,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Collection, ContextManager, Mapping
 
-from ..rollups.model import COUNT_DIMENSIONS, MINUTE_MS, CountRow, ProviderRow, Sums, check_range, count_columns
+from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
+                             check_range, count_columns, pieces)
 from .base import StoreError
 from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, Keys, has_v1, migrate_v1
 
-HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
-WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)
 SCHEMA = KEYS_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "n INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
@@ -123,29 +122,6 @@ def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Su
             conn.execute(
                 f"INSERT INTO {table} SELECT ?, m / ? * ? AS s, {group}, {', '.join(f'sum({n})' for n in numbers)} "
                 f"FROM {table} WHERE w = 1 AND m >= ? AND m < ? GROUP BY s, {group}", (w, w, w, low, high))
-
-
-def pieces(start_ms: int, end_ms: int, step_ms: int) -> list[tuple[int, int, int]]:
-    """[start, end) as (width, from, to): the widest width dividing the step on whole units of
-    it, narrower ones at the edges."""
-    out: list[tuple[int, int, int]] = []
-
-    def split(low: int, high: int, widths: tuple[int, ...]) -> None:
-        if low >= high:
-            return
-        width = widths[-1]
-        if width == MINUTE_MS:
-            out.append((width, low, high))
-            return
-        first, last = -(-low // width) * width, high // width * width
-        if step_ms % width or first >= last:
-            split(low, high, widths[:-1])
-            return
-        split(low, first, widths[:-1])
-        out.append((width, first, last))
-        split(last, high, widths[:-1])
-    split(start_ms, end_ms, WIDTHS)
-    return out
 
 
 def _matching(values_of: Mapping[int, tuple], positions: list[int], wanted: list[set]) -> list[int]:
