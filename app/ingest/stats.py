@@ -11,7 +11,8 @@ The hot path is cheap on purpose (bench/ingest_status_overhead.py measures it):
 - per request (`Tally.finish`) one lock and a few dict updates; refusals are classified from the
   report's errors (only the refused items cost anything).
 
-Bounded: at most MAX_ROWS (protocol, source) rows per process (then source "(other)"), a fixed
+Bounded: at most MAX_ROWS (protocol, source) rows per process (then source "(other)", one more
+row per protocol), a fixed
 set of refusal reasons (REASONS), rate buckets for the last hour, lag buckets for the last
 LAG_WINDOW_S. Source names come from API key names (admins type them) and are hostile input:
 cut to MAX_SOURCE_CHARS and run through the project's redactor before they are kept.

@@ -47,7 +47,7 @@ def ingest_status(data_dir: Path, *, stats=None, top: int = TOP_SOURCES, now_ms:
     sources = _top(list(rows.values()), top)
     by_protocol: dict[str, dict] = {}
     for row in rows.values():
-        merge_rows([{"rows": [_file_row(row)]}], into=by_protocol)
+        merge_rows([{"rows": [dict(_file_row(row), source="*")]}], into=by_protocol)
     protocols = [_present(r, now_ms) for r in sorted(by_protocol.values(), key=lambda r: r["protocol"])]
     for entry in protocols:
         entry.pop("source", None)
@@ -126,7 +126,7 @@ def _present(row: dict, now_ms: int) -> dict:
         floor = now_s - seconds
         floor -= floor % RATE_BUCKET_S
         accepted = sum(v[0] for t, v in row["rate"].items() if t >= floor)
-        rate[name] = round(accepted / max(now_s - floor, 1), 2)
+        rate[name] = round(accepted / max(now_s - floor, 1), 3)
     newest = row["newest_ts_ms"]
     return {
         "protocol": row["protocol"], "source": row["source"], "shipper": row["shipper"],

@@ -43,7 +43,7 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-@web.get("/ingest/status")
+@web.get("/ingest/status", endpoint="ingest_status")
 @page_access("view_ingest")
 def ingest_status_page():
     return render_template("ingest_status.html", s=_status(), lag_text=lag_text, size_text=size_text,
