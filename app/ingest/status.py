@@ -108,7 +108,7 @@ def _top(rows: list[dict], top: int) -> list[dict]:
     kept, rest = rows[:top], rows[top:]
     if rest:
         others = merge_rows([{"rows": [dict(_file_row(r), source=OTHER_SOURCE) for r in rest]}])
-        merged = {(r["protocol"], r["source"]): r for r in kept}
+        merged = merge_rows([{"rows": [_file_row(r) for r in kept]}])     # copies: `rows` stays as it was
         for key, row in others.items():
             if key in merged:
                 merge_rows([{"rows": [_file_row(row)]}], into=merged)
