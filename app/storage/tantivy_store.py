@@ -221,7 +221,8 @@ class TantivyStore:
             raise StoreError(f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
                              "reads but does not write: copy it into a new store with `platlogs migrate "
                              f"--from tantivy://{self.directory} --to tantivy://<new directory>`")
-        items = [((k, item[0]), *item[1:]) for k, ticket in enumerate(group) for item in ticket.items]
+        items = [((k, pos), ts, eid, client_id, event) for k, ticket in enumerate(group)
+                 for pos, ts, eid, client_id, event in ticket.items]
         by_span = self._route(items, locked=False)
         # the store-wide lock: to open a partition (every process must agree on the layout)
         # and to check client-chosen ids (two processes must not both store one)
@@ -259,11 +260,16 @@ class TantivyStore:
         layout = Layout([(start, end) for _, start, end in spans], time.time_ns() // 1_000_000,
                         self.day_partition_days, recent=month_span)
         out: dict[str, list] = {}
+        names: dict[tuple[int, int], list] = {}   # span -> its items (one name made per span)
+        route = layout.route
         for item in items:
-            span = layout.route(item[1])
-            if layout.opened and not locked:
-                return None
-            out.setdefault(span_name(*span), []).append(item)
+            span = route(item[1])
+            found = names.get(span)
+            if found is None:
+                if layout.opened and not locked:
+                    return None
+                found = names[span] = out.setdefault(span_name(*span), [])
+            found.append(item)
         for span in layout.opened:
             (self.parts_dir / span_name(*span)).mkdir(exist_ok=True)
         return out
