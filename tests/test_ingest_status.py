@@ -24,6 +24,7 @@ from app.ingest.stats_files import read_snapshots, stats_dir
 from app.ingest.status import ingest_status
 
 from conftest import make_persona
+from test_syslog import listener_factory  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<script>alert("x")</script> 4111 1111 1111 1111 password=hunter2'
@@ -288,3 +289,23 @@ def test_the_page_escapes_source_names(app, services):
     html = make_persona(app, "operations").get("/ingest/status").get_data(as_text=True)
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "hunter2" not in html
+
+
+def test_syslog_counts_join_the_status(listener_factory):
+    from test_syslog import octet
+    listener = listener_factory(tcp="127.0.0.1:0")
+    import socket
+    with socket.create_connection(("127.0.0.1", listener.ports["tcp"])) as conn:
+        for i in range(5):
+            conn.sendall(octet(b"<13>1 2026-12-03T10:00:0%dZ h1 app1 - - - status-%d" % (i, i)))
+    listener.wait(lambda s: s["stored"] >= 5)
+    deadline = time.monotonic() + 15
+    while True:       # the writer process writes its counters within a second
+        status = ingest_status(listener.data_dir)
+        row = next((p for p in status["protocols"] if p["protocol"] == "syslog"), None)
+        if row and row["accepted"] >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert row["accepted"] == 5 and row["refused"] == 0 and row["requests"] >= 1
+    assert row["lag"]["samples"] >= 1 and row["newest_event"].startswith("2026-12-03T10:00:04")
+    assert status["syslog"]["stored"] == 5 and status["queues"]["syslog"]["depth"] == 0

@@ -19,6 +19,7 @@ from .mapping import to_json
 from .parse import parse
 
 STORAGE_RETRIES = 6
+SYSLOG_PROTOCOL, SYSLOG_SOURCE = "syslog", "syslog listeners"    # their row in the ingest status
 
 # a frame as the listener hands it over: (bytes, receive time in ms, the sender's address, cut?)
 Item = tuple
@@ -31,7 +32,15 @@ class BatchWriter:
         self.sleep = sleep
 
     def write(self, items: list[Item]) -> dict:
-        """{"stored", "raw", "refused": {reason: n}, "dropped": n} for one batch. Never raises."""
+        """{"stored", "raw", "refused": {reason: n}, "dropped": n} for one batch. Never raises.
+        Counted in the ingest status too (protocol syslog), when the Ingestor has IngestStats."""
+        stats = getattr(self.ingestor, "stats", None)
+        if stats is None or not items:
+            return self._write(items)
+        with stats.counting(SYSLOG_PROTOCOL, SYSLOG_SOURCE, "syslog", sum(len(item[0]) for item in items)):
+            return self._write(items)
+
+    def _write(self, items: list[Item]) -> dict:
         result = {"stored": 0, "raw": 0, "refused": {}, "dropped": 0}
         try:
             tz = self.tz
@@ -90,6 +99,9 @@ def build_writer(settings) -> tuple[BatchWriter, object]:
     ingestor = Ingestor(build_normalizer(settings), store, batch_size=max(settings.syslog.batch_size, 1),
                         max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
                         max_event_age_days=settings.max_event_age_days)
+    from ..ingest.stats import IngestStats
+    from ..ingest.stats_files import stats_dir
+    ingestor.stats = IngestStats(stats_dir(settings.data_dir))
     return BatchWriter(ingestor, ZoneInfo(settings.syslog.timezone)), store
 
 
@@ -106,6 +118,7 @@ def init_process(settings) -> None:
     from ..cli_common import tune_gc
     _process_writer, store = build_writer(settings)
     Finalize(store, store.close, exitpriority=10)   # closed when the pool ends the process
+    Finalize(_process_writer, _process_writer.ingestor.stats.close, exitpriority=11)   # its last counters written
     tune_gc()
 
 
