@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..apidoc import openapi_description
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.schema import json_schema
@@ -24,6 +25,12 @@ def _store():
 def schema():
     """The event schema as JSON Schema (public: it describes the format, not the data)."""
     return jsonify(json_schema())
+
+
+@api.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description (public, like the schema: it describes the API, not the data)."""
+    return jsonify(openapi_description())
 
 
 @api.get("/health")
