@@ -35,6 +35,7 @@ UNDECLARED = {
     "web.login": "public",              # the sign-in form
     "web.static": "public",             # CSS and scripts
     "read_api.schema": "public",        # the event format, not data
+    "read_api.openapi": "public",       # the API's description (app/apidoc), not data
     "read_api.health": "public",        # liveness for load balancers
     "web.logout": "account",            # a signed-in user's own session
     "web.change_password": "account",   # ... and own password (checks the current one)
