@@ -72,7 +72,9 @@ def counts(store, query: str, start: int, end: int, facets=FACETS, histogram: in
 WINDOWS = [(END_MS - 3 * DAY - 1234, END_MS + 1), (END_MS - DAY, END_MS), (END_MS - 2 * DAY + 59_999, END_MS - DAY - 1),
            (END_MS - 7_000_000, END_MS - 6_400_000)]
 QUERIES = ["", "log.level:error", "event.component:integration service.name:games-gateway",
-           "log.level:info event.outcome:success event.type:provider_request"]
+           "log.level:info event.outcome:success event.type:provider_request", "log.level:error OR log.level:warning",
+           "event.component:integration AND integration.status:(error OR timeout OR circuit_open)",
+           "integration.provider:NetEnt", "integration.kind:payment AND integration.status:ok"]
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -96,7 +98,8 @@ def test_histogram_widths_and_facets_alone(stores, used, histogram):
 
 def test_other_queries_are_counted_by_the_index(stores, used):
     kept, plain = stores
-    for query in ["timeout", "-log.level:info", "log.level:error OR log.level:warning", "actor.type:player",
+    for query in ["timeout", "-log.level:info", "log.level:error OR service.name:wallet", "actor.type:player",
+                  "integration.status:(error OR timeout) OR log.level:error",
                   "log.level:error log.level:info", "integration.provider:*"]:
         assert counts(kept, query, END_MS - DAY, END_MS) == counts(plain, query, END_MS - DAY, END_MS)
     assert not used
@@ -173,9 +176,15 @@ def test_plan_reads_only_conditions_on_count_dimensions():
     assert answer.conditions(parse("")) == {}
     assert answer.conditions(parse("log.level:error service.name:wallet")) == {"log.level": ["error"],
                                                                                 "service.name": ["wallet"]}
-    for query in ["actor.id:p-1", "log.level:error OR log.level:info", "-log.level:error", "timeout",
-                  "log.level:err*", "log.level:error log.level:info"]:
+    assert answer.conditions(parse("log.level:error OR log.level:info")) == {"log.level": ["error", "info"]}
+    assert answer.conditions(parse("event.component:integration AND integration.status:(error OR timeout)")) == {
+        "event.component": ["integration"], "integration.status": ["error", "timeout"]}
+    for query in ["actor.id:p-1", "log.level:error OR service.name:wallet", "-log.level:error", "timeout",
+                  "log.level:err*", "log.level:error log.level:info", "log.level:error OR (log.level:info service.name:x)"]:
         assert answer.conditions(parse(query)) is None, query
+    five = answer.COUNT_DIMENSIONS[:5]     # rollups migrated from the first layout, not rebuilt yet
+    assert answer.conditions(parse("integration.provider:NetEnt"), five) is None
+    assert answer.plan(parse(""), 0, END_MS, ("integration.provider", "log.level"), None, five).dims == (1,)
     assert answer.plan(parse(""), None, END_MS, ("log.level",), None) is None
     assert answer.plan(parse(""), END_MS - 30_000, END_MS, ("log.level",), None) is None   # no whole minute
     assert answer.plan(parse(""), 0, END_MS, ("actor.type",), 30_000) is None             # nothing to answer

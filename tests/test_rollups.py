@@ -134,10 +134,14 @@ def exact_quantile(values: list[float], q: float) -> float:
     return sorted(values)[math.floor(q * (len(values) - 1))]
 
 
-def assert_equal_to_brute_force(store, events, steps=(MINUTE_MS, 3_600_000, DAY_MS)) -> None:
+def assert_equal_to_brute_force(store, events, steps=(MINUTE_MS, 3_600_000, DAY_MS),
+                                dimensions=COUNT_DIMENSIONS) -> None:
     rollups = store.rollups
     for step in steps:
-        for by in (COUNT_DIMENSIONS, ("event.component",), ("log.level", "event.outcome"), ("service.name",), ()):
+        for by in (dimensions, ("event.component",), ("log.level", "event.outcome"), ("service.name",), (),
+                   ("integration.provider", "integration.status")):
+            if not set(by) <= set(dimensions):
+                continue
             got = Counter({(r.start_ms, r.values): r.count for r in rollups.counts(START, END, step, by)})
             assert got == brute_counts(events, step, by), (step, by)
         rows = rollups.providers(START, END, step)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from app.config import Settings
-from app.rollups.model import MINUTE_MS, reduce
+from app.rollups.model import COUNT_DIMENSIONS, MINUTE_MS, reduce
 from app.services import build_normalizer
 from app.storage import open_store
 from app.storage.rollups_sqlite import RollupFile
@@ -45,7 +45,7 @@ def write_v1(conn: sqlite3.Connection, events: list[dict]) -> None:
     for width in WIDTHS:
         rows: dict = {}
         for (minute, *values), n in sums.counts.items():
-            key = (minute - minute % width, tuple(values))
+            key = (minute - minute % width, tuple(values[:5]))   # the first layout's five dimensions
             rows[key] = rows.get(key, 0) + n
         conn.executemany("INSERT INTO rollup_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [(width, m, orjson.dumps(list(v)), *v, n) for (m, v), n in rows.items()])
@@ -98,20 +98,31 @@ def test_a_rollups_db_of_the_first_layout_is_migrated_when_opened(tmp_path, norm
     try:
         assert not tables(path) & {"rollup_counts", "rollup_providers", "rollup_latency"}
         assert rollups.counted() == {("202611", "s0"): 500}
+        # its counts were kept by five dimensions: the integration call's three wait for a rebuild
+        assert rollups.dimensions() == COUNT_DIMENSIONS[:5]
 
         class Store:   # what assert_equal_to_brute_force reads
             pass
         store = Store()
         store.rollups = rollups
-        assert_equal_to_brute_force(store, events[:500])
+        assert_equal_to_brute_force(store, events[:500], dimensions=COUNT_DIMENSIONS[:5])
         rollups.add(reduce(events[500:]))              # writes after the migration add to its rows
-        assert_equal_to_brute_force(store, events)
+        assert_equal_to_brute_force(store, events, dimensions=COUNT_DIMENSIONS[:5])
     finally:
         rollups.close()
     again = RollupFile(path)                           # opened again: nothing left to migrate
     store.rollups = again
-    assert_equal_to_brute_force(store, events)
+    assert_equal_to_brute_force(store, events, dimensions=COUNT_DIMENSIONS[:5])
+    assert again.dimensions() == COUNT_DIMENSIONS[:5]
+    again.set_counted({("202611", "s0"): len(events)})   # what a rebuild of every stored minute ends with
+    assert again.dimensions() == COUNT_DIMENSIONS
     again.close()
+
+
+def test_a_new_rollups_db_counts_by_every_dimension(tmp_path, normalizer):
+    rollups = RollupFile(tmp_path / "rollups.db")
+    assert rollups.dimensions() == COUNT_DIMENSIONS
+    rollups.close()
 
 
 def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer):
@@ -127,9 +138,9 @@ def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer
     s = open_store(url)
     try:
         assert "rollup_counts" not in tables(db)
-        assert_equal_to_brute_force(s, stored)
+        assert_equal_to_brute_force(s, stored, dimensions=COUNT_DIMENSIONS[:5])
         more = demo(normalizer, 200, datetime(2026, 11, 19, 6, tzinfo=timezone.utc), seed=12)
         stored += write(s, more)
-        assert_equal_to_brute_force(s, stored)
+        assert_equal_to_brute_force(s, stored, dimensions=COUNT_DIMENSIONS[:5])
     finally:
         s.close()

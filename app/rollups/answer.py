@@ -6,7 +6,8 @@ on the embedded store); the rollups hold the same counts per minute for the coun
 (app/rollups/model.py) and answer in milliseconds whatever the number of events.
 
 They answer when the query only narrows count dimensions to values (`log.level:error`,
-`event.component:api service.name:wallet`, or nothing at all), for the facets on count
+`event.component:api service.name:wallet`, `event.component:integration AND
+integration.status:(error OR timeout)`, or nothing at all), for the facets on count
 dimensions and a histogram whose width is whole minutes, over the whole minutes of the window,
 once the window's partitions hold FROM_EVENTS events (below, the index is as fast).
 The rest is counted from the index as always: the window's partial minutes at each end, the
@@ -23,8 +24,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..query.ast import And, MatchAll, Node, Term
-from .model import COLUMNS, MINUTE_MS, RollupReader
+from ..query.ast import And, MatchAll, Node, Or, Term
+from .model import COUNT_DIMENSIONS, MINUTE_MS, RollupReader
 
 DAY_MS = 86_400_000
 # Below this many events in the window's partitions the index counts as fast as the rollups
@@ -43,16 +44,29 @@ class Plan:
     histogram: bool                    # the histogram too (its width is whole minutes)
 
 
-def conditions(query: Node) -> dict[str, list[str]] | None:
-    """The query as count-dimension values, or None when it asks for anything else."""
+def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> dict[str, list[str]] | None:
+    """The query as count-dimension values (a term, or an OR of terms on one field), or None when
+    it asks for anything else."""
     if isinstance(query, MatchAll):
         return {}
     if isinstance(query, Term):
-        return {query.field: [query.value]} if query.field in COLUMNS else None
+        return {query.field: [query.value]} if query.field in dimensions else None
+    if isinstance(query, Or) and query.items:
+        values: list[str] = []
+        for item in query.items:
+            found = conditions(item, dimensions)
+            if found is None or len(found) != 1:
+                return None
+            (field, more), = found.items()
+            if values and field != name:
+                return None
+            name = field
+            values += [v for v in more if v not in values]
+        return {name: values}
     if isinstance(query, And):
         where: dict[str, list[str]] = {}
         for item in query.items:
-            found = conditions(item)
+            found = conditions(item, dimensions)
             if found is None or set(found) & set(where):
                 return None
             where.update(found)
@@ -61,17 +75,18 @@ def conditions(query: Node) -> dict[str, list[str]] | None:
 
 
 def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[str, ...],
-         histogram_ms: int | None) -> Plan | None:
-    """What the rollups can answer of a search, None when nothing."""
+         histogram_ms: int | None, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> Plan | None:
+    """What the rollups can answer of a search, None when nothing. `dimensions`: those the
+    rollups count by (RollupReader.dimensions(), when it says)."""
     if start_ms is None or end_ms is None:
         return None
-    where = conditions(query)
+    where = conditions(query, dimensions)
     if where is None:
         return None
     inner_start, inner_end = -(-max(start_ms, 0) // MINUTE_MS) * MINUTE_MS, end_ms - end_ms % MINUTE_MS
     if inner_end - inner_start < MINUTE_MS:
         return None
-    dims = tuple(i for i, name in enumerate(facets) if name in COLUMNS)
+    dims = tuple(i for i, name in enumerate(facets) if name in dimensions)
     histogram = bool(histogram_ms) and histogram_ms % MINUTE_MS == 0
     if not dims and not histogram:
         return None

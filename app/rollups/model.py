@@ -1,7 +1,10 @@
 """The rollup shapes, and the one pure function that turns events into them.
 
 Two families, each summed per minute (`minute_ms`, a multiple of MINUTE_MS):
-- counts: events by COUNT_DIMENSIONS (component, type, level, outcome, service);
+- counts: events by COUNT_DIMENSIONS (component, type, level, outcome, service, and the
+  integration call's provider, kind and status: so the integration dashboards' queries —
+  `event.component:integration AND integration.status:(error OR timeout)` by provider — are
+  answered from the rollups too);
 - providers: `integration` events by provider (with its kind and the call's status): calls,
   provider failures (app/events/failures.py), timeouts, and a latency sketch of
   `integration.duration` (ms) that merges by adding bucket counts.
@@ -21,7 +24,8 @@ HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (see pieces)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
-COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name")
+COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
+                    "integration.provider", "integration.kind", "integration.status")
 
 
 @dataclass
@@ -53,6 +57,11 @@ class RollupReader(Protocol):
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
                   providers: Collection[str] | None = None) -> list[ProviderRow]: ...
 
+    def dimensions(self) -> tuple[str, ...]:
+        """The COUNT_DIMENSIONS `counts` may be asked by or filtered on (a store's rollups kept
+        before some of them were added know the others only)."""
+        ...
+
 
 class RollupStore(RollupReader, Protocol):
     """What a backend's `store.rollups` also offers: adding a stored batch's sums (the store
@@ -65,7 +74,7 @@ class RollupStore(RollupReader, Protocol):
 
 # -- the reduction ------------------------------------------------------------------------
 # Sums keys (each summed per minute):
-#   counts:    (minute_ms, component, type, level, outcome, service) -> events
+#   counts:    (minute_ms, component, type, level, outcome, service, provider, kind, status) -> events
 #   providers: (minute_ms, provider, kind, status) -> [calls, provider failures, timeouts]
 #   latency:   (minute_ms, provider, kind, sketch key) -> calls with that duration bucket
 
@@ -120,15 +129,16 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
         minute = ts - ts % MINUTE_MS
         meta = event.get("event")
         meta = meta if isinstance(meta, dict) else {}
-        log, service = event.get("log"), event.get("service")
+        log, service, call = event.get("log"), event.get("service"), event.get("integration")
+        if not isinstance(call, dict):
+            call = {}
+        provider, kind, status = _text(call.get("provider")), _text(call.get("kind")), _text(call.get("status"))
         key = (minute, _text(meta.get("component")), _text(meta.get("type")),
                _text(log.get("level")) if isinstance(log, dict) else None, _text(meta.get("outcome")),
-               _text(service.get("name")) if isinstance(service, dict) else None)
+               _text(service.get("name")) if isinstance(service, dict) else None, provider, kind, status)
         counts[key] = counts.get(key, 0) + 1
-        call = event.get("integration")
-        if not isinstance(call, dict) or call.get("provider") is None:
+        if provider is None:
             continue
-        provider, kind, status = _text(call["provider"]), _text(call.get("kind")), _text(call.get("status"))
         row = providers.get((minute, provider, kind, status))
         if row is None:
             row = providers[(minute, provider, kind, status)] = [0, 0, 0]
@@ -145,7 +155,8 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
 
 
 COLUMNS = {"event.component": "component", "event.type": "type", "log.level": "level",
-           "event.outcome": "outcome", "service.name": "service"}   # COUNT_DIMENSIONS -> a short name
+           "event.outcome": "outcome", "service.name": "service", "integration.provider": "provider",
+           "integration.kind": "kind", "integration.status": "status"}   # COUNT_DIMENSIONS -> a short name
 
 
 def count_columns(by: tuple[str, ...]) -> list[str]:

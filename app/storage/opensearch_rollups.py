@@ -37,7 +37,7 @@ from typing import Collection, Mapping
 
 import orjson
 
-from ..rollups.model import (COLUMNS, DAY_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums, check_range,
+from ..rollups.model import (COLUMNS, COUNT_DIMENSIONS, DAY_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums, check_range,
                              count_columns, pieces)
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,12 @@ class OpenSearchRollups:
         self._bulk(lines)
 
     # -- reading ------------------------------------------------------------------------
+
+    def dimensions(self) -> tuple[str, ...]:
+        """The count dimensions every counts document has: an index made before the widths also
+        predates the integration call's three (its documents lack them)."""
+        self._ensure()
+        return COUNT_DIMENSIONS if self.widths_from == 0 else COUNT_DIMENSIONS[:5]
 
     def _refresh(self) -> None:
         if self._dirty:

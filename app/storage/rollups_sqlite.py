@@ -45,10 +45,14 @@ SCHEMA = KEYS_SCHEMA + (
     "calls INTEGER NOT NULL, failures INTEGER NOT NULL, timeouts INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rollup_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 )
+# rollup_meta 'count_dimensions': how many of COUNT_DIMENSIONS every counts row is keyed by (rows
+# migrated from the first layout know the first five only, until a rebuild of every stored minute)
+SET_DIMENSIONS = "INSERT OR REPLACE INTO rollup_meta VALUES ('count_dimensions', ?)"
 log = logging.getLogger(__name__)
 # table: (the key family, the key's length in a Sums key, the numbers it adds, its primary key)
-TABLES = {"counts_by_key": (COUNTS, 5, ("n",), "w, m, k"),
+TABLES = {"counts_by_key": (COUNTS, len(COUNT_DIMENSIONS), ("n",), "w, m, k"),
           "calls_by_key": (PROVIDERS, 3, ("calls", "failures", "timeouts"), "w, m, k"),
           "latency_by_key": (LATENCY, 2, ("n",), "w, m, k, b")}
 
@@ -58,6 +62,7 @@ def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
     transaction of its own unless the caller's is open); whether it had."""
     conn.executescript(SCHEMA)
     if not has_v1(conn):
+        conn.execute("INSERT OR IGNORE INTO rollup_meta VALUES ('count_dimensions', ?)", (len(COUNT_DIMENSIONS),))
         return False
     keys = keys or Keys()
     own = not conn.in_transaction
@@ -65,6 +70,7 @@ def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
         conn.execute("BEGIN IMMEDIATE")
     try:
         copied = migrate_v1(conn, keys) if has_v1(conn) else 0
+        conn.execute(SET_DIMENSIONS, (5,))
     except BaseException:
         keys.forget()
         if own:
@@ -157,6 +163,12 @@ class SQLiteRollups:
         except BaseException:
             self.keys.forget()
             raise
+
+    def dimensions(self) -> tuple[str, ...]:
+        """The count dimensions every counts row is keyed by (all but after a migration from the
+        first layout, until a full rebuild): only these may be asked or filtered on."""
+        found = self._reader().execute("SELECT value FROM rollup_meta WHERE name = 'count_dimensions'").fetchone()
+        return COUNT_DIMENSIONS[:found[0] if found else len(COUNT_DIMENSIONS)]
 
     def _steps(self, table: str, group: str, numbers: str, start_ms: int, end_ms: int, step_ms: int,
                ids: list[int] | None):
@@ -294,6 +306,7 @@ class RollupFile(SQLiteRollups):
         count them; `dropped`: partitions removed (retention), whose counts go."""
         with self._write() as conn:
             if docs:
+                conn.execute(SET_DIMENSIONS, (len(COUNT_DIMENSIONS),))   # every row rebuilt with them all
                 conn.execute("DELETE FROM rollup_docs")
                 conn.executemany("INSERT INTO rollup_docs VALUES (?, ?, ?)",
                                  [(part, shard, n) for (part, shard), n in docs.items()])

@@ -9,7 +9,9 @@ transaction inserted are gone).
 
 The first layout (`rollup_counts`, `rollup_providers`, `rollup_latency`: the values as text in
 each row and again in a JSON key, times in ms) is copied into the present one when a store opens
-it, in one transaction, then dropped (`migrate_v1`).
+it, in one transaction, then dropped (`migrate_v1`). Its counts were kept by five dimensions; the
+integration call's three come after them as nulls, and `rollup_meta` says only the first five
+may be asked until a rebuild of every stored minute.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Iterable
 import orjson
 
 COUNTS, PROVIDERS, LATENCY = 0, 1, 2          # families of keys
+COUNT_DIMENSIONS = 8                           # values in a counts key (model.COUNT_DIMENSIONS)
 KEYS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rollup_keys (id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key BLOB NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS rollup_keys_by_value ON rollup_keys (family, key);"
@@ -92,7 +95,7 @@ def migrate_v1(conn, keys: Keys) -> int:
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     copies = {
         "rollup_counts": ("SELECT width / 60000, minute_ms / 60000, component, type, level, outcome, service, n "
-                          "FROM rollup_counts", COUNTS, 5,
+                          "FROM rollup_counts", COUNTS, 5,   # keyed by the first five dimensions
                           "INSERT INTO counts_by_key VALUES (?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET n = n + excluded.n"),
         "rollup_providers": ("SELECT width / 60000, minute_ms / 60000, provider, kind, status, calls, failures, timeouts "
                              "FROM rollup_providers", PROVIDERS, 3,
@@ -112,8 +115,10 @@ def migrate_v1(conn, keys: Keys) -> int:
             rows = cursor.fetchmany(_CHUNK)
             if not rows:
                 break
-            ids = keys.ids(conn, family, {tuple(row[2:2 + width]) for row in rows})
-            conn.executemany(insert, [(row[0], row[1], ids[tuple(row[2:2 + width])], *row[2 + width:]) for row in rows])
+            pad = (None,) * (COUNT_DIMENSIONS - width) if family == COUNTS else ()
+            ids = keys.ids(conn, family, {tuple(row[2:2 + width]) + pad for row in rows})
+            conn.executemany(insert, [(row[0], row[1], ids[tuple(row[2:2 + width]) + pad], *row[2 + width:])
+                                      for row in rows])
             copied += len(rows)
         conn.execute(f"DROP TABLE {table}")
     return copied

@@ -47,7 +47,8 @@ class TantivySearch:
         aggs = None
         rollups = getattr(self.store, "rollups", None)
         if rollups is not None and request.total_bound > 0 and (request.facets or request.histogram_ms):
-            found = answer.plan(request.query, request.start_ms, request.end_ms, request.facets, request.histogram_ms)
+            found = answer.plan(request.query, request.start_ms, request.end_ms, request.facets, request.histogram_ms,
+                                rollups.dimensions())
             if found is not None:
                 aggs = self._aggregate_with_rollups(request, query, named, started, found, rollups)
         if aggs is None:
