@@ -309,3 +309,14 @@ def test_syslog_counts_join_the_status(listener_factory):
     assert row["accepted"] == 5 and row["refused"] == 0 and row["requests"] >= 1
     assert row["lag"]["samples"] >= 1 and row["newest_event"].startswith("2026-12-03T10:00:04")
     assert status["syslog"]["stored"] == 5 and status["queues"]["syslog"]["depth"] == 0
+
+
+def test_counters_are_written_in_the_background_within_seconds(tmp_path):
+    stats = IngestStats(stats_dir(tmp_path))
+    stats.add(Origin("otlp", "background", bytes=10), accepted=3)
+    deadline = time.monotonic() + 10
+    while not list(stats_dir(tmp_path).glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    snaps = read_snapshots(stats_dir(tmp_path), retire=False)     # read without asking the process to flush
+    assert [r["accepted"] for s in snaps for r in s["rows"]] == [3]
+    stats.close()

@@ -23,6 +23,7 @@ import contextvars
 import os
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -206,6 +207,7 @@ class IngestStats:
         self.rows: dict[tuple[str, str], Row] = {}
         self.in_flight = 0
         self.dirty = False
+        self.flushed_at = 0.0
         self.queue_probe = None          # () -> (depth, peak since last asked), set by the owner
         self._names: dict[str, str] = {}
 
@@ -316,6 +318,7 @@ class IngestStats:
         from .stats_files import write_snapshot
         if self.pid != os.getpid():
             return
+        self.flushed_at = time.monotonic()
         write_snapshot(self.directory, self.snapshot())
 
     def close(self) -> None:
@@ -331,7 +334,8 @@ class IngestStats:
 # -- one background thread per process writes every live IngestStats that changed -------------
 
 FLUSH_S = 1.0
-_live: set[IngestStats] = set()
+HEARTBEAT_S = 10.0           # unchanged counters are written again this often (the queue depth, "written at")
+_live: "weakref.WeakSet[IngestStats]" = weakref.WeakSet()   # an app dropped unclosed is not kept alive
 _flushers_lock = threading.Lock()
 _flusher_pid: int | None = None
 
@@ -351,14 +355,22 @@ def _flush_loop() -> None:
     pid = os.getpid()
     while _flusher_pid == pid:
         time.sleep(FLUSH_S)
-        with _flushers_lock:
-            live = list(_live)
-        for stats in live:
-            if stats.dirty or stats.queue_probe is not None:
-                try:
-                    stats.flush()
-                except Exception:      # a full disk must not stop ingest; the next second tries again
-                    pass
+        _flush_due()
+
+
+def _flush_due() -> None:
+    """Write every live IngestStats that changed (its own function: no reference outlives it)."""
+    with _flushers_lock:
+        live = list(_live)
+    now = time.monotonic()
+    for stats in live:
+        due = stats.dirty or (stats.queue_probe is not None and now - stats.flushed_at > HEARTBEAT_S
+                              and stats.directory.is_dir())
+        if due:
+            try:
+                stats.flush()
+            except Exception:      # a full disk must not stop ingest; the next second tries again
+                pass
 
 
 def _after_fork() -> None:
