@@ -17,6 +17,7 @@ import orjson
 from ..query.ast import QueryError
 from ..query.dsl import DSLCompiler
 from ..query.fields import resolve
+from . import opensearch_batch as batch
 from .base import CursorError, Facet, FacetValue, SearchRequest, SearchResult, StoreError, histogram_buckets
 from .opensearch_templates import SEARCH
 
@@ -78,44 +79,48 @@ class SearchMixin:
 
     def search_many(self, requests: Sequence[SearchRequest]) -> list:
         """Each request's SearchResult, or the QueryError / StoreError it met, in one `_msearch`
-        (requests with a cursor are searched one by one)."""
+        (requests with a cursor are searched one by one). Requests of one window and shape are
+        merged into one search (opensearch_batch.py)."""
         try:
             self._refresh()
         except StoreError as exc:
             return [exc] * len(requests)
         out: list = [None] * len(requests)
-        bodies: list[tuple[int, str, dict]] = []   # (request position, "hits" | "aggs", body)
-        pending = []                               # positions answered by the `_msearch`
+        own: dict[int, tuple[dict, dict | None]] = {}   # position -> (compiled query, aggs body)
+        keyed = []                                      # (position, key, filter, terms) of mergeable ones
         for i, request in enumerate(requests):
             try:
                 if request.cursor:
                     out[i] = self.search(request)
                     continue
-                query = self._compiled(request)
+                found = self._filter(request)
+                query = self._windowed(request, found)
                 aggs = self._aggs_body(request, query)
             except (QueryError, StoreError, CursorError) as exc:
                 out[i] = exc
                 continue
-            pending.append(i)
+            own[i] = (query, aggs)
             if request.size <= 0 and request.total_bound <= 0:
                 out[i] = SearchResult(hits=[], total=0, total_exact=False)
+            key = batch.shape(request)
+            if key is not None:
+                keyed.append((i, key, found, aggs["aggs"]["f0"] if aggs else None))
+        groups = batch.plan(keyed)
+        merged = {i for g in groups for i, _ in g.members}
+        answers = self._msearch([body for i in own if i not in merged for body in self._own_bodies(i, requests[i], *own[i])]
+                                + [(("merged", n), g.body) for n, g in enumerate(groups)])
+        again = []
+        for n, group in enumerate(groups):
+            response = answers.pop(("merged", n))
+            part = "hits" if group.kind == "count" else "aggs"
+            if isinstance(response, Exception):   # the whole request failed: so did each of its searches
+                answers.update({(i, part): response for i, _ in group.members})
+            elif "error" in response:   # refused: each request on its own, so that it lands on the one at fault
+                again += [body for i, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
             else:
-                bodies.append((i, "hits", self._hits_body(request, query, None)))
-            if aggs is not None:
-                bodies.append((i, "aggs", aggs))
-        header = orjson.dumps({"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True})
-        answers: dict[tuple[int, str], object] = {}
-        for start in range(0, len(bodies), MSEARCH_BODIES):
-            chunk = bodies[start:start + MSEARCH_BODIES]
-            payload = b"".join(header + b"\n" + orjson.dumps(body) + b"\n" for _, _, body in chunk)
-            try:
-                responses = self._call(self.client.msearch, body=payload)["responses"]
-            except (StoreError, self._exc.TransportError) as exc:
-                failure = exc if isinstance(exc, StoreError) else StoreError(f"OpenSearch refused a batch: {exc}")
-                responses = [failure] * len(chunk)
-            for (i, part, _), response in zip(chunk, responses):
-                answers[(i, part)] = response
-        for i in pending:
+                answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
+        answers.update(self._msearch(again))
+        for i in own:
             request = requests[i]
             try:
                 hits = answers.get((i, "hits"))
@@ -128,9 +133,42 @@ class SearchMixin:
                 out[i] = exc
         return out
 
-    def _compiled(self, request: SearchRequest) -> dict:
+    def _own_bodies(self, i: int, request: SearchRequest, query: dict, aggs: dict | None) -> list[tuple[tuple, dict]]:
+        """The request at position i's own searches in an `_msearch`: its hits (when it wants hits
+        or a total) and its aggregations (when it has any)."""
+        bodies = []
+        if request.size > 0 or request.total_bound > 0:
+            bodies.append(((i, "hits"), self._hits_body(request, query, None)))
+        if aggs is not None:
+            bodies.append(((i, "aggs"), aggs))
+        return bodies
+
+    def _msearch(self, bodies: list[tuple[tuple, dict]]) -> dict:
+        """{key: response (or the StoreError met)} of every (key, body), `_msearch` by `_msearch`."""
+        header = orjson.dumps({"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True})
+        answers: dict = {}
+        for start in range(0, len(bodies), MSEARCH_BODIES):
+            chunk = bodies[start:start + MSEARCH_BODIES]
+            payload = b"".join(header + b"\n" + orjson.dumps(body) + b"\n" for _, body in chunk)
+            try:
+                responses = self._call(self.client.msearch, body=payload)["responses"]
+            except (StoreError, self._exc.TransportError) as exc:
+                failure = exc if isinstance(exc, StoreError) else StoreError(f"OpenSearch refused a batch: {exc}")
+                responses = [failure] * len(chunk)
+            for (key, _), response in zip(chunk, responses):
+                answers[key] = response
+        return answers
+
+    def _filter(self, request: SearchRequest) -> dict:
+        """The request's query in Query DSL, without its time window."""
         now_ms = request.now_ms if request.now_ms is not None else int(time.time() * 1000)
-        query = DSLCompiler(now_ms, inside_personal=request.inside_personal).compile(request.query)
+        return DSLCompiler(now_ms, inside_personal=request.inside_personal).compile(request.query)
+
+    def _compiled(self, request: SearchRequest) -> dict:
+        return self._windowed(request, self._filter(request))
+
+    @staticmethod
+    def _windowed(request: SearchRequest, query: dict) -> dict:
         window = {}
         if request.start_ms is not None:
             window["gte"] = request.start_ms
