@@ -14,7 +14,8 @@
    same on both, or it says so), and on the node the number of searches and `_msearch` requests a
    cycle sends, the node's own `took` summed over them, and its CPU (node stats); the machine's
    load (`uptime`) before and after. Only the ratio within this run means anything on a shared
-   machine.
+   machine. `--unmerged` adds the node with every search on its own in the `_msearch` (as before
+   opensearch_batch.py merged searches of one window and shape).
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ from alerts import newest_demo_moment, node_cpu_ms, variants  # noqa: E402
 from app.alerts.evaluate import evaluate_many  # noqa: E402
 from app.alerts.rules import default_rules_dir, load_rules  # noqa: E402
 from app.storage import open_store  # noqa: E402
+from app.storage import opensearch_batch as batch  # noqa: E402
+
+merging = batch.plan
 
 
 def embedded(data: Path, events: int, days: int):
@@ -124,6 +128,7 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=200)
     parser.add_argument("--cycles", type=int, default=3, help="warm cycles per store")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--unmerged", action="store_true", help="also the node without merged searches")
     parser.add_argument("--drop", action="store_true", help="delete the prefix's indices at the end")
     args = parser.parse_args()
 
@@ -136,34 +141,40 @@ def main() -> None:
         rules = variants(load_rules(default_rules_dir()), args.rules)
         moment = newest_demo_moment(ref)
         counted = Counted(node)
-        stores = {"embedded": ref, "opensearch": node}
+        stores = {"embedded": ref, "opensearch": node} | ({"unmerged": node} if args.unmerged else {})
         times: dict[str, list[float]] = {name: [] for name in stores}
         seen: dict[str, list] = {}
-        for name, store in stores.items():   # cold
-            seen[name] = findings(evaluate_many(rules, store, moment))
-        for _ in range(args.cycles):
+        per_cycle: dict[str, tuple] = {}
+        for _ in range(args.cycles + 1):   # the first is cold
             for name, store in stores.items():
                 counted.reset()
                 cpu = node_cpu_ms(node)
+                batch.plan = (lambda keyed: []) if name == "unmerged" else merging
                 started = time.perf_counter()
-                evaluate_many(rules, store, moment)
-                times[name].append(time.perf_counter() - started)
-                if name == "opensearch":
+                evaluations = evaluate_many(rules, store, moment)
+                seconds = time.perf_counter() - started
+                batch.plan = merging
+                if name not in seen:
+                    seen[name] = findings(evaluations)
+                    continue
+                times[name].append(seconds)
+                if store is node:
                     node_cpu = (node_cpu_ms(node) - cpu) / 1000 if cpu is not None else float("nan")
-                    per_cycle = (counted.searches, counted.requests, counted.took, node_cpu)
+                    per_cycle[name] = (counted.searches, counted.requests, counted.took, node_cpu)
         fired = {name: sum(f[1] == "alert" for _, _, fs in seen[name] for f in fs) for name in seen}
         print(f"{node.count():,} events; {len(rules)} rules at the newest demo event; {uptime()}")
         for name in stores:
             print(f"  {name:10} one cycle, warm: best {min(times[name]):.2f} s, median "
                   f"{statistics.median(times[name]):.2f} s; {fired[name]} alert findings")
-        searches, requests, took, node_cpu = per_cycle
-        print(f"  opensearch / embedded (best): {min(times['opensearch']) / min(times['embedded']):.2f}; "
-              f"node: {searches} searches in {requests} _msearch, took {took / 1000:.2f} s summed, CPU {node_cpu:.2f} s")
-        if seen["embedded"] != seen["opensearch"]:
-            differ = [a[0] for a, b in zip(seen["embedded"], seen["opensearch"]) if a != b]
-            print(f"  FINDINGS DIFFER for {len(differ)} rules, first: {differ[:5]}")
-        else:
-            print("  the same findings (group, state, value) for every rule on both stores")
+        for name, (searches, requests, took, node_cpu) in per_cycle.items():
+            print(f"  {name} / embedded (best): {min(times[name]) / min(times['embedded']):.2f}; node: {searches} "
+                  f"searches in {requests} _msearch, took {took / 1000:.2f} s summed, node CPU {node_cpu:.2f} s")
+        for name in per_cycle:
+            if seen["embedded"] != seen[name]:
+                differ = [a[0] for a, b in zip(seen["embedded"], seen[name]) if a != b]
+                print(f"  {name}: FINDINGS DIFFER from the embedded store's for {len(differ)} rules: {differ[:5]}")
+            else:
+                print(f"  {name}: the same findings (group, state, value) for every rule as the embedded store")
     finally:
         node.close()
         ref.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from app.alerts.evaluate import evaluate, evaluate_many
@@ -198,5 +199,40 @@ def test_alert_rules_sharing_shapes_find_the_same_batched_or_not(url):
         assert not any(e.error for e in got)
         fired = {e.rule.id for e in got if any(f.state == "alert" for f in e.findings)}
         assert {"t-ip", "t-id", "t-all", "r-prov", "a-prov"} <= fired
+    finally:
+        store.close()
+
+
+def test_value_counts_too_many_for_one_response_are_split_in_halves(url):
+    """A merged search whose buckets pass search.max_buckets (a cluster setting, so injected here:
+    the node answers a merged search of more than two value counts as it would then) is asked
+    again in halves, not one by one."""
+    store = open_store(url)
+    try:
+        start = int(time.time() * 1000) // MIN * MIN - 2 * DAY
+        store.write(traffic(start))
+        requests = groups(start, start + HOUR)
+        real = store.client.msearch
+        sizes = []
+
+        def msearch(body, **kw):
+            bodies = [orjson.loads(line) for line in body.split(b"\n")[1::2]]
+            answer = real(body=body, **kw)
+            for i, b in enumerate(bodies):
+                filters = b.get("aggs", {}).get("m", {}).get("filters", {}).get("filters", {})
+                if filters and "f0" in b["aggs"]["m"].get("aggs", {}):
+                    sizes.append(len(filters))
+                    if len(filters) > 2:
+                        answer["responses"][i] = {"status": 503, "error": {
+                            "type": "too_many_buckets_exception", "reason": "Trying to create too many buckets"}}
+            return answer
+
+        store.client.msearch = msearch
+        many = store.search_many(requests)
+        store.client.msearch = real
+        assert many == [store.search(r) for r in requests]
+        # actor.id's three value counts (one search) were refused, then asked as 1 + 2; service.name's
+        # and integration.provider's two each fit; the two fields with one value count each are not merged
+        assert sorted(sizes) == [1, 2, 2, 2, 3]
     finally:
         store.close()

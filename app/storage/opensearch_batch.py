@@ -13,7 +13,8 @@ and each request's own query one named filter of a `filters` aggregation —
 
 A request's answer is the one its own search would give (tests/test_opensearch_batch.py
 compares them). A merged search the node refuses (e.g. a field it cannot count values of) is
-sent again request by request, so the refusal lands on the request at fault alone.
+sent again request by request, so the refusal lands on the request at fault alone — unless it
+had more value counts than a response may hold (search.max_buckets): then it is split in halves.
 """
 from __future__ import annotations
 
@@ -29,9 +30,23 @@ TOTAL_LIMIT = 2**31 - 1  # track_total_hits' own bound
 @dataclass
 class Group:
     """Requests merged into one search: their positions and filter queries, and the body."""
-    kind: str                                    # "count" | "groups"
+    key: tuple
     members: list[tuple[int, dict]] = field(default_factory=list)
+    terms: dict | None = None
     body: dict | None = None
+
+    @property
+    def kind(self) -> str:                       # "count" | "groups"
+        return self.key[0]
+
+    def halves(self) -> list["Group"]:
+        """The same requests in two searches (value counts too many for one response)."""
+        middle = len(self.members) // 2
+        return [made(self.key, part, self.terms) for part in (self.members[:middle], self.members[middle:])]
+
+
+def made(key: tuple, members: list[tuple[int, dict]], terms: dict | None) -> Group:
+    return Group(key, members, terms, body(key, [q for _, q in members], terms))
 
 
 def shape(request: SearchRequest) -> tuple | None:
@@ -96,7 +111,7 @@ def plan(keyed: list[tuple[int, tuple, dict, dict | None]]) -> list[Group]:
             continue
         for start in range(0, len(members), MAX_FILTERS):
             chunk = members[start:start + MAX_FILTERS]
-            groups.append(Group(key[0], chunk, body(key, [q for _, q in chunk], terms_of[key])))
+            groups.append(made(key, chunk, terms_of[key]))
     return groups
 
 

@@ -9,6 +9,7 @@ evaluation): each request gets what `search` would give it, or the QueryError / 
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from typing import Sequence
 
@@ -20,6 +21,8 @@ from ..query.fields import resolve
 from . import opensearch_batch as batch
 from .base import CursorError, Facet, FacetValue, SearchRequest, SearchResult, StoreError, histogram_buckets
 from .opensearch_templates import SEARCH
+
+log = logging.getLogger(__name__)
 
 PIT_KEEP_ALIVE = "2m"
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -105,21 +108,27 @@ class SearchMixin:
             key = batch.shape(request)
             if key is not None:
                 keyed.append((i, key, found, aggs["aggs"]["f0"] if aggs else None))
-        groups = batch.plan(keyed)
-        merged = {i for g in groups for i, _ in g.members}
-        answers = self._msearch([body for i in own if i not in merged for body in self._own_bodies(i, requests[i], *own[i])]
-                                + [(("merged", n), g.body) for n, g in enumerate(groups)])
-        again = []
-        for n, group in enumerate(groups):
-            response = answers.pop(("merged", n))
-            part = "hits" if group.kind == "count" else "aggs"
-            if isinstance(response, Exception):   # the whole request failed: so did each of its searches
-                answers.update({(i, part): response for i, _ in group.members})
-            elif "error" in response:   # refused: each request on its own, so that it lands on the one at fault
-                again += [body for i, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
-            else:
-                answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
-        answers.update(self._msearch(again))
+        todo = batch.plan(keyed)
+        merged = {i for g in todo for i, _ in g.members}
+        bodies = [body for i in own if i not in merged for body in self._own_bodies(i, requests[i], *own[i])]
+        answers: dict = {}
+        while bodies or todo:
+            answers.update(self._msearch(bodies + [(("merged", n), g.body) for n, g in enumerate(todo)]))
+            bodies, split = [], []
+            for n, group in enumerate(todo):
+                response = answers.pop(("merged", n))
+                part = "hits" if group.kind == "count" else "aggs"
+                if isinstance(response, Exception):   # the whole request failed: so did each of its searches
+                    answers.update({(i, part): response for i, _ in group.members})
+                elif "error" not in response:
+                    answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
+                elif len(group.members) > 1 and "too_many_buckets" in str(response["error"]):
+                    split += group.halves()
+                else:   # refused: each request on its own, so that the refusal lands on the one at fault
+                    log.info("a merged search of %d requests was refused, asking them one by one: %s",
+                             len(group.members), str(response["error"])[:300])
+                    bodies += [body for i, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
+            todo = split
         for i in own:
             request = requests[i]
             try:
