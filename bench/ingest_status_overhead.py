@@ -9,8 +9,9 @@ bulk view, the Ingestor, the store):
   counted    as served: origin hooks, per-batch tally, per-request counters, the flush thread;
   uncounted  the same app with the hooks taken off and no IngestStats on its Ingestor.
 Rounds alternate (counted, uncounted, uncounted, counted, …) so both see the store grow alike.
-Prints events/s of each and the ratio counted / uncounted (1.0 = free), then the counters' own
-work timed alone per batch (tally + finish) against the whole batch's ingest time.
+Prints events/s of each and the ratio counted / uncounted (1.0 = free); the same for requests
+of one event (where the per-request hooks weigh most); then the counters' own work timed alone
+per batch (tally + finish) against the whole batch's ingest time.
 """
 from __future__ import annotations
 
@@ -109,6 +110,11 @@ def main() -> None:
             for way in ways:
                 spent[way] += run(*clients[way], chunk)
         events = sum(body.count(b"\n") for chunk in chunks for body in chunk)
+        # the request hooks' fixed cost: requests with one tiny event, alternating, many times
+        tiny = {way: 0.0 for way in spent}
+        for n in range(10):
+            for way in (order if n % 2 == 0 else order[::-1]):
+                tiny[way] += run(*clients[way], [b'{"message": "tiny"}\n'] * 20)
         for app, _ in (counted, uncounted):
             app.extensions["platlogs"].close()
     rates = {way: events / seconds for way, seconds in spent.items()}
@@ -116,6 +122,9 @@ def main() -> None:
     for way in ("uncounted", "counted"):
         print(f"  {way:<10} {rates[way]:>10,.0f} events/s  ({spent[way]:.2f} s)")
     print(f"  ratio counted / uncounted: {rates['counted'] / rates['uncounted']:.3f}")
+    print(f"one-event requests: counted {tiny['counted'] / 200 * 1e6:,.0f} µs, "
+          f"uncounted {tiny['uncounted'] / 200 * 1e6:,.0f} µs each (ratio of rates "
+          f"{tiny['uncounted'] / tiny['counted']:.3f})")
     per_batch = spent["counted"] / (events / args.batch)
     own = alone(args.batch)
     print(f"the counters' own work per request of {args.batch}: {own * 1e6:,.1f} µs, "
