@@ -27,8 +27,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import create_app  # noqa: E402
-from app.ingest.stats import IngestStats, Origin, Tally  # noqa: E402
+from app import create_app
+from app.ingest.stats import IngestStats, Origin, Tally
 
 
 def bodies(events: int, batch: int) -> list[bytes]:

@@ -11,20 +11,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
+from conftest import make_persona
+from test_syslog import listener_factory  # noqa: F401 (fixture)
 
 from app import create_app
 from app.ingest.stats import LAG_BOUNDS_MS, MAX_ROWS, IngestStats, Origin, reason_of
 from app.ingest.stats_files import read_snapshots, stats_dir
 from app.ingest.status import ingest_status
-
-from conftest import make_persona
-from test_syslog import listener_factory  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<script>alert("x")</script> 4111 1111 1111 1111 password=hunter2'
@@ -42,7 +41,7 @@ def _protocol(status: dict, name: str) -> dict:
 
 
 def _ago(minutes: int) -> str:
-    return (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
 
 
 def _otlp(records: list[dict]) -> bytes:
@@ -74,7 +73,7 @@ def test_each_protocol_counts_its_accepted_and_refused_items_by_reason(app, clie
                        headers={"Authorization": "Bearer plk_not_a_key"}).status_code == 401
 
     # OTLP JSON: two good records, one in the future (refused: time)
-    future = str((time.time_ns() + 10 * 86_400 * 10**9))
+    future = str(time.time_ns() + 10 * 86_400 * 10**9)
     body = _otlp([{"body": {"stringValue": "otlp one"}}, {"body": {"stringValue": "otlp two"}},
                   {"body": {"stringValue": "otlp late"}, "timeUnixNano": future}])
     r = client.post("/v1/logs", data=body, headers=dict(auth, **{"Content-Type": "application/json",
@@ -291,7 +290,7 @@ def test_the_page_escapes_source_names(app, services):
     assert "hunter2" not in html
 
 
-def test_syslog_counts_join_the_status(listener_factory):
+def test_syslog_counts_join_the_status(listener_factory):  # noqa: F811 (the fixture)
     from test_syslog import octet
     listener = listener_factory(tcp="127.0.0.1:0")
     import socket

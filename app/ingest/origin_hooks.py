@@ -29,19 +29,19 @@ ENDPOINTS = {"ingest_api.post_events": NATIVE, "ingest_api.post_bulk": BULK, "ot
 
 # the shippers an operator recognises, by User-Agent (first match); anything else is "other"
 SHIPPERS = [
-    ("opentelemetry", re.compile(r"opentelemetry|otel", re.I)),
-    ("elasticsearch-py", re.compile(r"elasticsearch-py|elastic-transport-python", re.I)),
-    ("opensearch-py", re.compile(r"opensearch-py", re.I)),
-    ("fluent-bit", re.compile(r"fluent", re.I)),
-    ("vector", re.compile(r"\bvector/", re.I)),
-    ("beats", re.compile(r"beat|elastic-\w+", re.I)),
-    ("logstash", re.compile(r"logstash|manticore", re.I)),
-    ("rsyslog", re.compile(r"rsyslog", re.I)),
-    ("platlogs-client", re.compile(r"platlogs", re.I)),
-    ("python", re.compile(r"python|urllib", re.I)),
-    ("curl", re.compile(r"^curl/", re.I)),
-    ("go", re.compile(r"go-http-client", re.I)),
-    ("browser", re.compile(r"mozilla", re.I)),
+    ("opentelemetry", re.compile(r"opentelemetry|otel", re.IGNORECASE)),
+    ("elasticsearch-py", re.compile(r"elasticsearch-py|elastic-transport-python", re.IGNORECASE)),
+    ("opensearch-py", re.compile(r"opensearch-py", re.IGNORECASE)),
+    ("fluent-bit", re.compile(r"fluent", re.IGNORECASE)),
+    ("vector", re.compile(r"\bvector/", re.IGNORECASE)),
+    ("beats", re.compile(r"beat|elastic-\w+", re.IGNORECASE)),
+    ("logstash", re.compile(r"logstash|manticore", re.IGNORECASE)),
+    ("rsyslog", re.compile(r"rsyslog", re.IGNORECASE)),
+    ("platlogs-client", re.compile(r"platlogs", re.IGNORECASE)),
+    ("python", re.compile(r"python|urllib", re.IGNORECASE)),
+    ("curl", re.compile(r"^curl/", re.IGNORECASE)),
+    ("go", re.compile(r"go-http-client", re.IGNORECASE)),
+    ("browser", re.compile(r"mozilla", re.IGNORECASE)),
 ]
 
 

@@ -112,7 +112,7 @@ def reset_origin(token) -> None:
     _origin.reset(token)
 
 
-def count_refused(stats: "IngestStats | None", refusals: list[tuple[int, str]]) -> None:
+def count_refused(stats: IngestStats | None, refusals: list[tuple[int, str]]) -> None:
     """Items refused before the Ingestor saw them (an Elasticsearch _bulk action line that is
     malformed or names no index): (status, reason) each, for the current origin."""
     where = _origin.get()
@@ -150,9 +150,9 @@ class Row:
 
 class Tally:
     """One request's (or CLI run's) counts, gathered without a lock; `finish` adds them up."""
-    __slots__ = ("newest", "lag", "stats", "origin")
+    __slots__ = ("lag", "newest", "origin", "stats")
 
-    def __init__(self, stats: "IngestStats", where: Origin):
+    def __init__(self, stats: IngestStats, where: Origin):
         self.stats, self.origin = stats, where
         self.newest: int | None = None
         self.lag: list[int] | None = None
@@ -335,7 +335,7 @@ class IngestStats:
 
 FLUSH_S = 1.0
 HEARTBEAT_S = 10.0           # unchanged counters are written again this often (the queue depth, "written at")
-_live: "weakref.WeakSet[IngestStats]" = weakref.WeakSet()   # an app dropped unclosed is not kept alive
+_live: weakref.WeakSet[IngestStats] = weakref.WeakSet()   # an app dropped unclosed is not kept alive
 _flushers_lock = threading.Lock()
 _flusher_pid: int | None = None
 
