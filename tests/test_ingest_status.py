@@ -319,3 +319,19 @@ def test_counters_are_written_in_the_background_within_seconds(tmp_path):
     snaps = read_snapshots(stats_dir(tmp_path), retire=False)     # read without asking the process to flush
     assert [r["accepted"] for s in snaps for r in s["rows"]] == [3]
     stats.close()
+
+
+def test_a_forked_child_counts_only_its_own(tmp_path):
+    stats = IngestStats(stats_dir(tmp_path))
+    stats.add(Origin("native", "parent", bytes=1), accepted=5)
+    pid = os.fork()
+    if pid == 0:       # the child: the parent's 5 are not its own
+        try:
+            stats.add(Origin("native", "child", bytes=1), accepted=2)
+            stats.flush()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    status = ingest_status(tmp_path, stats=stats)
+    assert {s["source"]: s["accepted"] for s in status["sources"]} == {"parent": 5, "child": 2}
+    stats.close()

@@ -219,16 +219,20 @@ class IngestStats:
         where = _origin.get()
         if where is None:
             return None
+        self._forked()
+        return Tally(self, where)
+
+    def _forked(self) -> None:
         if self.pid != os.getpid():      # a fork: the parent's counts are the parent's
             self._lock = threading.Lock()
             self._reset()
-        return Tally(self, where)
 
     def add(self, where: Origin, *, accepted: int = 0, duplicates: int = 0, refused: dict[str, int] | None = None,
             newest: int | None = None, lag: list[int] | None = None, request: bool = True) -> None:
         now_ms = time.time_ns() // 1_000_000
         now_s = now_ms // 1000
         refused_n = sum(refused.values()) if refused else 0
+        self._forked()
         source = self._name(where.source)
         with self._lock:
             row = self._row(where.protocol, source, now_ms)
