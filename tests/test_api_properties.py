@@ -20,16 +20,18 @@ import time
 
 import pytest
 import schemathesis
+from conftest import PERSONA_PASSWORD, sign_in
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app import create_app
 from app.access import API_READER, can
 from app.apidoc import openapi_description
-
-from conftest import PERSONA_PASSWORD, sign_in
 
 # a few examples per operation in the suite; PLATLOGS_API_EXAMPLES=200 (and another PLATLOGS_API_SEED)
 # for a longer hunt by hand
