@@ -1,13 +1,17 @@
 """Merging the searches of one `_msearch` that share a shape (search_many in opensearch_search.py).
 
-On a node every search pays a fixed cost per shard it reaches, whatever it counts; the alert
-scheduler asks hundreds of small counts at one moment, most of them over the same few windows.
-So requests of the same window and shape become one search: the window is the search's query,
-and each request's own query one named filter of a `filters` aggregation —
+On a node every search pays a fixed cost per shard it reaches, and every query a fixed cost
+per segment (its terms looked up), whatever it counts; the alert scheduler asks hundreds of
+small counts at one moment over a few windows (the rules' windows and the same windows of
+earlier weeks) and a few dozen distinct queries. So requests of one shape become one search:
+its query the union of their windows, a `date_range` aggregation with a bucket per window and,
+under it, a `filters` aggregation with a bucket per distinct query (so a query is looked up
+once per segment however many windows ask it), and under those what the shape needs —
 
-    count    no facets, no histogram, at most MAX_SAMPLES hits: the bucket's doc_count is the
-             total (exact, then bounded as track_total_hits would bound it) and a `top_hits` under
-             it, sorted as the hits are, the newest (or oldest) hits;
+    count    no facets, no histogram, no hits: the (window, query) bucket's doc_count is the
+             total (exact, then bounded as track_total_hits would bound it);
+    hits     a count with up to MAX_SAMPLES hits, merged only with its own window: a `top_hits`
+             under the bucket, sorted as the hits are (newest or oldest first);
     groups   one facet, no hits and no total: the facet's `terms` under the bucket, with the
              same size, shard_size, order and timeout as the request's own search.
 
@@ -20,23 +24,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
 from .base import SearchRequest
 
-MAX_FILTERS = 100        # requests per merged search
+MAX_CELLS = 256          # (window, query) pairs per merged search
 MAX_SAMPLES = 99         # top_hits' limit is 100 (index.max_inner_result_window), and we ask size + 1
 TOTAL_LIMIT = 2**31 - 1  # track_total_hits' own bound
+
+Window = tuple[int | None, int | None]
 
 
 @dataclass
 class Group:
-    """Requests merged into one search: their positions and filter queries, and the body."""
+    """Requests merged into one search: (position, window, filter query) of each, and the body."""
     key: tuple
-    members: list[tuple[int, dict]] = field(default_factory=list)
+    members: list[tuple[int, Window, dict]] = field(default_factory=list)
     terms: dict | None = None
     body: dict | None = None
+    windows: dict[Window, int] = field(default_factory=dict)    # window -> its bucket
+    queries: dict[bytes, int] = field(default_factory=dict)     # a filter's JSON -> its bucket
 
     @property
-    def kind(self) -> str:                       # "count" | "groups"
+    def kind(self) -> str:                       # "count" | "hits" | "groups"
         return self.key[0]
 
     def halves(self) -> list["Group"]:
@@ -45,73 +55,104 @@ class Group:
         return [made(self.key, part, self.terms) for part in (self.members[:middle], self.members[middle:])]
 
 
-def made(key: tuple, members: list[tuple[int, dict]], terms: dict | None) -> Group:
-    return Group(key, members, terms, body(key, [q for _, q in members], terms))
+def made(key: tuple, members: list[tuple[int, Window, dict]], terms: dict | None) -> Group:
+    group = Group(key, members, terms)
+    filters = []
+    for _, window, query in members:
+        group.windows.setdefault(window, len(group.windows))
+        text = orjson.dumps(query, option=orjson.OPT_SORT_KEYS)
+        if text not in group.queries:
+            group.queries[text] = len(filters)
+            filters.append(query)
+    group.body = body(key, list(group.windows), filters, terms)
+    return group
 
 
 def shape(request: SearchRequest) -> tuple | None:
-    """The key requests are merged by, None for a request searched on its own."""
-    if request.cursor or request.histogram_ms:
+    """The key requests are merged by, None for a request searched on its own. Counts and value
+    counts of any windows share a search; counts with hits share it with their own window only."""
+    if request.cursor or request.histogram_ms or request.start_ms is None or request.end_ms is None:
         return None
-    window = (request.start_ms, request.end_ms)
     if not request.facets:
         if request.size <= 0 and request.total_bound <= 0:
             return None          # answered without a search
+        if request.size <= 0:
+            return ("count",)
         if request.size > MAX_SAMPLES:
             return None
-        return ("count", window, max(request.size, 0), request.newest_first)
+        return ("hits", (request.start_ms, request.end_ms), request.size, request.newest_first)
     if len(request.facets) == 1 and request.size <= 0 and request.total_bound <= 0 and request.budget_ms > 0:
-        return ("groups", window, request.facets[0], request.facet_size, request.budget_ms)
+        return ("groups", request.facets[0], request.facet_size, request.budget_ms)
     return None
 
 
-def window_query(window: tuple[int | None, int | None]) -> dict:
+def window_query(window: Window) -> dict:
     start, end = window
-    bounds = {}
-    if start is not None:
-        bounds["gte"] = start
-    if end is not None:
-        bounds["lt"] = end
-    if not bounds:
-        return {"match_all": {}}
-    return {"bool": {"filter": [{"range": {"@timestamp": {**bounds, "format": "epoch_millis"}}}]}}
+    return {"bool": {"filter": [{"range": {"@timestamp": {"gte": start, "lt": end, "format": "epoch_millis"}}}]}}
 
 
-def body(key: tuple, filters: list[dict], terms: dict | None) -> dict:
-    """One merged search: the window, one named filter per request, and what each bucket needs."""
-    kind, window = key[0], key[1]
+def any_of(windows: list[Window]) -> dict:
+    """The events of any of the windows: a range per stretch of overlapping or touching windows
+    (the windows of one moment and their earlier weeks make a few stretches)."""
+    stretches: list[list[int]] = []
+    for start, end in sorted(windows):
+        if stretches and start <= stretches[-1][1]:
+            stretches[-1][1] = max(stretches[-1][1], end)
+        else:
+            stretches.append([start, end])
+    if len(stretches) == 1:
+        return window_query(tuple(stretches[0]))
+    return {"bool": {"filter": [{"bool": {"should": [window_query(tuple(s)) for s in stretches],
+                                          "minimum_should_match": 1}}]}}
+
+
+def body(key: tuple, windows: list[Window], filters: list[dict], terms: dict | None) -> dict:
+    """One merged search: the windows, a bucket per window (a `date_range` aggregation: no query
+    per window to look up in every segment) and, under each, one per query (each query is looked
+    up once per segment, whatever the number of windows), and under those what the shape needs."""
     sub: dict = {}
-    out: dict = {"query": window_query(window), "size": 0, "track_total_hits": False}
-    if kind == "count":
+    out: dict = {"query": any_of(windows), "size": 0, "track_total_hits": False}
+    if key[0] == "hits":
         size, newest_first = key[2], key[3]
-        if size > 0:
-            order = "desc" if newest_first else "asc"
-            sub["hits"] = {"top_hits": {"size": size + 1, "sort": [{"@timestamp": order}, {"event.id": order}]}}
-    else:
+        order = "desc" if newest_first else "asc"
+        sub["hits"] = {"top_hits": {"size": size + 1, "sort": [{"@timestamp": order}, {"event.id": order}]}}
+    elif key[0] == "groups":
         sub["f0"] = terms
-        out["timeout"] = f"{key[4]}ms"
-    agg: dict = {"filters": {"filters": {str(i): f for i, f in enumerate(filters)}}}
+        out["timeout"] = f"{key[3]}ms"
+    inner: dict = {"filters": {"filters": {str(i): f for i, f in enumerate(filters)}}}
     if sub:
-        agg["aggs"] = sub
-    out["aggs"] = {"m": agg}
+        inner["aggs"] = sub
+    ranges = [{"key": f"w{j}", "from": start, "to": end} for j, (start, end) in enumerate(windows)]
+    out["aggs"] = {"m": {"date_range": {"field": "@timestamp", "format": "epoch_millis", "keyed": True,
+                                        "ranges": ranges}, "aggs": {"q": inner}}}
     return out
 
 
-def plan(keyed: list[tuple[int, tuple, dict, dict | None]]) -> list[Group]:
-    """The merged searches for (position, key, filter query, the facet's `terms` aggregation or
-    None) of every mergeable request; a key with a single request is left to its own search."""
-    by_key: dict[tuple, list[tuple[int, dict]]] = {}
+def plan(keyed: list[tuple[int, tuple, Window, dict, dict | None]]) -> list[Group]:
+    """The merged searches for (position, key, window, filter query, the facet's `terms`
+    aggregation or None) of every mergeable request, at most MAX_CELLS (window, query) pairs
+    each; a key with a single request is left to its own search."""
+    by_key: dict[tuple, list[tuple[int, Window, dict]]] = {}
     terms_of: dict[tuple, dict | None] = {}
-    for position, key, query, terms in keyed:
-        by_key.setdefault(key, []).append((position, query))
+    for position, key, window, query, terms in keyed:
+        by_key.setdefault(key, []).append((position, window, query))
         terms_of.setdefault(key, terms)
     groups = []
     for key, members in by_key.items():
         if len(members) == 1:
             continue
-        for start in range(0, len(members), MAX_FILTERS):
-            chunk = members[start:start + MAX_FILTERS]
-            groups.append(made(key, chunk, terms_of[key]))
+        chunk: list = []
+        windows: set = set()
+        queries: set = set()
+        for member in sorted(members, key=lambda m: (m[1][0] or 0, m[1][1] or 0)):
+            text = orjson.dumps(member[2], option=orjson.OPT_SORT_KEYS)
+            if chunk and len(windows | {member[1]}) * len(queries | {text}) > MAX_CELLS:
+                groups.append(made(key, chunk, terms_of[key]))
+                chunk, windows, queries = [], set(), set()
+            chunk.append(member)
+            windows.add(member[1])
+            queries.add(text)
+        groups.append(made(key, chunk, terms_of[key]))
     return groups
 
 
@@ -120,13 +161,14 @@ def answers(group: Group, response: dict) -> list[tuple[int, dict]]:
     response (total as track_total_hits reports it); for groups, an aggregations response."""
     buckets = response["aggregations"]["m"]["buckets"]
     out = []
-    for i, (position, _) in enumerate(group.members):
-        bucket = buckets[str(i)]
-        if group.kind == "count":
+    for position, window, query in group.members:
+        bucket = buckets[f"w{group.windows[window]}"]["q"]["buckets"][
+            str(group.queries[orjson.dumps(query, option=orjson.OPT_SORT_KEYS)])]
+        if group.kind == "groups":
+            out.append((position, {"timed_out": response.get("timed_out", False), "aggregations": {"f0": bucket["f0"]}}))
+        else:
             n = bucket["doc_count"]
             hits = bucket.get("hits", {}).get("hits", {}).get("hits", [])
             total = {"value": min(n, TOTAL_LIMIT), "relation": "eq" if n <= TOTAL_LIMIT else "gte"}
             out.append((position, {"hits": {"hits": hits, "total": total}}))
-        else:
-            out.append((position, {"timed_out": response.get("timed_out", False), "aggregations": {"f0": bucket["f0"]}}))
     return out

@@ -107,9 +107,9 @@ class SearchMixin:
                 out[i] = SearchResult(hits=[], total=0, total_exact=False)
             key = batch.shape(request)
             if key is not None:
-                keyed.append((i, key, found, aggs["aggs"]["f0"] if aggs else None))
+                keyed.append((i, key, (request.start_ms, request.end_ms), found, aggs["aggs"]["f0"] if aggs else None))
         todo = batch.plan(keyed)
-        merged = {i for g in todo for i, _ in g.members}
+        merged = {i for g in todo for i, _, _ in g.members}
         bodies = [body for i in own if i not in merged for body in self._own_bodies(i, requests[i], *own[i])]
         answers: dict = {}
         while bodies or todo:
@@ -117,9 +117,9 @@ class SearchMixin:
             bodies, split = [], []
             for n, group in enumerate(todo):
                 response = answers.pop(("merged", n))
-                part = "hits" if group.kind == "count" else "aggs"
+                part = "aggs" if group.kind == "groups" else "hits"
                 if isinstance(response, Exception):   # the whole request failed: so did each of its searches
-                    answers.update({(i, part): response for i, _ in group.members})
+                    answers.update({(i, part): response for i, _, _ in group.members})
                 elif "error" not in response:
                     answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
                 elif len(group.members) > 1 and "too_many_buckets" in str(response["error"]):
@@ -127,7 +127,7 @@ class SearchMixin:
                 else:   # refused: each request on its own, so that the refusal lands on the one at fault
                     log.info("a merged search of %d requests was refused, asking them one by one: %s",
                              len(group.members), str(response["error"])[:300])
-                    bodies += [body for i, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
+                    bodies += [body for i, _, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
             todo = split
         for i in own:
             request = requests[i]
