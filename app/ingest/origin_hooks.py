@@ -99,15 +99,13 @@ def install(app: Flask, stats: IngestStats) -> None:
             request.environ["wsgi.input"] = _CountingInput(request.environ["wsgi.input"], where)
         g._ingest_origin = where
         g._ingest_origin_token = set_origin(where)
-        with stats._lock:
-            stats.in_flight += 1
+        stats.entered(1)
 
     def _end(response):
         where = g.pop("_ingest_origin", None)
         if where is None:
             return response
-        with stats._lock:
-            stats.in_flight -= 1
+        stats.entered(-1)
         token = g.pop("_ingest_origin_token", None)
         if token is not None:
             try:

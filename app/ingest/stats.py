@@ -268,6 +268,12 @@ class IngestStats:
             self.dirty = True
         _ensure_flusher(self)
 
+    def entered(self, n: int) -> None:
+        """A request begins (1) or ends (-1): "requests being ingested"."""
+        self._forked()
+        with self._lock:
+            self.in_flight += n
+
     def end_request(self, where: Origin, status: int = 200) -> None:
         """A request (or CLI run) is over: count it and its bytes; one refusal by its status when
         it was refused as a whole, before the Ingestor saw any item (auth, 413, 415, …)."""
