@@ -74,7 +74,11 @@ WINDOWS = [(END_MS - 3 * DAY - 1234, END_MS + 1), (END_MS - DAY, END_MS), (END_M
 QUERIES = ["", "log.level:error", "event.component:integration service.name:games-gateway",
            "log.level:info event.outcome:success event.type:provider_request", "log.level:error OR log.level:warning",
            "event.component:integration AND integration.status:(error OR timeout OR circuit_open)",
-           "integration.provider:NetEnt", "integration.kind:payment AND integration.status:ok"]
+           "integration.provider:NetEnt", "integration.kind:payment AND integration.status:ok",
+           # any boolean of terms and `field:*` on count dimensions: a test of each rollup key
+           "event.outcome:failure OR log.level:(error OR critical) OR (integration.status:* AND NOT "
+           "integration.status:(ok OR success))", "-log.level:info", "integration.provider:*",
+           "log.level:error OR service.name:wallet", "NOT (event.component:api OR event.component:integration)"]
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -96,11 +100,24 @@ def test_histogram_widths_and_facets_alone(stores, used, histogram):
         assert counts(kept, "", start, end, facets, histogram) == counts(plain, "", start, end, facets, histogram)
 
 
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_count_alone_and_a_histogram_alone_come_from_the_rollups(stores, used, query):
+    """A number tile (the total, nothing else) and a time series (a histogram, no total)."""
+    kept, plain = stores
+    start, end = END_MS - 3 * DAY + 4321, END_MS - 1234
+    assert counts(kept, query, start, end, (), None) == counts(plain, query, start, end, (), None)
+    assert len(used) == 1
+    for width in (60_000, 3_600_000):
+        asked = dict(query=parse(query), start_ms=start, end_ms=end, size=0, total_bound=0, histogram_ms=width)
+        got, want = kept.search(SearchRequest(**asked)), plain.search(SearchRequest(**asked))
+        assert [(b.start_ms, b.count) for b in got.histogram] == [(b.start_ms, b.count) for b in want.histogram]
+    assert len(used) == 3
+
+
 def test_other_queries_are_counted_by_the_index(stores, used):
     kept, plain = stores
-    for query in ["timeout", "-log.level:info", "log.level:error OR service.name:wallet", "actor.type:player",
-                  "integration.status:(error OR timeout) OR log.level:error",
-                  "log.level:error log.level:info", "integration.provider:*"]:
+    for query in ["timeout", "actor.type:player", "log.level:error OR actor.type:player", "log.level:err*",
+                  "service.name:wallet AND NOT integration.duration:*", "log.level:[a TO f]"]:
         assert counts(kept, query, END_MS - DAY, END_MS) == counts(plain, query, END_MS - DAY, END_MS)
     assert not used
 

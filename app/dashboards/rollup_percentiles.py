@@ -105,7 +105,10 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
         return None
     query = f"({panel.query}) AND {FIELD}:*" if panel.query else f"{FIELD}:*"
     try:
-        rows = rollups.providers(inner_start, inner_end, DAY_MS, sorted(allowed) if allowed is not None else None)
+        # one step over the whole range (a multiple of a day, so day rows serve its whole days):
+        # the sketches summed in SQL, one row per provider
+        rows = rollups.providers(inner_start, inner_end, -(-inner_end // DAY_MS) * DAY_MS,
+                                 sorted(allowed) if allowed is not None else None)
         edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
     except (StoreError, ValueError):
         return None

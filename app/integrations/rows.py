@@ -93,7 +93,7 @@ class MemoryRollups:
         self._starts = [r.start_ms for r in self.rows]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
         lo, hi = bisect_left(self._starts, start_ms), bisect_left(self._starts, end_ms)
         return resum(self.rows[lo:hi], start_ms, end_ms, step_ms, providers)
 
@@ -117,7 +117,7 @@ class EventRollups:
         self.store, self.scope = store, scope
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
         minutes = reduce(scan(self.store, start_ms, end_ms, self.scope))
         return resum(minutes, start_ms, end_ms, step_ms, providers)
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..query.ast import And, MatchAll, Node, Or, Term
+from typing import Callable, Mapping
+
+from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Term
 from .model import COUNT_DIMENSIONS, MINUTE_MS, RollupReader
 
 DAY_MS = 86_400_000
@@ -37,11 +39,12 @@ FROM_EVENTS = 2_000_000
 
 @dataclass(frozen=True)
 class Plan:
-    where: dict[str, list[str]]        # count dimension -> the one value the query asks for
+    where: dict[str, list[str]] | None  # count dimension -> the values the query allows (None: see `test`)
     inner_start: int                   # the window's whole minutes: [inner_start, inner_end)
     inner_end: int
     dims: tuple[int, ...]              # positions in request.facets answered from the rollups
     histogram: bool                    # the histogram too (its width is whole minutes)
+    test: Callable[[Mapping[str, str | None]], bool] | None = None   # a query `where` cannot say
 
 
 def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> dict[str, list[str]] | None:
@@ -74,23 +77,52 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
     return None
 
 
+def predicate(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS):
+    """The query as a test of a rollup key's values ({dimension: value or None}), or None when it
+    asks for anything but count dimensions: terms, `field:*`, NOT, AND, OR of them. An event
+    matches the query exactly when its key passes, because the key holds every value the query
+    reads (the fields are plain keywords, matched whole as the index matches them)."""
+    if isinstance(query, MatchAll):
+        return lambda values: True
+    if isinstance(query, Term) and query.field in dimensions:
+        field, value = query.field, query.value
+        return lambda values: values[field] == value
+    if isinstance(query, Exists) and query.field in dimensions:
+        field = query.field
+        return lambda values: values[field] is not None
+    if isinstance(query, Not):
+        inner = predicate(query.item, dimensions)
+        return None if inner is None else (lambda values: not inner(values))
+    if isinstance(query, (And, Or)) and query.items:
+        parts = [predicate(item, dimensions) for item in query.items]
+        if any(p is None for p in parts):
+            return None
+        if isinstance(query, And):
+            return lambda values: all(p(values) for p in parts)
+        return lambda values: any(p(values) for p in parts)
+    return None
+
+
 def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[str, ...],
-         histogram_ms: int | None, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> Plan | None:
+         histogram_ms: int | None, dimensions: tuple[str, ...] = COUNT_DIMENSIONS, total: bool = False) -> Plan | None:
     """What the rollups can answer of a search, None when nothing. `dimensions`: those the
-    rollups count by (RollupReader.dimensions(), when it says)."""
+    rollups count by (RollupReader.dimensions(), when it says); `total`: the search wants its
+    total (then a count alone is answered too)."""
     if start_ms is None or end_ms is None:
         return None
-    where = conditions(query, dimensions)
+    where, test = conditions(query, dimensions), None
     if where is None:
-        return None
+        test = predicate(query, dimensions)
+        if test is None:
+            return None
     inner_start, inner_end = -(-max(start_ms, 0) // MINUTE_MS) * MINUTE_MS, end_ms - end_ms % MINUTE_MS
     if inner_end - inner_start < MINUTE_MS:
         return None
     dims = tuple(i for i, name in enumerate(facets) if name in dimensions)
     histogram = bool(histogram_ms) and histogram_ms % MINUTE_MS == 0
-    if not dims and not histogram:
+    if not dims and not histogram and not total:
         return None
-    return Plan(where, inner_start, inner_end, dims, histogram)
+    return Plan(where, inner_start, inner_end, dims, histogram, test)
 
 
 @dataclass
@@ -110,7 +142,7 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
     by_dim = {name: Counter() for name in asked}
     total = 0
     if asked or not p.histogram:     # one read: every combination of the asked dimensions
-        for row in rollups.counts(p.inner_start, p.inner_end, step, asked, p.where):
+        for row in _counts(rollups, p, step, asked):
             total += row.count
             for name, value in zip(asked, row.values):
                 if value is not None:
@@ -119,7 +151,13 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
         out.facets[i] = by_dim[facets[i]]
     out.total = total
     if p.histogram:
-        for row in rollups.counts(p.inner_start, p.inner_end, histogram_ms, (), p.where):
+        for row in _counts(rollups, p, histogram_ms, ()):
             out.histogram[row.start_ms] += row.count
         out.total = sum(out.histogram.values())
     return out
+
+
+def _counts(rollups: RollupReader, p: Plan, step: int, by: tuple[str, ...]):
+    if p.test is None:
+        return rollups.counts(p.inner_start, p.inner_end, step, by, p.where)
+    return rollups.counts(p.inner_start, p.inner_end, step, by, match=p.test)   # (the embedded store's)

@@ -55,7 +55,10 @@ class RollupReader(Protocol):
                where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]: ...
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None) -> list[ProviderRow]: ...
+                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
+        """`latency=False`: the rows' `latency` may be left empty (a reader that only needs
+        calls and failures, e.g. per minute over a week, skips the sketches' many rows)."""
+        ...
 
     def dimensions(self) -> tuple[str, ...]:
         """The COUNT_DIMENSIONS `counts` may be asked by or filtered on (a store's rollups kept

@@ -272,7 +272,7 @@ class OpenSearchRollups:
                 for key, n in self._composite(filters, sources, ("n",))]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
         check_range(start_ms, end_ms, step_ms)
         out: dict[tuple, ProviderRow] = {}
 
@@ -297,6 +297,6 @@ class OpenSearchRollups:
             if key["status"] is not None:
                 r.statuses[key["status"]] = n["calls"]
         filters[0] = {"term": {"t": "l"}}
-        for key, n in self._composite(filters, [step, *keys, ("bucket", {"terms": {"field": "bucket"}})], ("n",)):
+        for key, n in () if not latency else self._composite(filters, [step, *keys, ("bucket", {"terms": {"field": "bucket"}})], ("n",)):
             row(key).latency[int(key["bucket"])] = n["n"]
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))

@@ -189,17 +189,24 @@ class SQLiteRollups:
                 f"AND m < ?{only} GROUP BY s{', ' + group if group else ''}", (step, step, w, low, high))
 
     def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
-               where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]:
+               where: Mapping[str, Collection[str]] | None = None,
+               match: Callable[[Mapping[str, str | None]], bool] | None = None) -> list[CountRow]:
+        """RollupReader.counts; `match`: only the keys whose values ({dimension: value}) pass it
+        (app/rollups/answer.py's predicate of a query)."""
         check_range(start_ms, end_ms, step_ms)
         count_columns(by)
         count_columns(tuple(where or ()))
         positions = [COUNT_DIMENSIONS.index(d) for d in by]
         ids = None
         values_of: Mapping[int, tuple] = {}
-        if by or where:
+        if by or where or match:
             values_of = self.keys.of_family(self._reader(), COUNTS)
         if where:
             ids = _matching(values_of, [COUNT_DIMENSIONS.index(d) for d in where], [set(v) for v in where.values()])
+            if not ids:
+                return []
+        if match is not None:
+            ids = [k for k in (values_of if ids is None else ids) if match(dict(zip(COUNT_DIMENSIONS, values_of[k])))]
             if not ids:
                 return []
         summed: dict[tuple, int] = {}
@@ -214,7 +221,7 @@ class SQLiteRollups:
         return [CountRow(key[0] * MINUTE_MS, tuple(key[1:]), n) for key, n in sorted(summed.items(), key=lambda kv: kv[0][0])]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None) -> list[ProviderRow]:
+                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
         check_range(start_ms, end_ms, step_ms)
         conn = self._reader()
         calls_of, latency_of = self.keys.of_family(conn, PROVIDERS), self.keys.of_family(conn, LATENCY)
@@ -223,31 +230,30 @@ class SQLiteRollups:
             wanted = [set(providers)]
             calls_ids, latency_ids = _matching(calls_of, [0], wanted), _matching(latency_of, [0], wanted)
         out: dict[tuple, ProviderRow] = {}
-
-        def row(s, provider, kind) -> ProviderRow:
-            found = out.get((s, provider, kind))
-            if found is None:
-                found = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
-            return found
-
+        found = out.get
         if calls_ids != []:
             for s, k, calls, failures, timeouts in self._steps("calls_by_key", "k", "calls, failures, timeouts",
                                                                start_ms, end_ms, step_ms, calls_ids):
                 provider, kind, status = calls_of[k]
-                r = row(s, provider, kind)
+                r = found((s, provider, kind))
+                if r is None:
+                    r = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
                 r.calls += calls
                 r.failures += failures
                 r.timeouts += timeouts
                 if status is not None:
                     r.statuses[status] = r.statuses.get(status, 0) + calls
-        if latency_ids != []:
+        if latency and latency_ids != []:
             for s, k, bucket, n in self._steps("latency_by_key", "k, b", "n", start_ms, end_ms, step_ms, latency_ids):
                 provider, kind = latency_of[k]
-                latency = row(s, provider, kind).latency
-                latency[bucket] = latency.get(bucket, 0) + n
+                r = found((s, provider, kind))
+                if r is None:
+                    r = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
+                r.latency[bucket] = r.latency.get(bucket, 0) + n
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
 
+JOURNAL_LIMIT = 32 << 20
 DOCS_TABLE = ("CREATE TABLE IF NOT EXISTS rollup_docs (part TEXT NOT NULL, shard TEXT NOT NULL, "
               "events INTEGER NOT NULL, PRIMARY KEY (part, shard))")
 
@@ -317,6 +323,8 @@ class RollupFile(SQLiteRollups):
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # the WAL cut back after a checkpoint: a migration or a rebuild writes hundreds of MB through it
+            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         return conn
@@ -346,6 +354,7 @@ class RollupFile(SQLiteRollups):
         with self._write_lock:
             try:
                 self._writer.execute("VACUUM")
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 log.warning("rollups: %s not compacted after its migration (%s)", self.path, exc)
 

@@ -46,11 +46,14 @@ class TantivySearch:
         searchers = [searcher for _, _, searcher in named]
         aggs = None
         rollups = getattr(self.store, "rollups", None)
-        if rollups is not None and request.total_bound > 0 and (request.facets or request.histogram_ms):
+        if rollups is not None and (request.total_bound > 0 or request.facets or request.histogram_ms):
             found = answer.plan(request.query, request.start_ms, request.end_ms, request.facets, request.histogram_ms,
-                                rollups.dimensions())
+                                rollups.dimensions(), total=request.total_bound > 0)
             if found is not None:
                 aggs = self._aggregate_with_rollups(request, query, named, started, found, rollups)
+        if aggs is None and not (request.total_bound > 0 or request.facets or request.histogram_ms):
+            aggs = {"total": 0, "facets": {}, "inexact": set(), "histogram": Counter(), "timed_out": False,
+                    "counted": 0}     # hits only (the newest event of something): nothing to count
         if aggs is None:
             aggs = self._aggregate(request, query, searchers, started)
         if request.total_bound > 0:
@@ -173,7 +176,7 @@ class TantivySearch:
         edge = self._aggregate(replace(request, facets=dims, histogram_ms=request.histogram_ms if plan.histogram
                                        else None), edges, searchers, started)
         whole = None
-        if rest or not plan.histogram:
+        if rest or (request.histogram_ms and not plan.histogram):
             whole = self._aggregate(replace(request, facets=rest, histogram_ms=None if plan.histogram
                                             else request.histogram_ms), query, searchers, started)
         if edge["timed_out"] or (whole and whole["timed_out"]):
