@@ -114,6 +114,16 @@ def test_a_count_alone_and_a_histogram_alone_come_from_the_rollups(stores, used,
     assert len(used) == 3
 
 
+def test_an_open_window_is_the_stored_span(stores, used):
+    """No start or end (the provider registry's facet over all time): the rollups answer too."""
+    kept, plain = stores
+    for query in ("integration.provider:*", ""):
+        asked = dict(query=parse(query), size=0, total_bound=0, facets=("integration.provider",), facet_size=100)
+        got, want = kept.search(SearchRequest(**asked)), plain.search(SearchRequest(**asked))
+        assert got.facets == want.facets and got.facets["integration.provider"].values
+    assert used
+
+
 def test_other_queries_are_counted_by_the_index(stores, used):
     kept, plain = stores
     for query in ["timeout", "actor.type:player", "log.level:error OR actor.type:player", "log.level:err*",

@@ -46,11 +46,14 @@ class TantivySearch:
         searchers = [searcher for _, _, searcher in named]
         aggs = None
         rollups = getattr(self.store, "rollups", None)
-        if rollups is not None and (request.total_bound > 0 or request.facets or request.histogram_ms):
-            found = answer.plan(request.query, request.start_ms, request.end_ms, request.facets, request.histogram_ms,
+        if rollups is not None and spans and (request.total_bound > 0 or request.facets or request.histogram_ms):
+            # an open window is the stored partitions' span (the same events)
+            bounded = replace(request, start_ms=min(s for _, s, _ in spans) if request.start_ms is None else request.start_ms,
+                              end_ms=max(e for _, _, e in spans) if request.end_ms is None else request.end_ms)
+            found = answer.plan(bounded.query, bounded.start_ms, bounded.end_ms, bounded.facets, bounded.histogram_ms,
                                 rollups.dimensions(), total=request.total_bound > 0)
             if found is not None:
-                aggs = self._aggregate_with_rollups(request, query, named, started, found, rollups)
+                aggs = self._aggregate_with_rollups(bounded, query, named, started, found, rollups)
         if aggs is None and not (request.total_bound > 0 or request.facets or request.histogram_ms):
             aggs = {"total": 0, "facets": {}, "inexact": set(), "histogram": Counter(), "timed_out": False,
                     "counted": 0}     # hits only (the newest event of something): nothing to count
