@@ -14,12 +14,16 @@
    ticks are a minute apart: a window never repeats, so OpenSearch's request cache (which keeps
    the answers of searches without hits, keyed by the whole search) answers nothing a real tick
    would not find there. `--same-moment`: every cycle at the newest demo event (the figures in
-   alerts/README.md before 2026-12-03 were measured so; the cache then answers the repeats). Printed per store: the warm cycles (best and median), the alert findings (the
-   same on both, or it says so), and on the node the number of searches and `_msearch` requests a
-   cycle sends, the node's own `took` summed over them, and its CPU (node stats); the machine's
-   load (`uptime`) before and after. Only the ratio within this run means anything on a shared
-   machine. `--unmerged` adds the node with every search on its own in the `_msearch` (as before
-   opensearch_batch.py merged searches of one window and shape).
+   alerts/README.md before 2026-12-03 were measured so; the cache then answers the repeats).
+   `--unmerged` adds the node with every search on its own in the `_msearch`, as before
+   app/storage/opensearch_batch.py merged them.
+
+Printed per store: the warm cycles (best and median) and the alert findings, and whether every
+rule's findings (group, state, value) are the same on the node as on the embedded store; for the
+node, the searches and `_msearch` requests of a cycle and the node's own `took` summed over them
+(the searches of one `_msearch` run side by side, so the sum can pass the wall time); the
+machine's load (`uptime`) before and after. Only ratios within one run mean anything on a
+shared machine.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from alerts import newest_demo_moment, node_cpu_ms, variants  # noqa: E402
+from alerts import newest_demo_moment, variants  # noqa: E402
 
 from app.alerts.evaluate import evaluate_many  # noqa: E402
 from app.alerts.rules import default_rules_dir, load_rules  # noqa: E402
@@ -154,7 +158,6 @@ def main() -> None:
             at = moment if args.same_moment else moment - cycle * 60_000
             for name, store in stores.items():
                 counted.reset()
-                cpu = node_cpu_ms(node)
                 batch.plan = (lambda keyed: []) if name == "unmerged" else merging
                 started = time.perf_counter()
                 evaluations = evaluate_many(rules, store, at)
@@ -165,17 +168,17 @@ def main() -> None:
                     continue
                 times[name].append(seconds)
                 if store is node:
-                    node_cpu = (node_cpu_ms(node) - cpu) / 1000 if cpu is not None else float("nan")
-                    per_cycle[name] = (counted.searches, counted.requests, counted.took, node_cpu)
+                    per_cycle[name] = (counted.searches, counted.requests, counted.took)
         fired = {name: sum(f[1] == "alert" for _, _, fs in seen[name][-1] for f in fs) for name in seen}
+        total = {name: sum(len(fs) for _, _, fs in seen[name][-1]) for name in seen}
         when = "the newest demo event" if args.same_moment else "a minute apart from the newest demo event back"
         print(f"{node.count():,} events; {len(rules)} rules, cycles at {when}; {uptime()}")
         for name in stores:
             print(f"  {name:10} one cycle, warm: best {min(times[name]):.2f} s, median "
-                  f"{statistics.median(times[name]):.2f} s; {fired[name]} alert findings")
-        for name, (searches, requests, took, node_cpu) in per_cycle.items():
-            print(f"  {name} / embedded (best): {min(times[name]) / min(times['embedded']):.2f}; node: {searches} "
-                  f"searches in {requests} _msearch, took {took / 1000:.2f} s summed, node CPU {node_cpu:.2f} s")
+                  f"{statistics.median(times[name]):.2f} s; {total[name]} findings, {fired[name]} of them alerts")
+        for name, (searches, requests, took) in per_cycle.items():
+            print(f"  {name} / embedded (best): {min(times[name]) / min(times['embedded']):.2f}; a cycle: {searches} "
+                  f"searches in {requests} _msearch, the node's took {took / 1000:.2f} s summed over them")
         for name in per_cycle:
             if seen["embedded"] != seen[name]:
                 differ = sorted({a[0] for ours, theirs in zip(seen["embedded"], seen[name])
