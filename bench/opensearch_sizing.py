@@ -5,9 +5,10 @@ same events in the same run (the machine is shared: only same-run comparisons me
     tools/opensearch/start --port 9200 --dir /tmp/bench-os          # or any OpenSearch 2.x node
     .venv/bin/python bench/opensearch_sizing.py --url http://127.0.0.1:9200 [--events 1000000 --days 30]
 
-1. The embedded store (`sqlite://`, the reference): the demo generator's events (app.demo.generator,
-   seed 42, `--days` days ending now) through the ingest path, as `platlogs demo` does, into
-   `--data DIR` (kept, and reused by the next run with the same DIR, events and days).
+1. The embedded store (the reference; the data directory's default: tantivy, or an SQLite store an
+   older run made there): the demo generator's events (app.demo.generator, seed 42, `--days` days
+   ending now) through the ingest path, as `platlogs demo` does, into `--data DIR` (kept, and
+   reused by the next run with the same DIR, events and days).
 2. The node: every event copied with `platlogs migrate`'s code (app/storage/migrate.py) into the
    index prefix `--prefix` (deleted first, and afterwards unless `--keep`).
 3. Printed: indices and shards; bytes per event on the node (primary store size / events) before
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -48,18 +50,19 @@ def embedded(data: Path, events: int, days: int):
     from app.demo.generator import generate
     marker = data / "sizing-demo.txt"
     wanted = f"{events} {days}"
+    settings = Settings.from_env({"PLATLOGS_DATA_DIR": str(data)})   # the default store of the data directory
     if not (marker.exists() and marker.read_text() == wanted):
-        if (data / "events").exists():
+        if (data / "events").exists() or (data / "store").exists():
             raise SystemExit(f"{data} holds another store: choose an empty --data directory")
         started = time.perf_counter()
-        services = build_services(Settings.from_env({"PLATLOGS_DATA_DIR": str(data)}))
+        services = build_services(settings)
         lines = ((i, orjson.dumps(e)) for i, e in
                  enumerate(generate(events, days=days, seed=42, end=datetime.now(timezone.utc))))
         report = services.ingestor.ingest(lines)
         services.close()
         marker.write_text(wanted)
         print(f"embedded store: {report.accepted:,} demo events in {time.perf_counter() - started:.0f} s")
-    return open_store(f"sqlite://{data}/events")
+    return open_store(settings.store_url)
 
 
 def drop_prefix(client, prefix: str) -> None:
@@ -158,7 +161,8 @@ def main() -> None:
         print(f"migrate: {report.copied:,} copied, {report.failed:,} failed, {report.copied / seconds:,.0f} events/s")
         events = ref.count()
         indices, shards, docs, before = node_layout(client, args.prefix)
-        sqlite_bytes = sum(f.stat().st_size for f in (data / "events").iterdir() if f.is_file())
+        where = Path(urlsplit(Settings.from_env({"PLATLOGS_DATA_DIR": str(data)}).store_url).path)
+        sqlite_bytes = sum(f.stat().st_size for f in where.rglob("*") if f.is_file())
 
         mix = queries(ref, random.Random(5), args.lookups)
         timed(ref, mix, 1)
