@@ -237,3 +237,24 @@ def test_value_counts_too_many_for_one_response_are_split_in_halves(url):
         assert sorted(sizes) == [1, 2, 2, 2, 3]
     finally:
         store.close()
+
+
+def test_windows_make_few_stretches_and_a_search_holds_at_most_max_cells_pairs():
+    def ranges(query: dict) -> list[dict]:
+        inner = query["bool"]["filter"][0]
+        windows = inner["bool"]["should"] if "bool" in inner else [query]
+        return [w["bool"]["filter"][0]["range"]["@timestamp"] for w in windows]
+
+    # overlapping and touching windows are one range; a week earlier is another
+    query = batch.any_of([(100, 200), (150, 300), (300, 400), (100 - 7 * DAY, 400 - 7 * DAY)])
+    assert [(r["gte"], r["lt"]) for r in ranges(query)] == [(100 - 7 * DAY, 400 - 7 * DAY), (100, 400)]
+    # every window is a bucket and every distinct query one, whatever the number of requests asking it
+    keyed = [(i, ("count",), (w * MIN, (w + 10) * MIN), {"term": {"q": i % 3}}, None) for i, w in enumerate(range(30))]
+    (group,) = batch.plan(keyed)
+    assert len(group.windows) == 30 and len(group.queries) == 3
+    assert len(group.body["aggs"]["m"]["date_range"]["ranges"]) == 30
+    many = [(i, ("count",), (w * MIN, (w + 10) * MIN), {"term": {"q": i}}, None) for i, w in enumerate(range(40))]
+    groups = batch.plan(many)
+    assert all(len(g.windows) * len(g.queries) <= batch.MAX_CELLS for g in groups)
+    assert sorted(i for g in groups for i, _, _ in g.members) == list(range(40))
+    assert batch.plan(many[:1]) == []   # one request alone is not merged
