@@ -29,6 +29,7 @@ import orjson
 from .base import SearchRequest
 
 MAX_CELLS = 256          # (window, query) pairs per merged search
+MAX_GROUP_CELLS = 64     # ... of value counts (each pair lists up to facet_size values: search.max_buckets)
 MAX_SAMPLES = 99         # top_hits' limit is 100 (index.max_inner_result_window), and we ask size + 1
 TOTAL_LIMIT = 2**31 - 1  # track_total_hits' own bound
 
@@ -131,7 +132,7 @@ def body(key: tuple, windows: list[Window], filters: list[dict], terms: dict | N
 def plan(keyed: list[tuple[int, tuple, Window, dict, dict | None]]) -> list[Group]:
     """The merged searches for (position, key, window, filter query, the facet's `terms`
     aggregation or None) of every mergeable request, at most MAX_CELLS (window, query) pairs
-    each; a key with a single request is left to its own search."""
+    each (MAX_GROUP_CELLS for value counts); a key with a single request is left to its own search."""
     by_key: dict[tuple, list[tuple[int, Window, dict]]] = {}
     terms_of: dict[tuple, dict | None] = {}
     for position, key, window, query, terms in keyed:
@@ -141,12 +142,13 @@ def plan(keyed: list[tuple[int, tuple, Window, dict, dict | None]]) -> list[Grou
     for key, members in by_key.items():
         if len(members) == 1:
             continue
+        cells = MAX_GROUP_CELLS if key[0] == "groups" else MAX_CELLS
         chunk: list = []
         windows: set = set()
         queries: set = set()
-        for member in sorted(members, key=lambda m: (m[1][0] or 0, m[1][1] or 0)):
+        for member in sorted(members, key=lambda m: m[1]):
             text = orjson.dumps(member[2], option=orjson.OPT_SORT_KEYS)
-            if chunk and len(windows | {member[1]}) * len(queries | {text}) > MAX_CELLS:
+            if chunk and len(windows | {member[1]}) * len(queries | {text}) > cells:
                 groups.append(made(key, chunk, terms_of[key]))
                 chunk, windows, queries = [], set(), set()
             chunk.append(member)
