@@ -258,3 +258,33 @@ def test_windows_make_few_stretches_and_a_search_holds_at_most_max_cells_pairs()
     assert all(len(g.windows) * len(g.queries) <= batch.MAX_CELLS for g in groups)
     assert sorted(i for g in groups for i, _, _ in g.members) == list(range(40))
     assert batch.plan(many[:1]) == []   # one request alone is not merged
+
+
+def test_a_merged_search_failing_on_some_shard_is_asked_request_by_request(url):
+    """A shard that fails one request's query fails the whole merged search there; the answer
+    would silently lack that shard's events for every request in it. So such an answer is not
+    used: each request is asked on its own (a partial answer is then its own search's)."""
+    store = open_store(url)
+    try:
+        start = int(time.time() * 1000) // MIN * MIN - 2 * DAY
+        store.write(traffic(start))
+        requests = counts(start, start + HOUR) + groups(start, start + HOUR)
+        real = store.client.msearch
+        merged, calls = [], []
+
+        def msearch(body, **kw):
+            calls.append(body.count(b'"date_range"'))
+            answer = real(body=body, **kw)
+            for line, response in zip(body.split(b"\n")[1::2], answer["responses"]):
+                if b'"date_range"' in line:   # as a node answers when one of its shards failed
+                    merged.append(response)
+                    response["_shards"] = {**response["_shards"], "failed": 1, "successful": response["_shards"]["total"] - 1}
+            return answer
+
+        store.client.msearch = msearch
+        many = store.search_many(requests)
+        store.client.msearch = real
+        assert many == [store.search(r) for r in requests]
+        assert len(merged) == calls[0] > 0 and calls[1:] == [0]   # then asked again, each on its own
+    finally:
+        store.close()

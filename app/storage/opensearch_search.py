@@ -120,13 +120,14 @@ class SearchMixin:
                 part = "aggs" if group.kind == "groups" else "hits"
                 if isinstance(response, Exception):   # the whole request failed: so did each of its searches
                     answers.update({(i, part): response for i, _, _ in group.members})
-                elif "error" not in response:
+                elif "error" not in response and not (response.get("_shards") or {}).get("failed"):
                     answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
-                elif len(group.members) > 1 and "too_many_buckets" in str(response["error"]):
+                elif len(group.members) > 1 and "too_many_buckets" in str(response.get("error")):
                     split += group.halves()
-                else:   # refused: each request on its own, so that the refusal lands on the one at fault
+                else:   # refused, on some shard at least: each request on its own, so that the refusal (or the
+                    # partial answer) is the one at fault's alone
                     log.info("a merged search of %d requests was refused, asking them one by one: %s",
-                             len(group.members), str(response["error"])[:300])
+                             len(group.members), str(response.get("error") or response.get("_shards"))[:300])
                     bodies += [body for i, _, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
             todo = split
         for i in own:
