@@ -16,9 +16,10 @@ once per segment however many windows ask it), and under those what the shape ne
              same size, shard_size, order and timeout as the request's own search.
 
 A request's answer is the one its own search would give (tests/test_opensearch_batch.py
-compares them). A merged search the node refuses (e.g. a field it cannot count values of) is
-sent again request by request, so the refusal lands on the request at fault alone — unless it
-had more value counts than a response may hold (search.max_buckets): then it is split in halves.
+compares them). A merged search the node refuses (e.g. a field it cannot count values of), or
+answers with a failed shard, is sent again request by request, so the refusal (or the partial
+answer) is the request at fault's alone — unless it had more value counts than a response may
+hold (search.max_buckets): then it is split in halves.
 """
 from __future__ import annotations
 
