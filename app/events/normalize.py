@@ -23,6 +23,8 @@ from .ids import EVENT_ID, new_id
 from .redact import Redactor
 from .schema import Schema
 from .dotted import _blocked, _flat, _merge, _put_dotted
+from . import native_fast
+from .lines import keys_unique, unescaped
 from .shapes import TRIGGERS, Shaper
 
 __all__ = ["EventError", "Normalizer", "format_ts"]
@@ -56,6 +58,7 @@ class Normalizer:
         self.shaper = Shaper(schema.fields["log.level"].enum or (), set(_LEVEL_ALIASES), set(schema.types),
                              {f.path[0] for f in schema.fields.values() if len(f.path) > 1},
                              self._time_or_none, lambda text: redactor.scrub(text)[0])
+        self._native = native_fast.build(self)   # the fast path's decision in Rust, or None
 
     # -- the whole event ---------------------------------------------------------------
 
@@ -84,14 +87,18 @@ class Normalizer:
             raise
 
     def _normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None, duplicates) -> dict:
-        columns: dict[str, Any] = {}
+        # Rust (native_fast.py): the fast path's columns, no key repeated; None: Python decides
+        columns = None if raw_line is None or self._native is None else \
+            self._native(raw, raw_line, self._good_keys, self._judge_key)
+        native = columns is not None
+        columns = columns if native else {}
         count = [0, 0]  # fields and array items, keys (of every object)
-        fast = (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
+        fast = native or (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
                 and (raw.keys().isdisjoint(TRIGGERS) or not self.shaper.wants(raw, ingested_ms))
-                and (text := raw_line if b"\\" not in raw_line else self._unescaped(raw_line)) is not None
+                and (text := raw_line if b"\\" not in raw_line else unescaped(raw_line, self._escapes_ok)) is not None
                 and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
                 and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
-        if duplicates is not None and not (fast and _keys_unique(raw_line, count[1])):
+        if duplicates is not None and not (native or (fast and keys_unique(raw_line, count[1]))):
             try:
                 duplicates(raw_line, raw)
             except EventError as exc:
@@ -173,23 +180,9 @@ class Normalizer:
             self._last_ingested = (ms, format_ts(ms))
         return self._last_ingested[1]
 
-    def _unescaped(self, line: bytes) -> bytes | None:
-        """For the fast path, a line with backslashes as `may_touch` must see it: when its only
-        escapes are \\" \\n \\t \\r \\/ (stack traces, quoted words, escaped slashes), the line with
-        them decoded, and each \\" as ' (a value must not show `":`, which reads as a key's end;
-        every check treats the two quotes alike). None when another escape could spell
-        anything (\\u0034 is a digit, \\u0007 a control character, \\\\ is ambiguous): the full passes."""
-        if not self._escapes_ok:
-            return None
-        count = line.count
-        if count(b"\\") != count(b'\\"') + count(b"\\n") + count(b"\\t") + count(b"\\r") + count(b"\\/"):
-            return None  # (each allowed escape holds exactly one backslash, and they cannot overlap)
-        return line.replace(b'\\"', b"'").replace(b"\\n", b"\n").replace(b"\\t", b"\t") \
-            .replace(b"\\r", b"\r").replace(b"\\/", b"/")
-
     def _fast(self, node: dict, tree: dict | None, depth: int, count: list, columns: dict) -> bool:
         """Both passes in one walk, without copying, for an event whose JSON line has no escapes
-        (or only simple ones, see `_unescaped`) and nothing redaction could touch. False means
+        (or only simple ones, see lines.unescaped) and nothing redaction could touch. False means
         "take the full passes" (a dotted, secret, empty or over-long key, a limit reached, a type
         problem to report with its path); the values converted so far are canonical, so the full
         passes can run over them again."""
@@ -420,20 +413,6 @@ class _AsIs(Exception):
     def __init__(self, error: EventError):
         super().__init__(error)
         self.error = error
-
-
-_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
-
-
-def _keys_unique(line: bytes, keys: int) -> bool:
-    """Whether `keys`, the number of keys of every object parsed from `line`, proves that no key
-    is repeated in it: each key of the text ends with `":` (unless spaced before its colon), and
-    a value shows `":` only escaped (\\":), so the text's count of `":` is at least the number of
-    keys it holds, which exceeds the parsed number by one for every repeat."""
-    if line.count(b'":') != keys:
-        return False
-    return not ((b'" ' in line or b'"\t' in line or b'"\n' in line or b'"\r' in line)
-                and _SPACED_COLON.search(line) is not None)
 
 
 def _flag(value: Any) -> bool:

@@ -5,14 +5,16 @@
 
 mod chars;
 mod docs;
+mod fast;
 mod ident;
 mod json;
+mod scan;
 
 use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyFrozenSet, PySet, PyString};
 
 use std::cell::RefCell;
 
@@ -21,6 +23,7 @@ use ident::Trie;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
+    static BUFFERS: RefCell<fast::Buffers> = RefCell::default();
 }
 
 fn tree_of(node: &Bound<'_, PyDict>) -> PyResult<Tree> {
@@ -115,9 +118,55 @@ impl DocumentBuilder {
     }
 }
 
+/// The normaliser's fast path (app/events/native_fast.py wires it into Normalizer).
+#[pyclass(frozen)]
+struct FastPath {
+    inner: fast::Checker,
+}
+
+#[pymethods]
+impl FastPath {
+    /// tree: Normalizer._tree as app/events/native_fast.py describes it; triggers: shapes.TRIGGERS;
+    /// the limits; needles, zero (the 256-byte digit table), separators, tails (bytes), reach:
+    /// the redactor's (app/events/redact.py); escapes_ok: Normalizer._escapes_ok.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (tree, triggers, max_fields, max_depth, needles, zero, separators, tails, reach, escapes_ok))]
+    fn new(tree: &Bound<'_, PyDict>, triggers: &Bound<'_, PyFrozenSet>, max_fields: usize, max_depth: usize,
+           needles: Vec<Vec<u8>>, zero: Vec<u8>, separators: Vec<u8>, tails: Vec<Vec<u8>>, reach: usize,
+           escapes_ok: bool) -> PyResult<Self> {
+        let zero: [u8; 256] = zero.try_into().map_err(|_| PyValueError::new_err("zero: expected 256 bytes"))?;
+        if needles.iter().any(|n| n.is_empty()) || tails.iter().any(|t| t.is_empty()) {
+            return Err(PyValueError::new_err("an empty needle or tail"));
+        }
+        let needles = scan::by_byte(needles, false);
+        let class = scan::classes(&needles, &zero, &separators);
+        Ok(FastPath {
+            inner: fast::Checker {
+                tree: fast::tree_of(tree)?,
+                limits: fast::Limits { max_fields, max_depth },
+                scan: scan::Scan { needles, class, tails: scan::by_byte(tails, true), reach, escapes_ok },
+                triggers: triggers.clone().unbind(),
+            },
+        })
+    }
+
+    /// The columns of `raw` (parsed by orjson from `line`) when Python's fast path would store
+    /// it unchanged and find no repeated key; None when Python must decide. `good` and `judge`:
+    /// Normalizer._good_keys and Normalizer._judge_key.
+    fn check<'py>(&self, raw: &Bound<'py, PyAny>, line: &Bound<'py, PyBytes>, good: &Bound<'py, PySet>,
+                  judge: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
+        BUFFERS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut bufs) => self.inner.check(raw, line, good, judge, &mut bufs),
+            Err(_) => self.inner.check(raw, line, good, judge, &mut fast::Buffers::default()), // re-entered
+        })
+    }
+}
+
 #[pymodule]
 fn platlogs_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DocumentBuilder>()?;
+    m.add_class::<FastPath>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
