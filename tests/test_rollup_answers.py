@@ -20,7 +20,7 @@ END = datetime(2026, 11, 20, 13, 17, 41, tzinfo=timezone.utc)
 END_MS = int(END.timestamp() * 1000)
 DAY = 86_400_000
 FACETS = ("event.component", "log.level", "integration.provider", "event.type", "event.outcome",
-          "service.name", "actor.type")
+          "service.name", "actor.type", "http.response.status_code")
 
 
 def fill(url: str) -> object:
@@ -78,7 +78,10 @@ QUERIES = ["", "log.level:error", "event.component:integration service.name:game
            # any boolean of terms and `field:*` on count dimensions: a test of each rollup key
            "event.outcome:failure OR log.level:(error OR critical) OR (integration.status:* AND NOT "
            "integration.status:(ok OR success))", "-log.level:info", "integration.provider:*",
-           "log.level:error OR service.name:wallet", "NOT (event.component:api OR event.component:integration)"]
+           "log.level:error OR service.name:wallet", "NOT (event.component:api OR event.component:integration)",
+           # numbers: ranges and terms of an HTTP status code, compared as numbers (the API dashboard)
+           "event.component:api AND http.response.status_code:[500 TO 599]", "http.response.status_code:>=400",
+           "http.response.status_code:{200 TO 404] OR http.response.status_code:500.0"]
 
 
 @pytest.mark.parametrize("window", WINDOWS)

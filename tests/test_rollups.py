@@ -109,7 +109,10 @@ def value_at(event: dict, dotted: str):
 
 
 def brute_counts(events, step: int, by: tuple[str, ...]) -> Counter:
-    return Counter((e["_ts"] // step * step, tuple(value_at(e, d) for d in by)) for e in events)
+    """(values as text: a status code 503 is counted as "503")"""
+    def text(v):
+        return v if v is None or isinstance(v, str) else str(v)
+    return Counter((e["_ts"] // step * step, tuple(text(value_at(e, d)) for d in by)) for e in events)
 
 
 def brute_providers(events, step: int) -> dict:

@@ -144,3 +144,21 @@ def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer
         assert_equal_to_brute_force(s, stored, dimensions=COUNT_DIMENSIONS[:5])
     finally:
         s.close()
+
+
+def test_counts_kept_before_a_dimension_was_added_read_it_as_missing(tmp_path):
+    """A rollups.db whose counts keys have eight values (before the HTTP status code): read with
+    None for it, and searches ask it about the eight it knows until a rebuild."""
+    path = tmp_path / "rollups.db"
+    rollups = RollupFile(path)
+    conn = rollups._writer
+    conn.execute("INSERT INTO rollup_keys (family, key) VALUES (0, ?)",
+                 (orjson.dumps(["api", "request", "info", None, "gateway", None, None, None]),))
+    conn.execute("INSERT INTO counts_by_key VALUES (1, 100, last_insert_rowid(), 7)")
+    conn.execute("UPDATE rollup_meta SET value = 8 WHERE name = 'count_dimensions'")
+    rollups.close()
+    again = RollupFile(path)
+    assert again.dimensions() == COUNT_DIMENSIONS[:8]
+    rows = again.counts(0, 200 * MINUTE_MS, MINUTE_MS, ("event.component", "http.response.status_code"))
+    assert [(r.start_ms, r.values, r.count) for r in rows] == [(100 * MINUTE_MS, ("api", None), 7)]
+    again.close()

@@ -78,3 +78,19 @@ def test_an_index_made_before_the_widths_answers_from_its_minutes(store_url, nor
         assert_equal_to_brute_force(store, events, steps=(MINUTE_MS, DAY_MS))
     finally:
         store.close()
+
+
+def test_an_index_made_before_a_dimension_was_added_gets_its_field(store_url, normalizer):
+    store = open_store(store_url)
+    try:
+        index = f"{store.prefix}-rollups"
+        older = {**MAPPING, "properties": {k: v for k, v in MAPPING["properties"].items() if k != "code"},
+                 "_meta": {"widths_from": 0}}
+        store.client.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                                                       "mappings": older})
+        events = events_of(normalizer)
+        write(store, events)
+        assert "code" in next(iter(store.client.indices.get_mapping(index=index).values()))["mappings"]["properties"]
+        assert_equal_to_brute_force(store, events, steps=(DAY_MS,))
+    finally:
+        store.close()

@@ -62,9 +62,12 @@ def test_reduce_counts_only_what_an_event_has():
          "integration": {"status": "error"}},
     ]
     sums = reduce(events)
-    assert sums.counts == {(MINUTE_MS, "integration", "integration_call", None, None, None, "P", "game", "circuit_open"): 1,
-                           (MINUTE_MS, "system", "other", "info", None, None, None, None, None): 1,
-                           (2 * MINUTE_MS, "system", "other", None, None, None, None, None, "error"): 1}
+    assert sums.counts == {
+        (MINUTE_MS, "integration", "integration_call", None, None, None, "P", "game", "circuit_open", None): 1,
+        (MINUTE_MS, "system", "other", "info", None, None, None, None, None, None): 1,
+        (2 * MINUTE_MS, "system", "other", None, None, None, None, None, "error", None): 1}
+    api = reduce([{"_ts": 0, "event": {"component": "api"}, "http": {"response": {"status_code": 503}}}])
+    assert list(api.counts) == [(0, "api", None, None, None, None, None, None, None, "503")]
     assert sums.providers == {(MINUTE_MS, "P", "game", "circuit_open"): [1, 1, 0]}
     assert sums.latency == {}   # a duration that is not a number is no latency
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from typing import Callable, Mapping
 
-from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Term
-from .model import COUNT_DIMENSIONS, MINUTE_MS, RollupReader
+from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Range, Term
+from .model import COUNT_DIMENSIONS, MINUTE_MS, NUMERIC_DIMENSIONS, RollupReader
 
 DAY_MS = 86_400_000
 # Below this many events in the window's partitions the index counts as fast as the rollups
@@ -53,7 +53,8 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
     if isinstance(query, MatchAll):
         return {}
     if isinstance(query, Term):
-        return {query.field: [query.value]} if query.field in dimensions else None
+        ok = query.field in dimensions and query.field not in NUMERIC_DIMENSIONS   # (numbers: `predicate`)
+        return {query.field: [query.value]} if ok else None
     if isinstance(query, Or) and query.items:
         values: list[str] = []
         for item in query.items:
@@ -77,6 +78,13 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
     return None
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
 def predicate(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS):
     """The query as a test of a rollup key's values ({dimension: value or None}), or None when it
     asks for anything but count dimensions: terms, `field:*`, NOT, AND, OR of them. An event
@@ -84,6 +92,19 @@ def predicate(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS):
     reads (the fields are plain keywords, matched whole as the index matches them)."""
     if isinstance(query, MatchAll):
         return lambda values: True
+    if isinstance(query, Term) and query.field in NUMERIC_DIMENSIONS and query.field in dimensions:
+        field, number = query.field, _number(query.value)
+        return None if number is None else (lambda values: _number(values[field]) == number)
+    if isinstance(query, Range) and query.field in NUMERIC_DIMENSIONS and query.field in dimensions:
+        field, low, high = query.field, _number(query.low), _number(query.high)
+        if (query.low is not None and low is None) or (query.high is not None and high is None):
+            return None
+
+        def within(values) -> bool:
+            n = _number(values[field])
+            return n is not None and (low is None or n > low or (query.include_low and n == low)) \
+                and (high is None or n < high or (query.include_high and n == high))
+        return within
     if isinstance(query, Term) and query.field in dimensions:
         field, value = query.field, query.value
         return lambda values: values[field] == value
@@ -146,6 +167,9 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
             total += row.count
             for name, value in zip(asked, row.values):
                 if value is not None:
+                    if name in NUMERIC_DIMENSIONS:   # as the index's facet has it
+                        number = _number(value)
+                        value = int(number) if number is not None and number.is_integer() else value
                     by_dim[name][value] += row.count
     for i in p.dims:
         out.facets[i] = by_dim[facets[i]]

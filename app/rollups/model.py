@@ -4,7 +4,8 @@ Two families, each summed per minute (`minute_ms`, a multiple of MINUTE_MS):
 - counts: events by COUNT_DIMENSIONS (component, type, level, outcome, service, and the
   integration call's provider, kind and status: so the integration dashboards' queries —
   `event.component:integration AND integration.status:(error OR timeout)` by provider — are
-  answered from the rollups too);
+  answered from the rollups too; and an HTTP answer's status code, for the API dashboard's
+  status classes);
 - providers: `integration` events by provider (with its kind and the call's status): calls,
   provider failures (app/events/failures.py), timeouts, and a latency sketch of
   `integration.duration` (ms) that merges by adding bucket counts.
@@ -25,7 +26,8 @@ WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (se
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
-                    "integration.provider", "integration.kind", "integration.status")
+                    "integration.provider", "integration.kind", "integration.status", "http.response.status_code")
+NUMERIC_DIMENSIONS = frozenset({"http.response.status_code"})   # long fields: kept as text, compared as numbers
 
 
 @dataclass
@@ -77,7 +79,7 @@ class RollupStore(RollupReader, Protocol):
 
 # -- the reduction ------------------------------------------------------------------------
 # Sums keys (each summed per minute):
-#   counts:    (minute_ms, component, type, level, outcome, service, provider, kind, status) -> events
+#   counts:    (minute_ms, component, type, level, outcome, service, provider, kind, status, code) -> events
 #   providers: (minute_ms, provider, kind, status) -> [calls, provider failures, timeouts]
 #   latency:   (minute_ms, provider, kind, sketch key) -> calls with that duration bucket
 
@@ -132,13 +134,15 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
         minute = ts - ts % MINUTE_MS
         meta = event.get("event")
         meta = meta if isinstance(meta, dict) else {}
-        log, service, call = event.get("log"), event.get("service"), event.get("integration")
+        log, service, call, http = event.get("log"), event.get("service"), event.get("integration"), event.get("http")
         if not isinstance(call, dict):
             call = {}
+        answer = http.get("response") if isinstance(http, dict) else None
+        code = _text(answer.get("status_code")) if isinstance(answer, dict) else None
         provider, kind, status = _text(call.get("provider")), _text(call.get("kind")), _text(call.get("status"))
         key = (minute, _text(meta.get("component")), _text(meta.get("type")),
                _text(log.get("level")) if isinstance(log, dict) else None, _text(meta.get("outcome")),
-               _text(service.get("name")) if isinstance(service, dict) else None, provider, kind, status)
+               _text(service.get("name")) if isinstance(service, dict) else None, provider, kind, status, code)
         counts[key] = counts.get(key, 0) + 1
         if provider is None:
             continue
@@ -159,7 +163,8 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
 
 COLUMNS = {"event.component": "component", "event.type": "type", "log.level": "level",
            "event.outcome": "outcome", "service.name": "service", "integration.provider": "provider",
-           "integration.kind": "kind", "integration.status": "status"}   # COUNT_DIMENSIONS -> a short name
+           "integration.kind": "kind", "integration.status": "status",
+           "http.response.status_code": "code"}   # COUNT_DIMENSIONS -> a short name
 
 
 def count_columns(by: tuple[str, ...]) -> list[str]:

@@ -123,11 +123,13 @@ class OpenSearchRollups:
                         raise
             mapping = next(iter(self.client.indices.get_mapping(index=self.index).values()))["mappings"]
             meta = mapping.get("_meta") or {}
+            missing = {k: v for k, v in MAPPING["properties"].items() if k not in mapping.get("properties", {})}
+            if missing and "w" in mapping.get("properties", {}):    # a dimension added since
+                self.client.indices.put_mapping(index=self.index, body={"properties": missing})
             if "w" not in mapping.get("properties", {}) or "widths_from" not in meta:
                 # made before the widths: they count everything from the next day on
                 meta = {**meta, "widths_from": meta.get("widths_from", -(-int(time.time() * 1000) // DAY_MS) * DAY_MS)}
-                self.client.indices.put_mapping(index=self.index, body={
-                    "_meta": meta, "properties": {"w": MAPPING["properties"]["w"]}})
+                self.client.indices.put_mapping(index=self.index, body={"_meta": meta, "properties": missing})
             self.widths_from = int(meta["widths_from"])
             self._ready = True
 

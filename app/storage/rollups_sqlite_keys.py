@@ -9,7 +9,8 @@ transaction inserted are gone).
 
 The first layout (`rollup_counts`, `rollup_providers`, `rollup_latency`: the values as text in
 each row and again in a JSON key, times in ms) is copied into the present one when a store opens
-it, in one transaction, then dropped (`migrate_v1`). Its counts were kept by five dimensions; the
+it, in one transaction, then dropped (`migrate_v1`). Counts keys stored before a dimension was
+added are read with None for it (and `rollup_meta` says which dimensions every row knows). Its counts were kept by five dimensions; the
 integration call's three come after them as nulls, and `rollup_meta` says only the first five
 may be asked until a rebuild of every stored minute.
 """
@@ -21,7 +22,7 @@ from typing import Iterable
 import orjson
 
 COUNTS, PROVIDERS, LATENCY = 0, 1, 2          # families of keys
-COUNT_DIMENSIONS = 8                           # values in a counts key (model.COUNT_DIMENSIONS)
+COUNT_DIMENSIONS = 9                           # values in a counts key (model.COUNT_DIMENSIONS)
 KEYS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rollup_keys (id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key BLOB NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS rollup_keys_by_value ON rollup_keys (family, key);"
@@ -47,6 +48,8 @@ class Keys:
             for ident, family, key in conn.execute(
                     "SELECT id, family, key FROM rollup_keys WHERE id > ? ORDER BY id", (self._seen,)):
                 values = tuple(orjson.loads(key))
+                if family == COUNTS and len(values) < COUNT_DIMENSIONS:   # kept before a dimension was added
+                    values += (None,) * (COUNT_DIMENSIONS - len(values))
                 self._ids[(family, values)] = ident
                 self._values[ident] = (family, values)
                 self._seen = ident
