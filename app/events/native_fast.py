@@ -61,7 +61,10 @@ def build(normalizer: Any) -> Callable | None:
     tails, _ = redactor._tails_bytes
     if not all(tails):
         return None
-    return platlogs_native.FastPath(
-        _describe(normalizer._tree), TRIGGERS, normalizer.max_fields, normalizer.max_depth,
-        list(redactor.needles), redact._DIGITS_TO_ZERO, redact._ASCII_SEPARATORS, list(tails),
-        redactor._reach, normalizer._escapes_ok).check
+    try:
+        return platlogs_native.FastPath(
+            _describe(normalizer._tree), TRIGGERS, normalizer.max_fields, normalizer.max_depth,
+            list(redactor.needles), redact._DIGITS_TO_ZERO, redact._ASCII_SEPARATORS, list(tails),
+            redactor._reach, normalizer._escapes_ok).check
+    except (ValueError, TypeError, OverflowError, KeyError):   # limits or a tree it cannot mirror
+        return None
