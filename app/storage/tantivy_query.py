@@ -45,6 +45,8 @@ def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
     high = min(max(end_ms, 0), last) << SEQ_BITS if end_ms is not None else None
     if end_ms is not None and end_ms > last:
         high = None                         # past every event this store can hold
+        if low is None:
+            return None                     # no bound left: every time
     if high is not None and low is not None and high <= low:
         return Query.empty_query()
     return Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, high,
