@@ -162,6 +162,33 @@ def assert_equal_to_brute_force(store, events, steps=(MINUTE_MS, 3_600_000, DAY_
                     assert got == 0
                 else:
                     assert abs(got - exact) <= sketch.RELATIVE_ACCURACY * exact + 1e-9, (q, exact, got)
+    if dimensions == COUNT_DIMENSIONS:   # (rollups migrated from the first layout have no value sketches)
+        assert_values_equal_to_brute_force(rollups, events)
+
+
+def assert_values_equal_to_brute_force(rollups, events) -> None:
+    """The payment amounts' sketches (model.MEASURES) per currency, whole and narrowed, against the
+    events' amounts (a store whose rollups keep no value sketches — OpenSearch's — is skipped)."""
+    if not hasattr(rollups, "values"):
+        return
+    for where in (None, {"payment.status": ["completed"], "event.component": ["user_activity"]},
+                  {"payment.status": ["declined", "completed"]}):
+        want: dict = {}
+        for e in events:
+            amount = value_at(e, "payment.amount")
+            if type(amount) not in (int, float) or amount < 0 or not all(
+                    value_at(e, q) in allowed for q, allowed in (where or {}).items()):
+                continue
+            want.setdefault(value_at(e, "payment.currency"), []).append(amount)
+        got = rollups.values(START, END, "payment.amount", where)
+        assert want and set(got) == set(want), where
+        for currency, amounts in want.items():
+            assert sketch.count(got[currency]) == len(amounts), (where, currency)
+            for q in (0, 0.5, 0.99, 1):
+                exact, found = exact_quantile(amounts, q), sketch.quantile(got[currency], q)
+                assert abs(found - exact) <= sketch.RELATIVE_ACCURACY * exact + sketch.MIN_MS, (where, currency, q)
+    with pytest.raises(ValueError, match="cannot narrow"):
+        rollups.values(START, END, "payment.amount", {"log.level": ["info"]})
 
 
 # -- the tests --------------------------------------------------------------------------------

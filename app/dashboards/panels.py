@@ -33,6 +33,7 @@ from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
 from .rollup_percentiles import from_rollups
+from .rollup_values import from_value_sketches
 
 Scope = Callable[[SearchRequest], SearchRequest]
 PERCENTILE_MAX = 10_000          # the most events a percentiles panel reads (about 0.5 s of reading)
@@ -156,6 +157,8 @@ def top(r: _Reader, panel: Panel) -> dict:
 
 def percentiles(r: _Reader, panel: Panel) -> dict:
     counted = from_rollups(r, panel, PERCENTILE_MAX)     # integration.duration: the whole range, from sketches
+    if counted is None:
+        counted = from_value_sketches(r, panel, PERCENTILE_MAX)     # model.MEASURES (payment.amount)
     if counted is not None:
         return counted
     total = r.search(panel.query).total

@@ -8,7 +8,9 @@ Two families, each summed per minute (`minute_ms`, a multiple of MINUTE_MS):
   status classes);
 - providers: `integration` events by provider (with its kind and the call's status): calls,
   provider failures (app/events/failures.py), timeouts, and a latency sketch of
-  `integration.duration` (ms) that merges by adding bucket counts.
+  `integration.duration` (ms) that merges by adding bucket counts;
+- values: sketches of other numeric fields (MEASURES: `payment.amount` by currency and payment
+  status), for the percentiles panels over them (app/dashboards/rollup_values.py).
 
 A backend stores the sums of `reduce(events)` and answers `RollupReader` questions; rebuilding
 from the stored events must give the same numbers as the sums kept at ingest.
@@ -28,6 +30,13 @@ _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
                     "integration.provider", "integration.kind", "integration.status", "http.response.status_code")
 NUMERIC_DIMENSIONS = frozenset({"http.response.status_code"})   # long fields: kept as text, compared as numbers
+# values sketched per minute: field -> (the field grouped by, the fields a panel's query may narrow
+# by; up to three). Only numbers >= 0 are counted (the sketch answers 0 for what is below its
+# smallest bucket): a reader checks the count against the store's and reads events when they differ.
+MEASURES = {"payment.amount": ("payment.currency", ("event.component", "event.type", "payment.status"))}
+_MEASURE_PATHS = tuple((name, tuple(name.split(".")), tuple(group.split(".")), tuple(tuple(q.split(".")) for q in quals))
+                       for name, (group, quals) in MEASURES.items())
+_MEASURE_ROOTS = frozenset(path[0] for _, path, _, _ in _MEASURE_PATHS)   # an event without any is skipped at once
 
 
 @dataclass
@@ -82,12 +91,15 @@ class RollupStore(RollupReader, Protocol):
 #   counts:    (minute_ms, component, type, level, outcome, service, provider, kind, status, code) -> events
 #   providers: (minute_ms, provider, kind, status) -> [calls, provider failures, timeouts]
 #   latency:   (minute_ms, provider, kind, sketch key) -> calls with that duration bucket
+#   values:    (minute_ms, field, group value, q1, q2, q3, sketch key) -> events (MEASURES; q: its
+#              qualifiers' values, None past their number)
 
 @dataclass
 class Sums:
     counts: dict[tuple, int] = field(default_factory=dict)
     providers: dict[tuple, list[int]] = field(default_factory=dict)
     latency: dict[tuple, int] = field(default_factory=dict)
+    values: dict[tuple, int] = field(default_factory=dict)
 
     def add(self, other: "Sums") -> "Sums":
         for key, n in other.counts.items():
@@ -99,14 +111,34 @@ class Sums:
             row[2] += timeouts
         for key, n in other.latency.items():
             self.latency[key] = self.latency.get(key, 0) + n
+        for key, n in other.values.items():
+            self.values[key] = self.values.get(key, 0) + n
         return self
 
     def __bool__(self) -> bool:
-        return bool(self.counts or self.providers or self.latency)
+        return bool(self.counts or self.providers or self.latency or self.values)
 
 
 def _text(value) -> str | None:
     return value if value is None or type(value) is str else str(value)
+
+
+def _at(event: dict, path: tuple[str, ...]):
+    for part in path:
+        if not isinstance(event, dict):
+            return None
+        event = event.get(part)
+    return event
+
+
+def _measure(values: dict, minute: int, event: dict, sketch_key) -> None:
+    for name, path, group, quals in _MEASURE_PATHS:
+        number = _at(event, path)
+        if type(number) not in (int, float) or not math.isfinite(number) or number < 0:
+            continue
+        qualifiers = tuple(_text(_at(event, q)) for q in quals) + (None,) * (3 - len(quals))
+        vkey = (minute, name, _text(_at(event, group)), *qualifiers, sketch_key(number))
+        values[vkey] = values.get(vkey, 0) + 1
 
 
 def event_ms(event: dict) -> int:
@@ -129,7 +161,7 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
     from ..events.failures import TIMEOUT_STATUS, is_integration_failure
     from .sketch import key as sketch_key
     sums = Sums()
-    counts, providers, latency = sums.counts, sums.providers, sums.latency
+    counts, providers, latency, values = sums.counts, sums.providers, sums.latency, sums.values
     for ts, event in pairs:
         minute = ts - ts % MINUTE_MS
         meta = event.get("event")
@@ -144,6 +176,8 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
                _text(log.get("level")) if isinstance(log, dict) else None, _text(meta.get("outcome")),
                _text(service.get("name")) if isinstance(service, dict) else None, provider, kind, status, code)
         counts[key] = counts.get(key, 0) + 1
+        if _MEASURE_ROOTS.intersection(event):
+            _measure(values, minute, event, sketch_key)
         if provider is None:
             continue
         row = providers.get((minute, provider, kind, status))

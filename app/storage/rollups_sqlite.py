@@ -6,6 +6,7 @@ Tables (WITHOUT ROWID, clustered by width and time, so a time range is one range
   counts_by_key   w, m, k, n                           events by the count dimensions
   calls_by_key    w, m, k, calls, failures, timeouts   provider calls by (provider, kind, status)
   latency_by_key  w, m, k, b, n                        latency sketch buckets by (provider, kind)
+  values_by_key   w, m, k, b, n                        sketch buckets of model.MEASURES by (field, group, qualifiers)
   rollup_keys     id, family, key                      the keys' values (rollups_sqlite_keys.py)
 `w` is the row's width and `m` its start, both in minutes (1, 60 or 1440; minutes since the
 epoch): small integers take one to four bytes in SQLite's records, where milliseconds took six.
@@ -33,10 +34,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Collection, ContextManager, Mapping
 
-from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
-                             check_range, count_columns, pieces)
+from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MEASURES, MINUTE_MS, WIDTHS, CountRow, ProviderRow,
+                             Sums, check_range, count_columns, pieces)
 from .base import StoreError
-from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, Keys, has_v1, migrate_v1
+from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, VALUES, Keys, has_v1, migrate_v1
 
 SCHEMA = KEYS_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
@@ -44,6 +45,8 @@ SCHEMA = KEYS_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS calls_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "calls INTEGER NOT NULL, failures INTEGER NOT NULL, timeouts INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+    "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS values_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS rollup_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 )
@@ -54,7 +57,8 @@ log = logging.getLogger(__name__)
 # table: (the key family, the key's length in a Sums key, the numbers it adds, its primary key)
 TABLES = {"counts_by_key": (COUNTS, len(COUNT_DIMENSIONS), ("n",), "w, m, k"),
           "calls_by_key": (PROVIDERS, 3, ("calls", "failures", "timeouts"), "w, m, k"),
-          "latency_by_key": (LATENCY, 2, ("n",), "w, m, k, b")}
+          "latency_by_key": (LATENCY, 2, ("n",), "w, m, k, b"),
+          "values_by_key": (VALUES, 5, ("n",), "w, m, k, b")}
 
 
 def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
@@ -86,7 +90,8 @@ def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WID
     """Add `sums` to the tables at every width (inside the caller's transaction; `keys`: the
     process's dictionary, which the caller forgets if the transaction rolls back)."""
     keys = keys or Keys()
-    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers, "latency_by_key": sums.latency}
+    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers, "latency_by_key": sums.latency,
+                "values_by_key": sums.values}
     for table, items in families.items():
         if not items:
             continue
@@ -251,6 +256,27 @@ class SQLiteRollups:
                     r = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
                 r.latency[bucket] = r.latency.get(bucket, 0) + n
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
+
+    def values(self, start_ms: int, end_ms: int, field: str,
+               where: Mapping[str, Collection[str | None]] | None = None) -> dict[str | None, dict[int, int]]:
+        """The sketch of a MEASURES field over [start_ms, end_ms) (one step: day rows serve its whole
+        days, SQL sums them) per value of its group field; `where`: {qualifier: allowed values}."""
+        check_range(start_ms, end_ms, MINUTE_MS)
+        group, qualifiers = MEASURES[field]
+        unknown = [q for q in where or () if q not in qualifiers]
+        if unknown:
+            raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
+        wanted = [(qualifiers.index(q) + 2, set(v)) for q, v in (where or {}).items()]
+        keys = {k: v for k, v in self.keys.of_family(self._reader(), VALUES).items()
+                if v[0] == field and all(v[p] in allowed for p, allowed in wanted)}
+        out: dict[str | None, dict[int, int]] = {}
+        if not keys:
+            return out
+        step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
+        for _, k, bucket, n in self._steps("values_by_key", "k, b", "n", start_ms, end_ms, step, list(keys)):
+            buckets = out.setdefault(keys[k][1], {})
+            buckets[bucket] = buckets.get(bucket, 0) + n
+        return out
 
 
 JOURNAL_LIMIT = 32 << 20

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import orjson
 
-COUNTS, PROVIDERS, LATENCY = 0, 1, 2          # families of keys
+COUNTS, PROVIDERS, LATENCY, VALUES = 0, 1, 2, 3  # families of keys
 COUNT_DIMENSIONS = 9                           # values in a counts key (model.COUNT_DIMENSIONS)
 KEYS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rollup_keys (id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key BLOB NOT NULL);"

@@ -1,0 +1,116 @@
+"""Percentiles of the fields the rollups sketch (model.MEASURES: `payment.amount` by currency) for
+the percentiles panels that allow it — the whole range counted, not the newest PERCENTILE_MAX
+events. The integration calls' latency has its own reader (rollup_percentiles.py).
+
+    from_value_sketches(reader, panel, max_edge) -> figures (the percentiles panel's shape) or None
+
+A panel qualifies when its field is a measure, it is grouped by nothing or by the measure's group
+field, and its query is an AND of terms (or ORs of terms) on the measure's qualifiers (for
+payments: event.component, event.type, payment.status). Anything else — a store whose rollups
+have no value sketches (OpenSearch's, today) — returns None: the caller reads events as before.
+
+Exact over the range, like the latency panel: whole minutes from the rollups, the partial minutes
+at the ends from the events (at most `max_edge`), each figure the nearest-rank percentile as its
+sketch bucket answers it (within sketch.RELATIVE_ACCURACY, 1 %). The sketches' count is checked
+against the store's exact count of the panel's events with the field; when they differ (rollups
+kept before the sketches existed and not rebuilt, a negative or non-numeric value, which the
+sketches leave out) the rollups are not used."""
+from __future__ import annotations
+
+import math
+
+from ..query import parse
+from ..query.ast import And, Or, Term
+from ..rollups import sketch
+from ..rollups.model import MEASURES, MINUTE_MS
+from ..search import control
+from ..search.service import value_at
+from ..storage import StoreError
+from .rollup_percentiles import _edges, nearest_rank
+
+
+def _terms(node, field_ok) -> tuple[str, set[str]] | None:
+    """(field, values) of a term or an OR of terms on one field, None otherwise."""
+    if isinstance(node, Term) and field_ok(node.field) and isinstance(node.value, str):
+        return node.field, {node.value}
+    if isinstance(node, Or) and node.items:
+        parts = [_terms(item, field_ok) for item in node.items]
+        if any(p is None for p in parts) or len({p[0] for p in parts}) != 1:
+            return None
+        return parts[0][0], set().union(*(p[1] for p in parts))
+    return None
+
+
+def eligible(panel) -> dict[str, set[str]] | None:
+    """{qualifier: allowed values} when the value sketches can answer the panel, else None."""
+    if panel.kind != "percentiles" or panel.field not in MEASURES:
+        return None
+    group, qualifiers = MEASURES[panel.field]
+    if panel.by not in (None, group):
+        return None
+    try:
+        node = parse(panel.query) if panel.query else None
+    except Exception:    # (validated already; a query that no longer parses is read as before)
+        return None
+    items = () if node is None else node.items if isinstance(node, And) else (node,)
+    where: dict[str, set[str]] = {}
+    for item in items:
+        part = _terms(item, lambda f: f in qualifiers)
+        if part is None:
+            return None
+        field, values = part
+        where[field] = where[field] & values if field in where else values
+    return where
+
+
+def _figures(panel, buckets: dict[int, int]) -> dict:
+    return {"count": sketch.count(buckets), "values": [nearest_rank(buckets, p) for p in panel.percentiles],
+            "max": sketch.value(max(buckets)) if buckets else None}
+
+
+def from_value_sketches(r, panel, max_edge: int) -> dict | None:
+    where = eligible(panel)
+    reader = getattr(getattr(r.store, "rollups", None), "values", None)
+    if where is None or reader is None:
+        return None
+    start, end = r.window.start_ms, r.window.end_ms
+    inner_start, inner_end = -(-start // MINUTE_MS) * MINUTE_MS, end // MINUTE_MS * MINUTE_MS
+    if inner_end - inner_start < MINUTE_MS:
+        return None
+    group = MEASURES[panel.field][0]
+    query = f"({panel.query}) AND {panel.field}:*" if panel.query else f"{panel.field}:*"
+    try:
+        by_group = reader(inner_start, inner_end, panel.field, where)
+        edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
+    except (StoreError, ValueError):
+        return None
+    if any(e is None for e in edges) or sum(len(e) for e in edges) > max_edge:
+        return None
+    for event in edges[0] + edges[1]:
+        value = value_at(event, panel.field)
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+            continue      # (left out of the sketches too: the count check below then refuses them)
+        key = value_at(event, group)
+        buckets = by_group.setdefault(None if key is None else str(key), {})
+        buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
+    overall = sketch.merge(*by_group.values())
+    counted = sketch.count(overall)
+    if counted != r.search(query).total:
+        r.note("the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
+               "percentiles read from events instead")
+        return None
+    rows = []
+    if panel.by:
+        for value, buckets in by_group.items():
+            if value is not None and sketch.count(buckets):
+                rows.append({"value": r.shown_value(group, value), "link": r.group_link(query, group, value),
+                             **_figures(panel, buckets)})
+        rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
+    r.note(f"percentiles over all {counted:,} events of the range with {panel.field}, from the per-minute rollups' "
+           f"sketches: each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value")
+    return {"percentiles": list(panel.percentiles), "overall": _figures(panel, overall), "rows": rows[:panel.limit],
+            "groups": len(rows), "read": counted, "total": r.search(panel.query).total, "field": panel.field,
+            "by": panel.by, "exact": True, "source": "rollups", "relative_accuracy": sketch.RELATIVE_ACCURACY}
+
+
+__all__ = ["eligible", "from_value_sketches"]
