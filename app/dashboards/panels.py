@@ -24,6 +24,7 @@ from ..events.convert import format_ts
 from ..events.failures import FAILURE_QUERY
 from ..query import QueryError, parse
 from ..query.quoting import term
+from ..rollups.model import FOLDS, MEASURES, group_value
 from ..search import control
 from ..search.figures import percentile
 from ..search.window import Window, group, parse_window
@@ -33,7 +34,7 @@ from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
 from .rollup_percentiles import from_rollups
-from .rollup_values import from_value_sketches
+from .rollup_values import ROUTE_NOTE, from_value_sketches
 
 Scope = Callable[[SearchRequest], SearchRequest]
 PERCENTILE_MAX = 10_000          # the most events a percentiles panel reads (about 0.5 s of reading)
@@ -171,6 +172,9 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
                f"{total:,} events in all)")
     groups: dict = {}
     overall: list[float] = []
+    folded = panel.field in FOLDS and panel.by == MEASURES[panel.field][0]    # routes, as the rollups group them
+    if folded:
+        r.note(ROUTE_NOTE.format(by=panel.by))
     for event in events:
         v = control.number(value_at(event, panel.field))
         if v is None:
@@ -179,7 +183,7 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
         if panel.by:
             key = value_at(event, panel.by)
             if key is not None and not isinstance(key, (dict, list)):
-                groups.setdefault(key, []).append(v)
+                groups.setdefault(group_value(panel.field, key) if folded else key, []).append(v)
 
     def figures(values: list[float]) -> dict:
         ordered = sorted(values)
@@ -188,8 +192,8 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
 
     rows = []
     for key, values in groups.items():
-        rows.append({"value": r.shown_value(panel.by, key), "link": r.group_link(query, panel.by, key),
-                     **figures(values)})
+        link = None if folded and "*" in key else r.group_link(query, panel.by, key)
+        rows.append({"value": r.shown_value(panel.by, key), "link": link, **figures(values)})
     rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
     return {"percentiles": list(panel.percentiles), "overall": figures(overall), "rows": rows[:panel.limit],
             "groups": len(rows), "read": len(events), "total": total, "field": panel.field, "by": panel.by,

@@ -1,4 +1,5 @@
-"""Percentiles of the fields the rollups sketch (model.MEASURES: `payment.amount` by currency) for
+"""Percentiles of the fields the rollups sketch (model.MEASURES: `payment.amount` by currency,
+`http.duration` by route — url.path with ids folded, model.route; the events' reading folds alike) for
 the percentiles panels that allow it — the whole range counted, not the newest PERCENTILE_MAX
 events. The integration calls' latency has its own reader (rollup_percentiles.py).
 
@@ -22,11 +23,13 @@ import math
 from ..query import parse
 from ..query.ast import And, Or, Term
 from ..rollups import sketch
-from ..rollups.model import MEASURES, MINUTE_MS
+from ..rollups.model import FOLDS, MEASURES, MINUTE_MS, group_value
 from ..search import control
 from ..search.service import value_at
 from ..storage import StoreError
 from .rollup_percentiles import _edges, nearest_rank
+
+ROUTE_NOTE = "grouped by route: {by} with its ids folded to * (a segment with a digit, or long)"
 
 
 def _terms(node, field_ok) -> tuple[str, set[str]] | None:
@@ -91,7 +94,7 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
             continue      # (left out of the sketches too: the count check below then refuses them)
         key = value_at(event, group)
-        buckets = by_group.setdefault(None if key is None else str(key), {})
+        buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(panel.field, key), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
     overall = sketch.merge(*by_group.values())
     counted = sketch.count(overall)
@@ -100,11 +103,14 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
                "percentiles read from events instead")
         return None
     rows = []
+    if panel.by and panel.field in FOLDS:
+        r.note(ROUTE_NOTE.format(by=panel.by))
     if panel.by:
         for value, buckets in by_group.items():
             if value is not None and sketch.count(buckets):
-                rows.append({"value": r.shown_value(group, value), "link": r.group_link(query, group, value),
-                             **_figures(panel, buckets)})
+                folded = panel.field in FOLDS and "*" in value     # (a route's link: its paths have no one term)
+                rows.append({"value": r.shown_value(group, value),
+                             "link": None if folded else r.group_link(query, group, value), **_figures(panel, buckets)})
         rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
     r.note(f"percentiles over all {counted:,} events of the range with {panel.field}, from the per-minute rollups' "
            f"sketches: each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value")
@@ -113,4 +119,4 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
             "by": panel.by, "exact": True, "source": "rollups", "relative_accuracy": sketch.RELATIVE_ACCURACY}
 
 
-__all__ = ["eligible", "from_value_sketches"]
+__all__ = ["ROUTE_NOTE", "eligible", "from_value_sketches"]

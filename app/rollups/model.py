@@ -9,8 +9,9 @@ Two families, each summed per minute (`minute_ms`, a multiple of MINUTE_MS):
 - providers: `integration` events by provider (with its kind and the call's status): calls,
   provider failures (app/events/failures.py), timeouts, and a latency sketch of
   `integration.duration` (ms) that merges by adding bucket counts;
-- values: sketches of other numeric fields (MEASURES: `payment.amount` by currency and payment
-  status), for the percentiles panels over them (app/dashboards/rollup_values.py).
+- values: sketches of other numeric fields (MEASURES: `payment.amount` by currency, `http.duration`
+  by route — url.path with its ids folded), for the percentiles panels over them
+  (app/dashboards/rollup_values.py).
 
 A backend stores the sums of `reduce(events)` and answers `RollupReader` questions; rebuilding
 from the stored events must give the same numbers as the sums kept at ingest.
@@ -18,6 +19,7 @@ from the stored events must give the same numbers as the sums kept at ingest.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Collection, Iterable, Mapping, Protocol
@@ -25,6 +27,7 @@ from typing import Collection, Iterable, Mapping, Protocol
 MINUTE_MS = 60_000
 HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (see pieces)
+_VERSION = re.compile(r"v[0-9]{1,3}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
@@ -33,7 +36,31 @@ NUMERIC_DIMENSIONS = frozenset({"http.response.status_code"})   # long fields: k
 # values sketched per minute: field -> (the field grouped by, the fields a panel's query may narrow
 # by; up to three). Only numbers >= 0 are counted (the sketch answers 0 for what is below its
 # smallest bucket): a reader checks the count against the store's and reads events when they differ.
-MEASURES = {"payment.amount": ("payment.currency", ("event.component", "event.type", "payment.status"))}
+MEASURES = {"payment.amount": ("payment.currency", ("event.component", "event.type", "payment.status")),
+            "http.duration": ("url.path", ("event.component", "event.type"))}
+ROUTE_SEGMENTS, ROUTE_SEGMENT_MAX = 12, 32
+
+
+def route(path: str) -> str:
+    """A URL path as a route, its ids folded: a segment with a digit (but a version, `v1`) or
+    longer than ROUTE_SEGMENT_MAX becomes `*`, segments past ROUTE_SEGMENTS one `*` — so
+    /backoffice/api/players/p-000123 is /backoffice/api/players/*, and the routes are bounded."""
+    parts = path.split("/", ROUTE_SEGMENTS + 1)
+    out = ["*" if len(s) > ROUTE_SEGMENT_MAX or (not _VERSION.fullmatch(s) and any(c.isdigit() for c in s)) else s
+           for s in parts[:ROUTE_SEGMENTS + 1]]
+    if len(parts) > ROUTE_SEGMENTS + 1 or len(out[-1]) > ROUTE_SEGMENT_MAX:
+        out[-1] = "*"
+    return "/".join(out)
+
+
+FOLDS = {"http.duration": route}    # measures whose group values are folded (the panels say so)
+
+
+def group_value(field: str, value):
+    """The group a measure's event falls in: its group field's value as text, folded for FOLDS."""
+    value = _text(value)
+    fold = FOLDS.get(field)
+    return fold(value) if fold is not None and value is not None else value
 _MEASURE_PATHS = tuple((name, tuple(name.split(".")), tuple(group.split(".")), tuple(tuple(q.split(".")) for q in quals))
                        for name, (group, quals) in MEASURES.items())
 _MEASURE_ROOTS = frozenset(path[0] for _, path, _, _ in _MEASURE_PATHS)   # an event without any is skipped at once
@@ -137,7 +164,7 @@ def _measure(values: dict, minute: int, event: dict, sketch_key) -> None:
         if type(number) not in (int, float) or not math.isfinite(number) or number < 0:
             continue
         qualifiers = tuple(_text(_at(event, q)) for q in quals) + (None,) * (3 - len(quals))
-        vkey = (minute, name, _text(_at(event, group)), *qualifiers, sketch_key(number))
+        vkey = (minute, name, group_value(name, _at(event, group)), *qualifiers, sketch_key(number))
         values[vkey] = values.get(vkey, 0) + 1
 
 
