@@ -23,6 +23,7 @@ from app.search.window import parse_window
 
 from conftest import BACKENDS, all_events, store_url_for
 from test_dashboards_counts import close, nearest_rank
+from test_rollups import brute_route
 from test_search import matches
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -44,9 +45,9 @@ def world(request, tmp_path_factory):
     services.close()
 
 
-def panel(query=PAYMENTS, by="payment.currency", **more):
+def panel(query=PAYMENTS, by="payment.currency", field="payment.amount", **more):
     return validate_panel({"id": "p", "title": "P", "kind": "percentiles", "query": query,
-                           "field": "payment.amount", **({"by": by} if by else {}), **more}, 1)
+                           "field": field, **({"by": by} if by else {}), **more}, 1)
 
 
 def run(store, p, start_ms, end_ms):
@@ -61,28 +62,43 @@ def brute(events, p, start_ms, end_ms):
             and isinstance(value_at(e, p.field), (int, float))]
     groups: dict = {}
     for e in mine:
-        groups.setdefault(value_at(e, "payment.currency"), []).append(float(value_at(e, p.field)))
+        key = value_at(e, "payment.currency" if p.field == "payment.amount" else "url.path")
+        key = brute_route(key) if p.field == "http.duration" else key
+        groups.setdefault(key, []).append(float(value_at(e, p.field)))
     return sorted(float(value_at(e, p.field)) for e in mine), {k: sorted(v) for k, v in groups.items()}
 
 
-def test_the_shipped_amounts_panel_qualifies():
-    shipped = [p for d in load_dashboards() for p in d.panels if p.kind == "percentiles" and p.field == "payment.amount"]
+MEASURES = {"payment.amount": (PAYMENTS, "payment.currency"), "http.duration": ("event.component:api", "url.path")}
+
+
+@pytest.mark.parametrize("field", MEASURES)
+def test_the_shipped_panels_qualify(field):
+    shipped = [p for d in load_dashboards() for p in d.panels if p.kind == "percentiles" and p.field == field]
     assert shipped and all(eligible(p) is not None for p in shipped)
 
 
+@pytest.mark.parametrize("field", MEASURES)
 @pytest.mark.parametrize("span", range(len(RANGES)))
-@pytest.mark.parametrize("by", ["payment.currency", None])
-def test_amount_percentiles_equal_brute_force_within_the_sketch_accuracy(world, span, by):
+@pytest.mark.parametrize("grouped", [True, False])
+def test_percentiles_equal_brute_force_within_the_sketch_accuracy(world, field, span, grouped):
     store, events, backend = world
     start_ms, end_ms = RANGES[span]
-    p = panel(by=by, percentiles=[50, 90, 99, 100], limit=50)
+    query, by = MEASURES[field]
+    by = by if grouped else None
+    p = panel(query=query, by=by, field=field, percentiles=[50, 90, 99, 100], limit=50)
     out = run(store, p, start_ms, end_ms)
     d = out["data"]
     overall, groups = brute(events, p, start_ms, end_ms)
     assert len(overall) > 10, "the demo has completed payments in this range"
+    if by and field == "http.duration":     # routes on every backend
+        assert any("grouped by route" in n for n in out["notes"])
+        assert all(r["link"] is None for r in d["rows"] if "*" in r["value"])
+        assert any(r["link"] for r in d["rows"] if "*" not in r["value"])
     if backend == "opensearch":     # no value sketches there: the events are read, exactly as before
         assert out["error"] is None and "source" not in d
         assert d["overall"]["values"] == [nearest_rank(overall, q) for q in p.percentiles]
+        if by and len(overall) < 10_000:
+            assert {r["value"] for r in d["rows"]} == set(groups)
         return
     assert out["error"] is None and d["source"] == "rollups" and d["exact"]
     assert any("rollups' sketches" in n and "within 1 %" in n for n in out["notes"]), out["notes"]
