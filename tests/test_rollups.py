@@ -162,6 +162,23 @@ def assert_equal_to_brute_force(store, events, steps=(MINUTE_MS, 3_600_000, DAY_
                     assert got == 0
                 else:
                     assert abs(got - exact) <= sketch.RELATIVE_ACCURACY * exact + 1e-9, (q, exact, got)
+    if hasattr(rollups, "minute_calls"):     # the dense per-minute read (SQLite) against the same brute force
+        minutes = brute_providers(events, MINUTE_MS)
+        for names in (None, ["Acme", "nobody"]):
+            got = rollups.minute_calls(START, END, names)
+            want: dict = {}
+            for (start, provider, _), row in minutes.items():
+                if names is None or provider in names:
+                    pair = want.setdefault(provider, ({}, {}))
+                    i = (start - START) // MINUTE_MS
+                    pair[0][i] = pair[0].get(i, 0) + row["calls"]
+                    pair[1][i] = pair[1].get(i, 0) + row["failures"]
+            assert set(got) == set(want) | set(names or ())
+            for provider, (calls, failures) in got.items():
+                assert len(calls) == len(failures) == (END - START) // MINUTE_MS
+                w_calls, w_failures = want.get(provider, ({}, {}))
+                assert {i: c for i, c in enumerate(calls) if c} == {i: c for i, c in w_calls.items() if c}, provider
+                assert {i: f for i, f in enumerate(failures) if f} == {i: f for i, f in w_failures.items() if f}
     if dimensions == COUNT_DIMENSIONS:   # (rollups migrated from the first layout have no value sketches)
         assert_values_equal_to_brute_force(rollups, events)
 

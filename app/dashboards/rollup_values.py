@@ -24,7 +24,6 @@ from ..query import parse
 from ..query.ast import And, Or, Term
 from ..rollups import sketch
 from ..rollups.model import FOLDS, MEASURES, MINUTE_MS, group_value
-from ..search import control
 from ..search.service import value_at
 from ..storage import StoreError
 from .rollup_percentiles import _edges, nearest_rank

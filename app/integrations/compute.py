@@ -78,7 +78,7 @@ def states(calls: Sequence[int], failures: Sequence[int], t: Thresholds) -> list
     when its failure rate crosses the thresholds (with at least `min_failures` failures); once
     unhealthy it stays so through quiet minutes (no news is not good news) and while the minute's
     own calls still fail, and is up again when the window's rate is back under the thresholds."""
-    w = t.window_minutes
+    w, few = t.window_minutes, t.min_failures
     out: list[str] = []
     state, win_calls, win_fail = UP, 0, 0
     for m in range(len(calls)):
@@ -87,6 +87,9 @@ def states(calls: Sequence[int], failures: Sequence[int], t: Thresholds) -> list
         if m >= w:
             win_calls -= calls[m - w]
             win_fail -= failures[m - w]
+        if win_fail < few and state == UP:     # _level's first test, without the call (most minutes)
+            out.append(UP)
+            continue
         if state != UP and calls[m] == 0:
             out.append(state)
             continue

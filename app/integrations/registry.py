@@ -58,8 +58,8 @@ def discover(store, scope=None) -> list[Provider]:
     rollups = getattr(store, "rollups", None)
     if rollups is not None:   # a facet may run out of time on a big store; the rollups' 90 days do not
         end = (int(time.time() * 1000) // DAY_MS + 1) * DAY_MS
-        names |= {r.provider for r in rollups.providers(end - ROLLUP_DAYS * DAY_MS, end, ROLLUP_DAYS * DAY_MS)
-                  if r.provider and r.calls}
+        names |= {r.provider for r in rollups.providers(end - ROLLUP_DAYS * DAY_MS, end, ROLLUP_DAYS * DAY_MS,
+                                                        latency=False) if r.provider and r.calls}
     out = []
     for name in sorted(names):
         newest, oldest = _edge(store, name, True, scope), _edge(store, name, False, scope)

@@ -34,10 +34,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Collection, ContextManager, Mapping
 
-from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MEASURES, MINUTE_MS, WIDTHS, CountRow, ProviderRow,
-                             Sums, check_range, count_columns, pieces)
+from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
+                             check_range, count_columns, pieces)
 from .base import StoreError
 from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, VALUES, Keys, has_v1, migrate_v1
+from .rollups_sqlite_series import minute_calls, values
 
 SCHEMA = KEYS_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
@@ -259,24 +260,13 @@ class SQLiteRollups:
 
     def values(self, start_ms: int, end_ms: int, field: str,
                where: Mapping[str, Collection[str | None]] | None = None) -> dict[str | None, dict[int, int]]:
-        """The sketch of a MEASURES field over [start_ms, end_ms) (one step: day rows serve its whole
-        days, SQL sums them) per value of its group field; `where`: {qualifier: allowed values}."""
-        check_range(start_ms, end_ms, MINUTE_MS)
-        group, qualifiers = MEASURES[field]
-        unknown = [q for q in where or () if q not in qualifiers]
-        if unknown:
-            raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
-        wanted = [(qualifiers.index(q) + 2, set(v)) for q, v in (where or {}).items()]
-        keys = {k: v for k, v in self.keys.of_family(self._reader(), VALUES).items()
-                if v[0] == field and all(v[p] in allowed for p, allowed in wanted)}
-        out: dict[str | None, dict[int, int]] = {}
-        if not keys:
-            return out
-        step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
-        for _, k, bucket, n in self._steps("values_by_key", "k, b", "n", start_ms, end_ms, step, list(keys)):
-            buckets = out.setdefault(keys[k][1], {})
-            buckets[bucket] = buckets.get(bucket, 0) + n
-        return out
+        """A MEASURES field's sketch over the range per value of its group field (rollups_sqlite_series)."""
+        return values(self, start_ms, end_ms, field, where)
+
+    def minute_calls(self, start_ms: int, end_ms: int,
+                     providers: Collection[str] | None = None) -> dict[str, tuple[list[int], list[int]]]:
+        """{provider: (calls, failures)} per minute of the range, dense (rollups_sqlite_series)."""
+        return minute_calls(self, start_ms, end_ms, providers)
 
 
 JOURNAL_LIMIT = 32 << 20
