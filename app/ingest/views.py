@@ -8,6 +8,7 @@ from ..errors import RETRY_AFTER_S, ApiError, error_response
 from ..events.normalize import EventError
 from ..server import request_rebalance
 from .items import may_repeat_keys, split_array
+from .logrecord import event_of_logrecord, parse_form
 from .ndjson import BodyLimit, decoded_chunks, iter_lines, parse_json
 from .text import text_items
 
@@ -56,7 +57,8 @@ def _answer(report):
 @api.post("/events")
 @api_access("ingest")
 def post_events():
-    """One JSON object, or a JSON array of them.
+    """One JSON object, or a JSON array of them; or a Python logging record as the standard
+    library's HTTPHandler POSTs it, a form (app/ingest/logrecord.py).
 
     Parsed whole (fast) when that is safe; otherwise — the body is not valid JSON as a whole, an
     item is too deep to handle, or a key may be repeated — an array is split into its items
@@ -78,6 +80,12 @@ def post_events():
         raise ApiError(400, "empty body: send a JSON object or an array of objects")
     data = bytes(body)
     del body
+    if request.mimetype == "application/x-www-form-urlencoded":   # logging.handlers.HTTPHandler
+        try:
+            record = event_of_logrecord(parse_form(data))
+        except EventError as exc:
+            raise ApiError(400, exc.reason) from None
+        return _answer(services.ingestor.ingest(iter([(0, record)]), check_size=True))
     error = None
     try:
         document = parse_json(data)
