@@ -315,3 +315,21 @@ def test_a_store_opened_without_rollups_keeps_none(store_url, normalizer):
             rebuild(s)
     finally:
         s.close()
+
+
+def test_routes_fold_ids_and_value_sketches_take_numbers_at_or_above_zero_only():
+    from app.rollups.model import reduce, route
+    assert route("/backoffice/api/players/p-000123") == "/backoffice/api/players/*"
+    assert route("/api/v1/games/g7/launch") == "/api/v1/games/*/launch"
+    assert route("/api/v2/lobby") == "/api/v2/lobby" and route("/healthz") == "/healthz"
+    assert route("/x/" + "a" * 33 + "/y") == "/x/*/y"
+    assert route("/" + "/".join("s" * 40)).count("/") <= 13      # bounded, whatever the path
+    amounts = [12.5, 0, -3, float("nan"), float("inf"), "7", True, None, 10**30]
+    events = [{"_ts": DAY0, "event": {"component": "user_activity", "type": "payment"},
+               "payment": {"amount": a, "currency": "EUR", "status": "completed"}} for a in amounts]
+    sums = reduce(events + [{"_ts": DAY0, "http": {"duration": 3}, "url": {"path": "/a/b1"}},
+                            {"_ts": DAY0, "http": "not an object", "payment": ["nor this"]}])
+    counted = Counter()
+    for (minute, field, group, *_), n in sums.values.items():
+        counted[(field, group)] += n
+    assert counted == {("payment.amount", "EUR"): 3, ("http.duration", "/a/*"): 1}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Collection, Iterable, Mapping, Protocol
 
@@ -41,6 +42,7 @@ MEASURES = {"payment.amount": ("payment.currency", ("event.component", "event.ty
 ROUTE_SEGMENTS, ROUTE_SEGMENT_MAX = 12, 32
 
 
+@lru_cache(maxsize=8192)     # paths repeat: most events pay a dict look-up, not the split
 def route(path: str) -> str:
     """A URL path as a route, its ids folded: a segment with a digit (but a version, `v1`) or
     longer than ROUTE_SEGMENT_MAX becomes `*`, segments past ROUTE_SEGMENTS one `*` — so
@@ -160,8 +162,11 @@ def _at(event: dict, path: tuple[str, ...]):
 
 def _measure(values: dict, minute: int, event: dict, sketch_key) -> None:
     for name, path, group, quals in _MEASURE_PATHS:
-        number = _at(event, path)
-        if type(number) not in (int, float) or not math.isfinite(number) or number < 0:
+        root = event.get(path[0])
+        if not isinstance(root, dict):
+            continue
+        number = _at(root, path[1:])
+        if type(number) not in (int, float) or not number >= 0 or number == math.inf:
             continue
         qualifiers = tuple(_text(_at(event, q)) for q in quals) + (None,) * (3 - len(quals))
         vkey = (minute, name, group_value(name, _at(event, group)), *qualifiers, sketch_key(number))
