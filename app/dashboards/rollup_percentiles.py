@@ -86,6 +86,18 @@ def nearest_rank(buckets: dict[int, int], p: float) -> float | None:
     return sketch.value(max(buckets))
 
 
+def agreeing(r, query: str, by_group: dict) -> dict[int, int] | None:
+    """The sketches of `by_group` merged, when they count exactly the events the store counts
+    for `query`; else None, with a note (a batch stored without its rollups, a lost rollups.db):
+    the caller then reads events."""
+    overall = sketch.merge(*by_group.values())
+    if sketch.count(overall) != r.search(query).total:
+        r.note("the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
+               "percentiles read from events instead")
+        return None
+    return overall
+
+
 def _edges(r, query: str, low: int, high: int, max_edge: int) -> list[dict] | None:
     if low >= high:
         return []
@@ -124,12 +136,10 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
             continue
         buckets = by_provider.setdefault(str(provider), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
-    overall = sketch.merge(*by_provider.values())
-    counted = sketch.count(overall)
-    if counted != r.search(query).total:
-        r.note("the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
-               "percentiles read from events instead")
+    overall = agreeing(r, query, by_provider)
+    if overall is None:
         return None
+    counted = sketch.count(overall)
     total = r.search(panel.query).total
 
     def figures(buckets: dict[int, int]) -> dict:

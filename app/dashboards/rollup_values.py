@@ -26,7 +26,7 @@ from ..rollups import sketch
 from ..rollups.model import FOLDS, MEASURES, MINUTE_MS, group_value
 from ..search.service import value_at
 from ..storage import StoreError
-from .rollup_percentiles import _edges, nearest_rank
+from .rollup_percentiles import _edges, agreeing, nearest_rank
 
 ROUTE_NOTE = "grouped by route: {by} with its ids folded to * (a segment with a digit, or long)"
 
@@ -95,12 +95,10 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
         key = value_at(event, group)
         buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(panel.field, key), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
-    overall = sketch.merge(*by_group.values())
-    counted = sketch.count(overall)
-    if counted != r.search(query).total:
-        r.note("the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
-               "percentiles read from events instead")
+    overall = agreeing(r, query, by_group)
+    if overall is None:
         return None
+    counted = sketch.count(overall)
     rows = []
     if panel.by and panel.field in FOLDS:
         r.note(ROUTE_NOTE.format(by=panel.by))
