@@ -137,8 +137,7 @@ class MetaDB(Throttle, Sessions):
         scrub.install(self.Session, redactor)
 
     def create_all(self) -> None:
-        from ..alerts import lifecycle  # noqa: F401  the alerting tables live there, on this Base
-        from . import errorgroups  # noqa: F401  the error-group registry
+        from . import models  # noqa: F401  every table, on this Base
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
 
