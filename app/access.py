@@ -11,6 +11,7 @@ import yaml
 
 ROLES_FILE = Path(__file__).with_name("roles.yaml")
 API_READER = "api_reader"   # what a bearer key with the `read` scope counts as
+ADMINISTER = "manage_users"  # the permission that makes a role an administrators' role
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +34,12 @@ def roles() -> dict[str, str]:
 
 def permissions() -> dict[str, frozenset[str]]:
     return _load()[1]
+
+
+def administrator_roles() -> tuple[str, ...]:
+    """The roles that administer users (those holding ADMINISTER), in file order: the first is
+    given to the first user; the last active user of these roles is never demoted."""
+    return tuple(r for r in roles() if r in permissions().get(ADMINISTER, ()))
 
 
 def can(role: str | None, permission: str) -> bool:

@@ -116,13 +116,11 @@ def test_the_command_line_offers_the_roles_of_the_data(services, cli, custom_rol
     assert refused.exit_code != 0 and "custodian" in refused.output
 
 
-@DEFECT
 def test_the_first_administrator_gets_the_role_that_manages_users(services, custom_roles):
     password = services.meta.ensure_admin()
     assert password and services.meta.user_by_name("admin").role == "custodian"
 
 
-@DEFECT
 def test_the_last_administrator_is_the_last_of_the_role_that_manages_users(services, custom_roles):
     from app.meta.db import LockoutError
     services.meta.create_user("carl", "custodian", "carl-password-1")

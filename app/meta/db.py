@@ -28,13 +28,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..access import roles
+from ..access import administrator_roles, can, roles
 from . import scrub
 from .base import MAX_ID, Base, UTCDateTime, _now, _text, _valid_id  # noqa: F401  (re-exported)
 from .sessions import Sessions, end_sessions_in
 from .throttle import LOGIN_WINDOW, LoginFailure, Throttle, login_name, unknown_login_name  # noqa: F401
 
-ROLES = tuple(roles())   # app/roles.yaml
+ROLES = tuple(roles())   # app/roles.yaml as it was at import (checks read roles() itself)
 SCOPES = ("ingest", "read")
 KEY_PREFIX = "plk_"
 
@@ -167,8 +167,8 @@ class MetaDB(Throttle, Sessions):
     def create_user(self, username: str, role: str, password: str | None = None,
                     must_change_password: bool = False) -> tuple[User, str]:
         """The new user and its password (generated when not given)."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if role not in roles():
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(roles())}")
         if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError("username: 1-64 letters, digits, '.', '-' or '_'")
         password = password or secrets.token_urlsafe(12)
@@ -225,14 +225,15 @@ class MetaDB(Throttle, Sessions):
         [{"field", "old", "new"}] (empty when nothing did). Refuses (LockoutError) to let
         `acting_id` demote or deactivate themselves, and to leave no active administrator.
         LookupError: no such user; ValueError: unknown role."""
-        if role is not None and role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if role is not None and role not in roles():
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(roles())}")
         if not _valid_id(user_id):
             raise LookupError("no such user")
+        administrators = administrator_roles()   # app/roles.yaml: the roles holding manage_users
         with self.Session() as s:
             # the user and every active administrator, locked in id order (PostgreSQL): two
             # changes that would each leave the other as the last administrator are serialised
-            admins = (User.role == "administrator") & User.active.is_(True)
+            admins = User.role.in_(administrators) & User.active.is_(True)
             rows = s.scalars(select(User).where((User.id == user_id) | admins).order_by(User.id)
                              .with_for_update()).all()
             user = next((u for u in rows if u.id == user_id), None)
@@ -240,13 +241,13 @@ class MetaDB(Throttle, Sessions):
                 raise LookupError("no such user")
             new_role = user.role if role is None else role
             new_active = user.active if active is None else bool(active)
-            removes_admin = user.role == "administrator" and user.active and not (
-                new_role == "administrator" and new_active)
+            removes_admin = user.role in administrators and user.active and not (
+                new_role in administrators and new_active)
             if removes_admin and acting_id == user.id:
                 raise LockoutError("You cannot demote or deactivate yourself: ask another administrator.")
             last = LockoutError(f"{user.username} is the last active administrator: "
                                 "make someone else an administrator first.")
-            if removes_admin and not any(u.id != user.id and u.role == "administrator" and u.active for u in rows):
+            if removes_admin and not any(u.id != user.id and u.role in administrators and u.active for u in rows):
                 raise last
             changes = []
             if new_role != user.role:
@@ -289,7 +290,7 @@ class MetaDB(Throttle, Sessions):
             if s.scalar(select(User.id).limit(1)) is not None:
                 return None
         try:
-            _, password = self.create_user("admin", "administrator", must_change_password=True)
+            _, password = self.create_user("admin", administrator_roles()[0], must_change_password=True)
         except ValueError:  # another process created it first
             return None
         return password
@@ -304,8 +305,8 @@ class MetaDB(Throttle, Sessions):
         _text("q", query, 4096)
         time_from = None if time_from is None else _text("from", str(time_from), 64)
         time_to = None if time_to is None else _text("to", str(time_to), 64)
-        if shared_role is not None and shared_role not in ROLES:
-            raise ValueError(f"shared_role: one of {', '.join(ROLES)}")
+        if shared_role is not None and shared_role not in roles():
+            raise ValueError(f"shared_role: one of {', '.join(roles())}")
         row = SavedSearch(owner_id=owner_id, name=name.strip(), query=query, time_from=time_from,
                           time_to=time_to, shared_role=shared_role)
         with self.Session() as s:
@@ -325,7 +326,7 @@ class MetaDB(Throttle, Sessions):
             return False
         with self.Session() as s:
             row = s.get(SavedSearch, search_id)
-            if row is None or (row.owner_id != user.id and user.role != "administrator"):
+            if row is None or (row.owner_id != user.id and not can(user.role, "manage_users")):
                 return False
             s.delete(row)
             s.commit()
