@@ -124,6 +124,8 @@ class Settings:
     trail_store_url: str
     meta_db_url: str
     secret_key: str
+    # bring the meta database to the newest schema at start (else refuse to start while it is behind)
+    meta_auto_upgrade: bool = True
     max_event_bytes: int = 64 * 1024
     max_request_bytes: int = 32 * 1024 * 1024
     max_fields_per_event: int = 500
@@ -207,6 +209,7 @@ class Settings:
             trail_store_url=trail_store_url,
             meta_db_url=meta_db_url,
             secret_key=secret_key,
+            meta_auto_upgrade=_bool(env, "META_AUTO_UPGRADE", True),
             max_event_bytes=_int(env, "MAX_EVENT_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 32 * 1024 * 1024, 1024, 1 << 31),
             max_fields_per_event=_int(env, "MAX_FIELDS_PER_EVENT", 500, 10, 100_000),
