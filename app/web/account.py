@@ -16,8 +16,9 @@ from flask import current_app, flash, make_response, redirect, render_template, 
 from flask_login import current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import accounts, audit
+from .. import audit
 from ..auth import current_session_id, page_access, sign_in, sign_out
+from ..meta import accounts
 from ..meta.throttle import unknown_login_name
 
 from . import web
@@ -25,6 +26,11 @@ from . import web
 
 def _services():
     return current_app.extensions["platlogs"]
+
+
+def _acting() -> accounts.Acting:
+    """The signed-in user, from their address (the account service records what they do)."""
+    return accounts.Acting(audit.actor(), audit.request_source(), current_user.id)
 
 
 def _safe_next(target: str | None) -> str:
@@ -129,16 +135,15 @@ def change_password():
             error = "The current password is wrong."
         elif new != repeat:
             error = "The new passwords differ."
-        elif len(new) < 10:
-            error = "Choose at least 10 characters."
         else:
-            meta.set_password(current_user.id, new, keep_session=current_session_id())   # the others end
-            audit.record("password_changed", f"{current_user.username} changed their password",
-                         event_type="profile_change", target={"type": "employee", "id": current_user.username},
-                         changes=[{"field": "password"}]
-                         + ([{"field": "must_change_password", "old": True, "new": False}] if forced else []))
-            flash("Password changed.")
-            return redirect(_safe_next(request.args.get("next")))
+            try:   # the other sessions end
+                accounts.change_own_password(_services(), _acting(), current_user, new,
+                                             keep_session=current_session_id(), forced=forced)
+            except ValueError as exc:
+                error = str(exc)
+            else:
+                flash("Password changed.")
+                return redirect(_safe_next(request.args.get("next")))
     return render_template("password.html", error=error, forced=forced)
 
 
@@ -162,7 +167,7 @@ def account_sessions():
 @web.post("/account/sessions/<sid>/revoke")
 @page_access(None)
 def end_account_session(sid: str):
-    if not accounts.end_own_sessions(_services(), current_user, keep=current_session_id(), only=sid):
+    if not accounts.end_own_sessions(_services(), _acting(), current_user, keep=current_session_id(), only=sid):
         flash("No such session of yours (sign out to end this one).")
     else:
         flash("That session is signed out.")
@@ -172,6 +177,6 @@ def end_account_session(sid: str):
 @web.post("/account/sessions/revoke-others")
 @page_access(None)
 def end_other_sessions():
-    ended = accounts.end_own_sessions(_services(), current_user, keep=current_session_id())
+    ended = accounts.end_own_sessions(_services(), _acting(), current_user, keep=current_session_id())
     flash(f"{ended} other session{'s' if ended != 1 else ''} signed out.")
     return redirect(url_for("web.account_sessions"))
