@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .cli_accounts import keys, users
 from .cli_alerts import alerts, scheduler
 from .cli_common import _services, tune_gc
 from .cli_dashboards import dashboards
@@ -31,6 +32,8 @@ main.add_command(rollups)
 main.add_command(dashboards)
 main.add_command(syslog)
 main.add_command(ingest_status)
+main.add_command(keys)
+main.add_command(users)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -194,108 +197,6 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
         raise click.ClickException(f"{exc.message}{where}") from None
     finally:
         services.close()
-
-
-# -- keys and users -----------------------------------------------------------------------
-
-@main.group()
-def keys() -> None:
-    """API keys for ingestion and reading."""
-
-
-@keys.command("create")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "read"]))
-@click.option("--name", default=None, help="What the key is for (e.g. the shipper's host).")
-def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
-    """Create a key and print it (it is shown only once)."""
-    services = _services()
-    row, key = services.meta.create_key(name or "+".join(scopes), list(scopes))
-    services.close()
-    click.echo(key)
-    click.echo(f"(key #{row.id}, scope {row.scopes}; store it now: only its hash is kept)", err=True)
-
-
-@keys.command("list")
-def keys_list() -> None:
-    services = _services()
-    for k in services.meta.keys():
-        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-        click.echo(f"#{k.id}  {k.display}…  {k.scopes:12}  {k.name}  ({state})")
-    services.close()
-
-
-@keys.command("revoke")
-@click.argument("key_id", type=int)
-def keys_revoke(key_id: int) -> None:
-    services = _services()
-    ok = services.meta.revoke_key(key_id)
-    services.close()
-    if not ok:
-        raise click.ClickException(f"no active key #{key_id}")
-    click.echo(f"revoked key #{key_id}")
-
-
-@main.group()
-def users() -> None:
-    """Back-office users."""
-
-
-@users.command("create")
-@click.argument("username")
-@click.option("--role", required=True, type=click.Choice(
-    ["administrator", "security", "operations", "technical", "support", "manager", "auditor"]))
-@click.option("--password", default=None, help="Generated and printed when omitted.")
-def users_create(username: str, role: str, password: str | None) -> None:
-    services = _services()
-    try:
-        _, password_used = services.meta.create_user(username, role, password)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        services.close()
-    click.echo(f"created {username} ({role})")
-    if password is None:
-        click.echo(f"password: {password_used}")
-
-
-@users.command("list")
-def users_list() -> None:
-    services = _services()
-    for u in services.meta.users():
-        click.echo(f"{u.username:20} {u.role:14} {'active' if u.active else 'disabled'}")
-    services.close()
-
-
-@users.command("reset-password")
-@click.argument("username")
-def users_reset_password(username: str) -> None:
-    """Set a new one-time password (the user must change it at next sign-in)."""
-    import secrets
-    services = _services()
-    user = services.meta.user_by_name(username)
-    if user is None:
-        services.close()
-        raise click.ClickException(f"no user {username!r}")
-    password = secrets.token_urlsafe(12)
-    services.meta.set_password(user.id, password, must_change=True)
-    services.close()
-    click.echo(f"one-time password for {username}: {password}")
-
-
-@users.command("sign-out")
-@click.argument("username")
-def users_sign_out(username: str) -> None:
-    """End every sign-in session of a user (recorded, as the back office's "Sign out everywhere")."""
-    from .accounts import CLI, sign_out_everywhere
-    services = _services()
-    try:
-        user = services.meta.user_by_name(username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
-        ended = sign_out_everywhere(services, user, who=CLI)
-    finally:
-        services.close()
-    click.echo(f"{username}: {ended} session{'' if ended == 1 else 's'} ended")
 
 
 # -- schema and retention -----------------------------------------------------------------
