@@ -20,8 +20,6 @@ from conftest import sign_in
 
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
-# today's defects (issue 16), pinned before the fix: each test fails until the service lands
-DEFECT = pytest.mark.xfail(strict=True, reason="issue 16: the command line bypasses the account service")
 
 
 def events(services, query: str) -> list[dict]:
@@ -52,7 +50,6 @@ def attempt(app, username: str, password: str, address: str = "192.0.2.1"):
 
 # -- defect: the command line's reset left the user locked out -------------------------------------
 
-@DEFECT
 def test_a_reset_from_the_command_line_lifts_the_sign_in_lock(app, services, cli):
     """Five failed sign-ins lock sam for 15 minutes; the reset an operator runs for sam must let
     sam in with the new password at once, as the page's reset does."""
@@ -68,7 +65,6 @@ def test_a_reset_from_the_command_line_lifts_the_sign_in_lock(app, services, cli
 
 # -- defect: the command line's administration wrote no audit event --------------------------------
 
-@DEFECT
 def test_keys_created_and_revoked_on_the_command_line_are_recorded(services, cli):
     created = cli("keys", "create", "--scope", "read", "--name", "shipper-1")
     key = created.output.split()[0]
@@ -83,7 +79,6 @@ def test_keys_created_and_revoked_on_the_command_line_are_recorded(services, cli
     assert key not in str(events(services, "*"))
 
 
-@DEFECT
 def test_users_created_and_reset_on_the_command_line_are_recorded(services, cli):
     cli("users", "create", "olga", "--role", "operations")
     cli("users", "reset-password", "olga")
@@ -107,7 +102,6 @@ def custom_roles(monkeypatch):
     monkeypatch.setattr("app.access._load", lambda: CUSTOM_ROLES)
 
 
-@DEFECT
 def test_the_command_line_offers_the_roles_of_the_data(services, cli, custom_roles):
     result = cli("users", "create", "carl", "--role", "custodian", ok=False)
     assert result.exit_code == 0, result.output
