@@ -7,16 +7,18 @@ Real CliRunner against the real app's data directory (SQLite meta DB, embedded s
 command writes is searched for in the store and on the Admin operations page."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from click.testing import CliRunner
 
+from app import create_app
 from app.cli import main
 from app.query import parse
 from app.storage.base import SearchRequest
 
-from conftest import sign_in
+from conftest import csrf_token, sign_in
 
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
@@ -121,3 +123,78 @@ def test_the_last_administrator_is_the_last_of_the_role_that_manages_users(servi
     carl = services.meta.user_by_name("carl")
     with pytest.raises(LockoutError):
         services.meta.update_user(carl.id, role="clerk")
+
+
+# -- the command line's actions in the control view, and the same events as the page's -------------
+
+def test_the_command_lines_actions_are_on_the_admin_operations_page(services, cli, persona):
+    cli("keys", "create", "--scope", "ingest", "--name", "shipper-2")
+    cli("keys", "revoke", str(services.meta.keys()[0].id))
+    cli("users", "create", "olga", "--role", "operations")
+    cli("users", "reset-password", "olga")
+    auditor = persona("auditor", "audrey")
+    html = auditor.get("/admin-operations", query_string={"from": "now-1h"}).get_data(as_text=True)
+    for action in ("api_key_created", "api_key_revoked", "user_created", "password_reset"):
+        assert f"<td>{action}<br>" in html, action
+    assert html.count(">cli:") >= 4 and "shipper-2" in html and "olga" in html
+    narrowed = auditor.get("/admin-operations", query_string={"from": "now-1h", "q": "event.action:password_reset"})
+    assert narrowed.status_code == 200 and "api_key_created" not in narrowed.get_data(as_text=True)
+
+
+def _post(client, url: str, data: dict | None = None, page: str = "/admin/users"):
+    token = csrf_token(client.get(page).get_data(as_text=True))
+    return client.post(url, data={**(data or {}), "csrf_token": token})
+
+
+def _comparable(event: dict) -> dict:
+    """An audit event without who acted, from where and when (the message names who acted first)."""
+    event = json.loads(json.dumps(event))
+    who = event.pop("actor")["id"]
+    for name in ("@timestamp", "source"):
+        event.pop(name, None)
+    for name in ("id", "ingested"):
+        event["event"].pop(name, None)
+    assert event["message"].startswith(who + " ")
+    event["message"] = "<who>" + event["message"][len(who):]
+    return event
+
+
+def test_the_page_and_the_command_line_record_the_same_events(app, services, persona, tmp_path, monkeypatch):
+    """The same administration, once on the pages and once on the command line (each on its own
+    data directory, so that ids match): the same events, but for who acted and from where."""
+    admin = persona("administrator", "root")
+    assert _post(admin, "/admin/users", {"username": "pam", "role": "support"}).status_code == 200
+    pam = services.meta.user_by_name("pam").id
+    for url, data in ((f"/admin/users/{pam}/role", {"role": "security"}), (f"/admin/users/{pam}/active", {"active": "0"}),
+                      (f"/admin/users/{pam}/active", {"active": "1"}), (f"/admin/users/{pam}/password", {}),
+                      (f"/admin/users/{pam}/sessions/revoke", {})):
+        assert _post(admin, url, data).status_code in (200, 302), url
+    assert _post(admin, "/admin/keys", {"name": "shipper", "scope": ["read", "ingest"]}, page="/admin/keys").status_code == 200
+    assert _post(admin, f"/admin/keys/{services.meta.keys()[0].id}/revoke", page="/admin/keys").status_code == 302
+    on_page = events(services, "event.component:admin_action AND event.type:permission_change")
+
+    other_env = {"PLATLOGS_DATA_DIR": str(tmp_path / "cli-data")}
+    other = create_app(other_env)
+    try:
+        other_services = other.extensions["platlogs"]
+        other_services.meta.create_user("root", "administrator", "root-password-1")   # the same ids
+        for name, value in other_env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PLATLOGS_META_DB", other_services.settings.meta_db_url)
+        for args in (["users", "create", "pam", "--role", "support"], ["users", "set-role", "pam", "security"],
+                     ["users", "set-active", "pam", "no"], ["users", "set-active", "pam", "yes"],
+                     ["users", "reset-password", "pam"], ["users", "sign-out", "pam"],
+                     ["keys", "create", "--scope", "read", "--scope", "ingest", "--name", "shipper"],
+                     ["keys", "revoke", "1"]):   # the first key, as on the page
+            result = CliRunner().invoke(main, args)
+            assert result.exit_code == 0, (args, result.output)
+        on_cli = events(other_services, "event.component:admin_action AND event.type:permission_change")
+    finally:
+        other.extensions["platlogs"].close()
+
+    assert [e["event"]["action"] for e in on_page] == [
+        "user_created", "role_changed", "user_deactivated", "user_reactivated", "password_reset", "sessions_revoked",
+        "api_key_created", "api_key_revoked"]
+    assert [_comparable(e) for e in on_cli] == [_comparable(e) for e in on_page]
+    assert {e["actor"]["type"] for e in on_page} == {"employee"} and {e["actor"]["type"] for e in on_cli} == {"service"}
+    assert all(e["source"].get("ip") for e in on_page) and all(e["source"].get("domain") for e in on_cli)
