@@ -74,10 +74,15 @@ def host_source() -> dict:
 
 
 def _os_user() -> str:
+    """The account of the process's real user id (not $USER, which anyone sets), its uid when the
+    system has no name for it (a container's arbitrary user)."""
     try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name[:64] or f"uid-{os.getuid()}"
+    except ImportError:   # not a POSIX system
         return getpass.getuser()[:64] or "unknown"
-    except (KeyError, OSError):   # no name for the uid (a container's arbitrary user)
-        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    except KeyError:
+        return f"uid-{os.getuid()}"
 
 
 def write(services, actor: dict, source: dict | None, action: str, message: str, *, event_type: str = "access",

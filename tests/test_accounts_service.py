@@ -5,6 +5,9 @@ Real services (SQLite meta DB, embedded store); the page's events are compared w
 line's, which must be the same apart from who acted and from where."""
 from __future__ import annotations
 
+import os
+import pwd
+
 import pytest
 
 from app import audit
@@ -36,9 +39,12 @@ def test_write_needs_no_request_and_takes_actor_and_source(services):
 
 
 def test_the_operator_is_the_os_account_on_this_host(monkeypatch):
-    monkeypatch.setattr("getpass.getuser", lambda: "deploy")
+    """The account of the real user id, whatever $USER or $LOGNAME say; the host's name."""
+    account = pwd.getpwuid(os.getuid()).pw_name
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
     monkeypatch.setattr("socket.gethostname", lambda: "bastion-1")
-    assert audit.operator() == {"type": "service", "id": "cli:deploy", "name": "deploy (platlogs command line)"}
+    assert audit.operator() == {"type": "service", "id": f"cli:{account}", "name": f"{account} (platlogs command line)"}
     assert audit.host_source() == {"domain": "bastion-1"}
 
 
