@@ -11,6 +11,7 @@ from ..search import masking
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.convert import format_ts
+from ..meta import accounts
 from ..search import service, suggest
 from ..search.params import search_params
 from ..storage import SearchResult
@@ -166,7 +167,7 @@ def _user():
 @api.get("/saved-searches")
 @api_access("read", "saved_searches")
 def saved_searches():
-    return jsonify([s.as_dict() for s in _services().meta.saved_searches(_user())])
+    return jsonify([s.as_dict() for s in accounts.saved_searches(_services(), _user())])
 
 
 @api.post("/saved-searches")
@@ -182,8 +183,8 @@ def save_search():
     q = body.get("q") or ""
     search_params({"q": q, "from": body.get("from") or "", "to": body.get("to") or ""})  # validate now
     try:
-        row = _services().meta.save_search(user.id, str(body.get("name", "")), q, body.get("from"), body.get("to"),
-                                           body.get("shared_role"))
+        row = accounts.save_search(_services(), user, str(body.get("name", "")), q, body.get("from"), body.get("to"),
+                                   body.get("shared_role"))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     return jsonify(row.as_dict()), 201
@@ -192,7 +193,7 @@ def save_search():
 @api.delete("/saved-searches/<int:search_id>")
 @api_access("read", "saved_searches")
 def delete_saved_search(search_id: int):
-    if not _services().meta.delete_saved_search(_user(), search_id):
+    if not accounts.delete_saved_search(_services(), _user(), search_id):
         raise ApiError(404, "no such saved search of yours")
     return "", 204
 

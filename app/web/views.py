@@ -11,6 +11,7 @@ from ..access import roles
 from ..auth import page_access
 from ..errors import ApiError
 from ..events.convert import format_ts
+from ..meta import accounts
 from ..query import QueryError
 from ..query.timeexpr import parse_time
 from ..search import masking, service
@@ -110,7 +111,7 @@ def index():
     req = params.request
     facets = reading.shown_facets({name: [{"value": v.value, "count": v.count} for v in f.values]
                                    for name, f in result.facets.items()})
-    saved = _services().meta.saved_searches(current_user)
+    saved = accounts.saved_searches(_services(), current_user)
     html = render_template(
         "search.html", result=result, hits=reading.shown_all(result.hits), facets=facets,
         facet_notes=facet_note(result), page="web.index", q=args.get("q", ""), args=args, error=error,
@@ -186,8 +187,8 @@ def save_search_page():
     form = request.form
     try:
         search_params({"q": form.get("q", ""), "from": form.get("from") or "", "to": form.get("to") or ""})
-        _services().meta.save_search(current_user.id, form.get("name", "").strip(), form.get("q", ""),
-                                     form.get("from") or None, form.get("to") or None, form.get("shared_role") or None)
+        accounts.save_search(_services(), current_user, form.get("name", "").strip(), form.get("q", ""),
+                             form.get("from") or None, form.get("to") or None, form.get("shared_role") or None)
     except (QueryError, ValueError) as exc:
         raise ApiError(400, getattr(exc, "message", str(exc))) from None
     return redirect(url_for("web.index", q=form.get("q", ""), **{"from": form.get("from", ""),
