@@ -16,7 +16,7 @@ def cheap_hashes(monkeypatch):
     cheap = lambda password, method=None: generate_password_hash(password, method="scrypt:1024:8:1")  # noqa: E731
     monkeypatch.setattr("app.meta.db.generate_password_hash", cheap)
     decoy = cheap("decoy-password")
-    monkeypatch.setattr("app.web.account._decoy_hash", lambda: decoy)
+    monkeypatch.setattr("app.meta.accounts._decoy_hash", lambda: decoy)
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ Who administers is data: the roles holding `manage_users` in app/roles.yaml
 (access.administrator_roles)."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .. import access, audit
-from .db import SCOPES, ApiKey, LockoutError, SavedSearch, User
+from werkzeug.security import check_password_hash, generate_password_hash
 
-__all__ = ["SCOPES", "Acting", "AlreadyDone", "LockoutError", "operator", "create_user", "change_user",
-           "reset_password", "sign_out_everywhere", "end_own_sessions", "change_own_password", "create_key",
-           "revoke_key", "keys", "users", "user_named", "saved_searches", "save_search", "delete_saved_search"]
+from .. import audit
+from .db import SCOPES, ApiKey, LockoutError, SavedSearch, User  # noqa: F401  (SCOPES, LockoutError: for the callers)
+from .throttle import unknown_login_name
 
 PERMISSION_CHANGE = "permission_change"   # an administrator's change to someone's access
 PROFILE_CHANGE = "profile_change"         # a user's change to their own account
@@ -30,6 +31,15 @@ MIN_CHOSEN_PASSWORD = 10                  # a password a person chooses (generat
 
 class AlreadyDone(ValueError):
     """The change was made before (a key already revoked): nothing to do (a page answers 409)."""
+
+
+class Throttled(Exception):
+    """Too many failed sign-ins for the name or from the address (app/meta/throttle.py): refused
+    without the password being checked, for `retry_after` seconds (a page answers 429)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed attempts: retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -138,17 +148,92 @@ def reset_password(services, by: Acting, user_id: int) -> tuple[User, str]:
     return user, password
 
 
-def change_own_password(services, by: Acting, user: User, new: str, *, keep_session: str | None,
-                        forced: bool) -> None:
-    """`user` chose a new password (the page checked the current one): their other sessions end.
-    ValueError: too short."""
+def change_own_password(services, by: Acting, user: User, current: str, new: str, repeat: str, *,
+                        address: str | None, keep_session: str | None, forced: bool) -> None:
+    """`user` replaces their password; their other sessions end. A wrong current password counts
+    as a failed sign-in (a borrowed session cannot be used to guess it). Throttled: too many
+    failures; ValueError: the current password is wrong, the new ones differ or are too short."""
+    meta = services.meta
+    retry_after = meta.login_retry_after(user.username, address)
+    if retry_after is not None:
+        raise Throttled(retry_after)
+    if not user.check_password(current):
+        meta.record_login_failure(user.username, address)
+        raise ValueError("The current password is wrong.")
+    if new != repeat:
+        raise ValueError("The new passwords differ.")
     if len(new) < MIN_CHOSEN_PASSWORD:
         raise ValueError(f"Choose at least {MIN_CHOSEN_PASSWORD} characters.")
-    services.meta.set_password(user.id, new, keep_session=keep_session)
+    meta.set_password(user.id, new, keep_session=keep_session)
     _record(services, by, "password_changed", f"{user.username} changed their password", event_type=PROFILE_CHANGE,
             target={"type": "employee", "id": user.username},
             changes=[{"field": "password"}] + ([{"field": "must_change_password", "old": True, "new": False}]
                                                if forced else []))
+
+
+# -- signing in -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt came to: `user` signed in (the caller starts their session), or
+    refused: `retry_after` seconds when throttled, else a wrong name or password, or deactivated."""
+    user: User | None = None
+    retry_after: int | None = None
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16), method="scrypt")
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """The password check, as slow for an unknown username as for a known one (no timing hint
+    about which usernames exist)."""
+    if user is None:
+        check_password_hash(_decoy_hash(), password)
+        return False
+    return user.check_password(password)
+
+
+def _signing_in(name: str, role: str | None = None) -> dict:
+    who = {"type": "employee", "id": name or "(empty)", "name": name or "(empty)"}
+    if role:
+        who["roles"] = [role]
+    return who
+
+
+def sign_in(services, typed: str, password: str, *, address: str | None, secret: str) -> SignIn:
+    """Check a sign-in: throttled (not even checked), accepted (failures forgotten, last sign-in
+    noted) or refused (counted). Every attempt is recorded (type `login`). The name counted and
+    recorded is never the typed text of an unknown username (it may be a password): a keyed
+    pseudonym (throttle.unknown_login_name, with the application's `secret`)."""
+    meta = services.meta
+    user = meta.user_by_name(typed)
+    name = user.username if user is not None else unknown_login_name(typed, secret)
+    source = {"ip": address} if address else None
+    retry_after = meta.login_retry_after(name, address)
+    if retry_after is not None:
+        audit.write(services, _signing_in(name), source, "login_failed",
+                    f"sign-in refused for {name!r}: too many failed attempts", event_type="login",
+                    outcome="failure", labels={"reason": "rate_limited"})
+        return SignIn(retry_after=retry_after)
+    if _password_matches(user, password) and user.active:
+        meta.clear_login_failures(user.username)
+        meta.record_login(user.id)
+        audit.write(services, _signing_in(user.username, user.role), source, "login", f"{user.username} signed in",
+                    event_type="login", outcome="success")
+        return SignIn(user=user)
+    meta.record_login_failure(name, address)
+    reason = "unknown_user" if user is None else "wrong_password" if user.active else "deactivated"
+    audit.write(services, _signing_in(name), source, "login_failed", f"failed sign-in for {name!r}",
+                event_type="login", outcome="failure", labels={"reason": reason})
+    return SignIn()
+
+
+def signed_out(services, user: User, *, address: str | None) -> None:
+    """Record that `user` signed out (the caller ends the session)."""
+    audit.write(services, _signing_in(user.username, user.role), {"ip": address} if address else None, "logout",
+                f"{user.username} signed out", event_type="login", outcome="success")
 
 
 # -- sessions --------------------------------------------------------------------------------------
@@ -222,7 +307,3 @@ def save_search(services, user: User, name: str, query: str, time_from: str | No
 def delete_saved_search(services, user: User, search_id: int) -> bool:
     """Only the owner deletes — or someone who administers users (app/roles.yaml)."""
     return services.meta.delete_saved_search(user, search_id)
-
-
-def may_administer(role: str | None) -> bool:
-    return access.can(role, access.ADMINISTER)
