@@ -54,3 +54,56 @@ def test_record_takes_actor_and_address_from_the_request(app, services):
                      who={"type": "employee", "id": "root", "name": "root"})
     [event] = events(services, "event.action:thing_done")
     assert event["source"] == {"ip": "192.0.2.44"} and event["actor"]["id"] == "root"
+
+
+# -- the account service without a request ---------------------------------------------------------
+
+def test_sign_in_counts_throttles_and_records_without_a_request(services):
+    from app.meta import accounts
+    services.meta.create_user("sam", "support", "sam-password-1")
+    for _ in range(5):
+        assert accounts.sign_in(services, "sam", "wrong", address="192.0.2.7", secret="s") == accounts.SignIn()
+    throttled = accounts.sign_in(services, "sam", "sam-password-1", address="192.0.2.7", secret="s")
+    assert throttled.user is None and 14 * 60 <= throttled.retry_after <= 15 * 60
+    stranger = accounts.sign_in(services, "hunter2-typed-here", "x", address="192.0.2.8", secret="s")
+    assert stranger == accounts.SignIn()
+    logins = events(services, "event.type:login")
+    assert [e["labels"]["reason"] for e in logins] == ["wrong_password"] * 5 + ["rate_limited", "unknown_user"]
+    assert all(e["source"]["ip"].startswith("192.0.2.") for e in logins)
+    assert "hunter2-typed-here" not in str(logins) and logins[-1]["actor"]["id"].startswith("unknown:")
+    reset = accounts.operator()
+    _, password = accounts.reset_password(services, reset, services.meta.user_by_name("sam").id)
+    accepted = accounts.sign_in(services, "sam", password, address="192.0.2.7", secret="s")
+    assert accepted.user is not None and accepted.user.username == "sam"
+
+
+def test_a_lockout_is_refused_and_not_recorded(services):
+    from app.meta import accounts
+    root, _ = services.meta.create_user("root", "administrator", "root-password-1")
+    me = accounts.Acting(audit.operator(), audit.host_source())
+    with pytest.raises(accounts.LockoutError):
+        accounts.change_user(services, me, root.id, role="support")
+    with pytest.raises(accounts.LockoutError):   # an administrator acting on themselves
+        accounts.change_user(services, accounts.Acting({"type": "employee", "id": "root"}, None, root.id),
+                             root.id, active=False)
+    row, _ = accounts.create_key(services, me, "k", ["read"])
+    accounts.revoke_key(services, me, row.id)
+    with pytest.raises(accounts.AlreadyDone):
+        accounts.revoke_key(services, me, row.id)
+    with pytest.raises(LookupError):
+        accounts.revoke_key(services, me, 10**30)
+    assert [e["event"]["action"] for e in events(services, "event.component:admin_action")] == [
+        "api_key_created", "api_key_revoked"]
+
+
+def test_the_account_pages_leave_writes_and_records_to_the_service():
+    """app/web/admin.py and account.py parse, call app/meta/accounts.py and render: they write no
+    account state and record no account event themselves (the command line could not share it)."""
+    from pathlib import Path
+    import re
+    web = Path(__file__).parents[1] / "app" / "web"
+    writes = re.compile(r"meta(\(\))?\.(create_user|update_user|reset_password|set_password|create_key|revoke_key|end_sessions?"
+                        r"|record_login\w*|clear_login_failures|save_search|delete_saved_search)\(|audit\.(record|write)\(")
+    for name in ("admin.py", "account.py"):
+        found = [m.group() for m in writes.finditer((web / name).read_text())]
+        assert not found, (name, found)
