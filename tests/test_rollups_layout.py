@@ -9,11 +9,14 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.config import Settings
 from app.rollups.model import COUNT_DIMENSIONS, MINUTE_MS, reduce
 from app.services import build_normalizer
 from app.storage import open_store
+from app.storage import rollups_sqlite_sketches as sketches
 from app.storage.rollups_sqlite import RollupFile
 
 from test_rollups import assert_equal_to_brute_force, demo, ingest, odd_events, write
@@ -80,10 +83,12 @@ def test_keys_are_stored_once_and_rows_hold_small_integers(tmp_path, normalizer)
     conn = rollups._thread_reader()
     keys = conn.execute("SELECT count(*), count(DISTINCT key) FROM rollup_keys").fetchone()
     assert keys[0] == keys[1] > 0
-    for table in ("counts_by_key", "calls_by_key", "latency_by_key"):
+    for table in ("counts_by_key", "calls_by_key", "latency_sketches", "value_sketches"):
         types = {t for (t,) in conn.execute(f"SELECT DISTINCT typeof(w) || typeof(m) || typeof(k) FROM {table}")}
         assert types == {"integerintegerinteger"}
         assert conn.execute(f"SELECT DISTINCT w FROM {table} ORDER BY w").fetchall() == [(1,), (60,), (1440,)]
+    for table in ("latency_sketches", "value_sketches"):   # one row a key and a minute (hour, day)
+        assert conn.execute(f"SELECT DISTINCT typeof(s) FROM {table}").fetchall() == [("blob",)]
     rollups.close()
 
 
@@ -132,7 +137,8 @@ def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer
     s.close()
     db = next((tmp_path / "events").glob("*.db"))
     with sqlite3.connect(db) as conn:   # its rollups back to the first layout
-        conn.executescript("DROP TABLE counts_by_key; DROP TABLE calls_by_key; DROP TABLE latency_by_key; "
+        conn.executescript("DROP TABLE counts_by_key; DROP TABLE calls_by_key; DROP TABLE latency_sketches; "
+                           "DROP TABLE value_sketches; "
                            "DROP TABLE rollup_keys;" + V1_SCHEMA.split("CREATE TABLE rollup_docs")[0])
         write_v1(conn, stored)
     s = open_store(url)
@@ -162,3 +168,61 @@ def test_counts_kept_before_a_dimension_was_added_read_it_as_missing(tmp_path):
     rows = again.counts(0, 200 * MINUTE_MS, MINUTE_MS, ("event.component", "http.response.status_code"))
     assert [(r.start_ms, r.values, r.count) for r in rows] == [(100 * MINUTE_MS, ("api", None), 7)]
     again.close()
+
+
+def back_to_bucket_rows(path) -> dict[str, list]:
+    """The sketch tables of a rollups.db turned into the second layout (a row a bucket, as the
+    code before the packed sketches wrote them); their rows before, by table."""
+    before = {}
+    with sqlite3.connect(path) as conn:
+        for old, new in (("latency_by_key", "latency_sketches"), ("values_by_key", "value_sketches")):
+            before[new] = conn.execute(f"SELECT * FROM {new} ORDER BY w, m, k").fetchall()
+            conn.execute(f"CREATE TABLE {old} (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+                         "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID")
+            conn.executemany(f"INSERT INTO {old} VALUES (?, ?, ?, ?, ?)",
+                             [(w, m, k, b, n) for w, m, k, s in before[new] for b, n in sketches.unpack(s)])
+            conn.execute(f"DROP TABLE {new}")
+    return before
+
+
+def test_a_rollups_db_of_bucket_rows_is_packed_when_opened(tmp_path, normalizer):
+    path = tmp_path / "rollups.db"
+    events = events_of(normalizer)
+    rollups = RollupFile(path)
+    rollups.add(reduce(events[:600]))
+    rollups.close()
+    before = back_to_bucket_rows(path)
+    assert sum(len(rows) for rows in before.values()) > 100
+    again = RollupFile(path)
+    try:
+        assert not tables(path) & {"latency_by_key", "values_by_key"}
+        with sqlite3.connect(path) as conn:     # the same rows, byte for byte, as the packed writer made
+            for table, rows in before.items():
+                assert conn.execute(f"SELECT * FROM {table} ORDER BY w, m, k").fetchall() == rows
+
+        class Store:
+            pass
+        store = Store()
+        store.rollups = again
+        again.add(reduce(events[600:]))           # writes after the migration merge into its rows
+        assert_equal_to_brute_force(store, events)
+    finally:
+        again.close()
+
+
+@given(st.lists(st.dictionaries(st.integers(-2**31, 2**31 - 1), st.integers(1, 2**63 - 1), max_size=40),
+                min_size=1, max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_packed_sketches_round_trip_and_merge_by_adding(parts):
+    for part in parts:
+        assert dict(sketches.unpack(sketches.pack(part))) == part
+        assert [b for b, _ in sketches.unpack(sketches.pack(part))] == sorted(part)
+    total: dict = {}
+    for part in parts:
+        for b, n in part.items():
+            total[b] = total.get(b, 0) + n
+    if all(n < 2**64 for n in total.values()):
+        merged = sketches.pack(parts[0])
+        for part in parts[1:]:
+            merged = sketches.merge(merged, sketches.pack(part))
+        assert dict(sketches.unpack(merged)) == total

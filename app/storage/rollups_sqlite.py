@@ -39,16 +39,14 @@ from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MINUTE_MS, WIDTH
 from .base import StoreError
 from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, VALUES, Keys, has_v1, migrate_v1
 from .rollups_sqlite_series import minute_calls, values
+from .rollups_sqlite_sketches import MERGE, SCHEMA as SKETCH_SCHEMA, V2_LATENCY, add_into, group, has_v2, migrate_v2, \
+    pack, register
 
-SCHEMA = KEYS_SCHEMA + (
+SCHEMA = KEYS_SCHEMA + SKETCH_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "n INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS calls_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
     "calls INTEGER NOT NULL, failures INTEGER NOT NULL, timeouts INTEGER NOT NULL, PRIMARY KEY (w, m, k)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
-    "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS values_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
-    "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS rollup_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 )
 # rollup_meta 'count_dimensions': how many of COUNT_DIMENSIONS every counts row is keyed by (rows
@@ -57,16 +55,19 @@ SET_DIMENSIONS = "INSERT OR REPLACE INTO rollup_meta VALUES ('count_dimensions',
 log = logging.getLogger(__name__)
 # table: (the key family, the key's length in a Sums key, the numbers it adds, its primary key)
 TABLES = {"counts_by_key": (COUNTS, len(COUNT_DIMENSIONS), ("n",), "w, m, k"),
-          "calls_by_key": (PROVIDERS, 3, ("calls", "failures", "timeouts"), "w, m, k"),
-          "latency_by_key": (LATENCY, 2, ("n",), "w, m, k, b"),
-          "values_by_key": (VALUES, 5, ("n",), "w, m, k, b")}
+          "calls_by_key": (PROVIDERS, 3, ("calls", "failures", "timeouts"), "w, m, k")}
+# sketch table: (the key family, the key's length in a Sums key), rows packed (rollups_sqlite_sketches)
+SKETCHES = {"latency_sketches": (LATENCY, 2), "value_sketches": (VALUES, 5)}
 
 
 def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
-    """The tables, and the first layout's rows moved into them when the database has it (in a
-    transaction of its own unless the caller's is open); whether it had."""
+    """The tables, and the rows of an earlier layout moved into them when the database has one (in
+    a transaction of its own unless the caller's is open); whether it had. Registers on `conn`
+    the sketch functions that the writes call: the rollups are written through it."""
+    register(conn)
     conn.executescript(SCHEMA)
-    if not has_v1(conn):
+    v1, v2 = has_v1(conn), has_v2(conn)
+    if not v1 and not v2:
         conn.execute("INSERT OR IGNORE INTO rollup_meta VALUES ('count_dimensions', ?)", (len(COUNT_DIMENSIONS),))
         return False
     keys = keys or Keys()
@@ -74,8 +75,12 @@ def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
     if own:
         conn.execute("BEGIN IMMEDIATE")
     try:
-        copied = migrate_v1(conn, keys) if has_v1(conn) else 0
-        conn.execute(SET_DIMENSIONS, (5,))
+        copied = 0
+        if v1:      # the first layout goes through the second's bucket rows, then is packed with them
+            conn.execute(V2_LATENCY)
+            copied = migrate_v1(conn, keys)
+            conn.execute(SET_DIMENSIONS, (5,))
+        packed = migrate_v2(conn)
     except BaseException:
         keys.forget()
         if own:
@@ -83,16 +88,17 @@ def create_tables(conn: sqlite3.Connection, keys: Keys | None = None) -> bool:
         raise
     if own:
         conn.execute("COMMIT")
-    log.info("rollups: %d rows of the first layout moved to the keyed tables", copied)
+    log.info("rollups: %d rows of the first layout moved to the keyed tables, %d bucket rows packed into "
+             "sketch rows", copied, packed)
     return True
 
 
 def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WIDTHS, keys: Keys | None = None) -> None:
-    """Add `sums` to the tables at every width (inside the caller's transaction; `keys`: the
-    process's dictionary, which the caller forgets if the transaction rolls back)."""
+    """Add `sums` to the tables at every width (inside the caller's transaction, on a connection
+    `create_tables` was given; `keys`: the process's dictionary, which the caller forgets if the
+    transaction rolls back)."""
     keys = keys or Keys()
-    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers, "latency_by_key": sums.latency,
-                "values_by_key": sums.values}
+    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers}
     for table, items in families.items():
         if not items:
             continue
@@ -101,39 +107,61 @@ def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WID
         ids = keys.ids(conn, family, {k[1:1 + key_len] for k in items})
         sql = (f"INSERT INTO {table} VALUES ({', '.join('?' * (len(primary.split(',')) + len(numbers)))}) "
                f"ON CONFLICT ({primary}) DO UPDATE SET " + ", ".join(f"{n} = {n} + excluded.{n}" for n in numbers))
-        # (minute, key id[, bucket]) -> numbers
-        rows = {(k[0] // MINUTE_MS, ids[k[1:1 + key_len]], *k[1 + key_len:]): (v,) if single else tuple(v)
-                for k, v in items.items()}
+        # (minute, key id) -> numbers
+        rows = {(k[0] // MINUTE_MS, ids[k[1:1 + key_len]]): (v,) if single else tuple(v) for k, v in items.items()}
         for width in widths:
             w = width // MINUTE_MS
             if w != 1:
                 coarse: dict = {}
-                for (m, *rest), found in rows.items():
-                    key = (m - m % w, *rest)
+                for (m, k), found in rows.items():
+                    key = (m - m % w, k)
                     had = coarse.get(key)
                     coarse[key] = found if had is None else tuple(x + y for x, y in zip(had, found))
                 rows_at = coarse
             else:
                 rows_at = rows
             conn.executemany(sql, [(w, *key, *found) for key, found in rows_at.items()])
+    sketches = {"latency_sketches": sums.latency, "value_sketches": sums.values}
+    for table, items in sketches.items():
+        if not items:
+            continue
+        family, key_len = SKETCHES[table]
+        ids = keys.ids(conn, family, {k[1:1 + key_len] for k in items})
+        # (minute, key id) -> {bucket: n}
+        minutes = group(((k[0] // MINUTE_MS, ids[k[1:1 + key_len]], k[-1]), n) for k, n in items.items())
+        for width in widths:
+            w = width // MINUTE_MS
+            if w == 1:
+                at = minutes
+            else:
+                at = {}
+                for (m, k), buckets in minutes.items():
+                    into = at.setdefault((m - m % w, k), {})
+                    for b, n in buckets.items():
+                        into[b] = into.get(b, 0) + n
+            conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?) {MERGE}",
+                             [(w, m, k, pack(buckets)) for (m, k), buckets in at.items()])
 
 
 def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Sums, keys: Keys | None = None) -> None:
     """The minutes of [start_ms, end_ms) become `sums`; the hours and days that overlap the range
     are recomputed from their minutes (inside the caller's transaction)."""
     start, end = -(-start_ms // MINUTE_MS), -(-end_ms // MINUTE_MS)
-    for table in TABLES:
+    for table in (*TABLES, *SKETCHES):
         conn.execute(f"DELETE FROM {table} WHERE w = 1 AND m >= ? AND m < ?", (start, end))
     add_sums(conn, sums, widths=(MINUTE_MS,), keys=keys)
     for width in WIDTHS[1:]:
         w = width // MINUTE_MS
         low, high = start - start % w, -(-end // w) * w
-        for table, (_, _, numbers, primary) in TABLES.items():
+        for table, (_, _, numbers, _) in TABLES.items():
             conn.execute(f"DELETE FROM {table} WHERE w = ? AND m >= ? AND m < ?", (w, low, high))
-            group = primary.split(", ", 2)[2]
             conn.execute(
-                f"INSERT INTO {table} SELECT ?, m / ? * ? AS s, {group}, {', '.join(f'sum({n})' for n in numbers)} "
-                f"FROM {table} WHERE w = 1 AND m >= ? AND m < ? GROUP BY s, {group}", (w, w, w, low, high))
+                f"INSERT INTO {table} SELECT ?, m / ? * ? AS s, k, {', '.join(f'sum({n})' for n in numbers)} "
+                f"FROM {table} WHERE w = 1 AND m >= ? AND m < ? GROUP BY s, k", (w, w, w, low, high))
+        for table in SKETCHES:
+            conn.execute(f"DELETE FROM {table} WHERE w = ? AND m >= ? AND m < ?", (w, low, high))
+            conn.execute(f"INSERT INTO {table} SELECT ?, m / ? * ? AS t, k, sketch_sum(s) FROM {table} "
+                         f"WHERE w = 1 AND m >= ? AND m < ? GROUP BY t, k", (w, w, w, low, high))
 
 
 def _matching(values_of: Mapping[int, tuple], positions: list[int], wanted: list[set]) -> list[int]:
@@ -194,6 +222,25 @@ class SQLiteRollups:
                 f"SELECT m / ? * ? AS s, {group + ', ' if group else ''}{summed} FROM {table} WHERE w = ? AND m >= ? "
                 f"AND m < ?{only} GROUP BY s{', ' + group if group else ''}", (step, step, w, low, high))
 
+    def _sketch_steps(self, table: str, start_ms: int, end_ms: int, step_ms: int,
+                      ids: list[int] | None) -> dict[tuple[int, int], dict[int, int]]:
+        """(step start in minutes, key id) -> {bucket: n} over every piece of the range; `ids`:
+        only these keys (None: all)."""
+        conn = self._reader()
+        only = "" if ids is None else f" AND k IN ({','.join(map(str, ids))})"
+        step = step_ms // MINUTE_MS
+        out: dict[tuple[int, int], dict[int, int]] = {}
+        for width, low, high in pieces(start_ms, end_ms, step_ms):
+            w, low, high = width // MINUTE_MS, low // MINUTE_MS, high // MINUTE_MS
+            for m, k, blob in conn.execute(f"SELECT m, k, s FROM {table} WHERE w = ? AND m >= ? AND m < ?{only}",
+                                           (w, low, high)):
+                key = (m - m % step, k)
+                into = out.get(key)
+                if into is None:
+                    into = out[key] = {}
+                add_into(into, blob)
+        return out
+
     def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
                where: Mapping[str, Collection[str]] | None = None,
                match: Callable[[Mapping[str, str | None]], bool] | None = None) -> list[CountRow]:
@@ -250,12 +297,17 @@ class SQLiteRollups:
                 if status is not None:
                     r.statuses[status] = r.statuses.get(status, 0) + calls
         if latency and latency_ids != []:
-            for s, k, bucket, n in self._steps("latency_by_key", "k, b", "n", start_ms, end_ms, step_ms, latency_ids):
+            for (s, k), buckets in self._sketch_steps("latency_sketches", start_ms, end_ms, step_ms,
+                                                      latency_ids).items():
                 provider, kind = latency_of[k]
                 r = found((s, provider, kind))
                 if r is None:
                     r = out[(s, provider, kind)] = ProviderRow(s * MINUTE_MS, provider, kind)
-                r.latency[bucket] = r.latency.get(bucket, 0) + n
+                if r.latency:
+                    for b, n in buckets.items():
+                        r.latency[b] = r.latency.get(b, 0) + n
+                else:
+                    r.latency = buckets
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
     def values(self, start_ms: int, end_ms: int, field: str,

@@ -58,7 +58,11 @@ def values(rollups, start_ms: int, end_ms: int, field: str,
     if not keys:
         return out
     step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
-    for _, k, bucket, n in rollups._steps("values_by_key", "k, b", "n", start_ms, end_ms, step, list(keys)):
-        buckets = out.setdefault(keys[k][1], {})
-        buckets[bucket] = buckets.get(bucket, 0) + n
+    for (_, k), found in rollups._sketch_steps("value_sketches", start_ms, end_ms, step, list(keys)).items():
+        buckets = out.get(keys[k][1])
+        if buckets is None:
+            out[keys[k][1]] = found
+        else:
+            for b, n in found.items():
+                buckets[b] = buckets.get(b, 0) + n
     return out
