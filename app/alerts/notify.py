@@ -177,7 +177,8 @@ def search_url(base_url: str, query: str, from_ms: int | None, to_ms: int | None
 def _group_query(query: str, group_by: str | None, group: str | None) -> str:
     if not group_by or group is None:
         return query
-    term = f'{group_by}:"' + group.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    from ..query.quoting import term as query_term
+    term = query_term(group_by, group)
     return term if query.strip() in ("", "*") else f"({query}) AND {term}"
 
 

@@ -10,6 +10,7 @@ from flask import current_app, render_template, request
 
 from ..auth import page_access
 from ..query import QueryError, parse
+from ..query.quoting import term
 from ..search import control, masking
 from ..search.figures import SAMPLE_MAX, ms_text, share_text
 from ..search.window import bounded_int, default_window, parse_window
@@ -139,7 +140,7 @@ def user_actions():
             figures["facets"] = reading.shown_facets(figures["facets"])
         elif error is None:
             not_found = True
-            _record("user_actions", window, f"actor.email:{by_email}", 0, 0)
+            _record("user_actions", window, term("actor.email", by_email), 0, 0)
     # links and forms carry the player id, never the e-mail typed (it may not be shown)
     return _render("control/players.html", window, error, figures, player=player, by_email=by_email,
                    not_found=not_found, asked=player or ("" if by_email else asked),
