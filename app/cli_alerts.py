@@ -47,26 +47,14 @@ def alerts() -> None:
 
 
 def _alert_rules(services, rules_dir: Path | None) -> tuple[list, list[str]]:
-    """The rule files (default: the project's alerts/) and the rules made in the back office; a
-    file wins a clash of ids. Bad rules are reported, not fatal."""
-    from .alerts.lifecycle import Alerts
-    from .alerts.rules import RuleError, default_rules_dir, load_rules
+    """The rules in force (alerts/catalog.py: the rule files — default: the project's alerts/ —
+    and the rules made in the back office, exactly those the scheduler runs) and an error line
+    for each rule or file that is not run."""
+    from .alerts.catalog import load_catalog
+    from .alerts.rules import default_rules_dir
 
-    problems: list = []
-    try:
-        rules = load_rules(rules_dir or default_rules_dir(), errors=problems)
-    except RuleError as exc:
-        rules, problems = [], [exc]
-    errors = [f"rule files: {p}" for p in problems]
-    made, bad = Alerts(services.meta).ui_rules()
-    errors += bad
-    ids = {r.id for r in rules}
-    for rule in made:
-        if rule.id in ids:
-            errors.append(f"rule {rule.id}: a rule file has the same id; the back office's rule is ignored")
-        else:
-            rules.append(rule)
-    return rules, errors
+    catalog = load_catalog(services.meta, rules_dir or default_rules_dir())
+    return catalog.rules(), catalog.errors()
 
 
 _RULES_OPTION = click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -531,6 +531,6 @@ def test_cli_alerts_check_and_list(tmp_path):
                                        "threshold: 1\n")
     listed = runner.invoke(main, ["alerts", "list", "--rules", str(rules)], env=env)
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["by-ip", "by-player"]
-    assert "broken.yaml, rule broken, query: missing ')'" in listed.stderr
+    assert "rule broken (broken.yaml): query: missing ')'" in listed.stderr
     bad_at = runner.invoke(main, ["alerts", "check", "--at", "yesterday", "--rules", str(rules)], env=env)
     assert bad_at.exit_code == 2 and "'yesterday' is not a time" in bad_at.output

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from app.alerts.lifecycle import Alerts, iso, to_dt
 from app.alerts.model import Evaluation, Finding, Rule
 from app.alerts.notify import save_destination
-from app.alerts.scheduler import build_scheduler, load_all_rules, moments_due, tick
+from app.alerts.catalog import load_catalog
+from app.alerts.scheduler import build_scheduler, moments_due, tick
 from app.cli import main
 from app.config import Settings
 from app.meta import MetaDB
@@ -280,9 +281,11 @@ def test_end_to_end_with_the_real_rules_and_evaluate(services, tmp_path):
                         by="sec-anna")
     alerts.save_ui_rule({"id": "failed-logins", "name": "clash", "kind": "threshold", "query": "*",
                          "window": "5m", "threshold": 1}, by="sec-anna")
-    rules, errors = load_all_rules(services, rules_dir)
+    catalog = load_catalog(services.meta, rules_dir)
+    rules, errors = catalog.rules(), catalog.errors()
     assert sorted(r.id for r in rules) == ["failed-logins", "payments-failing"]
-    assert any("broken.yaml" in e for e in errors) and any("failed-logins: a rule file" in e for e in errors)
+    assert any("broken.yaml" in e for e in errors)
+    assert any("rule failed-logins (made in the back office): a rule file (logins.yaml)" in e for e in errors)
 
     start = T0 - 4 * MIN
     report = services.ingestor.ingest([(i, {"@timestamp": iso(start + i * 10 * SEC), "message": "login failed",

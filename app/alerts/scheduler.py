@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .catalog import load_catalog
 from .lifecycle import Alerts, Transition
 from .model import Evaluation, Finding, Rule
 from .notify import DeliveryReport, deliver_due
@@ -88,32 +89,6 @@ def moments_due(last_ms: int | None, now_ms: int, cadence: int, catch_up_ms: int
     return list(range(start, current + 1, cadence)), (start - first) // cadence
 
 
-def load_all_rules(services, rules_dir: Path | str | None = DEFAULT_RULES_DIR, *, load: Callable | None = None,
-                   validate: Callable | None = None) -> tuple[list[Rule], list[str]]:
-    """The rule files of `rules_dir` and the rules made in the back office (a file wins a
-    clash of ids); and an error line for each that could not be read."""
-    rules: list[Rule] = []
-    errors: list[str] = []
-    if rules_dir is not None and Path(rules_dir).is_dir():
-        if load is None:
-            from .rules import load_rules as load
-        problems: list = []      # a bad file is reported and skipped; the other files' rules run
-        try:
-            rules.extend(load(Path(rules_dir), problems))
-        except Exception as exc:   # the back office's rules still run
-            problems.append(exc)
-        errors.extend(f"rule files: {problem}" for problem in problems)   # RuleError names the file and rule
-    made, bad = Alerts(services.meta).ui_rules(validate)
-    errors.extend(bad)
-    ids = {r.id for r in rules}
-    for rule in made:
-        if rule.id in ids:
-            errors.append(f"rule {rule.id}: a rule file has the same id; the back office's rule is not run")
-        else:
-            rules.append(rule)
-    return rules, errors
-
-
 def _evaluate(evaluate, rule: Rule, store, moment: int) -> Evaluation:
     try:
         return evaluate(rule, store, moment)
@@ -165,14 +140,16 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
          deliver: bool = True) -> TickReport:
     """One pass at `now_ms` (see the module's docstring). `services`: anything with `meta`,
     `store` and `settings`; `evaluate` defaults to evaluate.evaluate (the rules of a moment
-    batched through evaluate_many), `rules` to the rule files and the back office's rules."""
+    batched through evaluate_many), `rules` to the rules in force in the catalog (catalog.py: the
+    files of `rules_dir` and the back office's rules)."""
     scheduler = scheduler or scheduler_id()
     report = TickReport(now_ms=now_ms, scheduler=scheduler)
     _sync_error_groups(services, now_ms, report)
     alerts = Alerts(services.meta)
     if rules is None:
-        rules, errors = load_all_rules(services, rules_dir)
-        report.errors.extend(errors)
+        catalog = load_catalog(services.meta, rules_dir)    # the rules the pages and the CLI list
+        rules = catalog.rules()
+        report.errors.extend(catalog.errors())
     last = alerts.last_moments()
     claimed: list[tuple[Rule, int, bool]] = []   # (rule, moment, catching up), rule by rule, moments in order
     for rule in rules:

@@ -48,9 +48,9 @@ def alert_rules():
     for inst in _alerts().active():
         open_counts[inst.rule_id] = open_counts.get(inst.rule_id, 0) + 1
     states = _alerts().rule_states()
-    entries = sorted(catalog.entries, key=lambda e: (e.source != "file", e.id))
-    return _page("alerts/rules.html", entries=entries, open_counts=open_counts, states=states,
-                 errors=catalog.errors, duration=duration_words, number=_number, rules_dir=rules_dir())
+    entries = sorted(catalog.in_force(), key=lambda e: (e.source != "file", e.id))
+    return _page("alerts/rules.html", entries=entries, not_run=catalog.not_run(), open_counts=open_counts,
+                 states=states, duration=duration_words, number=_number, rules_dir=rules_dir())
 
 
 def _form_defaults() -> dict:
@@ -205,9 +205,10 @@ def _check(form: dict, *, creating: bool, rule_id: str | None, catalog: Catalog)
         return None, {name: error}
     errors: dict[str, FieldError] = {}
     if creating:
-        if rule.id in catalog.file_ids():
+        sources = {e.source for e in catalog.entries if e.id == rule.id}
+        if "file" in sources:
             errors["id"] = FieldError(f"id {rule.id!r} is a rule file's; choose another id")
-        elif rule.id in catalog.ui_ids():
+        elif sources:
             errors["id"] = FieldError(f"id {rule.id!r} is already used by a rule made here; choose another id")
     elif rule.id != rule_id:
         errors["id"] = FieldError("the id of a rule cannot change (copy it as a new rule instead)")
@@ -259,7 +260,7 @@ def new_alert_rule():
 
 
 def _free_id(base: str, catalog: Catalog) -> str:
-    taken = catalog.file_ids() | catalog.ui_ids()
+    taken = catalog.ids()
     base = base[:74]
     candidate, n = base, 2
     while candidate in taken:

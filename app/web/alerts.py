@@ -3,8 +3,7 @@ in alert_rules.py, maintenance windows and destinations in alert_channels.py, wh
 alerts_common.py.
 
 Thin: parse the form, call app/alerts (rules, evaluate, lifecycle, notify, preview), render.
-The catalog (alerts_common._catalog) reads the rule files one by one, to say which file each
-rule comes from (rules.load_rules does not say).
+The rules come from app/alerts/catalog.py (alerts_common._catalog), as the scheduler's do.
 
 Who may do what (app/roles.yaml): view_alerts reads every page; act_on_alerts acknowledges,
 mutes and keeps maintenance windows; edit_alert_rules creates, tests, edits and deletes the
@@ -47,7 +46,7 @@ def _active_page(status: int = 200, error: str | None = None, rule_id: str | Non
         mute_rows.append({"mute": mute, "rule": rule, "group": _group_shown(rule, mute.group_key)})
     windows = _alerts().maintenance_windows(active_at_ms=now_ms())
     return _page("alerts/active.html", status, views=views, mute_rows=mute_rows, windows=windows, error=error,
-                 catalog_errors=catalog.errors, mute_choices=MUTE_CHOICES, rule_id=rule_id)
+                 catalog_errors=catalog.errors(), mute_choices=MUTE_CHOICES, rule_id=rule_id)
 
 
 def _instance_or_error(instance_id: int):

@@ -1,13 +1,12 @@
-"""What the alert pages share: the services, the catalog of rules (files' and the back office's,
-with where each comes from), and presenting an alert to a reader (numbers, group values masked
+"""What the alert pages share: the services, the catalog of rules (app/alerts/catalog.py: files'
+and the back office's, with where each comes from), and presenting an alert to a reader (numbers, group values masked
 by role, the link to its evidence). The pages: alerts.py (active alerts and their history),
 alert_rules.py (the rules, the form, "test before saving"), alert_channels.py (maintenance
 windows and notification destinations)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 
 from flask import current_app, make_response, render_template
@@ -16,9 +15,10 @@ from flask_login import current_user
 from ..alerts import notify
 from ..alerts.evaluate import duration as duration_words
 from ..alerts.evaluate import evidence_query
-from ..alerts.lifecycle import Alerts, UIRule, iso, now_ms, to_dt, to_ms
+from ..alerts.catalog import Catalog, load_catalog
+from ..alerts.lifecycle import Alerts, iso, now_ms, to_dt, to_ms
 from ..alerts.model import Rule
-from ..alerts.rules import RuleError, default_rules_dir, load_file, rule_files, validate_rule
+from ..alerts.rules import default_rules_dir
 from ..search import masking
 from . import reading
 
@@ -54,44 +54,6 @@ def _page(template: str, status: int = 200, **context):
 
 # -- the rules: files and the back office's ------------------------------------------------------
 
-@dataclass
-class RuleEntry:
-    id: str
-    rule: Rule | None            # None: a stored UI rule the validator now refuses
-    source: str                  # "file" or "ui"
-    file: str | None = None      # the file's name, for a file rule
-    row: UIRule | None = None
-    error: str | None = None     # why a stored UI rule cannot run
-    shadowed: bool = False       # a UI rule whose id a rule file also uses: the file's rule runs
-
-
-@dataclass
-class Catalog:
-    entries: list[RuleEntry] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)    # rule files that could not be read
-
-    @cached_property
-    def by_id(self) -> dict[str, RuleEntry]:
-        """Rule id -> the entry that runs (a file's rule wins a clash, as in the scheduler)."""
-        out: dict[str, RuleEntry] = {}
-        for entry in self.entries:
-            if entry.id not in out or (out[entry.id].source == "ui" and entry.source == "file"):
-                out[entry.id] = entry
-        return out
-
-    def file_ids(self) -> set[str]:
-        return {e.id for e in self.entries if e.source == "file"}
-
-    def ui_ids(self) -> set[str]:
-        return {e.id for e in self.entries if e.source == "ui"}
-
-    def ui(self, rule_id: str) -> RuleEntry | None:
-        return next((e for e in self.entries if e.source == "ui" and e.id == rule_id), None)
-
-    def file(self, rule_id: str) -> RuleEntry | None:
-        return next((e for e in self.entries if e.source == "file" and e.id == rule_id), None)
-
-
 def rules_dir() -> Path:
     """The rule files' directory: the project's alerts/ (the scheduler's default), or the app's
     ALERT_RULES_DIR setting."""
@@ -99,36 +61,9 @@ def rules_dir() -> Path:
 
 
 def _catalog() -> Catalog:
-    """Adapter: every rule with where it comes from. rules.load_rules gives the rules without their
-    file, so the files are read one by one (a bad file is reported and skipped, as the scheduler does)."""
-    catalog = Catalog()
-    seen: dict[str, str] = {}
-    directory = rules_dir()
-    try:
-        paths = rule_files(directory) if directory.is_dir() else []
-    except RuleError as exc:
-        catalog.errors.append(str(exc))
-        paths = []
-    for path in paths:
-        try:
-            found = load_file(path)
-        except RuleError as exc:
-            catalog.errors.append(str(exc))
-            continue
-        for rule in found:
-            if rule.id in seen:
-                catalog.errors.append(f"{path.name}: rule {rule.id}: id already used in {seen[rule.id]} (skipped)")
-                continue
-            seen[rule.id] = path.name
-            catalog.entries.append(RuleEntry(rule.id, rule, "file", file=path.name))
-    for row in _alerts().ui_rule_rows():
-        try:
-            rule = validate_rule(row.data, source="ui")
-            catalog.entries.append(RuleEntry(row.rule_id, rule, "ui", row=row, shadowed=row.rule_id in seen))
-        except (RuleError, ValueError, TypeError) as exc:
-            catalog.entries.append(RuleEntry(row.rule_id, None, "ui", row=row, error=str(exc),
-                                             shadowed=row.rule_id in seen))
-    return catalog
+    """Every rule with where it comes from, and why one does not run (app/alerts/catalog.py: the
+    merge the scheduler and the CLI use too)."""
+    return load_catalog(_services().meta, rules_dir())
 
 
 def _destination_names() -> list[str]:
