@@ -153,7 +153,7 @@ def test_acknowledged_events_survive_a_hard_kill(cli_env, tmp_path):
                               "from app.storage import open_store;"
                               f"print(open_store({default_store(cli_env)!r}).count())"],
                              capture_output=True, text=True, check=True)
-    assert counted.stdout.strip() == "5000"
+    assert counted.stdout.strip() == "5001"   # and the key's creation, recorded (an admin_action event)
 
 
 def test_two_writer_processes_at_once(server, cli_env, tmp_path):
@@ -178,7 +178,7 @@ def test_two_writer_processes_at_once(server, cli_env, tmp_path):
                               "from app.storage import open_store;"
                               f"print(open_store({default_store(cli_env)!r}).count())"],
                              capture_output=True, text=True, check=True)
-    assert counted.stdout.strip() == "40000"
+    assert counted.stdout.strip() == "40001"   # and the key's creation, recorded (an admin_action event)
 
 
 def test_demo_fills_the_store_through_the_ingest_path(cli_env):
