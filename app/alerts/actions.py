@@ -10,9 +10,10 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from . import history
 from .model import Rule
 from .queries import _validate_rule
-from .tables import (OPEN, AlertHistory, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who,
+from .tables import (OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who,
                      group_key, iso, now_ms, to_dt)
 
 
@@ -29,14 +30,6 @@ class AlertActions:
             raise ValueError(f"alert #{instance_id} is {inst.state}")
         return inst
 
-    @staticmethod
-    def _history(s, inst: AlertInstance | None, action: str, who: str, at: datetime, comment: str = "",
-                 rule_id: str | None = None, key: str | None = None) -> None:
-        s.add(AlertHistory(instance_id=inst.id if inst else None, rule_id=inst.rule_id if inst else rule_id,
-                           group_key=inst.group_key if inst else key, at=at, actor=who, action=action,
-                           from_state=inst.state if inst else None, to_state=inst.state if inst else None,
-                           comment=comment[:2048]))
-
     def acknowledge(self, instance_id: int, owner: str, comment: str = "", *, by: str | None = None,
                     at_ms: int | None = None) -> AlertInstance:
         """`owner` takes the alert (no reminders until it resolves); `by` acts (default: the owner)."""
@@ -45,7 +38,8 @@ class AlertActions:
         with self.Session() as s:
             inst = self._open_for_update(s, instance_id)
             inst.ack_owner, inst.ack_comment, inst.acked_by, inst.acked_at = owner, comment, who, at
-            self._history(s, inst, "acknowledged", who, at, f"owner {owner}" + (f": {comment}" if comment else ""))
+            history.action(s, "acknowledged", who, at, f"owner {owner}" + (f": {comment}" if comment else ""),
+                           inst=inst)
             s.commit()
             return inst
 
@@ -57,7 +51,7 @@ class AlertActions:
             if inst.acked_at is None:
                 raise ValueError(f"alert #{instance_id} is not acknowledged")
             inst.ack_owner = inst.ack_comment = inst.acked_by = inst.acked_at = None
-            self._history(s, inst, "unacknowledged", who, at, comment)
+            history.action(s, "unacknowledged", who, at, comment, inst=inst)
             s.commit()
             return inst
 
@@ -77,7 +71,7 @@ class AlertActions:
                 inst.muted_until = max(until, inst.muted_until) if inst.muted_until and inst.muted_until > at else until
             text_ = f"until {iso(until)}" + (f": {comment}" if comment else "")
             for inst in touched or [None]:
-                self._history(s, inst, "muted", who, at, text_, rule_id, key)
+                history.action(s, "muted", who, at, text_, inst=inst, rule_id=rule_id, group_key=key)
             s.commit()
             return mute
 
@@ -109,7 +103,7 @@ class AlertActions:
                 for inst in touched:
                     inst.muted_until = None
                 for inst in touched or [None]:
-                    self._history(s, inst, "unmuted", who, at, comment, rule_id, key)
+                    history.action(s, "unmuted", who, at, comment, inst=inst, rule_id=rule_id, group_key=key)
             s.commit()
             return len(mutes)
 
@@ -140,9 +134,9 @@ class AlertActions:
                                        ends_at=end, reason=reason.strip(), created_by=who, created_at=at)
             s.add(window)
             s.flush()
-            self._history(s, None, "maintenance_added", who, at,
-                          f"#{window.id} {iso(start)} - {iso(end)}, groups {group_pattern or '*'}: {reason}",
-                          rule_id, group_pattern)
+            history.action(s, "maintenance_added", who, at,
+                           f"#{window.id} {iso(start)} - {iso(end)}, groups {group_pattern or '*'}: {reason}",
+                           rule_id=rule_id, group_key=group_pattern)
             s.commit()
             return window
 
@@ -153,8 +147,8 @@ class AlertActions:
             window = s.get(MaintenanceWindow, window_id)
             if window is None:
                 return False
-            self._history(s, None, "maintenance_deleted", who, at, f"#{window.id}: {window.reason}",
-                          window.rule_id, window.group_pattern)
+            history.action(s, "maintenance_deleted", who, at, f"#{window.id}: {window.reason}",
+                           rule_id=window.rule_id, group_key=window.group_pattern)
             s.delete(window)
             s.commit()
             return True
@@ -174,9 +168,9 @@ class AlertActions:
                 return "ended already"
             if window.starts_at <= at:
                 old_end, window.ends_at = window.ends_at, at
-                s.add(AlertHistory(instance_id=None, rule_id=window.rule_id, group_key=window.group_pattern, at=at,
-                                   actor=who, action="maintenance_ended",
-                                   comment=f"#{window.id} ended early (was until {iso(old_end)}): {window.reason}"[:2048]))
+                history.action(s, "maintenance_ended", who, at,
+                               f"#{window.id} ended early (was until {iso(old_end)}): {window.reason}",
+                               rule_id=window.rule_id, group_key=window.group_pattern)
                 s.commit()
                 return "ended"
         self.delete_maintenance(window_id, by=who, at_ms=at_ms)
@@ -203,7 +197,7 @@ class AlertActions:
                 changed = sorted(k for k in set(old) | set(definition) if old.get(k) != definition.get(k))
                 row.definition, row.updated_by, row.updated_at = stored, who, at
                 action, comment = "rule_updated", "changed: " + (", ".join(changed) or "nothing")
-            self._history(s, None, action, who, at, comment, rule.id)
+            history.action(s, action, who, at, comment, rule_id=rule.id)
             s.commit()
         return rule
 
@@ -215,6 +209,6 @@ class AlertActions:
             if row is None:
                 return False
             s.delete(row)
-            self._history(s, None, "rule_deleted", who, at, "", rule_id)
+            history.action(s, "rule_deleted", who, at, "", rule_id=rule_id)
             s.commit()
             return True

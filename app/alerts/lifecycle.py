@@ -43,6 +43,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import history
 from .actions import AlertActions
 from .model import Evaluation, Finding, Rule
 from .queries import AlertQueries, _validate_rule  # noqa: F401
@@ -86,9 +87,7 @@ class _Run:
             MaintenanceWindow.starts_at <= self.at, MaintenanceWindow.ends_at > self.at)).all()
 
     def record(self, inst: AlertInstance, action: str, from_state, to_state, comment: str = "") -> None:
-        self.s.add(AlertHistory(instance_id=inst.id, rule_id=inst.rule_id, group_key=inst.group_key, at=self.at,
-                                actor=SCHEDULER, action=action, from_state=from_state, to_state=to_state,
-                                comment=comment[:2048]))
+        history.transition(self.s, inst, action, from_state, to_state, self.at, comment)
 
     def mute_for(self, key: str) -> AlertMute | None:
         covering = [m for m in self.mutes if m.covers(self.rule.id, key, self.at)]

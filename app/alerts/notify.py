@@ -44,7 +44,8 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .lifecycle import SCHEDULER, AlertDelivery, AlertHistory, AlertInstance, Alerts, Destination, iso, now_ms, to_dt
+from . import history
+from .lifecycle import SCHEDULER, AlertDelivery, AlertInstance, Alerts, Destination, iso, now_ms, to_dt
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def save_destination(alerts: Alerts, name: str, kind: str, target: str, *, secre
         else:
             row.kind, row.target, row.secret, row.updated_at = kind, target, secret or None, at
             action = "destination_updated"
-        s.add(AlertHistory(at=at, actor=who, action=action, comment=f"{name}: {kind} {_shown_target(kind, target)}"))
+        history.destination_change(s, action, who, at, f"{name}: {kind} {_shown_target(kind, target)}")
         s.commit()
         return row, generated
 
@@ -138,7 +139,7 @@ def delete_destination(alerts: Alerts, name: str, *, by: str, at_ms: int | None 
         if row is None:
             return False
         s.delete(row)
-        s.add(AlertHistory(at=at, actor=by.strip()[:64], action="destination_deleted", comment=name))
+        history.destination_change(s, "destination_deleted", by.strip()[:64], at, name)
         s.commit()
         return True
 
@@ -435,9 +436,7 @@ def _record(alerts: Alerts, delivery: AlertDelivery, at_ms: int, error: Delivery
             row.status, row.last_error, row.lease_until = "failed", str(error)[:1024], None
             if inst is not None:
                 inst.last_delivery_error = message[:1024]
-                s.add(AlertHistory(instance_id=inst.id, rule_id=inst.rule_id, group_key=inst.group_key, at=at,
-                                   actor=SCHEDULER, action="delivery_failed", from_state=inst.state,
-                                   to_state=inst.state, comment=f"{row.kind} {message}"[:2048]))
+                history.delivery_failed(s, inst, at, f"{row.kind} {message}")
             outcome = "failed"
         s.commit()
         return outcome
