@@ -94,12 +94,6 @@ def test_percentiles_equal_brute_force_within_the_sketch_accuracy(world, field, 
         assert any("grouped by route" in n for n in out["notes"])
         assert all(r["link"] is None for r in d["rows"] if "*" in r["value"])
         assert any(r["link"] for r in d["rows"] if "*" not in r["value"])
-    if backend == "opensearch":     # no value sketches there: the events are read, exactly as before
-        assert out["error"] is None and "source" not in d
-        assert d["overall"]["values"] == [nearest_rank(overall, q) for q in p.percentiles]
-        if by and len(overall) < 10_000:
-            assert {r["value"] for r in d["rows"]} == set(groups)
-        return
     assert out["error"] is None and d["source"] == "rollups" and d["exact"]
     assert any("rollups' sketches" in n and "within 1 %" in n for n in out["notes"]), out["notes"]
     assert d["overall"]["count"] == len(overall) == d["read"]
@@ -121,7 +115,7 @@ def test_narrowed_by_qualifiers_and_the_panels_the_sketches_cannot_answer(world)
     assert eligible(p) == {"event.type": {"payment"}, "payment.status": {"completed", "declined"}}
     d = run(store, p, start_ms, end_ms)["data"]
     overall, _ = brute(events, p, start_ms, end_ms)
-    assert d.get("source") == (None if backend == "opensearch" else "rollups")
+    assert d.get("source") == "rollups"
     assert d["overall"]["count"] == len(overall)
     assert close(d["overall"]["values"], [nearest_rank(overall, q) for q in p.percentiles])
     for other in (panel(query=PAYMENTS + " AND payment.method:card"),     # not a qualifier
@@ -135,8 +129,6 @@ def test_narrowed_by_qualifiers_and_the_panels_the_sketches_cannot_answer(world)
 
 def test_sketches_that_disagree_with_the_store_are_not_used(world, monkeypatch):
     store, events, backend = world
-    if backend == "opensearch":
-        pytest.skip("no value sketches in OpenSearch's rollups")
     start_ms, end_ms = RANGES[1]
     real = store.rollups.values
 

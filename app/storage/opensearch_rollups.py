@@ -7,6 +7,7 @@ mapping of its own. Documents, one per minute and key (`t` says which family):
   c  minute, component, type, level, outcome, service, n
   p  minute, provider, kind, status, calls, failures, timeouts
   l  minute, provider, kind, bucket, n
+  v  minute, measure, group, q1, q2, q3, bucket, n   (model.MEASURES: a value sketch's bucket)
 Their `_id` is a hash of family, minute and key, so every process adds to the same document.
 Every batch is added per minute and also per hour and per day (`w`: the document's width in
 minutes, 60 or 1440, absent on minute documents; `minute` its start), so 30 days read about
@@ -37,8 +38,8 @@ from typing import Collection, Mapping
 
 import orjson
 
-from ..rollups.model import (COLUMNS, COUNT_DIMENSIONS, DAY_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums, check_range,
-                             count_columns, pieces)
+from ..rollups.model import (COLUMNS, COUNT_DIMENSIONS, DAY_MS, MEASURES, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
+                             check_range, count_columns, pieces)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ _KEYWORD = {"type": "keyword"}
 MAPPING = {"dynamic": "strict", "properties": {
     "t": _KEYWORD, "minute": {"type": "long"}, **{c: _KEYWORD for c in COLUMNS.values()},
     "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"}, "w": {"type": "integer"},
+    "measure": _KEYWORD, "group": _KEYWORD, "q1": _KEYWORD, "q2": _KEYWORD, "q3": _KEYWORD,
     **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")}}}
 PAGE = 2000
 FAMILIES = {"c": (tuple(COLUMNS.values()), ("n",)), "p": (("provider", "kind", "status"), ("calls", "failures", "timeouts")),
-            "l": (("provider", "kind", "bucket"), ("n",))}
+            "l": (("provider", "kind", "bucket"), ("n",)),
+            "v": (("measure", "group", "q1", "q2", "q3", "bucket"), ("n",))}
 
 
 def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, dict, dict]]:
@@ -65,6 +68,9 @@ def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, d
     for (minute, provider, kind, bucket), n in sums.latency.items():
         out.append(("l", minute, [provider, kind, bucket], {"provider": provider, "kind": kind, "bucket": bucket},
                     {"n": n}))
+    for (minute, measure, group, q1, q2, q3, bucket), n in sums.values.items():
+        out.append(("v", minute, [measure, group, q1, q2, q3, bucket],
+                    {"measure": measure, "group": group, "q1": q1, "q2": q2, "q3": q3, "bucket": bucket}, {"n": n}))
     docs = []
     for width in widths:
         if width == MINUTE_MS:
@@ -302,3 +308,27 @@ class OpenSearchRollups:
         for key, n in () if not latency else self._composite(filters, [step, *keys, ("bucket", {"terms": {"field": "bucket"}})], ("n",)):
             row(key).latency[int(key["bucket"])] = n["n"]
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
+
+    def values(self, start_ms: int, end_ms: int, field: str,
+               where: Mapping[str, Collection[str | None]] | None = None) -> dict[str | None, dict[int, int]]:
+        """The sketch of a MEASURES field over [start_ms, end_ms) per value of its group field, summed
+        in the cluster (as rollups_sqlite_series.values); `where`: {qualifier: allowed values}. An
+        index older than the value documents has none for its earlier minutes: the reader's check
+        against the store's count (app/dashboards/rollup_percentiles.agreeing) sees that."""
+        check_range(start_ms, end_ms, MINUTE_MS)
+        _, qualifiers = MEASURES[field]
+        unknown = [q for q in where or () if q not in qualifiers]
+        if unknown:
+            raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
+        step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
+        filters, _ = self._range("v", start_ms, end_ms, step)
+        filters.append({"term": {"measure": field}})
+        for name, allowed in (where or {}).items():
+            filters.append(self._any_of(f"q{qualifiers.index(name) + 1}", list(allowed)))
+        out: dict[str | None, dict[int, int]] = {}
+        sources = [("group", {"terms": {"field": "group", "missing_bucket": True}}),
+                   ("bucket", {"terms": {"field": "bucket"}})]
+        for key, n in self._composite(filters, sources, ("n",)):
+            buckets = out.setdefault(key["group"], {})
+            buckets[int(key["bucket"])] = buckets.get(int(key["bucket"]), 0) + n["n"]
+        return out
