@@ -16,6 +16,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """`config`: Settings, a mapping of PLATLOGS_* variables, or None to read the environment."""
     settings = config if isinstance(config, Settings) else Settings.from_env(config)
     app = Flask(__name__, static_folder=None)  # static files are served by the web blueprint
+    from .events.convert import format_ts
+    app.jinja_env.globals["format_ts"] = format_ts   # the one time formatter, in every template
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

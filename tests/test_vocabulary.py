@@ -63,3 +63,44 @@ def test_no_module_quotes_query_text_by_hand():
         offenders += [f"{path.relative_to(APP.parent)}: {m.group()}"
                       for m in re.finditer(r"""replace\(\s*(?:'"'|"\\\\"|'\\\\')[^)]*\)""", text)]
     assert offenders == []
+
+
+# -- times ---------------------------------------------------------------------------------------
+
+def test_one_formatter_writes_every_time():
+    from datetime import datetime, timedelta, timezone
+    from app.events.convert import format_ts
+    ms = 1_795_000_020_123
+    assert format_ts(ms) == "2026-11-18T11:07:00.123Z"
+    aware = datetime(2026, 11, 18, 11, 7, 0, 123_999, tzinfo=timezone.utc)
+    assert format_ts(aware) == format_ts(aware.replace(tzinfo=None)) == format_ts(ms)   # naive is UTC
+    assert format_ts(aware.astimezone(timezone(timedelta(hours=2)))) == format_ts(ms)
+    assert format_ts("2026-11-18T11:07:00.123Z") == format_ts(float(ms)) == format_ts(ms)
+    assert format_ts(ms, "second") == "2026-11-18 11:07:00 UTC"
+    assert format_ts(ms, "minute") == "2026-11-18 11:07 UTC"
+    assert format_ts(ms, "day") == "2026-11-18"
+    assert format_ts(0) == "1970-01-01T00:00:00.000Z" and format_ts(-1) == "1969-12-31T23:59:59.999Z"
+    with pytest.raises(TypeError):
+        format_ts(None)
+
+
+# Where a time is written in a format that is not ours to choose (format_ts's docstring lists them).
+TIME_FORMAT_EXCEPTIONS = {
+    "storage/opensearch_layout.py",   # index generation names: <prefix>-<component>-g%Y%m%dt%H%M
+    "ingest/es_views.py",             # the Elasticsearch _cat answers' HH:MM:SS
+    "web/search_api.py",              # the export's file name: no colons
+    "storage/migrate.py",             # window names: keys of checkpoints already written
+    "demo/catalog.py",                # a made-up stack trace's source line, not a time written
+}
+
+
+def test_no_module_formats_times_by_hand():
+    offenders = []
+    for path in sorted(APP.rglob("*.py")) + sorted(APP.rglob("*.html")):
+        name = str(path.relative_to(APP))
+        if name == "events/convert.py" or name in TIME_FORMAT_EXCEPTIONS:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"strftime|\.isoformat\(|%Y|\|replace\('T'", line):
+                offenders.append(f"{name}:{number}: {line.strip()}")
+    assert offenders == []

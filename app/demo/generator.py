@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Iterator
 
+from ..events.convert import format_ts
 from . import catalog as C
 from .background import BackgroundTraffic
 from .events import DAY, HOUR, MIN, EventBuilders
@@ -98,9 +99,9 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
                 if wake is not None:
                     push(wake, ev)
                 continue
-            if ts >= next_min:  # times only grow: one strftime per minute
+            if ts >= next_min:  # times only grow: one format_ts per minute
                 base = ts - ts % MIN
-                next_min, prefix = base + MIN, (_EPOCH + timedelta(milliseconds=base)).strftime("%Y-%m-%dT%H:%M:")
+                next_min, prefix = base + MIN, format_ts(base)[:17]
             ev["@timestamp"] = prefix + tsuf[ts - base]
             yield ev
         if remaining <= 0:
@@ -110,7 +111,7 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             ev = bg_api()
             if t >= next_min:
                 base = t - t % MIN
-                next_min, prefix = base + MIN, (_EPOCH + timedelta(milliseconds=base)).strftime("%Y-%m-%dT%H:%M:")
+                next_min, prefix = base + MIN, format_ts(base)[:17]
             ev["@timestamp"] = prefix + tsuf[t - base]
             yield ev
             produced += 1

@@ -33,9 +33,9 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Callable
 
+from ..events.convert import format_ts
 from . import catalog as C
 from .events import MIN
 from .generator import _Sim
@@ -49,8 +49,7 @@ MAX_CATCH_UP_MS = 10_000         # after a pause (a slow store, a suspended lapt
 
 
 def stamp(ts_ms: int) -> str:
-    moment = datetime.fromtimestamp(ts_ms / 1000, timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+    return format_ts(ts_ms)
 
 
 class Trickle:

@@ -39,8 +39,41 @@ def type_name(value: Any) -> str:
             int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def format_ts(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+_SHOWN = {"second": "%Y-%m-%d %H:%M:%S UTC", "minute": "%Y-%m-%d %H:%M UTC", "day": "%Y-%m-%d"}
+
+
+def format_ts(moment: int | float | datetime | str, style: str = "iso") -> str:
+    """The one way a time is written as text (issue 16). `moment`: epoch milliseconds, a datetime
+    (naive is UTC, as the meta database keeps them) or ISO-8601 text.
+
+    style "iso": 2026-12-03T16:33:49.123Z, the schema's @timestamp — stored events, JSON answers,
+    URLs, files, the CLI; "second": 2026-12-03 16:33:49 UTC and "minute": 2026-12-03 16:33 UTC,
+    for people on the pages; "day": 2026-12-03.
+
+    Formats that are someone else's protocol or a stored key are written where they are used, on
+    purpose: OpenSearch index names (app/storage/opensearch_layout.py `g%Y%m%dt%H%M`, the daily
+    and monthly suffixes), the Elasticsearch `_cat` answers' `%H:%M:%S` (app/ingest/es_views.py),
+    the export's file name `%Y%m%dT%H%M%SZ` (no colons in file names: app/web/search_api.py),
+    the migration checkpoint's window names (keys of a resumable state file: app/storage/migrate.py),
+    RFC 2822 dates of e-mails (email.utils.formatdate) and the browser's own toISOString."""
+    if type(moment) is not int:
+        moment = _epoch_ms(moment)
+    second = datetime.fromtimestamp(moment // 1000, tz=timezone.utc)
+    if style == "iso":
+        return second.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment % 1000:03d}Z"
+    return second.strftime(_SHOWN[style])
+
+
+def _epoch_ms(moment: float | datetime | str) -> int:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return (moment - _EPOCH) // _ONE_MS
+    if isinstance(moment, float) and math.isfinite(moment):
+        return math.floor(moment)
+    raise TypeError(f"not a time: {type(moment).__name__}")
 
 
 class Converter:

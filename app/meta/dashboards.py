@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..events.convert import format_ts
 from .base import Base, UTCDateTime, _now, _text
 
 ID_LIMIT = 80
@@ -28,7 +29,7 @@ class StoredDashboard(Base):
 
     def as_dict(self) -> dict:
         return {"id": self.id, "owner": self.owner_name, "title": self.title, "yaml": self.yaml_text,
-                "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat()}
+                "created_at": format_ts(self.created_at), "updated_at": format_ts(self.updated_at)}
 
 
 class Taken(ValueError):

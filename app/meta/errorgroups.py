@@ -48,7 +48,7 @@ class ErrorGroup(Base):
                       Index("ix_error_groups_regressed", "regressed_at"))
 
     def as_dict(self) -> dict:
-        iso = lambda t: format_ts(int(t.timestamp() * 1000)) if t else None   # noqa: E731
+        iso = lambda t: format_ts(t) if t else None   # noqa: E731
         return {"id": self.id, "fingerprint": self.fingerprint, "title": self.title, "status": self.status,
                 "regression": self.regression, "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
                 "created_at": iso(self.created_at), "resolved_at": iso(self.resolved_at),

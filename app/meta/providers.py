@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..events.convert import format_ts
 from .base import Base, UTCDateTime, _now, _text
 
 NAME_LIMIT = 256
@@ -29,7 +30,7 @@ class ProviderNote(Base):
     def as_dict(self) -> dict:
         return {"provider": self.provider, "owner": self.owner, "slo_target": self.slo_target,
                 "quiet_at_night": self.quiet_at_night, "note": self.note,
-                "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+                "updated_at": format_ts(self.updated_at) if self.updated_at else None,
                 "updated_by": self.updated_by}
 
 

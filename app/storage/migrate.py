@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import orjson
 
-from ..events.convert import Converter, EventError
+from ..events.convert import Converter, EventError, format_ts
 from .base import CursorError, LogStore, Partition, SearchRequest, StoreError, WriteResult
 
 DAY_MS = 86_400_000
@@ -64,9 +64,9 @@ class DayCount:
     def label(self) -> str:
         if self.start_ms is None:
             return "other days"
-        day = datetime.fromtimestamp(self.start_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        day = format_ts(self.start_ms, "day")
         if self.end_ms - self.start_ms != DAY_MS:
-            day += " .. " + datetime.fromtimestamp((self.end_ms - 1) / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+            day += " .. " + format_ts(self.end_ms - 1, "day")
         return day
 
 
@@ -168,7 +168,7 @@ class Checkpoint:
         if self.path is None:
             return
         state = {"version": CHECKPOINT_VERSION, "label": self.label,
-                 "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "updated": format_ts(datetime.now(timezone.utc)),
                  "done": self.done, "partial": self.partial}
         temp = self.path.with_name(self.path.name + ".tmp")
         with open(temp, "wb") as out:
@@ -189,7 +189,7 @@ class Window:
 
     @property
     def name(self) -> str:
-        def iso(ms: int) -> str:
+        def iso(ms: int) -> str:   # not format_ts: the names are keys of checkpoints already written
             return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if self.start_ms % DAY_MS == 0 and self.end_ms - self.start_ms == DAY_MS:
             return iso(self.start_ms)[:10]
