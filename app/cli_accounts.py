@@ -69,10 +69,11 @@ def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
 
 @keys.command("list")
 def keys_list() -> None:
+    from .events.convert import format_ts
     from .meta import accounts
     with _account_services() as (services, _me):
         for k in accounts.keys(services):
-            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            state = f"revoked {format_ts(k.revoked_at, 'day')}" if k.revoked_at else "active"
             click.echo(f"#{k.id}  {k.display}…  {k.scopes:12}  {k.name}  ({state})")
 
 

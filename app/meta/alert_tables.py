@@ -29,7 +29,8 @@ def to_dt(value: int | datetime | None) -> datetime | None:
 
 def iso(value: int | datetime | None) -> str | None:
     value = to_dt(value)
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    from ..events.convert import format_ts
+    return None if value is None else format_ts(value)
 
 
 class AlertInstance(Base):

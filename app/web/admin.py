@@ -37,7 +37,8 @@ def _acting() -> accounts.Acting:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    from ..events.convert import format_ts
+    return format_ts(moment, "minute") if moment else "—"
 
 
 def _page(template: str, status: int = 200, **context):

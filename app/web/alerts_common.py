@@ -43,7 +43,8 @@ def _when(moment: datetime | int | None, seconds: bool = False) -> str:
     moment = to_dt(moment)
     if moment is None:
         return "—"
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    from ..events.convert import format_ts
+    return format_ts(moment, "second" if seconds else "minute")
 
 
 def _page(template: str, status: int = 200, **context):
