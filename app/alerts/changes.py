@@ -1,6 +1,8 @@
-"""People's actions on alerts: acknowledge, mute and unmute, maintenance windows, and the rules
-made in the back office. A mixin of `lifecycle.Alerts` (it needs `self.Session`); every change
-is written to the alert history with who made it (see lifecycle.py for the rules they follow)."""
+"""The changes people make to the alert tables: acknowledge, mute and unmute, maintenance windows,
+and the rules made in the back office. A mixin of `lifecycle.Alerts` (it needs `self.Session`);
+every change is written to the alert history with who made it (history.py; see lifecycle.py for
+the rules they follow). Pages, the JSON API and the command line call these through the service
+in actions.py, which also records each as an admin action (audit)."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +19,12 @@ from .tables import (OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, 
                      group_key, iso, now_ms, to_dt)
 
 
-class AlertActions:
+class Conflict(ValueError):
+    """The change does not apply to the alert or window as it is now (resolved, not acknowledged,
+    already ended): a 409 for a page or the API."""
+
+
+class AlertChanges:
     """What people do to alerts and rules (`Alerts` inherits these)."""
 
     Session: Callable
@@ -27,7 +34,7 @@ class AlertActions:
         if inst is None:
             raise LookupError(f"no alert #{instance_id}")
         if inst.state not in OPEN:
-            raise ValueError(f"alert #{instance_id} is {inst.state}")
+            raise Conflict(f"alert #{instance_id} is {inst.state}")
         return inst
 
     def acknowledge(self, instance_id: int, owner: str, comment: str = "", *, by: str | None = None,
@@ -49,7 +56,7 @@ class AlertActions:
         with self.Session() as s:
             inst = self._open_for_update(s, instance_id)
             if inst.acked_at is None:
-                raise ValueError(f"alert #{instance_id} is not acknowledged")
+                raise Conflict(f"alert #{instance_id} is not acknowledged")
             inst.ack_owner = inst.ack_comment = inst.acked_by = inst.acked_at = None
             history.action(s, "unacknowledged", who, at, comment, inst=inst)
             s.commit()

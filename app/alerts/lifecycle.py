@@ -44,7 +44,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import history
-from .actions import AlertActions
+from .changes import AlertChanges, Conflict  # noqa: F401
 from .model import Evaluation, Finding, Rule
 from .queries import AlertQueries, _validate_rule  # noqa: F401
 # the tables and helpers, importable from here as before
@@ -119,9 +119,9 @@ def _payload(rule: Rule, inst: AlertInstance, kind: str, moment_ms: int) -> str:
         "evidence": {"sample_ids": inst.samples[:5], "search_query": inst.search_query,
                      "window_start_ms": inst.window_start_ms, "window_end_ms": inst.window_end_ms},
     }, default=str)
-class Alerts(AlertQueries, AlertActions):
+class Alerts(AlertQueries, AlertChanges):
     """The lifecycle service over a MetaDB (`Alerts(services.meta)`): the state machine here, the
-    read side in queries.py, people's actions in actions.py."""
+    read side in queries.py, people's changes in changes.py (called through the service in actions.py)."""
 
     def __init__(self, meta):
         self.meta = meta

@@ -1,14 +1,15 @@
 """The alert rule pages: the list (files' and the back office's rules), the rule form with its
 validation (errors shown next to their field, a query's at its position), create / edit /
-delete of the rules made here (recorded as admin actions), and "test before saving"."""
+delete of the rules made here (through app/alerts/actions.py, which records each as an admin
+action), and "test before saving"."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from flask import flash, redirect, request, url_for
 
-from .. import audit
 from ..alerts import preview
+from ..alerts.changes import Conflict
 from ..alerts.evaluate import duration as duration_words
 from ..alerts.lifecycle import now_ms
 from ..alerts.model import KINDS, SEVERITIES, Rule
@@ -17,8 +18,8 @@ from ..alerts.rules import SPIKE_MODES, RuleError, validate_rule
 from ..auth import page_access
 from ..errors import ApiError
 from . import web
-from .alerts_common import (AUDIT_TYPE, Catalog, _alerts, _catalog, _destination_names, _number, _page, _services,
-                            _user, present_preview, rules_dir)
+from .alerts_common import (Catalog, _actions, _alerts, _catalog, _destination_names, _number, _page, _services,
+                            present_preview, rules_dir)
 
 PREVIEW_DEFAULT_HOURS = preview.DEFAULT_HOURS
 PREVIEW_MAX_HOURS = preview.MAX_HOURS
@@ -250,11 +251,10 @@ def new_alert_rule():
                           preview=_preview(rule, form) if rule else None)
     if rule is None:
         return _form_page(form, creating=True, errors=errors, status=400)
-    definition = _definition(form)
-    _alerts().save_ui_rule(definition, by=_user(), validate=lambda d: validate_rule(d, source="ui"))
-    audit.record("alert_rule_created", f"{_user()} created alert rule {rule.id} ({rule.name})",
-                 event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": rule.id, "name": rule.name},
-                 changes=[{"field": k, "old": None, "new": v} for k, v in sorted(definition.items())])
+    try:
+        _actions().save_ui_rule(_definition(form), creating=True)
+    except Conflict as exc:      # made by someone else since the form was checked
+        return _form_page(form, creating=True, errors={"id": FieldError(str(exc))}, status=409)
     flash(f"Rule {rule.id} created. The scheduler runs it from its next tick.")
     return redirect(url_for("web.alert_rules"))
 
@@ -288,16 +288,13 @@ def edit_alert_rule(rule_id: str):
                           preview=_preview(rule, form) if rule else None)
     if rule is None:
         return _form_page(form, creating=False, rule_id=rule_id, errors=errors, status=400)
-    old, definition = entry.row.data, _definition(form)
-    changes = [{"field": k, "old": old.get(k), "new": definition.get(k)}
-               for k in sorted(set(old) | set(definition)) if old.get(k) != definition.get(k)]
+    try:
+        _rule, changes = _actions().save_ui_rule(_definition(form), creating=False)
+    except LookupError as exc:   # deleted by someone else since the form was read
+        raise ApiError(404, str(exc)) from None
     if not changes:
         flash(f"Rule {rule_id}: nothing to change.")
         return redirect(url_for("web.alert_rules"))
-    _alerts().save_ui_rule(definition, by=_user(), validate=lambda d: validate_rule(d, source="ui"))
-    audit.record("alert_rule_changed", f"{_user()} changed alert rule {rule_id}: "
-                 + ", ".join(c["field"] for c in changes), event_type=AUDIT_TYPE,
-                 target={"type": "alert_rule", "id": rule_id, "name": rule.name}, changes=changes)
     flash(f"Rule {rule_id} saved ({', '.join(c['field'] for c in changes)} changed).")
     return redirect(url_for("web.alert_rules"))
 
@@ -311,12 +308,10 @@ def delete_alert_rule(rule_id: str):
         if catalog.file(rule_id) is not None:
             return _page("alerts/file_rule.html", 409, entry=catalog.file(rule_id), rules_dir=rules_dir())
         raise ApiError(404, f"no rule {rule_id!r} made in the back office")
-    old = entry.row.data
-    if not _alerts().delete_ui_rule(rule_id, by=_user()):
-        raise ApiError(404, f"no rule {rule_id!r} made in the back office")
-    audit.record("alert_rule_deleted", f"{_user()} deleted alert rule {rule_id}", event_type=AUDIT_TYPE,
-                 target={"type": "alert_rule", "id": rule_id, "name": str(old.get("name", ""))},
-                 changes=[{"field": k, "old": v, "new": None} for k, v in sorted(old.items())])
+    try:
+        _actions().delete_ui_rule(rule_id)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from None
     still_open = len(_alerts().active(rule_id))
     flash(f"Rule {rule_id} deleted." + (f" Its {still_open} open alert(s) stay listed until resolved by hand "
                                         "or by a rule of the same id." if still_open else ""))

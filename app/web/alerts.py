@@ -8,20 +8,19 @@ The rules come from app/alerts/catalog.py (alerts_common._catalog), as the sched
 Who may do what (app/roles.yaml): view_alerts reads every page; act_on_alerts acknowledges,
 mutes and keeps maintenance windows; edit_alert_rules creates, tests, edits and deletes the
 rules made here; manage_destinations keeps the destinations. Changes to rules, destinations,
-mutes and maintenance windows are recorded as admin actions (audit.record) besides the alert
-history that lifecycle keeps."""
+mutes and maintenance windows go through app/alerts/actions.py, which records each as an admin
+action besides the alert history."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
-from .. import audit
-from ..alerts.lifecycle import OPEN, AlertHistory, iso, now_ms
+from ..alerts.changes import Conflict
+from ..alerts.lifecycle import AlertHistory, now_ms
 from ..auth import page_access
 from ..query import QueryError
 from ..query.timeexpr import parse_time
 from . import web
-from .alerts_common import (AUDIT_TYPE, _alert_views, _alerts, _catalog, _group_recorded, _group_shown, _page,
-                            _services, _user, _what, _when)
+from .alerts_common import _actions, _alert_views, _alerts, _catalog, _group_shown, _page, _user, _what, _when
 
 MUTE_CHOICES = (("1h", "1 hour", 3600), ("4h", "4 hours", 4 * 3600), ("24h", "24 hours", 86_400))
 HISTORY_LIMIT = 300
@@ -49,31 +48,21 @@ def _active_page(status: int = 200, error: str | None = None, rule_id: str | Non
                  catalog_errors=catalog.errors(), mute_choices=MUTE_CHOICES, rule_id=rule_id)
 
 
-def _instance_or_error(instance_id: int):
-    inst = _alerts().instance(instance_id)
-    if inst is None:
-        return None, _active_page(404, f"No alert #{instance_id}.")
-    if inst.state not in OPEN:
-        return None, _active_page(409, f"Alert #{instance_id} is {inst.state}: nothing to change.")
-    return inst, None
+def _failure(exc: Exception):
+    """The active page with the service's refusal: 404 nothing with that id, 409 not in a state the
+    action applies to, 400 bad input."""
+    status = 404 if isinstance(exc, LookupError) else 409 if isinstance(exc, Conflict) else 400
+    return _active_page(status, str(exc))
 
 
 @web.post("/alerts/<int:instance_id>/acknowledge")
 @page_access("act_on_alerts")
 def acknowledge_alert(instance_id: int):
-    inst, failure = _instance_or_error(instance_id)
-    if failure is not None:
-        return failure
     owner = request.form.get("owner", "").strip() or _user()
-    comment = request.form.get("comment", "").strip()
-    if _services().meta.user_by_name(owner) is None:
-        return _active_page(400, f"owner: no user named {owner!r}.")
     try:
-        _alerts().acknowledge(instance_id, owner, comment, by=_user())
-    except LookupError:
-        return _active_page(404, f"No alert #{instance_id}.")
-    except ValueError as exc:
-        return _active_page(400, str(exc))
+        _actions().acknowledge(instance_id, owner, request.form.get("comment", "").strip())
+    except (LookupError, ValueError) as exc:
+        return _failure(exc)
     flash(f"Alert #{instance_id} acknowledged: {owner} owns it.")
     return redirect(url_for("web.alerts"))
 
@@ -81,15 +70,10 @@ def acknowledge_alert(instance_id: int):
 @web.post("/alerts/<int:instance_id>/unacknowledge")
 @page_access("act_on_alerts")
 def unacknowledge_alert(instance_id: int):
-    inst, failure = _instance_or_error(instance_id)
-    if failure is not None:
-        return failure
     try:
-        _alerts().unacknowledge(instance_id, by=_user(), comment=request.form.get("comment", "").strip())
-    except LookupError:
-        return _active_page(404, f"No alert #{instance_id}.")
-    except ValueError as exc:
-        return _active_page(409, str(exc))
+        _actions().unacknowledge(instance_id, request.form.get("comment", "").strip())
+    except (LookupError, ValueError) as exc:
+        return _failure(exc)
     flash(f"Alert #{instance_id}: acknowledgement withdrawn.")
     return redirect(url_for("web.alerts"))
 
@@ -114,40 +98,39 @@ def _until_from_form(now: int) -> int:
     return until
 
 
+def _shown(rule_id: str, group: str | None) -> str:
+    """What a rule's group is called in a message to this reader (masked by role)."""
+    entry = _catalog().by_id.get(rule_id)
+    return _what(rule_id, group, _group_shown(entry.rule if entry else None, group))
+
+
 @web.post("/alerts/<int:instance_id>/mute")
 @page_access("act_on_alerts")
 def mute_alert(instance_id: int):
-    inst, failure = _instance_or_error(instance_id)
-    if failure is not None:
-        return failure
     now = now_ms()
     whole_rule = request.form.get("scope") == "rule"
-    comment = request.form.get("comment", "").strip()
     try:
         until = _until_from_form(now)
-        group = None if whole_rule else inst.group
-        mute = _alerts().mute(inst.rule_id, group, until, by=_user(), comment=comment, at_ms=now)
-    except ValueError as exc:
-        return _active_page(400, str(exc))
-    recorded = _what(inst.rule_id, group, _group_recorded(inst.rule_id, group))
-    audit.record("alert_muted", f"{_user()} muted {recorded} until {iso(mute.until)}" + (f": {comment}" if comment else ""),
-                 event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": inst.rule_id},
-                 changes=[{"field": "muted_until", "old": None, "new": iso(mute.until)}],
-                 labels={"alert_id": inst.id, "comment": comment or None})
-    entry = _catalog().by_id.get(inst.rule_id)
-    flash(f"Muted {_what(inst.rule_id, group, _group_shown(entry.rule if entry else None, group))} "
-          f"until {_when(mute.until)}.")
+        mute = _actions().mute_alert(instance_id, until, whole_rule=whole_rule,
+                                     comment=request.form.get("comment", "").strip(), at_ms=now)
+    except (LookupError, ValueError) as exc:
+        return _failure(exc)
+    flash(f"Muted {_shown(mute.rule_id, mute.group_key)} until {_when(mute.until)}.")
     return redirect(url_for("web.alerts"))
 
 
 @web.post("/alerts/<int:instance_id>/unmute")
 @page_access("act_on_alerts")
 def unmute_alert(instance_id: int):
-    inst, failure = _instance_or_error(instance_id)
-    if failure is not None:
-        return failure
+    inst = _alerts().instance(instance_id)
+    try:
+        _actions().unmute_alert(instance_id, whole_rule=request.form.get("scope") == "rule",
+                                comment=request.form.get("comment", "").strip())
+    except (LookupError, ValueError) as exc:
+        return _failure(exc)
     whole_rule = request.form.get("scope") == "rule" or inst.group is None
-    return _lift(inst.rule_id, None if whole_rule else inst.group, request.form.get("comment", "").strip())
+    flash(f"Unmuted {_shown(inst.rule_id, None if whole_rule else inst.group)}.")
+    return redirect(url_for("web.alerts"))
 
 
 @web.post("/alerts/mutes/<int:mute_id>/lift")
@@ -156,25 +139,11 @@ def lift_mute(mute_id: int):
     """Lift a mute in force (by its id, so a masked group value never travels in the page): a
     rule-wide mute lifts every mute of the rule, a group's mute that group's mutes."""
     mute = next((m for m in _alerts().mutes() if m.id == mute_id), None)
-    if mute is None:
-        return _active_page(404, f"No mute #{mute_id} in force.")
-    return _lift(mute.rule_id, mute.group_key, request.form.get("comment", "").strip())
-
-
-def _lift(rule_id: str, group: str | None, comment: str):
     try:
-        count = _alerts().unmute(rule_id, group, by=_user(), comment=comment)
-    except ValueError as exc:
-        return _active_page(400, str(exc))
-    entry = _catalog().by_id.get(rule_id)
-    shown = _what(rule_id, group, _group_shown(entry.rule if entry else None, group))
-    if not count:
-        return _active_page(409, f"No mute in force for {shown}.")
-    recorded = _what(rule_id, group, _group_recorded(rule_id, group))
-    audit.record("alert_unmuted", f"{_user()} lifted {count} mute(s) of {recorded}" + (f": {comment}" if comment else ""),
-                 event_type=AUDIT_TYPE, target={"type": "alert_rule", "id": rule_id},
-                 changes=[{"field": "muted", "old": True, "new": False}])
-    flash(f"Unmuted {shown}.")
+        _actions().lift_mute(mute_id, request.form.get("comment", "").strip())
+    except (LookupError, ValueError) as exc:
+        return _failure(exc)
+    flash(f"Unmuted {_shown(mute.rule_id, mute.group_key)}.")
     return redirect(url_for("web.alerts"))
 
 

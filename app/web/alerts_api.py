@@ -1,4 +1,12 @@
-"""The alerts' JSON API: `POST /api/v1/alerts/rules/test` tests a rule before saving it — the same
+"""The alerts' JSON API, on the services the pages use:
+
+- `GET /api/v1/alerts`: the open alerts (view_alerts), group values masked by role as on the page.
+- `POST /api/v1/alerts/<id>/acknowledge` {"owner"?, "comment"?} and `POST /api/v1/alerts/<id>/mute`
+  {"minutes", "scope"?: "group" | "rule", "comment"?} (act_on_alerts): app/alerts/actions.py — the
+  change, its alert history and its admin-action event, as from the page. A signed-in session
+  (with the CSRF token in X-CSRFToken) may act; API keys read only (their role, api_reader, has no
+  act_on_alerts).
+- `POST /api/v1/alerts/rules/test` tests a rule before saving it — the same
 service and the same presentation as the rule form's "Test the rule" (app/alerts/preview.py,
 alerts_common.present_preview): every position the scheduler would evaluate over the last
 hours, the windows that would have fired, and the warnings (a group_by field the matching
@@ -10,13 +18,81 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from ..alerts.lifecycle import now_ms
+from ..alerts.changes import Conflict
+from ..alerts.lifecycle import iso, now_ms
 from ..alerts.preview import DEFAULT_HOURS, MAX_HOURS, preview_rule
 from ..alerts.rules import RuleError, validate_rule
 from ..auth import api_access
 from ..errors import ApiError
-from .alerts_common import _catalog, present_preview
+from .alerts_common import _actions, _alert_views, _alerts, _catalog, present_preview
 from .api import api
+
+MAX_MUTE_MINUTES = 7 * 24 * 60
+
+
+def _alert_json(view) -> dict:
+    inst = view.inst
+    return {"id": inst.id, "rule_id": inst.rule_id, "rule_name": view.rule_name, "group": view.group,
+            "state": inst.state, "severity": inst.severity, "value": inst.value, "threshold": inst.threshold,
+            "detail": inst.detail, "first_seen": iso(inst.first_seen_at), "fired_at": iso(inst.fired_at),
+            "acknowledged_by": inst.ack_owner, "muted_until": iso(view.mute.until) if view.mute else None,
+            "search": view.link}
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "send a JSON object")
+    for name in ("owner", "comment", "scope"):
+        if name in body and not isinstance(body[name], str):
+            raise ApiError(400, f"{name}: a string", field=name)
+    return body
+
+
+def _acted(call):
+    """The service's answer, or its refusal as the API's error (404, 409, 400)."""
+    try:
+        return call()
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+@api.get("/alerts")
+@api_access("read", "view_alerts")
+def api_alerts():
+    views = _alert_views(_alerts().active(), _catalog())
+    return jsonify({"alerts": [_alert_json(v) for v in views]})
+
+
+@api.post("/alerts/<int:instance_id>/acknowledge")
+@api_access("read", "act_on_alerts")
+def api_acknowledge_alert(instance_id: int):
+    body = _body()
+    inst = _acted(lambda: _actions().acknowledge(instance_id, body.get("owner"), body.get("comment", "").strip()))
+    return jsonify({"id": inst.id, "state": inst.state, "acknowledged_by": inst.ack_owner,
+                    "acknowledged_at": iso(inst.acked_at)})
+
+
+@api.post("/alerts/<int:instance_id>/mute")
+@api_access("read", "act_on_alerts")
+def api_mute_alert(instance_id: int):
+    body = _body()
+    minutes = body.get("minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MUTE_MINUTES:
+        raise ApiError(400, f"minutes: a whole number from 1 to {MAX_MUTE_MINUTES}", field="minutes")
+    if body.get("scope", "group") not in ("group", "rule"):
+        raise ApiError(400, 'scope: "group" (the alert\'s group) or "rule" (every group of its rule)', field="scope")
+    now = now_ms()
+    mute = _acted(lambda: _actions().mute_alert(instance_id, now + minutes * 60_000, whole_rule=body.get("scope") == "rule",
+                                                comment=body.get("comment", "").strip(), at_ms=now))
+    return jsonify({"mute": mute.id, "rule_id": mute.rule_id, "scope": "rule" if mute.group_key is None else "group",
+                    "until": iso(mute.until)})
 
 
 @api.post("/alerts/rules/test")

@@ -12,7 +12,9 @@ from pathlib import Path
 from flask import current_app, make_response, render_template
 from flask_login import current_user
 
+from .. import audit
 from ..alerts import notify
+from ..alerts.actions import Actor, AlertActions
 from ..alerts.evaluate import duration as duration_words
 from ..alerts.evaluate import evidence_query
 from ..alerts.catalog import Catalog, load_catalog
@@ -22,13 +24,14 @@ from ..alerts.rules import default_rules_dir
 from ..search import masking
 from . import reading
 
-# The event schema has no type for configuration changes; permission_change (users, roles, keys)
-# is the closest, and what the Admin operations view shows with its before/after values.
-AUDIT_TYPE = "permission_change"
-
-
 def _services():
     return current_app.extensions["platlogs"]
+
+
+def _actions() -> AlertActions:
+    """The service people's actions go through (app/alerts/actions.py: the change and its
+    admin-action event), acting as whoever makes this request, from its address."""
+    return AlertActions(_services(), Actor.of(audit.actor(), audit.request_source()), rules_dir())
 
 
 def _alerts() -> Alerts:
@@ -88,20 +91,6 @@ def _group_shown(rule: Rule | None, group: str | None) -> str | None:
     without see_personal; the value of a rule no longer defined (its field unknown) too."""
     if group is None or reading.sees_personal():
         return group
-    if rule is None:
-        return masking.mask_value("", group)
-    if rule.group_by and masking.is_personal(rule.group_by):
-        return masking.mask_value(rule.group_by, group)
-    return group
-
-
-def _group_recorded(rule_id: str, group: str | None) -> str | None:
-    """A group's value as written into an audit event, which every role that searches can read:
-    masked when the rule's field is personal (or the rule is unknown), whoever acts."""
-    if group is None:
-        return None
-    entry = _catalog().by_id.get(rule_id)
-    rule = entry.rule if entry else None
     if rule is None:
         return masking.mask_value("", group)
     if rule.group_by and masking.is_personal(rule.group_by):
