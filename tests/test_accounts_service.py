@@ -107,3 +107,19 @@ def test_the_account_pages_leave_writes_and_records_to_the_service():
     for name in ("admin.py", "account.py"):
         found = [m.group() for m in writes.finditer((web / name).read_text())]
         assert not found, (name, found)
+
+
+def test_a_saved_search_is_deleted_by_its_owner_or_by_who_administers_users(services):
+    from app.meta import accounts
+    olga, _ = services.meta.create_user("olga", "operations", "olga-password-1")
+    otto, _ = services.meta.create_user("otto", "operations", "otto-password-1")
+    root, _ = services.meta.create_user("root", "administrator", "root-password-1")
+    shared = accounts.save_search(services, olga, "payments", "event.category:payment", "now-7d", None, "operations")
+    own = accounts.save_search(services, olga, "errors", "log.level:error", None, None, None)
+    assert [s.name for s in accounts.saved_searches(services, otto)] == ["payments"]   # shared with his role
+    assert accounts.delete_saved_search(services, otto, shared.id) is False            # still not his
+    assert accounts.delete_saved_search(services, olga, shared.id) is True
+    assert accounts.delete_saved_search(services, root, own.id) is True               # administers users
+    assert accounts.saved_searches(services, olga) == []
+    with pytest.raises(ValueError):
+        accounts.save_search(services, olga, "x", "*", None, None, "no-such-role")

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import audit
+from .. import access, audit
 from .db import SCOPES, ApiKey, LockoutError, SavedSearch, User  # noqa: F401  (SCOPES, LockoutError: for the callers)
 from .throttle import unknown_login_name
 
@@ -305,5 +305,7 @@ def save_search(services, user: User, name: str, query: str, time_from: str | No
 
 
 def delete_saved_search(services, user: User, search_id: int) -> bool:
-    """Only the owner deletes — or someone who administers users (app/roles.yaml)."""
-    return services.meta.delete_saved_search(user, search_id)
+    """Only the owner deletes — or someone who administers users (app/roles.yaml: a role holding
+    manage_users), any one. False: no such search, or not one this user may delete."""
+    anyones = access.can(user.role, access.ADMINISTER)
+    return services.meta.delete_saved_search(search_id, owner_id=None if anyones else user.id)
