@@ -140,7 +140,7 @@ def reset_password(services, by: Acting, user_id: int) -> tuple[User, str]:
     if before is None:
         raise LookupError("no such user")
     user, password = services.meta.reset_password(user_id)
-    changes = [{"field": "password"}]   # that it changed, never the value
+    changes: list[dict] = [{"field": "password"}]   # that it changed, never the value
     if not before.must_change_password:
         changes.append({"field": "must_change_password", "old": False, "new": True})
     _record(services, by, "password_reset", f"{by.name} reset the password of employee {user.username}",
@@ -196,7 +196,7 @@ def _password_matches(user: User | None, password: str) -> bool:
 
 
 def _signing_in(name: str, role: str | None = None) -> dict:
-    who = {"type": "employee", "id": name or "(empty)", "name": name or "(empty)"}
+    who: dict = {"type": "employee", "id": name or "(empty)", "name": name or "(empty)"}
     if role:
         who["roles"] = [role]
     return who
@@ -250,7 +250,7 @@ def sign_out_everywhere(services, by: Acting, user: User, *, keep: str | None = 
     return ended
 
 
-def end_own_sessions(services, by: Acting, user: User, *, keep: str, only: str | None = None) -> int:
+def end_own_sessions(services, by: Acting, user: User, *, keep: str | None, only: str | None = None) -> int:
     """A user ends their other sessions (all but `keep`, the one they act from), or just `only`
     (a session id of theirs); recorded as a profile_change. Returns how many ended."""
     before = len(services.meta.sessions_of(user.id))

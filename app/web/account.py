@@ -17,7 +17,6 @@ from flask_login import current_user
 from .. import audit
 from ..auth import current_session_id, page_access, sign_in, sign_out
 from ..meta import accounts
-
 from . import web
 
 
@@ -41,7 +40,7 @@ LANDING = {"manager": "web.health"}   # where a role lands after signing in (def
 
 
 def landing() -> str:
-    endpoint = LANDING.get(getattr(current_user, "role", None), "web.index")
+    endpoint = LANDING.get(str(getattr(current_user, "role", "")), "web.index")
     return url_for(endpoint if endpoint in current_app.view_functions else "web.index")
 
 
@@ -59,7 +58,7 @@ def login():
     if request.method != "POST":
         return render_template("login.html", error=None)
     attempt = accounts.sign_in(_services(), request.form.get("username", ""), request.form.get("password", ""),
-                               address=request.remote_addr, secret=current_app.secret_key)
+                               address=request.remote_addr, secret=str(current_app.secret_key))
     if attempt.retry_after is not None:
         return _too_many(attempt.retry_after, "login.html")
     if attempt.user is None:

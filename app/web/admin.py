@@ -18,7 +18,6 @@ from .. import audit
 from ..access import roles
 from ..auth import current_session_id, page_access
 from ..meta import accounts
-
 from . import web
 
 SCOPE_HELP = {
