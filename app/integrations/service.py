@@ -254,7 +254,7 @@ def fired_alerts(meta, provider: str, start_ms: int, end_ms: int) -> list[dict]:
 
     from sqlalchemy import select
 
-    from ..alerts.tables import AlertInstance
+    from ..meta.alert_tables import AlertInstance
     since = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
     until = datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc)
     with meta.Session() as s:
