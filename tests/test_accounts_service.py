@@ -14,7 +14,6 @@ from app import audit
 from app.query import parse
 from app.storage.base import SearchRequest
 
-
 pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
 
 
@@ -99,11 +98,12 @@ def test_a_lockout_is_refused_and_not_recorded(services):
 def test_the_account_pages_leave_writes_and_records_to_the_service():
     """app/web/admin.py and account.py parse, call app/meta/accounts.py and render: they write no
     account state and record no account event themselves (the command line could not share it)."""
-    from pathlib import Path
     import re
+    from pathlib import Path
     web = Path(__file__).parents[1] / "app" / "web"
-    writes = re.compile(r"meta(\(\))?\.(create_user|update_user|reset_password|set_password|create_key|revoke_key|end_sessions?"
-                        r"|record_login\w*|clear_login_failures|save_search|delete_saved_search)\(|audit\.(record|write)\(")
+    writes = re.compile(r"meta(\(\))?\.(create_user|update_user|reset_password|set_password|create_key|revoke_key"
+                        r"|end_sessions?|record_login\w*|clear_login_failures|save_search|delete_saved_search)\("
+                        r"|audit\.(record|write)\(")
     for name in ("admin.py", "account.py"):
         found = [m.group() for m in writes.finditer((web / name).read_text())]
         assert not found, (name, found)

@@ -12,14 +12,12 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from conftest import csrf_token, sign_in
 
 from app import create_app
 from app.cli import main
 from app.query import parse
 from app.storage.base import SearchRequest
-
-from conftest import csrf_token, sign_in
-
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")   # see tests/conftest.py
 
@@ -165,7 +163,8 @@ def test_the_page_and_the_command_line_record_the_same_events(app, services, per
     admin = persona("administrator", "root")
     assert _post(admin, "/admin/users", {"username": "pam", "role": "support"}).status_code == 200
     pam = services.meta.user_by_name("pam").id
-    for url, data in ((f"/admin/users/{pam}/role", {"role": "security"}), (f"/admin/users/{pam}/active", {"active": "0"}),
+    for url, data in ((f"/admin/users/{pam}/role", {"role": "security"}),
+                      (f"/admin/users/{pam}/active", {"active": "0"}),
                       (f"/admin/users/{pam}/active", {"active": "1"}), (f"/admin/users/{pam}/password", {}),
                       (f"/admin/users/{pam}/sessions/revoke", {})):
         assert _post(admin, url, data).status_code in (200, 302), url
