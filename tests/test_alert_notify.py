@@ -20,8 +20,9 @@ from aiosmtpd.controller import Controller
 
 from app.alerts.lifecycle import Alerts, iso, to_dt
 from app.alerts.model import Evaluation, Finding, Rule
-from app.alerts.notify import (DeliveryError, backoff_s, build_message, deliver_due, destinations, save_destination,
-                               delete_destination, slack_payload)
+from app.alerts.notifiers import slack_payload
+from app.alerts.notify import (DeliveryError, backoff_s, build_message, deliver_due, delete_destination, destinations,
+                               save_destination)
 from app.config import ConfigError, Settings
 
 SEC = 1000
