@@ -168,8 +168,10 @@ def test_the_page_and_the_command_line_record_the_same_events(app, services, per
                       (f"/admin/users/{pam}/active", {"active": "1"}), (f"/admin/users/{pam}/password", {}),
                       (f"/admin/users/{pam}/sessions/revoke", {})):
         assert _post(admin, url, data).status_code in (200, 302), url
-    assert _post(admin, "/admin/keys", {"name": "shipper", "scope": ["read", "ingest"]}, page="/admin/keys").status_code == 200
-    assert _post(admin, f"/admin/keys/{services.meta.keys()[0].id}/revoke", page="/admin/keys").status_code == 302
+    created = _post(admin, "/admin/keys", {"name": "shipper", "scope": ["read", "ingest"]}, page="/admin/keys")
+    assert created.status_code == 200
+    revoked = _post(admin, f"/admin/keys/{services.meta.keys()[0].id}/revoke", page="/admin/keys")
+    assert revoked.status_code == 302
     on_page = events(services, "event.component:admin_action AND event.type:permission_change")
 
     other_env = {"PLATLOGS_DATA_DIR": str(tmp_path / "cli-data")}
