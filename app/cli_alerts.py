@@ -184,3 +184,104 @@ def alerts_test(rule_id: str, hours: int, rules_dir: Path | None, fmt: str) -> N
     click.echo(f"{result.evaluated:,} of {result.planned:,} positions evaluated (every {result.step_s} s, "
                f"{result.method}) in {result.seconds} s: {len(result.firing)} window(s) would have fired"
                + ("; stopped early (time budget)" if result.stopped else ""), err=True)
+
+
+# -- people's actions: the service the pages and the JSON API use (app/alerts/actions.py) ------------
+
+def _act(rules_dir: Path | None, call) -> None:
+    """Run `call(actions)` as the command line's operator (audit.operator(): the OS account, on
+    this host): the change, its alert history and its admin-action event, as from the page."""
+    from .alerts.actions import Actor, AlertActions
+    from .alerts.changes import Conflict
+    from .alerts.rules import default_rules_dir
+
+    services = _services()
+    try:
+        click.echo(call(AlertActions(services, Actor.command_line(), rules_dir or default_rules_dir())))
+    except (LookupError, Conflict, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    finally:
+        services.close()
+
+
+def _moment(text: str, name: str) -> int:
+    from .query import QueryError
+    from .query.timeexpr import parse_time
+    try:
+        return parse_time(text, int(time.time() * 1000), name)
+    except QueryError as exc:
+        raise click.BadParameter(exc.message.removeprefix(f"{name}: "), param_hint=name) from None
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--owner", required=True, help="The user who takes the alert (no reminders until it resolves).")
+@click.option("--comment", default="", help="What is being done about it.")
+@_RULES_OPTION
+def alerts_ack(alert_id: int, owner: str, comment: str, rules_dir: Path | None) -> None:
+    """Acknowledge an open alert for OWNER (recorded as an admin action by this OS account)."""
+    _act(rules_dir, lambda a: f"alert #{a.acknowledge(alert_id, owner, comment).id} acknowledged: {owner} owns it")
+
+
+@alerts.command("unack")
+@click.argument("alert_id", type=int)
+@click.option("--comment", default="")
+@_RULES_OPTION
+def alerts_unack(alert_id: int, comment: str, rules_dir: Path | None) -> None:
+    """Withdraw an open alert's acknowledgement."""
+    _act(rules_dir, lambda a: f"alert #{a.unacknowledge(alert_id, comment).id}: acknowledgement withdrawn")
+
+
+@alerts.command("mute")
+@click.argument("alert_id", type=int)
+@click.option("--until", "until", required=True, help="End of the mute: ISO-8601, epoch ms or now+90m.")
+@click.option("--whole-rule", is_flag=True, help="Mute every group of the alert's rule, not only its group.")
+@click.option("--comment", default="")
+@_RULES_OPTION
+def alerts_mute(alert_id: int, until: str, whole_rule: bool, comment: str, rules_dir: Path | None) -> None:
+    """Hold back an open alert's notifications until a time."""
+    end = _moment(until, "--until")
+    from .alerts.lifecycle import iso
+    _act(rules_dir, lambda a: f"muted until {iso(a.mute_alert(alert_id, end, whole_rule=whole_rule, comment=comment).until)}")
+
+
+@alerts.command("unmute")
+@click.argument("alert_id", type=int)
+@click.option("--whole-rule", is_flag=True, help="Lift every mute of the alert's rule.")
+@click.option("--comment", default="")
+@_RULES_OPTION
+def alerts_unmute(alert_id: int, whole_rule: bool, comment: str, rules_dir: Path | None) -> None:
+    """Lift the mutes in force on an open alert (its group's, or with --whole-rule its rule's)."""
+    _act(rules_dir, lambda a: f"{a.unmute_alert(alert_id, whole_rule=whole_rule, comment=comment)} mute(s) lifted")
+
+
+@alerts.group("maintenance")
+def alerts_maintenance() -> None:
+    """Maintenance windows: notifications of the matching alerts held back during [start, end)."""
+
+
+@alerts_maintenance.command("add")
+@click.option("--rule", "rule_id", default=None, help="The rule (default: every rule).")
+@click.option("--group", "group_pattern", default=None, help="Groups matching this pattern (`*`: every group).")
+@click.option("--start", default="now", show_default=True)
+@click.option("--end", required=True, help="ISO-8601, epoch ms or now+2h.")
+@click.option("--reason", required=True, help="Why (e.g. the provider's announced maintenance).")
+@_RULES_OPTION
+def maintenance_add(rule_id: str | None, group_pattern: str | None, start: str, end: str, reason: str,
+                    rules_dir: Path | None) -> None:
+    """Add a maintenance window (a rule, a group pattern, or both)."""
+    begin, finish = _moment(start, "--start"), _moment(end, "--end")
+
+    def add(actions) -> str:
+        window = actions.add_maintenance(rule_id=rule_id, group_pattern=group_pattern, start=begin, end=finish,
+                                         reason=reason)
+        return f"maintenance window #{window.id} added"
+    _act(rules_dir, add)
+
+
+@alerts_maintenance.command("end")
+@click.argument("window_id", type=int)
+@_RULES_OPTION
+def maintenance_end(window_id: int, rules_dir: Path | None) -> None:
+    """End a window in force now, or cancel one not started yet."""
+    _act(rules_dir, lambda a: f"maintenance window #{window_id} {a.end_maintenance(window_id)}")

@@ -107,3 +107,35 @@ def test_the_command_line_operator_is_recorded_too(services):
     assert event["actor"]["id"].startswith("cli:") and event["source"]["domain"]
     [entry] = [h for h in Alerts(services.meta).history(instance_id=alert) if h.action == "acknowledged"]
     assert entry.actor == event["actor"]["id"][:64]
+
+
+def test_platlogs_alerts_ack_and_mute_act_through_the_same_service(app, services, env, tmp_path):
+    from click.testing import CliRunner
+
+    from app.cli import main
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    services.meta.create_user("ops-olga", "operations", "olga-password-1")
+    [alert] = fire(services)
+    runner = CliRunner()
+    result = runner.invoke(main, ["alerts", "ack", str(alert), "--owner", "ops-olga", "--comment", "on it",
+                                  "--rules", str(rules)], env=env)
+    assert result.exit_code == 0, result.output
+    assert Alerts(services.meta).instance(alert).ack_owner == "ops-olga"
+    result = runner.invoke(main, ["alerts", "mute", str(alert), "--until", "now+90m", "--rules", str(rules)], env=env)
+    assert result.exit_code == 0, result.output
+    refused = runner.invoke(main, ["alerts", "ack", "999999", "--owner", "ops-olga", "--rules", str(rules)], env=env)
+    assert refused.exit_code == 1 and "No alert #999999" in refused.output
+    window = runner.invoke(main, ["alerts", "maintenance", "add", "--group", "psp-*", "--end", "now+2h",
+                                  "--reason", "announced", "--rules", str(rules)], env=env)
+    assert window.exit_code == 0, window.output
+
+    from app.services import build_services
+    from app.config import Settings
+    fresh = build_services(Settings.from_env(env))     # what another process reads
+    try:
+        for action in ("alert_acknowledged", "alert_muted", "maintenance_window_added"):
+            [event] = admin_events(fresh, action)
+            assert event["actor"]["id"].startswith("cli:") and event["source"]["domain"], action
+    finally:
+        fresh.close()
