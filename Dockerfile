@@ -5,12 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PLATLOGS_DATA_DIR=/var/lib/plat
 WORKDIR /opt/platlogs
 COPY pyproject.toml README.md ./
 COPY app ./app
-COPY index_templates ./index_templates
-COPY alerts ./alerts
-COPY dashboards ./dashboards
-# Editable: the OpenSearch backend reads index_templates/ beside the app package. The psycopg
-# (PostgreSQL) binary wheel bundles libpq, so the slim image needs no build tools.
-RUN pip install --no-cache-dir -e . && useradd --system --home /var/lib/platlogs platlogs \
+COPY platlogs_client ./platlogs_client
+# A plain install: the shipped rules, index templates and dashboards are package data
+# (app/shipped; PLATLOGS_RULES_DIR, PLATLOGS_TEMPLATES_DIR and PLATLOGS_DASHBOARDS_DIR choose
+# others). The psycopg (PostgreSQL) binary wheel bundles libpq, so the slim image needs no build tools.
+RUN pip install --no-cache-dir . && useradd --system --home /var/lib/platlogs platlogs \
     && mkdir -p /var/lib/platlogs && chown platlogs /var/lib/platlogs
 USER platlogs
 VOLUME /var/lib/platlogs

@@ -26,6 +26,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
         WTF_CSRF_TIME_LIMIT=None,
+        ALERT_RULES_DIR=str(settings.rules_dir),                # PLATLOGS_RULES_DIR (config.directory_setting)
+        PLATLOGS_DASHBOARDS_DIR=str(settings.dashboards_dir),   # PLATLOGS_DASHBOARDS_DIR
     )
     services = build_services(settings)
     app.extensions["platlogs"] = services

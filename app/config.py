@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,6 +32,30 @@ def _read(env: Mapping[str, str], name: str) -> str | None:
             raise ConfigError(f"{key}_FILE: cannot read {path}: {exc.strerror}") from exc
     value = env.get(key)
     return value if value not in (None, "") else None
+
+
+# The data directories one may replace with one's own: setting -> the directory shipped in the package.
+SHIPPED = {"RULES_DIR": "alerts", "TEMPLATES_DIR": "index_templates", "DASHBOARDS_DIR": "dashboards"}
+
+
+def shipped_dir(name: str) -> Path:
+    """Data packaged with the app: app/shipped/<name> (alerts, index_templates, dashboards), found
+    with importlib.resources, so an installed wheel finds them as an editable install does (the
+    repository's top-level alerts/, index_templates/ and dashboards/ are links to these)."""
+    return Path(str(files(__package__) / "shipped" / name))
+
+
+def directory_setting(setting: str, env: Mapping[str, str] | None = None) -> Path:
+    """The directory of PLATLOGS_RULES_DIR, PLATLOGS_TEMPLATES_DIR or PLATLOGS_DASHBOARDS_DIR, or
+    the shipped one when unset: the one place each is decided (the scheduler, the CLI, the pages
+    and the OpenSearch store all ask here, so they cannot read different directories)."""
+    raw = _read(os.environ if env is None else env, setting)
+    if raw is None:
+        return shipped_dir(SHIPPED[setting])
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"PLATLOGS_{setting}: no such directory {path}")
+    return path
 
 
 def trail_url_for(store_url: str, data_dir: Path) -> str:
@@ -158,7 +183,10 @@ class Settings:
     smtp_from: str = "platlogs@localhost"
     smtp_starttls: bool = False
     syslog: SyslogSettings = field(default_factory=SyslogSettings)
-    extra: dict = field(default_factory=dict)
+    # rule files, OpenSearch index templates and dashboards (config.directory_setting): shipped by default
+    rules_dir: Path = field(default_factory=lambda: shipped_dir("alerts"))
+    templates_dir: Path = field(default_factory=lambda: shipped_dir("index_templates"))
+    dashboards_dir: Path = field(default_factory=lambda: shipped_dir("dashboards"))
 
     def store_options(self) -> dict:
         """The connection options that were set, as keyword arguments for `open_store`."""
@@ -232,6 +260,9 @@ class Settings:
             base_url=_base_url(env),
             **_smtp(env),
             syslog=_syslog(env, optional_path),
+            rules_dir=directory_setting("RULES_DIR", env),
+            templates_dir=directory_setting("TEMPLATES_DIR", env),
+            dashboards_dir=directory_setting("DASHBOARDS_DIR", env),
         )
 
 

@@ -166,7 +166,7 @@ def test_the_compose_stack_imports_these_files_at_start():
     root = Path(__file__).resolve().parents[1]
     service = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["dashboards-import"]
     mounts = {m.split(":")[0]: m.split(":")[1] for m in service["volumes"]}
-    assert root / "dashboards/opensearch" == default_out_dir() and "./dashboards/opensearch" in mounts
+    assert (root / "dashboards/opensearch").resolve() == default_out_dir().resolve() and "./dashboards/opensearch" in mounts
     assert mounts["./scripts/osd-import"] == service["entrypoint"][-1]
     assert service["environment"]["OSD_URL"] == "http://dashboards:5601" and "dashboards" in service["depends_on"]
     assert service["secrets"] == ["opensearch_admin_password"] and service["restart"] == "no"

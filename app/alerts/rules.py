@@ -345,5 +345,6 @@ def load_rules(directory, errors: list | None = None) -> list[Rule]:
 
 
 def default_rules_dir() -> Path:
-    """The shipped rules: alerts/ at the top of the repository."""
-    return Path(__file__).resolve().parents[2] / "alerts"
+    """PLATLOGS_RULES_DIR, else the shipped rules (app/shipped/alerts: config.directory_setting)."""
+    from ..config import directory_setting
+    return directory_setting("RULES_DIR")

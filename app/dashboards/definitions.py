@@ -314,8 +314,9 @@ def load_dashboards(directory=None) -> list[Dashboard]:
 
 
 def default_dashboards_dir() -> Path:
-    """The shipped dashboards: dashboards/ at the top of the repository."""
-    return Path(__file__).resolve().parents[2] / "dashboards"
+    """PLATLOGS_DASHBOARDS_DIR, else the shipped dashboards (app/shipped/dashboards: config.directory_setting)."""
+    from ..config import directory_setting
+    return directory_setting("DASHBOARDS_DIR")
 
 
 _CACHE: dict = {}

@@ -139,7 +139,9 @@ def exports(dashboards: list[Dashboard], prefix: str = DEFAULT_PREFIX) -> dict[s
 
 
 def default_out_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "dashboards" / "opensearch"
+    """opensearch/ in the dashboards' directory (PLATLOGS_DASHBOARDS_DIR or the shipped one)."""
+    from .definitions import default_dashboards_dir
+    return default_dashboards_dir() / "opensearch"
 
 
 def write_exports(out_dir=None, prefix: str = DEFAULT_PREFIX, dashboards: list[Dashboard] | None = None) -> list[Path]:

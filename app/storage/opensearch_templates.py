@@ -25,7 +25,6 @@ from pathlib import Path
 
 from ..events.schema import load_schema
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "index_templates"
 COMMON = "platlogs-common"
 READ_ALIAS = "platlogs-events"
 KEYWORD_LIMIT = 8191   # characters: longer keyword values stay in _source but are not indexed
@@ -125,8 +124,14 @@ def common_template(version: int) -> dict:
     }
 
 
+def template_dir() -> Path:
+    """PLATLOGS_TEMPLATES_DIR, else the shipped templates (app/shipped/index_templates: config.directory_setting)."""
+    from ..config import directory_setting
+    return directory_setting("TEMPLATES_DIR")
+
+
 def template_version() -> int:
-    return json.loads((TEMPLATE_DIR / f"{COMMON}.json").read_text())["version"]
+    return json.loads((template_dir() / f"{COMMON}.json").read_text())["version"]
 
 
 def component_templates() -> dict[str, dict]:
@@ -134,13 +139,13 @@ def component_templates() -> dict[str, dict]:
     out = {}
     for component in load_schema().components:
         name = f"platlogs-{component}"
-        out[name] = json.loads((TEMPLATE_DIR / f"{name}.json").read_text())
+        out[name] = json.loads((template_dir() / f"{name}.json").read_text())
     return out
 
 
 def retention_policies() -> dict[str, dict]:
     """ISM policies by id (index_templates/retention/*.json)."""
-    return {path.stem: json.loads(path.read_text()) for path in sorted((TEMPLATE_DIR / "retention").glob("*.json"))}
+    return {path.stem: json.loads(path.read_text()) for path in sorted((template_dir() / "retention").glob("*.json"))}
 
 
 def generation_policy(policy: dict) -> dict:
