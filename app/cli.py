@@ -216,8 +216,8 @@ def templates(write: bool) -> None:
     from .storage import opensearch_templates as tpl
     text = json.dumps(tpl.common_template(tpl.template_version()), indent=2) + "\n"
     if write:
-        (tpl.TEMPLATE_DIR / f"{tpl.COMMON}.json").write_text(text)
-        click.echo(f"wrote {tpl.TEMPLATE_DIR / tpl.COMMON}.json (bump its version when the mappings change)", err=True)
+        (tpl.template_dir() / f"{tpl.COMMON}.json").write_text(text)
+        click.echo(f"wrote {tpl.template_dir() / tpl.COMMON}.json (bump its version when the mappings change)", err=True)
     else:
         click.echo(text, nl=False)
 
