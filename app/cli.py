@@ -171,7 +171,8 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
     import orjson
     from .query import QueryError
     from .search.params import search_params
-    from .search.service import iter_events, value_at
+    from .events.schema import get_path
+    from .search.service import iter_events
 
     services = _services()
     try:
@@ -186,9 +187,9 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
         for event in events:
             meta = event.get("event", {})
             kind = meta.get("type", "") + (f"/{meta['action']}" if meta.get("action") not in (None, meta.get("type")) else "")
-            line = (f"{event['@timestamp']}  {value_at(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
-                    f"{kind[:32]:32} {str(value_at(event, 'service.name') or '')[:18]:18} "
-                    f"{str(value_at(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}")
+            line = (f"{event['@timestamp']}  {get_path(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
+                    f"{kind[:32]:32} {str(get_path(event, 'service.name') or '')[:18]:18} "
+                    f"{str(get_path(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}")
             click.echo(line.replace("\n", " ")[:width])
             shown += 1
         click.echo(f"({shown} event{'s' if shown != 1 else ''})", err=True)
