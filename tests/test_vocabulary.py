@@ -104,3 +104,107 @@ def test_no_module_formats_times_by_hand():
             if re.search(r"strftime|\.isoformat\(|%Y|\|replace\('T'", line):
                 offenders.append(f"{name}:{number}: {line.strip()}")
     assert offenders == []
+
+
+# -- what a refusal is -----------------------------------------------------------------------------
+
+def test_413_is_decided_by_the_oversized_type_not_by_the_words_of_a_reason():
+    from app.events.convert import EventError
+    from app.ingest.ndjson import oversized
+    from app.ingest.pipeline import Ingestor
+    from types import SimpleNamespace
+
+    def status(*errors):
+        # the items are refusals found while reading: neither the normaliser nor the store is asked
+        return Ingestor(SimpleNamespace(normalize=None), None).ingest(enumerate(errors)).status
+
+    assert status(oversized(70_000, 65_536)) == 413
+    assert status(oversized(70_000, 65_536), oversized(80_000, 65_536)) == 413
+    assert status(EventError("event is 9 bytes, over the limit of 1")) == 400   # the same words, not the type
+    assert status(oversized(70_000, 65_536), EventError("expected a string", "message")) == 400
+
+
+# -- what a failure is -----------------------------------------------------------------------------
+
+REPO = APP.parent
+
+
+def _queries(node, where=""):
+    """(where, text) of every query-like string of a loaded YAML file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and key.endswith("query"):
+                yield f"{where}.{key}", value
+            else:
+                yield from _queries(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for n, item in enumerate(node):
+            yield from _queries(item, f"{where}[{n}]")
+
+
+def test_the_shipped_rule_counts_the_defined_integration_failures():
+    import yaml
+    from app.events.failures import INTEGRATION_FAILURE_QUERY
+    rule = yaml.safe_load((REPO / "alerts" / "integration-failing-per-provider.yaml").read_text())
+    assert rule["failure_query"] == INTEGRATION_FAILURE_QUERY
+
+
+def test_every_shipped_query_about_failures_holds_the_definitions_text():
+    """A shipped file that names integration statuses or failure levels says exactly what
+    failures.yaml says (a copy that drifted would count other events)."""
+    import yaml
+    from app.events.failures import FAILURE_LEVEL_QUERY, FAILURE_QUERY, INTEGRATION_FAILURE_QUERY
+    checked = 0
+    for path in sorted((REPO / "alerts").glob("*.yaml")) + sorted((REPO / "dashboards").glob("*.yaml")):
+        for where, text in _queries(yaml.safe_load(path.read_text())):
+            for clause in re.findall(r"(?:integration\.status|log\.level):\([^)]*\)", text):
+                checked += 1
+                assert clause in (INTEGRATION_FAILURE_QUERY, FAILURE_LEVEL_QUERY) or \
+                    f"NOT {clause}" in FAILURE_QUERY, f"{path.name}{where}: {clause}"
+            if "event.outcome:failure OR" in text:   # the whole definition, not one of its parts
+                assert FAILURE_QUERY in text, f"{path.name}{where}"
+    assert checked >= 5
+
+
+def test_the_control_view_and_the_query_use_the_definition():
+    from app.events.failures import INTEGRATION_FAILURE_STATUSES, is_integration_failure
+    from app.search import control
+    assert control.INTEGRATION_FAILURE == f"integration.status:({' OR '.join(INTEGRATION_FAILURE_STATUSES)})"
+    assert control.ERRORS_QUERY.startswith("log.level:(error OR critical OR alert OR emergency) OR ")
+    assert all(is_integration_failure({"integration": {"status": s}}) for s in INTEGRATION_FAILURE_STATUSES)
+    assert not is_integration_failure({"integration": {"status": "declined"}})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- error\n", "expected a mapping"),
+    ("failure_levels: [error]\nsuccess_statuses: [ok]\nintegration_failure_statuses: []\ntimeout_status: x\n",
+     "integration_failure_statuses: expected a non-empty list"),
+    ("failure_levels: [error]\nsuccess_statuses: ['ok OR *']\nintegration_failure_statuses: [timeout]\n"
+     "timeout_status: timeout\n", "success_statuses: 'ok OR *' is not a plain"),
+    ("failure_levels: [error]\nsuccess_statuses: [ok]\nintegration_failure_statuses: [error]\n"
+     "timeout_status: timeout\n", "timeout_status: 'timeout' is not one of"),
+    ("failure_levels: [error]\nsuccess_statuses: [ok]\nintegration_failure_statuses: [timeout]\n"
+     "timeout_status: timeout\nfailure_level: [x]\n", "unknown entry 'failure_level'"),
+])
+def test_a_bad_definition_is_refused_naming_file_and_entry(tmp_path, text, message):
+    from app.events.failures import DefinitionError, load_definition
+    path = tmp_path / "failures.yaml"
+    path.write_text(text)
+    with pytest.raises(DefinitionError, match=re.escape(message)) as caught:
+        load_definition(path)
+    assert str(path) in str(caught.value)
+
+
+# -- reading a field of an event -------------------------------------------------------------------
+
+def test_one_function_reads_a_field_of_an_event():
+    from app.events.schema import get_path
+    event = {"@timestamp": "2026-11-18T11:07:00.123Z", "error": {"type": "Timeout", "code": None},
+             "labels": {"k": "v"}, "message": "m"}
+    assert get_path(event, "@timestamp") == "2026-11-18T11:07:00.123Z"
+    assert get_path(event, "error.type") == get_path(event, ("error", "type")) == "Timeout"
+    assert get_path(event, "message") == "m" and get_path(event, "labels.k") == "v"
+    assert get_path(event, "error.type.name") is None and get_path(event, "actor.id") is None
+    assert get_path(event, "message.x") is None and get_path(None, "a") is None
+    users = [f"{p.relative_to(APP)}" for p in APP.rglob("*.py") if re.search(r"\bvalue_at\b", p.read_text())]
+    assert users == []

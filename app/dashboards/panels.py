@@ -22,14 +22,14 @@ from typing import Callable
 
 from ..events.convert import format_ts
 from ..events.failures import FAILURE_QUERY
+from ..events.schema import get_path
 from ..query import QueryError, parse
 from ..query.quoting import term
 from ..rollups.model import FOLDS, MEASURES, group_value
 from ..search import control
 from ..search.figures import percentile
-from ..search.window import Window, group, parse_window
 from ..search.masking import is_personal, mask_event, mask_value, masked_facet
-from ..search.service import value_at
+from ..search.window import Window, group, parse_window
 from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
@@ -176,12 +176,12 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
     if folded:
         r.note(ROUTE_NOTE.format(by=panel.by))
     for event in events:
-        v = control.number(value_at(event, panel.field))
+        v = control.number(get_path(event, panel.field))
         if v is None:
             continue
         overall.append(v)
         if panel.by:
-            key = value_at(event, panel.by)
+            key = get_path(event, panel.by)
             if key is not None and not isinstance(key, (dict, list)):
                 groups.setdefault(group_value(panel.field, key) if folded else key, []).append(v)
 
@@ -235,7 +235,7 @@ def status(r: _Reader, panel: Panel) -> dict:
         narrowed = both(panel.query, term(panel.by, _text(v.value)))
         failures, count = failed.get(_text(v.value), 0), counts.get(_text(v.value), 0)
         newest = r.search(narrowed, size=1, total_bound=0).hits
-        latest = value_at(newest[0], panel.status_field) if newest else None
+        latest = get_path(newest[0], panel.status_field) if newest else None
         share = failures / count if count else None
         state = "quiet" if not count else "failing" if share >= FAILING_SHARE \
             else "degraded" if share >= DEGRADED_SHARE else "ok"
@@ -257,7 +257,7 @@ def status(r: _Reader, panel: Panel) -> dict:
 def events(r: _Reader, panel: Panel) -> dict:
     found = r.search(panel.query, size=panel.limit)
     hits = found.hits if r.sees_personal else [mask_event(e) for e in found.hits]
-    rows = [{"id": value_at(e, "event.id"), "cells": [value_at(e, c) for c in panel.columns]} for e in hits]
+    rows = [{"id": get_path(e, "event.id"), "cells": [get_path(e, c) for c in panel.columns]} for e in hits]
     return {"columns": list(panel.columns), "rows": rows, "total": found.total}
 
 

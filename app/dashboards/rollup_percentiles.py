@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 
+from ..events.schema import get_path
 from ..query import parse
 from ..query.ast import And, Exists, Or, Term
 from ..rollups import sketch
 from ..rollups.model import MINUTE_MS
 from ..search import control
-from ..search.service import value_at
 from ..storage import SearchRequest, StoreError
 
 FIELD, PROVIDER = "integration.duration", "integration.provider"
@@ -131,7 +131,7 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
         if allowed is None or row.provider in allowed:
             by_provider[row.provider] = sketch.merge(by_provider.get(row.provider, {}), row.latency)
     for event in edges[0] + edges[1]:
-        value, provider = control.number(value_at(event, FIELD)), value_at(event, PROVIDER)
+        value, provider = control.number(get_path(event, FIELD)), get_path(event, PROVIDER)
         if value is None or provider is None or isinstance(provider, (dict, list)) or not math.isfinite(value):
             continue
         buckets = by_provider.setdefault(str(provider), {})

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import math
 
+from ..events.schema import get_path
 from ..query import parse
 from ..query.ast import And, Or, Term
 from ..rollups import sketch
 from ..rollups.model import FOLDS, MEASURES, MINUTE_MS, group_value
-from ..search.service import value_at
 from ..storage import StoreError
 from .rollup_percentiles import _edges, agreeing, nearest_rank
 
@@ -89,10 +89,10 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     if any(e is None for e in edges) or sum(len(e) for e in edges) > max_edge:
         return None
     for event in edges[0] + edges[1]:
-        value = value_at(event, panel.field)
+        value = get_path(event, panel.field)
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
             continue      # (left out of the sketches too: the count check below then refuses them)
-        key = value_at(event, group)
+        key = get_path(event, group)
         buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(panel.field, key), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
     overall = agreeing(r, query, by_group)

@@ -38,8 +38,11 @@ class Schema:
         return [f for f in self.fields.values() if f.column]
 
 
-def get_path(node, path: tuple[str, ...]):
-    """The value at `path` in a nested event, or None when any step is missing or not an object."""
+def get_path(node, path: tuple[str, ...] | str):
+    """The value at `path` in a nested event, or None when any step is missing or not an object.
+    `path`: the keys, or a field's name (its dots nest; "@timestamp" is one key)."""
+    if type(path) is str:
+        path = (path,) if path == "@timestamp" else path.split(".")
     for part in path:
         node = node.get(part) if type(node) is dict else None
     return node

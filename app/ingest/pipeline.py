@@ -15,7 +15,7 @@ import orjson
 from ..events.normalize import EventError, Normalizer
 from ..storage import LogStore, StoreError
 from .items import refuse_duplicates
-from .ndjson import BodyLimitError, parse_json
+from .ndjson import BodyLimitError, Oversized, oversized, parse_json
 
 DAY_MS = 86_400_000
 
@@ -29,6 +29,7 @@ class IngestReport:
     errors_truncated: bool = False
     storage_failed: bool = False
     body_limited: bool = False   # a limit of the whole body (gzip expansion) cut it short
+    oversized: int = 0           # items refused for their size alone (ndjson.Oversized)
     max_errors: int = 1000
     # per-item outcomes, kept only when the caller asks (track=True: the Elasticsearch-compatible
     # _bulk answers every item): item number -> event.id stored (or found already stored)
@@ -61,7 +62,7 @@ class IngestReport:
             return 207
         if self.body_limited:
             return 413
-        if self.errors and all(e["reason"].startswith("event is ") and "over the limit" in e["reason"] for e in self.errors):
+        if self.oversized == self.rejected:   # every item was too large: decided by the exception's type
             return 413
         return 400
 
@@ -106,7 +107,7 @@ class Ingestor:
                     if check_size and len(value) > self.max_event_bytes:
                         size = len(value.strip())
                         if size > self.max_event_bytes:
-                            raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
+                            raise oversized(size, self.max_event_bytes)
                     # a repeated key is refused first; proved absent on the fast path (cheaply)
                     event = normalize(parse_json(value), now_ms, value, refuse_duplicates)
                 else:
@@ -119,7 +120,7 @@ class Ingestor:
                         except orjson.JSONEncodeError:
                             raise EventError(f"nested deeper than {self.normalizer.max_depth} levels") from None
                         if size > self.max_event_bytes:
-                            raise EventError(f"event is {size} bytes, over the limit of {self.max_event_bytes}")
+                            raise oversized(size, self.max_event_bytes)
                     event = normalize(value, now_ms)
                 if max_age and event["_ts"] < now_ms - max_age * DAY_MS:
                     raise EventError(f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)",
@@ -127,6 +128,7 @@ class Ingestor:
                 batch.append(event)
                 numbers.append(number)
             except EventError as exc:
+                report.oversized += isinstance(exc, Oversized)
                 error = {position: number, "reason": exc.reason}
                 if exc.field:
                     error["field"] = exc.field

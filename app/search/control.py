@@ -15,20 +15,40 @@ import re
 from dataclasses import replace
 
 from ..events.convert import format_ts
-from ..events.failures import FAILURE_QUERY, INTEGRATION_FAILURE_QUERY, is_integration_failure
+from ..events.failures import (
+    FAILURE_LEVEL_QUERY,
+    FAILURE_QUERY,
+    INTEGRATION_FAILURE_QUERY,
+    INTEGRATION_FAILURE_STATUSES,
+    is_integration_failure,
+)
+from ..events.schema import get_path
 from ..query import QueryError, parse
 from ..query.ast import And
+from ..query.quoting import term
 from ..storage import LogStore, SearchRequest
 from . import service
+from .figures import (
+    COUNT_ALL,
+    FACET_BOUND,
+    SAMPLE_DEFAULT,
+    TOTAL_BOUND,
+    duration_text,
+    event_ms,
+    facet_note,
+    facet_rows,
+    histogram_total,
+    latency,
+    number,
+    one,
+    sample,
+)
 from .masking import mask_value
-from .figures import (COUNT_ALL, FACET_BOUND, SAMPLE_DEFAULT, TOTAL_BOUND,
-                      duration_text, event_ms, facet_note, facet_rows, histogram_total, latency, number, one, sample)
 from .window import Scope, Window, group, histogram_width
-from ..query.quoting import term
 
 LIST_SIZE = 50               # rows in a page's newest-first list
 
-ERRORS_QUERY = "log.level:(error OR critical OR alert OR emergency) OR event.component:error"
+ERRORS_QUERY = f"{FAILURE_LEVEL_QUERY} OR event.component:error"
 ADMIN_QUERY = "event.component:admin_action AND NOT event.type:access"
 API_QUERY = "event.component:api"
 INTEGRATION_QUERY = "event.component:integration"
@@ -103,7 +123,7 @@ def error_history(store: LogStore, scope: Scope, window: Window, *, types: int =
     top = []
     for row in facet_rows(result, "error.type"):
         narrowed = replace(request, query=And((request.query, parse(term("error.type", row["value"])))))
-        last = next((e for e in result.hits if service.value_at(e, "error.type") == row["value"]), None) \
+        last = next((e for e in result.hits if get_path(e, "error.type") == row["value"]), None) \
             or one(store, narrowed, scope)
         first = one(store, narrowed, scope, newest=False)
         top.append({"type": row["value"], "count": row["count"],
@@ -119,7 +139,7 @@ def error_history(store: LogStore, scope: Scope, window: Window, *, types: int =
 
 
 def error_message(event: dict) -> str:
-    return service.value_at(event, "error.message") or service.value_at(event, "message") or ""
+    return get_path(event, "error.message") or get_path(event, "message") or ""
 
 
 # -- 3. User Actions -----------------------------------------------------------------------
@@ -132,7 +152,7 @@ def player_by_email(store: LogStore, scope: Scope, window: Window, email: str) -
         request = SearchRequest(query=parse(query), start_ms=window.start_ms, end_ms=window.end_ms,
                                 now_ms=window.now_ms)
         found = one(store, request, scope)
-        player = service.value_at(found, "actor.id") if found else None
+        player = get_path(found, "actor.id") if found else None
         if isinstance(player, str) and player:
             return player
     return None
@@ -333,7 +353,7 @@ def integration_status(store: LogStore, scope: Scope, window: Window, *, sample_
     return {"result": result, "providers": rows, "total": total, "total_exact": exact,
             "sampled": len(events), "sample_size": sample_size, "complete": complete,
             "since": format_ts(since_ms), "failures": len(failures), "newest_failures": failures[:LIST_SIZE],
-            "silent_minutes": SILENT_MS // 60_000,
+            "silent_minutes": SILENT_MS // 60_000, "failure_statuses": INTEGRATION_FAILURE_STATUSES,
             "query": window.text(INTEGRATION_QUERY), "link": window.link(INTEGRATION_QUERY),
             "failure_query_link": window.link(f"{INTEGRATION_QUERY} AND {group(INTEGRATION_FAILURE)}")}
 
@@ -362,15 +382,15 @@ def story_key(event: dict | None) -> tuple[str, str] | None:
     if event is None:
         return None
     for key in STORY_ORDER:
-        value = service.value_at(event, key)
+        value = get_path(event, key)
         if isinstance(value, (str, int)) and value != "":
             return key, str(value)
     return None
 
 
 def failure_message(event: dict) -> str:
-    return (service.value_at(event, "error.message") or service.value_at(event, "message")
-            or service.value_at(event, "integration.status") or "")
+    return (get_path(event, "error.message") or get_path(event, "message")
+            or get_path(event, "integration.status") or "")
 
 
 def status_word(events: int, share: float, last_ms: int | None, quiet_since_ms: int) -> str:

@@ -10,9 +10,10 @@ from typing import Iterator
 import orjson
 
 from ..events.failures import is_failure
+from ..events.schema import get_path
 from ..query.ast import MatchAll, Node, Or, QueryError, Term
-from ..query.parser import exact_term
 from ..query.fields import NAMESPACE, resolve
+from ..query.parser import exact_term
 from ..query.timeexpr import parse_time
 from ..storage import LogStore, SearchRequest
 
@@ -31,15 +32,6 @@ def earliest_ms(store: LogStore) -> int | None:
     embedded store it opens every partition; ask only when needed (search_params' `earliest`)."""
     parts = store.partitions()
     return parts[0].start_ms if parts else None
-
-
-def value_at(event: dict, name: str):
-    node = event
-    for part in (("@timestamp",) if name == "@timestamp" else name.split(".")):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def key_query(by: str, value: str) -> Node:
@@ -66,7 +58,7 @@ def context(store: LogStore, event_id: str, by: str | None, before: int, after: 
     query: Node = MatchAll()
     value = None
     if by:
-        value = value_at(event, by)
+        value = get_path(event, by)
         if value is None or isinstance(value, (dict, list)):
             raise QueryError(f"by: this event has no {by}", field="by")
         query = key_query(by, str(value))
@@ -75,7 +67,7 @@ def context(store: LogStore, event_id: str, by: str | None, before: int, after: 
     newer = store.search(scope(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after,
                                              total_bound=0)))
     return {"event": event, "by": by, "value": value, "before": list(reversed(older.hits)), "after": newer.hits,
-            "keys": {k: value_at(event, k) for k in STORY_KEYS if value_at(event, k) is not None}}
+            "keys": {k: get_path(event, k) for k in STORY_KEYS if get_path(event, k) is not None}}
 
 
 def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int,
@@ -165,7 +157,7 @@ def export_chunks(events: Iterator[dict], fmt: str, fields: tuple[str, ...], cou
     writer = csv.writer(out)
     writer.writerow([safe_cell(f) for f in fields])
     for event in events:
-        writer.writerow([safe_cell(value_at(event, f)) for f in fields])
+        writer.writerow([safe_cell(get_path(event, f)) for f in fields])
         counter[0] += 1
         if out.tell() > 1 << 16:
             yield out.getvalue().encode()

@@ -6,10 +6,9 @@ from flask import Blueprint, current_app, jsonify, request
 from ..apidoc import openapi_description
 from ..auth import api_access
 from ..errors import ApiError
-from ..events.schema import json_schema
+from ..events.schema import get_path, json_schema
 from ..search import masking
 from ..search.params import search_params
-from ..search.service import value_at
 from ..storage import StoreError
 from . import reading
 from .search_api import result_json
@@ -77,6 +76,6 @@ def reveal(event_id: str):
         raise ApiError(404, f"no event with id {event_id!r}")
     if not masking.revealable(event, field):
         raise ApiError(400, f"field: {field!r} is not a personal field, nor holds personal data", field="field")
-    value = value_at(event, field)
+    value = get_path(event, field)
     reading.record_reveal(event_id, field, reason)
     return jsonify({"event_id": event_id, "field": field, "value": value})

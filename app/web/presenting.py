@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..events.convert import format_ts
+from ..events.schema import get_path
 from ..query import QueryError
 from ..query.fields import resolve
-from ..search.service import value_at
 from ..query.quoting import quote
 
 DEFAULT_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type", "service.name", "actor.id", "message")
@@ -59,7 +59,7 @@ def columns(raw: str | None) -> tuple[str, ...]:
 
 
 def cell(event: dict, name: str) -> str:
-    value = value_at(event, name)
+    value = get_path(event, name)
     if value is None:
         return ""
     if isinstance(value, list):

@@ -11,6 +11,7 @@ from ..access import roles
 from ..auth import page_access
 from ..errors import ApiError
 from ..events.convert import format_ts
+from ..events.schema import get_path
 from ..meta import accounts
 from ..query import QueryError
 from ..query.timeexpr import parse_time
@@ -133,7 +134,7 @@ def event_detail(event_id: str):
     reading.record_view(event_id)
     shown = reading.shown(event)
     revealed = {}
-    keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
+    keys = [(k, get_path(event, k)) for k in service.STORY_KEYS if get_path(event, k) is not None]
     return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
                            revealed=revealed, keys=[(k, v if not masking.is_personal(k) or reading.sees_personal()
                                                      else masking.mask_value(k, v)) for k, v in keys])
@@ -153,9 +154,9 @@ def reveal_page(event_id: str):
         raise ApiError(400, f"{field!r} is not a personal field, nor holds personal data")
     reading.record_reveal(event_id, field, reason)
     shown = reading.shown(event)
-    keys = [(k, service.value_at(event, k)) for k in service.STORY_KEYS if service.value_at(event, k) is not None]
+    keys = [(k, get_path(event, k)) for k in service.STORY_KEYS if get_path(event, k) is not None]
     return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
-                           revealed={field: service.value_at(event, field)}, keys=keys)
+                           revealed={field: get_path(event, field)}, keys=keys)
 
 
 @web.get("/events/<event_id>/context")
