@@ -87,7 +87,7 @@ def test_every_search_view_and_export_is_recorded_with_who_query_and_rows(app, s
     assert search["labels"]["q"] == "e-mail" and search["labels"]["rows"] == "1"
     assert search["actor"]["roles"] == ["support"] and search["event"]["component"] == "admin_action"
     assert [e["labels"]["event_id"] for e in trail(services, "view")] == ["pii-1"]
-    assert trail(services, "timeline")[0]["labels"]["q"] == "actor.id:p-42"
+    assert trail(services, "timeline")[0]["labels"]["q"] == 'actor.id:"p-42"'  # query text (app/query/quoting.py)
     [export] = trail(services, "export")   # recorded before the first byte (fail closed) ...
     assert export["actor"]["id"] == "ada" and export["labels"]["q"] == "actor.id:p-42"
     [finished] = trail(services, "export_finished")   # ... and how many rows were sent, at the end

@@ -108,8 +108,9 @@ class SavedSearch(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
 
     def as_dict(self) -> dict:
+        from ..events.convert import format_ts
         return {"id": self.id, "name": self.name, "q": self.query, "from": self.time_from, "to": self.time_to,
-                "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": self.created_at.isoformat()}
+                "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": format_ts(self.created_at)}
 
 
 def hash_key(key: str) -> str:

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 from flask_login import current_user
 
 from .. import audit
+from ..query.quoting import term
 from ..search import masking
 from ..auth import api_access
 from ..errors import ApiError
@@ -106,7 +107,7 @@ def timeline():
     params = search_params(args, default_size=500, earliest=_earliest)
     gap = _bounded(request.args, "gap_seconds", 300, 1, 86_400 * 30) * 1000
     found = service.timeline(_services().store, by, value, params.request, gap, scope=reading.scoped)
-    reading.record_search("timeline", f"{by}:{value}", params.request, len(found["entries"]), found["total"])
+    reading.record_search("timeline", term(by, value), params.request, len(found["entries"]), found["total"])
     for entry in found["entries"]:
         entry["event"] = reading.shown(entry["event"])
     if not reading.sees_personal() and masking.is_personal(by):
