@@ -1,7 +1,7 @@
 """Platform Logs: the application factory."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask, request
 from flask_login import current_user
@@ -39,14 +39,14 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from .auth import init_auth, request_key, uses_bearer
-    from .ingest.views import api as ingest_api
-    from .ingest.otlp_views import otlp as otlp_api
     from .ingest.es_views import es as es_api
+    from .ingest.otlp_views import otlp as otlp_api
+    from .ingest.views import api as ingest_api
     from .machine import machine_path
-    from .web.api import api as read_api
-    from .web.search_api import api as search_api
-    from .web.dashboards import api as dashboards_api
     from .web import web
+    from .web.api import api as read_api
+    from .web.dashboards import api as dashboards_api
+    from .web.search_api import api as search_api
 
     init_auth(app, services.meta)
     from .ingest.origin_hooks import install as count_ingest
