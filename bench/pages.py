@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.query import parse  # noqa: E402
 from app.storage import SearchRequest  # noqa: E402
-from app.search.service import value_at  # noqa: E402
+from app.events.schema import get_path  # noqa: E402
 
 
 def sample(store, field: str, rng: random.Random, count: int) -> list[str]:
@@ -32,7 +32,7 @@ def sample(store, field: str, rng: random.Random, count: int) -> list[str]:
         part = rng.choice(parts[-7:])
         start = rng.randrange(part.start_ms, part.end_ms - 600_000)
         hits = store.search(SearchRequest(start_ms=start, end_ms=start + 600_000, size=200, total_bound=0)).hits
-        found = [value_at(h, field) for h in hits if value_at(h, field)]
+        found = [get_path(h, field) for h in hits if get_path(h, field)]
         if found:
             values.append(rng.choice(found))
     return values
@@ -58,8 +58,8 @@ def pages(store, rng: random.Random) -> list[tuple[str, str]]:
     # issue 14: the integration health pages and every shipped dashboard over 30 days (exact)
     provider = (store.search(SearchRequest(query=parse("integration.provider:*"), size=1, total_bound=0)).hits or [{}])[0]
     health = [("integration health, 7 days", "/health")]
-    if value_at(provider, "integration.provider"):
-        health.append(("provider page, 30 days", f"/health/{value_at(provider, 'integration.provider')}?from=now-30d"))
+    if get_path(provider, "integration.provider"):
+        health.append(("provider page, 30 days", f"/health/{get_path(provider, 'integration.provider')}?from=now-30d"))
     boards = [(f"dashboard {board}, 30 days", f"/dashboards/{board}?from=now-30d")
               for board in ("integration-health", "platform-overview", "payments", "api", "security")]
     return out + control + health + boards

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
 from app.search.params import search_params  # noqa: E402
-from app.search.service import value_at  # noqa: E402
+from app.events.schema import get_path  # noqa: E402
 from app.services import build_services  # noqa: E402
 from app.storage import SearchRequest, open_store  # noqa: E402
 
@@ -40,7 +40,7 @@ def sample_values(store, field: str, count: int, rng: random.Random) -> list[str
         part = rng.choice(parts)
         start = rng.randrange(part.start_ms, part.end_ms - 60_000)
         hits = store.search(SearchRequest(start_ms=start, end_ms=start + 600_000, size=200, total_bound=0)).hits
-        found = [value_at(h, field) for h in hits if value_at(h, field)]
+        found = [get_path(h, field) for h in hits if get_path(h, field)]
         if found:
             values.append(rng.choice(found))
     return values

@@ -20,7 +20,7 @@ from app.events.convert import format_ts
 from app.query import parse
 from app.query.timeexpr import parse_time
 from app.rollups.sketch import MIN_MS, RELATIVE_ACCURACY
-from app.search.service import value_at
+from app.events.schema import get_path
 
 from conftest import BACKENDS, all_events, store_url_for
 from test_rollups import brute_route
@@ -78,40 +78,40 @@ def check(panel, figures, events):
         for series, spec in zip(d["series"], panel.series):
             assert series["values"] == buckets(picked(events, spec.query), d["x"], d["width_ms"]), series["label"]
     elif kind == "stacked":
-        by_value = Counter(value_at(e, panel.by) for e in mine if value_at(e, panel.by) is not None)
+        by_value = Counter(get_path(e, panel.by) for e in mine if get_path(e, panel.by) is not None)
         listed = [s for s in d["series"] if not s.get("rest")]
         assert sorted((s["total"] for s in listed), reverse=True) == \
             sorted(by_value.values(), reverse=True)[:len(listed)]
         assert len(listed) == min(panel.limit, len(by_value))
         rest = list(mine)
         for s in listed:
-            group = [e for e in mine if str(value_at(e, panel.by)) == s["label"]]
+            group = [e for e in mine if str(get_path(e, panel.by)) == s["label"]]
             assert s["values"] == buckets(group, d["x"], d["width_ms"]), s["label"]
-            rest = [e for e in rest if str(value_at(e, panel.by)) != s["label"]]
+            rest = [e for e in rest if str(get_path(e, panel.by)) != s["label"]]
         other = next((s for s in d["series"] if s.get("rest")), None)
         assert (other["values"] if other else [0] * len(d["x"])) == buckets(rest, d["x"], d["width_ms"])
     elif kind == "top":
-        by_value = Counter(value_at(e, panel.by) for e in mine if value_at(e, panel.by) is not None)
+        by_value = Counter(get_path(e, panel.by) for e in mine if get_path(e, panel.by) is not None)
         assert [r["count"] for r in d["rows"]] == sorted(by_value.values(), reverse=True)[:panel.limit]
         for row in d["rows"]:
             assert row["count"] == by_value[row["value"]], row
         assert d["total"] == len(mine) and d["rest"] == len(mine) - sum(r["count"] for r in d["rows"])
     elif kind == "percentiles":
-        measured = [e for e in mine if isinstance(value_at(e, panel.field), (int, float))]
-        overall = sorted(float(value_at(e, panel.field)) for e in measured)
+        measured = [e for e in mine if isinstance(get_path(e, panel.field), (int, float))]
+        overall = sorted(float(get_path(e, panel.field)) for e in measured)
         assert d["exact"] and d["overall"]["count"] == len(overall)
         same = close if d.get("source") == "rollups" else (lambda a, b: a == b)   # sketches: within 1 %
         assert same(d["overall"]["values"], [nearest_rank(overall, p) for p in panel.percentiles])
         for row in d["rows"]:
             fold = brute_route if routed else (lambda v: v)
-            values = sorted(float(value_at(e, panel.field)) for e in measured if fold(value_at(e, panel.by)) == row["value"])
+            values = sorted(float(get_path(e, panel.field)) for e in measured if fold(get_path(e, panel.by)) == row["value"])
             assert same(row["values"], [nearest_rank(values, p) for p in panel.percentiles]), row["value"]
     elif kind == "status":
         failing = parse(d["failure_query"])
-        values = Counter(value_at(e, panel.by) for e in mine if value_at(e, panel.by) is not None)
+        values = Counter(get_path(e, panel.by) for e in mine if get_path(e, panel.by) is not None)
         assert len(d["cells"]) == min(panel.limit, len(values))
         for cell in d["cells"]:
-            group = [e for e in mine if value_at(e, panel.by) == cell["value"]]
+            group = [e for e in mine if get_path(e, panel.by) == cell["value"]]
             judged = [e for e in group if ms(e) >= d["recent"]["start_ms"]] if d["recent"] else group
             assert (panel.recent_ms is not None) == bool(d["recent"])
             assert cell["count"] == len(judged) and cell["range_count"] == len(group)
@@ -120,7 +120,7 @@ def check(panel, figures, events):
             assert (cell["state"] == "quiet") == (not judged)
             newest = max(ms(e) for e in group)
             assert ms({"@timestamp": cell["latest_at"]}) == newest
-            assert cell["latest"] in {value_at(e, panel.status_field) for e in group if ms(e) == newest}
+            assert cell["latest"] in {get_path(e, panel.status_field) for e in group if ms(e) == newest}
     elif kind == "events":
         assert d["total"] == len(mine)
         newest = sorted((ms(e) for e in mine), reverse=True)[:panel.limit]
@@ -177,6 +177,6 @@ def test_percentiles_past_the_read_bound_say_over_how_many(world, monkeypatch):
     assert not slowest["data"]["exact"] and slowest["data"]["read"] == 100
     assert any("newest 100 events with http.duration" in note for note in slowest["notes"])
     newest = sorted((e for e in events if e.get("event", {}).get("component") == "api"
-                     and value_at(e, "http.request.method") == "GET"
-                     and isinstance(value_at(e, "http.duration"), (int, float))), key=ms, reverse=True)[:100]
-    assert slowest["data"]["overall"]["max"] == max(float(value_at(e, "http.duration")) for e in newest)
+                     and get_path(e, "http.request.method") == "GET"
+                     and isinstance(get_path(e, "http.duration"), (int, float))), key=ms, reverse=True)[:100]
+    assert slowest["data"]["overall"]["max"] == max(float(get_path(e, "http.duration")) for e in newest)

@@ -19,7 +19,7 @@ from app.events.convert import format_ts
 from app.query import parse
 from app.query.timeexpr import parse_time
 from app.search.window import parse_window
-from app.search.service import value_at
+from app.events.schema import get_path
 
 from conftest import BACKENDS, all_events, store_url_for
 from test_dashboards_counts import close, nearest_rank
@@ -53,11 +53,11 @@ def run(store, p, start_ms, end_ms, limit=10_000):
 def brute(events, p, start_ms, end_ms):
     node = parse(p.query)
     mine = [e for e in events if start_ms <= parse_time(e["@timestamp"], 0) < end_ms
-            and matches(node, e, every_value=True) and isinstance(value_at(e, p.field), (int, float))]
+            and matches(node, e, every_value=True) and isinstance(get_path(e, p.field), (int, float))]
     groups: dict = {}
     for e in mine:
-        groups.setdefault(value_at(e, "integration.provider"), []).append(float(value_at(e, p.field)))
-    return sorted(float(value_at(e, p.field)) for e in mine), {k: sorted(v) for k, v in groups.items()}
+        groups.setdefault(get_path(e, "integration.provider"), []).append(float(get_path(e, p.field)))
+    return sorted(float(get_path(e, p.field)) for e in mine), {k: sorted(v) for k, v in groups.items()}
 
 
 END_MS = int(END.timestamp() * 1000)
@@ -93,7 +93,7 @@ def test_rollup_percentiles_equal_brute_force_within_the_sketch_accuracy(world, 
 def test_narrowed_by_provider_and_the_panels_the_rollups_cannot_answer(world):
     store, events = world
     start_ms, end_ms = RANGES[0]
-    providers = sorted({value_at(e, "integration.provider") for e in events if value_at(e, "integration.provider")})
+    providers = sorted({get_path(e, "integration.provider") for e in events if get_path(e, "integration.provider")})
     two = providers[:2]
     query = f'event.component:integration AND integration.provider:("{two[0]}" OR "{two[1]}")'
     p = panel(query=query)

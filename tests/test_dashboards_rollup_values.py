@@ -18,7 +18,7 @@ from app.demo.generator import generate
 from app.events.convert import format_ts
 from app.query import parse
 from app.query.timeexpr import parse_time
-from app.search.service import value_at
+from app.events.schema import get_path
 from app.search.window import parse_window
 
 from conftest import BACKENDS, all_events, store_url_for
@@ -59,13 +59,13 @@ def brute(events, p, start_ms, end_ms):
     node = parse(p.query) if p.query else None
     mine = [e for e in events if start_ms <= parse_time(e["@timestamp"], 0) < end_ms
             and (node is None or matches(node, e, every_value=True))
-            and isinstance(value_at(e, p.field), (int, float))]
+            and isinstance(get_path(e, p.field), (int, float))]
     groups: dict = {}
     for e in mine:
-        key = value_at(e, "payment.currency" if p.field == "payment.amount" else "url.path")
+        key = get_path(e, "payment.currency" if p.field == "payment.amount" else "url.path")
         key = brute_route(key) if p.field == "http.duration" else key
-        groups.setdefault(key, []).append(float(value_at(e, p.field)))
-    return sorted(float(value_at(e, p.field)) for e in mine), {k: sorted(v) for k, v in groups.items()}
+        groups.setdefault(key, []).append(float(get_path(e, p.field)))
+    return sorted(float(get_path(e, p.field)) for e in mine), {k: sorted(v) for k, v in groups.items()}
 
 
 MEASURES = {"payment.amount": (PAYMENTS, "payment.currency"), "http.duration": ("event.component:api", "url.path")}

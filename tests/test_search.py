@@ -18,7 +18,7 @@ from app.query.ast import And, Exists, MatchAll, Not, Or, Prefix, Range, Term, T
 from app.events.schema import load_schema
 from app.query.fields import resolve
 from app.query.timeexpr import parse_time
-from app.search.service import value_at
+from app.events.schema import get_path
 from app.storage import SearchRequest
 from app.storage.sqlite import SQLiteStore
 
@@ -64,7 +64,7 @@ KEY_FIELDS = ("actor.id", "target.id", "correlation.id", "session.id", "payment.
 
 def text_of(event: dict, field: str | None) -> list[str]:
     names = [field] if field else ["message", "error.message"]
-    return [v for v in (value_at(event, n) for n in names) if isinstance(v, str)]
+    return [v for v in (get_path(event, n) for n in names) if isinstance(v, str)]
 
 
 def all_values(e: dict) -> list[tuple[tuple[str, ...], object]]:
@@ -153,7 +153,7 @@ def matches(node, e: dict, every_value: bool = False) -> bool:
         if node.field is None and not node.phrase:
             wanted = "".join(re.findall(r"[^\W_]+", node.value)).lower()
             for name in (*KEY_FIELDS, "event.id"):
-                value = value_at(e, name)
+                value = get_path(e, name)
                 if isinstance(value, str):
                     folded = "".join(re.findall(r"[^\W_]+", value)).lower()
                     if (folded.startswith(wanted) if node.prefix else folded == wanted) and \
@@ -161,7 +161,7 @@ def matches(node, e: dict, every_value: bool = False) -> bool:
                         return True
         return False
     info = resolve(node.field)
-    value = value_at(e, node.field)
+    value = get_path(e, node.field)
     if isinstance(node, Exists):
         return value is not None
     if value is None:
@@ -210,7 +210,7 @@ def search_ids(services, q: str, **kwargs) -> list[str]:
 
 
 def pick(events, field):
-    values = [value_at(e, field) for e in events if value_at(e, field) is not None]
+    values = [get_path(e, field) for e in events if get_path(e, field) is not None]
     assert values, field
     return values[len(values) // 2]
 
@@ -246,7 +246,7 @@ def test_query_forms_return_exactly_the_right_events(world, q):
 def test_exact_lookups_and_free_text_ids(world, field):
     _, services, events = world
     value = pick(events, field)
-    expected = {e["event"]["id"] for e in events if value_at(e, field) == value}
+    expected = {e["event"]["id"] for e in events if get_path(e, field) == value}
     assert set(search_ids(services, f'{field}:"{value}"')) == expected
     free = {e["event"]["id"] for e in events
             if matches(parse(f'"{value}"' if " " in value else value), e, searches_every_value(services))}
