@@ -46,10 +46,17 @@ def build_normalizer(settings: Settings, redactor: Redactor | None = None) -> No
 
 
 def build_services(settings: Settings) -> Services:
-    store = open_store(settings.store_url, **settings.store_options())
     redactor = Redactor.from_file(settings.redaction_file)
     meta = MetaDB(settings.meta_db_url, redactor=redactor)
-    meta.create_all()
+    try:
+        if settings.meta_auto_upgrade:
+            meta.upgrade()         # Alembic revisions (app/meta/migrate.py), one process at a time
+        else:
+            meta.check_schema()    # behind: SchemaError naming `platlogs db upgrade`
+    except BaseException:
+        meta.engine.dispose()
+        raise
+    store = open_store(settings.store_url, **settings.store_options())
     normalizer = build_normalizer(settings, redactor)
     ingestor = Ingestor(normalizer, store, batch_size=settings.batch_size,
                         max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,

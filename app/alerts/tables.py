@@ -10,9 +10,23 @@ import math
 import time
 from datetime import datetime
 
-from ..meta.alert_tables import (FIRING, OPEN, PENDING, RESOLVED, AlertDelivery, AlertHistory,  # noqa: F401
-                                 AlertInstance, AlertMute, Destination, MaintenanceWindow, RuleRun, RuleState,
-                                 UIRule, iso, to_dt)
+from ..meta.alert_tables import (  # noqa: F401
+    FIRING,
+    OPEN,
+    PENDING,
+    RESOLVED,
+    AlertDelivery,
+    AlertHistory,
+    AlertInstance,
+    AlertMute,
+    Destination,
+    MaintenanceWindow,
+    RuleRun,
+    RuleState,
+    UIRule,
+    iso,
+    to_dt,
+)
 
 SCHEDULER = "scheduler"          # the actor of automatic changes
 DELIVERY_KINDS = ("firing", "renotify", "resolved")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,8 +23,8 @@ OPEN = (PENDING, FIRING)
 def to_dt(value: int | datetime | None) -> datetime | None:
     """An aware UTC datetime from epoch milliseconds (or a datetime)."""
     if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(value / 1000, timezone.utc)
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def iso(value: int | datetime | None) -> str | None:

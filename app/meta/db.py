@@ -11,7 +11,8 @@ high-entropy secrets and keeps the per-request lookup one indexed query.
 
 Around it: base.py (Base, UTC times, checks), sessions.py (server-side sign-in sessions),
 throttle.py (sign-in throttling), scrub.py (free text masked on every write) — MetaDB takes the
-methods of the first two as mixins, so callers keep one `meta` object.
+methods of sessions and throttle as mixins, so callers keep one `meta` object — and migrate.py
+(the schema: Alembic revisions in migrations/ against every table, listed in models.py).
 """
 from __future__ import annotations
 
@@ -21,15 +22,14 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import (Boolean, ForeignKey, Integer, String, create_engine, event, func, inspect, select,
-                        text)
+from sqlalchemy import Boolean, ForeignKey, Integer, String, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..access import administrator_roles, roles
-from . import scrub
+from . import migrate, scrub
 from .base import MAX_ID, Base, UTCDateTime, _now, _text, _valid_id  # noqa: F401  (re-exported)
 from .sessions import Sessions, end_sessions_in
 from .throttle import LOGIN_WINDOW, LoginFailure, Throttle, login_name, unknown_login_name  # noqa: F401
@@ -137,31 +137,17 @@ class MetaDB(Throttle, Sessions):
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         scrub.install(self.Session, redactor)
 
-    def create_all(self) -> None:
-        from . import models  # noqa: F401  every table, on this Base
-        Base.metadata.create_all(self.engine)
-        self._add_missing_columns()
+    def upgrade(self) -> None:
+        """Brings the database to the newest schema: Alembic's revisions (migrate.py), a database
+        made before migrations included."""
+        migrate.upgrade(self.engine)
 
-    def _add_missing_columns(self) -> None:
-        """Columns added to a model after its table was created (create_all never alters a
-        table): each is added, empty. Only nullable columns are added this way."""
-        existing = inspect(self.engine)
-        quote = self.engine.dialect.identifier_preparer.quote
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(f"meta DB: column {table.name}.{column.name} is missing and cannot be added empty")
-                ddl = (f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
-                       f"{column.type.compile(dialect=self.engine.dialect)}")
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(text(ddl))
-                except DBAPIError:   # another process added it first?
-                    if column.name not in {c["name"] for c in inspect(self.engine).get_columns(table.name)}:
-                        raise
+    def check_schema(self) -> None:
+        """SchemaError (a ValueError naming `platlogs db upgrade`) unless the database is at the
+        newest revision."""
+        migrate.check(self.engine)
+
+    create_all = upgrade   # the name from before migrations
 
     # -- users ------------------------------------------------------------------------
 

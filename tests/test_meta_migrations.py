@@ -1,0 +1,317 @@
+"""The meta database's migrations (Alembic, app/meta/migrate.py) on a real SQLite file and a real
+PostgreSQL: a new database upgraded to the newest revision; databases made by releases before
+migrations (tests/data/meta_pre_alembic/: what their create_all made) upgraded with their rows
+kept; the models and the revisions agree, so a column added to a model without a revision fails
+here; one upgrade at a time; a database behind (or ahead) refused when automatic upgrades are off.
+
+The PostgreSQL runs need PLATLOGS_TEST_POSTGRES; each test gets a schema of its own (mig_*),
+dropped afterwards."""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Column, MetaData, String, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from werkzeug.security import generate_password_hash
+
+from app import create_app
+from app.cli import main as cli
+from app.meta import MetaDB, migrate
+from app.meta.migrate import SchemaError
+from app.meta.models import metadata as models_metadata
+
+SNAPSHOTS = Path(__file__).parent / "data" / "meta_pre_alembic"
+RELEASES = ("24f3bc2", "7e65308")   # the last release before migrations; an early one (README there)
+WHEN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """The PostgreSQL URL with a fresh, empty schema of this test first on the search path."""
+    schema = f"mig_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def meta(url):
+    db = MetaDB(url)
+    yield db
+    db.engine.dispose()
+
+
+def load_release(engine, release: str) -> None:
+    """The schema `release`'s create_all made, from its snapshot, on an empty database."""
+    dialect = "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
+    sql = (SNAPSHOTS / f"{release}_{dialect}.sql").read_text()
+    with engine.begin() as conn:
+        for statement in sql.split(";\n"):
+            statement = "\n".join(line for line in statement.splitlines() if not line.startswith("--")).strip()
+            if statement:
+                conn.exec_driver_sql(statement)
+
+
+def tables(engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+# -- a new database ---------------------------------------------------------------------
+
+def test_a_new_database_is_upgraded_to_the_newest_revision(meta):
+    before = migrate.status(meta.engine)
+    assert before.current == () and not before.legacy and not before.up_to_date
+    meta.upgrade()
+    after = migrate.status(meta.engine)
+    assert after.up_to_date and after.current == migrate.heads() and after.describe().endswith("(the newest)")
+    assert tables(meta.engine) == set(models_metadata.tables)
+    user, _ = meta.create_user("olga", "operations", "olga-password-1")
+    assert meta.user_by_name("olga").id == user.id
+    meta.upgrade()   # again: nothing to do
+    assert migrate.status(meta.engine).current == migrate.heads()
+
+
+def test_the_models_and_the_migrations_agree(meta):
+    """Alembic's autogenerate comparison finds nothing between the upgraded database and the
+    models. A model changed without a revision (a column, an index, a type) fails this test:
+    write the revision (`platlogs db revision -m ...`)."""
+    meta.upgrade()
+    assert migrate.differences(meta.engine) == []
+
+
+def test_the_comparison_sees_a_column_added_to_a_model_without_a_revision(meta):
+    meta.upgrade()
+    changed = MetaData()
+    for table in models_metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["users"].append_column(Column("nickname", String(64)))
+    diff = migrate.differences(meta.engine, changed)
+    assert [(d[0], d[2], d[3].name) for d in diff] == [("add_column", "users", "nickname")]
+
+
+# -- databases made before migrations ----------------------------------------------------
+
+def _old_rows(engine, release: str) -> None:
+    """A user, an API key and a saved search (every release has them); for the last release an
+    alert instance with its history and a session too."""
+    password = generate_password_hash("kept-password-1", method="scrypt:1024:8:1")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (username, password_hash, role, active, must_change_password, created_at) "
+                          "VALUES ('kept', :hash, 'administrator', :yes, :no, :at)"),
+                     {"hash": password, "yes": True, "no": False, "at": WHEN})
+        user_id = conn.execute(text("SELECT id FROM users WHERE username = 'kept'")).scalar_one()
+        conn.execute(text("INSERT INTO api_keys (name, key_hash, display, scopes, created_at, created_by) "
+                          "VALUES ('shipper', :hash, 'plk_abcdef', 'ingest', :at, :user)"),
+                     {"hash": "a" * 64, "at": WHEN, "user": user_id})
+        conn.execute(text("INSERT INTO saved_searches (owner_id, name, query, created_at) "
+                          "VALUES (:user, 'errors', 'event.outcome:failure', :at)"), {"user": user_id, "at": WHEN})
+        if release != "24f3bc2":
+            return
+        conn.execute(text(
+            "INSERT INTO alert_instances (rule_id, group_key, state, severity, detail, sample_ids, search_query, "
+            "first_seen_at, last_seen_at, notify_count) VALUES ('r1', '', 'firing', 'warning', 'd', '[]', '', "
+            ":at, :at, 0)"), {"at": WHEN})
+        instance = conn.execute(text("SELECT id FROM alert_instances")).scalar_one()
+        conn.execute(text("INSERT INTO alert_history (instance_id, rule_id, group_key, at, actor, action, comment) "
+                          "VALUES (:instance, 'r1', '', :at, 'scheduler', 'fire', '')"),
+                     {"instance": instance, "at": WHEN})
+        conn.execute(text("INSERT INTO user_sessions (id, user_id, created_at, last_seen_at) "
+                          "VALUES ('s1', :user, :at, :at)"), {"user": user_id, "at": WHEN})
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_database_from_before_migrations_is_upgraded_with_its_rows(meta, release):
+    load_release(meta.engine, release)
+    _old_rows(meta.engine, release)
+    state = migrate.status(meta.engine)
+    assert state.legacy and not state.up_to_date and "before migrations" in state.describe()
+    if release == "7e65308":
+        assert "last_used_at" not in {c["name"] for c in inspect(meta.engine).get_columns("api_keys")}
+
+    meta.upgrade()
+
+    assert migrate.status(meta.engine).current == migrate.heads()
+    assert migrate.differences(meta.engine) == []    # exactly the models' schema, like a new database
+    assert tables(meta.engine) == set(models_metadata.tables)
+    kept = meta.user_by_name("kept")
+    assert kept.check_password("kept-password-1") and kept.created_at == WHEN
+    keys = meta.keys()
+    assert [k.name for k in keys] == ["shipper"] and keys[0].last_used_at is None
+    assert [s.name for s in meta.saved_searches(kept)] == ["errors"]
+    with meta.engine.connect() as conn:
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                  for t in ("alert_instances", "alert_history", "user_sessions")}
+    assert counts == ({"alert_instances": 1, "alert_history": 1, "user_sessions": 1} if release == "24f3bc2"
+                      else {"alert_instances": 0, "alert_history": 0, "user_sessions": 0})
+    _, key = meta.create_key("new", ["read"])        # the tables work as the code expects
+    assert meta.key_for(key).last_used_at is not None
+    meta.upgrade()                                   # and again: nothing to do
+    assert migrate.differences(meta.engine) == []
+
+
+def test_an_old_table_missing_a_column_that_cannot_be_added_empty_is_refused(meta):
+    """A NOT NULL column missing from a table with rows: the upgrade stops, changes nothing."""
+    with meta.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE provider_states (provider VARCHAR(256) PRIMARY KEY, status VARCHAR(16) NOT NULL)"))
+    with pytest.raises(RuntimeError, match=r"provider_states\.since is missing"):
+        meta.upgrade()
+    assert migrate.status(meta.engine).current == ()
+    assert tables(meta.engine) == {"provider_states"}     # one transaction: nothing else was created
+
+
+# -- starting the app --------------------------------------------------------------------
+
+def test_the_app_upgrades_at_start_by_default(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    engine = create_engine(f"sqlite:///{data / 'meta.db'}")
+    load_release(engine, "24f3bc2")
+    engine.dispose()
+    app = create_app({"PLATLOGS_DATA_DIR": str(data)})
+    try:
+        assert migrate.status(app.extensions["platlogs"].meta.engine).up_to_date
+    finally:
+        app.extensions["platlogs"].close()
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["new", "before-migrations"])
+def test_without_automatic_upgrades_the_app_refuses_a_database_behind_and_names_the_command(tmp_path, old):
+    data = tmp_path / "data"
+    data.mkdir()
+    if old:
+        engine = create_engine(f"sqlite:///{data / 'meta.db'}")
+        load_release(engine, "24f3bc2")
+        engine.dispose()
+    env = {"PLATLOGS_DATA_DIR": str(data), "PLATLOGS_META_AUTO_UPGRADE": "false"}
+    with pytest.raises(SchemaError, match=r"run `platlogs db upgrade` first"):
+        create_app(env)
+    result = CliRunner().invoke(cli, ["users", "list"], env=env)
+    assert result.exit_code == 1 and "platlogs db upgrade" in result.output
+
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "now at revision" in result.output
+    app = create_app(env)
+    app.extensions["platlogs"].close()
+
+
+def test_a_database_from_a_newer_release_is_refused(meta):
+    meta.upgrade()
+    with meta.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaError, match="9999, which this version of Platform Logs does not have"):
+        meta.check_schema()
+    with pytest.raises(SchemaError, match="a newer release upgraded it"):
+        meta.upgrade()
+    assert migrate.status(meta.engine).current == ("9999",)
+
+
+# -- one upgrade at a time ----------------------------------------------------------------
+
+def test_processes_starting_together_upgrade_once(url):
+    """Web workers, the scheduler and the CLI may start at once on a new database: one upgrades,
+    the others wait for it and find nothing to do — none fails."""
+    databases = [MetaDB(url) for _ in range(4)]
+    barrier, errors = threading.Barrier(len(databases)), []
+
+    def start(db):
+        barrier.wait()
+        try:
+            db.upgrade()
+        except Exception as exc:   # noqa: BLE001  reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        with databases[0].engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == list(migrate.heads())
+        assert migrate.differences(databases[0].engine) == []
+    finally:
+        for db in databases:
+            db.engine.dispose()
+
+
+def test_sqlite_foreign_keys_are_on_again_after_an_upgrade(tmp_path):
+    db = MetaDB(f"sqlite:///{tmp_path / 'meta.db'}")
+    try:
+        db.upgrade()
+        for _ in range(3):   # every pooled connection
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.engine.dispose()
+
+
+# -- the command ------------------------------------------------------------------------
+
+def test_db_commands(tmp_path):
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    result = runner.invoke(cli, ["db", "current", "--check"], env=env)
+    assert result.exit_code == 1 and "empty (no revision)" in result.output
+    result = runner.invoke(cli, ["db", "history"], env=env)
+    assert result.exit_code == 0 and result.output.startswith("0001  Baseline")
+    assert "(newest)" in result.output
+    result = runner.invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0 and "was empty" in result.output and "now at revision 0001" in result.output
+    result = runner.invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0 and "nothing to do" in result.output
+    result = runner.invoke(cli, ["db", "current", "--check"], env=env)
+    assert result.exit_code == 0 and "(the newest)" in result.output
+
+
+def test_db_current_hides_a_password_in_the_url(pg_url, tmp_path):
+    password_url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["db", "current"], env={"PLATLOGS_META_DB": password_url,
+                                                             "PLATLOGS_DATA_DIR": str(tmp_path)})
+    assert "s3cret-pw" not in result.output and "empty (no revision)" in result.output
+
+
+def test_db_revision_writes_the_next_numbered_revision_which_upgrades(tmp_path, monkeypatch):
+    """`platlogs db revision -m ...` (here into a copy of the scripts): the models agree with the
+    database, so the revision is empty; it is numbered 0002, and the database upgrades to it."""
+    import shutil
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "SCRIPTS", scripts)
+    migrate.scripts.cache_clear()
+    try:
+        env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
+        runner = CliRunner()
+        result = runner.invoke(cli, ["db", "revision", "-m", "nothing yet"], env=env)
+        assert result.exit_code == 1 and "run `platlogs db upgrade` first" in result.output
+        assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+        result = runner.invoke(cli, ["db", "revision", "-m", "nothing yet"], env=env)
+        assert result.exit_code == 0, result.output
+        written = scripts / "versions" / "0002_nothing_yet.py"
+        assert f"wrote {written}" in result.output and "the revision is empty" in result.output
+        source = written.read_text()
+        assert "revision = '0002'" in source and "down_revision = '0001'" in source
+        migrate.scripts.cache_clear()
+        assert migrate.heads() == ("0002",)
+        result = runner.invoke(cli, ["db", "upgrade"], env=env)
+        assert result.exit_code == 0 and "now at revision 0002" in result.output, result.output
+    finally:
+        migrate.scripts.cache_clear()
