@@ -14,6 +14,7 @@ from .cli_accounts import keys, users
 from .cli_alerts import alerts, scheduler
 from .cli_common import _services, tune_gc
 from .cli_dashboards import dashboards
+from .cli_db import db
 from .cli_ingest import ingest_status
 from .cli_rollups import rollups
 from .cli_syslog import syslog
@@ -34,6 +35,7 @@ main.add_command(syslog)
 main.add_command(ingest_status)
 main.add_command(keys)
 main.add_command(users)
+main.add_command(db)
 
 
 # -- serve --------------------------------------------------------------------------------
