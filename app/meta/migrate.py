@@ -145,11 +145,10 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
 def differences(engine: Engine, metadata: MetaData | None = None) -> list:
     """What differs between the database and the models (`metadata`: every model's, by default),
     by Alembic's autogenerate comparison: empty when the revisions made what the models declare."""
-    if metadata is None:
-        from .models import metadata
+    from .models import metadata as models
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return compare_metadata(context, metadata)
+        return compare_metadata(context, models if metadata is None else metadata)
 
 
 def history() -> list[Script]:
@@ -165,4 +164,5 @@ def new_revision(engine: Engine, message: str) -> Path:
     with _COMMANDS, engine.connect() as conn:
         script = command.revision(config(conn), message=message, autogenerate=True,
                                   rev_id=f"{max(numbers, default=0) + 1:04d}")
+    assert isinstance(script, Script)   # one revision, no branches
     return Path(script.path)
