@@ -292,11 +292,7 @@ def test_db_current_hides_a_password_in_the_url(pg_url, tmp_path):
 def test_db_revision_writes_the_next_numbered_revision_which_upgrades(tmp_path, monkeypatch):
     """`platlogs db revision -m ...` (here into a copy of the scripts): the models agree with the
     database, so the revision is empty; it is numbered 0002, and the database upgrades to it."""
-    import shutil
-    scripts = tmp_path / "migrations"
-    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(migrate, "SCRIPTS", scripts)
-    migrate.scripts.cache_clear()
+    scripts = _scripts_copy(tmp_path, monkeypatch)
     try:
         env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
         runner = CliRunner()
@@ -349,3 +345,55 @@ def test_meta_imports_nothing_from_the_layers_above_it():
         found += [f"{path.name}: {name}" for name in imported_modules(path.read_text(), module)
                   if name.startswith(above)]
     assert found == []
+
+
+def _scripts_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the revisions the test may add to (migrate.SCRIPTS points at it until the end)."""
+    import shutil
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "SCRIPTS", scripts)
+    migrate.scripts.cache_clear()
+    return scripts
+
+
+def test_a_batch_revision_on_sqlite_keeps_the_rows_that_refer_to_the_table_it_copies(tmp_path, monkeypatch):
+    """SQLite alters a table by copying it and dropping the old one: with foreign keys on, the drop
+    would delete every saved search and session of every user (ON DELETE CASCADE). The upgrade
+    runs with them off and checks them before its commit."""
+    scripts = _scripts_copy(tmp_path, monkeypatch)
+    (scripts / "versions" / "0002_users_role_longer.py").write_text(
+        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+        "def upgrade():\n"
+        '    with op.batch_alter_table("users", recreate="always") as batch:\n'
+        '        batch.alter_column("role", type_=sa.String(40))\n')
+    db = MetaDB(f"sqlite:///{tmp_path / 'meta.db'}")
+    try:
+        migrate.upgrade(db.engine, "0001")
+        user, _ = db.create_user("kept", "operations", "kept-password-1")
+        db.save_search(user.id, "errors", "event.outcome:failure", None, None, None)
+        db.start_session(user.id, "pytest", "192.0.2.1")
+        migrate.scripts.cache_clear()
+        before, after = migrate.upgrade(db.engine)
+        assert before.current == ("0001",) and after.current == ("0002",)
+        assert [s.name for s in db.saved_searches(db.user_by_name("kept"))] == ["errors"]
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM user_sessions")).scalar_one() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.engine.dispose()
+        migrate.scripts.cache_clear()
+
+
+def test_commands_started_together_upgrade_once(url, tmp_path):
+    """The same with processes (a web server's workers, the scheduler and a command at once)."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_META_DB": url}
+    runs = [subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", "db", "upgrade"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert sum("now at revision" in output for output in outputs) == 1, outputs
+    assert sum("nothing to do" in output for output in outputs) == 2, outputs

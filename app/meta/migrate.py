@@ -78,10 +78,14 @@ class Status:
 
 
 def status(engine: Engine) -> Status:
-    from .models import metadata
     with engine.connect() as conn:
-        current = tuple(MigrationContext.configure(conn).get_current_heads())
-        ours = set(inspect(conn).get_table_names()) & set(metadata.tables)
+        return _status(conn)
+
+
+def _status(conn: Connection) -> Status:
+    from .models import metadata
+    current = tuple(MigrationContext.configure(conn).get_current_heads())
+    ours = set(inspect(conn).get_table_names()) & set(metadata.tables)
     directory = scripts()
     unknown = []
     for revision in current:
@@ -125,6 +129,7 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
                 broken = set(map(tuple, conn.exec_driver_sql("PRAGMA foreign_key_check")))
             else:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+            before = _status(conn)   # as found under the lock: another process may have upgraded it meanwhile
             command.upgrade(config(conn), target)
             if sqlite:
                 new = set(map(tuple, conn.exec_driver_sql("PRAGMA foreign_key_check"))) - broken
