@@ -397,3 +397,32 @@ def test_commands_started_together_upgrade_once(url, tmp_path):
     assert [run.returncode for run in runs] == [0, 0, 0], outputs
     assert sum("now at revision" in output for output in outputs) == 1, outputs
     assert sum("nothing to do" in output for output in outputs) == 2, outputs
+
+
+def test_a_later_revision_adds_a_not_null_column_and_an_index_to_a_table_with_rows(url, tmp_path, monkeypatch):
+    """What create_all and _add_missing_columns could not do on an existing database: a NOT NULL
+    column (its default for the rows there) and an index on an alert table, on both databases."""
+    scripts = _scripts_copy(tmp_path, monkeypatch)
+    (scripts / "versions" / "0002_alert_priority.py").write_text(
+        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+        "def upgrade():\n"
+        '    with op.batch_alter_table("alert_instances") as batch:\n'
+        '        batch.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="3"))\n'
+        '        batch.create_index("ix_alert_instances_priority", ["priority", "state"])\n')
+    engine = create_engine(url)
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO alert_instances (rule_id, group_key, state, severity, detail, sample_ids, search_query, "
+                "first_seen_at, last_seen_at, notify_count) VALUES ('r1', '', 'firing', 'warning', 'd', '[]', '', "
+                ":at, :at, 0)"), {"at": WHEN})
+        migrate.scripts.cache_clear()
+        assert migrate.upgrade(engine)[1].current == ("0002",)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT rule_id, priority FROM alert_instances")).all() == [("r1", 3)]
+        assert "ix_alert_instances_priority" in {i["name"] for i in inspect(engine).get_indexes("alert_instances")}
+        assert sorted(d[0] for d in migrate.differences(engine)) == ["remove_column", "remove_index"]   # not in the models
+    finally:
+        engine.dispose()
+        migrate.scripts.cache_clear()
