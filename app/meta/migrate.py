@@ -36,7 +36,7 @@ class SchemaError(ValueError):
 
 def config(connection: Connection | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(SCRIPTS))
+    cfg.set_main_option("script_location", str(SCRIPTS).replace("%", "%%"))   # ConfigParser interpolates %
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     cfg.attributes["connection"] = connection
     return cfg
