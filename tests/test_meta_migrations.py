@@ -96,7 +96,7 @@ def test_the_models_and_the_migrations_agree(meta):
     assert migrate.differences(meta.engine) == []
 
 
-def test_the_comparison_sees_a_column_added_to_a_model_without_a_revision(meta):
+def test_the_comparison_sees_a_column_added_or_changed_in_a_model_without_a_revision(meta):
     meta.upgrade()
     changed = MetaData()
     for table in models_metadata.sorted_tables:
@@ -104,6 +104,9 @@ def test_the_comparison_sees_a_column_added_to_a_model_without_a_revision(meta):
     changed.tables["users"].append_column(Column("nickname", String(64)))
     diff = migrate.differences(meta.engine, changed)
     assert [(d[0], d[2], d[3].name) for d in diff] == [("add_column", "users", "nickname")]
+    changed.tables["api_keys"].c.name.type = String(200)     # and a longer column
+    modified = [d for d in migrate.differences(meta.engine, changed) if isinstance(d, list)]
+    assert [(m[0][0], m[0][2], m[0][3]) for m in modified] == [("modify_type", "api_keys", "name")]
 
 
 # -- databases made before migrations ----------------------------------------------------
