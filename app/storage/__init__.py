@@ -5,8 +5,18 @@ from __future__ import annotations
 from importlib import import_module
 from urllib.parse import urlsplit
 
-from .base import (Bucket, CursorError, Facet, FacetValue, LogStore, Partition, SearchRequest, SearchResult,
-                   StoreError, WriteResult)
+from .base import (
+    Bucket,
+    CursorError,
+    Facet,
+    FacetValue,
+    LogStore,
+    Partition,
+    SearchRequest,
+    SearchResult,
+    StoreError,
+    WriteResult,
+)
 
 BACKENDS = {
     "sqlite": "app.storage.sqlite:SQLiteStore",
@@ -15,8 +25,20 @@ BACKENDS = {
     "opensearch+https": "app.storage.opensearch:OpenSearchStore",
 }
 
-__all__ = ["open_store", "Bucket", "CursorError", "Facet", "FacetValue", "LogStore", "Partition", "SearchRequest",
-           "SearchResult", "StoreError", "WriteResult", "BACKENDS"]
+__all__ = [
+    "BACKENDS",
+    "Bucket",
+    "CursorError",
+    "Facet",
+    "FacetValue",
+    "LogStore",
+    "Partition",
+    "SearchRequest",
+    "SearchResult",
+    "StoreError",
+    "WriteResult",
+    "open_store",
+]
 
 
 def open_store(url: str, **options) -> LogStore:

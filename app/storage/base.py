@@ -6,11 +6,11 @@ keys the backend consumes: `_ts` (epoch ms of @timestamp), `_columns` (promoted 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from ..query.ast import MatchAll, Node
-
 
 EXACT = 2**31 - 1   # "count everything": fits the 32-bit limits search engines put on exact totals
 

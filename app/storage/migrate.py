@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import orjson
 
@@ -168,7 +168,7 @@ class Checkpoint:
         if self.path is None:
             return
         state = {"version": CHECKPOINT_VERSION, "label": self.label,
-                 "updated": format_ts(datetime.now(timezone.utc)),
+                 "updated": format_ts(datetime.now(UTC)),
                  "done": self.done, "partial": self.partial}
         temp = self.path.with_name(self.path.name + ".tmp")
         with open(temp, "wb") as out:
@@ -190,7 +190,7 @@ class Window:
     @property
     def name(self) -> str:
         def iso(ms: int) -> str:   # not format_ts: the names are keys of checkpoints already written
-            return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if self.start_ms % DAY_MS == 0 and self.end_ms - self.start_ms == DAY_MS:
             return iso(self.start_ms)[:10]
         return f"{iso(self.start_ms)}..{iso(self.end_ms)}"

@@ -18,10 +18,11 @@ reads its own writes at once (other processes see them within the refresh interv
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
@@ -29,13 +30,19 @@ import orjson
 from ..events.schema import load_schema
 from ..query.searchable import searchable
 from ..rollups.model import reduce_pairs
-from . import opensearch_partitions as parts
-from . import opensearch_templates as templates
+from . import opensearch_partitions as parts, opensearch_templates as templates
 from .base import Partition, StoreError, WriteResult
 from .opensearch_layout import IndexLayout
 from .opensearch_rollover import Bounds, Rollover, parse_age
-from .opensearch_search import (PIT_KEEP_ALIVE, RETRY_STATUSES, SEARCH_PARAMS, SearchMixin,  # noqa: F401
-                                decode_cursor, encode_cursor, source)
+from .opensearch_search import (  # noqa: F401
+    PIT_KEEP_ALIVE,
+    RETRY_STATUSES,
+    SEARCH_PARAMS,
+    SearchMixin,
+    decode_cursor,
+    encode_cursor,
+    source,
+)
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS
 
 DAY_MS = 86_400_000
@@ -80,7 +87,7 @@ class OpenSearchStore(SearchMixin):
 
     @classmethod
     def from_url(cls, url: str, username: str | None = None, password: str | None = None,
-                 ca_file=None, verify_tls: bool = True, **options) -> "OpenSearchStore":
+                 ca_file=None, verify_tls: bool = True, **options) -> OpenSearchStore:
         """opensearch://host:9200 (HTTP) or opensearch+https://host:9200 (TLS); credentials in the
         URL or as options; `?prefix=name` names the indices (default platlogs)."""
         from opensearchpy import OpenSearch
@@ -165,8 +172,9 @@ class OpenSearchStore(SearchMixin):
             result.failed.extend((pos, f"storage unreachable, not stored: {exc}") for pos, *_ in documents)
             return result
         chunk: list[tuple[int, bytes, bool]] = []
-        size, stored = 0, []
-        for (pos, _, _, event_id, client_id, doc), index in zip(documents, indices):
+        size = 0
+        stored: list[int] = []
+        for (pos, _, _, event_id, client_id, doc), index in zip(documents, indices, strict=True):
             line = orjson.dumps({"create": {"_index": index, "_id": event_id}}) + b"\n" + doc + b"\n"
             if chunk and (len(chunk) >= self.max_bulk_docs or size + len(line) > self.max_bulk_bytes):
                 self._send(chunk, result, stored)
@@ -202,7 +210,7 @@ class OpenSearchStore(SearchMixin):
                 retry_items, reason = pending, f"storage overloaded, not stored: {exc.error}"
             else:
                 items = response.get("items", [])
-                for (pos, line, client_id), item in zip(pending, items):
+                for (pos, line, client_id), item in zip(pending, items, strict=False):
                     outcome = next(iter(item.values()))
                     status = outcome.get("status", 500)
                     if status in (200, 201):
@@ -288,7 +296,7 @@ class OpenSearchStore(SearchMixin):
         return sorted((p.partition for p in found), key=lambda p: (p.start_ms, p.name))
 
     def drop_partitions_before(self, cutoff_ms: int) -> list[str]:
-        return self._drop({c: cutoff_ms for c in self.components})
+        return self._drop(dict.fromkeys(self.components, cutoff_ms))
 
     def drop_expired(self, now_ms: int, days: dict[str, int] | None = None) -> list[str]:
         """The app's own retention, for clusters without Index State Management (and to trim the
@@ -311,8 +319,7 @@ class OpenSearchStore(SearchMixin):
             self.layout.forget()
 
     def close(self) -> None:
-        try:
+        # closing must not fail because the cluster went away
+        with contextlib.suppress(Exception):
             self._refresh()   # a writer that ends (the CLI's ingest) leaves its writes searchable
-        except Exception:  # noqa: BLE001 — closing must not fail because the cluster went away
-            pass
         self.client.close()

@@ -51,7 +51,7 @@ class Group:
     def kind(self) -> str:                       # "count" | "hits" | "groups"
         return self.key[0]
 
-    def halves(self) -> list["Group"]:
+    def halves(self) -> list[Group]:
         """The same requests in two searches (value counts too many for one response)."""
         middle = len(self.members) // 2
         return [made(self.key, part, self.terms) for part in (self.members[:middle], self.members[middle:])]

@@ -27,8 +27,8 @@ import re
 import threading
 import time
 from bisect import bisect_right
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from .partitioning import name_span
 
@@ -57,14 +57,14 @@ def parse_generation(prefix: str, index: str, components: Sequence[str]) -> tupl
     match = _GENERATION.match(index[len(prefix) + 1:])
     if not match or match["component"] not in components:
         return None
-    moment = datetime.strptime(match["stamp"], "%Y%m%dt%H%M").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(match["stamp"], "%Y%m%dt%H%M").replace(tzinfo=UTC)
     return match["component"], int(moment.timestamp()) * 1000
 
 
 def generation_name(prefix: str, component: str, start_ms: int) -> str:
     """The name of the generation starting at `start_ms`, rounded up to the minute."""
     start = -(-start_ms // MINUTE_MS) * MINUTE_MS
-    return f"{prefix}-{component}-g{datetime.fromtimestamp(start / 1000, tz=timezone.utc):%Y%m%dt%H%M}"
+    return f"{prefix}-{component}-g{datetime.fromtimestamp(start / 1000, tz=UTC):%Y%m%dt%H%M}"
 
 
 def write_alias(prefix: str, component: str) -> str:
@@ -149,7 +149,7 @@ class IndexLayout:
         if maintain and self._maintain is not None:
             try:
                 changed = self._maintain(rows)
-            except Exception:  # noqa: BLE001 — a rollover that fails never stops the writes; the next check tries again
+            except Exception:
                 log.warning("rollover check failed", exc_info=True)
                 changed = False
             if changed:
@@ -174,7 +174,7 @@ class IndexLayout:
             if self._known is None or now - self._read_at >= self.check_ms or horizon >= self._read_at + self.margin_ms:
                 self._read()
             names = [self._known[c].route(ts) for c, ts in items]
-            missing = sorted({c for (c, _), name in zip(items, names) if name is None})
+            missing = sorted({c for (c, _), name in zip(items, names, strict=True) if name is None})
             if missing:
                 for component in missing:
                     self._bootstrap(component)

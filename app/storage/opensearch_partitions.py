@@ -90,7 +90,7 @@ def pieces(store, rows: list[dict], now_ms: int) -> list[Piece]:
         payload = b"".join(orjson.dumps({"index": index}) + b"\n" + orjson.dumps(body) + b"\n"
                            for index, _, body in chunk)
         responses = store._call(store.client.msearch, body=payload)["responses"]
-        for (index, interval, _), response in zip(chunk, responses):
+        for (index, interval, _), response in zip(chunk, responses, strict=False):
             if "error" in response:
                 continue   # deleted meanwhile
             component, low, high, _ = spans[index]

@@ -29,8 +29,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .opensearch_layout import generation_name, parse_generation, write_alias
 
@@ -64,7 +64,7 @@ class Bounds:
     max_docs: int | None = None
 
     @classmethod
-    def from_meta(cls, meta: dict, overrides: dict | None = None) -> "Bounds":
+    def from_meta(cls, meta: dict, overrides: dict | None = None) -> Bounds:
         spec = {**meta, **(overrides or {})}
         docs = spec.get("max_docs")
         return cls(parse_age(spec["max_age"]), parse_size(spec["max_size"]), int(docs) if docs else None)

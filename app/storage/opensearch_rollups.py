@@ -34,12 +34,24 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Collection, Mapping
+from collections.abc import Collection, Mapping
 
 import orjson
 
-from ..rollups.model import (COLUMNS, COUNT_DIMENSIONS, DAY_MS, MEASURES, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
-                             check_range, count_columns, pieces)
+from ..rollups.model import (
+    COLUMNS,
+    COUNT_DIMENSIONS,
+    DAY_MS,
+    MEASURES,
+    MINUTE_MS,
+    WIDTHS,
+    CountRow,
+    ProviderRow,
+    Sums,
+    check_range,
+    count_columns,
+    pieces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,7 @@ ADD = ("for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
        "ctx._source[e.getKey()] = (v == null ? 0 : v) + e.getValue(); }")
 _KEYWORD = {"type": "keyword"}
 MAPPING = {"dynamic": "strict", "properties": {
-    "t": _KEYWORD, "minute": {"type": "long"}, **{c: _KEYWORD for c in COLUMNS.values()},
+    "t": _KEYWORD, "minute": {"type": "long"}, **dict.fromkeys(COLUMNS.values(), _KEYWORD),
     "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"}, "w": {"type": "integer"},
     "measure": _KEYWORD, "group": _KEYWORD, "q1": _KEYWORD, "q2": _KEYWORD, "q3": _KEYWORD,
     **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")}}}
@@ -61,7 +73,7 @@ def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, d
     """(id, key fields, numbers) of every document the sums add to, at each width."""
     out = []
     for (minute, *values), n in sums.counts.items():
-        out.append(("c", minute, values, dict(zip(COLUMNS.values(), values)), {"n": n}))
+        out.append(("c", minute, values, dict(zip(COLUMNS.values(), values, strict=False)), {"n": n}))
     for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
         out.append(("p", minute, [provider, kind, status], {"provider": provider, "kind": kind, "status": status},
                     {"calls": calls, "failures": failures, "timeouts": timeouts}))
@@ -168,7 +180,7 @@ class OpenSearchRollups:
                 if not response.get("errors"):
                     break
                 retry, failed = [], []
-                for pair, item in zip(part, response["items"]):
+                for pair, item in zip(part, response["items"], strict=False):
                     outcome = next(iter(item.values()))
                     if outcome.get("status") == 429:
                         retry.append(pair)
@@ -201,7 +213,7 @@ class OpenSearchRollups:
                     values = [int(key[f]) if f == "bucket" else key[f] for f in fields]
                     docs.append((_doc_id(t, int(key["s"]), values, width // MINUTE_MS),
                                  {"t": t, "minute": int(key["s"]), "w": width // MINUTE_MS,
-                                  **{f: v for f, v in zip(fields, values) if v is not None}}, found))
+                                  **{f: v for f, v in zip(fields, values, strict=True) if v is not None}}, found))
             self._index(docs)
         self._refresh()
 
@@ -273,7 +285,7 @@ class OpenSearchRollups:
         check_range(start_ms, end_ms, step_ms)
         columns = count_columns(by)
         filters, step = self._range("c", start_ms, end_ms, step_ms)
-        for column, values in zip(count_columns(tuple(where or ())), (where or {}).values()):
+        for column, values in zip(count_columns(tuple(where or ())), (where or {}).values(), strict=False):
             filters.append(self._any_of(column, list(values)))
         sources = [step] + [(c, {"terms": {"field": c, "missing_bucket": True}}) for c in columns]
         return [CountRow(int(key["s"]), tuple(key[c] for c in columns), n["n"])
@@ -305,7 +317,8 @@ class OpenSearchRollups:
             if key["status"] is not None:
                 r.statuses[key["status"]] = n["calls"]
         filters[0] = {"term": {"t": "l"}}
-        for key, n in () if not latency else self._composite(filters, [step, *keys, ("bucket", {"terms": {"field": "bucket"}})], ("n",)):
+        sources = [step, *keys, ("bucket", {"terms": {"field": "bucket"}})]
+        for key, n in () if not latency else self._composite(filters, sources, ("n",)):
             row(key).latency[int(key["bucket"])] = n["n"]
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 

@@ -9,9 +9,11 @@ evaluation): each request gets what `search` would give it, or the QueryError / 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -63,6 +65,14 @@ def reason(exc) -> str:
 
 class SearchMixin:
     """The search half of OpenSearchStore (needs client, alias, _exc, _call, _refresh)."""
+
+    if TYPE_CHECKING:   # provided by OpenSearchStore
+        client: Any
+        alias: str
+        _exc: Any       # opensearchpy.exceptions
+
+        def _refresh(self) -> None: ...
+        def _call(self, method, **kwargs) -> Any: ...
 
     def search(self, request: SearchRequest) -> SearchResult:
         self._refresh()
@@ -165,7 +175,7 @@ class SearchMixin:
             except (StoreError, self._exc.TransportError) as exc:
                 failure = exc if isinstance(exc, StoreError) else StoreError(f"OpenSearch refused a batch: {exc}")
                 responses = [failure] * len(chunk)
-            for (key, _), response in zip(chunk, responses):
+            for (key, _), response in zip(chunk, responses, strict=False):
                 answers[key] = response
         return answers
 
@@ -247,10 +257,8 @@ class SearchMixin:
             return None   # no snapshot (e.g. no index yet): search_after alone still never repeats
 
     def _close_pit(self, pit: str) -> None:
-        try:
+        with contextlib.suppress(self._exc.TransportError):   # it expires on its own
             self.client.delete_pit(body={"pit_id": [pit]})
-        except self._exc.TransportError:
-            pass   # it expires on its own
 
     def _aggs_body(self, request: SearchRequest, query: dict) -> dict | None:
         """The facets' and histogram's search; None when there are none or no time is allowed."""

@@ -23,19 +23,19 @@ be kept until its whole month or year is past the cutoff.
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 DAY_MS = 86_400_000
 DEFAULT_DAY_PARTITION_DAYS = 31
 
 
 def _utc(ts_ms: int) -> datetime:
-    return datetime.fromtimestamp(ts_ms // 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ts_ms // 1000, tz=UTC)
 
 
 def _ms(year: int, month: int = 1, day: int = 1) -> int:
-    return int(datetime(year, month, day, tzinfo=timezone.utc).timestamp()) * 1000
+    return int(datetime(year, month, day, tzinfo=UTC).timestamp()) * 1000
 
 
 def year_span(ts_ms: int) -> tuple[int, int]:

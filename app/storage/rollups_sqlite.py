@@ -30,17 +30,37 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Collection, ContextManager, Mapping
 
-from ..rollups.model import (COUNT_DIMENSIONS, DAY_MS, HOUR_MS, MINUTE_MS, WIDTHS, CountRow, ProviderRow, Sums,
-                             check_range, count_columns, pieces)
+from ..rollups.model import (  # noqa: F401 (DAY_MS, HOUR_MS: imported from here too)
+    COUNT_DIMENSIONS,
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    WIDTHS,
+    CountRow,
+    ProviderRow,
+    Sums,
+    check_range,
+    count_columns,
+    pieces,
+)
 from .base import StoreError
 from .rollups_sqlite_keys import COUNTS, KEYS_SCHEMA, LATENCY, PROVIDERS, VALUES, Keys, has_v1, migrate_v1
 from .rollups_sqlite_series import minute_calls, values
-from .rollups_sqlite_sketches import MERGE, SCHEMA as SKETCH_SCHEMA, V2_LATENCY, add_into, group, has_v2, migrate_v2, \
-    pack, register
+from .rollups_sqlite_sketches import (
+    MERGE,
+    SCHEMA as SKETCH_SCHEMA,
+    V2_LATENCY,
+    add_into,
+    group,
+    has_v2,
+    migrate_v2,
+    pack,
+    register,
+)
 
 SCHEMA = KEYS_SCHEMA + SKETCH_SCHEMA + (
     "CREATE TABLE IF NOT EXISTS counts_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
@@ -116,7 +136,7 @@ def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WID
                 for (m, k), found in rows.items():
                     key = (m - m % w, k)
                     had = coarse.get(key)
-                    coarse[key] = found if had is None else tuple(x + y for x, y in zip(had, found))
+                    coarse[key] = found if had is None else tuple(x + y for x, y in zip(had, found, strict=True))
                 rows_at = coarse
             else:
                 rows_at = rows
@@ -166,7 +186,7 @@ def replace_range(conn: sqlite3.Connection, start_ms: int, end_ms: int, sums: Su
 
 def _matching(values_of: Mapping[int, tuple], positions: list[int], wanted: list[set]) -> list[int]:
     return [ident for ident, values in values_of.items()
-            if all(values[p] in allowed for p, allowed in zip(positions, wanted))]
+            if all(values[p] in allowed for p, allowed in zip(positions, wanted, strict=True))]
 
 
 class SQLiteRollups:
@@ -174,7 +194,7 @@ class SQLiteRollups:
     connection; `transaction()` a connection inside a write transaction of the owner's."""
 
     def __init__(self, reader: Callable[[], sqlite3.Connection],
-                 transaction: Callable[[], ContextManager[sqlite3.Connection]]):
+                 transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]):
         self._reader = reader
         self._transaction = transaction
         self.keys = Keys()
@@ -259,7 +279,8 @@ class SQLiteRollups:
             if not ids:
                 return []
         if match is not None:
-            ids = [k for k in (values_of if ids is None else ids) if match(dict(zip(COUNT_DIMENSIONS, values_of[k])))]
+            ids = [k for k in (values_of if ids is None else ids)
+                   if match(dict(zip(COUNT_DIMENSIONS, values_of[k], strict=False)))]
             if not ids:
                 return []
         summed: dict[tuple, int] = {}
@@ -271,7 +292,8 @@ class SQLiteRollups:
         else:
             for s, n in self._steps("counts_by_key", "", "n", start_ms, end_ms, step_ms, ids):
                 summed[(s,)] = summed.get((s,), 0) + n
-        return [CountRow(key[0] * MINUTE_MS, tuple(key[1:]), n) for key, n in sorted(summed.items(), key=lambda kv: kv[0][0])]
+        return [CountRow(key[0] * MINUTE_MS, tuple(key[1:]), n)
+                for key, n in sorted(summed.items(), key=lambda kv: kv[0][0])]
 
     def providers(self, start_ms: int, end_ms: int, step_ms: int,
                   providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:

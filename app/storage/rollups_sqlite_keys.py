@@ -10,14 +10,14 @@ transaction inserted are gone).
 The first layout (`rollup_counts`, `rollup_providers`, `rollup_latency`: the values as text in
 each row and again in a JSON key, times in ms) is copied into the present one when a store opens
 it, in one transaction, then dropped (`migrate_v1`). Counts keys stored before a dimension was
-added are read with None for it (and `rollup_meta` says which dimensions every row knows). Its counts were kept by five dimensions; the
-integration call's three come after them as nulls, and `rollup_meta` says only the first five
-may be asked until a rebuild of every stored minute.
+added are read with None for it (and `rollup_meta` says which dimensions every row knows). Its
+counts were kept by five dimensions; the integration call's three come after them as nulls, and
+`rollup_meta` says only the first five may be asked until a rebuild of every stored minute.
 """
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 import orjson
 
@@ -68,7 +68,7 @@ class Keys:
             blobs = [(family, orjson.dumps(values)) for values in missing]
             conn.executemany("INSERT OR IGNORE INTO rollup_keys (family, key) VALUES (?, ?)", blobs)
             with self._lock:
-                for values, args in zip(missing, blobs):
+                for values, args in zip(missing, blobs, strict=True):
                     (ident,) = conn.execute("SELECT id FROM rollup_keys WHERE family = ? AND key = ?", args).fetchone()
                     self._ids[(family, values)] = ident
                     self._values[ident] = (family, values)
@@ -97,17 +97,18 @@ def migrate_v1(conn, keys: Keys) -> int:
     write transaction); the rows copied."""
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     copies = {
-        "rollup_counts": ("SELECT width / 60000, minute_ms / 60000, component, type, level, outcome, service, n "
-                          "FROM rollup_counts", COUNTS, 5,   # keyed by the first five dimensions
-                          "INSERT INTO counts_by_key VALUES (?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET n = n + excluded.n"),
-        "rollup_providers": ("SELECT width / 60000, minute_ms / 60000, provider, kind, status, calls, failures, timeouts "
-                             "FROM rollup_providers", PROVIDERS, 3,
-                             "INSERT INTO calls_by_key VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET "
-                             "calls = calls + excluded.calls, failures = failures + excluded.failures, "
-                             "timeouts = timeouts + excluded.timeouts"),
+        "rollup_counts": (("SELECT width / 60000, minute_ms / 60000, component, type, level, outcome, service, n "
+                           "FROM rollup_counts"), COUNTS, 5,   # keyed by the first five dimensions
+                          ("INSERT INTO counts_by_key VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (w, m, k) DO UPDATE SET n = n + excluded.n")),
+        "rollup_providers": (("SELECT width / 60000, minute_ms / 60000, provider, kind, status, calls, failures, timeouts "
+                              "FROM rollup_providers"), PROVIDERS, 3,
+                             ("INSERT INTO calls_by_key VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET "
+                              "calls = calls + excluded.calls, failures = failures + excluded.failures, "
+                              "timeouts = timeouts + excluded.timeouts")),
         "rollup_latency": ("SELECT width / 60000, minute_ms / 60000, provider, kind, bucket, n FROM rollup_latency",
-                           LATENCY, 2, "INSERT INTO latency_by_key VALUES (?, ?, ?, ?, ?) "
-                           "ON CONFLICT (w, m, k, b) DO UPDATE SET n = n + excluded.n"),
+                           LATENCY, 2, ("INSERT INTO latency_by_key VALUES (?, ?, ?, ?, ?) "
+                                        "ON CONFLICT (w, m, k, b) DO UPDATE SET n = n + excluded.n")),
     }
     copied = 0
     for table, (select, family, width, insert) in copies.items():

@@ -7,7 +7,7 @@ offers them as methods): the sums a page needs in bulk, as plain lists and dicts
 - `values`: a model.MEASURES field's sketch over a range, per value of its group field."""
 from __future__ import annotations
 
-from typing import Collection, Mapping
+from collections.abc import Collection, Mapping
 
 from ..rollups.model import DAY_MS, MEASURES, MINUTE_MS, check_range
 from .rollups_sqlite_keys import PROVIDERS, VALUES
@@ -47,7 +47,7 @@ def values(rollups, start_ms: int, end_ms: int, field: str,
     """The sketch of a MEASURES field over [start_ms, end_ms) (one step: day rows serve its whole
     days, SQL sums them) per value of its group field; `where`: {qualifier: allowed values}."""
     check_range(start_ms, end_ms, MINUTE_MS)
-    group, qualifiers = MEASURES[field]
+    _group, qualifiers = MEASURES[field]
     unknown = [q for q in where or () if q not in qualifiers]
     if unknown:
         raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from array import array
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _SWAP = sys.byteorder != "little"
@@ -63,7 +63,7 @@ def unpack(blob: bytes) -> zip:
     if _SWAP:
         keys.byteswap()
         counts.byteswap()
-    return zip(keys, counts)
+    return zip(keys, counts, strict=False)
 
 
 def add_into(into: dict[int, int], blob: bytes) -> None:

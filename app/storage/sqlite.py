@@ -28,17 +28,17 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
 from ..events.schema import get_path, load_schema
 from ..query.sql import KeyIndex
-from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from ..rollups.model import reduce_pairs
+from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, span_name
 from .rollups_sqlite import SQLiteRollups, add_sums, create_tables
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
@@ -121,7 +121,7 @@ class SQLiteStore:
                             f"VALUES ({', '.join('?' * (len(self.columns) + 4))})")
 
     @classmethod
-    def from_url(cls, url: str, **options) -> "SQLiteStore":
+    def from_url(cls, url: str, **options) -> SQLiteStore:
         parts = urlsplit(url)
         path = unquote(parts.netloc + parts.path)
         if not path:
@@ -196,12 +196,12 @@ class SQLiteStore:
         statements = [
             # rowid = (ms since the partition began) << SEQ_BITS | sequence: rows are stored in time
             # order, so time windows are rowid ranges and no time index is needed
-            f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
-            f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)",
+            (f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
+             f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)"),
             # detail=column: no token positions (a third of the index, a quarter cheaper to
             # write); phrases are matched as all-words and then verified on the stored text
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, keys, content='', "
-            f"detail=column, tokenize='unicode61 remove_diacritics 2')",
+            (f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, keys, content='', "
+             f"detail=column, tokenize='unicode61 remove_diacritics 2')"),
         ]
         for sql in statements:
             conn.execute(sql)
@@ -236,7 +236,7 @@ class SQLiteStore:
         prepared = []
         for pos, event in enumerate(events):
             client_id = bool(event.get("_client_id"))
-            ts, event_id, row, text = self._prepare(event)
+            _ts, event_id, row, text = self._prepare(event)
             prepared.append((pos, event_id, client_id, row, text))
         try:
             with self._write_lock, self._process_lock():
@@ -288,8 +288,8 @@ class SQLiteStore:
         kept.sort(key=lambda item: item[3][0])  # by time: rowids ascend, B-tree inserts stay local
         day_start = start
         rowids = self._allot_rowids(conn, day, [item[3][0] - day_start for item in kept])
-        rows = [(rowid, *item[3]) for rowid, item in zip(rowids, kept)]
-        texts = [(rowid, *item[4]) for rowid, item in zip(rowids, kept)]
+        rows = [(rowid, *item[3]) for rowid, item in zip(rowids, kept, strict=True)]
+        texts = [(rowid, *item[4]) for rowid, item in zip(rowids, kept, strict=True)]
         conn.executemany(self._insert_sql.format(day=day), rows)
         conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body, keys) VALUES (?, ?, ?, ?)", texts)
         conn.execute("UPDATE partitions SET events = events + ? WHERE day = ?", (len(rows), day))

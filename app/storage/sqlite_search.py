@@ -22,9 +22,8 @@ import orjson
 from ..query.ast import MatchAll, QueryError
 from ..query.fields import resolve
 from ..query.sql import DAY, HI, LO, Compiled, KeyIndex, SQLCompiler, json_path
+from .base import Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult, histogram_buckets
 from .partitioning import name_span
-from .base import (Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult,
-                   histogram_buckets)
 
 SEQ_BITS = 10          # up to 1,024 events per millisecond keep their exact place in time
 FULL_DAY = 1 << 62  # an upper rowid bound past any row
@@ -222,7 +221,7 @@ class PartitionSearch:
                 raise
             timed_out = True
         facets = {}
-        for name, counter in zip(request.facets, counts):
+        for name, counter in zip(request.facets, counts, strict=True):
             top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:request.facet_size]
             facets[name] = Facet([FacetValue(v, n) for v, n in top], approximate=approximate, timed_out=timed_out)
         return facets

@@ -9,16 +9,16 @@ folded. What a bare term finds is app/query/searchable.py's.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
 import tantivy
 from tantivy import FieldType, Occur, Query
 
+from ..events.convert import format_ts
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from ..query.fields import QueryField, resolve, typed_value
-from ..events.convert import format_ts
 from ..query.searchable import KEY_CHARS, bare_keys, identifier_fields, ip_forms
 from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, LOWER, SEQ_BITS, WORDS, analyzers, index_schema
@@ -166,7 +166,7 @@ class TantivyCompiler:
         value = self._typed(info, node.value)
         path = tantivy_path(info)
         if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
-            return Query.term_query(self.schema, path, datetime.fromtimestamp(value / 1000, timezone.utc))
+            return Query.term_query(self.schema, path, datetime.fromtimestamp(value / 1000, UTC))
         if info.type == "long" and isinstance(value, float):
             return Query.empty_query()    # a whole-number field never equals 1.5
         if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
@@ -207,8 +207,8 @@ class TantivyCompiler:
             parts = [f"{op}{value if info.type == 'date' else _number(value)}" for op, value in bounds
                      if value is not None]
         else:   # text: an inclusive or exclusive range of terms
-            parts = [f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
-                     f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}"]
+            parts = [(f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
+                      f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}")]
         # one comparison per bound: tantivy 0.27 panics on an exclusive lower float bound in
         # the bracket form ({5.0 TO 7]) but not on >5.0
         try:
@@ -271,5 +271,5 @@ def _as_datetime(value: str) -> datetime | None:
         when = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 

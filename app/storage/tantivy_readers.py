@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import tantivy
 
@@ -44,7 +44,7 @@ class Readers:
     def shards(self, partition: Path) -> list[tuple[str, tantivy.Index]]:
         """(shard name, current reader) of every shard of a partition directory (shards still
         being created are skipped; a missing partition has none)."""
-        out = []
+        out: list[tuple[str, tantivy.Index]] = []
         try:
             shards = self.listing(partition)
         except FileNotFoundError:

@@ -30,8 +30,8 @@ converts in 0.6 of the time.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import orjson
 import tantivy

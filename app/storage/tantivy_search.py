@@ -17,9 +17,9 @@ from tantivy import FieldType, Order, Query
 from ..query.fields import resolve
 from ..rollups import answer
 from .base import Facet, FacetValue, SearchRequest, SearchResult, histogram_buckets
+from .tantivy_docs import decode_cursor, encode_cursor
 from .tantivy_query import TantivyCompiler, all_of, any_of, tantivy_path, time_range
 from .tantivy_schema import SEQ_BITS, index_schema
-from .tantivy_docs import decode_cursor, encode_cursor
 
 TERMS_SIZE = 1000            # values per facet each index returns (merged, then cut to facet_size)
 NOT_COUNTED = {"event.id", "@timestamp"}   # one event a value: no facet (the histogram counts time)
@@ -48,7 +48,8 @@ class TantivySearch:
         rollups = getattr(self.store, "rollups", None)
         if rollups is not None and spans and (request.total_bound > 0 or request.facets or request.histogram_ms):
             # an open window is the stored partitions' span (the same events)
-            bounded = replace(request, start_ms=min(s for _, s, _ in spans) if request.start_ms is None else request.start_ms,
+            bounded = replace(request,
+                              start_ms=min(s for _, s, _ in spans) if request.start_ms is None else request.start_ms,
                               end_ms=max(e for _, _, e in spans) if request.end_ms is None else request.end_ms)
             found = answer.plan(bounded.query, bounded.start_ms, bounded.end_ms, bounded.facets, bounded.histogram_ms,
                                 rollups.dimensions(), total=request.total_bound > 0)

@@ -29,14 +29,15 @@ one id.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
@@ -44,16 +45,15 @@ import tantivy
 from tantivy import Query
 
 from ..query.ast import QueryError
-from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from ..rollups.model import reduce_pairs
+from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .group_commit import GroupCommit, Ticket
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
 from .rollups_sqlite import RollupFile
-from .tantivy_readers import Readers
-from .tantivy_writer import ShardWriter, create_index
 from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
-from .tantivy_schema import (LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers,
-                             index_schema)
+from .tantivy_readers import Readers
+from .tantivy_schema import LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers, index_schema
+from .tantivy_writer import ShardWriter, create_index
 
 MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
 OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
@@ -85,7 +85,7 @@ class TantivyStore:
         self.rollups = RollupFile(self.directory / "rollups.db") if rollups and not self.read_only else None
 
     @classmethod
-    def from_url(cls, url: str, **options) -> "TantivyStore":
+    def from_url(cls, url: str, **options) -> TantivyStore:
         parts = urlsplit(url)
         path = unquote(parts.netloc + parts.path)
         if not path:
@@ -244,7 +244,7 @@ class TantivyStore:
         finally:
             if lock:
                 lock.close()
-        for k, pos in (item[0] for item in stored):
+        for k, _pos in (item[0] for item in stored):
             group[k].result.stored += 1
         for k, pos in combined.duplicates:
             group[k].result.duplicates.append(pos)
@@ -305,10 +305,8 @@ class TantivyStore:
         """After a failed add or commit: drop the writer (its uncommitted documents with it)."""
         writer = self._writers.pop(part, None)
         if writer is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 writer.writer.rollback()
-            except ValueError:
-                pass
 
     def _existing_ids(self, part: str, ids: list[str]) -> set[str]:
         if not ids:
@@ -358,7 +356,7 @@ class TantivyStore:
         from .tantivy_search import TantivySearch
         try:
             return TantivySearch(self).run(request)
-        except BaseException as exc:   # noqa: BLE001 — tantivy's panics derive from BaseException
+        except BaseException as exc:
             if type(exc).__name__ != "PanicException":
                 raise
             raise QueryError(f"this query cannot run on the embedded store ({exc}); "
