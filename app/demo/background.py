@@ -9,6 +9,7 @@ since the run loop can yield it right away.
 from __future__ import annotations
 
 from . import catalog as C
+from .events import EventBuilders
 
 __all__ = ["BackgroundTraffic"]
 
@@ -28,7 +29,7 @@ _ERR_ROUTES = {"wallet-service": ("GET", "/api/v1/players/me/balance"),  # the p
                "sportsbook-service": ("POST", "/api/v1/sportsbook/bets")}
 
 
-class BackgroundTraffic:
+class BackgroundTraffic(EventBuilders):
     def bg_api(self) -> dict:  # anonymous traffic and load-balancer health checks; returned, not pushed
         r = self.r
         k = int(r() * len(_BG_API))
@@ -135,5 +136,5 @@ class BackgroundTraffic:
             other, boss = self.employees[int(r() * len(self.employees))], self.admins[int(r() * len(self.admins))]
             self.admin(t, boss, "permission_change", "role_granted", f"{boss[0]} granted 'senior_support' to {other[0]}",
                        {"type": "user", "id": other[0], "name": other[1]},
-                       [{"field": "roles", "old": list(other[2]), "new": list(other[2]) + ["senior_support"]}])
+                       [{"field": "roles", "old": list(other[2]), "new": [*other[2], "senior_support"]}])
         return n

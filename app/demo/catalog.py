@@ -35,7 +35,7 @@ IP_PREFIXES = ("192.0.2.", "198.51.100.", "203.0.113.")
 
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",  # noqa: E501
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
@@ -117,7 +117,7 @@ JOBS = (  # name, service, typical seconds, level of the start event, relative f
 
 # Background errors: service, error.type, message, code, stack trace.
 _PY = 'Traceback (most recent call last):\n  File "/srv/{svc}/app/{mod}.py", line {line}, in {fn}\n    {src}\n{typ}: {msg}'
-_JAVA = '{typ}: {msg}\n\tat com.example.{pkg}.{cls}.{fn}({cls}.java:{line})\n\tat com.example.{pkg}.Dispatcher.handle(Dispatcher.java:88)\n\tat java.base/java.lang.Thread.run(Thread.java:1583)'
+_JAVA = '{typ}: {msg}\n\tat com.example.{pkg}.{cls}.{fn}({cls}.java:{line})\n\tat com.example.{pkg}.Dispatcher.handle(Dispatcher.java:88)\n\tat java.base/java.lang.Thread.run(Thread.java:1583)'  # noqa: E501
 ERRORS = (
     ("wallet-service", "sqlalchemy.exc.OperationalError", "deadlock detected while updating wallets", "DB_DEADLOCK",
      _PY.format(svc="wallet", mod="ledger", line=212, fn="apply_entry", src="session.flush()",
@@ -137,7 +137,8 @@ ERRORS = (
     ("player-service", "ValueError", 'invalid date of birth "31.02.1990"', "VALIDATION",
      _PY.format(svc="player", mod="profile", line=140, fn="parse_dob", src="datetime.strptime(raw, '%d.%m.%Y')",
                 typ="ValueError", msg='day is out of range for month')),
-    ("sportsbook-service", "MarketSuspendedException", 'market "Over 2.5 goals" suspended while placing bet', "MARKET_SUSPENDED",
+    ("sportsbook-service", "MarketSuspendedException", 'market "Over 2.5 goals" suspended while placing bet',
+     "MARKET_SUSPENDED",
      _JAVA.format(typ="com.example.sportsbook.MarketSuspendedException", msg='market "Over 2.5 goals" suspended',
                   pkg="sportsbook.betting", cls="BetPlacementService", fn="place", line=318)),
 )
@@ -150,5 +151,6 @@ SPIKE_ERROR = (
                typ="sqlalchemy.exc.ProgrammingError",
                msg='(psycopg.errors.UndefinedColumn) column wallets.bonus_locked does not exist'),
 )
-TIMEOUT_TRACE = _PY.format(svc="{svc}", mod="providers/client", line=164, fn="call", src="resp = self._session.post(url, json=body, timeout=30)",
+TIMEOUT_TRACE = _PY.format(svc="{svc}", mod="providers/client", line=164, fn="call",
+                           src="resp = self._session.post(url, json=body, timeout=30)",
                            typ="httpx.ReadTimeout", msg="timed out after 30.0 s waiting for {provider}")

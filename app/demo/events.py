@@ -1,14 +1,19 @@
 """Event constructors and id helpers for the demo generator.
 
-`EventBuilders` is mixed into `generator._Sim`, which provides `r` (rng.random), `push(ts, event)`
-(onto the time-ordered heap), `n` (the id counter), `salt48`/`salt128` and `hosts`. Each builder
+`EventBuilders` is the base of the simulator's mixins (stories, background, incidents); the state
+they share is declared on `SimState` and set by `generator._Sim`: `r` (rng.random), `push(ts, event)`
+(onto the time-ordered heap), `n` (the id counter), `salt48`/`salt128`, `hosts`, ... Each builder
 makes one fresh dict tree shaped like app/events/schema.yaml and pushes it; `@timestamp` is filled
 in by the run loop when the event is yielded.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIN", "HOUR", "DAY", "EventBuilders"]
+import random
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DAY", "HOUR", "MIN", "Employee", "EventBuilders", "Player", "SimState"]
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000  # epoch-ms units, used by every module of the generator
 # Ids come from a counter scrambled by a per-seed salt: cheap, unique and reproducible.
@@ -17,7 +22,57 @@ _M128, _K128 = (1 << 128) - 1, 0x9E3779B97F4A7C15F39CC0605CEDC835
 _LETTER = {h: "abcdef"[int(h, 16) % 6] for h in "0123456789abcdef"}
 
 
-class EventBuilders:
+class Player:
+    __slots__ = ("bal", "card", "cur", "email", "game", "id", "ip", "limit", "name", "pay", "phone", "stake", "ua")
+    bal: float
+    card: str | None                    # None: a payment provider without cards
+    cur: str
+    email: str
+    game: int                           # an index into catalog.GAME_PROVIDERS
+    id: str
+    ip: str
+    limit: float
+    name: str
+    pay: int
+    phone: str
+    stake: float
+    ua: str
+
+
+Employee = tuple[str, str, Any, str]    # id, name, roles, back-office session id
+
+
+class SimState:
+    """The state the simulator's mixins share, set by `generator._Sim.__init__` (declared here, once,
+    for the type checker and the reader)."""
+    rng: random.Random
+    r: Callable[[], float]                  # rng.random
+    push: Callable[[int, Any], None]        # (ts, event or task) onto the time-ordered heap
+    S: int                                  # the window, epoch ms
+    E: int
+    n: int                                  # the id counter, scrambled by the salts
+    salt48: int
+    salt128: int
+    hosts: dict[str, list[str]]
+    versions: dict[str, str]
+    players: list[Player]
+    employees: list[Employee]
+    payers: list[Employee]
+    admins: list[Employee]
+    security: Employee
+    out_prov: str | None                    # the provider outage incidents() planned: provider, start, end
+    out_s: int
+    out_e: int
+
+    def player(self) -> Player:  # a few players are much more active than most
+        r = self.r
+        return self.players[int(r() * r() * len(self.players))]
+
+    def outage(self, prov, t) -> bool:  # inside the provider outage that incidents() planned?
+        return prov == self.out_prov and self.out_s <= t < self.out_e
+
+
+class EventBuilders(SimState):
     # ids ---------------------------------------------------------------------------------------
     def hx(self) -> str:  # 12 hex digits: never a 13-digit run
         self.n += 1
@@ -91,7 +146,7 @@ class EventBuilders:
 
     def err(self, ts, svc, etype, emsg, trace, code=None, level="error", actor=None, sid=None, cid=None,
             classified=True):
-        ev = {"@timestamp": "", "message": f"{etype}: {emsg}", "log": {"level": level}}
+        ev: dict[str, Any] = {"@timestamp": "", "message": f"{etype}: {emsg}", "log": {"level": level}}
         if classified:
             ev["event"] = {"component": "error", "type": "system_error", "action": "exception", "outcome": "failure"}
         ev["service"] = {"name": svc}

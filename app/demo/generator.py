@@ -31,20 +31,19 @@ from __future__ import annotations
 
 import heapq
 import random
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import count
-from typing import Iterator
 
 from ..events.convert import format_ts
 from . import catalog as C
 from .background import BackgroundTraffic
-from .events import DAY, HOUR, MIN, EventBuilders
+from .events import DAY, HOUR, MIN, Player
 from .incidents import DeploysAndIncidents
-from .stories import PlayerStories
 
 __all__ = ["generate"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS: list[str] = []  # "SS.mmmZ" for every millisecond of a minute, built on first use
 _HOURLY = (0.55, 0.4, 0.3, 0.25, 0.22, 0.25, 0.35, 0.5, 0.65, 0.75, 0.8, 0.85,  # by UTC hour
            0.9, 0.9, 0.9, 0.95, 1.05, 1.2, 1.35, 1.5, 1.6, 1.55, 1.3, 0.9)
@@ -57,9 +56,9 @@ def generate(events: int, days: int = 7, seed: int = 42, end: datetime | None = 
     if events < 0 or days <= 0:
         raise ValueError("events must be >= 0 and days > 0")
     if end is None:
-        end = datetime.now(timezone.utc)
+        end = datetime.now(UTC)
     elif end.tzinfo is None:
-        end = end.replace(tzinfo=timezone.utc)
+        end = end.replace(tzinfo=UTC)
     end_ms = (end - _EPOCH) // timedelta(milliseconds=1)
     return _run(events, end_ms - days * DAY, end_ms, random.Random(seed))
 
@@ -74,7 +73,7 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             heap.clear()
     budget = n_events - len(heap)
     # Story starts follow a day/night curve: a virtual clock x (uniform) is mapped to real time.
-    bounds = [start] + list(range((start // HOUR + 1) * HOUR, end, HOUR)) + [end]
+    bounds = [start, *range((start // HOUR + 1) * HOUR, end, HOUR), end]
     weights = [_HOURLY[(b // HOUR) % 24] * (1.15 if (b // DAY + 3) % 7 >= 5 else 1.0) for b in bounds[:-1]]
     cum = [0.0]
     for i, w in enumerate(weights):
@@ -123,11 +122,7 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             x = min(total, x + (total - x) / (budget - produced) * mean_k * 2.0 * r())
 
 
-class _Player:
-    __slots__ = ("id", "name", "email", "cur", "ip", "phone", "limit", "ua", "pay", "card", "bal", "stake", "game")
-
-
-class _Sim(EventBuilders, PlayerStories, BackgroundTraffic, DeploysAndIncidents):
+class _Sim(DeploysAndIncidents, BackgroundTraffic):    # (and PlayerStories, EventBuilders, SimState)
     """The simulated platform: its state lives here, its behaviour comes from the mixins.
 
     State the mixins share: `r` (rng.random) and `rng`, `push(ts, event_or_task)` onto `heap`, the
@@ -162,7 +157,7 @@ class _Sim(EventBuilders, PlayerStories, BackgroundTraffic, DeploysAndIncidents)
         self.security = ([e for e in self.employees if "security" in e[2]] or self.employees)[0]
 
     def _player(self, i):
-        rng, r, p = self.rng, self.rng.random, _Player()
+        rng, r, p = self.rng, self.rng.random, Player()
         first, last = rng.choice(C.FIRST_NAMES), rng.choice(C.LAST_NAMES)
         _, p.cur, pp, _ = _COUNTRIES[int(r() * len(_COUNTRIES))]
         p.id, p.name = f"p-{i + 1:06d}", f"{first} {last}"
@@ -177,13 +172,6 @@ class _Sim(EventBuilders, PlayerStories, BackgroundTraffic, DeploysAndIncidents)
         p.bal, p.stake = float(int(r() * 200)), C.BETS[int(r() * r() * len(C.BETS))]
         p.game = int(r() * len(C.GAME_PROVIDERS))
         return p
-
-    def player(self) -> _Player:  # a few players are much more active than most
-        r = self.r
-        return self.players[int(r() * r() * len(self.players))]
-
-    def outage(self, prov, t) -> bool:  # inside the provider outage that incidents() planned?
-        return prov == self.out_prov and self.out_s <= t < self.out_e
 
     # dispatch ----------------------------------------------------------------------------------
     def story(self, t, x, room) -> int:  # x: the run loop's draw, >= 0.585 (below that: one API request)

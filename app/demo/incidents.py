@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import catalog as C
 from .events import DAY, HOUR, MIN
+from .stories import PlayerStories
 
 __all__ = ["DeploysAndIncidents"]
 
@@ -18,7 +19,7 @@ _PAY_OUT = tuple(p[0] for p in C.PAYMENT_PROVIDERS[:2])  # payment providers tha
 _SERVICES = tuple(C.SERVICES)
 
 
-class DeploysAndIncidents:
+class DeploysAndIncidents(PlayerStories):
     def deploy(self, t, svc, old, new, action="deploy") -> None:
         verb = "Rolling back" if action == "rollback" else "Deploying"
         self.sys(t, "service_lifecycle", action, "warning" if action == "rollback" else "info", svc,

@@ -3,10 +3,10 @@ live tail, the alerts and the integration status move while someone looks at the
 
 `Trickle` is the simulated platform of generator.py on the wall clock — the same stories, and the
 same players and employees as the stored demo (`platlogs demo` with the same --events and
---seed builds the same people), so a live player's history continues the demo's: `due(now_ms)` starts the stories of the time since the last call — about
-`rate` events a second — and returns the events whose time has come (a visit's later events come
-out later, when their time comes), in time order, stamped with their time. Every
-`incident_every_s` seconds one incident is planted, in turn:
+--seed builds the same people), so a live player's history continues the demo's: `due(now_ms)`
+starts the stories of the time since the last call — about `rate` events a second — and returns
+the events whose time has come (a visit's later events come out later, when their time comes),
+in time order, stamped with their time. Every `incident_every_s` seconds one incident is planted, in turn:
 
 - a brute-force login burst from one IP address (36 failed logins in 3-6 minutes: the
   brute-force-login-per-ip rule fires),
@@ -33,14 +33,14 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..events.convert import format_ts
 from . import catalog as C
 from .events import MIN
 from .generator import _Sim
 
-__all__ = ["Trickle", "run", "INCIDENTS"]
+__all__ = ["INCIDENTS", "Trickle", "run"]
 
 INCIDENTS = ("brute_force", "provider_outage", "error_spike")
 FAR = 2 ** 62                    # the simulation's end: never (events are pushed at their own time)
@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import orjson
-    from ..cli_common import _services    # the application: its settings, store and ingest pipeline
+
+    from ..cli_common import _services  # the application: its settings, store and ingest pipeline
 
     services = _services()
     stop = threading.Event()

@@ -9,14 +9,14 @@ total exactly. Player state (balance, limit, email, phone) changes as the storie
 from __future__ import annotations
 
 from . import catalog as C
-from .events import MIN
+from .events import MIN, EventBuilders
 
 __all__ = ["PlayerStories"]
 
 _MULTS = (0.2, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 10.0, 25.0, 100.0)  # win multipliers of a round
 
 
-class PlayerStories:
+class PlayerStories(EventBuilders):
     def visit(self, t, room) -> int:
         r, p = self.r, self.player()
         sid = "sess-" + self.hx()
@@ -285,6 +285,8 @@ class PlayerStories:
 
     def profile(self, t, p, sid, ip):
         r, x, notify = self.r, self.r(), None
+        old: object                     # the changed field's values: text, a number or a flag
+        new: object
         if x < 0.3:
             field, old = "email", p.email
             p.email = new = f"{p.id.replace('-', '')}.{self.hx()[:5]}@{C.MAIL_DOMAINS[int(r() * 5)]}"
