@@ -9,7 +9,6 @@ import click
 
 from .cli_common import _services
 
-
 # -- alerts -------------------------------------------------------------------------------
 
 @click.command()
@@ -93,6 +92,7 @@ def alerts_check(at: str, rules_dir: Path | None, only: tuple[str, ...], show_al
     group, value, threshold) — without notifying or changing any alert's state. Exits 1 when a
     rule could not be evaluated (a bad query, the store unreachable)."""
     import orjson
+
     from .alerts.evaluate import evaluate
     from .events.convert import format_ts
     from .query import QueryError
@@ -157,6 +157,7 @@ def alerts_test(rule_id: str, hours: int, rules_dir: Path | None, fmt: str) -> N
     windows that would have fired, and warnings (a group_by field the matching events lack).
     Nothing is notified or changed."""
     import orjson
+
     from .alerts.preview import as_dict, preview_rule
     from .events.convert import format_ts
 
@@ -242,7 +243,8 @@ def alerts_mute(alert_id: int, until: str, whole_rule: bool, comment: str, rules
     """Hold back an open alert's notifications until a time."""
     end = _moment(until, "--until")
     from .alerts.lifecycle import iso
-    _act(rules_dir, lambda a: f"muted until {iso(a.mute_alert(alert_id, end, whole_rule=whole_rule, comment=comment).until)}")
+    _act(rules_dir, lambda a: "muted until " + str(iso(a.mute_alert(alert_id, end, whole_rule=whole_rule,
+                                                                      comment=comment).until)))
 
 
 @alerts.command("unmute")
@@ -252,7 +254,7 @@ def alerts_mute(alert_id: int, until: str, whole_rule: bool, comment: str, rules
 @_RULES_OPTION
 def alerts_unmute(alert_id: int, whole_rule: bool, comment: str, rules_dir: Path | None) -> None:
     """Lift the mutes in force on an open alert (its group's, or with --whole-rule its rule's)."""
-    _act(rules_dir, lambda a: f"{a.unmute_alert(alert_id, whole_rule=whole_rule, comment=comment)} mute(s) lifted")
+    _act(rules_dir, lambda a: f"{a.unmute_alert(alert_id, whole_rule=whole_rule, comment=comment).mutes} mute(s) lifted")
 
 
 @alerts.group("maintenance")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import audit
 from ..search import masking
@@ -47,6 +48,13 @@ class Actor:
     @classmethod
     def command_line(cls) -> Actor:
         return cls.of(audit.operator(), audit.host_source())
+
+
+class Lifted(NamedTuple):
+    """Mutes lifted: of the rule, for the group (None: every group), how many."""
+    rule_id: str
+    group: str | None
+    mutes: int
 
 
 def shown_target(kind: str, target: str) -> str:
@@ -139,11 +147,11 @@ class AlertActions:
                      {"alert_id": inst.id, "comment": comment or None})
         return mute
 
-    def unmute_alert(self, instance_id: int, *, whole_rule: bool = False, comment: str = "") -> int:
+    def unmute_alert(self, instance_id: int, *, whole_rule: bool = False, comment: str = "") -> Lifted:
         inst = self._open(instance_id)
         return self.unmute(inst.rule_id, None if whole_rule or inst.group is None else inst.group, comment)
 
-    def lift_mute(self, mute_id: int, comment: str = "") -> int:
+    def lift_mute(self, mute_id: int, comment: str = "") -> Lifted:
         """Lift a mute in force by its id: a rule-wide mute lifts every mute of the rule, a
         group's mute that group's mutes."""
         mute = next((m for m in self.alerts.mutes() if m.id == mute_id), None)
@@ -151,14 +159,14 @@ class AlertActions:
             raise LookupError(f"No mute #{mute_id} in force.")
         return self.unmute(mute.rule_id, mute.group_key, comment)
 
-    def unmute(self, rule_id: str, group: str | None, comment: str = "") -> int:
+    def unmute(self, rule_id: str, group: str | None, comment: str = "") -> Lifted:
         count = self.alerts.unmute(rule_id, group, by=self.actor.name, comment=comment)
         if not count:
             raise Conflict(f"No mute in force for {self._what(rule_id, group)}.")
         self._record("alert_unmuted", f"lifted {count} mute(s) of {self._what(rule_id, group)}"
                      + (f": {comment}" if comment else ""), {"type": "alert_rule", "id": rule_id},
                      [{"field": "muted", "old": True, "new": False}])
-        return count
+        return Lifted(rule_id, group, count)
 
     # -- maintenance windows --------------------------------------------------------------------
 
@@ -200,12 +208,9 @@ class AlertActions:
         """Create (`creating`) or replace a rule made here; the rule and the changed fields
         ([] for a replacement that changes nothing: then nothing is written)."""
         rule = validate_rule(definition, source="ui")
-        entry = self.catalog.ui(rule.id)
         if creating and rule.id in self.catalog.ids():
             raise Conflict(f"id {rule.id!r} is already used; choose another id")
-        if not creating and entry is None:
-            raise LookupError(f"no rule {rule.id!r} made in the back office")
-        old = {} if creating else entry.row.data
+        old = {} if creating else self._stored(rule.id)
         changes = [{"field": k, "old": old.get(k), "new": definition.get(k)}
                    for k in sorted(set(old) | set(definition)) if old.get(k) != definition.get(k)]
         if not changes:
@@ -220,11 +225,17 @@ class AlertActions:
         self.__dict__.pop("catalog", None)
         return rule, changes
 
-    def delete_ui_rule(self, rule_id: str) -> None:
+    def _stored(self, rule_id: str) -> dict:
+        """The stored definition of a rule made here (LookupError: none)."""
         entry = self.catalog.ui(rule_id)
-        if entry is None or not self.alerts.delete_ui_rule(rule_id, by=self.actor.name):
+        if entry is None or entry.row is None:
             raise LookupError(f"no rule {rule_id!r} made in the back office")
-        old = entry.row.data
+        return entry.row.data
+
+    def delete_ui_rule(self, rule_id: str) -> None:
+        old = self._stored(rule_id)
+        if not self.alerts.delete_ui_rule(rule_id, by=self.actor.name):
+            raise LookupError(f"no rule {rule_id!r} made in the back office")
         self._record("alert_rule_deleted", f"deleted alert rule {rule_id}",
                      {"type": "alert_rule", "id": rule_id, "name": str(old.get("name", ""))},
                      [{"field": k, "old": v, "new": None} for k, v in sorted(old.items())])

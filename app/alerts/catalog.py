@@ -22,10 +22,10 @@ Disabled rules are in force (listed, not evaluated: the scheduler skips them).""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 from .model import Rule
 from .rules import RuleError, load_file, rule_files, validate_rule
@@ -61,7 +61,7 @@ class Catalog:
 
     def rules(self) -> list[Rule]:
         """The rules in force, files' first (file-name order), then the back office's (by id)."""
-        return [e.rule for e in self.entries if e.in_force]
+        return [e.rule for e in self.entries if e.rule is not None and e.error is None]
 
     def in_force(self) -> list[Entry]:
         return [e for e in self.entries if e.in_force]
@@ -75,11 +75,11 @@ class Catalog:
     @cached_property
     def by_id(self) -> dict[str, Entry]:
         """Rule id -> the entry in force."""
-        return {e.id: e for e in self.entries if e.in_force}
+        return {e.id: e for e in self.entries if e.id is not None and e.in_force}
 
     def ids(self) -> set[str]:
         """Every id found, in force or not (a new rule must take none of them)."""
-        return {e.id for e in self.entries if e.id}
+        return {e.id for e in self.entries if e.id is not None}
 
     def file(self, rule_id: str) -> Entry | None:
         """The file rule in force with this id."""
@@ -96,15 +96,15 @@ def load_catalog(meta, rules_dir: Path | str | None, *, validate: Callable[[dict
     docstring). Never raises for a bad rule or file: each is an entry with its error."""
     directory = None if rules_dir is None else Path(rules_dir)
     catalog = Catalog(directory=directory)
-    owner: dict[str, Entry] = {}
+    owner: dict[str, Path] = {}       # id -> the file whose rule runs
     for entry in _file_entries(directory):
-        if entry.rule is not None and entry.id in owner:
-            first = owner[entry.id].file
-            entry = dataclasses.replace(entry, error=(
-                f"id already used in {first.name}, whose rule runs (the first file in name order keeps an id); "
-                f"this one, in {entry.file.name}, does not"))
-        elif entry.in_force:
-            owner[entry.id] = entry
+        if entry.id is not None and entry.file is not None and entry.in_force:
+            if entry.id in owner:
+                entry = dataclasses.replace(entry, error=(
+                    f"id already used in {owner[entry.id].name}, whose rule runs (the first file in name order keeps "
+                    f"an id); this one, in {entry.file.name}, does not"))
+            else:
+                owner[entry.id] = entry.file
         catalog.entries.append(entry)
     catalog.entries.extend(_ui_entries(meta, owner, validate or (lambda data: validate_rule(data, source=UI))))
     return catalog
@@ -128,7 +128,7 @@ def _file_entries(directory: Path | None):
             yield Entry(rule.id, rule, FILE, path)
 
 
-def _ui_entries(meta, files: dict[str, Entry], validate: Callable[[dict], Rule]):
+def _ui_entries(meta, files: dict[str, Path], validate: Callable[[dict], Rule]):
     from .lifecycle import Alerts
     for row in Alerts(meta).ui_rule_rows():
         try:
@@ -138,6 +138,6 @@ def _ui_entries(meta, files: dict[str, Entry], validate: Callable[[dict], Rule])
             continue
         if row.rule_id in files:
             yield Entry(row.rule_id, rule, UI, row=row, error=(
-                f"a rule file ({files[row.rule_id].file.name}) has the same id: the file's rule runs, this one does not"))
+                f"a rule file ({files[row.rule_id].name}) has the same id: the file's rule runs, this one does not"))
         else:
             yield Entry(row.rule_id, rule, UI, row=row)

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import select
 
 from . import history
 from .model import Rule
 from .queries import _validate_rule
-from .tables import (OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who,
-                     group_key, iso, now_ms, to_dt)
+from .tables import OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who, group_key, iso, now_ms, to_dt
 
 
 class Conflict(ValueError):
@@ -28,6 +27,7 @@ class AlertChanges:
     """What people do to alerts and rules (`Alerts` inherits these)."""
 
     Session: Callable
+    instance: Callable[[int], AlertInstance | None]     # queries.AlertQueries
 
     def _open_for_update(self, s, instance_id: int) -> AlertInstance:
         inst = s.scalar(select(AlertInstance).where(AlertInstance.id == instance_id).with_for_update())
@@ -77,8 +77,9 @@ class AlertChanges:
             for inst in touched:
                 inst.muted_until = max(until, inst.muted_until) if inst.muted_until and inst.muted_until > at else until
             text_ = f"until {iso(until)}" + (f": {comment}" if comment else "")
-            for inst in touched or [None]:
-                history.action(s, "muted", who, at, text_, inst=inst, rule_id=rule_id, group_key=key)
+            affected: list[AlertInstance | None] = [*touched] or [None]   # none open: the rule's entry
+            for target in affected:
+                history.action(s, "muted", who, at, text_, inst=target, rule_id=rule_id, group_key=key)
             s.commit()
             return mute
 
@@ -109,8 +110,9 @@ class AlertChanges:
                 touched = self._matching_open(s, rule_id, key)
                 for inst in touched:
                     inst.muted_until = None
-                for inst in touched or [None]:
-                    history.action(s, "unmuted", who, at, comment, inst=inst, rule_id=rule_id, group_key=key)
+                affected: list[AlertInstance | None] = [*touched] or [None]
+                for target in affected:
+                    history.action(s, "unmuted", who, at, comment, inst=target, rule_id=rule_id, group_key=key)
             s.commit()
             return len(mutes)
 

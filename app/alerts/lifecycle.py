@@ -47,10 +47,33 @@ from . import history
 from .changes import AlertChanges, Conflict  # noqa: F401
 from .model import Evaluation, Finding, Rule
 from .queries import AlertQueries, _validate_rule  # noqa: F401
+
 # the tables and helpers, importable from here as before
-from .tables import (DELIVERY_KINDS, FIRING, OPEN, PENDING, RESOLVED, SCHEDULER, AlertDelivery,  # noqa: F401
-                     AlertHistory, AlertInstance, AlertMute, Destination, MaintenanceWindow, RuleRun, RuleState, UIRule,
-                     _comment, _number, _who, group_key, iso, now_ms, to_dt, to_ms)
+from .tables import (  # noqa: F401
+    DELIVERY_KINDS,
+    FIRING,
+    OPEN,
+    PENDING,
+    RESOLVED,
+    SCHEDULER,
+    AlertDelivery,
+    AlertHistory,
+    AlertInstance,
+    AlertMute,
+    Destination,
+    MaintenanceWindow,
+    RuleRun,
+    RuleState,
+    UIRule,
+    _comment,
+    _number,
+    _who,
+    group_key,
+    iso,
+    now_ms,
+    to_dt,
+    to_ms,
+)
 
 # -- applying findings -------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ class Message:
 
 
 def search_url(base_url: str, query: str, from_ms: int | None, to_ms: int | None) -> str:
-    params = {"q": query}
+    params: dict[str, str | None] = {"q": query}
     if from_ms is not None:
         params["from"] = iso(from_ms)
     if to_ms is not None:
@@ -50,7 +50,7 @@ def fetch_samples(store, ids: list[str]) -> tuple[list[dict], str | None]:
     for event_id in ids[:MAX_SAMPLES]:
         try:
             event = store.get(event_id)
-        except Exception as exc:   # the notification still goes out, without this sample
+        except Exception as exc:  # noqa: BLE001  (any store failure: the notification still goes out, without this sample)
             note = f"sample events unavailable: {exc}"
             break
         if event is not None:

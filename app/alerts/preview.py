@@ -170,8 +170,8 @@ def coverage_warnings(rule: Rule, store, run: Run, start_ms: int, end_ms: int) -
                 + (" (every expected group looks absent)" if rule.kind == "absence" else "")
                 + ". Check the field's name (the event page lists an event's fields)."]
     if total and grouped < total:
-        return [f"{total - grouped:,} of the {total:,} events the query matches in the tested range "
-                f"({(total - grouped) / total:.0%}) have no {field_}: they are counted in no group."]
+        return [(f"{total - grouped:,} of the {total:,} events the query matches in the tested range "
+                 f"({(total - grouped) / total:.0%}) have no {field_}: they are counted in no group.")]
     return []
 
 
@@ -182,30 +182,29 @@ def _runs(rule: Rule, moments: list[int], judged: _Judged) -> list[Window]:
     position without the group's alert ends its run; an unjudged or failed one neither ends nor
     extends it."""
     out: list[Window] = []
-    pending = rule.pending_s * 1000
     for group, values in judged.values.items():
         current: list[int] = []
-
-        def close():
-            if not current:
-                return
-            first, last = current[0], current[-1]
-            peak_ms = max(current, key=lambda m: (values[m], -m))
-            fires_at = next((m for m in current if m - first >= pending), None)
-            out.append(Window(group=group, first_ms=first, last_ms=last, positions=len(current),
-                              peak=values[peak_ms], peak_ms=peak_ms, threshold=rule.threshold,
-                              fires=fires_at is not None, fires_at_ms=fires_at,
-                              window_start_ms=first - rule.window_s * 1000, window_end_ms=last))
-            current.clear()
-
         for m in moments:
             if m in values:
                 current.append(m)
             elif m in judged.known and m not in judged.errors:
-                close()
-        close()
+                out += _window(rule, group, values, current)
+                current = []
+        out += _window(rule, group, values, current)
     out.sort(key=lambda w: (-w.last_ms, str(w.group)))
     return out
+
+
+def _window(rule: Rule, group: str | None, values: dict[int, float], run: list[int]) -> list[Window]:
+    """The run of alerting positions `run` of `group` as a Window ([] for an empty run)."""
+    if not run:
+        return []
+    first, last = run[0], run[-1]
+    peak_ms = max(run, key=lambda m: (values[m], -m))
+    fires_at = next((m for m in run if m - first >= rule.pending_s * 1000), None)
+    return [Window(group=group, first_ms=first, last_ms=last, positions=len(run), peak=values[peak_ms],
+                   peak_ms=peak_ms, threshold=rule.threshold, fires=fires_at is not None, fires_at_ms=fires_at,
+                   window_start_ms=first - rule.window_s * 1000, window_end_ms=last)]
 
 
 def _detail(result: RulePreview, run: Run, store, judged: _Judged, deadline: float) -> None:
@@ -218,14 +217,14 @@ def _detail(result: RulePreview, run: Run, store, judged: _Judged, deadline: flo
         if time.monotonic() > deadline:
             break
         chunk = peaks[at:at + BATCH]
-        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store)):
+        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store), strict=True):
             for finding in evaluation.findings:
                 if finding.state == "alert":
                     judged.findings.setdefault((finding.group, m), finding)
     for w in result.windows:
-        finding = judged.findings.get((w.group, w.peak_ms))
-        if finding is not None:
-            w.detail, w.sample_ids, w.search_query = finding.detail, finding.sample_ids, finding.search_query
+        found = judged.findings.get((w.group, w.peak_ms))
+        if found is not None:
+            w.detail, w.sample_ids, w.search_query = found.detail, found.sample_ids, found.search_query
         else:
             w.detail = f"{number(w.peak)} at the peak (threshold {number(rule.threshold)})"
             w.search_query = run.finding(w.group, "alert", w.peak, "").search_query

@@ -95,7 +95,7 @@ def _exact(result: RulePreview, run: Run, store, moments: list[int], judged: _Ju
         return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert)
     if rule.kind not in ("threshold", "ratio"):
         return False
-    failing = conjoin(run.query, run.failures) if rule.kind == "ratio" else None
+    failing = conjoin(run.query, *[f for f in (run.failures,) if f is not None]) if rule.kind == "ratio" else None
     if rule.kind == "threshold":
         def alert(n: int, _failed) -> float | None:
             return float(n) if n > rule.threshold else None
@@ -105,12 +105,13 @@ def _exact(result: RulePreview, run: Run, store, moments: list[int], judged: _Ju
             return share if n >= rule.min_count and n > 0 and share > rule.threshold else None
     screen = sums(_histograms(store, [failing if failing is not None else run.query], start, end, width, deadline)[0])
     if not rule.group_by:
+        counted: list[tuple[int, int]]
         if failing is None:
-            counted = [(screen(m), None) for m in moments]
+            counted = [(screen(m), 0) for m in moments]     # a threshold: no failures counted
         else:
             totals = sums(_histograms(store, [run.query], start, end, width, deadline)[0])
             counted = [(totals(m), screen(m)) for m in moments]
-        for m, (n, failed) in zip(moments, counted):
+        for m, (n, failed) in zip(moments, counted, strict=True):
             value = alert(n, failed)
             if value is not None:
                 judged.alert(None, m, value)
@@ -205,7 +206,7 @@ def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: 
             judged.stopped = True
             break
         chunk = candidates[at:at + BATCH]
-        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store)):
+        for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store), strict=True):
             judged.known.add(m)
             if evaluation.error:
                 judged.errors[m] = evaluation.error

@@ -21,15 +21,17 @@ dropped; deliveries are claimed one by one. A scheduler that dies between claimi
 loses the moments it claimed in that tick (the next moment evaluates the rules again)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Callable
 
 from .catalog import load_catalog
 from .lifecycle import Alerts, Transition
@@ -107,7 +109,7 @@ def _evaluate_all(runs: list[tuple[Rule, int]], store, evaluate: Callable | None
     by_moment: dict[int, list[int]] = {}
     for position, (_, moment) in enumerate(runs):
         by_moment.setdefault(moment, []).append(position)
-    out: list[Evaluation | None] = [None] * len(runs)
+    out: list[Evaluation] = [Evaluation(rule=rule, now_ms=moment) for rule, moment in runs]   # each replaced below
     for moment, positions in sorted(by_moment.items()):
         rules = [runs[p][0] for p in positions]
         try:
@@ -116,7 +118,7 @@ def _evaluate_all(runs: list[tuple[Rule, int]], store, evaluate: Callable | None
             log.exception("batched evaluation at %s", moment)
             from .evaluate import evaluate as one
             evaluations = [_evaluate(one, rule, store, moment) for rule in rules]
-        for position, evaluation in zip(positions, evaluations):
+        for position, evaluation in zip(positions, evaluations, strict=True):   # one evaluation per rule
             out[position] = evaluation
     return out
 
@@ -129,7 +131,7 @@ def _sync_error_groups(services, now_ms: int, report) -> None:
     from ..errorgroups.sync import sync_services
     try:
         sync_services(services, now_ms)
-    except Exception as exc:   # never stops the alert rules
+    except Exception as exc:  # noqa: BLE001  (whatever fails there never stops the alert rules)
         log.warning("error groups: sync failed: %s", exc)
         report.errors.append(f"error groups: sync failed: {exc}")
 
@@ -164,7 +166,7 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
                 continue
             claimed.append((rule, moment, moment != moments[-1]))
     evaluations = _evaluate_all([(rule, moment) for rule, moment, _ in claimed], services.store, evaluate)
-    for (rule, moment, catching_up), evaluation in zip(claimed, evaluations):
+    for (rule, moment, catching_up), evaluation in zip(claimed, evaluations, strict=True):
         try:
             applied = alerts.apply(rule, evaluation, moment, catching_up=catching_up)
         except Exception as exc:
@@ -191,7 +193,7 @@ def tick(now_ms: int, services, evaluate: Callable | None = None, rules: list[Ru
 
 
 def _count(findings: list[Finding]) -> str:
-    states = {}
+    states: dict[str, int] = {}
     for f in findings:
         states[f.state] = states.get(f.state, 0) + 1
     return ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no findings"
@@ -200,11 +202,12 @@ def _count(findings: list[Finding]) -> str:
 def build_scheduler(job: Callable[[], None], interval_s: int, scheduler_cls=None):
     """An APScheduler scheduler running `job` every `interval_s` seconds, the first time at once;
     one run at a time (a tick that overruns makes the next one wait, and catch-up covers it)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from apscheduler.schedulers.blocking import BlockingScheduler
-    scheduler = (scheduler_cls or BlockingScheduler)(timezone=timezone.utc)
+    scheduler = (scheduler_cls or BlockingScheduler)(timezone=UTC)
     scheduler.add_job(job, "interval", seconds=interval_s, id="tick", max_instances=1, coalesce=True,
-                      misfire_grace_time=None, next_run_time=datetime.now(timezone.utc))
+                      misfire_grace_time=None, next_run_time=datetime.now(UTC))
     return scheduler
 
 
@@ -244,7 +247,5 @@ def run(services, *, interval_s: int = DEFAULT_INTERVAL_S, catch_up_s: int = DEF
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     echo(f"alert scheduler {name}: every {interval_s} s, catching up at most {catch_up_s} s; rules from "
          f"{rules_dir} and the back office")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass

@@ -16,7 +16,6 @@ from ..query.timeexpr import parse_time
 from . import web
 from .alerts_common import _actions, _alerts, _catalog, _page, _when
 
-
 # -- maintenance windows --------------------------------------------------------------------------------
 
 def _maintenance_page(status: int = 200, error: str | None = None, draft: dict | None = None):
@@ -82,11 +81,11 @@ def _destinations_page(status: int = 200, error: str | None = None, draft: dict 
     catalog = _catalog()
     used: dict[str, list[str]] = {}
     for entry in catalog.entries:
-        for name in (entry.rule.notify if entry.rule else ()):
-            used.setdefault(name, []).append(entry.id)
-    rows = [{"d": d, "target": shown_target(d.kind, d.target), "used_by": used.get(d.name, [])}
-            for d in notify.destinations(_alerts())]
-    missing = sorted(set(used) - {r["d"].name for r in rows})
+        for name in (entry.rule.notify if entry.rule and entry.id else ()):
+            used.setdefault(name, []).append(str(entry.id))
+    known = notify.destinations(_alerts())
+    rows = [{"d": d, "target": shown_target(d.kind, d.target), "used_by": used.get(d.name, [])} for d in known]
+    missing = sorted(set(used) - {d.name for d in known})
     return _page("alerts/destinations.html", status, rows=rows, error=error, draft=draft or {"kind": "webhook"},
                  secret=secret, kinds=notify.KINDS, missing={n: used[n] for n in missing})
 

@@ -4,8 +4,6 @@ delete of the rules made here (through app/alerts/actions.py, which records each
 action), and "test before saving"."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import flash, redirect, request, url_for
 
 from ..alerts import preview
@@ -18,8 +16,28 @@ from ..alerts.rules import SPIKE_MODES, RuleError, validate_rule
 from ..auth import page_access
 from ..errors import ApiError
 from . import web
-from .alerts_common import (Catalog, _actions, _alerts, _catalog, _destination_names, _number, _page, _services,
-                            present_preview, rules_dir)
+from .alerts_common import (
+    Catalog,
+    _actions,
+    _alerts,
+    _catalog,
+    _destination_names,
+    _number,
+    _page,
+    _services,
+    present_preview,
+    rules_dir,
+)
+from .alerts_form import (
+    KIND_FIELDS,
+    FieldError,
+    _definition,
+    _field_error,
+    _form_defaults,
+    _form_from_definition,
+    _form_from_request,
+    _form_from_rule,
+)
 
 PREVIEW_DEFAULT_HOURS = preview.DEFAULT_HOURS
 PREVIEW_MAX_HOURS = preview.MAX_HOURS
@@ -33,12 +51,6 @@ KIND_HELP = {
                "groups that averaged at least <min_count> in the same window of earlier weeks",
 }
 # form field -> the kinds it applies to (others ignore it; the form says so)
-KIND_FIELDS = {"failure_query": ("ratio",), "min_count": ("ratio", "spike", "absence"),
-               "baseline_periods": ("spike", "absence"), "spike_mode": ("spike",), "expected_groups": ("absence",)}
-# RuleError.field -> the form field it is shown next to
-FIELD_OF_ERROR = {"window_s": "window", "pending_s": "pending", "renotify_s": "renotify"}
-
-
 # -- the rules -----------------------------------------------------------------------------------------
 
 @web.get("/alerts/rules")
@@ -52,148 +64,6 @@ def alert_rules():
     entries = sorted(catalog.in_force(), key=lambda e: (e.source != "file", e.id))
     return _page("alerts/rules.html", entries=entries, not_run=catalog.not_run(), open_counts=open_counts,
                  states=states, duration=duration_words, number=_number, rules_dir=rules_dir())
-
-
-def _form_defaults() -> dict:
-    return {"id": "", "name": "", "kind": "threshold", "query": "", "window": "5m", "threshold": "",
-            "group_by": "", "failure_query": "", "min_count": "", "baseline_periods": "", "spike_mode": "relative",
-            "expected_groups": "", "pending": "0", "renotify": "1h", "severity": "warning", "notify": "",
-            "description": "", "enabled": True, "preview_hours": str(PREVIEW_DEFAULT_HOURS)}
-
-
-def _seconds_text(seconds: int) -> str:
-    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _plain(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _form_from_definition(data: dict) -> dict:
-    """Form values of a stored definition (a UI rule's JSON)."""
-    form = _form_defaults()
-    aliases = {"window_s": "window", "pending_s": "pending", "renotify_s": "renotify"}
-    for key, value in data.items():
-        name = aliases.get(key, key)
-        if name in ("window", "pending", "renotify") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            form[name] = _seconds_text(int(value))
-        elif name in ("notify", "expected_groups") and isinstance(value, (list, tuple)):
-            form[name] = ", ".join(str(v) for v in value) if name == "notify" else "\n".join(str(v) for v in value)
-        elif name == "enabled":
-            form[name] = bool(value)
-        elif name in form:
-            form[name] = _plain(value)
-    return form
-
-
-def _form_from_rule(rule: Rule) -> dict:
-    """Form values of a rule (a file's rule copied as a new UI rule)."""
-    form = _form_defaults()
-    form.update(id=rule.id, name=rule.name, kind=rule.kind, query=rule.query, window=_seconds_text(rule.window_s),
-                threshold=_plain(rule.threshold), group_by=rule.group_by or "", severity=rule.severity,
-                failure_query=rule.failure_query or "", pending=_seconds_text(rule.pending_s) if rule.pending_s else "0",
-                renotify=_seconds_text(rule.renotify_s) if rule.renotify_s else "0", notify=", ".join(rule.notify),
-                description=rule.description, enabled=rule.enabled, spike_mode=rule.spike_mode,
-                expected_groups="\n".join(rule.expected_groups))
-    if rule.kind in KIND_FIELDS["min_count"]:
-        form["min_count"] = str(rule.min_count) if rule.min_count else ""
-    if rule.kind in KIND_FIELDS["baseline_periods"]:
-        form["baseline_periods"] = str(rule.baseline_periods)
-    return form
-
-
-def _form_from_request() -> dict:
-    form = _form_defaults()
-    for name in form:
-        if name == "enabled":
-            form[name] = request.form.get("enabled") == "1"
-        else:
-            form[name] = request.form.get(name, "")
-    form["kind"] = form["kind"].strip()
-    return form
-
-
-def _as_number(text: str):
-    """A form's number as the validator wants it: int, float, "20%" — or the text itself (refused
-    there, naming the field)."""
-    text = text.strip()
-    if text.endswith("%"):
-        return text
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
-
-
-def _definition(form: dict) -> dict:
-    """The rule definition (keys as in alerts/README.md) a form describes: the fields of other
-    kinds are left out, empty fields take the defaults."""
-    kind = form["kind"]
-    data: dict = {"id": form["id"].strip(), "name": form["name"].strip(), "kind": kind, "query": form["query"].strip()}
-    if form["window"].strip():
-        data["window"] = _as_number(form["window"]) if form["window"].strip().isdigit() else form["window"].strip()
-    if form["threshold"].strip():
-        data["threshold"] = _as_number(form["threshold"])
-    if form["group_by"].strip():
-        data["group_by"] = form["group_by"].strip()
-    for name, kinds in KIND_FIELDS.items():
-        value = form.get(name, "")
-        if kind not in kinds or not str(value).strip():
-            continue
-        if name in ("min_count", "baseline_periods"):
-            data[name] = _as_number(value)
-        elif name == "expected_groups":
-            data[name] = _split(value)
-        else:
-            data[name] = value.strip()
-    for name in ("pending", "renotify"):
-        if form[name].strip():
-            data[name] = int(form[name]) if form[name].strip().isdigit() else form[name].strip()
-    data["severity"] = form["severity"].strip() or "warning"
-    notify_to = _split(form["notify"])
-    if notify_to:
-        data["notify"] = notify_to
-    if form["description"].strip():
-        data["description"] = form["description"].strip()
-    data["enabled"] = bool(form["enabled"])
-    return data
-
-
-@dataclass
-class FieldError:
-    message: str
-    position: int | None = None
-    expected: str | None = None
-    line: str | None = None       # for a query: the line holding the position, and the column in it
-    column: int | None = None
-
-
-def _field_error(exc: RuleError, form: dict) -> tuple[str, FieldError]:
-    name = FIELD_OF_ERROR.get(exc.field or "", exc.field or "")
-    error = FieldError(exc.message, exc.position, exc.expected)
-    if exc.position is not None and name in ("query", "failure_query"):
-        text = form.get(name, "").strip()   # the definition strips the query: positions count from there
-        before = text[:exc.position]
-        start = before.rfind("\n") + 1
-        end = text.find("\n", exc.position)
-        error.line = text[start:end if end >= 0 else len(text)]
-        error.column = exc.position - start
-    return name or "form", error
 
 
 def _check(form: dict, *, creating: bool, rule_id: str | None, catalog: Catalog) -> tuple[Rule | None, dict]:
@@ -226,8 +96,8 @@ def _form_page(form: dict, *, creating: bool, rule_id: str | None = None, errors
                preview=None, status: int = 200, copied_from: str | None = None):
     return _page("alerts/rule_form.html", status, form=form, creating=creating, rule_id=rule_id, errors=errors or {},
                  preview=preview, kinds=KINDS, kind_help=KIND_HELP, severities=SEVERITIES, spike_modes=SPIKE_MODES,
-                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from, duration=duration_words,
-                 max_hours=PREVIEW_MAX_HOURS)
+                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from,
+                 duration=duration_words, max_hours=PREVIEW_MAX_HOURS)
 
 
 @web.route("/alerts/rules/new", methods=["GET", "POST"])
@@ -273,13 +143,13 @@ def _free_id(base: str, catalog: Catalog) -> str:
 def edit_alert_rule(rule_id: str):
     catalog = _catalog()
     entry = catalog.ui(rule_id)
-    if entry is None:
+    if entry is None or entry.row is None:
         if catalog.file(rule_id) is not None:
             return _page("alerts/file_rule.html", 409, entry=catalog.file(rule_id), rules_dir=rules_dir())
         raise ApiError(404, f"no rule {rule_id!r} made in the back office")
     if request.method == "GET":
-        return _form_page(_form_from_definition(entry.row.data), creating=False, rule_id=rule_id,
-                          errors={"form": FieldError(f"stored rule no longer valid: {entry.error}")} if entry.error else None)
+        stored_error = {"form": FieldError(f"stored rule no longer valid: {entry.error}")} if entry.error else None
+        return _form_page(_form_from_definition(entry.row.data), creating=False, rule_id=rule_id, errors=stored_error)
     form = _form_from_request()
     form["id"] = rule_id
     rule, errors = _check(form, creating=False, rule_id=rule_id, catalog=catalog)

@@ -122,14 +122,12 @@ def mute_alert(instance_id: int):
 @web.post("/alerts/<int:instance_id>/unmute")
 @page_access("act_on_alerts")
 def unmute_alert(instance_id: int):
-    inst = _alerts().instance(instance_id)
     try:
-        _actions().unmute_alert(instance_id, whole_rule=request.form.get("scope") == "rule",
-                                comment=request.form.get("comment", "").strip())
+        lifted = _actions().unmute_alert(instance_id, whole_rule=request.form.get("scope") == "rule",
+                                         comment=request.form.get("comment", "").strip())
     except (LookupError, ValueError) as exc:
         return _failure(exc)
-    whole_rule = request.form.get("scope") == "rule" or inst.group is None
-    flash(f"Unmuted {_shown(inst.rule_id, None if whole_rule else inst.group)}.")
+    flash(f"Unmuted {_shown(lifted.rule_id, lifted.group)}.")
     return redirect(url_for("web.alerts"))
 
 
@@ -138,12 +136,11 @@ def unmute_alert(instance_id: int):
 def lift_mute(mute_id: int):
     """Lift a mute in force (by its id, so a masked group value never travels in the page): a
     rule-wide mute lifts every mute of the rule, a group's mute that group's mutes."""
-    mute = next((m for m in _alerts().mutes() if m.id == mute_id), None)
     try:
-        _actions().lift_mute(mute_id, request.form.get("comment", "").strip())
+        lifted = _actions().lift_mute(mute_id, request.form.get("comment", "").strip())
     except (LookupError, ValueError) as exc:
         return _failure(exc)
-    flash(f"Unmuted {_shown(mute.rule_id, mute.group_key)}.")
+    flash(f"Unmuted {_shown(lifted.rule_id, lifted.group)}.")
     return redirect(url_for("web.alerts"))
 
 

@@ -15,14 +15,14 @@ from flask_login import current_user
 from .. import audit
 from ..alerts import notify
 from ..alerts.actions import Actor, AlertActions
-from ..alerts.evaluate import duration as duration_words
-from ..alerts.evaluate import evidence_query
 from ..alerts.catalog import Catalog, load_catalog
+from ..alerts.evaluate import duration as duration_words, evidence_query
 from ..alerts.lifecycle import Alerts, iso, now_ms, to_dt, to_ms
 from ..alerts.model import Rule
 from ..alerts.rules import default_rules_dir
 from ..search import masking
 from . import reading
+
 
 def _services():
     return current_app.extensions["platlogs"]
@@ -111,7 +111,7 @@ def _evidence_link(rule: Rule | None, group: str | None, query: str, start_ms: i
         if rule is None:
             return None
         query = evidence_query(rule, None, failures=rule.kind == "ratio")
-    args = {"q": query or ""}
+    args: dict[str, str | None] = {"q": query or ""}
     if start_ms:
         args["from"] = iso(start_ms)
     if end_ms:
@@ -166,17 +166,16 @@ def present_preview(preview) -> dict:
     """A preview.RulePreview as a reader may see it: group values masked by role (and the evidence
     link then without the value), numbers as the pages write them, times in ISO-8601."""
     rule = preview.rule
-    windows = []
-    for w in preview.windows:
-        windows.append({
-            "group": _group_shown(rule, w.group), "first": iso(w.first_ms), "last": iso(w.last_ms),
-            "first_ms": w.first_ms, "last_ms": w.last_ms, "positions": w.positions,
-            "peak": w.peak, "peak_shown": _number(w.peak, rule.kind), "peak_at": iso(w.peak_ms),
-            "threshold": w.threshold, "threshold_shown": _number(w.threshold, rule.kind),
-            "fires": w.fires, "fires_at": iso(w.fires_at_ms), "held_s": w.held_ms // 1000,
-            "held": duration_words(w.held_ms // 1000) if w.held_ms else "",
-            "detail": w.detail, "sample_ids": list(w.sample_ids),
-            "search": _evidence_link(rule, w.group, w.search_query, w.window_start_ms, w.window_end_ms)})
+    windows = [{
+        "group": _group_shown(rule, w.group), "first": iso(w.first_ms), "last": iso(w.last_ms),
+        "first_ms": w.first_ms, "last_ms": w.last_ms, "positions": w.positions,
+        "peak": w.peak, "peak_shown": _number(w.peak, rule.kind), "peak_at": iso(w.peak_ms),
+        "threshold": w.threshold, "threshold_shown": _number(w.threshold, rule.kind),
+        "fires": w.fires, "fires_at": iso(w.fires_at_ms), "held_s": w.held_ms // 1000,
+        "held": duration_words(w.held_ms // 1000) if w.held_ms else "",
+        "detail": w.detail, "sample_ids": list(w.sample_ids),
+        "search": _evidence_link(rule, w.group, w.search_query, w.window_start_ms, w.window_end_ms)}
+        for w in preview.windows]
     groups = [_group_shown(rule, g) or "(all events)" for g in preview.groups]
     return {"rule": rule.id, "hours": preview.hours, "from": iso(preview.start_ms), "to": iso(preview.end_ms),
             "step_s": preview.step_s, "window_s": rule.window_s, "pending_s": rule.pending_s,
