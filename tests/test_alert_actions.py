@@ -8,14 +8,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import csrf_token
 
 from app.alerts.actions import Actor, AlertActions
 from app.alerts.lifecycle import Alerts
 from app.alerts.model import Evaluation, Finding, Rule
 from app.query import parse
 from app.storage.base import SearchRequest
-
-from conftest import csrf_token
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
@@ -130,8 +129,8 @@ def test_platlogs_alerts_ack_and_mute_act_through_the_same_service(app, services
                                   "--reason", "announced", "--rules", str(rules)], env=env)
     assert window.exit_code == 0, window.output
 
-    from app.services import build_services
     from app.config import Settings
+    from app.services import build_services
     fresh = build_services(Settings.from_env(env))     # what another process reads
     try:
         for action in ("alert_acknowledged", "alert_muted", "maintenance_window_added"):
