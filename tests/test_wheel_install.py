@@ -136,3 +136,42 @@ def test_the_pages_templates_and_static_files_are_in_the_wheel(installed):
     wanted = {str(p.relative_to(REPO / "app")) for folder in ("templates", "static") for p in (web / folder).rglob("*")
               if p.is_file() and "__pycache__" not in p.parts}
     assert wanted - installed_files == set()
+
+
+@pytest.mark.parametrize("setting, shipped", [("RULES_DIR", "alerts"), ("TEMPLATES_DIR", "index_templates"),
+                                              ("DASHBOARDS_DIR", "dashboards")])
+def test_each_data_directory_is_one_setting(tmp_path, setting, shipped):
+    """Settings, the app's pages and the module-level readers take the directory from one place."""
+    from app.config import ConfigError, Settings, directory_setting, shipped_dir
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_SECRET_KEY": "s" * 32}
+    assert directory_setting(setting, env) == shipped_dir(shipped) == SHIPPED / shipped
+    own = tmp_path / "own"
+    own.mkdir()
+    settings = Settings.from_env({**env, f"PLATLOGS_{setting}": str(own)})
+    assert {"RULES_DIR": settings.rules_dir, "TEMPLATES_DIR": settings.templates_dir,
+            "DASHBOARDS_DIR": settings.dashboards_dir}[setting] == own
+    with pytest.raises(ConfigError, match=f"PLATLOGS_{setting}: no such directory"):
+        Settings.from_env({**env, f"PLATLOGS_{setting}": str(tmp_path / "missing")})
+
+
+def test_the_pages_read_the_settings_directories(tmp_path, monkeypatch):
+    from app import create_app
+    from app.alerts.rules import default_rules_dir
+    from app.dashboards.definitions import default_dashboards_dir
+    from app.storage.opensearch_templates import template_dir
+    own = {name: tmp_path / name for name in ("rules", "templates", "dashboards")}
+    for path in own.values():
+        path.mkdir()
+    env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data"), "PLATLOGS_SECRET_KEY": "s" * 32,
+           "PLATLOGS_RULES_DIR": str(own["rules"]), "PLATLOGS_TEMPLATES_DIR": str(own["templates"]),
+           "PLATLOGS_DASHBOARDS_DIR": str(own["dashboards"])}
+    app = create_app(env)
+    try:
+        assert app.config["ALERT_RULES_DIR"] == str(own["rules"])
+        assert app.config["PLATLOGS_DASHBOARDS_DIR"] == str(own["dashboards"])
+    finally:
+        app.extensions["platlogs"].close()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert (default_rules_dir(), template_dir(), default_dashboards_dir()) == \
+        (own["rules"], own["templates"], own["dashboards"])
