@@ -18,6 +18,14 @@ from .queries import _validate_rule
 from .tables import OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who, group_key, iso, now_ms, to_dt
 
 
+def moment(value: int | datetime | None = None) -> datetime:
+    """An aware UTC datetime of `value` (epoch ms or a datetime), or of now when it is None: when
+    an action happens. (tables.to_dt keeps None as None, for stored values that may be empty.)"""
+    at = to_dt(now_ms() if value is None else value)
+    assert at is not None          # to_dt answers None only for None
+    return at
+
+
 class Conflict(ValueError):
     """The change does not apply to the alert or window as it is now (resolved, not acknowledged,
     already ended): a 409 for a page or the API."""
@@ -41,7 +49,7 @@ class AlertChanges:
                     at_ms: int | None = None) -> AlertInstance:
         """`owner` takes the alert (no reminders until it resolves); `by` acts (default: the owner)."""
         owner, who, comment = _who(owner), _who(by or owner), _comment(comment)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
             inst = self._open_for_update(s, instance_id)
             inst.ack_owner, inst.ack_comment, inst.acked_by, inst.acked_at = owner, comment, who, at
@@ -52,7 +60,7 @@ class AlertChanges:
 
     def unacknowledge(self, instance_id: int, *, by: str, comment: str = "", at_ms: int | None = None) -> AlertInstance:
         who, comment = _who(by), _comment(comment)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
             inst = self._open_for_update(s, instance_id)
             if inst.acked_at is None:
@@ -66,17 +74,17 @@ class AlertChanges:
              at_ms: int | None = None) -> AlertMute:
         """Hold back the notifications of a rule (group None: all its groups) until `until`."""
         who, comment = _who(by), _comment(comment)
-        at, until = to_dt(at_ms if at_ms is not None else now_ms()), to_dt(until)
-        if until <= at:
+        at, ends = moment(at_ms), moment(until)
+        if ends <= at:
             raise ValueError("until: must be in the future")
         key = None if group is None else group_key(group)
         with self.Session() as s:
-            mute = AlertMute(rule_id=rule_id, group_key=key, until=until, comment=comment, created_by=who, created_at=at)
+            mute = AlertMute(rule_id=rule_id, group_key=key, until=ends, comment=comment, created_by=who, created_at=at)
             s.add(mute)
             touched = self._matching_open(s, rule_id, key)
             for inst in touched:
-                inst.muted_until = max(until, inst.muted_until) if inst.muted_until and inst.muted_until > at else until
-            text_ = f"until {iso(until)}" + (f": {comment}" if comment else "")
+                inst.muted_until = max(ends, inst.muted_until) if inst.muted_until and inst.muted_until > at else ends
+            text_ = f"until {iso(ends)}" + (f": {comment}" if comment else "")
             affected: list[AlertInstance | None] = [*touched] or [None]   # none open: the rule's entry
             for target in affected:
                 history.action(s, "muted", who, at, text_, inst=target, rule_id=rule_id, group_key=key)
@@ -96,7 +104,7 @@ class AlertChanges:
         """Lift the mutes in force for the rule (group None: every mute of the rule; a group:
         that group's mutes). Returns how many were lifted."""
         who, comment = _who(by), _comment(comment)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         key = None if group is None else group_key(group)
         with self.Session() as s:
             query = select(AlertMute).where(AlertMute.rule_id == rule_id, AlertMute.lifted_at.is_(None),
@@ -128,30 +136,30 @@ class AlertChanges:
         """A window [start, end) during which notifications of the matching alerts are held back.
         At least one of rule_id and group_pattern (`*` matches every group)."""
         who, reason = _who(by), _comment(reason)
-        start, end = to_dt(start), to_dt(end)
+        starts, ends = moment(start), moment(end)
         if rule_id is None and not group_pattern:
             raise ValueError("a maintenance window needs a rule, a group pattern, or both (`*`: every group)")
         if not reason.strip():
             raise ValueError("reason: say why (e.g. the provider's announced maintenance)")
-        if end <= start:
+        if ends <= starts:
             raise ValueError("end: must be after start")
         if group_pattern is not None and (len(group_pattern) > 512 or "\x00" in group_pattern):
             raise ValueError("group_pattern: at most 512 characters")
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
-            window = MaintenanceWindow(rule_id=rule_id, group_pattern=group_pattern or None, starts_at=start,
-                                       ends_at=end, reason=reason.strip(), created_by=who, created_at=at)
+            window = MaintenanceWindow(rule_id=rule_id, group_pattern=group_pattern or None, starts_at=starts,
+                                       ends_at=ends, reason=reason.strip(), created_by=who, created_at=at)
             s.add(window)
             s.flush()
             history.action(s, "maintenance_added", who, at,
-                           f"#{window.id} {iso(start)} - {iso(end)}, groups {group_pattern or '*'}: {reason}",
+                           f"#{window.id} {iso(starts)} - {iso(ends)}, groups {group_pattern or '*'}: {reason}",
                            rule_id=rule_id, group_key=group_pattern)
             s.commit()
             return window
 
     def delete_maintenance(self, window_id: int, *, by: str, at_ms: int | None = None) -> bool:
         who = _who(by)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
             window = s.get(MaintenanceWindow, window_id)
             if window is None:
@@ -168,7 +176,7 @@ class AlertChanges:
         ended one stays as it was. Returns "ended", "cancelled", "ended already" or "missing"."""
         who = _who(by)
         at_ms = at_ms if at_ms is not None else now_ms()
-        at = to_dt(at_ms)
+        at = moment(at_ms)
         with self.Session() as s:
             window = s.get(MaintenanceWindow, window_id, with_for_update=True)
             if window is None:
@@ -194,7 +202,7 @@ class AlertChanges:
         validate = validate or _validate_rule()
         rule = dataclasses.replace(validate(definition), source="ui")
         stored = json.dumps(definition, sort_keys=True, default=str)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
             row = s.get(UIRule, rule.id)
             if row is None:
@@ -212,7 +220,7 @@ class AlertChanges:
 
     def delete_ui_rule(self, rule_id: str, *, by: str, at_ms: int | None = None) -> bool:
         who = _who(by)
-        at = to_dt(at_ms if at_ms is not None else now_ms())
+        at = moment(at_ms)
         with self.Session() as s:
             row = s.get(UIRule, rule_id)
             if row is None:

@@ -44,7 +44,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import history
-from .changes import AlertChanges, Conflict  # noqa: F401
+from .changes import AlertChanges, Conflict, moment  # noqa: F401
 from .model import Evaluation, Finding, Rule
 from .queries import AlertQueries, _validate_rule  # noqa: F401
 
@@ -102,7 +102,7 @@ class _Run:
 
     def __init__(self, s, rule: Rule, moment_ms: int, catching_up: bool, result: Applied):
         self.s, self.rule, self.moment_ms, self.catching_up, self.result = s, rule, moment_ms, catching_up, result
-        self.at = to_dt(moment_ms)
+        self.at = moment(moment_ms)
         self.mutes = s.scalars(select(AlertMute).where(AlertMute.rule_id == rule.id, AlertMute.lifted_at.is_(None),
                                                        AlertMute.until > self.at)).all()
         self.windows = s.scalars(select(MaintenanceWindow).where(
@@ -157,7 +157,7 @@ class Alerts(AlertQueries, AlertChanges):
         decides: a second claimant, in any process, gets False)."""
         with self.Session() as s:
             s.add(RuleRun(rule_id=rule_id, moment_ms=moment_ms, claimed_by=claimed_by[:128],
-                          claimed_at=to_dt(at_ms if at_ms is not None else moment_ms)))
+                          claimed_at=moment(at_ms if at_ms is not None else moment_ms)))
             try:
                 s.commit()
                 return True
@@ -168,7 +168,7 @@ class Alerts(AlertQueries, AlertChanges):
     def finish_run(self, rule_id: str, moment_ms: int, outcome: str, at_ms: int) -> None:
         with self.Session() as s:
             s.execute(update(RuleRun).where(RuleRun.rule_id == rule_id, RuleRun.moment_ms == moment_ms)
-                      .values(finished_at=to_dt(at_ms), outcome=outcome[:1024]))
+                      .values(finished_at=moment(at_ms), outcome=outcome[:1024]))
             s.commit()
 
     def prune_runs(self, before_ms: int) -> int:
@@ -202,7 +202,7 @@ class Alerts(AlertQueries, AlertChanges):
                 s.rollback()
                 result.stale = True
                 return result
-            state.last_moment_ms, state.last_run_at = moment_ms, to_dt(moment_ms)
+            state.last_moment_ms, state.last_run_at = moment_ms, moment(moment_ms)
             state.last_error = evaluation.error[:1024] if evaluation.error else None
             run = _Run(s, rule, moment_ms, catching_up, result)
             open_instances = {i.group_key: i for i in s.scalars(select(AlertInstance).where(
@@ -241,7 +241,7 @@ class Alerts(AlertQueries, AlertChanges):
         else:
             self._take_finding(inst, finding, at)
         if inst.state == PENDING:
-            if (run.moment_ms - to_ms(inst.first_seen_at)) >= rule.pending_s * 1000:
+            if run.moment_ms - (to_ms(inst.first_seen_at) or run.moment_ms) >= rule.pending_s * 1000:
                 inst.state, inst.fired_at = FIRING, at
                 held = f" (held {rule.pending_s} s)" if rule.pending_s else ""
                 run.record(inst, "fired", PENDING, FIRING, (finding.detail or _describe(finding)) + held)
@@ -252,7 +252,7 @@ class Alerts(AlertQueries, AlertChanges):
         if inst.last_notified_at is None:
             self._notify(run, inst, "firing", rule.notify)
         elif (rule.renotify_s > 0 and not run.catching_up
-              and run.moment_ms - to_ms(inst.last_notified_at) >= rule.renotify_s * 1000):
+              and run.moment_ms - (to_ms(inst.last_notified_at) or run.moment_ms) >= rule.renotify_s * 1000):
             self._notify(run, inst, "renotify", rule.notify)
 
     @staticmethod

@@ -29,7 +29,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from . import history
-from .lifecycle import SCHEDULER, AlertDelivery, AlertInstance, Alerts, Destination, now_ms, to_dt
+from .lifecycle import SCHEDULER, AlertDelivery, AlertInstance, Alerts, Destination, moment
 from .messages import Message, build_message, fetch_samples, search_url  # noqa: F401  (callers' names)
 from .notifiers import SIGNATURE_HEADER, DeliveryError, notifiers_for, post_json, sign  # noqa: F401
 
@@ -81,7 +81,7 @@ def save_destination(alerts: Alerts, name: str, kind: str, target: str, *, secre
         secret = generated = secrets_module.token_urlsafe(32)
     if secret is not None and (len(secret) > 512 or "\x00" in secret):
         raise ValueError("secret: at most 512 characters")
-    at = to_dt(at_ms if at_ms is not None else now_ms())
+    at = moment(at_ms)
     who = by.strip()[:64]
     with alerts.Session() as s:
         row = s.scalar(select(Destination).where(Destination.name == name))
@@ -107,7 +107,7 @@ def _shown_target(kind: str, target: str) -> str:
 
 
 def delete_destination(alerts: Alerts, name: str, *, by: str, at_ms: int | None = None) -> bool:
-    at = to_dt(at_ms if at_ms is not None else now_ms())
+    at = moment(at_ms)
     with alerts.Session() as s:
         row = s.scalar(select(Destination).where(Destination.name == name))
         if row is None:
@@ -145,7 +145,7 @@ def _due(at):
 
 def claim_due(alerts: Alerts, at_ms: int, claimed_by: str, limit: int = 100, lease_s: int = LEASE_S) -> list[AlertDelivery]:
     """Due deliveries, each claimed by one conditional UPDATE (the attempt is counted now)."""
-    at = to_dt(at_ms)
+    at = moment(at_ms)
     earlier = aliased(AlertDelivery)
     blocked = exists().where(earlier.instance_id == AlertDelivery.instance_id,
                              earlier.destination == AlertDelivery.destination, earlier.id < AlertDelivery.id,
@@ -169,7 +169,7 @@ def claim_due(alerts: Alerts, at_ms: int, claimed_by: str, limit: int = 100, lea
 def _record(alerts: Alerts, delivery: AlertDelivery, at_ms: int, error: DeliveryError | None, *,
             max_attempts: int, base_s: int, max_s: int) -> str:
     """Write the outcome of one attempt: "sent", "retrying" or "failed"."""
-    at = to_dt(at_ms)
+    at = moment(at_ms)
     with alerts.Session() as s:
         row = s.get(AlertDelivery, delivery.id)
         inst = s.get(AlertInstance, row.instance_id)

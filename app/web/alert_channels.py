@@ -9,7 +9,7 @@ from flask import flash, redirect, request, url_for
 from ..alerts import notify
 from ..alerts.actions import shown_target
 from ..alerts.changes import Conflict
-from ..alerts.lifecycle import now_ms, to_dt
+from ..alerts.lifecycle import moment, now_ms
 from ..auth import page_access
 from ..query import QueryError
 from ..query.timeexpr import parse_time
@@ -20,7 +20,7 @@ from .alerts_common import _actions, _alerts, _catalog, _page, _when
 
 def _maintenance_page(status: int = 200, error: str | None = None, draft: dict | None = None):
     now = now_ms()
-    at = to_dt(now)
+    at = moment(now)
     windows = sorted(_alerts().maintenance_windows(), key=lambda w: w.starts_at, reverse=True)
     rows = [{"w": w, "state": "in force" if w.starts_at <= at < w.ends_at else
              "upcoming" if at < w.starts_at else "ended"} for w in windows]

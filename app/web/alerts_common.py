@@ -17,7 +17,7 @@ from ..alerts import notify
 from ..alerts.actions import Actor, AlertActions
 from ..alerts.catalog import Catalog, load_catalog
 from ..alerts.evaluate import duration as duration_words, evidence_query
-from ..alerts.lifecycle import Alerts, iso, now_ms, to_dt, to_ms
+from ..alerts.lifecycle import Alerts, iso, moment, to_dt, to_ms
 from ..alerts.model import Rule
 from ..alerts.rules import default_rules_dir
 from ..search import masking
@@ -42,12 +42,12 @@ def _user() -> str:
     return current_user.username
 
 
-def _when(moment: datetime | int | None, seconds: bool = False) -> str:
-    moment = to_dt(moment)
-    if moment is None:
+def _when(value: datetime | int | None, seconds: bool = False) -> str:
+    at = to_dt(value)
+    if at is None:
         return "—"
     from ..events.convert import format_ts
-    return format_ts(moment, "second" if seconds else "minute")
+    return format_ts(at, "second" if seconds else "minute")
 
 
 def _page(template: str, status: int = 200, **context):
@@ -135,7 +135,7 @@ class AlertView:
 
 def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
     alerts = _alerts()
-    at = to_dt(now_ms())
+    at = moment()
     mutes = alerts.mutes()
     windows = alerts.maintenance_windows(active_at_ms=to_ms(at))
     failed: dict[int, list] = {}
