@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -60,7 +61,7 @@ class Classifier:
         self.rules = rules
 
     @classmethod
-    def from_file(cls, path: Path | None = None, components=None, types=None) -> "Classifier":
+    def from_file(cls, path: Path | None = None, components=None, types=None) -> Classifier:
         spec = yaml.safe_load((path or DEFAULT_FILE).read_text()) or {}
         rules, seen = [], set()
         for item in spec.get("rules", []):
@@ -85,13 +86,12 @@ class Classifier:
             return component, type_, "client"
         used = []
         for rule in self.rules:
-            if (rule.component and not component) or (rule.type and not type_):
-                if rule.matches(event):
-                    if rule.component and not component:
-                        component = rule.component
-                    if rule.type and not type_:
-                        type_ = rule.type
-                    used.append(rule.id)
-                    if component and type_:
-                        break
+            if ((rule.component and not component) or (rule.type and not type_)) and rule.matches(event):
+                if rule.component and not component:
+                    component = rule.component
+                if rule.type and not type_:
+                    type_ = rule.type
+                used.append(rule.id)
+                if component and type_:
+                    break
         return component, type_, ",".join(used)

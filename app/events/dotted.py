@@ -10,7 +10,7 @@ from .convert import EventError
 def _blocked(out: dict, parts: list[str]) -> bool:
     """Whether a dotted key cannot be nested because a part of its path holds a value already:
     it is then kept with `_` for its dots (as Elastic's dedot processors do), not refused."""
-    node = out
+    node: Any = out
     for part in parts[:-1]:
         node = node.get(part)
         if node is None:

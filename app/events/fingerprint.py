@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 FRAMES = 3                 # in-app frames in a fingerprint
 MAX_MESSAGE = 2_000        # characters of a message templated (the rest is cut off first)

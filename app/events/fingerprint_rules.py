@@ -16,9 +16,10 @@ and the field it is in."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 
@@ -137,7 +138,7 @@ class Fingerprinter:
         self.rules = tuple(rules)
 
     @classmethod
-    def from_file(cls, path: Path | None = None, fields: Iterable[str] | None = None) -> "Fingerprinter":
+    def from_file(cls, path: Path | None = None, fields: Iterable[str] | None = None) -> Fingerprinter:
         return cls(load(path, fields))
 
     def fingerprint(self, event: dict) -> Fingerprint | None:

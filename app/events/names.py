@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 LABEL_KEY_MAX = 128
-LABEL_KEY = re.compile(r"[A-Za-z0-9_-]{1,%d}\Z" % LABEL_KEY_MAX)
+LABEL_KEY = re.compile(rf"[A-Za-z0-9_-]{{1,{LABEL_KEY_MAX}}}\Z")
 LABELS = "labels."
 
 

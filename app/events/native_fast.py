@@ -16,7 +16,8 @@ objects at construction; keys are judged by `Normalizer._judge_key` itself (reme
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import redact
 from .convert import _CANONICAL_IPV4, _UPPER_ASCII, MAX_KEYWORD_CHARS, Leaf
@@ -41,7 +42,7 @@ def enabled() -> bool:
 
 
 def _describe(tree: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for key, spec in tree.items():
         if type(spec) is dict:
             out[key] = _describe(spec)

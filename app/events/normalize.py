@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
+from . import native_fast
 from .classify import Classifier
-from .fingerprint_rules import Fingerprinter
 from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
+from .dotted import _blocked, _flat, _merge, _put_dotted
+from .fingerprint_rules import Fingerprinter
 from .ids import EVENT_ID, new_id
+from .lines import keys_unique, unescaped
 from .redact import Redactor
 from .schema import Schema
-from .dotted import _blocked, _flat, _merge, _put_dotted
-from . import native_fast
-from .lines import keys_unique, unescaped
 from .shapes import TRIGGERS, Shaper
 
 __all__ = ["EventError", "Normalizer", "format_ts"]

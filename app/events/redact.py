@@ -12,7 +12,7 @@ import yaml
 
 from .pan import RUN, SEPARATORS, blunt, is_pan, luhn_ok, mask, mask_pans, number_pan
 
-__all__ = ["Redactor", "luhn_ok", "snake_name", "DEFAULT_FILE"]
+__all__ = ["DEFAULT_FILE", "Redactor", "luhn_ok", "snake_name"]
 
 DEFAULT_FILE = Path(__file__).with_name("redaction.yaml")
 _GLOB = re.compile(r"\*?[a-z0-9_]+(?:\[0-9\])?\Z")  # what drop_fields may hold (after normalising)
@@ -23,7 +23,7 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def snake_name(name: str) -> str:
-    """userPassword, X-Api-Key, CLIENT_SECRET, ｐａｓｓｗｏｒｄ -> user_password, x_api_key, ..."""
+    """userPassword, X-Api-Key, CLIENT_SECRET, ｐａｓｓｗｏｒｄ -> user_password, x_api_key, ..."""  # noqa: RUF002 (fullwidth on purpose)
     if not name.isascii():
         name = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
     return _NOT_WORD.sub("_", _CAMEL.sub("_", name).lower()).strip("_")
@@ -89,9 +89,9 @@ class Redactor:
         if any(map(lowered.__contains__, self.needles)):
             return True
         ascii_only = line.isascii()
-        if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS):
-            if ascii_only or RUN.search(line.decode("utf-8", "replace")):
-                return True
+        if (_THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS)
+                and (ascii_only or RUN.search(line.decode("utf-8", "replace")))):
+            return True
         if self._may_assign(lowered, *self._tails_bytes):
             return True
         if self.unguarded:
@@ -100,7 +100,7 @@ class Redactor:
         return False
 
     @classmethod
-    def from_file(cls, path: Path | None = None) -> "Redactor":
+    def from_file(cls, path: Path | None = None) -> Redactor:
         path = path or DEFAULT_FILE
         spec = yaml.safe_load(path.read_text()) or {}
         if not isinstance(spec, dict):
@@ -180,7 +180,7 @@ class Redactor:
             new, n = self._assignments(new)
             count += n
         lowered = None
-        for (pattern, replacement), needle in zip(self.patterns, self.pattern_needles):
+        for (pattern, replacement), needle in zip(self.patterns, self.pattern_needles, strict=True):
             if needle is not None:
                 if lowered is None:
                     lowered = new.lower()

@@ -71,7 +71,8 @@ def load_schema() -> Schema:
 _JSON_TYPES = {
     "keyword": {"type": "string"},
     "text": {"type": "string"},
-    "date": {"type": ["string", "integer"], "description_suffix": " ISO-8601 (UTC assumed without offset) or epoch milliseconds."},
+    "date": {"type": ["string", "integer"],
+             "description_suffix": " ISO-8601 (UTC assumed without offset) or epoch milliseconds."},
     "long": {"type": "integer"},
     "double": {"type": "number"},
     "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},

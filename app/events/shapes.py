@@ -29,8 +29,9 @@ it arrived — as JSON, after redaction, at most MAX_ORIGINAL characters — unl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import yaml
@@ -80,7 +81,7 @@ def load_levels(path: Path = LEVELS_FILE, allowed: tuple[str, ...] | None = None
 
 class Shaper:
     def __init__(self, levels: tuple[str, ...], known_spellings: set[str], types: set[str], namespaces: set[str],
-                 parse_time: Callable[[Any], Any], scrub: Callable[[str], str], path: Path = LEVELS_FILE):
+                 parse_time: Callable[[Any, int], Any], scrub: Callable[[str], str], path: Path = LEVELS_FILE):
         """`levels`: log.level's values; `known_spellings`: what Converter maps itself (the fast
         path's part); `types`: our event types; `parse_time(value, now_ms)` the canonical @timestamp
         or None; `scrub(text)` the redactor's."""

@@ -13,10 +13,10 @@ A time without an offset is UTC.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _DAY_MS = 86_400_000
 _MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
@@ -93,7 +93,7 @@ def parse_text(text: str, now_ms: int) -> int | None:
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return (parsed - _EPOCH) // _ONE_MS
 
 
@@ -127,7 +127,7 @@ def _ms(match: re.Match, now_ms: int) -> int | None:
             when = datetime(int(year), month, day, hour, minute, second, micro, tzinfo=zone)
             return (when - _EPOCH) // _ONE_MS
         # no year: the latest that is not more than a day ahead of now
-        now_year = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).year
+        now_year = datetime.fromtimestamp(now_ms / 1000, tz=UTC).year
         for candidate in (now_year + 1, now_year, now_year - 1):
             try:
                 when = datetime(candidate, month, day, hour, minute, second, micro, tzinfo=zone)
@@ -143,7 +143,7 @@ def _ms(match: re.Match, now_ms: int) -> int | None:
 
 def _offset(zone: str | None) -> timezone:
     if not zone or zone in ("Z", "UTC", "GMT"):
-        return timezone.utc
+        return UTC
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
