@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 
@@ -113,7 +113,11 @@ def _pairs(pairs: list) -> dict:
     out = _Pairs(pairs)
     if len(out) != len(pairs):
         seen: set = set()
-        out.repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        for k, _ in pairs:
+            if k in seen:
+                out.repeated = k
+                break
+            seen.add(k)
     return out
 
 

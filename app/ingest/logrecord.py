@@ -11,6 +11,7 @@ redaction, classification) like any event.
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 from urllib.parse import parse_qsl
 
@@ -41,19 +42,17 @@ def event_of_logrecord(fields: dict[str, str]) -> dict:
     if missing:
         raise EventError("a form body is read as a Python logging record (logging.handlers.HTTPHandler, "
                          f"method POST); it has no {', '.join(missing)}: send JSON otherwise")
-    event: dict = {"message": fields["message"] if fields.get("message") else _message(fields["msg"], fields.get("args", "None")),
-                   "log": {"level": fields["levelname"]}}
+    message = fields["message"] if fields.get("message") else _message(fields["msg"], fields.get("args", "None"))
+    event: dict = {"message": message, "log": {"level": fields["levelname"]}}
     if fields.get("name"):
         event["log"]["logger"] = fields["name"]
-    try:
+    with contextlib.suppress(KeyError, ValueError, OverflowError):   # else the receive time, tagged by the normaliser
         event["@timestamp"] = format_ts(int(float(fields["created"]) * 1000))
-    except (KeyError, ValueError, OverflowError):
-        pass                                        # the receive time, tagged by the normaliser
     if fields.get("process", "").isdigit():
         event["process"] = {"pid": int(fields["process"])}
     if fields.get("processName") not in (None, *_NONE):
         event.setdefault("process", {})["name"] = fields["processName"]
-    thread = {}
+    thread: dict[str, int | str] = {}
     if fields.get("thread", "").isdigit():
         thread["id"] = int(fields["thread"])
     if fields.get("threadName") not in (None, *_NONE):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 import orjson
 
@@ -97,7 +98,7 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
             start = 0
             while True:
                 if not buffer and skipped < 0:   # a run of blank lines is skipped in C
-                    end = _BLANK.match(chunk, start).end()
+                    end = _BLANK.match(chunk, start).end()  # type: ignore[union-attr]  # matches "": never None
                     if end > start and (last_nl := chunk.rfind(b"\n", start, end)) >= 0:
                         line_no += chunk.count(b"\n", start, last_nl + 1)
                         start = last_nl + 1

@@ -9,6 +9,7 @@ body) is counted here from its status, after the answer is made.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 
 from flask import Flask, g, request
@@ -108,10 +109,9 @@ def install(app: Flask, stats: IngestStats) -> None:
         stats.entered(-1)
         token = g.pop("_ingest_origin_token", None)
         if token is not None:
-            try:
+            # another context (a streamed answer): the request ends anyway
+            with contextlib.suppress(ValueError):
                 reset_origin(token)
-            except ValueError:      # another context (a streamed answer): the request ends anyway
-                pass
         stats.end_request(where, response.status_code)
         return response
 

@@ -10,9 +10,11 @@ Nothing here refuses a record: the Ingestor's normalizer judges the events it ma
 from __future__ import annotations
 
 import base64
-from hashlib import blake2b
+import contextlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterable, Iterator
+from hashlib import blake2b
+from typing import Any
 
 import orjson
 
@@ -65,7 +67,7 @@ def clean(text: str) -> str:
     octal digits, as rsyslog writes them: an ANSI colour code does not cost the record."""
     if _CONTROL.search(text) is None:
         return text
-    return _CONTROL.sub(lambda m: "#%03o" % ord(m.group()), text)
+    return _CONTROL.sub(lambda m: f"#{ord(m.group()):03o}", text)
 
 
 _SECONDS: dict[int, str] = {}
@@ -133,7 +135,7 @@ def _shape(value: Any, depth: int, budget: list) -> bool:
     if type(value) is dict:
         if any(not key or "." in key or len(key) > 256 for key in value):
             return False           # the normalizer would read dots as nesting, or refuse the key
-        items = value.values()
+        items: Iterable[Any] | None = value.values()
     else:
         items = value if type(value) is list else None
     if items is None:
@@ -275,10 +277,8 @@ class OtlpMapper:
             text = clean(text)[:MAX_LABEL_VALUE]
             labels.setdefault("otel_severity_text", text)
             if level is None:
-                try:
+                with contextlib.suppress(EventError):
                     level = self.converter.convert(self.level_field, text)
-                except EventError:
-                    pass
         if level is not None and "log.level" not in fields:
             event.setdefault("log", {})["level"] = level
         if logger is not None and "log.logger" not in fields:

@@ -8,8 +8,7 @@ import base64
 import orjson
 from google.protobuf import json_format
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest, ExportLogsServiceResponse)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -38,7 +37,7 @@ def decode(body: bytes, encoding: str) -> ExportLogsServiceRequest:
     if encoding == PROTOBUF:
         try:
             request.ParseFromString(body)
-        except Exception as exc:   # upb's DecodeError, or its recursion limit: the sender's bytes
+        except Exception as exc:   # noqa: BLE001 upb's DecodeError, or its recursion limit: the sender's bytes
             raise Undecodable(f"body is not a protobuf ExportLogsServiceRequest: {exc}") from None
         return request
     try:

@@ -7,15 +7,19 @@ fails its batch. An item counts as accepted only once its batch is committed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..events.normalize import EventError, Normalizer
-from ..storage import LogStore, StoreError
+from ..storage import LogStore, StoreError, WriteResult
 from .items import refuse_duplicates
 from .ndjson import BodyLimitError, Oversized, oversized, parse_json
+
+if TYPE_CHECKING:
+    from .stats import IngestStats
 
 DAY_MS = 86_400_000
 
@@ -68,7 +72,7 @@ class IngestReport:
 
 
 class Ingestor:
-    stats = None     # an IngestStats (app/ingest/stats.py) counting what comes with an origin, or None
+    stats: IngestStats | None = None     # an IngestStats (app/ingest/stats.py) counting what comes with an origin, or None
 
     def __init__(self, normalizer: Normalizer, store: LogStore, *, batch_size: int = 2000,
                  max_event_bytes: int = 64 * 1024, max_errors: int = 1000, max_event_age_days: int = 0):
@@ -144,9 +148,10 @@ class Ingestor:
     def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress,
                tally=None) -> None:
         if report.track:   # (read before the store consumes the events)
-            report.ids.update(zip(numbers, [event["event"]["id"] for event in batch]))
+            report.ids.update(zip(numbers, [event["event"]["id"] for event in batch], strict=False))
         if tally is not None:
             tally.batch(batch)
+        result: WriteResult | None
         try:
             result = self.store.write(batch)
         except StoreError as exc:

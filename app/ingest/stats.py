@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -377,10 +377,9 @@ def _flush_due() -> None:
         due = stats.dirty or (stats.queue_probe is not None and now - stats.flushed_at > HEARTBEAT_S
                               and stats.directory.is_dir())
         if due:
-            try:
+            # a full disk must not stop ingest; the next second tries again
+            with suppress(Exception):
                 stats.flush()
-            except Exception:      # a full disk must not stop ingest; the next second tries again
-                pass
 
 
 def _after_fork() -> None:

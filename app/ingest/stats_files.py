@@ -17,6 +17,7 @@ many as the live processes. Rates and lag keep only their windows in any file.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -61,7 +62,7 @@ def snapshot(stats) -> dict:
         try:
             depth, peak = stats.queue_probe()
             queue = {"depth": depth, "peak": peak}
-        except Exception:
+        except Exception:   # noqa: BLE001 the queue's probe is optional: a status without it
             queue = None
     return {"version": VERSION, "host": HOST, "pid": stats.pid, "instance": stats.instance,
             "started_ms": stats.started_ms, "updated_ms": now_ms, "in_flight": stats.in_flight,
@@ -149,10 +150,8 @@ def _retire(directory: Path) -> None:
         retired["updated_ms"] = int(time.time() * 1000)
         _atomic_write(directory / RETIRED, retired)
         for path in done:             # after retired.json holds them (a crash between: ids say merged)
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink()
-            except OSError:
-                pass
 
 
 def _as_file_row(row: dict, rate_floor: int, lag_floor: int) -> dict:

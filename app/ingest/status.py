@@ -22,6 +22,7 @@ Counts are since the data directory's first ingest (processes that ended are kep
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -37,10 +38,8 @@ def ingest_status(data_dir: Path, *, stats=None, top: int = TOP_SOURCES, now_ms:
     """The status of ingest into the data directory `data_dir`. `stats`: this process's
     IngestStats, written out first so the answer includes this very process's last requests."""
     if stats is not None:
-        try:
+        with contextlib.suppress(OSError):
             stats.flush()
-        except OSError:
-            pass
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     snaps = read_snapshots(stats_dir(data_dir))
     rows = merge_rows(snaps)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from ..events.convert import format_ts
 from ..events.normalize import EventError
