@@ -11,8 +11,8 @@ window was synced is not seen by the registry (its counts on the pages, read fro
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from ..events.convert import format_ts
 from ..events.fingerprint import title_of

@@ -11,8 +11,8 @@ The same functions run on rows from the store's rollups and on rows reduced from
 the brute-force tests compare numbers, not code paths."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from ..events.failures import INTEGRATION_FAILURE_STATUSES, SUCCESS_STATUSES
 from ..rollups.model import MINUTE_MS, ProviderRow
@@ -38,8 +38,8 @@ def figures(rows: Iterable[ProviderRow]) -> dict:
         timeouts += row.timeouts
         for k, v in row.statuses.items():
             statuses[k] = statuses.get(k, 0) + v
-        for k, v in row.latency.items():
-            latency[k] = latency.get(k, 0) + v
+        for b, v in row.latency.items():
+            latency[b] = latency.get(b, 0) + v
     errors = sorted(((code, n, code in INTEGRATION_FAILURE_STATUSES) for code, n in statuses.items()
                      if code not in SUCCESS_STATUSES), key=lambda e: (-e[1], e[0]))
     return {"calls": calls, "failures": failures, "timeouts": timeouts,
@@ -228,7 +228,7 @@ def judge(state: str, last_call_ms: int | None, now_ms: int, base: Sequence[floa
     if last_call_ms is None or base is None:
         return UNKNOWN, "no calls seen in the baseline period"
     if state != UP:
-        return state, "failure rate over the last %d min" % t.window_minutes
+        return state, f"failure rate over the last {int(t.window_minutes)} min"
     if quiet_at_night and in_night(now_ms, t):
         return UP, "expected to be quiet at night"
     span = t.span_minutes * MINUTE_MS

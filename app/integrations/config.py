@@ -31,7 +31,7 @@ class Thresholds:
 
 
 # section -> field -> (type, low, high)
-_FIELDS = {
+_FIELDS: dict[str, dict[str, tuple[type, float, float]]] = {
     "status": {"window_minutes": (int, 1, 240), "min_failures": (int, 1, 100_000),
                "degraded_rate": (float, 0.0, 1.0), "down_rate": (float, 0.0, 1.0),
                "warmup_minutes": (int, 0, 7 * 24 * 60)},
@@ -68,7 +68,8 @@ def parse(data, source: str = "health.yaml") -> Thresholds:
     if thresholds.degraded_rate > thresholds.down_rate:
         raise HealthConfigError(f"{source}: status: degraded_rate: must not exceed down_rate")
     if 60 % thresholds.span_minutes:
-        raise HealthConfigError(f"{source}: silence: span_minutes: must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        raise HealthConfigError(f"{source}: silence: span_minutes: must divide an hour "
+                                "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
     return thresholds
 
 

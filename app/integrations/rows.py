@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import replace
-from typing import Collection, Iterable
 
 from ..query import parse
-from ..rollups.model import ProviderRow
-from ..rollups.model import reduce as reduce_sums
+from ..rollups.model import ProviderRow, reduce as reduce_sums
 from ..storage import SearchRequest
 
 SCAN_QUERY = "integration.provider:*"      # calls: events naming a provider (status changes name none)
@@ -63,8 +62,8 @@ def add(into: ProviderRow, row: ProviderRow) -> None:
     into.timeouts += row.timeouts
     for k, v in row.statuses.items():
         into.statuses[k] = into.statuses.get(k, 0) + v
-    for k, v in row.latency.items():
-        into.latency[k] = into.latency.get(k, 0) + v
+    for b, v in row.latency.items():
+        into.latency[b] = into.latency.get(b, 0) + v
 
 
 def resum(rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int,

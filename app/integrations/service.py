@@ -7,6 +7,7 @@ events) and are computed by compute.py's pure functions. No Flask here."""
 from __future__ import annotations
 
 import weakref
+from datetime import UTC
 
 from ..events.convert import format_ts
 from ..events.failures import INTEGRATION_FAILURE_QUERY, INTEGRATION_FAILURE_STATUSES
@@ -250,13 +251,12 @@ def detail(store, meta, name: str, start_ms: int, end_ms: int, now_ms: int, scop
 
 def fired_alerts(meta, provider: str, start_ms: int, end_ms: int) -> list[dict]:
     """Alerts grouped by this provider that fired in [start, end)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import select
 
     from ..meta.alert_tables import AlertInstance
-    since = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
-    until = datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc)
+    until = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     with meta.Session() as s:
         found = s.scalars(select(AlertInstance).where(AlertInstance.group_key == provider[:512],
                                                       AlertInstance.fired_at.is_not(None),

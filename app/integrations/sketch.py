@@ -2,8 +2,6 @@
 log-scale buckets within 1 % of every duration), the one place this package touches it."""
 from __future__ import annotations
 
-from ..rollups.sketch import RELATIVE_ACCURACY as RELATIVE_ERROR
-from ..rollups.sketch import key as bucket
-from ..rollups.sketch import quantile
+from ..rollups.sketch import RELATIVE_ACCURACY as RELATIVE_ERROR, key as bucket, quantile
 
-__all__ = ["bucket", "quantile", "RELATIVE_ERROR"]
+__all__ = ["RELATIVE_ERROR", "bucket", "quantile"]

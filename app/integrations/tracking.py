@@ -9,7 +9,7 @@ first time has its status recorded without an event (no burst of changes on a ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..events.convert import format_ts
 from ..meta.providers import ProviderNotes
@@ -68,13 +68,13 @@ def track(now_ms: int, services, *, t: Thresholds | None = None, read=None, know
     now = status_now(read, now_ms, t, known, cache=read is getattr(services.store, "rollups", None))
     notes = ProviderNotes(services.meta)
     last = notes.states()
-    at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
+    at = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     events, kinds = [], {p.name: p.kind for p in known}
     for p in known:
         status, why = now[p.name]["status"], now[p.name]["why"]
         before = last.get(p.name)
         changed = before is not None and before.status != status
-        if changed:
+        if before is not None and changed:
             change = Change(p.name, before.status, status, now_ms, why)
             report.changes.append(change)
             events.append(status_event(change, kinds[p.name] if kinds[p.name] in KINDS else None))

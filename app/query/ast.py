@@ -7,7 +7,6 @@ errors found after parsing, e.g. a role's restrictions); it takes no part in equ
 from __future__ import annotations
 
 from dataclasses import dataclass, field as _field
-from typing import Union
 
 
 class QueryError(ValueError):
@@ -86,17 +85,17 @@ class Exists:
 
 @dataclass(frozen=True)
 class And:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Node"
+    item: Node
 
 
-Node = Union[MatchAll, Text, Term, Prefix, Range, Exists, And, Or, Not]
+Node = MatchAll | Text | Term | Prefix | Range | Exists | And | Or | Not

@@ -3,8 +3,8 @@ exists), `labels.<key>`. Anything else is an error that suggests the nearest kno
 from __future__ import annotations
 
 import difflib
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from ..events.names import LABELS, label_key_problem

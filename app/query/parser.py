@@ -81,7 +81,7 @@ def _group_error(field: QueryField, position: int) -> QueryError:
                       expected=f"{field.name}.<name>:value or {field.name}:*", field=field.name)
 
 
-def _combine(kind: type, items: list[Node]) -> Node:
+def _combine(kind: type[And] | type[Or], items: list[Node]) -> Node:
     """And/Or of `items`, flattening nested ones of the same kind; one item is just that item."""
     flat: list[Node] = []
     for item in items:
@@ -123,7 +123,8 @@ class _Parser:
 
     def _phrase(self, start: int) -> tuple[str, int]:
         """(value, end) of the phrase whose opening quote is at `start`."""
-        text, i, out = self.text, start + 1, []
+        text, i = self.text, start + 1
+        out: list[str] = []
         while i < len(text):
             if text[i] == '"':
                 if not out:
@@ -251,7 +252,8 @@ class _Parser:
             return Exists(field.name)
         if self._at() != "(":
             return self._value(field, f"'{field.name}:'")
-        open_pos, items = self.pos, []
+        open_pos = self.pos
+        items: list[Node] = []
         self.pos += 1
         while True:
             self._skip_ws()

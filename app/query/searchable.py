@@ -90,7 +90,8 @@ def searchable(event: dict, identifiers: bool = True) -> Searchable:
     False leaves identifier values out (a backend that indexes them by path, whole and folded,
     and looks a bare term up there too)."""
     out = Searchable()
-    lists = {_PLAIN: (out.keys, out.words), _PERSONAL: (out.personal_keys, out.personal_words),
+    lists: dict[int, tuple[list[str] | None, list[str] | None]] = {
+        _PLAIN: (out.keys, out.words), _PERSONAL: (out.personal_keys, out.personal_words),
              _IDENTIFIER: (out.keys, None), _PERSONAL_IDENTIFIER: (out.personal_keys, None)}
     if not identifiers:
         lists[_IDENTIFIER] = lists[_PERSONAL_IDENTIFIER] = (None, None)

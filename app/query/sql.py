@@ -9,6 +9,7 @@ then verified on the stored text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
@@ -32,7 +33,7 @@ class Compiled:
 class KeyIndex:
     """How the store indexes exact values as FTS tokens: `token(code, value)` and each column's code."""
     codes: dict[str, str]    # id columns -> token code (a free word is looked up among these too)
-    token: object            # callable (code, value) -> str | None
+    token: Callable[[str, str], str | None]    # (code, value) -> the FTS token, or None
     id_code: str
     filters: dict[str, str] = field(default_factory=dict)   # other columns -> code (field:value only)
     exact: frozenset = frozenset()   # columns whose values are lower-case words (enums): token == value
@@ -119,8 +120,8 @@ class SQLCompiler:
         needs_check = node.phrase or len(words) > 1
         if node.field is None and not node.phrase:
             # a free word is also looked up among the exact keys (player, transaction, … ids)
-            key_terms = [self.keys.token(code, node.value) for code in (*self.keys.codes.values(), self.keys.id_code)]
-            key_terms = [_quote(t) + (" *" if node.prefix else "") for t in key_terms if t]
+            tokens = [self.keys.token(code, node.value) for code in (*self.keys.codes.values(), self.keys.id_code)]
+            key_terms = [_quote(t) + (" *" if node.prefix else "") for t in tokens if t]
             match = f"({text_match})" + (f" OR (keys: ({' OR '.join(key_terms)}))" if key_terms else "")
         else:
             match = text_match
@@ -179,7 +180,7 @@ class SQLCompiler:
         token = self.keys.token(code, node.value) if code else None
         if token:
             match = f"keys: {_quote(token)}"
-            if info.column in self.keys.exact and token == code + node.value:
+            if info.column in self.keys.exact and code is not None and token == code + node.value:
                 # an enum's value is a lower-case word: its token matches exactly that value
                 return Compiled(self._fts(), [match], uses_fts=True, pure_match=match)
             return Compiled(f"({self._fts()} AND {expr} = ?)", [match, *params, value], uses_fts=True)

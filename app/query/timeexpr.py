@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .ast import QueryError
 
 _RELATIVE = re.compile(r"now(?:([+-])(\d{1,9})([smhdw]))?\Z")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_MS = -62_135_596_800_000        # 0001-01-01T00:00:00Z
 MAX_MS = 253_402_300_799_999        # 9999-12-31T23:59:59.999Z
 
@@ -40,7 +40,7 @@ def _parse(text: str, now_ms: int, name: str, value: str) -> int:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return int((parsed - _EPOCH).total_seconds() * 1000)
     except (ValueError, OverflowError):
         raise QueryError(f"{name}: {_shown(value)} is not a time; use ISO-8601 (2026-11-26T10:00:00Z), "

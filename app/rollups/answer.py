@@ -22,9 +22,8 @@ each makes them disagree, and the index counts everything as if there were no ro
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-from typing import Callable, Mapping
 
 from ..query.ast import And, Exists, MatchAll, Node, Not, Or, Range, Term
 from .model import COUNT_DIMENSIONS, MINUTE_MS, NUMERIC_DIMENSIONS, RollupReader
@@ -57,6 +56,7 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
         return {query.field: [query.value]} if ok else None
     if isinstance(query, Or) and query.items:
         values: list[str] = []
+        name = ""
         for item in query.items:
             found = conditions(item, dimensions)
             if found is None or len(found) != 1:
@@ -165,7 +165,7 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
     if asked or not p.histogram:     # one read: every combination of the asked dimensions
         for row in _counts(rollups, p, step, asked):
             total += row.count
-            for name, value in zip(asked, row.values):
+            for name, value in zip(asked, row.values, strict=False):
                 if value is not None:
                     if name in NUMERIC_DIMENSIONS:   # as the index's facet has it
                         number = _number(value)

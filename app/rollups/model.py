@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
-from typing import Collection, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 MINUTE_MS = 60_000
 HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (see pieces)
 _VERSION = re.compile(r"v[0-9]{1,3}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
                     "integration.provider", "integration.kind", "integration.status", "http.response.status_code")
@@ -110,9 +111,9 @@ class RollupStore(RollupReader, Protocol):
     """What a backend's `store.rollups` also offers: adding a stored batch's sums (the store
     calls it), and replacing the sums of [start_ms, end_ms) (the rebuild)."""
 
-    def add(self, sums: "Sums") -> None: ...
+    def add(self, sums: Sums) -> None: ...
 
-    def replace(self, start_ms: int, end_ms: int, sums: "Sums") -> None: ...
+    def replace(self, start_ms: int, end_ms: int, sums: Sums) -> None: ...
 
 
 # -- the reduction ------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class Sums:
     latency: dict[tuple, int] = field(default_factory=dict)
     values: dict[tuple, int] = field(default_factory=dict)
 
-    def add(self, other: "Sums") -> "Sums":
+    def add(self, other: Sums) -> Sums:
         for key, n in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
         for key, (calls, failures, timeouts) in other.providers.items():
@@ -152,7 +153,7 @@ def _text(value) -> str | None:
     return value if value is None or type(value) is str else str(value)
 
 
-def _at(event: dict, path: tuple[str, ...]):
+def _at(event: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         if not isinstance(event, dict):
             return None
@@ -221,7 +222,7 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
         if status == TIMEOUT_STATUS:
             row[2] += 1
         duration = call.get("duration")
-        if type(duration) in (int, float) and math.isfinite(duration):
+        if isinstance(duration, int | float) and type(duration) is not bool and math.isfinite(duration):
             lkey = (minute, provider, kind, sketch_key(duration))
             latency[lkey] = latency.get(lkey, 0) + 1
     return sums

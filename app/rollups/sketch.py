@@ -16,7 +16,7 @@ storage format and must not move with a dependency's release; it is the three li
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)

@@ -4,8 +4,8 @@ texts for durations, milliseconds and shares. No Flask here."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from ..query.timeexpr import parse_time
 from ..storage import LogStore, SearchRequest, SearchResult

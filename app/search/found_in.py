@@ -8,8 +8,8 @@ agent, a before/after value) is counted as "elsewhere".
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from ..events.schema import load_schema
 from ..query import parse

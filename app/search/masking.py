@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import orjson
@@ -27,7 +27,7 @@ def personal_fields() -> dict[str, tuple[str, ...]]:
     return {f.name: f.path for f in load_schema().fields.values() if f.personal}
 
 
-def mask_value(field: str, value) -> str:
+def mask_value(field: str, value: object) -> str | None:
     """A masked form that still helps a person recognise the value: j***@example.com,
     192.0.*.*, J***, ******1234."""
     if value is None:
@@ -45,7 +45,7 @@ def mask_value(field: str, value) -> str:
         except ValueError:
             return MASK
         if address.version == 4:
-            return ".".join(text.split(".")[:2] + ["*", "*"])
+            return ".".join([*text.split(".")[:2], "*", "*"])
         return ":".join(address.exploded.split(":")[:2]) + ":*"
     if field.startswith("payment.card"):
         digits = [c for c in text if c.isdigit()]
@@ -92,11 +92,15 @@ def load_personal_text(path: Path) -> list[tuple[re.Pattern, str]]:
 def mask_text(text: str) -> str:
     """`text` with the personal data written inside it masked (as its field would be)."""
     for pattern, field in personal_text_patterns():
-        if field.endswith(".ip") or field == "source.ip":
-            text = pattern.sub(lambda m, f=field: mask_value(f, m.group()) if _is_ip(m.group()) else m.group(), text)
-        else:
-            text = pattern.sub(lambda m, f=field: mask_value(f, m.group()), text)
+        text = pattern.sub(partial(_masked_match, field, field.endswith(".ip") or field == "source.ip"), text)
     return text
+
+
+def _masked_match(field: str, ip_only: bool, match: re.Match[str]) -> str:
+    found = match.group()
+    if ip_only and not _is_ip(found):
+        return found
+    return mask_value(field, found) or ""
 
 
 def _is_ip(text: str) -> bool:
@@ -112,7 +116,7 @@ def _text_values(node, path: tuple[str, ...], skip: set) -> list[tuple[tuple[str
     if isinstance(node, dict):
         for key, value in node.items():
             if not key.startswith("_"):
-                out += _text_values(value, path + (key,), skip)
+                out += _text_values(value, (*path, key), skip)
     elif isinstance(node, list):
         for item in node:
             out += _text_values(item, path, skip)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
+from typing import Any
 
 import orjson
 
@@ -79,7 +80,7 @@ def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_m
     entries, previous = [], None
     for event in result.hits:
         ts = parse_time(event["@timestamp"], 0)
-        entry = {"event": event, "failure": is_failure(event), "gap_ms": None, "gap": False}
+        entry: dict[str, Any] = {"event": event, "failure": is_failure(event), "gap_ms": None, "gap": False}
         if previous is not None:
             entry["gap_ms"] = ts - previous
             entry["gap"] = entry["gap_ms"] >= gap_ms

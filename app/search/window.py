@@ -4,8 +4,8 @@ find the same events. No Flask here."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from ..query import QueryError, parse
 from ..query.timeexpr import parse_time
