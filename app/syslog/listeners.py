@@ -3,20 +3,22 @@ that hands batches of frames to the writers (app/syslog/writer.py: parsing, mapp
 ingest pipeline, the same `Ingestor` as every other way in).
 
 Back-pressure (TCP, TLS): the batcher holds at most `max_queue` frames (and MAX_QUEUE_BYTES)
-besides the batches being written (at most one per writer, each at most MAX_BATCH_BYTES). A connection whose frames do not fit waits — it reads nothing
-more, its kernel buffer fills and TCP's window closes on the sender, which then waits too
-(rsyslog queues meanwhile). UDP cannot be told to wait: a datagram that finds the queue full is
-dropped and counted (`dropped.queue_full`), and the kernel's own drops on the socket are read
-from /proc/net/udp (`dropped.kernel`), so a flood is never silent.
+besides the batches being written (at most one per writer, each at most MAX_BATCH_BYTES). A
+connection whose frames do not fit waits — it reads nothing more, its kernel buffer fills and
+TCP's window closes on the sender, which then waits too (rsyslog queues meanwhile). UDP cannot
+be told to wait: a datagram that finds the queue full is dropped and counted
+(`dropped.queue_full`), and the kernel's own drops on the socket are read from /proc/net/udp
+(`dropped.kernel`), so a flood is never silent.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from .framing import Deframer
 from .status import Counters
@@ -87,10 +89,9 @@ class Batcher:
             if not self.pending and self.stopping:
                 break
             if len(self.pending) < self.max_batch and self.pending_bytes < MAX_BATCH_BYTES and not self.stopping:
-                try:     # a partial batch (or none): give it until max_wait to fill
+                # a partial batch (or none): give it until max_wait to fill
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._ready.wait(), self.max_wait)
-                except asyncio.TimeoutError:
-                    pass
             self._ready.clear()
             if not self.pending:
                 continue
@@ -109,7 +110,7 @@ class Batcher:
     async def _write(self, batch: list) -> None:
         try:
             add_result(self.counters, await self.submit(batch))
-        except Exception as exc:   # a writer process died: counted, said, and on
+        except Exception as exc:   # noqa: BLE001 a writer process died: counted, said, and on
             self.counters.dropped["storage"] += len(batch)
             print(f"syslog: a batch of {len(batch)} was lost: {exc!r}", file=sys.stderr, flush=True)
         finally:

@@ -27,11 +27,13 @@ with the receive time (`format` "raw").
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Literal, overload
 
 DAY_MS = 86_400_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
               "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
@@ -58,7 +60,7 @@ class Message:
 
 # -- entry point ------------------------------------------------------------------------------
 
-def parse(data: bytes, received_ms: int, tz: tzinfo = timezone.utc) -> Message:
+def parse(data: bytes, received_ms: int, tz: tzinfo = UTC) -> Message:
     """The parts of one syslog message. Never raises for any input."""
     text = data.decode("utf-8", "replace")
     text = text.rstrip("\r\n\x00")
@@ -134,7 +136,7 @@ def _parse_5424(rest: str) -> Message | None:
                 value = p.group(2)
                 params[p.group(1)] = _SD_ESCAPE.sub(r"\1", value) if "\\" in value else value
             pos = e.end()
-        if pos == 0:        # not structured data after all: keep it all as the message
+        if pos == 0:        # not structured data after all: keep it all as the message  # noqa: SIM108
             message = tail
         else:
             message = tail[pos + 1:] if tail[pos:pos + 1] == " " else tail[pos:]
@@ -163,7 +165,7 @@ def rfc3339_ms(stamp: str) -> int | None:
     second = _second_cache.get(key, -1)
     if second == -1:     # senders repeat a second many times: its epoch is worked out once
         try:
-            when = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59), tzinfo=timezone.utc)
+            when = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59), tzinfo=UTC)
             second = (when - _EPOCH) // timedelta(milliseconds=1)
         except (ValueError, OverflowError):
             second = None
@@ -196,7 +198,14 @@ _UTC_WORDS = frozenset(("UTC", "GMT", "Z", "UT"))
 _HOST_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
 
 
+@overload
+def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: Literal[False] = False) -> Message: ...
+@overload
+def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: bool) -> Message | None: ...
+
+
 def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: bool = False) -> Message | None:
+    """The message read as RFC 3164; None only with `require_time` and no time found."""
     pos = 0
     hostname = None
     seq = _CISCO_SEQ.match(text)
@@ -234,7 +243,7 @@ def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: bool = Fa
                    message=text[pos:])
 
 
-def _time_at(text: str, pos: int, received_ms: int | None = None, tz: tzinfo = timezone.utc):
+def _time_at(text: str, pos: int, received_ms: int | None = None, tz: tzinfo = UTC):
     """(epoch ms, end) of a 3164-slot time at `pos`, or (None, pos). With received_ms None, only
     whether one is there (truthy)."""
     m = _BSD_TIME.match(text, pos)
@@ -250,7 +259,7 @@ def _time_at(text: str, pos: int, received_ms: int | None = None, tz: tzinfo = t
         zone_tz = tz
         if zone:
             if zone in _UTC_WORDS:
-                zone_tz = timezone.utc
+                zone_tz = UTC
             elif zone[0] in "+-":
                 digits = zone[1:].replace(":", "")
                 offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
@@ -281,6 +290,7 @@ def bsd_ms(month: int, day: int, h: int, mi: int, s: int, year: int | None, rece
     cached = _bsd_cache.get(key, 0)
     if cached != 0:
         return cached
+    years: Sequence[int]
     if year is not None:
         years = [year]
     else:

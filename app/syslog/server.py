@@ -8,6 +8,7 @@ when told (SIGTERM, SIGINT) or when its parent is gone, after writing what it ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -17,11 +18,15 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, udp_socket
 from .status import STATUS_FILE, Counters, read_status
 from .writer import build_writer, init_process, write_in_process
+
+if TYPE_CHECKING:
+    from ..storage import LogStore
 
 START_TIMEOUT_S = 30
 
@@ -29,7 +34,8 @@ START_TIMEOUT_S = 30
 def run(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Listen until a signal (or the parent's end), then write what is pending and return."""
     if not settings.syslog.enabled:
-        raise ValueError("no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS")
+        raise ValueError("no syslog listener configured: "
+                         "set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS")
     asyncio.run(_serve(settings, parent_pid))
 
 
@@ -44,6 +50,8 @@ async def _serve(settings: Settings, parent_pid: int | None) -> None:
     conf = settings.syslog
     counters = Counters()
     loop = asyncio.get_running_loop()
+    pool: WriterPool | ThreadPoolExecutor
+    store: LogStore | None
     if conf.writers:     # parsing, normalising and indexing in their own processes: every core
         pool = WriterPool(settings, conf.writers)
         store = None
@@ -113,10 +121,8 @@ async def _listen(settings: Settings, counters: Counters, batcher: Batcher, rece
     batcher.on_idle = tick
     print("syslog: listening on " + ", ".join(counters.listening), file=sys.stderr, flush=True)
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        except asyncio.TimeoutError:
-            pass
         if parent_pid is not None and os.getppid() != parent_pid:
             break      # `platlogs serve` is gone without telling us
         if writer_task.done():

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .mapping import to_json
 from .parse import parse
+
+if TYPE_CHECKING:
+    from ..storage import LogStore
 
 STORAGE_RETRIES = 6
 SYSLOG_PROTOCOL, SYSLOG_SOURCE = "syslog", "syslog listeners"    # their row in the ingest status
@@ -41,7 +45,7 @@ class BatchWriter:
             return self._write(items)
 
     def _write(self, items: list[Item]) -> dict:
-        result = {"stored": 0, "raw": 0, "refused": {}, "dropped": 0}
+        result: dict[str, Any] = {"stored": 0, "raw": 0, "refused": {}, "dropped": 0}
         try:
             tz = self.tz
             lines = []
@@ -51,7 +55,7 @@ class BatchWriter:
                     result["raw"] += 1
                 lines.append(to_json(msg, received_ms, peer, truncated))
             self._store(lines, result)
-        except Exception as exc:   # a defect must not stop the listeners: counted, said, and on
+        except Exception as exc:   # noqa: BLE001 a defect must not stop the listeners: counted, said, and on
             result["dropped"] += len(items) - result["stored"]
             print(f"syslog: a batch of {len(items)} was not stored: {exc!r}", file=sys.stderr, flush=True)
         return result
@@ -90,7 +94,7 @@ def add_result(counters, result: dict) -> None:
         counters.refuse(reason, n)
 
 
-def build_writer(settings) -> tuple[BatchWriter, object]:
+def build_writer(settings) -> tuple[BatchWriter, LogStore]:
     """A BatchWriter on its own store connection, and that store (to close)."""
     from ..ingest.pipeline import Ingestor
     from ..services import build_normalizer
@@ -116,11 +120,14 @@ def init_process(settings) -> None:
     from multiprocessing.util import Finalize
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the listener, which ends the pool in order
     from ..cli_common import tune_gc
-    _process_writer, store = build_writer(settings)
+    writer, store = build_writer(settings)
+    _process_writer = writer
     Finalize(store, store.close, exitpriority=10)   # closed when the pool ends the process
-    Finalize(_process_writer, _process_writer.ingestor.stats.close, exitpriority=11)   # its last counters written
+    assert writer.ingestor.stats is not None        # (build_writer gives every writer its counters)
+    Finalize(writer, writer.ingestor.stats.close, exitpriority=11)   # its last counters written
     tune_gc()
 
 
 def write_in_process(items: list[Item]) -> dict:
+    assert _process_writer is not None, "init_process runs first (the pool's initializer)"
     return _process_writer.write(items)
