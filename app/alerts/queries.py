@@ -4,13 +4,26 @@ mutes and maintenance windows in force, and the rules made in the back office. A
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from .model import Rule
-from .tables import (FIRING, OPEN, AlertDelivery, AlertHistory, AlertInstance, AlertMute, MaintenanceWindow, RuleRun,
-                     RuleState, UIRule, group_key, now_ms, to_dt)
+from .tables import (
+    FIRING,
+    OPEN,
+    AlertDelivery,
+    AlertHistory,
+    AlertInstance,
+    AlertMute,
+    MaintenanceWindow,
+    RuleRun,
+    RuleState,
+    UIRule,
+    group_key,
+    now_ms,
+    to_dt,
+)
 
 
 class AlertQueries:
@@ -117,5 +130,5 @@ class AlertQueries:
 
 
 def _validate_rule() -> Callable[[dict], Rule]:
-    from .rules import validate_rule   # the rule loader (imported when first needed)
+    from .rules import validate_rule  # the rule loader (imported when first needed)
     return validate_rule
