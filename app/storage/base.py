@@ -91,8 +91,8 @@ class Partition:
 
 def histogram_buckets(counts: dict[int, int], request: SearchRequest) -> list[Bucket]:
     """Buckets from {bucket start: count}: every bucket of a bounded window, zeros included."""
-    width = request.histogram_ms
-    if request.start_ms is not None and request.end_ms is not None:
+    width = request.histogram_ms       # (set whenever a histogram is asked)
+    if width and request.start_ms is not None and request.end_ms is not None:
         first, last = (request.start_ms // width) * width, ((request.end_ms - 1) // width) * width
         if (last - first) // width < 10_000:
             return [Bucket(start, counts.get(start, 0)) for start in range(first, last + 1, width)]

@@ -95,7 +95,8 @@ class _Sum:
 def register(conn: sqlite3.Connection) -> None:
     """`sketch_merge` and `sketch_sum` on this connection (what the writes' SQL calls)."""
     conn.create_function("sketch_merge", 2, merge, deterministic=True)
-    conn.create_aggregate("sketch_sum", 1, _Sum)
+    # typeshed's aggregate protocol types step()'s value as int; SQLite hands _Sum the blob
+    conn.create_aggregate("sketch_sum", 1, _Sum)  # type: ignore[arg-type]
 
 
 def group(items: Iterable[tuple[tuple, int]]) -> dict[tuple, dict[int, int]]:

@@ -99,7 +99,8 @@ class DocumentCodec:
                 if self._compressor is not None:
                     return
                 try:
-                    data = zstandard.train_dictionary(DICTIONARY_BYTES, samples)
+                    # (list is invariant: the stub asks for list[bytes | bytearray | memoryview])
+                    data = zstandard.train_dictionary(DICTIONARY_BYTES, samples)  # type: ignore[arg-type]
                 except zstandard.ZstdError:          # too little variety to train on: try later
                     return
                 tmp = self.directory / "1.zdict.tmp"
