@@ -17,8 +17,8 @@ whole range (rollup_percentiles.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from ..events.convert import format_ts
 from ..events.failures import FAILURE_QUERY
@@ -122,22 +122,30 @@ def timeseries(r: _Reader, panel: Panel) -> dict:
 
 
 def stacked(r: _Reader, panel: Panel) -> dict:
+    by = _by(panel)
     width = _width(r.window)
-    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit, histogram_ms=width)
+    found = r.search(panel.query, facets=(by,), facet_size=panel.limit, histogram_ms=width)
     x = [b.start_ms for b in found.histogram]
     rest = [b.count for b in found.histogram]
     series = []
-    for value in found.facets[panel.by].values:
-        _, values, total = _series_of(r, both(panel.query, term(panel.by, _text(value.value))), width)
-        rest = [max(a - b, 0) for a, b in zip(rest, values)]   # (a timed-out total: the note says so)
-        series.append({"label": str(r.shown_value(panel.by, value.value)), "values": values, "total": total,
-                       "link": r.group_link(panel.query, panel.by, value.value)})
+    for value in found.facets[by].values:
+        _, values, total = _series_of(r, both(panel.query, term(by, _text(value.value))), width)
+        rest = [max(a - b, 0) for a, b in zip(rest, values, strict=False)]   # (a timed-out total: the note says so)
+        series.append({"label": str(r.shown_value(by, value.value)), "values": values, "total": total,
+                       "link": r.group_link(panel.query, by, value.value)})
     if any(rest):
         series.append({"label": "other", "rest": True, "values": rest, "total": sum(rest),
-                       "link": r.link(both(panel.query, " AND ".join(f"NOT {term(panel.by, _text(s.value))}"
-                                                                     for s in found.facets[panel.by].values)))})
+                       "link": r.link(both(panel.query, " AND ".join(f"NOT {term(by, _text(s.value))}"
+                                                                     for s in found.facets[by].values)))})
     return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width,
             "total": found.total}
+
+
+def _by(panel: Panel) -> str:
+    """The field a stacked, top or status panel groups by (definitions.py requires it there)."""
+    if panel.by is None:
+        raise ValueError(f"a {panel.kind} panel needs `by`")
+    return panel.by
 
 
 def _text(value) -> str:
@@ -145,15 +153,16 @@ def _text(value) -> str:
 
 
 def top(r: _Reader, panel: Panel) -> dict:
-    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
-    rows = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, panel.by, v.value)}
-            for v in found.facets[panel.by].values]
-    if not r.sees_personal and is_personal(panel.by):
-        rows = masked_facet(panel.by, rows)     # rows that mask alike merged: the order tells nothing
+    by = _by(panel)
+    found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
+    rows = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)}
+            for v in found.facets[by].values]
+    if not r.sees_personal and is_personal(by):
+        rows = masked_facet(by, rows)     # rows that mask alike merged: the order tells nothing
     for row in rows:
         row["share"] = row["count"] / found.total if found.total else None
     listed = sum(row["count"] for row in rows)
-    return {"rows": rows, "total": found.total, "rest": found.total - listed, "field": panel.by}
+    return {"rows": rows, "total": found.total, "rest": found.total - listed, "field": by}
 
 
 def percentiles(r: _Reader, panel: Panel) -> dict:
@@ -213,34 +222,35 @@ def _recent(r: _Reader, panel: Panel) -> _Reader:
 
 
 def status(r: _Reader, panel: Panel) -> dict:
+    by = _by(panel)
     failure = panel.failure_query or FAILURE_QUERY
-    found = r.search(panel.query, facets=(panel.by,), facet_size=panel.limit)
-    listed = found.facets[panel.by].values
+    found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
+    listed = found.facets[by].values
     judge = _recent(r, panel)
     counts = {_text(v.value): v.count for v in listed}
     failed: dict = {}
     range_failed: dict | None = None
     if listed:   # facets among the listed values (failures; with `recent`, all too): exact counts for each
-        among = " OR ".join(term(panel.by, _text(v.value)) for v in listed)
+        among = " OR ".join(term(by, _text(v.value)) for v in listed)
         if judge is not r:
-            counted = judge.search(both(panel.query, among), facets=(panel.by,), facet_size=len(listed))
-            counts = {_text(f.value): f.count for f in counted.facets[panel.by].values}
-        counted = judge.search(both(both(panel.query, failure), among), facets=(panel.by,), facet_size=len(listed))
-        failed = {_text(f.value): f.count for f in counted.facets[panel.by].values}
+            counted = judge.search(both(panel.query, among), facets=(by,), facet_size=len(listed))
+            counts = {_text(f.value): f.count for f in counted.facets[by].values}
+        counted = judge.search(both(both(panel.query, failure), among), facets=(by,), facet_size=len(listed))
+        failed = {_text(f.value): f.count for f in counted.facets[by].values}
         if judge is not r:   # and the range's failures, shown beside the recent ones
-            counted = r.search(both(both(panel.query, failure), among), facets=(panel.by,), facet_size=len(listed))
-            range_failed = {_text(f.value): f.count for f in counted.facets[panel.by].values}
+            counted = r.search(both(both(panel.query, failure), among), facets=(by,), facet_size=len(listed))
+            range_failed = {_text(f.value): f.count for f in counted.facets[by].values}
     cells = []
     for v in listed:
-        narrowed = both(panel.query, term(panel.by, _text(v.value)))
+        narrowed = both(panel.query, term(by, _text(v.value)))
         failures, count = failed.get(_text(v.value), 0), counts.get(_text(v.value), 0)
         newest = r.search(narrowed, size=1, total_bound=0).hits
         latest = get_path(newest[0], panel.status_field) if newest else None
         share = failures / count if count else None
         state = "quiet" if not count else "failing" if share >= FAILING_SHARE \
             else "degraded" if share >= DEGRADED_SHARE else "ok"
-        linked = judge.group_link(panel.query, panel.by, v.value)
-        cells.append({"value": r.shown_value(panel.by, v.value), "count": count, "failures": failures,
+        linked = judge.group_link(panel.query, by, v.value)
+        cells.append({"value": r.shown_value(by, v.value), "count": count, "failures": failures,
                       "share": share, "state": state, "range_count": v.count,
                       "range_failures": failures if range_failed is None else range_failed.get(_text(v.value), 0),
                       "latest": r.shown_value(panel.status_field, latest),
@@ -250,7 +260,7 @@ def status(r: _Reader, panel: Panel) -> dict:
     cells.sort(key=lambda c: (order[c["state"]], -(c["share"] or 0), str(c["value"])))
     recent = None if judge is r else {"ms": panel.recent_ms, "text": control.duration_text(panel.recent_ms),
                                       "start": format_ts(judge.window.start_ms), "start_ms": judge.window.start_ms}
-    return {"cells": cells, "total": found.total, "field": panel.by, "status_field": panel.status_field,
+    return {"cells": cells, "total": found.total, "field": by, "status_field": panel.status_field,
             "failure_query": failure, "recent": recent}
 
 

@@ -56,7 +56,7 @@ def eligible(panel) -> tuple[bool, set[str] | None]:
         return False, None
     try:
         node = parse(panel.query)
-    except Exception:    # (validated already; a query that no longer parses is read as before)
+    except Exception:    # noqa: BLE001 (validated already; a query that no longer parses is read as before)
         return False, None
     items = node.items if isinstance(node, And) else (node,)
     component, allowed = False, None

@@ -52,7 +52,7 @@ def eligible(panel) -> dict[str, set[str]] | None:
         return None
     try:
         node = parse(panel.query) if panel.query else None
-    except Exception:    # (validated already; a query that no longer parses is read as before)
+    except Exception:    # noqa: BLE001 (validated already; a query that no longer parses is read as before)
         return None
     items = () if node is None else node.items if isinstance(node, And) else (node,)
     where: dict[str, set[str]] = {}

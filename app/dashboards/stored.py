@@ -18,7 +18,7 @@ text). Each change is recorded through `record(action, message, target=, changes
 layer passes app/audit.py's record, so changes land in the event store as admin actions."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ..access import can
 from ..meta.dashboards import DashboardRows, StoredDashboard, Taken

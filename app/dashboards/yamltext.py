@@ -39,7 +39,8 @@ def read_yaml(text: str, file: str | None = None):
     if "\x00" in text:
         at = text.index("\x00")
         line = text.count("\n", 0, at)
-        raise _error("contains a NUL character", file, yaml.Mark("", at, line, at - (text.rfind("\n", 0, at) + 1), None, None))
+        column = at - (text.rfind("\n", 0, at) + 1)
+        raise _error("contains a NUL character", file, yaml.Mark("", at, line, column, None, 0))
     depth = nodes = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -59,5 +60,6 @@ def read_yaml(text: str, file: str | None = None):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = _where(mark)
-        raise DashboardError(f"not valid YAML" + (f" ({where})" if where else "") + f": {getattr(exc, 'problem', None) or exc}",
+        problem = getattr(exc, "problem", None) or exc
+        raise DashboardError("not valid YAML" + (f" ({where})" if where else "") + f": {problem}",
                              file=file, position=mark.index if mark is not None else None) from None
