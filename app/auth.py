@@ -131,7 +131,7 @@ def _bearer() -> str | None:
         return ""
     if scheme == "apikey" and _looks_like_key(decoded):
         return decoded                              # base64 of the key alone
-    user, colon, secret = decoded.partition(":")    # id:api_key, user:password
+    _user, colon, secret = decoded.partition(":")   # id:api_key, user:password
     if scheme == "basic" and not _looks_like_key(secret):
         return None    # not a key: a proxy's sign-in in front of us (then a signed-in session counts)
     return secret if colon else ""

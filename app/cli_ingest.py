@@ -25,7 +25,8 @@ def _cell(text, width: int) -> str:
 
 @click.command("ingest-status")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--top", default=20, show_default=True, type=click.IntRange(1, 200), help="Sources listed (the rest: \"(other)\").")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(1, 200),
+              help="Sources listed (the rest: \"(other)\").")
 def ingest_status(fmt: str, top: int) -> None:
     """Events/s per protocol and source, refusals by reason, queue depths and lag, summed over
     every process that ingested into this data directory (the page /ingest/status shows the same)."""
@@ -42,10 +43,12 @@ def ingest_status(fmt: str, top: int) -> None:
     click.echo(f"lag p50 {_lag(s['lag']['p50_ms'])}, p95 {_lag(s['lag']['p95_ms'])} over the last "
                f"{s['lag']['window_s'] // 60} min")
     click.echo("")
-    head = f"{'protocol':<12} {'source':<28} {'accepted':>10} {'refused':>8}  {'events/s 1m / 15m / 1h':<26} {'lag p50':>12} {'lag p95':>12}"
+    head = (f"{'protocol':<12} {'source':<28} {'accepted':>10} {'refused':>8}  {'events/s 1m / 15m / 1h':<26} "
+            f"{'lag p50':>12} {'lag p95':>12}")
     click.echo(head)
     for r in s["protocols"]:
-        click.echo(f"{_cell(r['protocol'], 12)} {'(all)':<28} {r['accepted']:>10,} {r['refused']:>8,}  {_rate(r['rate']):<26} "
+        click.echo(f"{_cell(r['protocol'], 12)} {'(all)':<28} {r['accepted']:>10,} {r['refused']:>8,}  "
+                   f"{_rate(r['rate']):<26} "
                    f"{_lag(r['lag']['p50_ms']):>12} {_lag(r['lag']['p95_ms']):>12}")
     click.echo("")
     for r in s["sources"]:

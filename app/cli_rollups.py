@@ -44,7 +44,7 @@ def rebuild_command(time_from: str | None, time_to: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         services.close()
-    if done.start_ms is None:
+    if done.start_ms is None or done.end_ms is None:      # (set together)
         click.echo("No stored events: nothing to rebuild.")
         return
     click.echo(f"Rebuilt rollups of {format_ts(done.start_ms)} to {format_ts(done.end_ms)} from {done.events} "

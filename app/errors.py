@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .machine import machine_request   # the one definition of a machine-facing request
+from .machine import machine_request  # the one definition of a machine-facing request
 
 
 class ApiError(Exception):

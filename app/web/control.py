@@ -1,5 +1,6 @@
 """The six control views: Event Timeline, Error History, User Actions, Admin Operations, API
-Activity, Integration Status (the Errors page lists the error groups first: error_groups.py). Each is a search with a fitting layout, linked to the search page.
+Activity, Integration Status (the Errors page lists the error groups first: error_groups.py).
+Each is a search with a fitting layout, linked to the search page.
 
 Thin: parse the arguments, call app/search/control.py (every read scoped by app/web/reading.py),
 mask what is shown, record one reading-trail line per page view, render. A bad query, time or

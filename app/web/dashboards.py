@@ -11,8 +11,8 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from .. import audit
 from ..auth import api_access, page_access
 from ..dashboards import definitions
-from ..dashboards.stored import StoredDashboards
 from ..dashboards.panels import dashboard_data, window_for
+from ..dashboards.stored import StoredDashboards
 from ..errors import ApiError
 from ..query import QueryError
 from ..storage import SearchRequest

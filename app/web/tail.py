@@ -83,7 +83,7 @@ def tail_stream():
                 skipped = max(0, result.total - len(result.hits)) if len(result.hits) == RATE_CAP else 0
                 stamps = [event_ms(h) for h in result.hits]
                 since = max(stamps)
-                seen = {h["event"]["id"] for h, ts in zip(result.hits, stamps) if ts == since}
+                seen = {h["event"]["id"] for h, ts in zip(result.hits, stamps, strict=True) if ts == since}
                 payload = {"events": [_row(e) for e in reversed(show(fresh))], "skipped": skipped, "newest": newest}
                 yield f"id: {since}:{','.join(sorted(seen))[:2000]}\ndata: {orjson.dumps(payload).decode()}\n\n"
                 last_write = time.monotonic()
