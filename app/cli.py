@@ -5,7 +5,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -48,6 +48,7 @@ main.add_command(db)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the back office and the API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
+
     from .server import LIMIT_REQUEST_LINE, UrlLimit
 
     services = _services()  # validates settings, creates the databases before workers fork
@@ -108,11 +109,12 @@ def demo(events: int, days: int, seed: int) -> None:
     """Fill the store with a realistic gaming platform's traffic (through the normal ingest path)."""
     import orjson
     from tqdm import tqdm
+
     from .demo.generator import generate
 
     services = _services()
     tune_gc()
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     with tqdm(total=events, unit="ev", unit_scale=True, desc="demo") as bar:
         # as JSON lines, exactly what a client would send (and the ingest fast path applies)
         lines = ((i, orjson.dumps(e)) for i, e in enumerate(generate(events, days=days, seed=seed, end=end)))
@@ -130,13 +132,14 @@ def demo(events: int, days: int, seed: int) -> None:
 def ingest(file: str, fmt: str) -> None:
     """Ingest an NDJSON file or a plain log file (gzip allowed: *.gz) into the configured store, with progress."""
     from tqdm import tqdm
+
     from .ingest.ndjson import decoded_chunks, iter_lines
     from .ingest.text import as_text_if
 
     services = _services()
     tune_gc()
     size = None if file == "-" else Path(file).stat().st_size
-    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115 (closed by the with below)
     started = time.monotonic()
     with stream, tqdm(total=size, unit="B", unit_scale=True, desc="ingest") as bar:
         class Counting:
@@ -162,7 +165,8 @@ def ingest(file: str, fmt: str) -> None:
 
 @main.command()
 @click.argument("query", default="")
-@click.option("--from", "time_from", default="now-24h", show_default=True, help="ISO-8601, epoch ms or now-15m/-24h/-7d; '' for all.")
+@click.option("--from", "time_from", default="now-24h", show_default=True,
+              help="ISO-8601, epoch ms or now-15m/-24h/-7d; '' for all.")
 @click.option("--to", "time_to", default="", help="Default: now.")
 @click.option("--size", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--order", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
@@ -170,10 +174,12 @@ def ingest(file: str, fmt: str) -> None:
 def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt: str) -> None:
     """Search events with the query language (e.g. 'actor.id:p-000123 AND log.level:error')."""
     import shutil
+
     import orjson
+
+    from .events.schema import get_path
     from .query import QueryError
     from .search.params import search_params
-    from .events.schema import get_path
     from .search.service import iter_events
 
     services = _services()
@@ -188,7 +194,8 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
         shown = 0
         for event in events:
             meta = event.get("event", {})
-            kind = meta.get("type", "") + (f"/{meta['action']}" if meta.get("action") not in (None, meta.get("type")) else "")
+            action = meta.get("action")
+            kind = meta.get("type", "") + (f"/{action}" if action not in (None, meta.get("type")) else "")
             line = (f"{event['@timestamp']}  {get_path(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
                     f"{kind[:32]:32} {str(get_path(event, 'service.name') or '')[:18]:18} "
                     f"{str(get_path(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}")
@@ -262,6 +269,7 @@ def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None,
     whose source count changed since (a catch-up before switching over). Events are never stored
     twice: the destination skips event ids it already holds."""
     from tqdm import tqdm
+
     from .storage import StoreError, open_store
     from .storage.migrate import CheckpointError, checkpoint_label, default_checkpoint, migrate as run_migration
 
