@@ -48,7 +48,7 @@ def can(role: str | None, permission: str) -> bool:
     return role in permissions()[permission]
 
 
-def declare(view, permission: str):
+def declare(view, permission: str | None):
     """Mark `view` as needing `permission` (checked by the decorators in auth.py)."""
     if permission is not None and permission not in permissions():
         raise KeyError(f"unknown permission {permission!r}")

@@ -184,7 +184,7 @@ def page_access(permission: str | None = "search"):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                return current_app.login_manager.unauthorized()
+                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]  # set by flask-login
             if current_user.must_change_password:
                 return redirect(url_for("web.change_password", next=request.full_path))
             if permission and not can(current_user.role, permission):

@@ -1,9 +1,11 @@
 """The event schema, loaded from schema.yaml, and what is derived from it (JSON Schema, docs)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,9 +43,8 @@ class Schema:
 def get_path(node, path: tuple[str, ...] | str):
     """The value at `path` in a nested event, or None when any step is missing or not an object.
     `path`: the keys, or a field's name (its dots nest; "@timestamp" is one key)."""
-    if type(path) is str:
-        path = (path,) if path == "@timestamp" else path.split(".")
-    for part in path:
+    keys: Sequence[str] = path if type(path) is not str else (path,) if path == "@timestamp" else path.split(".")
+    for part in keys:
         node = node.get(part) if type(node) is dict else None
     return node
 
@@ -68,7 +69,7 @@ def load_schema() -> Schema:
     return Schema(fields=fields, components=dict(raw["components"]), types=dict(raw["types"]))
 
 
-_JSON_TYPES = {
+_JSON_TYPES: dict[str, dict[str, Any]] = {
     "keyword": {"type": "string"},
     "text": {"type": "string"},
     "date": {"type": ["string", "integer"],

@@ -25,6 +25,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -208,7 +209,8 @@ class IngestStats:
         self.in_flight = 0
         self.dirty = False
         self.flushed_at = 0.0
-        self.queue_probe = None          # () -> (depth, peak since last asked), set by the owner
+        # () -> (depth, peak since last asked), set by the owner
+        self.queue_probe: Callable[[], tuple[int, int]] | None = None
         self._names: dict[str, str] = {}
 
     # -- the hot path ---------------------------------------------------------------------------

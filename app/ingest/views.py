@@ -1,6 +1,9 @@
 """Ingest endpoints. Thin: read the body, hand items to the Ingestor, answer its report."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import api_access
@@ -91,6 +94,7 @@ def post_events():
         document = parse_json(data)
     except EventError as exc:
         document, error = None, exc
+    items: Iterable[tuple[int, Any]]
     if error is None and not may_repeat_keys(data, document):
         items = enumerate(document if isinstance(document, list) else [document])
     elif data.lstrip()[:1] == b"[":
@@ -114,7 +118,7 @@ def post_bulk():
     # streamed: only each line is bounded. (Flask treats None as "use the app setting".)
     request.max_content_length = 1 << 62
     chunks = _chunks()
-    lines = iter_lines(chunks, services.settings.max_event_bytes)
+    lines: Iterator[tuple[int, Any]] = iter_lines(chunks, services.settings.max_event_bytes)
     if request.mimetype == "text/plain":   # plain log lines, one an event (app/ingest/text.py)
         lines = text_items(lines)
     return _answer(services.ingestor.ingest(lines, position="line"))

@@ -73,7 +73,7 @@ class Bounds:
         """The `_rollover` conditions reached (the node checks them again, atomically), or None."""
         if docs <= 0:
             return None   # an empty generation is never cut: an idle component keeps one index
-        reached = {}
+        reached: dict[str, str | int] = {}
         if age_ms >= self.max_age_ms:
             reached["max_age"] = f"{self.max_age_ms}ms"
         if size >= self.max_bytes:
@@ -141,7 +141,8 @@ class Rollover:
             return False
         if index not in self._versions:
             found = self.client.indices.get_mapping(index=index, params={"filter_path": "*.mappings._meta"})
-            meta = (next(iter(found.values()), {}).get("mappings") or {}).get("_meta") or {}
+            first: dict = next(iter(found.values()), {})
+            meta = (first.get("mappings") or {}).get("_meta") or {}
             version = meta.get("template_version")
             self._versions[index] = version if isinstance(version, int) else 0
         return self._versions[index] < self.template_version

@@ -3,6 +3,7 @@ request, call the search service, render. The URL holds the whole state of the s
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -133,7 +134,7 @@ def event_detail(event_id: str):
         raise ApiError(404, "no such event")
     reading.record_view(event_id)
     shown = reading.shown(event)
-    revealed = {}
+    revealed: dict[str, Any] = {}
     keys = [(k, get_path(event, k)) for k in service.STORY_KEYS if get_path(event, k) is not None]
     return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
                            revealed=revealed, keys=[(k, v if not masking.is_personal(k) or reading.sees_personal()
@@ -179,7 +180,8 @@ def event_context(event_id: str):
 @page_access("reading_trail")
 def trail():
     """The reading trail: who searched, viewed, revealed and exported what (its own stream)."""
-    return redirect(url_for("web.index", stream="trail", **{"from": request.args.get("from", "now-7d")}))
+    since: dict[str, Any] = {"from": request.args.get("from", "now-7d")}    # (`from` is a keyword)
+    return redirect(url_for("web.index", stream="trail", **since))
 
 
 @web.post("/saved-searches")
@@ -192,5 +194,5 @@ def save_search_page():
                              form.get("from") or None, form.get("to") or None, form.get("shared_role") or None)
     except (QueryError, ValueError) as exc:
         raise ApiError(400, getattr(exc, "message", str(exc))) from None
-    return redirect(url_for("web.index", q=form.get("q", ""), **{"from": form.get("from", ""),
-                                                                 "to": form.get("to", "")}))
+    window: dict[str, Any] = {"from": form.get("from", ""), "to": form.get("to", "")}
+    return redirect(url_for("web.index", q=form.get("q", ""), **window))
