@@ -43,7 +43,7 @@ def _ranges(now_ms: int, day_partition_days: int) -> list[tuple[int | None, int 
     year before its month, days from then on."""
     window_start = (now_ms // DAY_MS - day_partition_days) * DAY_MS
     year_cut, month_cut = year_span(window_start)[0], month_span(window_start)[0]
-    out = [(None, year_cut, "1y")]
+    out: list[tuple[int | None, int | None, str]] = [(None, year_cut, "1y")]
     if month_cut > year_cut:
         out.append((year_cut, month_cut, "1M"))
     out.append((month_cut, None, "1d"))

@@ -118,7 +118,7 @@ def add_sums(conn: sqlite3.Connection, sums: Sums, widths: tuple[int, ...] = WID
     `create_tables` was given; `keys`: the process's dictionary, which the caller forgets if the
     transaction rolls back)."""
     keys = keys or Keys()
-    families = {"counts_by_key": sums.counts, "calls_by_key": sums.providers}
+    families: dict[str, dict] = {"counts_by_key": sums.counts, "calls_by_key": sums.providers}
     for table, items in families.items():
         if not items:
             continue

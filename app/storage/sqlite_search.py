@@ -153,6 +153,7 @@ class PartitionSearch:
                                      f"ORDER BY rowid {order} LIMIT ?", (*params, need)).fetchall()
             for rowid, ts_ms, doc in rows:
                 if len(hits) == request.size:
+                    assert last is not None       # (set with the first hit)
                     return hits, encode_cursor(last[0], last[1], last[2], request.newest_first)
                 hits.append(orjson.loads(doc))
                 last = (name, ts_ms, rowid)
@@ -194,7 +195,7 @@ class PartitionSearch:
                 expr_params.append(json_path(info.path))
         columns = ", ".join(f"{e} AS f{i}" for i, e in enumerate(exprs))
         group = ", ".join(f"f{i}" for i in range(len(exprs)))
-        counts = [Counter() for _ in exprs]
+        counts: list[Counter] = [Counter() for _ in exprs]
         approximate = timed_out = False
         remaining = request.facet_bound
         deadline = Deadline(self.conn, request.budget_ms)
