@@ -124,13 +124,14 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
         edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
     except (StoreError, ValueError):
         return None
-    if any(e is None for e in edges) or sum(len(e) for e in edges) > max_edge:
+    before, after = edges
+    if before is None or after is None or len(before) + len(after) > max_edge:
         return None
     by_provider: dict[str, dict[int, int]] = {}
     for row in rows:
         if allowed is None or row.provider in allowed:
             by_provider[row.provider] = sketch.merge(by_provider.get(row.provider, {}), row.latency)
-    for event in edges[0] + edges[1]:
+    for event in before + after:
         value, provider = control.number(get_path(event, FIELD)), get_path(event, PROVIDER)
         if value is None or provider is None or isinstance(provider, (dict, list)) or not math.isfinite(value):
             continue

@@ -37,9 +37,10 @@ def _terms(node, field_ok) -> tuple[str, set[str]] | None:
         return node.field, {node.value}
     if isinstance(node, Or) and node.items:
         parts = [_terms(item, field_ok) for item in node.items]
-        if any(p is None for p in parts) or len({p[0] for p in parts}) != 1:
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts) or len({p[0] for p in found}) != 1:
             return None
-        return parts[0][0], set().union(*(p[1] for p in parts))
+        return found[0][0], set().union(*(p[1] for p in found))
     return None
 
 
@@ -86,9 +87,10 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
         edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
     except (StoreError, ValueError):
         return None
-    if any(e is None for e in edges) or sum(len(e) for e in edges) > max_edge:
+    before, after = edges
+    if before is None or after is None or len(before) + len(after) > max_edge:
         return None
-    for event in edges[0] + edges[1]:
+    for event in before + after:
         value = get_path(event, panel.field)
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
             continue      # (left out of the sketches too: the count check below then refuses them)
