@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import Protocol
 
 import orjson
 
@@ -24,7 +24,12 @@ class BodyLimit(ValueError):
     """The body went past a limit of the request as a whole (413)."""
 
 
-def decoded_chunks(stream: IO[bytes], gzip: bool = False, chunk: int = CHUNK, *,
+class Readable(Protocol):
+    """What decoded_chunks reads: a request's stream, a file, or anything with read(n)."""
+    def read(self, n: int, /) -> bytes: ...
+
+
+def decoded_chunks(stream: Readable, gzip: bool = False, chunk: int = CHUNK, *,
                    max_inflated: int = 1 << 30, max_ratio: int = 200) -> Iterator[bytes]:
     """The body in chunks; gunzipped on the fly when the client sent Content-Encoding: gzip.
     A gzip body is bounded: at most `max_inflated` bytes decompressed, and (past the first
