@@ -5,8 +5,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -79,7 +81,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         def load(self):
             from . import create_app
             app = create_app(settings)
-            app.wsgi_app = UrlLimit(app.wsgi_app, settings.max_url_bytes)
+            app.wsgi_app = UrlLimit(app.wsgi_app, settings.max_url_bytes)  # type: ignore[method-assign]  # Flask's way to wrap WSGI
             tune_gc()
             return app
 
@@ -148,7 +150,7 @@ def ingest(file: str, fmt: str) -> None:
                 bar.update(len(data))
                 return data
         chunks = decoded_chunks(Counting(), gzip=file.endswith(".gz"))
-        lines = iter_lines(chunks, services.settings.max_event_bytes)
+        lines: Iterator[tuple[int, Any]] = iter_lines(chunks, services.settings.max_event_bytes)
         lines = as_text_if(lines, fmt, None if file == "-" else str(Path(file).resolve()))
         with services.ingest_stats.counting("cli", "platlogs ingest", "platlogs-cli", size or 0):
             report = services.ingestor.ingest(lines, position="line")
