@@ -29,6 +29,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 from .partitioning import name_span
 
@@ -141,6 +142,7 @@ class IndexLayout:
         with self._lock:
             if self._known is None:
                 self._read(maintain=False)
+            assert self._known is not None      # (_read sets it)
             return self._known
 
     def _read(self, maintain: bool = True) -> None:
@@ -173,6 +175,7 @@ class IndexLayout:
             horizon = max((ts for _, ts in items), default=0)
             if self._known is None or now - self._read_at >= self.check_ms or horizon >= self._read_at + self.margin_ms:
                 self._read()
+            assert self._known is not None      # (_read sets it)
             names = [self._known[c].route(ts) for c, ts in items]
             missing = sorted({c for (c, _), name in zip(items, names, strict=True) if name is None})
             if missing:
@@ -182,4 +185,4 @@ class IndexLayout:
                 names = [self._known[c].route(ts) for c, ts in items]
         if any(name is None for name in names):
             raise RuntimeError("no index could be created for some components")
-        return names
+        return cast("list[str]", names)     # (none is None: checked above)
