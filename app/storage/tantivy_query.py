@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import overload
 
 import tantivy
 from tantivy import FieldType, Occur, Query
@@ -36,6 +37,12 @@ def tantivy_path(info: QueryField) -> str:
     return "f." + ".".join(info.path)
 
 
+@overload
+def time_range(start_ms: int, end_ms: int | None) -> Query: ...
+@overload
+def time_range(start_ms: int | None, end_ms: int | None) -> Query | None: ...
+
+
 def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
     """Events with start_ms <= time < end_ms, as a range over the fast field `seq`."""
     if start_ms is None and end_ms is None:
@@ -53,13 +60,13 @@ def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
                              include_upper=high is None)
 
 
-def all_of(queries: list[Query]) -> Query:
-    queries = [q for q in queries if q is not None]
-    if not queries:
+def all_of(queries: list[Query | None]) -> Query:
+    present = [q for q in queries if q is not None]
+    if not present:
         return Query.all_query()
-    if len(queries) == 1:
-        return queries[0]
-    return Query.boolean_query([(Occur.Must, q) for q in queries])
+    if len(present) == 1:
+        return present[0]
+    return Query.boolean_query([(Occur.Must, q) for q in present])
 
 
 def any_of(queries: list[Query]) -> Query:
@@ -142,11 +149,11 @@ class TantivyCompiler:
 
     def _words_in(self, target: str, words: list[str], node: Text) -> Query:
         if node.prefix:
-            return Query.phrase_prefix_query(self.schema, target, words)
+            return Query.phrase_prefix_query(self.schema, target, words)  # type: ignore[arg-type]  # (invariant list in the stub)
         if len(words) == 1:
             return Query.term_query(self.schema, target, words[0])
         # several words (quoted or not, as "withdrawal approved" or p-1001-x) occur in this order
-        return Query.phrase_query(self.schema, target, words)
+        return Query.phrase_query(self.schema, target, words)  # type: ignore[arg-type]  # (invariant list in the stub)
 
     # -- exact values -----------------------------------------------------------------
 
