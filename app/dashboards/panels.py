@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..events.convert import format_ts
 from ..events.failures import FAILURE_QUERY
@@ -95,7 +96,7 @@ def _width(window: Window) -> int:
 
 def number(r: _Reader, panel: Panel) -> dict:
     found = r.search(panel.query)
-    out = {"count": found.total, "exact": found.total_exact, "value": found.total}
+    out: dict[str, Any] = {"count": found.total, "exact": found.total_exact, "value": found.total}
     if panel.ratio_of is not None:
         base = r.search(panel.ratio_of)
         out.update(of=base.total, value=found.total / base.total if base.total else None, ratio=True,
@@ -155,8 +156,8 @@ def _text(value) -> str:
 def top(r: _Reader, panel: Panel) -> dict:
     by = _by(panel)
     found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
-    rows = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)}
-            for v in found.facets[by].values]
+    rows: list[dict[str, Any]] = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)}
+                                  for v in found.facets[by].values]
     if not r.sees_personal and is_personal(by):
         rows = masked_facet(by, rows)     # rows that mask alike merged: the order tells nothing
     for row in rows:
@@ -181,18 +182,20 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
                f"{total:,} events in all)")
     groups: dict = {}
     overall: list[float] = []
-    folded = panel.field in FOLDS and panel.by == MEASURES[panel.field][0]    # routes, as the rollups group them
+    by = panel.by or ""                  # (no `by`: no groups, only the overall figures)
+    field = panel.field or ""            # (definitions.py requires it of a percentiles panel)
+    folded = panel.field in FOLDS and by == MEASURES[panel.field][0]    # routes, as the rollups group them
     if folded:
-        r.note(ROUTE_NOTE.format(by=panel.by))
+        r.note(ROUTE_NOTE.format(by=by))
     for event in events:
-        v = control.number(get_path(event, panel.field))
+        v = control.number(get_path(event, field))
         if v is None:
             continue
         overall.append(v)
-        if panel.by:
-            key = get_path(event, panel.by)
+        if by:
+            key = get_path(event, by)
             if key is not None and not isinstance(key, (dict, list)):
-                groups.setdefault(group_value(panel.field, key) if folded else key, []).append(v)
+                groups.setdefault(group_value(field, key) if folded else key, []).append(v)
 
     def figures(values: list[float]) -> dict:
         ordered = sorted(values)
@@ -201,8 +204,8 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
 
     rows = []
     for key, values in groups.items():
-        link = None if folded and "*" in key else r.group_link(query, panel.by, key)
-        rows.append({"value": r.shown_value(panel.by, key), "link": link, **figures(values)})
+        link = None if folded and "*" in key else r.group_link(query, by, key)
+        rows.append({"value": r.shown_value(by, key), "link": link, **figures(values)})
     rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
     return {"percentiles": list(panel.percentiles), "overall": figures(overall), "rows": rows[:panel.limit],
             "groups": len(rows), "read": len(events), "total": total, "field": panel.field, "by": panel.by,
@@ -223,6 +226,7 @@ def _recent(r: _Reader, panel: Panel) -> _Reader:
 
 def status(r: _Reader, panel: Panel) -> dict:
     by = _by(panel)
+    status_field = panel.status_field or ""       # (definitions.py requires it of a status panel)
     failure = panel.failure_query or FAILURE_QUERY
     found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
     listed = found.facets[by].values
@@ -245,15 +249,15 @@ def status(r: _Reader, panel: Panel) -> dict:
         narrowed = both(panel.query, term(by, _text(v.value)))
         failures, count = failed.get(_text(v.value), 0), counts.get(_text(v.value), 0)
         newest = r.search(narrowed, size=1, total_bound=0).hits
-        latest = get_path(newest[0], panel.status_field) if newest else None
+        latest = get_path(newest[0], status_field) if newest else None
         share = failures / count if count else None
-        state = "quiet" if not count else "failing" if share >= FAILING_SHARE \
+        state = "quiet" if share is None else "failing" if share >= FAILING_SHARE \
             else "degraded" if share >= DEGRADED_SHARE else "ok"
         linked = judge.group_link(panel.query, by, v.value)
         cells.append({"value": r.shown_value(by, v.value), "count": count, "failures": failures,
                       "share": share, "state": state, "range_count": v.count,
                       "range_failures": failures if range_failed is None else range_failed.get(_text(v.value), 0),
-                      "latest": r.shown_value(panel.status_field, latest),
+                      "latest": r.shown_value(status_field, latest),
                       "latest_at": newest[0].get("@timestamp") if newest else None,
                       "link": linked, "failure_link": None if not linked else judge.link(both(narrowed, failure))})
     order = {"failing": 0, "degraded": 1, "ok": 2, "quiet": 3}
@@ -279,7 +283,7 @@ def panel_data(store, scope: Scope, window: Window, panel: Panel, *, sees_person
     """One panel's figures; a query the store refuses or a store that cannot answer is the
     panel's `error` (the other panels still show)."""
     r = _Reader(store, scope, window, sees_personal)
-    out = {"id": panel.id, "title": panel.title, "kind": panel.kind, "description": panel.description,
+    out: dict[str, Any] = {"id": panel.id, "title": panel.title, "kind": panel.kind, "description": panel.description,
            "width": panel.width, "unit": panel.unit, "query": panel.query, "link": r.link(panel.query),
            "error": None}
     try:
