@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,9 +42,9 @@ _ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
 _SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|negotiate|ntlm|token|apikey)\s+")
 _EQ_VALUE = re.compile(r"""[^\s&,;"'<>]+""")
 _COLON_VALUE = re.compile(r"""[^,;|\r\n}\]"']+""")
-_SEPS = {bytes: (b":", b"="), str: (":", "=")}
-_GAP = {bytes: b" \t'\"", str: " \t'\""}
-_DIGITS = {bytes: b"0123456789", str: "0123456789"}
+_SEPS: dict[type, tuple[Any, Any]] = {bytes: (b":", b"="), str: (":", "=")}
+_GAP: dict[type, Any] = {bytes: b" \t'\"", str: " \t'\""}
+_DIGITS: dict[type, Any] = {bytes: b"0123456789", str: "0123456789"}
 _QUOTED = {'"': re.compile(r'"((?:[^"\\]|\\.)*)"'), "'": re.compile(r"'([^']*)'")}
 
 
@@ -120,7 +121,8 @@ class Redactor:
         assign_body = rf"(?:{alternation})[0-9]*(?={_ASSIGN_SEP.pattern})"
         assign = re.compile(assign_body, re.IGNORECASE | re.ASCII)  # names in text are ASCII
 
-        patterns, needles, unguarded, pattern_needles = [], set(), [], []
+        patterns, needles, unguarded = [], set(), []
+        pattern_needles: list[str | None] = []
         for i, item in enumerate(spec.get("patterns") or []):
             where = f"{path}: patterns[{i}]" + (f" ({item.get('name')})" if isinstance(item, dict) else "")
             if not isinstance(item, dict) or not isinstance(item.get("regex"), str):
@@ -203,6 +205,7 @@ class Redactor:
             if not self.drops(name):
                 continue
             sep = _ASSIGN_SEP.match(text, match.end())
+            assert sep is not None      # (`assign` matched only before this separator: its lookahead)
             begin = sep.end()
             if begin < len(text) and text[begin] in _QUOTED:
                 value = _QUOTED[text[begin]].match(text, begin)
