@@ -62,7 +62,7 @@ class DayCount:
 
     @property
     def label(self) -> str:
-        if self.start_ms is None:
+        if self.start_ms is None or self.end_ms is None:     # (None together)
             return "other days"
         day = format_ts(self.start_ms, "day")
         if self.end_ms - self.start_ms != DAY_MS:
@@ -303,8 +303,8 @@ def migrate(source: LogStore, dest: LogStore, *, batch: int = 2000, checkpoint: 
         short = report.verification.fewer
         if short:  # copy those windows again next run
             for window in windows:
-                if any(d.start_ms is not None and d.start_ms < window.end_ms and window.start_ms < d.end_ms
-                       for d in short):
+                if any(d.start_ms is not None and d.end_ms is not None
+                       and d.start_ms < window.end_ms and window.start_ms < d.end_ms for d in short):
                     state.done.pop(window.name, None)
             state.save()
     return report
