@@ -148,17 +148,25 @@ def _timeseries(panel: Panel):
     return kind, _chart_params(kind, "normal", panel.unit), aggs
 
 
+def _need(panel: Panel, value: str | None, what: str) -> str:
+    """A field the panel's kind requires (definitions.py checks it on load)."""
+    if value is None:
+        raise ValueError(f"a {panel.kind} panel needs `{what}`")
+    return value
+
+
 def _stacked(panel: Panel):
-    aggs = [_count(panel.unit), _date_histogram(2), _terms(3, "group", panel.by, panel.limit, other=True)]
+    aggs = [_count(panel.unit), _date_histogram(2),
+            _terms(3, "group", _need(panel, panel.by, "by"), panel.limit, other=True)]
     return "histogram", _chart_params("histogram", "stacked", panel.unit), aggs
 
 
 def _top(panel: Panel):
-    return "table", _table_params(panel.limit), [_count(), _terms(2, "bucket", panel.by, panel.limit)]
+    return "table", _table_params(panel.limit), [_count(), _terms(2, "bucket", _need(panel, panel.by, "by"), panel.limit)]
 
 
 def _percentiles(panel: Panel):
-    field = resolve(panel.field).name
+    field = resolve(_need(panel, panel.field, "field")).name
     aggs = [_agg(1, "percentiles", "metric", field=field, percents=list(panel.percentiles)),
             _agg(2, "max", "metric", field=field)]
     if panel.by:
@@ -169,10 +177,11 @@ def _percentiles(panel: Panel):
 def _status(panel: Panel):
     failure = panel.failure_query or FAILURE_QUERY
     aggs = [_count(),
-            _agg(2, "top_hits", "metric", field=resolve(panel.status_field).name, aggregate="concat", size=1,
+            _agg(2, "top_hits", "metric", field=resolve(_need(panel, panel.status_field, "status_field")).name,
+                 aggregate="concat", size=1,
                  sortField="@timestamp", sortOrder="desc", customLabel=f"newest {panel.status_field}"),
             _agg(3, "max", "metric", field="@timestamp", customLabel="newest at"),
-            _terms(4, "bucket", panel.by, panel.limit),
+            _terms(4, "bucket", _need(panel, panel.by, "by"), panel.limit),
             _filters(5, "bucket", [_dsl_input(failure, "failures", panel.id, "failure_query"),
                                    {"input": {"query": "", "language": "lucene"}, "label": "all"}])]
     return "table", _table_params(panel.limit * 2), aggs
