@@ -140,7 +140,7 @@ def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[st
     if inner_end - inner_start < MINUTE_MS:
         return None
     dims = tuple(i for i, name in enumerate(facets) if name in dimensions)
-    histogram = bool(histogram_ms) and histogram_ms % MINUTE_MS == 0
+    histogram = histogram_ms is not None and histogram_ms != 0 and histogram_ms % MINUTE_MS == 0
     if not dims and not histogram and not total:
         return None
     return Plan(where, inner_start, inner_end, dims, histogram, test)
@@ -160,7 +160,7 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
     step = -(-p.inner_end // DAY_MS) * DAY_MS
     out = Counted(0, {}, Counter())
     asked = tuple(dict.fromkeys(facets[i] for i in p.dims))   # each dimension once
-    by_dim = {name: Counter() for name in asked}
+    by_dim: dict[str, Counter] = {name: Counter() for name in asked}
     total = 0
     if asked or not p.histogram:     # one read: every combination of the asked dimensions
         for row in _counts(rollups, p, step, asked):
@@ -174,7 +174,7 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
     for i in p.dims:
         out.facets[i] = by_dim[facets[i]]
     out.total = total
-    if p.histogram:
+    if p.histogram and histogram_ms:     # (a plan has a histogram only for a histogram_ms)
         for row in _counts(rollups, p, histogram_ms, ()):
             out.histogram[row.start_ms] += row.count
         out.total = sum(out.histogram.values())
@@ -184,4 +184,5 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
 def _counts(rollups: RollupReader, p: Plan, step: int, by: tuple[str, ...]):
     if p.test is None:
         return rollups.counts(p.inner_start, p.inner_end, step, by, p.where)
-    return rollups.counts(p.inner_start, p.inner_end, step, by, match=p.test)   # (the embedded store's)
+    # the embedded store's reader also takes `match` (RollupReader does not declare it)
+    return rollups.counts(p.inner_start, p.inner_end, step, by, match=p.test)  # type: ignore[call-arg]
