@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
@@ -123,7 +123,7 @@ class SearchMixin:
         bodies = [body for i in own if i not in merged for body in self._own_bodies(i, requests[i], *own[i])]
         answers: dict = {}
         while bodies or todo:
-            answers.update(self._msearch(bodies + [(("merged", n), g.body) for n, g in enumerate(todo)]))
+            answers.update(self._msearch(bodies + [(("merged", n), g.body or {}) for n, g in enumerate(todo)]))
             bodies, split = [], []
             for n, group in enumerate(todo):
                 response = answers.pop(("merged", n))
@@ -238,7 +238,13 @@ class SearchMixin:
         return SearchResult(hits=[source(h) for h in hits], total=total, total_exact=exact,
                             next_cursor=next_cursor)
 
+    @overload
+    def _search_paging(self, body: dict, pit: None) -> dict: ...
+    @overload
+    def _search_paging(self, body: dict, pit: str | None) -> dict | None: ...
+
     def _search_paging(self, body: dict, pit: str | None) -> dict | None:
+        """The search's answer; None when the snapshot `pit` is gone (only a snapshot can be)."""
         try:
             if pit:
                 return self._call(self.client.search, body={**body, "pit": {"id": pit, "keep_alive": PIT_KEEP_ALIVE}})
@@ -305,7 +311,7 @@ def _checked(response, what: str) -> dict:
     if "error" not in response:
         return response
     status = response.get("status", 500)
-    error = response["error"] if isinstance(response["error"], dict) else {"reason": str(response["error"])}
+    error: dict = response["error"] if isinstance(response["error"], dict) else {"reason": str(response["error"])}
     cause = (error.get("root_cause") or [error])[0].get("reason") or error.get("type")
     if status in RETRY_STATUSES:
         raise StoreError(f"OpenSearch cannot answer now ({status}): {cause}")
