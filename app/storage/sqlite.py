@@ -69,7 +69,7 @@ ID_CODE = "kidx"  # event.id has no B-tree index either: its token in `keys` fin
 
 def _keys_match(code: str, values) -> str:
     """An FTS query for rows whose `keys` hold any of the values (exactness re-checked by caller)."""
-    tokens = {key_token(code, v) for v in values} - {None}
+    tokens = {t for v in values if (t := key_token(code, v)) is not None}
     # no token: one that matches nothing real (one word: "kidx-none" was a phrase, refused by FTS5)
     return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidxnone"'
 
@@ -84,18 +84,19 @@ class SQLiteStore:
         self.path = directory / "events.db"
         self.synchronous = synchronous
         schema = load_schema()
-        self.columns = [(f.column, f.path) for f in schema.columns if f.column != "ts"]
+        promoted = [(f, f.column) for f in schema.columns if f.column]   # (all of them: the column typed as text)
+        self.columns = [(column, f.path) for f, column in promoted if column != "ts"]
         # Exact lookups on sparse, high-cardinality keys go through the FTS table's `keys` column
         # (an append-only inverted index, far cheaper to write than one B-tree per key); the
         # column itself re-checks the exact value.
-        self.key_codes = [(f.column, f"k{i}x") for i, f in enumerate(schema.columns) if f.index]
+        self.key_codes = [(column, f"k{i}x") for i, (f, column) in enumerate(promoted) if f.index]
         # The other columns (level, component, service, provider, status…) are indexed the same way,
         # so `log.level:error` is an FTS lookup that is counted and bucketed from the index alone.
-        self.filter_codes = [(f.column, f"f{i}x") for i, f in enumerate(schema.columns)
-                             if f.column != "ts" and not f.index]
+        self.filter_codes = [(column, f"f{i}x") for i, (f, column) in enumerate(promoted)
+                             if column != "ts" and not f.index]
         self.key_index = KeyIndex(codes=dict(self.key_codes), token=key_token, id_code=ID_CODE,
                                   filters=dict(self.filter_codes),
-                                  exact=frozenset(f.column for f in schema.columns if f.enum))
+                                  exact=frozenset(column for f, column in promoted if f.enum))
         text_fields = [f.path for f in schema.fields.values() if f.fulltext]
         self.body_paths = [p for p in text_fields if p != ("message",)]
         self._local = threading.local()
@@ -334,7 +335,8 @@ class SQLiteStore:
                 if slot not in top:
                     (top[slot],) = conn.execute(f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
                                                 (slot << SEQ_BITS, (slot + 1) << SEQ_BITS)).fetchone()
-                rowid = (slot << SEQ_BITS) if top[slot] is None else top[slot] + 1
+                highest = top[slot]
+                rowid = (slot << SEQ_BITS) if highest is None else highest + 1
                 if rowid >> SEQ_BITS == slot:
                     break
                 slot += 1  # this millisecond is full
