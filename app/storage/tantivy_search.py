@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 from tantivy import FieldType, Order, Query
 
@@ -85,7 +86,7 @@ class TantivySearch:
                      Query.range_query(index_schema(), "seq", FieldType.Unsigned, after, None, include_lower=False))
             query = all_of([query, bound])
         order = Order.Desc if desc else Order.Asc
-        found: list[tuple[int, object, object]] = []   # (seq, address, searcher)
+        found: list[tuple[int, Any, Any]] = []   # (seq, address, searcher)
         need = request.size + 1
         for name, shards in indexes:
             if after is not None:
@@ -155,13 +156,14 @@ class TantivySearch:
         index counts the partial minutes at each end and the other facets. None when the rollups
         do not count exactly the events the indexes hold. `named`: (partition, shard, searcher)."""
         spans = self.store._spans()
-        if not spans:
+        start_ms, end_ms = request.start_ms, request.end_ms     # (bounded by the caller)
+        if not spans or start_ms is None or end_ms is None:
             return None
         plan = replace(plan, inner_start=max(plan.inner_start, spans[0][1]))   # retention dropped the rest
         if plan.inner_end - plan.inner_start < answer.MINUTE_MS:
             return None
         inside = [(name, shard, searcher) for name, shard, searcher in named
-                  if _span_bounds(name)[0] < request.end_ms and _span_bounds(name)[1] > request.start_ms]
+                  if _span_bounds(name)[0] < end_ms and _span_bounds(name)[1] > start_ms]
         if sum(searcher.num_docs for _, _, searcher in inside) < answer.FROM_EVENTS:
             return None     # few events: the index counts them as fast
         with rollups.snapshot():
@@ -175,8 +177,8 @@ class TantivySearch:
         searchers = [searcher for _, _, searcher in named]
         rest = tuple(name for i, name in enumerate(request.facets) if i not in plan.dims)
         dims = tuple(request.facets[i] for i in plan.dims)
-        edges = all_of([query, any_of([time_range(request.start_ms, plan.inner_start),
-                                       time_range(plan.inner_end, request.end_ms)])])
+        edges = all_of([query, any_of([time_range(start_ms, plan.inner_start),
+                                       time_range(plan.inner_end, end_ms)])])
         edge = self._aggregate(replace(request, facets=dims, histogram_ms=request.histogram_ms if plan.histogram
                                        else None), edges, searchers, started)
         whole = None
