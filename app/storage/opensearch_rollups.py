@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import orjson
 
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 ADD = ("for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
        "ctx._source[e.getKey()] = (v == null ? 0 : v) + e.getValue(); }")
 _KEYWORD = {"type": "keyword"}
-MAPPING = {"dynamic": "strict", "properties": {
+MAPPING: dict[str, Any] = {"dynamic": "strict", "properties": {
     "t": _KEYWORD, "minute": {"type": "long"}, **dict.fromkeys(COLUMNS.values(), _KEYWORD),
     "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"}, "w": {"type": "integer"},
     "measure": _KEYWORD, "group": _KEYWORD, "q1": _KEYWORD, "q2": _KEYWORD, "q3": _KEYWORD,
@@ -246,7 +247,7 @@ class OpenSearchRollups:
         """Every bucket of a composite aggregation: (key dict, {sum name: int})."""
         self._ensure()
         self._refresh()
-        body = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}}, "aggs": {"r": {
+        body: dict[str, Any] = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}}, "aggs": {"r": {
             "composite": {"size": PAGE, "sources": [{name: source} for name, source in sources]},
             "aggs": {name: {"sum": {"field": name}} for name in sums}}}}
         while True:
@@ -303,12 +304,12 @@ class OpenSearchRollups:
                 found = out[ident] = ProviderRow(*ident)
             return found
 
-        keys = [("provider", {"terms": {"field": "provider"}}),
-                ("kind", {"terms": {"field": "kind", "missing_bucket": True}})]
+        keys: list[tuple[str, dict]] = [("provider", {"terms": {"field": "provider"}}),
+                                        ("kind", {"terms": {"field": "kind", "missing_bucket": True}})]
         filters, step = self._range("p", start_ms, end_ms, step_ms)
         if providers is not None:
             filters.append(self._any_of("provider", list(providers)))
-        status = ("status", {"terms": {"field": "status", "missing_bucket": True}})
+        status: tuple[str, dict] = ("status", {"terms": {"field": "status", "missing_bucket": True}})
         for key, n in self._composite(filters, [step, *keys, status], ("calls", "failures", "timeouts")):
             r = row(key)
             r.calls += n["calls"]
@@ -339,8 +340,8 @@ class OpenSearchRollups:
         for name, allowed in (where or {}).items():
             filters.append(self._any_of(f"q{qualifiers.index(name) + 1}", list(allowed)))
         out: dict[str | None, dict[int, int]] = {}
-        sources = [("group", {"terms": {"field": "group", "missing_bucket": True}}),
-                   ("bucket", {"terms": {"field": "bucket"}})]
+        sources: list[tuple[str, dict]] = [("group", {"terms": {"field": "group", "missing_bucket": True}}),
+                                           ("bucket", {"terms": {"field": "bucket"}})]
         for key, n in self._composite(filters, sources, ("n",)):
             buckets = out.setdefault(key["group"], {})
             buckets[int(key["bucket"])] = buckets.get(int(key["bucket"]), 0) + n["n"]
