@@ -24,6 +24,7 @@ hold (search.max_buckets): then it is split in halves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 
@@ -59,7 +60,7 @@ class Group:
 
 def made(key: tuple, members: list[tuple[int, Window, dict]], terms: dict | None) -> Group:
     group = Group(key, members, terms)
-    filters = []
+    filters: list[dict] = []
     for _, window, query in members:
         group.windows.setdefault(window, len(group.windows))
         text = orjson.dumps(query, option=orjson.OPT_SORT_KEYS)
@@ -97,14 +98,15 @@ def any_of(windows: list[Window]) -> dict:
     """The events of any of the windows: a range per stretch of overlapping or touching windows
     (the windows of one moment and their earlier weeks make a few stretches)."""
     stretches: list[list[int]] = []
-    for start, end in sorted(windows):
+    # (typed as bounded: several windows compare their bounds; a lone window may lack one)
+    for start, end in sorted(cast("list[tuple[int, int]]", windows)):
         if stretches and start <= stretches[-1][1]:
             stretches[-1][1] = max(stretches[-1][1], end)
         else:
             stretches.append([start, end])
     if len(stretches) == 1:
-        return window_query(tuple(stretches[0]))
-    return {"bool": {"filter": [{"bool": {"should": [window_query(tuple(s)) for s in stretches],
+        return window_query((stretches[0][0], stretches[0][1]))
+    return {"bool": {"filter": [{"bool": {"should": [window_query((s[0], s[1])) for s in stretches],
                                           "minimum_should_match": 1}}]}}
 
 
