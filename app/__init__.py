@@ -36,7 +36,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         # scheme come from their X-Forwarded-* headers; never trusted without this setting
         from werkzeug.middleware.proxy_fix import ProxyFix
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # Flask's way
 
     from .auth import init_auth, request_key, uses_bearer
     from .ingest.es_views import es as es_api
@@ -50,6 +50,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     init_auth(app, services.meta)
     from .ingest.origin_hooks import install as count_ingest
+    assert services.ingest_stats is not None     # (build_services sets them)
     count_ingest(app, services.ingest_stats)   # ingest counters: first of the before-request hooks
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf = CSRFProtect(app)
