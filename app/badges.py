@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from .alerts.lifecycle import FIRING, AlertInstance
+from .meta.alert_tables import FIRING, AlertInstance
 
 TTL_S = 10.0
 _cache: dict[str, tuple[float, int | None]] = {}
