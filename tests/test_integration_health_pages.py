@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from app import create_app
-from app.alerts.tables import AlertInstance
+from app.meta.alert_tables import AlertInstance
 from conftest import make_persona
 
 pytestmark = pytest.mark.usefixtures("cheap_hashes")
