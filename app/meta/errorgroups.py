@@ -13,7 +13,7 @@ merge) through app/errorgroups/service.py. SQLite and PostgreSQL alike (tests ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, select
 from sqlalchemy.exc import IntegrityError
@@ -80,7 +80,7 @@ class Observed:
 
 
 def utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _clean_title(title: str) -> str:
