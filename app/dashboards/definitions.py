@@ -285,7 +285,7 @@ def dashboard_files(directory) -> list[Path]:
 
 def load_file(path) -> Dashboard:
     path = Path(path)
-    from .yamltext import read_yaml   # (it raises this module's DashboardError)
+    from .yamltext import read_yaml  # (it raises this module's DashboardError)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
