@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
@@ -204,7 +204,7 @@ class Settings:
         return options
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(_read(env, "DATA_DIR") or "var").expanduser().resolve()
         try:
@@ -214,7 +214,8 @@ class Settings:
 
         store_url = _read(env, "STORE") or default_store_url(data_dir)
         if "://" not in store_url:
-            raise ConfigError(f"PLATLOGS_STORE: expected a URL like tantivy:///path, sqlite:///path or opensearch://host:9200, got {store_url!r}")
+            raise ConfigError("PLATLOGS_STORE: expected a URL like tantivy:///path, sqlite:///path or "
+                              f"opensearch://host:9200, got {store_url!r}")
         meta_db_url = _meta_db_url(env, data_dir)
         trail_store_url = _read(env, "TRAIL_STORE") or trail_url_for(store_url, data_dir)
 
