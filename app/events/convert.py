@@ -5,7 +5,7 @@ import ipaddress
 import math
 import re
 import time as _time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .names import LABEL_KEY, label_key_problem
@@ -20,7 +20,7 @@ _LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit"
                   "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
 _MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
 _MAX_TS_MS = 253402300799999  # 9999-12-31
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 MAX_KEYWORD_CHARS = 8192
 
@@ -58,7 +58,7 @@ def format_ts(moment: int | float | datetime | str, style: str = "iso") -> str:
     RFC 2822 dates of e-mails (email.utils.formatdate) and the browser's own toISOString."""
     if type(moment) is not int:
         moment = _epoch_ms(moment)
-    second = datetime.fromtimestamp(moment // 1000, tz=timezone.utc)
+    second = datetime.fromtimestamp(moment // 1000, tz=UTC)
     if style == "iso":
         return second.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment % 1000:03d}Z"
     return second.strftime(_SHOWN[style])
@@ -69,7 +69,7 @@ def _epoch_ms(moment: float | datetime | str) -> int:
         moment = datetime.fromisoformat(moment)
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return (moment - _EPOCH) // _ONE_MS
     if isinstance(moment, float) and math.isfinite(moment):
         return math.floor(moment)
@@ -165,7 +165,8 @@ class Converter:
                     raise EventError(problem, field.name)
                 if isinstance(item, (dict, list)):
                     raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
-                out[key] = item if isinstance(item, str) else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
+                out[key] = item if isinstance(item, str) else (
+                    "" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
             return out
         if kind == "changes":
             items = [value] if isinstance(value, dict) else value
@@ -218,7 +219,7 @@ class Converter:
         except ValueError:
             raise EventError(f"not an ISO-8601 time: {text[:40]!r}", name) from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         try:
             return (parsed - _EPOCH) // _ONE_MS  # exact integer arithmetic, sub-ms truncated
         except OverflowError:
@@ -227,7 +228,7 @@ class Converter:
 
 class Leaf:
     """A known field in the lookup tree; `plain` fields take any string as it is."""
-    __slots__ = ("field", "plain", "column", "allowed", "numeric", "kind", "canonical")
+    __slots__ = ("allowed", "canonical", "column", "field", "kind", "numeric", "plain")
 
     def __init__(self, field: Field):
         self.field = field
