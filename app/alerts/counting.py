@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ..query import And, MatchAll, Node, Term
 from ..query.fields import resolve
-from ..storage import SearchRequest, StoreError
 from ..query.quoting import quote
+from ..storage import SearchRequest, StoreError
 from .model import Finding, Rule
 
 WEEK_MS = 7 * 86_400_000
@@ -74,7 +74,7 @@ class Run:
         self.end = now_ms
         self.start = now_ms - rule.window_s * 1000
         self.boolean = bool(rule.group_by) and resolve(rule.group_by).type == "boolean"
-        
+
     # counting
 
     def request(self, node: Node, start: int | None = None, end: int | None = None, size: int = 0,
