@@ -38,8 +38,19 @@ import statistics
 
 from ..query import MatchAll, QueryError, parse
 from ..storage import SearchRequest, StoreError
-from .counting import (HABIT_WEEKS, LAST_SEEN_MS, MAX_CANDIDATES, SAMPLES, WEEK_MS, Run, conjoin, duration,  # noqa: F401
-                       event_id_of, evidence_query, number)
+from .counting import (  # noqa: F401 (names imported from here too)
+    HABIT_WEEKS,
+    LAST_SEEN_MS,
+    MAX_CANDIDATES,
+    SAMPLES,
+    WEEK_MS,
+    Run,
+    conjoin,
+    duration,
+    event_id_of,
+    evidence_query,
+    number,
+)
 from .model import Evaluation, Finding, Rule
 
 log = logging.getLogger(__name__)
@@ -88,7 +99,7 @@ def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
             return
         except StopIteration as done:
             out[i] = done.value
-        except Exception as exc:  # noqa: BLE001 — a broken rule never stops the others
+        except Exception as exc:   # a broken rule never stops the others (logged with its trace)
             rule, moment = runs[i]
             log.exception("rule %s at %s", rule.id, moment)
             out[i] = Evaluation(rule=rule, now_ms=moment, findings=[], error=f"{type(exc).__name__}: {exc}")
