@@ -9,7 +9,6 @@ dropped afterwards."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Column, MetaData, String, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from test_meta_db import pg_schema_url  # noqa: F401  (fixture: a fresh PostgreSQL schema)
 from werkzeug.security import generate_password_hash
 
 from app import create_app
@@ -30,25 +30,11 @@ RELEASES = ("24f3bc2", "7e65308")   # the last release before migrations; an ear
 WHEN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pg_url(postgres_url):
-    """The PostgreSQL URL with a fresh, empty schema of this test first on the search path."""
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta.db'}"
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("pg_schema_url")
 
 
 @pytest.fixture
@@ -285,8 +271,8 @@ def test_db_commands(tmp_path):
     assert result.exit_code == 0 and "(the newest)" in result.output
 
 
-def test_db_current_hides_a_password_in_the_url(pg_url, tmp_path):
-    password_url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+def test_db_current_hides_a_password_in_the_url(pg_schema_url, tmp_path):  # noqa: F811  (the fixture)
+    password_url = make_url(pg_schema_url).set(password="s3cret-pw").render_as_string(hide_password=False)
     result = CliRunner().invoke(cli, ["db", "current"], env={"PLATLOGS_META_DB": password_url,
                                                              "PLATLOGS_DATA_DIR": str(tmp_path)})
     assert "s3cret-pw" not in result.output and "empty (no revision)" in result.output

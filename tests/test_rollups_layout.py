@@ -226,3 +226,15 @@ def test_packed_sketches_round_trip_and_merge_by_adding(parts):
         for part in parts[1:]:
             merged = sketches.merge(merged, sketches.pack(part))
         assert dict(sketches.unpack(merged)) == total
+
+
+def test_values_refuse_a_field_or_qualifier_the_sketches_do_not_keep(tmp_path):
+    rollups = RollupFile(tmp_path / "rollups.db")
+    try:
+        with pytest.raises(ValueError, match="not sketched"):
+            rollups.values(0, MINUTE_MS, "payment.fee")
+        with pytest.raises(ValueError, match="cannot narrow by payment.method"):
+            rollups.values(0, MINUTE_MS, "payment.amount", {"payment.method": {"card"}})
+        assert rollups.values(0, MINUTE_MS, "payment.amount", {"payment.status": {"declined"}}) == {}
+    finally:
+        rollups.close()

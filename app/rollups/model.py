@@ -249,6 +249,23 @@ def check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
         raise ValueError(f"rollup range [{start_ms!r}, {end_ms!r}): epoch ms, start <= end")
 
 
+def values_query(start_ms: int, end_ms: int, field: str,
+                 where: Mapping[str, Collection[str | None]] | None) -> tuple[int, dict[int, set]]:
+    """What every backend's `values` checks and reads: the one step covering [start_ms, end_ms)
+    (a multiple of a day past its end, so day rows serve its whole days) and `where` as
+    {qualifier's position in MEASURES[field] (0-based): allowed values}; ValueError for a range,
+    field or qualifier the sketches do not keep."""
+    check_range(start_ms, end_ms, MINUTE_MS)
+    if field not in MEASURES:
+        raise ValueError(f"rollup values: {field!r} is not sketched (one of {', '.join(MEASURES)})")
+    _, qualifiers = MEASURES[field]
+    unknown = [q for q in where or () if q not in qualifiers]
+    if unknown:
+        raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
+    step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
+    return step, {qualifiers.index(q): set(v) for q, v in (where or {}).items()}
+
+
 def pieces(start_ms: int, end_ms: int, step_ms: int, minutes_before: int = 0) -> list[tuple[int, int, int]]:
     """[start, end) as (width, from, to): the widest width dividing the step on whole units of
     it, narrower ones at the edges; before `minutes_before` minutes only (a backend whose wider

@@ -43,7 +43,6 @@ from ..rollups.model import (
     COLUMNS,
     COUNT_DIMENSIONS,
     DAY_MS,
-    MEASURES,
     MINUTE_MS,
     WIDTHS,
     CountRow,
@@ -52,6 +51,7 @@ from ..rollups.model import (
     check_range,
     count_columns,
     pieces,
+    values_query,
 )
 
 log = logging.getLogger(__name__)
@@ -329,16 +329,11 @@ class OpenSearchRollups:
         in the cluster (as rollups_sqlite_series.values); `where`: {qualifier: allowed values}. An
         index older than the value documents has none for its earlier minutes: the reader's check
         against the store's count (app/dashboards/rollup_percentiles.agreeing) sees that."""
-        check_range(start_ms, end_ms, MINUTE_MS)
-        _, qualifiers = MEASURES[field]
-        unknown = [q for q in where or () if q not in qualifiers]
-        if unknown:
-            raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
-        step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
+        step, wanted = values_query(start_ms, end_ms, field, where)
         filters, _ = self._range("v", start_ms, end_ms, step)
         filters.append({"term": {"measure": field}})
-        for name, allowed in (where or {}).items():
-            filters.append(self._any_of(f"q{qualifiers.index(name) + 1}", list(allowed)))
+        for position, allowed in wanted.items():
+            filters.append(self._any_of(f"q{position + 1}", list(allowed)))
         out: dict[str | None, dict[int, int]] = {}
         sources: list[tuple[str, dict]] = [("group", {"terms": {"field": "group", "missing_bucket": True}}),
                                            ("bucket", {"terms": {"field": "bucket"}})]

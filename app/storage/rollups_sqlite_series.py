@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from ..rollups.model import DAY_MS, MEASURES, MINUTE_MS, check_range
+from ..rollups.model import MINUTE_MS, check_range, values_query
 from .rollups_sqlite_keys import PROVIDERS, VALUES
 
 
@@ -46,18 +46,13 @@ def values(rollups, start_ms: int, end_ms: int, field: str,
            where: Mapping[str, Collection[str | None]] | None = None) -> dict[str | None, dict[int, int]]:
     """The sketch of a MEASURES field over [start_ms, end_ms) (one step: day rows serve its whole
     days, SQL sums them) per value of its group field; `where`: {qualifier: allowed values}."""
-    check_range(start_ms, end_ms, MINUTE_MS)
-    _group, qualifiers = MEASURES[field]
-    unknown = [q for q in where or () if q not in qualifiers]
-    if unknown:
-        raise ValueError(f"rollup values of {field}: cannot narrow by {', '.join(unknown)}")
-    wanted = [(qualifiers.index(q) + 2, set(v)) for q, v in (where or {}).items()]
+    step, where_at = values_query(start_ms, end_ms, field, where)
+    wanted = [(position + 2, allowed) for position, allowed in where_at.items()]   # (key: field, group, q1…)
     keys = {k: v for k, v in rollups.keys.of_family(rollups._reader(), VALUES).items()
             if v[0] == field and all(v[p] in allowed for p, allowed in wanted)}
     out: dict[str | None, dict[int, int]] = {}
     if not keys:
         return out
-    step = -(-max(end_ms, MINUTE_MS) // DAY_MS) * DAY_MS
     for (_, k), found in rollups._sketch_steps("value_sketches", start_ms, end_ms, step, list(keys)).items():
         buckets = out.get(keys[k][1])
         if buckets is None:
