@@ -5,21 +5,18 @@ brute-force count, and writes after the migration adding to the migrated rows.""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
+from test_rollups import assert_equal_to_brute_force, demo, ingest, odd_events, write
 
 from app.config import Settings
 from app.rollups.model import COUNT_DIMENSIONS, MINUTE_MS, reduce
 from app.services import build_normalizer
-from app.storage import open_store
-from app.storage import rollups_sqlite_sketches as sketches
+from app.storage import open_store, rollups_sqlite_sketches as sketches
 from app.storage.rollups_sqlite import RollupFile
-
-from test_rollups import assert_equal_to_brute_force, demo, ingest, odd_events, write
 
 V1_SCHEMA = (
     "CREATE TABLE rollup_counts (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "
@@ -68,7 +65,7 @@ def write_v1(conn: sqlite3.Connection, events: list[dict]) -> None:
 
 
 def events_of(normalizer) -> list[dict]:
-    return demo(normalizer, 900, datetime(2026, 11, 19, tzinfo=timezone.utc), seed=11, days=2) + odd_events(normalizer)
+    return demo(normalizer, 900, datetime(2026, 11, 19, tzinfo=UTC), seed=11, days=2) + odd_events(normalizer)
 
 
 def tables(path) -> set[str]:
@@ -145,7 +142,7 @@ def test_the_legacy_sqlite_store_migrates_its_rollup_tables(tmp_path, normalizer
     try:
         assert "rollup_counts" not in tables(db)
         assert_equal_to_brute_force(s, stored, dimensions=COUNT_DIMENSIONS[:5])
-        more = demo(normalizer, 200, datetime(2026, 11, 19, 6, tzinfo=timezone.utc), seed=12)
+        more = demo(normalizer, 200, datetime(2026, 11, 19, 6, tzinfo=UTC), seed=12)
         stored += write(s, more)
         assert_equal_to_brute_force(s, stored, dimensions=COUNT_DIMENSIONS[:5])
     finally:
