@@ -86,18 +86,31 @@ def timed(fn, repeat: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
 
 
-def copy_to_node(source, url: str, prefix: str, fresh: bool):
-    """The store's events in an OpenSearch prefix: copied once, kept for the next run."""
+def copy_to_node(source, url: str, prefix: str, fresh: bool, checkpoint: Path | None = None):
+    """The store's events in an OpenSearch prefix: copied once, kept for the next run.
+
+    `checkpoint`: a file recording the copy's progress page by page, so a copy of millions of
+    events that was stopped (a session's end, the node restarted with `start --keep`) resumes."""
     from opensearchpy import OpenSearch
     from app.storage.migrate import migrate
     client = OpenSearch(url, timeout=300)
     if fresh:
+        if checkpoint:
+            checkpoint.unlink(missing_ok=True)
         client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
     node = open_store(f"opensearch://{url.split('://', 1)[-1]}?prefix={prefix}")
     wanted, have = source.count(), node.count()
     if have != wanted:
         started = time.perf_counter()
-        copied = migrate(source, node, batch=5000, verify=False)
+        shown = [0]
+
+        def progress(step) -> None:
+            if step.done - shown[0] >= 250_000 or step.done == step.total:
+                shown[0] = step.done
+                print(f"  copy: {step.done:,} of {step.total:,} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+        copied = migrate(source, node, batch=5000, verify=False, checkpoint=checkpoint, label=prefix,
+                         progress=progress)
         seconds = time.perf_counter() - started
         print(f"copied {copied.copied:,} events to the node in {seconds:.0f} s ({copied.copied / seconds:,.0f} events/s)")
         client.indices.refresh(index=f"{prefix}-*")
@@ -154,10 +167,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--opensearch", metavar="URL", help="also copy the events to this node and measure there")
     parser.add_argument("--fresh", action="store_true", help="copy to the node again even if it holds them")
+    parser.add_argument("--data-dir", type=Path, help="an existing store built by an earlier run (its name carries "
+                        "the day it was built for; the 30 days measured end at its last event's midnight)")
     args = parser.parse_args()
     end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    if args.data_dir:
+        end = datetime.strptime(args.data_dir.name.rsplit("-", 1)[-1], "%Y%m%d").replace(tzinfo=timezone.utc)
     end_ms = int(end.timestamp() * 1000)
-    directory = ROOT / "var" / "bench" / f"support-{args.events}-{end:%Y%m%d}"
+    directory = args.data_dir or ROOT / "var" / "bench" / f"support-{args.events}-{end:%Y%m%d}"
     directory.mkdir(parents=True, exist_ok=True)
     build(directory, args.events, end - timedelta(milliseconds=1))
     store = open_store(f"tantivy://{directory}/events")
@@ -177,7 +194,8 @@ def main() -> None:
     report(f"{store.count():,} demo events over 30 days, tantivy store at {directory}; {args.repeat} runs a query",
            measure(store, tantivy_raw, values, start_ms, end_ms, args.repeat))
     if args.opensearch:
-        node = copy_to_node(store, args.opensearch, f"support{args.events}", args.fresh)
+        node = copy_to_node(store, args.opensearch, f"support{args.events}", args.fresh,
+                            directory / f"opensearch-support{args.events}.checkpoint.json")
 
         def node_raw(field: str, value: str):
             def run():
