@@ -1,4 +1,5 @@
 """Platform Logs: the application factory."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,7 +18,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings.from_env(config)
     app = Flask(__name__, static_folder=None)  # static files are served by the web blueprint
     from .events.convert import format_ts
-    app.jinja_env.globals["format_ts"] = format_ts   # the one time formatter, in every template
+
+    app.jinja_env.globals["format_ts"] = format_ts  # the one time formatter, in every template
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -26,8 +28,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
         WTF_CSRF_TIME_LIMIT=None,
-        ALERT_RULES_DIR=str(settings.rules_dir),                # PLATLOGS_RULES_DIR (config.directory_setting)
-        PLATLOGS_DASHBOARDS_DIR=str(settings.dashboards_dir),   # PLATLOGS_DASHBOARDS_DIR
+        ALERT_RULES_DIR=str(settings.rules_dir),  # PLATLOGS_RULES_DIR (config.directory_setting)
+        PLATLOGS_DASHBOARDS_DIR=str(settings.dashboards_dir),  # PLATLOGS_DASHBOARDS_DIR
     )
     services = build_services(settings)
     app.extensions["platlogs"] = services
@@ -35,6 +37,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         # behind N reverse proxies the client's address (sign-in limits, the reading trail) and
         # scheme come from their X-Forwarded-* headers; never trusted without this setting
         from werkzeug.middleware.proxy_fix import ProxyFix
+
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # Flask's way
 
@@ -50,8 +53,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     init_auth(app, services.meta)
     from .ingest.origin_hooks import install as count_ingest
-    assert services.ingest_stats is not None     # (build_services sets them)
-    count_ingest(app, services.ingest_stats)   # ingest counters: first of the before-request hooks
+
+    assert services.ingest_stats is not None  # (build_services sets them)
+    count_ingest(app, services.ingest_stats)  # ingest counters: first of the before-request hooks
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf = CSRFProtect(app)
 
@@ -63,7 +67,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         # 401). Pages are never key-authenticated: an Authorization header there changes nothing.
         if not app.config.get("WTF_CSRF_ENABLED", True) or request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if machine_path(request.path):   # /api/, /v1/ (OTLP), the Elasticsearch paths: app/machine.py
+        if machine_path(request.path):  # /api/, /v1/ (OTLP), the Elasticsearch paths: app/machine.py
             if uses_bearer():
                 if request_key() is None:
                     raise ApiError(401, "invalid or revoked API key")
@@ -81,7 +85,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

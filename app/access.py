@@ -2,6 +2,7 @@
 
 Every page and API route is decorated with exactly one permission; `required_permission(view)`
 reads it back, so a test can check every route against every role."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -10,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROLES_FILE = Path(__file__).with_name("roles.yaml")
-API_READER = "api_reader"   # what a bearer key with the `read` scope counts as
+API_READER = "api_reader"  # what a bearer key with the `read` scope counts as
 ADMINISTER = "manage_users"  # the permission that makes a role an administrators' role
 
 

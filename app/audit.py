@@ -6,6 +6,7 @@ shown only to roles with `reading_trail`; the others to the event store with eve
 
 `write` is the core and needs no Flask: who acted and from where are arguments (services such as
 app/meta/accounts.py and the command line call it). `record` is its adapter for a request."""
+
 from __future__ import annotations
 
 import getpass
@@ -29,8 +30,9 @@ class NotRecorded(ApiError):
     """A read whose reading-trail record was not stored: it is not answered (503)."""
 
     def __init__(self, reason: str):
-        super().__init__(503, f"the read was not recorded in the reading trail, so it is not answered "
-                              f"(retry later): {reason}")
+        super().__init__(
+            503, f"the read was not recorded in the reading trail, so it is not answered (retry later): {reason}"
+        )
 
 
 def visible(text: str) -> str:
@@ -42,12 +44,12 @@ def actor() -> dict:
     """Who is acting in this request: an employee (signed in) or a service (API key)."""
     from flask import g
     from flask_login import current_user
+
     key = getattr(g, "api_key", None)
     if key is not None:
         return {"type": "service", "id": f"api-key-{key.id}", "name": key.name}
     if current_user.is_authenticated:
-        return {"type": "employee", "id": current_user.username, "name": current_user.username,
-                "roles": [current_user.role]}
+        return {"type": "employee", "id": current_user.username, "name": current_user.username, "roles": [current_user.role]}
     return {"type": "anonymous", "id": "anonymous"}
 
 
@@ -55,6 +57,7 @@ def request_source() -> dict | None:
     """Where the current request came from ({"ip": …}), or None outside a request (a streamed
     response's end) or when the server was not told."""
     from flask import has_request_context, request
+
     if has_request_context() and request.remote_addr:
         return {"ip": request.remote_addr}
     return None
@@ -78,23 +81,39 @@ def _os_user() -> str:
     system has no name for it (a container's arbitrary user)."""
     try:
         import pwd
+
         return pwd.getpwuid(os.getuid()).pw_name[:64] or f"uid-{os.getuid()}"
-    except ImportError:   # not a POSIX system
+    except ImportError:  # not a POSIX system
         return getpass.getuser()[:64] or "unknown"
     except KeyError:
         return f"uid-{os.getuid()}"
 
 
-def write(services, actor: dict, source: dict | None, action: str, message: str, *, event_type: str = "access",
-          outcome: str = "success", labels: dict | None = None, target: dict | None = None,
-          changes: list | None = None, required: bool = False) -> None:
+def write(
+    services,
+    actor: dict,
+    source: dict | None,
+    action: str,
+    message: str,
+    *,
+    event_type: str = "access",
+    outcome: str = "success",
+    labels: dict | None = None,
+    target: dict | None = None,
+    changes: list | None = None,
+    required: bool = False,
+) -> None:
     """Store one event about what `actor` did, from `source` ({"ip": …} for a request,
     {"domain": host} for the command line; None: unknown). Needs no Flask: pages (through
     `record`), services and the command line call it alike. A store that cannot take it is
     reported in the log — or, with `required` (reads: fail closed), raises NotRecorded (503)."""
     who = {k: visible(v) if isinstance(v, str) else v for k, v in actor.items()}
-    event = {"message": visible(message), "service": SERVICE, "actor": who,
-             "event": {"component": "admin_action", "type": event_type, "action": action, "outcome": outcome}}
+    event = {
+        "message": visible(message),
+        "service": SERVICE,
+        "actor": who,
+        "event": {"component": "admin_action", "type": event_type, "action": action, "outcome": outcome},
+    }
     if source:
         event["source"] = dict(source)
     if labels:
@@ -117,12 +136,33 @@ def write(services, actor: dict, source: dict | None, action: str, message: str,
             raise NotRecorded(reasons)
 
 
-def record(action: str, message: str, *, event_type: str = "access", outcome: str = "success",
-           labels: dict | None = None, target: dict | None = None, changes: list | None = None,
-           who: dict | None = None, services=None, required: bool = False) -> None:
+def record(
+    action: str,
+    message: str,
+    *,
+    event_type: str = "access",
+    outcome: str = "success",
+    labels: dict | None = None,
+    target: dict | None = None,
+    changes: list | None = None,
+    who: dict | None = None,
+    services=None,
+    required: bool = False,
+) -> None:
     """`write` for a page or API route: the actor (`who`, else the signed-in employee or the
     API key) and the source address come from the current request."""
     from flask import current_app
-    write(services or current_app.extensions["platlogs"], who or actor(), request_source(), action, message,
-          event_type=event_type, outcome=outcome, labels=labels, target=target, changes=changes,
-          required=required)
+
+    write(
+        services or current_app.extensions["platlogs"],
+        who or actor(),
+        request_source(),
+        action,
+        message,
+        event_type=event_type,
+        outcome=outcome,
+        labels=labels,
+        target=target,
+        changes=changes,
+        required=required,
+    )

@@ -9,6 +9,7 @@ A request that presents a key is authenticated by that key alone: its cookies ar
 signed-in user), so a key never lends its request a person's session and a cookie never rescues
 a bad key. Keys authenticate API routes only; CSRF (app/__init__.py) is skipped only on
 machine-facing paths. A refusal there is JSON: 401 with `WWW-Authenticate`, or 403."""
+
 from __future__ import annotations
 
 import base64
@@ -27,7 +28,6 @@ from .meta.db import KEY_PREFIX
 MAX_KEY_CHARS = 256
 
 
-
 def init_auth(app: Flask, meta: MetaDB) -> None:
     # one manager per app: its user loader is bound to this app's meta database (a module-level
     # manager would follow whichever app was created last in the process)
@@ -40,7 +40,7 @@ def init_auth(app: Flask, meta: MetaDB) -> None:
     def _load(token: str):
         # the cookie (or a remember-me cookie) holds a session token: live on the server, or nobody
         if _bearer() is not None:
-            return None     # key-authenticated: cookies do not count
+            return None  # key-authenticated: cookies do not count
         return meta.session_user(token)
 
     @app.after_request
@@ -67,6 +67,7 @@ def sign_in(meta: MetaDB, user) -> None:
     held before is dropped (session fixation, and a fresh CSRF token)."""
     from flask import session
     from flask_login import login_user
+
     session.clear()
     user.session_token = meta.start_session(user.id, request.headers.get("User-Agent"), request.remote_addr)
     login_user(user)
@@ -76,11 +77,12 @@ def sign_out(meta: MetaDB) -> None:
     """End this browser's session, on the server first."""
     from flask import session
     from flask_login import logout_user
+
     token = session.get("_user_id")
     if token:
         meta.end_token_session(token, "logout")
     session.clear()
-    logout_user()      # after clear(): it marks a remember-me cookie, if any, for deletion
+    logout_user()  # after clear(): it marks a remember-me cookie, if any, for deletion
 
 
 def current_session_id() -> str | None:
@@ -130,10 +132,10 @@ def _bearer() -> str | None:
     except (binascii.Error, ValueError):
         return ""
     if scheme == "apikey" and _looks_like_key(decoded):
-        return decoded                              # base64 of the key alone
-    _user, colon, secret = decoded.partition(":")   # id:api_key, user:password
+        return decoded  # base64 of the key alone
+    _user, colon, secret = decoded.partition(":")  # id:api_key, user:password
     if scheme == "basic" and not _looks_like_key(secret):
-        return None    # not a key: a proxy's sign-in in front of us (then a signed-in session counts)
+        return None  # not a key: a proxy's sign-in in front of us (then a signed-in session counts)
     return secret if colon else ""
 
 
@@ -167,19 +169,25 @@ def api_access(scope: str, permission: str | None = None):
             elif scope == "read" and current_user.is_authenticated and not current_user.must_change_password:
                 g.api_key = None
             else:
-                raise ApiError(401, f"authentication required: send an API key with scope {scope!r} "
-                               "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)"
-                               + (" or sign in" if scope == "read" else ""))
+                raise ApiError(
+                    401,
+                    f"authentication required: send an API key with scope {scope!r} "
+                    "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)"
+                    + (" or sign in" if scope == "read" else ""),
+                )
             if permission and not can(current_role(), permission):
                 raise ApiError(403, f"your role may not do this ({permission})")
             return view(*args, **kwargs)
+
         return declare(wrapper, permission)
+
     return decorator
 
 
 def page_access(permission: str | None = "search"):
     """A page: a signed-in user whose role has `permission` (None: any signed-in user);
     first sign-in must change the password."""
+
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -190,5 +198,7 @@ def page_access(permission: str | None = "search"):
             if permission and not can(current_user.role, permission):
                 raise ApiError(403, "your role may not open this page")
             return view(*args, **kwargs)
+
         return declare(wrapper, permission)
+
     return decorator

@@ -2,6 +2,7 @@
 
 Every page render asks, so the answer is cached per meta database for a few seconds (TTL_S), per
 process; a meta database that cannot answer gives None (no badge), never a failed page."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The `platlogs` command."""
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ main.add_command(db)
 
 # -- serve --------------------------------------------------------------------------------
 
+
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("PLATLOGS_HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", default=lambda: int(os.environ.get("PLATLOGS_PORT", "8080")), type=int, show_default="8080")
@@ -59,8 +61,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     url = f"http://{host}:{port}/"
     click.echo(f"Platform Logs on {url}  (store: {services.settings.store_url})")
     if password:
-        click.echo(f"First start: sign in as 'admin' with the one-time password  {password}  "
-                   "(you will be asked to choose your own).")
+        click.echo(
+            f"First start: sign in as 'admin' with the one-time password  {password}  "
+            "(you will be asked to choose your own)."
+        )
     else:
         click.echo("Sign in with your account (lost the admin password? `platlogs users reset-password admin`).")
     settings = services.settings
@@ -80,6 +84,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
         def load(self):
             from . import create_app
+
             app = create_app(settings)
             app.wsgi_app = UrlLimit(app.wsgi_app, settings.max_url_bytes)  # type: ignore[method-assign]  # Flask's way to wrap WSGI
             tune_gc()
@@ -90,6 +95,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     syslog_child, master = None, os.getpid()
     if settings.syslog.enabled:
         from .syslog.server import start_process, stop_process
+
         try:
             syslog_child = start_process(settings)
         except RuntimeError as exc:
@@ -97,11 +103,12 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     try:
         Server().run()
     finally:
-        if syslog_child is not None and os.getpid() == master:   # a worker leaves run() through here too
+        if syslog_child is not None and os.getpid() == master:  # a worker leaves run() through here too
             stop_process(syslog_child)
 
 
 # -- demo and ingest ----------------------------------------------------------------------
+
 
 @main.command()
 @click.option("--events", default=100_000, show_default=True, type=click.IntRange(1, 500_000_000))
@@ -129,8 +136,14 @@ def demo(events: int, days: int, seed: int) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["auto", "ndjson", "text"]), default="auto", show_default=True,
-              help="auto: NDJSON when the first line starts with {, else plain log lines (one an event).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "ndjson", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: NDJSON when the first line starts with {, else plain log lines (one an event).",
+)
 def ingest(file: str, fmt: str) -> None:
     """Ingest an NDJSON file or a plain log file (gzip allowed: *.gz) into the configured store, with progress."""
     from tqdm import tqdm
@@ -144,11 +157,13 @@ def ingest(file: str, fmt: str) -> None:
     stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115 (closed by the with below)
     started = time.monotonic()
     with stream, tqdm(total=size, unit="B", unit_scale=True, desc="ingest") as bar:
+
         class Counting:
             def read(self, n):
                 data = stream.read(n)
                 bar.update(len(data))
                 return data
+
         chunks = decoded_chunks(Counting(), gzip=file.endswith(".gz"))
         lines: Iterator[tuple[int, Any]] = iter_lines(chunks, services.settings.max_event_bytes)
         lines = as_text_if(lines, fmt, None if file == "-" else str(Path(file).resolve()))
@@ -156,19 +171,23 @@ def ingest(file: str, fmt: str) -> None:
             report = services.ingestor.ingest(lines, position="line")
     services.close()
     elapsed = time.monotonic() - started
-    click.echo(f"accepted {report.accepted:,} ({report.duplicates:,} already stored), rejected {report.rejected:,} "
-               f"in {elapsed:.1f} s")
+    click.echo(
+        f"accepted {report.accepted:,} ({report.duplicates:,} already stored), rejected {report.rejected:,} "
+        f"in {elapsed:.1f} s"
+    )
     for error in report.errors[:20]:
-        click.echo(f"  line {error.get('line')}: {error['reason']}" + (f" [{error['field']}]" if "field" in error else ""),
-                   err=True)
+        click.echo(
+            f"  line {error.get('line')}: {error['reason']}" + (f" [{error['field']}]" if "field" in error else ""), err=True
+        )
     if report.rejected:
         sys.exit(1)
 
 
 @main.command()
 @click.argument("query", default="")
-@click.option("--from", "time_from", default="now-24h", show_default=True,
-              help="ISO-8601, epoch ms or now-15m/-24h/-7d; '' for all.")
+@click.option(
+    "--from", "time_from", default="now-24h", show_default=True, help="ISO-8601, epoch ms or now-15m/-24h/-7d; '' for all."
+)
 @click.option("--to", "time_to", default="", help="Default: now.")
 @click.option("--size", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--order", type=click.Choice(["desc", "asc"]), default="desc", show_default=True)
@@ -198,9 +217,11 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
             meta = event.get("event", {})
             action = meta.get("action")
             kind = meta.get("type", "") + (f"/{action}" if action not in (None, meta.get("type")) else "")
-            line = (f"{event['@timestamp']}  {get_path(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
-                    f"{kind[:32]:32} {str(get_path(event, 'service.name') or '')[:18]:18} "
-                    f"{str(get_path(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}")
+            line = (
+                f"{event['@timestamp']}  {get_path(event, 'log.level') or '-':8} {meta.get('component', ''):13} "
+                f"{kind[:32]:32} {str(get_path(event, 'service.name') or '')[:18]:18} "
+                f"{str(get_path(event, 'actor.id') or '')[:14]:14} {event.get('message', '')}"
+            )
             click.echo(line.replace("\n", " ")[:width])
             shown += 1
         click.echo(f"({shown} event{'s' if shown != 1 else ''})", err=True)
@@ -213,11 +234,13 @@ def search(query: str, time_from: str, time_to: str, size: int, order: str, fmt:
 
 # -- schema and retention -----------------------------------------------------------------
 
+
 @main.command()
 @click.option("--markdown", is_flag=True, help="Print docs/schema.md instead of JSON Schema.")
 def schema(markdown: bool) -> None:
     """Print the event schema."""
     from .events.schema import json_schema, markdown as as_markdown
+
     click.echo(as_markdown() if markdown else json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n", nl=False)
 
 
@@ -226,6 +249,7 @@ def schema(markdown: bool) -> None:
 def templates(write: bool) -> None:
     """Print the OpenSearch component template generated from the event schema."""
     from .storage import opensearch_templates as tpl
+
     text = json.dumps(tpl.common_template(tpl.template_version()), indent=2) + "\n"
     if write:
         (tpl.template_dir() / f"{tpl.COMMON}.json").write_text(text)
@@ -235,8 +259,11 @@ def templates(write: bool) -> None:
 
 
 @main.command()
-@click.option("--keep-days", type=click.IntRange(1, 36500),
-              help="Keep this many days. Default on OpenSearch: each component's policy in index_templates/retention/.")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(1, 36500),
+    help="Keep this many days. Default on OpenSearch: each component's policy in index_templates/retention/.",
+)
 def retention(keep_days: int | None) -> None:
     """Drop whole partitions (days, or months and years of old events; indices on OpenSearch) once
     they are wholly past their age."""
@@ -255,16 +282,20 @@ def retention(keep_days: int | None) -> None:
 
 # -- migration ----------------------------------------------------------------------------
 
+
 @main.command()
 @click.option("--from", "source_url", required=True, help="Store to copy from, e.g. sqlite:///var/data/events.")
 @click.option("--to", "dest_url", required=True, help="Store to copy into, e.g. opensearch://host:9200.")
 @click.option("--batch", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Events per page.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Progress file for resuming. Default: ./migrate-<hash of the two URLs>.json.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Progress file for resuming. Default: ./migrate-<hash of the two URLs>.json.",
+)
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint and read everything again (nothing is stored twice).")
 @click.option("--allow-extra", is_flag=True, help="Days on which the destination holds more events are not an error.")
-def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None, restart: bool,
-            allow_extra: bool) -> None:
+def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None, restart: bool, allow_extra: bool) -> None:
     """Copy every event from one store to another, resumably, then compare the counts per day.
 
     Re-running the same command resumes after the last page written, and copies again the days
@@ -297,8 +328,9 @@ def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None,
     try:
         if not source.partitions():
             raise click.ClickException(f"the source store {source_url} holds no events")
-        report = run_migration(source, dest, batch=batch, checkpoint=checkpoint,
-                               label=checkpoint_label(source_url, dest_url), progress=progress)
+        report = run_migration(
+            source, dest, batch=batch, checkpoint=checkpoint, label=checkpoint_label(source_url, dest_url), progress=progress
+        )
     except (CheckpointError, StoreError, OSError) as exc:
         raise click.ClickException(f"{exc} (checkpoint: {checkpoint}; run the same command again to resume)") from None
     except KeyboardInterrupt:
@@ -311,8 +343,10 @@ def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None,
         dest.close()
 
     resumed = f", {report.skipped:,} skipped (checkpoint)" if report.skipped else ""
-    click.echo(f"copied {report.copied:,}, {report.duplicates:,} already there, {report.failed:,} failed "
-               f"of {report.read:,} read{resumed} in {report.seconds:.1f} s ({report.rate:,.0f} events/s)")
+    click.echo(
+        f"copied {report.copied:,}, {report.duplicates:,} already there, {report.failed:,} failed "
+        f"of {report.read:,} read{resumed} in {report.seconds:.1f} s ({report.rate:,.0f} events/s)"
+    )
     for event_id, reason in report.failures:
         click.echo(f"  failed {event_id or '(no id)'}: {reason}", err=True)
     if report.failed > len(report.failures):
@@ -323,16 +357,25 @@ def migrate(source_url: str, dest_url: str, batch: int, checkpoint: Path | None,
         if bad:
             click.echo(f"{'day':24} {'source':>12} {'destination':>12} {'difference':>11}")
             for d in bad:
-                kind = ("count not exact" if not d.exact else
-                        "destination has fewer" if d.dest < d.source else "destination has more")
+                kind = (
+                    "count not exact"
+                    if not d.exact
+                    else "destination has fewer"
+                    if d.dest < d.source
+                    else "destination has more"
+                )
                 click.echo(f"{d.label:24} {d.source:>12,} {d.dest:>12,} {d.dest - d.source:>+11,}  {kind}")
         fewer, more = check.fewer, check.more
-        state = ("counts match" if not bad else
-                 f"{len(fewer)} day(s) with fewer events in the destination, {len(more)} with more"
-                 + (" (allowed)" if more and allow_extra and not fewer else ""))
+        state = (
+            "counts match"
+            if not bad
+            else f"{len(fewer)} day(s) with fewer events in the destination, {len(more)} with more"
+            + (" (allowed)" if more and allow_extra and not fewer else "")
+        )
         days = sum(d.start_ms is not None for d in check.days)
-        click.echo(f"verified {days} day(s): source {check.source_total:,}, destination "
-                   f"{check.dest_total:,} events; {state}")
+        click.echo(
+            f"verified {days} day(s): source {check.source_total:,}, destination {check.dest_total:,} events; {state}"
+        )
         if fewer:
             click.echo("days with missing events will be copied again by the next run of this command", err=True)
     if not report.ok(allow_extra):

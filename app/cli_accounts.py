@@ -5,6 +5,7 @@ Each command calls the account service the back office's pages call (app/meta/ac
 checks, the side effects (a reset forgets failed sign-ins; deactivation signs out) and the audit
 event are the same; only who acted differs: the operating-system account that ran the command
 (`cli:<os user>`), from this host (docs/security.md, "What is recorded")."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -23,10 +24,11 @@ class RoleChoice(click.Choice):
     @property
     def choices(self) -> tuple[str, ...]:
         from .access import roles
+
         return tuple(roles())
 
     @choices.setter
-    def choices(self, _value) -> None:   # click.Choice.__init__ sets it
+    def choices(self, _value) -> None:  # click.Choice.__init__ sets it
         pass
 
 
@@ -34,10 +36,11 @@ class RoleChoice(click.Choice):
 def _account_services():
     """(services, the operator acting) for one command; account errors become click errors."""
     from .meta import accounts
+
     services = _services()
     try:
         yield services, accounts.operator()
-    except (LookupError, ValueError) as exc:   # no such user or key, a bad value, a lockout, done before
+    except (LookupError, ValueError) as exc:  # no such user or key, a bad value, a lockout, done before
         raise click.ClickException(str(exc)) from None
     finally:
         services.close()
@@ -45,10 +48,12 @@ def _account_services():
 
 def _scopes() -> tuple[str, ...]:
     from .meta.db import SCOPES
+
     return SCOPES
 
 
 # -- keys --------------------------------------------------------------------------------------------
+
 
 @click.group()
 def keys() -> None:
@@ -61,6 +66,7 @@ def keys() -> None:
 def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
     """Create a key and print it (it is shown only once). Recorded as the back office's."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         row, key = accounts.create_key(services, me, name or "+".join(scopes), list(scopes))
     click.echo(key)
@@ -71,6 +77,7 @@ def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
 def keys_list() -> None:
     from .events.convert import format_ts
     from .meta import accounts
+
     with _account_services() as (services, _me):
         for k in accounts.keys(services):
             state = f"revoked {format_ts(k.revoked_at, 'day')}" if k.revoked_at else "active"
@@ -82,6 +89,7 @@ def keys_list() -> None:
 def keys_revoke(key_id: int) -> None:
     """Revoke a key: it is refused from now on. Recorded as the back office's."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         try:
             accounts.revoke_key(services, me, key_id)
@@ -92,6 +100,7 @@ def keys_revoke(key_id: int) -> None:
 
 # -- users -------------------------------------------------------------------------------------------
 
+
 @click.group()
 def users() -> None:
     """Back-office users."""
@@ -100,11 +109,15 @@ def users() -> None:
 @users.command("create")
 @click.argument("username")
 @click.option("--role", required=True, type=RoleChoice(), help="One of app/roles.yaml's roles.")
-@click.option("--password", default=None,
-              help="Generated and printed when omitted (then a one-time password, replaced at the first sign-in).")
+@click.option(
+    "--password",
+    default=None,
+    help="Generated and printed when omitted (then a one-time password, replaced at the first sign-in).",
+)
 def users_create(username: str, role: str, password: str | None) -> None:
     """Create a back-office user. Recorded as the back office's."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         _, password_used = accounts.create_user(services, me, username, role, password)
     click.echo(f"created {username} ({role})")
@@ -115,6 +128,7 @@ def users_create(username: str, role: str, password: str | None) -> None:
 @users.command("list")
 def users_list() -> None:
     from .meta import accounts
+
     with _account_services() as (services, _me):
         for u in accounts.users(services):
             click.echo(f"{u.username:20} {u.role:14} {'active' if u.active else 'disabled'}")
@@ -126,6 +140,7 @@ def users_reset_password(username: str) -> None:
     """Set a new one-time password (the user must change it at next sign-in); their sessions end
     and their failed sign-ins are forgotten, as with the back office's reset."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         user = accounts.user_named(services, username)
         _, password = accounts.reset_password(services, me, user.id)
@@ -138,6 +153,7 @@ def users_reset_password(username: str) -> None:
 def users_set_role(username: str, role: str) -> None:
     """Give a user another role (never the last active administrator's away). Recorded."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         _, changes = accounts.change_user(services, me, accounts.user_named(services, username).id, role=role)
     click.echo(f"{username}: {', '.join(accounts.describe(changes)) or 'nothing to change'}")
@@ -149,9 +165,9 @@ def users_set_role(username: str, role: str) -> None:
 def users_set_active(username: str, active: str) -> None:
     """Deactivate (`no`: signed out everywhere, refused at sign-in) or reactivate (`yes`) a user. Recorded."""
     from .meta import accounts
+
     with _account_services() as (services, me):
-        _, changes = accounts.change_user(services, me, accounts.user_named(services, username).id,
-                                             active=active == "yes")
+        _, changes = accounts.change_user(services, me, accounts.user_named(services, username).id, active=active == "yes")
     click.echo(f"{username}: {', '.join(accounts.describe(changes)) or 'nothing to change'}")
 
 
@@ -160,6 +176,7 @@ def users_set_active(username: str, active: str) -> None:
 def users_sign_out(username: str) -> None:
     """End every sign-in session of a user (recorded, as the back office's "Sign out everywhere")."""
     from .meta import accounts
+
     with _account_services() as (services, me):
         ended = accounts.sign_out_everywhere(services, me, accounts.user_named(services, username))
     click.echo(f"{username}: {ended} session{'' if ended == 1 else 's'} ended")

@@ -1,4 +1,5 @@
 """`platlogs scheduler` and `platlogs alerts`: the alert commands (registered on `platlogs` in cli.py)."""
+
 from __future__ import annotations
 
 import sys
@@ -11,13 +12,30 @@ from .cli_common import _services
 
 # -- alerts -------------------------------------------------------------------------------
 
+
 @click.command()
-@click.option("--interval", default=60, show_default=True, type=click.IntRange(5, 86_400),
-              help="Seconds between ticks (the default cadence of every rule).")
-@click.option("--catch-up", "catch_up", default=7200, show_default=True, type=click.IntRange(0, 7 * 86_400),
-              help="After downtime, run the missed moments at most this many seconds back.")
-@click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory of rule files. Default: the project's alerts/.")
+@click.option(
+    "--interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(5, 86_400),
+    help="Seconds between ticks (the default cadence of every rule).",
+)
+@click.option(
+    "--catch-up",
+    "catch_up",
+    default=7200,
+    show_default=True,
+    type=click.IntRange(0, 7 * 86_400),
+    help="After downtime, run the missed moments at most this many seconds back.",
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of rule files. Default: the project's alerts/.",
+)
 @click.option("--once", is_flag=True, help="Run one tick now, print what it did, and exit.")
 def scheduler(interval: int, catch_up: int, rules_dir: Path | None, once: bool) -> None:
     """Evaluate the alert rules on a schedule and send notifications (its own process: run one
@@ -28,8 +46,9 @@ def scheduler(interval: int, catch_up: int, rules_dir: Path | None, once: bool) 
     rules_dir = rules_dir or alert_scheduler.DEFAULT_RULES_DIR
     try:
         if once:
-            report = alert_scheduler.tick(int(time.time() * 1000), services, interval_s=interval,
-                                          catch_up_s=catch_up, rules_dir=rules_dir)
+            report = alert_scheduler.tick(
+                int(time.time() * 1000), services, interval_s=interval, catch_up_s=catch_up, rules_dir=rules_dir
+            )
             click.echo(report.summary())
             for error in report.errors:
                 click.echo(f"  {error}", err=True)
@@ -56,8 +75,13 @@ def _alert_rules(services, rules_dir: Path | None) -> tuple[list, list[str]]:
     return catalog.rules(), catalog.errors()
 
 
-_RULES_OPTION = click.option("--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                             help="Directory of rule files. Default: the project's alerts/.")
+_RULES_OPTION = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of rule files. Default: the project's alerts/.",
+)
 
 
 @alerts.command("list")
@@ -74,15 +98,18 @@ def alerts_list(rules_dir: Path | None) -> None:
     click.echo(f"{'id':34} {'kind':9} {'source':6} {'window':7} {'threshold':>9}  {'group by':22} name")
     for r in sorted(rules, key=lambda r: r.id):
         off = "" if r.enabled else "  (disabled)"
-        click.echo(f"{r.id[:34]:34} {r.kind:9} {r.source:6} {duration(r.window_s):7} {r.threshold:>9g}  "
-                   f"{(r.group_by or '-')[:22]:22} {r.name}{off}")
+        click.echo(
+            f"{r.id[:34]:34} {r.kind:9} {r.source:6} {duration(r.window_s):7} {r.threshold:>9g}  "
+            f"{(r.group_by or '-')[:22]:22} {r.name}{off}"
+        )
     for error in errors:
         click.echo(f"  {error}", err=True)
 
 
 @alerts.command("check")
-@click.option("--at", "at", default="now", show_default=True,
-              help="The moment to evaluate at: ISO-8601, epoch ms or now-15m/-24h/-7d.")
+@click.option(
+    "--at", "at", default="now", show_default=True, help="The moment to evaluate at: ISO-8601, epoch ms or now-15m/-24h/-7d."
+)
 @_RULES_OPTION
 @click.option("--rule", "only", multiple=True, help="Only this rule id (repeatable).")
 @click.option("--all", "show_all", is_flag=True, help="Also print the groups that are ok or unknown.")
@@ -125,20 +152,35 @@ def alerts_check(at: str, rules_dir: Path | None, only: tuple[str, ...], show_al
                     continue
                 shown[f.state] += 1
                 if fmt == "ndjson":
-                    click.echo(orjson.dumps({
-                        "rule_id": f.rule_id, "group": f.group, "state": f.state, "value": f.value,
-                        "threshold": f.threshold, "detail": f.detail, "sample_ids": list(f.sample_ids),
-                        "search_query": f.search_query, "window_start": format_ts(f.window_start_ms),
-                        "window_end": format_ts(f.window_end_ms), "severity": rule.severity}).decode())
+                    click.echo(
+                        orjson.dumps(
+                            {
+                                "rule_id": f.rule_id,
+                                "group": f.group,
+                                "state": f.state,
+                                "value": f.value,
+                                "threshold": f.threshold,
+                                "detail": f.detail,
+                                "sample_ids": list(f.sample_ids),
+                                "search_query": f.search_query,
+                                "window_start": format_ts(f.window_start_ms),
+                                "window_end": format_ts(f.window_end_ms),
+                                "severity": rule.severity,
+                            }
+                        ).decode()
+                    )
                     continue
                 value = "-" if f.value is None else f"{f.value:.4g}"
                 group = "-" if f.group is None else f.group
                 click.echo(f"{f.rule_id[:34]:34} {group[:24]:24} {f.state:7} {value:>9} {f.threshold:>9g}  {f.detail}")
         for error in errors:
             click.echo(f"  {error}", err=True)
-        click.echo(f"{len(rules)} rule(s) at {format_ts(moment)}: {shown['alert']} alert(s)"
-                   + (f", {shown['unknown']} unknown" if shown["unknown"] else "")
-                   + (f", {failed} could not be evaluated" if failed else ""), err=True)
+        click.echo(
+            f"{len(rules)} rule(s) at {format_ts(moment)}: {shown['alert']} alert(s)"
+            + (f", {shown['unknown']} unknown" if shown["unknown"] else "")
+            + (f", {failed} could not be evaluated" if failed else ""),
+            err=True,
+        )
     finally:
         services.close()
     if failed:
@@ -147,8 +189,9 @@ def alerts_check(at: str, rules_dir: Path | None, only: tuple[str, ...], show_al
 
 @alerts.command("test")
 @click.argument("rule_id")
-@click.option("--hours", default=6, show_default=True, type=click.IntRange(1, 7 * 24),
-              help="How far back to test, ending now.")
+@click.option(
+    "--hours", default=6, show_default=True, type=click.IntRange(1, 7 * 24), help="How far back to test, ending now."
+)
 @_RULES_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def alerts_test(rule_id: str, hours: int, rules_dir: Path | None, fmt: str) -> None:
@@ -178,16 +221,22 @@ def alerts_test(rule_id: str, hours: int, rules_dir: Path | None, fmt: str) -> N
     click.echo(f"{'from':24} {'to':24} {'group':24} {'peak':>9} {'threshold':>9}  would  detail")
     for w in result.windows:
         group = "-" if w.group is None else w.group
-        click.echo(f"{format_ts(w.first_ms):24} {format_ts(w.last_ms):24} {group[:24]:24} {w.peak:>9.4g} "
-                   f"{w.threshold:>9g}  {'fire ' if w.fires else 'wait '}  {w.detail}")
+        click.echo(
+            f"{format_ts(w.first_ms):24} {format_ts(w.last_ms):24} {group[:24]:24} {w.peak:>9.4g} "
+            f"{w.threshold:>9g}  {'fire ' if w.fires else 'wait '}  {w.detail}"
+        )
     for moment, error in result.errors[:10]:
         click.echo(f"  {format_ts(moment)}: {error}", err=True)
-    click.echo(f"{result.evaluated:,} of {result.planned:,} positions evaluated (every {result.step_s} s, "
-               f"{result.method}) in {result.seconds} s: {len(result.firing)} window(s) would have fired"
-               + ("; stopped early (time budget)" if result.stopped else ""), err=True)
+    click.echo(
+        f"{result.evaluated:,} of {result.planned:,} positions evaluated (every {result.step_s} s, "
+        f"{result.method}) in {result.seconds} s: {len(result.firing)} window(s) would have fired"
+        + ("; stopped early (time budget)" if result.stopped else ""),
+        err=True,
+    )
 
 
 # -- people's actions: the service the pages and the JSON API use (app/alerts/actions.py) ------------
+
 
 def _act(rules_dir: Path | None, call) -> None:
     """Run `call(actions)` as the command line's operator (audit.operator(): the OS account, on
@@ -208,6 +257,7 @@ def _act(rules_dir: Path | None, call) -> None:
 def _moment(text: str, name: str) -> int:
     from .query import QueryError
     from .query.timeexpr import parse_time
+
     try:
         return parse_time(text, int(time.time() * 1000), name)
     except QueryError as exc:
@@ -243,8 +293,11 @@ def alerts_mute(alert_id: int, until: str, whole_rule: bool, comment: str, rules
     """Hold back an open alert's notifications until a time."""
     end = _moment(until, "--until")
     from .alerts.lifecycle import iso
-    _act(rules_dir, lambda a: "muted until " + str(iso(a.mute_alert(alert_id, end, whole_rule=whole_rule,
-                                                                      comment=comment).until)))
+
+    _act(
+        rules_dir,
+        lambda a: "muted until " + str(iso(a.mute_alert(alert_id, end, whole_rule=whole_rule, comment=comment).until)),
+    )
 
 
 @alerts.command("unmute")
@@ -269,15 +322,18 @@ def alerts_maintenance() -> None:
 @click.option("--end", required=True, help="ISO-8601, epoch ms or now+2h.")
 @click.option("--reason", required=True, help="Why (e.g. the provider's announced maintenance).")
 @_RULES_OPTION
-def maintenance_add(rule_id: str | None, group_pattern: str | None, start: str, end: str, reason: str,
-                    rules_dir: Path | None) -> None:
+def maintenance_add(
+    rule_id: str | None, group_pattern: str | None, start: str, end: str, reason: str, rules_dir: Path | None
+) -> None:
     """Add a maintenance window (a rule, a group pattern, or both)."""
     begin, finish = _moment(start, "--start"), _moment(end, "--end")
 
     def add(actions) -> str:
-        window = actions.add_maintenance(rule_id=rule_id, group_pattern=group_pattern, start=begin, end=finish,
-                                         reason=reason)
+        window = actions.add_maintenance(
+            rule_id=rule_id, group_pattern=group_pattern, start=begin, end=finish, reason=reason
+        )
         return f"maintenance window #{window.id} added"
+
     _act(rules_dir, add)
 
 

@@ -1,4 +1,5 @@
 """What the `platlogs` commands share: settings and services, and the ingest GC tuning."""
+
 from __future__ import annotations
 
 import click
@@ -16,6 +17,7 @@ def _settings() -> Settings:
 def _services():
     from .services import build_services
     from .storage import StoreError
+
     try:
         return build_services(_settings())
     except (ValueError, StoreError) as exc:
@@ -27,5 +29,6 @@ def tune_gc() -> None:
     counting; the default thresholds run a collection every 700 allocations (~70 events), which
     costs about a tenth of ingest throughput. Objects alive now (the app) are frozen out of it."""
     import gc
+
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)

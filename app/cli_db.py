@@ -1,5 +1,6 @@
 """`platlogs db`: the meta database's schema — upgrade it, say where it stands, list the
 revisions, write a new one (app/meta/migrate.py)."""
+
 from __future__ import annotations
 
 import click
@@ -11,6 +12,7 @@ from .cli_common import _settings
 def _meta():
     from .events.redact import Redactor
     from .meta import MetaDB
+
     settings = _settings()
     try:
         return MetaDB(settings.meta_db_url, redactor=Redactor.from_file(settings.redaction_file))
@@ -34,6 +36,7 @@ def db() -> None:
 def upgrade() -> None:
     """Bring the meta database to the newest revision (a database made before migrations included)."""
     from .meta import migrate
+
     meta = _meta()
     try:
         before, after = migrate.upgrade(meta.engine)
@@ -52,6 +55,7 @@ def upgrade() -> None:
 def current(check: bool) -> None:
     """Where the meta database stands."""
     from .meta import migrate
+
     meta = _meta()
     try:
         state = migrate.status(meta.engine)
@@ -66,6 +70,7 @@ def current(check: bool) -> None:
 def history() -> None:
     """The revisions this version has, newest first."""
     from .meta import migrate
+
     for script in migrate.history():
         marks = " (newest)" if script.is_head else ""
         click.echo(f"{script.revision}  {script.doc}{marks}")
@@ -77,6 +82,7 @@ def revision(message: str) -> None:
     """For developers: write a new revision into app/meta/migrations/versions by comparing the models
     with the configured meta database, which must be at the newest revision. Read and adjust it."""
     from .meta import migrate
+
     meta = _meta()
     try:
         if not migrate.differences(meta.engine) and migrate.status(meta.engine).up_to_date:

@@ -1,4 +1,5 @@
 """`platlogs rollups`: the per-minute rollups' commands (registered on `platlogs` in cli.py)."""
+
 from __future__ import annotations
 
 import time
@@ -12,6 +13,7 @@ def _time(value: str | None, name: str) -> int | None:
     if not value:
         return None
     from .events.convert import Converter, EventError
+
     try:
         return Converter().parse_timestamp(int(value) if value.isdigit() else value, name)[0]
     except EventError as exc:
@@ -44,8 +46,10 @@ def rebuild_command(time_from: str | None, time_to: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         services.close()
-    if done.start_ms is None or done.end_ms is None:      # (set together)
+    if done.start_ms is None or done.end_ms is None:  # (set together)
         click.echo("No stored events: nothing to rebuild.")
         return
-    click.echo(f"Rebuilt rollups of {format_ts(done.start_ms)} to {format_ts(done.end_ms)} from {done.events} "
-               f"events in {time.monotonic() - began:.1f} s.")
+    click.echo(
+        f"Rebuilt rollups of {format_ts(done.start_ms)} to {format_ts(done.end_ms)} from {done.events} "
+        f"events in {time.monotonic() - began:.1f} s."
+    )

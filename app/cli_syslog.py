@@ -1,4 +1,5 @@
 """`platlogs syslog`: the syslog listeners alone (app/syslog/), in the foreground."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ import click
 
 @click.command()
 @click.option("--status", "show_status", is_flag=True, help="Print the listeners' last counters (JSON) and exit.")
-@click.option("--parent-pid", type=int, default=None, hidden=True,
-              help="Stop when this process is gone (set by `platlogs serve`).")
+@click.option(
+    "--parent-pid", type=int, default=None, hidden=True, help="Stop when this process is gone (set by `platlogs serve`)."
+)
 def syslog(show_status: bool, parent_pid: int | None) -> None:
     """Receive syslog over TCP (RFC 6587: octet-counted or newline-framed), TLS (RFC 5425) and
     UDP (RFC 3164 and 5424) into the store, as configured by PLATLOGS_SYSLOG_TCP,
@@ -29,12 +31,14 @@ def syslog(show_status: bool, parent_pid: int | None) -> None:
         click.echo(json.dumps(status, indent=2))
         return
     if not settings.syslog.enabled:
-        raise click.ClickException("no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP "
-                                   "or PLATLOGS_SYSLOG_TLS (host:port)")
+        raise click.ClickException(
+            "no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS (host:port)"
+        )
     from .cli_common import tune_gc
     from .syslog.server import run
+
     tune_gc()
     try:
         run(settings, parent_pid=parent_pid)
-    except OSError as exc:     # an address in use, a certificate that cannot be read
+    except OSError as exc:  # an address in use, a certificate that cannot be read
         raise click.ClickException(f"syslog: {exc}") from None

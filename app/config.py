@@ -3,6 +3,7 @@
 Nothing here runs at import time: `Settings.from_env()` is called by `create_app` and the CLI,
 and tests pass their own mapping. A bad value raises `ConfigError` naming the setting.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,7 +63,7 @@ def trail_url_for(store_url: str, data_dir: Path) -> str:
     """The reading trail's own stream beside the event store: a sibling SQLite directory, or the
     same cluster under the index prefix `<prefix>_trail`."""
     parts = urlsplit(store_url)
-    if parts.scheme in ("sqlite", "tantivy"):   # small writes, each durable at once: SQLite's strength
+    if parts.scheme in ("sqlite", "tantivy"):  # small writes, each durable at once: SQLite's strength
         return f"sqlite:///{data_dir / 'trail'}"
     query = dict(parse_qsl(parts.query))
     query["prefix"] = query.get("prefix", "platlogs") + "_trail"
@@ -124,18 +125,19 @@ def _meta_db_url(env: Mapping[str, str], data_dir: Path) -> str:
 @dataclass(frozen=True)
 class SyslogSettings:
     """PLATLOGS_SYSLOG_*: the syslog listeners (app/syslog/); none configured, none run."""
-    tcp: tuple[str, int] | None = None      # RFC 6587 over TCP: octet-counted or newline-framed
-    udp: tuple[str, int] | None = None      # RFC 3164 / 5424, one message a datagram
-    tls: tuple[str, int] | None = None      # RFC 5425: TCP with TLS (needs tls_cert and tls_key)
+
+    tcp: tuple[str, int] | None = None  # RFC 6587 over TCP: octet-counted or newline-framed
+    udp: tuple[str, int] | None = None  # RFC 3164 / 5424, one message a datagram
+    tls: tuple[str, int] | None = None  # RFC 5425: TCP with TLS (needs tls_cert and tls_key)
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    timezone: str = "UTC"                   # the zone of RFC 3164 times, which carry none
-    max_message_bytes: int = 32 * 1024      # a longer frame is cut (and counted)
-    batch_size: int = 10_000                # events a batch at most (a commit: larger ones cost less CPU an event) ...
-    batch_ms: int = 500                     # ... written at least this often while any wait
-    queue: int = 10_000                     # events waiting besides the batches being written
+    timezone: str = "UTC"  # the zone of RFC 3164 times, which carry none
+    max_message_bytes: int = 32 * 1024  # a longer frame is cut (and counted)
+    batch_size: int = 10_000  # events a batch at most (a commit: larger ones cost less CPU an event) ...
+    batch_ms: int = 500  # ... written at least this often while any wait
+    queue: int = 10_000  # events waiting besides the batches being written
     max_connections: int = 1024
-    writers: int = 2                        # processes parsing and storing (0: a thread of the listener)
+    writers: int = 2  # processes parsing and storing (0: a thread of the listener)
 
     @property
     def enabled(self) -> bool:
@@ -160,16 +162,16 @@ class Settings:
     future_tolerance_seconds: int = 24 * 3600
     # partitions: UTC days within this many days of now, older times in a month or year
     day_partition_days: int = 31
-    max_event_age_days: int = 0          # refuse events older than this (0: accept back to 1990)
+    max_event_age_days: int = 0  # refuse events older than this (0: accept back to 1990)
     # gzip bodies: decompressed bytes per request, and decompressed / compressed bytes
     max_inflated_bytes: int = 1 << 30
     max_gzip_ratio: int = 200
-    max_url_bytes: int = 8000            # request line (path + query) the app answers 414 beyond
+    max_url_bytes: int = 8000  # request line (path + query) the app answers 414 beyond
     classification_file: Path | None = None
-    fingerprint_file: Path | None = None      # custom error fingerprint rules (app/events/fingerprints.yaml)
+    fingerprint_file: Path | None = None  # custom error fingerprint rules (app/events/fingerprints.yaml)
     redaction_file: Path | None = None
     secure_cookies: bool = False
-    trusted_proxies: int = 0     # reverse proxies in front of the app whose X-Forwarded-* to believe
+    trusted_proxies: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to believe
     store_username: str | None = None
     store_password: str | None = field(default=None, repr=False)
     store_ca_file: Path | None = None
@@ -199,7 +201,7 @@ class Settings:
             options["ca_file"] = str(self.store_ca_file)
         if not self.store_verify_tls:
             options["verify_tls"] = False
-        if self.day_partition_days != 31:   # the stores' own default otherwise
+        if self.day_partition_days != 31:  # the stores' own default otherwise
             options["day_partition_days"] = self.day_partition_days
         return options
 
@@ -214,8 +216,10 @@ class Settings:
 
         store_url = _read(env, "STORE") or default_store_url(data_dir)
         if "://" not in store_url:
-            raise ConfigError("PLATLOGS_STORE: expected a URL like tantivy:///path, sqlite:///path or "
-                              f"opensearch://host:9200, got {store_url!r}")
+            raise ConfigError(
+                "PLATLOGS_STORE: expected a URL like tantivy:///path, sqlite:///path or "
+                f"opensearch://host:9200, got {store_url!r}"
+            )
         meta_db_url = _meta_db_url(env, data_dir)
         trail_store_url = _read(env, "TRAIL_STORE") or trail_url_for(store_url, data_dir)
 
@@ -289,8 +293,14 @@ def _smtp(env: Mapping[str, str]) -> dict:
     local, at, domain = sender.rpartition("@")
     if not at or not local or not domain or any(c.isspace() or c in "<>," for c in sender):
         raise ConfigError(f"PLATLOGS_SMTP_FROM: expected an e-mail address like alerts@example.com, got {sender!r}")
-    return {"smtp_host": host, "smtp_port": _int(env, "SMTP_PORT", 25, 1, 65535), "smtp_user": user,
-            "smtp_password": password, "smtp_from": sender, "smtp_starttls": _bool(env, "SMTP_STARTTLS", False)}
+    return {
+        "smtp_host": host,
+        "smtp_port": _int(env, "SMTP_PORT", 25, 1, 65535),
+        "smtp_user": user,
+        "smtp_password": password,
+        "smtp_from": sender,
+        "smtp_starttls": _bool(env, "SMTP_STARTTLS", False),
+    }
 
 
 def _address(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
@@ -308,6 +318,7 @@ def _address(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
 def _syslog(env: Mapping[str, str], optional_path) -> SyslogSettings:
     """PLATLOGS_SYSLOG_*: see SyslogSettings and the README."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     tls, cert, key = _address(env, "SYSLOG_TLS"), optional_path("SYSLOG_TLS_CERT"), optional_path("SYSLOG_TLS_KEY")
     if tls and not (cert and key):
         raise ConfigError("PLATLOGS_SYSLOG_TLS: set PLATLOGS_SYSLOG_TLS_CERT and PLATLOGS_SYSLOG_TLS_KEY too")
@@ -319,13 +330,19 @@ def _syslog(env: Mapping[str, str], optional_path) -> SyslogSettings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"PLATLOGS_SYSLOG_TIMEZONE: not a time zone name like UTC or Europe/Malta: {zone!r}") from None
     return SyslogSettings(
-        tcp=_address(env, "SYSLOG_TCP"), udp=_address(env, "SYSLOG_UDP"), tls=tls, tls_cert=cert, tls_key=key,
-        timezone=zone, max_message_bytes=_int(env, "SYSLOG_MAX_MESSAGE_BYTES", 32 * 1024, 480, 1 << 20),
+        tcp=_address(env, "SYSLOG_TCP"),
+        udp=_address(env, "SYSLOG_UDP"),
+        tls=tls,
+        tls_cert=cert,
+        tls_key=key,
+        timezone=zone,
+        max_message_bytes=_int(env, "SYSLOG_MAX_MESSAGE_BYTES", 32 * 1024, 480, 1 << 20),
         batch_size=_int(env, "SYSLOG_BATCH_SIZE", 10_000, 1, 100_000),
         batch_ms=_int(env, "SYSLOG_BATCH_MS", 500, 1, 60_000),
         queue=_int(env, "SYSLOG_QUEUE", 10_000, 1, 1_000_000),
         max_connections=_int(env, "SYSLOG_MAX_CONNECTIONS", 1024, 1, 100_000),
-        writers=_int(env, "SYSLOG_WRITERS", 2, 0, 32))
+        writers=_int(env, "SYSLOG_WRITERS", 2, 0, 32),
+    )
 
 
 def _persistent_secret(path: Path) -> str:

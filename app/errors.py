@@ -1,5 +1,6 @@
 """Errors as exceptions with a status, rendered in one JSON shape:
 {"error": {"status": 400, "message": "...", ...details}}."""
+
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
@@ -16,7 +17,7 @@ class ApiError(Exception):
         self.details = details
 
 
-RETRY_AFTER_S = "5"   # a 503 is a passing outage (store, reading trail): when to try again
+RETRY_AFTER_S = "5"  # a 503 is a passing outage (store, reading trail): when to try again
 
 
 def error_response(status: int, message: str, **details):
@@ -45,7 +46,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(400, exc.message, **details)
 
     @app.errorhandler(StoreError)
-    def _store_error(exc: StoreError):   # the store is down or overloaded: retry later, not a bug
+    def _store_error(exc: StoreError):  # the store is down or overloaded: retry later, not a bug
         return error_response(503, f"the event store cannot answer now: {exc}")
 
     @app.errorhandler(CursorError)

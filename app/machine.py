@@ -11,20 +11,22 @@ Basic with the key as the password). They are:
   client rather than a browser (`api_client`): the back office keeps `/` and its pages for people.
   (An API client's look-up of an index is a JSON 404: no index is kept.)
 """
+
 from __future__ import annotations
 
 import re
 
 from flask import request
 
-ES_BLUEPRINT = "es_api"          # app/ingest/es_views.py
+ES_BLUEPRINT = "es_api"  # app/ingest/es_views.py
 _PREFIXES = ("/api/", "/v1/")
 _ES_PATH = re.compile(r"/_|/[^/]+/_")
 # User-Agents of the clients and shippers that speak the Elasticsearch API (docs/shippers.md)
 _CLIENT_AGENT = re.compile(
     r"elasticsearch|opensearch|elastic-|beat|logstash|manticore|vector/|fluent|rsyslog|"
     r"go-http-client|apache-httpclient|python-requests|python-urllib3|okhttp|curl/",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _JSON_TYPES = re.compile(r"application/(?:[\w.+-]*\+)?(?:json|x-ndjson)", re.IGNORECASE)
 
 
@@ -38,7 +40,7 @@ def api_client() -> bool:
     for HTML, and it carries credentials, asks for or sends JSON, or names a known client."""
     accept = request.headers.get("Accept", "")
     if "text/html" in accept:
-        return False        # a browser navigating (a proxy's Basic auth may ride along)
+        return False  # a browser navigating (a proxy's Basic auth may ride along)
     if request.headers.get("Authorization"):
         return True
     if _JSON_TYPES.search(accept) or _JSON_TYPES.search(request.headers.get("Content-Type", "")):

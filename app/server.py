@@ -25,6 +25,7 @@ landed in one worker used one core, the other worker idle (issue 12: 112.9 CPU-s
   (SO_REUSEPORT listeners were not used: the kernel picks a worker by a hash of the addresses,
   blind to load, so two senders still share one worker half the time.)
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,12 +36,12 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 LIMIT_REQUEST_LINE = 8190
-BUSY_DEFER_S = 0.008      # how long a worker in the middle of a request leaves a new connection to a sibling
-COOL_DEFER_S = 0.002      # the same, for a worker that has just finished a heavy request
-COOL_DOWN_S = 0.05        # ... "just": this long after it
+BUSY_DEFER_S = 0.008  # how long a worker in the middle of a request leaves a new connection to a sibling
+COOL_DEFER_S = 0.002  # the same, for a worker that has just finished a heavy request
+COOL_DOWN_S = 0.05  # ... "just": this long after it
 _REBALANCE = "platlogs.rebalance"
 
-_state = {"active": 0, "heavy_until": 0.0}   # this worker process: requests being worked on, cool until
+_state = {"active": 0, "heavy_until": 0.0}  # this worker process: requests being worked on, cool until
 _state_lock = threading.Lock()
 
 
@@ -62,8 +63,10 @@ def accept_delay() -> float:
 
 def _json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     body = orjson.dumps({"error": {"status": status_int, "message": f"{reason}: {mesg}" if mesg else reason}})
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
     util.write_nonblock(sock, head + body)
 
 
@@ -72,7 +75,7 @@ class JsonErrorWorker(ThreadWorker):
     connections to an idle sibling while it is busy (see the module's docstring)."""
 
     def init_process(self):
-        util.write_error = _json_error   # this worker process serves only this app
+        util.write_error = _json_error  # this worker process serves only this app
         super().init_process()
 
     def load_wsgi(self):
@@ -81,9 +84,9 @@ class JsonErrorWorker(ThreadWorker):
 
     def accept(self, listener):
         delay = accept_delay() if self.cfg.workers > 1 else 0.0
-        if delay:   # a sibling woken by the same connection may take it in the meantime
+        if delay:  # a sibling woken by the same connection may take it in the meantime
             time.sleep(delay)
-        super().accept(listener)   # then finds nothing (EAGAIN, ignored)
+        super().accept(listener)  # then finds nothing (EAGAIN, ignored)
 
 
 class Rebalance:
@@ -130,10 +133,17 @@ class UrlLimit:
     def __call__(self, environ, start_response):
         target = environ.get("RAW_URI") or (environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", ""))
         if len(target) > self.limit:
-            body = orjson.dumps({"error": {"status": 414, "message": (
-                f"URL is {len(target)} bytes, over the limit of {self.limit} (PLATLOGS_MAX_URL_BYTES): "
-                "shorten the query, or save it as a search")}})
-            start_response("414 URI Too Long", [("Content-Type", "application/json"),
-                                                ("Content-Length", str(len(body)))])
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "status": 414,
+                        "message": (
+                            f"URL is {len(target)} bytes, over the limit of {self.limit} (PLATLOGS_MAX_URL_BYTES): "
+                            "shorten the query, or save it as a search"
+                        ),
+                    }
+                }
+            )
+            start_response("414 URI Too Long", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)

@@ -19,6 +19,7 @@ At most one entry per id is in force:
   no rule.
 
 Disabled rules are in force (listed, not evaluated: the scheduler skips them)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,12 +37,12 @@ FILE, UI = "file", "ui"
 
 @dataclass(frozen=True)
 class Entry:
-    id: str | None                 # None: a rule file that could not be read at all
-    rule: Rule | None              # None: nothing usable could be read
-    source: str                    # FILE or UI
-    file: Path | None = None       # the rule file (FILE entries)
-    error: str | None = None       # why this entry does not run; None: it is in force
-    row: UIRule | None = field(default=None, compare=False)   # the stored definition (UI entries)
+    id: str | None  # None: a rule file that could not be read at all
+    rule: Rule | None  # None: nothing usable could be read
+    source: str  # FILE or UI
+    file: Path | None = None  # the rule file (FILE entries)
+    error: str | None = None  # why this entry does not run; None: it is in force
+    row: UIRule | None = field(default=None, compare=False)  # the stored definition (UI entries)
 
     @property
     def in_force(self) -> bool:
@@ -96,13 +97,17 @@ def load_catalog(meta, rules_dir: Path | str | None, *, validate: Callable[[dict
     docstring). Never raises for a bad rule or file: each is an entry with its error."""
     directory = None if rules_dir is None else Path(rules_dir)
     catalog = Catalog(directory=directory)
-    owner: dict[str, Path] = {}       # id -> the file whose rule runs
+    owner: dict[str, Path] = {}  # id -> the file whose rule runs
     for entry in _file_entries(directory):
         if entry.id is not None and entry.file is not None and entry.in_force:
             if entry.id in owner:
-                entry = dataclasses.replace(entry, error=(
-                    f"id already used in {owner[entry.id].name}, whose rule runs (the first file in name order keeps "
-                    f"an id); this one, in {entry.file.name}, does not"))
+                entry = dataclasses.replace(
+                    entry,
+                    error=(
+                        f"id already used in {owner[entry.id].name}, whose rule runs (the first file in name order keeps "
+                        f"an id); this one, in {entry.file.name}, does not"
+                    ),
+                )
             else:
                 owner[entry.id] = entry.file
         catalog.entries.append(entry)
@@ -121,7 +126,7 @@ def _file_entries(directory: Path | None):
     for path in paths:
         try:
             found = load_file(path)
-        except RuleError as exc:   # the entry names the file and the rule; the error says the rest
+        except RuleError as exc:  # the entry names the file and the rule; the error says the rest
             yield Entry(exc.rule_id, None, FILE, path, str(RuleError(exc.message, exc.field, exc.position)))
             continue
         for rule in found:
@@ -130,6 +135,7 @@ def _file_entries(directory: Path | None):
 
 def _ui_entries(meta, files: dict[str, Path], validate: Callable[[dict], Rule]):
     from .lifecycle import Alerts
+
     for row in Alerts(meta).ui_rule_rows():
         try:
             rule = dataclasses.replace(validate(row.data), source=UI)
@@ -137,7 +143,12 @@ def _ui_entries(meta, files: dict[str, Path], validate: Callable[[dict], Rule]):
             yield Entry(row.rule_id, None, UI, error=f"not valid any more, not run: {exc}", row=row)
             continue
         if row.rule_id in files:
-            yield Entry(row.rule_id, rule, UI, row=row, error=(
-                f"a rule file ({files[row.rule_id].name}) has the same id: the file's rule runs, this one does not"))
+            yield Entry(
+                row.rule_id,
+                rule,
+                UI,
+                row=row,
+                error=(f"a rule file ({files[row.rule_id].name}) has the same id: the file's rule runs, this one does not"),
+            )
         else:
             yield Entry(row.rule_id, rule, UI, row=row)

@@ -1,6 +1,7 @@
 """The counting plumbing of alert evaluation (evaluate.py): the window, bounded counts, value
 counts per group and evidence, as generators that yield the searches they need (see
 evaluate.py's docstring) — and the words findings are written with."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,14 +13,14 @@ from ..storage import SearchRequest, StoreError
 from .model import Finding, Rule
 
 WEEK_MS = 7 * 86_400_000
-SAMPLES = 5                 # evidence: event ids per finding, newest first
-COUNT_BOUND = 10_000_000    # totals are exact up to here
-FACET_SIZE = 10_000         # group values listed per count; more distinct values -> exact counts per candidate
-FACET_BOUND = 10_000_000    # the embedded store counts values over the newest this many matches
-BUDGET_MS = 30_000          # time allowed to one value count before the rule is "unknown"
-MAX_CANDIDATES = 500        # groups checked one by one when the value counts were not exact
-LAST_SEEN_MS = WEEK_MS      # absence: how far back to look for the group's last event (evidence)
-HABIT_WEEKS = 2             # absence without a list: weeks of history needed before a group is expected
+SAMPLES = 5  # evidence: event ids per finding, newest first
+COUNT_BOUND = 10_000_000  # totals are exact up to here
+FACET_SIZE = 10_000  # group values listed per count; more distinct values -> exact counts per candidate
+FACET_BOUND = 10_000_000  # the embedded store counts values over the newest this many matches
+BUDGET_MS = 30_000  # time allowed to one value count before the rule is "unknown"
+MAX_CANDIDATES = 500  # groups checked one by one when the value counts were not exact
+LAST_SEEN_MS = WEEK_MS  # absence: how far back to look for the group's last event (evidence)
+HABIT_WEEKS = 2  # absence without a list: weeks of history needed before a group is expected
 
 
 def conjoin(*nodes: Node) -> Node:
@@ -37,8 +38,7 @@ def conjoin(*nodes: Node) -> Node:
 def evidence_query(rule: Rule, group: str | None, failures: bool = False) -> str:
     """A query string for the search page that shows a finding's events (the time range is the
     finding's window: window_start_ms .. window_end_ms)."""
-    parts = [q.strip() for q in (rule.query, rule.failure_query if failures else None)
-             if q and q.strip() not in ("", "*")]
+    parts = [q.strip() for q in (rule.query, rule.failure_query if failures else None) if q and q.strip() not in ("", "*")]
     term = f"{rule.group_by}:{quote(group)}" if group is not None and rule.group_by else None
     if len(parts) + (term is not None) <= 1:
         return parts[0] if parts else (term or "")
@@ -59,6 +59,7 @@ def number(x: float) -> str:
 @dataclass
 class Counts:
     """Events per group value over one window; `complete` when every value is listed with its exact count."""
+
     values: dict[str, int]
     complete: bool
 
@@ -77,11 +78,24 @@ class Run:
 
     # counting
 
-    def request(self, node: Node, start: int | None = None, end: int | None = None, size: int = 0,
-                total_bound: int = COUNT_BOUND, **more) -> SearchRequest:
-        return SearchRequest(query=node, start_ms=self.start if start is None else start,
-                             end_ms=self.end if end is None else end, size=size, total_bound=total_bound,
-                             now_ms=self.now, **more)
+    def request(
+        self,
+        node: Node,
+        start: int | None = None,
+        end: int | None = None,
+        size: int = 0,
+        total_bound: int = COUNT_BOUND,
+        **more,
+    ) -> SearchRequest:
+        return SearchRequest(
+            query=node,
+            start_ms=self.start if start is None else start,
+            end_ms=self.end if end is None else end,
+            size=size,
+            total_bound=total_bound,
+            now_ms=self.now,
+            **more,
+        )
 
     @staticmethod
     def ask(requests: list[SearchRequest]):
@@ -96,8 +110,7 @@ class Run:
         """(exact count up to COUNT_BOUND, ids of the newest matches asked for)."""
         return result.total, tuple(event_id_of(h) for h in result.hits)
 
-    def count(self, node: Node, start: int | None = None, end: int | None = None,
-              samples: int = 0):
+    def count(self, node: Node, start: int | None = None, end: int | None = None, samples: int = 0):
         results = yield from self.ask([self.count_request(node, start, end, samples)])
         return self.counted(results[0])
 
@@ -107,8 +120,16 @@ class Run:
         return [self.counted(r) for r in results]
 
     def groups_request(self, node: Node, start=None, end=None) -> SearchRequest:
-        return self.request(node, start, end, total_bound=0, facets=(self.rule.group_by,), facet_size=FACET_SIZE,
-                            facet_bound=FACET_BOUND, budget_ms=BUDGET_MS)
+        return self.request(
+            node,
+            start,
+            end,
+            total_bound=0,
+            facets=(self.rule.group_by,),
+            facet_size=FACET_SIZE,
+            facet_bound=FACET_BOUND,
+            budget_ms=BUDGET_MS,
+        )
 
     def grouped(self, result) -> Counts:
         name = self.rule.group_by
@@ -136,11 +157,11 @@ class Run:
     def group_counts(self, asks: list[tuple[Node, Counts, str, int | None, int | None]]):
         """Each (node, counts, group, start, end)'s count: from the value counts when they are
         complete, else counted exactly (all those searches at once)."""
-        exact = [(conjoin(node, self.term(group)), start, end)
-                 for node, counts, group, start, end in asks if not counts.complete]
+        exact = [
+            (conjoin(node, self.term(group)), start, end) for node, counts, group, start, end in asks if not counts.complete
+        ]
         found = iter((yield from self.counts(exact)))
-        return [counts.values.get(group, 0) if counts.complete else next(found)[0]
-                for _, counts, group, _, _ in asks]
+        return [counts.values.get(group, 0) if counts.complete else next(found)[0] for _, counts, group, _, _ in asks]
 
     def group_count(self, node: Node, counts: Counts, group: str, start=None, end=None):
         return (yield from self.group_counts([(node, counts, group, start, end)]))[0]
@@ -187,7 +208,7 @@ class Run:
     def baselines(self, node: Node, history: list[tuple[Counts, int, int]], groups: list[str]):
         """Each group's counts in the history's windows."""
         flat = yield from self.group_counts([(node, past, g, s, e) for g in groups for past, s, e in history])
-        return {g: flat[i * len(history):(i + 1) * len(history)] for i, g in enumerate(groups)}
+        return {g: flat[i * len(history) : (i + 1) * len(history)] for i, g in enumerate(groups)}
 
     def has_data(self, windows: list[tuple[int, int]]):
         """Did the store hold any event at all in each [start, end)? (A week before the store began
@@ -197,12 +218,27 @@ class Run:
 
     # findings
 
-    def finding(self, group: str | None, state: str, value: float | None, detail: str,
-                samples: tuple[str, ...] = (), failures: bool = False) -> Finding:
-        return Finding(rule_id=self.rule.id, group=group, state=state, value=value, threshold=self.rule.threshold,
-                       detail=detail, sample_ids=tuple(samples[:SAMPLES]),
-                       search_query=evidence_query(self.rule, group, failures),
-                       window_start_ms=self.start, window_end_ms=self.end)
+    def finding(
+        self,
+        group: str | None,
+        state: str,
+        value: float | None,
+        detail: str,
+        samples: tuple[str, ...] = (),
+        failures: bool = False,
+    ) -> Finding:
+        return Finding(
+            rule_id=self.rule.id,
+            group=group,
+            state=state,
+            value=value,
+            threshold=self.rule.threshold,
+            detail=detail,
+            sample_ids=tuple(samples[:SAMPLES]),
+            search_query=evidence_query(self.rule, group, failures),
+            window_start_ms=self.start,
+            window_end_ms=self.end,
+        )
 
     def unknown(self, reason: str) -> list[Finding]:
         rule = self.rule

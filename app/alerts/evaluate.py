@@ -30,6 +30,7 @@ generator that yields the searches it needs next (a list: those it can ask at on
 their results back; a store with `search_many` (OpenSearch: one `_msearch`) answers every
 rule's step in one request. A rule failing in any way never sinks the others.
 """
+
 from __future__ import annotations
 
 import logging
@@ -99,7 +100,7 @@ def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
             return
         except StopIteration as done:
             out[i] = done.value
-        except Exception as exc:   # a broken rule never stops the others (logged with its trace)
+        except Exception as exc:  # a broken rule never stops the others (logged with its trace)
             rule, moment = runs[i]
             log.exception("rule %s at %s", rule.id, moment)
             out[i] = Evaluation(rule=rule, now_ms=moment, findings=[], error=f"{type(exc).__name__}: {exc}")
@@ -117,7 +118,7 @@ def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
             answers = [exc] * len(flat)
         at = 0
         for i in order:
-            mine, at = answers[at:at + len(asked[i])], at + len(asked[i])
+            mine, at = answers[at : at + len(asked[i])], at + len(asked[i])
             failure = next((a for a in mine if isinstance(a, Exception)), None)
             advance(i, mine, failure)
     return out
@@ -162,12 +163,12 @@ def _steps(rule: Rule, now_ms: int):
     try:
         run = Run(rule, now_ms, query, failures)
         kind = _KINDS[rule.kind]
-    except (QueryError, KeyError) as exc:   # a rule made without validate_rule: unknown group_by or kind
+    except (QueryError, KeyError) as exc:  # a rule made without validate_rule: unknown group_by or kind
         evaluation.error = f"the rule cannot run: {getattr(exc, 'message', exc)}"
         return evaluation
     try:
         evaluation.findings = yield from kind(run)
-    except QueryError as exc:   # the store refused the search (e.g. a field it cannot count values of)
+    except QueryError as exc:  # the store refused the search (e.g. a field it cannot count values of)
         evaluation.error = f"the store refused the rule's search: {exc.message}"
         evaluation.findings = []
     except StoreError as exc:
@@ -178,6 +179,7 @@ def _steps(rule: Rule, now_ms: int):
 
 # -- threshold -------------------------------------------------------------------------------
 
+
 def _threshold(run: Run):
     rule = run.rule
 
@@ -185,8 +187,7 @@ def _threshold(run: Run):
         n, samples = counted
         state = "alert" if n > rule.threshold else "ok"
         word = "more than" if state == "alert" else "not more than"
-        return run.finding(group, state, float(n), f"{n:,} events in {run.span} ({word} {number(rule.threshold)})",
-                           samples)
+        return run.finding(group, state, float(n), f"{n:,} events in {run.span} ({word} {number(rule.threshold)})", samples)
 
     if not rule.group_by:
         return [judge(None, (yield from run.count(run.query, samples=SAMPLES)))]
@@ -199,6 +200,7 @@ def _threshold(run: Run):
 
 # -- ratio -----------------------------------------------------------------------------------
 
+
 def _ratio(run: Run):
     rule = run.rule
     failing = conjoin(run.query, run.failures)
@@ -208,26 +210,34 @@ def _ratio(run: Run):
         share = failed / total if total else 0.0
         state = "alert" if total >= rule.min_count and total > 0 and share > rule.threshold else "ok"
         volume = "" if total >= rule.min_count else f"; below the minimum of {rule.min_count:,} events"
-        detail = (f"{failed:,} of {total:,} failed ({share:.1%}) in {run.span} "
-                  f"({'above' if state == 'alert' else 'alert above'} {rule.threshold:.0%}{volume})")
+        detail = (
+            f"{failed:,} of {total:,} failed ({share:.1%}) in {run.span} "
+            f"({'above' if state == 'alert' else 'alert above'} {rule.threshold:.0%}{volume})"
+        )
         return run.finding(group, state, share, detail, samples, failures=True)
 
     if not rule.group_by:
         both = yield from run.ask([run.count_request(run.query), run.count_request(failing, samples=SAMPLES)])
         return [judge(None, run.counted(both[0])[0], run.counted(both[1]))]
-    totals, fails = (run.grouped(r) for r in (yield from run.ask([run.groups_request(run.query),
-                                                                   run.groups_request(failing)])))
+    totals, fails = (
+        run.grouped(r) for r in (yield from run.ask([run.groups_request(run.query), run.groups_request(failing)]))
+    )
     groups = run.candidates(fails, lambda n: True)
-    both = yield from run.group_counts([(run.query, totals, g, None, None) for g in groups]
-                                       + [(failing, fails, g, None, None) for g in groups])
-    over = [(g, total) for g, total, failed in zip(groups, both[:len(groups)], both[len(groups):])
-            if total >= rule.min_count and total > 0 and failed / total > rule.threshold]
+    both = yield from run.group_counts(
+        [(run.query, totals, g, None, None) for g in groups] + [(failing, fails, g, None, None) for g in groups]
+    )
+    over = [
+        (g, total)
+        for g, total, failed in zip(groups, both[: len(groups)], both[len(groups) :])
+        if total >= rule.min_count and total > 0 and failed / total > rule.threshold
+    ]
     counted = yield from run.counts([(conjoin(failing, run.term(g)), None, None) for g, _ in over], samples=SAMPLES)
     findings = [judge(g, total, c) for (g, total), c in zip(over, counted)]
     return [f for f in findings if f.state == "alert"]
 
 
 # -- spike -----------------------------------------------------------------------------------
+
 
 def spike_score(rule: Rule, current: int, baseline: list[int]) -> float:
     """The figure a spike rule compares with its threshold (alerts/README.md):
@@ -261,14 +271,18 @@ def _spike(run: Run):
         score = spike_score(rule, current, baseline)
         state = "alert" if current >= rule.min_count and score > rule.threshold else "ok"
         if not baseline:
-            return run.finding(group, state, score, f"{current:,} events in {run.span}, {_against(run, baseline, basis)} "
-                               f"(baseline 0: alert from {max(rule.min_count, int(rule.threshold) + 1):,} events)",
-                               samples)
+            return run.finding(
+                group,
+                state,
+                score,
+                f"{current:,} events in {run.span}, {_against(run, baseline, basis)} "
+                f"(baseline 0: alert from {max(rule.min_count, int(rule.threshold) + 1):,} events)",
+                samples,
+            )
         figure = f"z = {score:.1f}" if rule.spike_mode == "zscore" else f"{score:+.0%}"
         limit = f"z > {number(rule.threshold)}" if rule.spike_mode == "zscore" else f"+{rule.threshold:.0%}"
         volume = f"; below the minimum of {rule.min_count:,} events" if current < rule.min_count else ""
-        detail = (f"{current:,} events in {run.span} {_against(run, baseline, basis)}: {figure} "
-                  f"(alert above {limit}{volume})")
+        detail = f"{current:,} events in {run.span} {_against(run, baseline, basis)}: {figure} (alert above {limit}{volume})"
         return run.finding(group, state, score, detail, samples)
 
     if not rule.group_by:
@@ -284,14 +298,17 @@ def _spike(run: Run):
     history, basis = yield from run.history_groups(run.query, fallback=True)
     currents = yield from run.group_counts([(run.query, counts, g, None, None) for g in groups])
     baselines = yield from run.baselines(run.query, history, groups)
-    over = [(g, current, baselines[g]) for g, current in zip(groups, currents)
-            if current >= rule.min_count and spike_score(rule, current, baselines[g]) > rule.threshold]
-    counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g, _, _ in over],
-                                    samples=SAMPLES)
+    over = [
+        (g, current, baselines[g])
+        for g, current in zip(groups, currents)
+        if current >= rule.min_count and spike_score(rule, current, baselines[g]) > rule.threshold
+    ]
+    counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g, _, _ in over], samples=SAMPLES)
     return [judge(g, current, baseline, basis, c[1]) for (g, current, baseline), c in zip(over, counted)]
 
 
 # -- absence ---------------------------------------------------------------------------------
+
 
 def _absence(run: Run):
     """Fewer than `threshold` events where events are expected. Expected: every group listed in
@@ -309,8 +326,14 @@ def _absence(run: Run):
         and when it was last heard of (those searches at once)."""
         alerting = [group for group, n, _ in items if n < rule.threshold]
         since = run.end - max(LAST_SEEN_MS, rule.window_s * 1000)
-        results = yield from run.ask([run.request(run.query if g is None else conjoin(run.query, run.term(g)), since,
-                                                  run.end, size=SAMPLES, total_bound=0) for g in alerting])
+        results = yield from run.ask(
+            [
+                run.request(
+                    run.query if g is None else conjoin(run.query, run.term(g)), since, run.end, size=SAMPLES, total_bound=0
+                )
+                for g in alerting
+            ]
+        )
         evidence = iter(results)
         out = []
         for group, n, baseline in items:
@@ -333,15 +356,22 @@ def _absence(run: Run):
         baseline, _ = yield from run.history_counts(run.query, fallback=False)
         if len(baseline) >= min(HABIT_WEEKS, rule.baseline_periods) and min(baseline) >= bar:
             return (yield from judge([(None, n, baseline)]))
-        return [run.finding(None, "ok", float(n), f"{n:,} events in {run.span}; none expected: not "
-                            f"{number(bar)} or more in each of the earlier weeks at this time")]
+        return [
+            run.finding(
+                None,
+                "ok",
+                float(n),
+                f"{n:,} events in {run.span}; none expected: not "
+                f"{number(bar)} or more in each of the earlier weeks at this time",
+            )
+        ]
     counts = yield from run.groups(run.query)
     if rule.expected_groups:
         found = yield from run.group_counts([(run.query, counts, g, None, None) for g in rule.expected_groups])
         return (yield from judge([(g, n, None) for g, n in zip(rule.expected_groups, found)]))
     history, _ = yield from run.history_groups(run.query, fallback=False)
     if not history or len(history) < min(HABIT_WEEKS, rule.baseline_periods):
-        return []   # a new installation: nothing is a habit yet
+        return []  # a new installation: nothing is a habit yet
     # candidates: the groups present in every earlier week (a complete count lists every group present)
     listed = [set(past.values) for past, _, _ in history]
     candidates = set.intersection(*listed) if all(past.complete for past, _, _ in history) else set.union(*listed)

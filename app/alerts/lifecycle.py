@@ -34,6 +34,7 @@ Notifications are written to `alert_deliveries` in the same transaction as the s
 
 Times: the scheduler passes epoch milliseconds (the run's moment); the database keeps aware
 UTC datetimes (`UTCDateTime`)."""
+
 from __future__ import annotations
 
 import json
@@ -77,6 +78,7 @@ from .tables import (  # noqa: F401
 
 # -- applying findings -------------------------------------------------------------------------
 
+
 @dataclass
 class Transition:
     rule_id: str
@@ -89,12 +91,13 @@ class Transition:
 @dataclass
 class Applied:
     """What one rule run changed."""
+
     rule_id: str
     moment_ms: int
-    stale: bool = False               # a later run of the rule was applied first: nothing done
+    stale: bool = False  # a later run of the rule was applied first: nothing done
     transitions: list[Transition] = field(default_factory=list)
-    enqueued: int = 0                 # notifications written to the outbox
-    suppressed: list[tuple[int, str]] = field(default_factory=list)   # (instance id, reason)
+    enqueued: int = 0  # notifications written to the outbox
+    suppressed: list[tuple[int, str]] = field(default_factory=list)  # (instance id, reason)
 
 
 class _Run:
@@ -103,11 +106,16 @@ class _Run:
     def __init__(self, s, rule: Rule, moment_ms: int, catching_up: bool, result: Applied):
         self.s, self.rule, self.moment_ms, self.catching_up, self.result = s, rule, moment_ms, catching_up, result
         self.at = moment(moment_ms)
-        self.mutes = s.scalars(select(AlertMute).where(AlertMute.rule_id == rule.id, AlertMute.lifted_at.is_(None),
-                                                       AlertMute.until > self.at)).all()
-        self.windows = s.scalars(select(MaintenanceWindow).where(
-            or_(MaintenanceWindow.rule_id == rule.id, MaintenanceWindow.rule_id.is_(None)),
-            MaintenanceWindow.starts_at <= self.at, MaintenanceWindow.ends_at > self.at)).all()
+        self.mutes = s.scalars(
+            select(AlertMute).where(AlertMute.rule_id == rule.id, AlertMute.lifted_at.is_(None), AlertMute.until > self.at)
+        ).all()
+        self.windows = s.scalars(
+            select(MaintenanceWindow).where(
+                or_(MaintenanceWindow.rule_id == rule.id, MaintenanceWindow.rule_id.is_(None)),
+                MaintenanceWindow.starts_at <= self.at,
+                MaintenanceWindow.ends_at > self.at,
+            )
+        ).all()
 
     def record(self, inst: AlertInstance, action: str, from_state, to_state, comment: str = "") -> None:
         history.transition(self.s, inst, action, from_state, to_state, self.at, comment)
@@ -130,18 +138,43 @@ class _Run:
 
 def _payload(rule: Rule, inst: AlertInstance, kind: str, moment_ms: int) -> str:
     """The evidence a notification carries, as of this change (samples are fetched when sent)."""
-    return json.dumps({
-        "event": kind, "moment": iso(moment_ms),
-        "rule": {"id": rule.id, "name": rule.name, "kind": rule.kind, "severity": rule.severity,
-                 "query": rule.query, "window_s": rule.window_s, "group_by": rule.group_by,
-                 "description": rule.description},
-        "alert": {"id": inst.id, "group": inst.group, "state": inst.state, "value": inst.value,
-                  "threshold": inst.threshold, "detail": inst.detail, "first_seen_at": iso(inst.first_seen_at),
-                  "fired_at": iso(inst.fired_at), "resolved_at": iso(inst.resolved_at),
-                  "acknowledged_by": inst.ack_owner},
-        "evidence": {"sample_ids": inst.samples[:5], "search_query": inst.search_query,
-                     "window_start_ms": inst.window_start_ms, "window_end_ms": inst.window_end_ms},
-    }, default=str)
+    return json.dumps(
+        {
+            "event": kind,
+            "moment": iso(moment_ms),
+            "rule": {
+                "id": rule.id,
+                "name": rule.name,
+                "kind": rule.kind,
+                "severity": rule.severity,
+                "query": rule.query,
+                "window_s": rule.window_s,
+                "group_by": rule.group_by,
+                "description": rule.description,
+            },
+            "alert": {
+                "id": inst.id,
+                "group": inst.group,
+                "state": inst.state,
+                "value": inst.value,
+                "threshold": inst.threshold,
+                "detail": inst.detail,
+                "first_seen_at": iso(inst.first_seen_at),
+                "fired_at": iso(inst.fired_at),
+                "resolved_at": iso(inst.resolved_at),
+                "acknowledged_by": inst.ack_owner,
+            },
+            "evidence": {
+                "sample_ids": inst.samples[:5],
+                "search_query": inst.search_query,
+                "window_start_ms": inst.window_start_ms,
+                "window_end_ms": inst.window_end_ms,
+            },
+        },
+        default=str,
+    )
+
+
 class Alerts(AlertQueries, AlertChanges):
     """The lifecycle service over a MetaDB (`Alerts(services.meta)`): the state machine here, the
     read side in queries.py, people's changes in changes.py (called through the service in actions.py)."""
@@ -156,8 +189,14 @@ class Alerts(AlertQueries, AlertChanges):
         """True when this caller won the run of `rule_id` at `moment_ms` (the unique constraint
         decides: a second claimant, in any process, gets False)."""
         with self.Session() as s:
-            s.add(RuleRun(rule_id=rule_id, moment_ms=moment_ms, claimed_by=claimed_by[:128],
-                          claimed_at=moment(at_ms if at_ms is not None else moment_ms)))
+            s.add(
+                RuleRun(
+                    rule_id=rule_id,
+                    moment_ms=moment_ms,
+                    claimed_by=claimed_by[:128],
+                    claimed_at=moment(at_ms if at_ms is not None else moment_ms),
+                )
+            )
             try:
                 s.commit()
                 return True
@@ -167,8 +206,11 @@ class Alerts(AlertQueries, AlertChanges):
 
     def finish_run(self, rule_id: str, moment_ms: int, outcome: str, at_ms: int) -> None:
         with self.Session() as s:
-            s.execute(update(RuleRun).where(RuleRun.rule_id == rule_id, RuleRun.moment_ms == moment_ms)
-                      .values(finished_at=moment(at_ms), outcome=outcome[:1024]))
+            s.execute(
+                update(RuleRun)
+                .where(RuleRun.rule_id == rule_id, RuleRun.moment_ms == moment_ms)
+                .values(finished_at=moment(at_ms), outcome=outcome[:1024])
+            )
             s.commit()
 
     def prune_runs(self, before_ms: int) -> int:
@@ -185,7 +227,7 @@ class Alerts(AlertQueries, AlertChanges):
             s.add(RuleState(rule_id=rule_id, version=0))
             try:
                 s.commit()
-            except IntegrityError:   # another scheduler made it first
+            except IntegrityError:  # another scheduler made it first
                 s.rollback()
 
     def apply(self, rule: Rule, evaluation: Evaluation, moment_ms: int, *, catching_up: bool = False) -> Applied:
@@ -195,8 +237,12 @@ class Alerts(AlertQueries, AlertChanges):
         self._ensure_state(rule.id)
         with self.Session() as s:
             # written first: serialises the appliers of this rule (see the module's docstring)
-            s.execute(update(RuleState).where(RuleState.rule_id == rule.id)
-                      .values(version=RuleState.version + 1).execution_options(synchronize_session=False))
+            s.execute(
+                update(RuleState)
+                .where(RuleState.rule_id == rule.id)
+                .values(version=RuleState.version + 1)
+                .execution_options(synchronize_session=False)
+            )
             state = s.scalars(select(RuleState).where(RuleState.rule_id == rule.id)).one()
             if state.last_moment_ms is not None and state.last_moment_ms >= moment_ms:
                 s.rollback()
@@ -205,8 +251,12 @@ class Alerts(AlertQueries, AlertChanges):
             state.last_moment_ms, state.last_run_at = moment_ms, moment(moment_ms)
             state.last_error = evaluation.error[:1024] if evaluation.error else None
             run = _Run(s, rule, moment_ms, catching_up, result)
-            open_instances = {i.group_key: i for i in s.scalars(select(AlertInstance).where(
-                AlertInstance.rule_id == rule.id, AlertInstance.state.in_(OPEN)))}
+            open_instances = {
+                i.group_key: i
+                for i in s.scalars(
+                    select(AlertInstance).where(AlertInstance.rule_id == rule.id, AlertInstance.state.in_(OPEN))
+                )
+            }
             seen: set[str] = set()
             for finding in evaluation.findings:
                 key = group_key(finding.group)
@@ -230,9 +280,16 @@ class Alerts(AlertQueries, AlertChanges):
         if inst is None:
             key = group_key(finding.group)
             mute = run.mute_for(key)
-            inst = AlertInstance(rule_id=rule.id, group_key=key, state=PENDING, severity=rule.severity,
-                                 first_seen_at=at, last_seen_at=at, notify_count=0,
-                                 muted_until=mute.until if mute else None)
+            inst = AlertInstance(
+                rule_id=rule.id,
+                group_key=key,
+                state=PENDING,
+                severity=rule.severity,
+                first_seen_at=at,
+                last_seen_at=at,
+                notify_count=0,
+                muted_until=mute.until if mute else None,
+            )
             self._take_finding(inst, finding, at)
             run.s.add(inst)
             run.s.flush()
@@ -251,8 +308,11 @@ class Alerts(AlertQueries, AlertChanges):
         # firing, still alerting: a first notification (held back until now) or a reminder
         if inst.last_notified_at is None:
             self._notify(run, inst, "firing", rule.notify)
-        elif (rule.renotify_s > 0 and not run.catching_up
-              and run.moment_ms - (to_ms(inst.last_notified_at) or run.moment_ms) >= rule.renotify_s * 1000):
+        elif (
+            rule.renotify_s > 0
+            and not run.catching_up
+            and run.moment_ms - (to_ms(inst.last_notified_at) or run.moment_ms) >= rule.renotify_s * 1000
+        ):
             self._notify(run, inst, "renotify", rule.notify)
 
     @staticmethod
@@ -271,9 +331,11 @@ class Alerts(AlertQueries, AlertChanges):
         run.record(inst, "resolved", was, RESOLVED, detail if was == FIRING else f"cleared before firing. {detail}")
         run.result.transitions.append(Transition(run.rule.id, inst.group, inst.id, was, RESOLVED))
         if was == FIRING:
-            told = run.s.scalars(select(AlertDelivery.destination).where(
-                AlertDelivery.instance_id == inst.id, AlertDelivery.kind.in_(("firing", "renotify")))
-                .distinct()).all()
+            told = run.s.scalars(
+                select(AlertDelivery.destination)
+                .where(AlertDelivery.instance_id == inst.id, AlertDelivery.kind.in_(("firing", "renotify")))
+                .distinct()
+            ).all()
             if told:
                 self._notify(run, inst, "resolved", tuple(sorted(told)))
 
@@ -282,15 +344,25 @@ class Alerts(AlertQueries, AlertChanges):
         if reason is None and not destinations:
             reason = "the rule names no destinations"
         if reason is not None:
-            if inst.suppressed != reason:    # recorded once per reason, not at every run
+            if inst.suppressed != reason:  # recorded once per reason, not at every run
                 run.record(inst, "notification_suppressed", inst.state, inst.state, f"{kind}: {reason}")
                 run.result.suppressed.append((inst.id, reason))
             inst.suppressed = reason[:512]
             return
         payload = _payload(run.rule, inst, kind, run.moment_ms)
         for name in dict.fromkeys(destinations):
-            run.s.add(AlertDelivery(instance_id=inst.id, destination=name, kind=kind, payload=payload,
-                                    status="pending", attempts=0, next_attempt_at=run.at, created_at=run.at))
+            run.s.add(
+                AlertDelivery(
+                    instance_id=inst.id,
+                    destination=name,
+                    kind=kind,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=run.at,
+                    created_at=run.at,
+                )
+            )
             run.result.enqueued += 1
         inst.last_notified_at, inst.notify_count, inst.suppressed = run.at, inst.notify_count + 1, None
         run.record(inst, "notified", inst.state, inst.state, f"{kind} to {', '.join(dict.fromkeys(destinations))}")

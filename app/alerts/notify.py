@@ -16,6 +16,7 @@ configured, an unknown destination) or the last allowed attempt marks the row `f
 the alert's `last_delivery_error` and writes `delivery_failed` to its history. A later
 notification to a destination waits while an earlier one to it is still pending, so a
 resolution never overtakes its firing."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,7 @@ KINDS = ("webhook", "email", "slack")
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 30
 BACKOFF_MAX_S = 3600
-LEASE_S = 300          # a claimed delivery whose sender died is claimed again after this long
+LEASE_S = 300  # a claimed delivery whose sender died is claimed again after this long
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}\Z")
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+\Z")
 
@@ -50,6 +51,7 @@ def backoff_s(attempts: int, base_s: int = BACKOFF_BASE_S, max_s: int = BACKOFF_
 
 
 # -- destinations --------------------------------------------------------------------------------
+
 
 def _check_target(kind: str, target: str) -> str:
     target = (target or "").strip()
@@ -67,8 +69,9 @@ def _check_target(kind: str, target: str) -> str:
     return target
 
 
-def save_destination(alerts: Alerts, name: str, kind: str, target: str, *, secret: str | None = None,
-                     by: str, at_ms: int | None = None) -> tuple[Destination, str | None]:
+def save_destination(
+    alerts: Alerts, name: str, kind: str, target: str, *, secret: str | None = None, by: str, at_ms: int | None = None
+) -> tuple[Destination, str | None]:
     """Create or replace a destination. A webhook without a secret gets a generated one, returned
     (show it once: the receiver needs it to check signatures); otherwise the second value is None."""
     if not isinstance(name, str) or not _NAME.match(name):
@@ -86,8 +89,9 @@ def save_destination(alerts: Alerts, name: str, kind: str, target: str, *, secre
     with alerts.Session() as s:
         row = s.scalar(select(Destination).where(Destination.name == name))
         if row is None:
-            row = Destination(name=name, kind=kind, target=target, secret=secret or None, created_by=who,
-                              created_at=at, updated_at=at)
+            row = Destination(
+                name=name, kind=kind, target=target, secret=secret or None, created_by=who, created_at=at, updated_at=at
+            )
             s.add(row)
             action = "destination_created"
         else:
@@ -130,6 +134,7 @@ def destination(alerts: Alerts, name: str) -> Destination | None:
 
 # -- the delivery queue ------------------------------------------------------------------------------
 
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -139,35 +144,59 @@ class DeliveryReport:
 
 
 def _due(at):
-    return or_(and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= at),
-               and_(AlertDelivery.status == "sending", AlertDelivery.lease_until <= at))
+    return or_(
+        and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= at),
+        and_(AlertDelivery.status == "sending", AlertDelivery.lease_until <= at),
+    )
 
 
 def claim_due(alerts: Alerts, at_ms: int, claimed_by: str, limit: int = 100, lease_s: int = LEASE_S) -> list[AlertDelivery]:
     """Due deliveries, each claimed by one conditional UPDATE (the attempt is counted now)."""
     at = moment(at_ms)
     earlier = aliased(AlertDelivery)
-    blocked = exists().where(earlier.instance_id == AlertDelivery.instance_id,
-                             earlier.destination == AlertDelivery.destination, earlier.id < AlertDelivery.id,
-                             earlier.status.in_(("pending", "sending")))
+    blocked = exists().where(
+        earlier.instance_id == AlertDelivery.instance_id,
+        earlier.destination == AlertDelivery.destination,
+        earlier.id < AlertDelivery.id,
+        earlier.status.in_(("pending", "sending")),
+    )
     with alerts.Session() as s:
-        ids = s.scalars(select(AlertDelivery.id).where(_due(at), ~blocked)
-                        .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id).limit(limit)).all()
+        ids = s.scalars(
+            select(AlertDelivery.id)
+            .where(_due(at), ~blocked)
+            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+            .limit(limit)
+        ).all()
     claimed = []
     for delivery_id in ids:
         with alerts.Session() as s:
-            won = s.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id, _due(at))
-                            .values(status="sending", lease_until=at + timedelta(seconds=lease_s),
-                                    claimed_by=claimed_by[:128], attempts=AlertDelivery.attempts + 1)
-                            .execution_options(synchronize_session=False)).rowcount
+            won = s.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id == delivery_id, _due(at))
+                .values(
+                    status="sending",
+                    lease_until=at + timedelta(seconds=lease_s),
+                    claimed_by=claimed_by[:128],
+                    attempts=AlertDelivery.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
             s.commit()
             if won:
                 claimed.append(s.get(AlertDelivery, delivery_id))
     return claimed
 
 
-def _record(alerts: Alerts, delivery: AlertDelivery, at_ms: int, error: DeliveryError | None, *,
-            max_attempts: int, base_s: int, max_s: int) -> str:
+def _record(
+    alerts: Alerts,
+    delivery: AlertDelivery,
+    at_ms: int,
+    error: DeliveryError | None,
+    *,
+    max_attempts: int,
+    base_s: int,
+    max_s: int,
+) -> str:
     """Write the outcome of one attempt: "sent", "retrying" or "failed"."""
     at = moment(at_ms)
     with alerts.Session() as s:
@@ -194,26 +223,47 @@ def _record(alerts: Alerts, delivery: AlertDelivery, at_ms: int, error: Delivery
         return outcome
 
 
-def deliver_due(alerts: Alerts, store, settings, at_ms: int, *, claimed_by: str = SCHEDULER,
-                notifiers: dict | None = None, limit: int = 100, max_attempts: int = MAX_ATTEMPTS,
-                backoff_base_s: int = BACKOFF_BASE_S, backoff_max_s: int = BACKOFF_MAX_S) -> DeliveryReport:
+def deliver_due(
+    alerts: Alerts,
+    store,
+    settings,
+    at_ms: int,
+    *,
+    claimed_by: str = SCHEDULER,
+    notifiers: dict | None = None,
+    limit: int = 100,
+    max_attempts: int = MAX_ATTEMPTS,
+    backoff_base_s: int = BACKOFF_BASE_S,
+    backoff_max_s: int = BACKOFF_MAX_S,
+) -> DeliveryReport:
     """Send every delivery due at `at_ms` and record each outcome (see the module's docstring)."""
     notifiers = notifiers if notifiers is not None else notifiers_for(settings)
     report = DeliveryReport()
     handled = 0
-    while handled < limit:   # rounds: a delivery sent may let the next one to its destination go
+    while handled < limit:  # rounds: a delivery sent may let the next one to its destination go
         batch = claim_due(alerts, at_ms, claimed_by, limit - handled)
         if not batch:
             break
         handled += len(batch)
         for delivery in batch:
-            _deliver(alerts, store, settings, at_ms, delivery, notifiers, report, max_attempts=max_attempts,
-                     base_s=backoff_base_s, max_s=backoff_max_s)
+            _deliver(
+                alerts,
+                store,
+                settings,
+                at_ms,
+                delivery,
+                notifiers,
+                report,
+                max_attempts=max_attempts,
+                base_s=backoff_base_s,
+                max_s=backoff_max_s,
+            )
     return report
 
 
-def _deliver(alerts: Alerts, store, settings, at_ms: int, delivery: AlertDelivery, notifiers: dict,
-             report: DeliveryReport, **backoff) -> None:
+def _deliver(
+    alerts: Alerts, store, settings, at_ms: int, delivery: AlertDelivery, notifiers: dict, report: DeliveryReport, **backoff
+) -> None:
     """One attempt at one claimed delivery, its outcome recorded and counted in `report`."""
     error = None
     target = destination(alerts, delivery.destination)
@@ -225,13 +275,20 @@ def _deliver(alerts: Alerts, store, settings, at_ms: int, delivery: AlertDeliver
     else:
         payload = delivery.data
         samples, note = fetch_samples(store, payload["evidence"].get("sample_ids") or [])
-        message = build_message(payload, samples, settings.base_url, delivery_id=delivery.id,
-                                attempt=delivery.attempts, sent_at_ms=at_ms, note=note)
+        message = build_message(
+            payload,
+            samples,
+            settings.base_url,
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            sent_at_ms=at_ms,
+            note=note,
+        )
         try:
             notifier.send(target, message)
         except DeliveryError as exc:
             error = exc
-        except Exception as exc:   # a bug or an odd failure: retried, and reported
+        except Exception as exc:  # a bug or an odd failure: retried, and reported
             log.exception("delivery #%s to %s", delivery.id, delivery.destination)
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
     outcome = _record(alerts, delivery, at_ms, error, **backoff)

@@ -2,6 +2,7 @@
 counts from fixed-bucket histograms for the kinds that allow it (`exact`), otherwise histograms
 screen out the positions that cannot alert and the others are evaluated in batches (`screened`).
 See preview.py's docstring for the method; nothing here writes."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,8 @@ from .model import Finding, Rule
 if TYPE_CHECKING:
     from .preview import RulePreview
 
-MAX_BUCKETS = 400_000          # more histogram buckets than this: positions are evaluated one by one
-BATCH = 25                     # positions (or group histograms) asked together
+MAX_BUCKETS = 400_000  # more histogram buckets than this: positions are evaluated one by one
+BATCH = 25  # positions (or group histograms) asked together
 
 
 class _Judged:
@@ -39,8 +40,12 @@ class _Judged:
 def _histograms(store, nodes: list, start: int, end: int, width: int, deadline: float) -> list[list[int]]:
     """Each node's counts per bucket of `width` ms over [start, end) (both multiples of width)."""
     budget = max(1000, int((deadline - time.monotonic()) * 1000))
-    requests = [SearchRequest(query=node, start_ms=start, end_ms=end, size=0, total_bound=0, histogram_ms=width,
-                              budget_ms=budget, now_ms=end) for node in nodes]
+    requests = [
+        SearchRequest(
+            query=node, start_ms=start, end_ms=end, size=0, total_bound=0, histogram_ms=width, budget_ms=budget, now_ms=end
+        )
+        for node in nodes
+    ]
     out = []
     for answer in search_each(store, requests):
         if isinstance(answer, Exception):
@@ -87,27 +92,30 @@ def _exact(result: RulePreview, run: Run, store, moments: list[int], judged: _Ju
         return False
     start, end, width = grid
     window = rule.window_s * 1000
-    sums = lambda buckets: _Sums(buckets, start, width, window)   # noqa: E731
+    sums = lambda buckets: _Sums(buckets, start, width, window)  # noqa: E731
     if rule.kind == "absence" and (rule.expected_groups if rule.group_by else not rule.min_count):
         groups = list(rule.expected_groups) if rule.group_by else [None]
-        alert = lambda n, _failed: n < rule.threshold   # noqa: E731
+        alert = lambda n, _failed: n < rule.threshold  # noqa: E731
         result.method = "counted exactly from histograms" + (" (one per expected group)" if rule.group_by else "")
         return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert)
     if rule.kind not in ("threshold", "ratio"):
         return False
     failing = conjoin(run.query, *[f for f in (run.failures,) if f is not None]) if rule.kind == "ratio" else None
     if rule.kind == "threshold":
+
         def alert(n: int, _failed) -> float | None:
             return float(n) if n > rule.threshold else None
     else:
+
         def alert(n: int, failed: int) -> float | None:
             share = failed / n if n else 0.0
             return share if n >= rule.min_count and n > 0 and share > rule.threshold else None
+
     screen = sums(_histograms(store, [failing if failing is not None else run.query], start, end, width, deadline)[0])
     if not rule.group_by:
         counted: list[tuple[int, int]]
         if failing is None:
-            counted = [(screen(m), 0) for m in moments]     # a threshold: no failures counted
+            counted = [(screen(m), 0) for m in moments]  # a threshold: no failures counted
         else:
             totals = sums(_histograms(store, [run.query], start, end, width, deadline)[0])
             counted = [(totals(m), screen(m)) for m in moments]
@@ -134,17 +142,31 @@ def _exact(result: RulePreview, run: Run, store, moments: list[int], judged: _Ju
     keep = (lambda n: n > rule.threshold) if rule.kind == "threshold" else (lambda n: n > 0)
     groups = run.candidates(counts, keep)
     if len(groups) > MAX_CANDIDATES or (not counts.complete and len(counts.values) > MAX_CANDIDATES):
-        result.warnings.append(f"more than {MAX_CANDIDATES} groups could cross the line: the {MAX_CANDIDATES} "
-                               f"busiest over the range were tested")
+        result.warnings.append(
+            f"more than {MAX_CANDIDATES} groups could cross the line: the {MAX_CANDIDATES} "
+            f"busiest over the range were tested"
+        )
     groups = groups[:MAX_CANDIDATES]
-    result.method = (f"counted exactly from histograms: the {len(groups)} group(s) that could cross the line, "
-                     f"one histogram each")
-    return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert,
-                         failing=failing)
+    result.method = (
+        f"counted exactly from histograms: the {len(groups)} group(s) that could cross the line, one histogram each"
+    )
+    return _judge_groups(run, store, groups, start, end, width, window, moments, judged, deadline, alert, failing=failing)
 
 
-def _judge_groups(run: Run, store, groups: list, start: int, end: int, width: int, window: int,
-                  moments: list[int], judged: _Judged, deadline: float, alert, failing=None) -> bool:
+def _judge_groups(
+    run: Run,
+    store,
+    groups: list,
+    start: int,
+    end: int,
+    width: int,
+    window: int,
+    moments: list[int],
+    judged: _Judged,
+    deadline: float,
+    alert,
+    failing=None,
+) -> bool:
     """Histograms per group (batched) and each position judged by `alert(n, failed)`, which gives
     the value (or True) of an alert, or None / False."""
     done = 0
@@ -152,7 +174,7 @@ def _judge_groups(run: Run, store, groups: list, start: int, end: int, width: in
         if time.monotonic() > deadline:
             judged.stopped = True
             break
-        chunk = groups[at:at + BATCH]
+        chunk = groups[at : at + BATCH]
         nodes = [run.query if g is None else conjoin(run.query, run.term(g)) for g in chunk]
         if failing is not None:
             nodes += [conjoin(failing, run.term(g)) for g in chunk]
@@ -180,24 +202,29 @@ def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: 
     candidates = list(moments)
     if grid is not None and rule.kind == "spike" and rule.threshold >= 0:
         start, end, width = grid
-        total = _Sums(_histograms(store, [run.query], start, end, width, deadline)[0], start, width,
-                      rule.window_s * 1000)
+        total = _Sums(_histograms(store, [run.query], start, end, width, deadline)[0], start, width, rule.window_s * 1000)
         floor = max(rule.min_count, 1)
         candidates = [m for m in moments if total(m) >= floor and total(m) > rule.threshold]
         judged.known.update(set(moments) - set(candidates))
-        result.method = (f"screened by one histogram ({len(moments) - len(candidates):,} positions cannot alert), "
-                         f"the other {len(candidates):,} evaluated in full")
+        result.method = (
+            f"screened by one histogram ({len(moments) - len(candidates):,} positions cannot alert), "
+            f"the other {len(candidates):,} evaluated in full"
+        )
     elif grid is not None and rule.kind == "absence":
         # a group (or the rule) is only expected with min(HABIT_WEEKS, baseline_periods) earlier weeks of data
         start, end, width = grid
-        weeks = [_Sums(buckets, start - k * WEEK_MS, width, rule.window_s * 1000) for k, buckets in enumerate(
-            _histograms_shifted(store, rule, start, end, width, deadline), start=1)]
+        weeks = [
+            _Sums(buckets, start - k * WEEK_MS, width, rule.window_s * 1000)
+            for k, buckets in enumerate(_histograms_shifted(store, rule, start, end, width, deadline), start=1)
+        ]
         need = min(HABIT_WEEKS, rule.baseline_periods)
         candidates = [m for m in moments if sum(w(m - (k + 1) * WEEK_MS) > 0 for k, w in enumerate(weeks)) >= need]
         judged.known.update(set(moments) - set(candidates))
-        result.method = (f"screened by the store's earlier weeks ({len(moments) - len(candidates):,} positions have "
-                         f"fewer than {need} weeks of history: nothing is expected there), the other "
-                         f"{len(candidates):,} evaluated in full")
+        result.method = (
+            f"screened by the store's earlier weeks ({len(moments) - len(candidates):,} positions have "
+            f"fewer than {need} weeks of history: nothing is expected there), the other "
+            f"{len(candidates):,} evaluated in full"
+        )
     else:
         result.method = "every position evaluated in full (its baseline needs earlier weeks)"
     candidates.reverse()
@@ -205,7 +232,7 @@ def _screened(result: RulePreview, run: Run, store, moments: list[int], judged: 
         if time.monotonic() > deadline:
             judged.stopped = True
             break
-        chunk = candidates[at:at + BATCH]
+        chunk = candidates[at : at + BATCH]
         for m, evaluation in zip(chunk, evaluate_runs([(rule, m) for m in chunk], store), strict=True):
             judged.known.add(m)
             if evaluation.error:

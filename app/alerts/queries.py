@@ -1,6 +1,7 @@
 """The read side of the alert lifecycle: instances, history, deliveries, rule runs and states,
 mutes and maintenance windows in force, and the rules made in the back office. A mixin of
 `lifecycle.Alerts` (it needs `self.Session`); nothing here writes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,9 +53,13 @@ class AlertQueries:
 
     def open_instance(self, rule_id: str, group: str | None = None) -> AlertInstance | None:
         with self.Session() as s:
-            return s.scalar(select(AlertInstance).where(AlertInstance.rule_id == rule_id,
-                                                        AlertInstance.group_key == group_key(group),
-                                                        AlertInstance.state.in_(OPEN)))
+            return s.scalar(
+                select(AlertInstance).where(
+                    AlertInstance.rule_id == rule_id,
+                    AlertInstance.group_key == group_key(group),
+                    AlertInstance.state.in_(OPEN),
+                )
+            )
 
     def active(self, rule_id: str | None = None) -> list[AlertInstance]:
         """Open instances, firing before pending, newest first."""
@@ -97,8 +102,11 @@ class AlertQueries:
         """Mutes in force at `at_ms` (default: now)."""
         at = to_dt(at_ms if at_ms is not None else now_ms())
         with self.Session() as s:
-            return list(s.scalars(select(AlertMute).where(AlertMute.lifted_at.is_(None), AlertMute.until > at)
-                                  .order_by(AlertMute.until)))
+            return list(
+                s.scalars(
+                    select(AlertMute).where(AlertMute.lifted_at.is_(None), AlertMute.until > at).order_by(AlertMute.until)
+                )
+            )
 
     def maintenance_windows(self, active_at_ms: int | None = None) -> list[MaintenanceWindow]:
         """Every window, or those in force at `active_at_ms`."""
@@ -131,4 +139,5 @@ class AlertQueries:
 
 def _validate_rule() -> Callable[[dict], Rule]:
     from .rules import validate_rule  # the rule loader (imported when first needed)
+
     return validate_rule

@@ -6,6 +6,7 @@
 Both raise RuleError, which names the field at fault and, for a query that does not compile, carries
 the query compiler's message and 0-based position. The format is documented in alerts/README.md.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -23,24 +24,36 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}\Z")
 SPIKE_MODES = ("relative", "zscore")
 SOURCES = ("file", "ui")
 MIN_WINDOW_S, MAX_WINDOW_S = 10, 7 * 86_400
-MAX_SPIKE_WINDOW_S = 86_400            # the baseline shifts by whole weeks: a window is part of one
+MAX_SPIKE_WINDOW_S = 86_400  # the baseline shifts by whole weeks: a window is part of one
 MAX_BASELINE_PERIODS = 12
-GROUPABLE_TYPES = ("keyword", "ip", "long", "boolean")   # fields every store can count values of
+GROUPABLE_TYPES = ("keyword", "ip", "long", "boolean")  # fields every store can count values of
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*\Z")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # YAML/form key -> Rule field; `window: 5m` and `window_s: 300` mean the same.
 _ALIASES = {"window": "window_s", "pending": "pending_s", "renotify": "renotify_s"}
 _FIELDS = tuple(f.name for f in dataclass_fields(Rule))
-_KIND_ONLY = {"failure_query": ("ratio",), "baseline_periods": ("spike", "absence"), "spike_mode": ("spike",),
-              "expected_groups": ("absence",), "min_count": ("ratio", "spike", "absence")}
+_KIND_ONLY = {
+    "failure_query": ("ratio",),
+    "baseline_periods": ("spike", "absence"),
+    "spike_mode": ("spike",),
+    "expected_groups": ("absence",),
+    "min_count": ("ratio", "spike", "absence"),
+}
 
 
 class RuleError(ValueError):
     """A rule that cannot be used. `field` is the rule key at fault; for a query, `position` and
     `expected` come from the query compiler (0-based offset into that query string)."""
 
-    def __init__(self, message: str, field: str | None = None, position: int | None = None,
-                 expected: str | None = None, rule_id: str | None = None, file: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        position: int | None = None,
+        expected: str | None = None,
+        rule_id: str | None = None,
+        file: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -50,8 +63,7 @@ class RuleError(ValueError):
         self.file = file
 
     def __str__(self) -> str:
-        where = ", ".join(x for x in (self.file, f"rule {self.rule_id}" if self.rule_id else None,
-                                      self.field) if x)
+        where = ", ".join(x for x in (self.file, f"rule {self.rule_id}" if self.rule_id else None, self.field) if x)
         at = f" (at position {self.position})" if self.position is not None else ""
         return f"{where}: {self.message}{at}" if where else f"{self.message}{at}"
 
@@ -64,6 +76,7 @@ class RuleError(ValueError):
 
 
 # -- one rule ------------------------------------------------------------------------------
+
 
 def parse_duration(value, field: str) -> int:
     """Seconds from 300, "300", "90s", "5m", "1h", "2d" or "1w"."""
@@ -132,8 +145,7 @@ def _strings(value, field: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
-                                                       for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
         raise RuleError("expected a list of values", field)
     out = tuple(str(v) for v in value)
     if len(set(out)) != len(out):
@@ -151,8 +163,11 @@ def _group_by(value) -> str | None:
     except QueryError as exc:
         raise RuleError(exc.message, "group_by") from None
     if info.type not in GROUPABLE_TYPES or info.name.startswith("labels.") or info.type == NAMESPACE:
-        raise RuleError(f"{info.name} cannot group alerts: choose a keyword, IP or number field "
-                        "(e.g. actor.id, source.ip, service.name, integration.provider)", "group_by")
+        raise RuleError(
+            f"{info.name} cannot group alerts: choose a keyword, IP or number field "
+            "(e.g. actor.id, source.ip, service.name, integration.provider)",
+            "group_by",
+        )
     return info.name
 
 
@@ -181,8 +196,11 @@ def _validate(data: dict, source: str | None) -> Rule:
         values[name] = value
     rule_id = values.get("id")
     if not isinstance(rule_id, str) or not ID_PATTERN.match(rule_id):
-        raise RuleError("an id is required: lower-case letters, digits, '.', '_' or '-' (at most 80), "
-                        f"starting with a letter or digit; got {rule_id!r}", "id")
+        raise RuleError(
+            "an id is required: lower-case letters, digits, '.', '_' or '-' (at most 80), "
+            f"starting with a letter or digit; got {rule_id!r}",
+            "id",
+        )
     kind = values.get("kind")
     if kind in ERROR_GROUP_KINDS:
         values, kind = _error_group_kind(values, kind), "threshold"
@@ -193,8 +211,10 @@ def _validate(data: dict, source: str | None) -> Rule:
             raise RuleError(f"only applies to {' and '.join(kinds)} rules, not to a {kind} rule", name)
     for required in ("window_s", "threshold"):
         if required not in values:
-            raise RuleError("is required" + (" (e.g. window: 5m)" if required == "window_s" else ""),
-                            "window" if required == "window_s" else required)
+            raise RuleError(
+                "is required" + (" (e.g. window: 5m)" if required == "window_s" else ""),
+                "window" if required == "window_s" else required,
+            )
 
     out: dict = {"id": rule_id, "kind": kind}
     out["name"] = _text(values.get("name"), "name", required=True)
@@ -202,16 +222,21 @@ def _validate(data: dict, source: str | None) -> Rule:
     window = parse_duration(values["window_s"], "window")
     top = MAX_SPIKE_WINDOW_S if kind == "spike" else MAX_WINDOW_S
     if not MIN_WINDOW_S <= window <= top:
-        raise RuleError(f"must be between {MIN_WINDOW_S} s and {top // 86_400} day(s) for a {kind} rule "
-                        f"(got {window} s)", "window")
+        raise RuleError(
+            f"must be between {MIN_WINDOW_S} s and {top // 86_400} day(s) for a {kind} rule (got {window} s)", "window"
+        )
     out["window_s"] = window
     threshold = _number(values["threshold"], "threshold")
     if kind == "ratio" and not 0 <= threshold < 1:
-        raise RuleError("a ratio's threshold is a share between 0 and 1 (0.2 or \"20%\": more than a fifth "
-                        f"of the matching events fail); got {threshold}", "threshold")
+        raise RuleError(
+            'a ratio\'s threshold is a share between 0 and 1 (0.2 or "20%": more than a fifth '
+            f"of the matching events fail); got {threshold}",
+            "threshold",
+        )
     if kind == "absence" and threshold < 1:
-        raise RuleError(f"an absence fires on fewer than `threshold` events, so it must be at least 1; got {threshold}",
-                        "threshold")
+        raise RuleError(
+            f"an absence fires on fewer than `threshold` events, so it must be at least 1; got {threshold}", "threshold"
+        )
     if threshold < 0:
         raise RuleError(f"must not be negative (got {threshold})", "threshold")
     out["threshold"] = threshold
@@ -220,8 +245,7 @@ def _validate(data: dict, source: str | None) -> Rule:
         out["failure_query"] = _query(values.get("failure_query"), "failure_query", required=True)
     out["min_count"] = _integer(values.get("min_count", 0), "min_count", 0)
     if kind == "spike":
-        out["baseline_periods"] = _integer(values.get("baseline_periods", 4), "baseline_periods", 1,
-                                           MAX_BASELINE_PERIODS)
+        out["baseline_periods"] = _integer(values.get("baseline_periods", 4), "baseline_periods", 1, MAX_BASELINE_PERIODS)
         mode = values.get("spike_mode", "relative")
         if mode not in SPIKE_MODES:
             raise RuleError(f"must be one of {', '.join(SPIKE_MODES)}; got {mode!r}", "spike_mode")
@@ -231,11 +255,13 @@ def _validate(data: dict, source: str | None) -> Rule:
         if groups and not out["group_by"]:
             raise RuleError("expected_groups needs group_by (the field whose values are expected)", "expected_groups")
         out["expected_groups"] = groups
-        out["baseline_periods"] = _integer(values.get("baseline_periods", 4), "baseline_periods", 1,
-                                           MAX_BASELINE_PERIODS)
+        out["baseline_periods"] = _integer(values.get("baseline_periods", 4), "baseline_periods", 1, MAX_BASELINE_PERIODS)
         if groups and out["min_count"]:
-            raise RuleError("listed expected_groups are always expected; min_count (expected when the same window of "
-                            "earlier weeks averaged that many events) applies without a list", "min_count")
+            raise RuleError(
+                "listed expected_groups are always expected; min_count (expected when the same window of "
+                "earlier weeks averaged that many events) applies without a list",
+                "min_count",
+            )
     out["pending_s"] = parse_duration(values.get("pending_s", 0), "pending")
     out["renotify_s"] = parse_duration(values.get("renotify_s", 3600), "renotify")
     for name in ("pending_s", "renotify_s"):
@@ -265,22 +291,35 @@ def _validate(data: dict, source: str | None) -> Rule:
 # firing while its event is in the window. `query` narrows them (service.name, labels.error_type).
 ERROR_GROUP_KINDS = {"new_error_group": "error_group_new", "regression": "error_group_regression"}
 ERROR_GROUP_FIELD = "target.id"
-_ERROR_GROUP_FIXED = ("threshold", "group_by", "failure_query", "baseline_periods", "spike_mode",
-                      "expected_groups", "min_count")
+_ERROR_GROUP_FIXED = (
+    "threshold",
+    "group_by",
+    "failure_query",
+    "baseline_periods",
+    "spike_mode",
+    "expected_groups",
+    "min_count",
+)
 
 
 def _error_group_kind(values: dict, kind: str) -> dict:
     for name in _ERROR_GROUP_FIXED:
         if name in values:
             raise RuleError(f"a {kind} rule fires once per error group: it takes no {name}", name)
-    narrowing = _query(values.get("query"), "query", required=False)   # positions in what was written
+    narrowing = _query(values.get("query"), "query", required=False)  # positions in what was written
     base = f"event.action:{ERROR_GROUP_KINDS[kind]}"
-    return {**values, "kind": "threshold", "threshold": 0, "group_by": ERROR_GROUP_FIELD,
-            "window_s": values.get("window_s", "15m"),
-            "query": f"{base} AND ({narrowing})" if narrowing else base}
+    return {
+        **values,
+        "kind": "threshold",
+        "threshold": 0,
+        "group_by": ERROR_GROUP_FIELD,
+        "window_s": values.get("window_s", "15m"),
+        "query": f"{base} AND ({narrowing})" if narrowing else base,
+    }
 
 
 # -- files -----------------------------------------------------------------------------------
+
 
 def rule_files(directory) -> list[Path]:
     directory = Path(directory)
@@ -328,8 +367,9 @@ def load_rules(directory, errors: list | None = None) -> list[Rule]:
             found = load_file(path)
             for rule in found:
                 if rule.id in seen:
-                    raise RuleError(f"id {rule.id!r} is already used in {seen[rule.id]}", "id", rule_id=rule.id,
-                                    file=str(path))
+                    raise RuleError(
+                        f"id {rule.id!r} is already used in {seen[rule.id]}", "id", rule_id=rule.id, file=str(path)
+                    )
             if len({r.id for r in found}) != len(found):
                 dup = next(r.id for r in found if sum(x.id == r.id for x in found) > 1)
                 raise RuleError(f"id {dup!r} is used twice in this file", "id", rule_id=dup, file=str(path))
@@ -347,4 +387,5 @@ def load_rules(directory, errors: list | None = None) -> list[Rule]:
 def default_rules_dir() -> Path:
     """PLATLOGS_RULES_DIR, else the shipped rules (app/shipped/alerts: config.directory_setting)."""
     from ..config import directory_setting
+
     return directory_setting("RULES_DIR")

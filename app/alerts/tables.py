@@ -4,6 +4,7 @@ the meta package (app/meta/alert_tables.py: meta owns every table of the meta da
 
 The lifecycle (lifecycle.py) writes these tables through its state machine; people's actions
 (actions.py) and the read side (queries.py) use them too. Nothing here opens a session."""
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,7 @@ from ..meta.alert_tables import (  # noqa: F401
     to_dt,
 )
 
-SCHEDULER = "scheduler"          # the actor of automatic changes
+SCHEDULER = "scheduler"  # the actor of automatic changes
 DELIVERY_KINDS = ("firing", "renotify", "resolved")
 
 

@@ -7,6 +7,7 @@ true is tests/test_openapi.py (every machine-facing route, with its methods and 
 tests/test_api_properties.py (schemathesis). The event body is not written twice: the event
 schema of app/events/schema.yaml (the JSON Schema of /api/v1/schema) becomes
 components.schemas.Event here."""
+
 from __future__ import annotations
 
 import copy
@@ -34,8 +35,9 @@ def _description() -> dict:
         raise DescriptionError(f"{OPENAPI_FILE.name}: expected a mapping with `paths`")
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     if "Event" in schemas:
-        raise DescriptionError(f"{OPENAPI_FILE.name}: components.schemas.Event: comes from "
-                               "app/events/schema.yaml, do not write it here")
+        raise DescriptionError(
+            f"{OPENAPI_FILE.name}: components.schemas.Event: comes from app/events/schema.yaml, do not write it here"
+        )
     schemas["Event"] = event_schema()
     return doc
 

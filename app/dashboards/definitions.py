@@ -6,6 +6,7 @@
 
 All raise DashboardError naming the file, the panel and the field at fault (and, for a query that
 does not compile, the query compiler's message and 0-based position), like alert rules do."""
+
 from __future__ import annotations
 
 import difflib
@@ -21,7 +22,7 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}\Z")
 KINDS = ("number", "timeseries", "stacked", "top", "percentiles", "status", "events")
 REFRESH = ("off", "30s", "1m", "5m")
 WIDTHS = ("third", "half", "full")
-GROUPABLE_TYPES = ("keyword", "ip", "long", "boolean")   # fields every store can count values of
+GROUPABLE_TYPES = ("keyword", "ip", "long", "boolean")  # fields every store can count values of
 NUMBER_TYPES = ("long", "double")
 MAX_PANELS = 24
 MAX_SERIES = 8
@@ -44,8 +45,14 @@ class DashboardError(ValueError):
     """A dashboard that cannot be used; `field` is the key at fault, `panel` the panel's id (or
     its 1-based position), `position` a 0-based offset into a query that does not compile."""
 
-    def __init__(self, message: str, field: str | None = None, panel: str | None = None,
-                 position: int | None = None, file: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        panel: str | None = None,
+        position: int | None = None,
+        file: str | None = None,
+    ):
         super().__init__(message)
         self.message, self.field, self.panel, self.position, self.file = message, field, panel, position, file
 
@@ -55,8 +62,9 @@ class DashboardError(ValueError):
         return f"{where}: {self.message}{at}" if where else f"{self.message}{at}"
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("message", "file", "panel", "field", "position")
-                if getattr(self, k) is not None}
+        return {
+            k: getattr(self, k) for k in ("message", "file", "panel", "field", "position") if getattr(self, k) is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -73,16 +81,16 @@ class Panel:
     query: str = ""
     description: str = ""
     width: str = "half"
-    ratio_of: str | None = None          # number: the share of `query` among these events
+    ratio_of: str | None = None  # number: the share of `query` among these events
     unit: str = ""
-    series: tuple[Series, ...] = ()      # timeseries: one line per query
-    by: str | None = None                # stacked, top, status, percentiles: the field grouped by
+    series: tuple[Series, ...] = ()  # timeseries: one line per query
+    by: str | None = None  # stacked, top, status, percentiles: the field grouped by
     limit: int = 10
-    field: str | None = None             # percentiles: the number field
+    field: str | None = None  # percentiles: the number field
     percentiles: tuple[float, ...] = (50, 95, 99)
-    status_field: str | None = None      # status: the field whose newest value is shown
-    failure_query: str | None = None     # status: which events are failures (default: failures.FAILURE_QUERY)
-    recent_ms: int | None = None         # status: judge each value over the newest part of the range only
+    status_field: str | None = None  # status: the field whose newest value is shown
+    failure_query: str | None = None  # status: which events are failures (default: failures.FAILURE_QUERY)
+    recent_ms: int | None = None  # status: judge each value over the newest part of the range only
     columns: tuple[str, ...] = ("@timestamp", "message")
 
 
@@ -95,13 +103,14 @@ class Dashboard:
     range: str = "now-24h"
     refresh: str = "off"
     file: str | None = None
-    owner: str | None = None             # made in the back office (stored.py): who made it
+    owner: str | None = None  # made in the back office (stored.py): who made it
 
     def panel(self, panel_id: str) -> Panel | None:
         return next((p for p in self.panels if p.id == panel_id), None)
 
 
 # -- values ------------------------------------------------------------------------------------
+
 
 def _text(value, field: str, required: bool = False, limit: int = 2000) -> str:
     if value is None:
@@ -148,11 +157,16 @@ def _keys(data: dict, allowed: tuple[str, ...], what: str) -> None:
     for key in data:
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), allowed, n=1)
-            raise DashboardError(f"unknown key {key!r} for {what}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                                 + f" (keys: {', '.join(allowed)})", str(key))
+            raise DashboardError(
+                f"unknown key {key!r} for {what}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" (keys: {', '.join(allowed)})",
+                str(key),
+            )
 
 
 # -- one panel, one dashboard --------------------------------------------------------------------
+
 
 def validate_panel(data, position: int) -> Panel:
     """One panel (a mapping), or DashboardError naming its field (the caller adds panel and file)."""
@@ -165,8 +179,13 @@ def validate_panel(data, position: int) -> Panel:
     panel_id = data.get("id")
     if not isinstance(panel_id, str) or not ID_PATTERN.match(panel_id):
         raise DashboardError("an id is required: lower-case letters, digits, '_' or '-' (at most 80)", "id")
-    out: dict = {"id": panel_id, "kind": kind, "title": _text(data.get("title"), "title", required=True, limit=120),
-                 "query": _query(data.get("query"), "query"), "description": _text(data.get("description"), "description")}
+    out: dict = {
+        "id": panel_id,
+        "kind": kind,
+        "title": _text(data.get("title"), "title", required=True, limit=120),
+        "query": _query(data.get("query"), "query"),
+        "description": _text(data.get("description"), "description"),
+    }
     width = data.get("width", "half")
     if width not in WIDTHS:
         raise DashboardError(f"must be one of {', '.join(WIDTHS)}; got {width!r}", "width")
@@ -222,6 +241,7 @@ def _series(value, query: str) -> tuple[Series, ...]:
 def _recent(value) -> int:
     """A status panel's `recent` window (5m, 15m, 1h; seconds as a number) in ms: 1 minute to 7 days."""
     from ..alerts.rules import RuleError, parse_duration
+
     try:
         seconds = parse_duration(value, "recent")
     except RuleError as exc:
@@ -253,7 +273,7 @@ def validate_dashboard(data, dashboard_id: str) -> Dashboard:
     except QueryError as exc:
         raise DashboardError(exc.message, "range") from None
     refresh = data.get("refresh", "off")
-    refresh = "off" if refresh is False else str(refresh)   # YAML 1.1 reads a bare off as false
+    refresh = "off" if refresh is False else str(refresh)  # YAML 1.1 reads a bare off as false
     if refresh not in REFRESH:
         raise DashboardError(f"must be one of {', '.join(REFRESH)}; got {refresh!r}", "refresh")
     panels_raw = data.get("panels")
@@ -270,11 +290,18 @@ def validate_dashboard(data, dashboard_id: str) -> Dashboard:
         if any(p.id == panel.id for p in panels):
             raise DashboardError("this id is used by an earlier panel", "id", panel=panel.id)
         panels.append(panel)
-    return Dashboard(id=dashboard_id, title=title, description=_text(data.get("description"), "description"),
-                     range=raw_range, refresh=refresh, panels=tuple(panels))
+    return Dashboard(
+        id=dashboard_id,
+        title=title,
+        description=_text(data.get("description"), "description"),
+        range=raw_range,
+        refresh=refresh,
+        panels=tuple(panels),
+    )
 
 
 # -- files -------------------------------------------------------------------------------------
+
 
 def dashboard_files(directory) -> list[Path]:
     directory = Path(directory)
@@ -286,6 +313,7 @@ def dashboard_files(directory) -> list[Path]:
 def load_file(path) -> Dashboard:
     path = Path(path)
     from .yamltext import read_yaml  # (it raises this module's DashboardError)
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -307,8 +335,7 @@ def load_dashboards(directory=None) -> list[Dashboard]:
     for path in dashboard_files(directory or default_dashboards_dir()):
         dashboard = load_file(path)
         if dashboard.id in found:
-            raise DashboardError(f"id {dashboard.id!r} is already used by {found[dashboard.id].file}", "id",
-                                 file=str(path))
+            raise DashboardError(f"id {dashboard.id!r} is already used by {found[dashboard.id].file}", "id", file=str(path))
         found[dashboard.id] = dashboard
     return list(found.values())
 
@@ -316,6 +343,7 @@ def load_dashboards(directory=None) -> list[Dashboard]:
 def default_dashboards_dir() -> Path:
     """PLATLOGS_DASHBOARDS_DIR, else the shipped dashboards (app/shipped/dashboards: config.directory_setting)."""
     from ..config import directory_setting
+
     return directory_setting("DASHBOARDS_DIR")
 
 

@@ -17,6 +17,7 @@ for its panels, `<prefix>.events` for the index pattern (`.` cannot occur in a d
 id, so two names never meet) — so importing again overwrites instead of duplicating.
 The panels' queries are compiled to DSL by the app's own compiler (opensearch_visuals.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,9 @@ from pathlib import Path
 from .definitions import Dashboard, Panel, load_dashboards
 from .opensearch_visuals import INDEX_REF, visual
 
-DEFAULT_PREFIX = "platlogs"       # app/storage/opensearch.py: the store URL's ?prefix= (default platlogs)
-OSD_VERSION = "2.19.1"            # the image docker-compose.yml runs; panels are stamped with it
-GRID_COLUMNS = 48                 # OSD's dashboard grid
+DEFAULT_PREFIX = "platlogs"  # app/storage/opensearch.py: the store URL's ?prefix= (default platlogs)
+OSD_VERSION = "2.19.1"  # the image docker-compose.yml runs; panels are stamped with it
+GRID_COLUMNS = 48  # OSD's dashboard grid
 WIDTH = {"third": 16, "half": 24, "full": 48}
 HEIGHT = {"number": 8, "events": 15}
 DEFAULT_HEIGHT = 15
@@ -37,7 +38,7 @@ MIGRATION = {"index-pattern": "7.6.0", "visualization": "7.10.0", "search": "7.9
 
 
 def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"))   # ASCII: no U+2028 or the like to split a line
+    return json.dumps(value, separators=(",", ":"))  # ASCII: no U+2028 or the like to split a line
 
 
 def index_pattern_id(prefix: str) -> str:
@@ -53,27 +54,35 @@ def panel_object_id(prefix: str, dashboard: Dashboard, panel: Panel) -> str:
 
 
 def _saved(kind: str, object_id: str, attributes: dict, references: list[dict]) -> dict:
-    return {"type": kind, "id": object_id, "attributes": attributes, "references": references,
-            "migrationVersion": {kind: MIGRATION[kind]}}
+    return {
+        "type": kind,
+        "id": object_id,
+        "attributes": attributes,
+        "references": references,
+        "migrationVersion": {kind: MIGRATION[kind]},
+    }
 
 
 def index_pattern(prefix: str) -> dict:
-    return _saved("index-pattern", index_pattern_id(prefix),
-                  {"title": f"{prefix}-events", "timeFieldName": "@timestamp"}, [])
+    return _saved(
+        "index-pattern", index_pattern_id(prefix), {"title": f"{prefix}-events", "timeFieldName": "@timestamp"}, []
+    )
 
 
 def _search_source(filters: list[dict], prefix: str) -> tuple[str, list[dict]]:
     """searchSourceJSON (the index and every filter's index by reference name) and its references."""
     source = {"query": {"query": "", "language": "kuery"}, "filter": filters, "indexRefName": INDEX_REF}
     refs = [{"name": INDEX_REF, "type": "index-pattern", "id": index_pattern_id(prefix)}]
-    refs += [{"name": f["meta"]["indexRefName"], "type": "index-pattern", "id": index_pattern_id(prefix)}
-             for f in filters]
+    refs += [{"name": f["meta"]["indexRefName"], "type": "index-pattern", "id": index_pattern_id(prefix)} for f in filters]
     return _json(source), refs
 
 
 def _description(dashboard: Dashboard, panel: Panel) -> str:
-    parts = [panel.description, f"Query: {panel.query or '(every event)'}",
-             f"From dashboards/{dashboard.id}.yaml (Platform Logs); exported, do not edit here."]
+    parts = [
+        panel.description,
+        f"Query: {panel.query or '(every event)'}",
+        f"From dashboards/{dashboard.id}.yaml (Platform Logs); exported, do not edit here.",
+    ]
     return "\n".join(p for p in parts if p)
 
 
@@ -84,13 +93,34 @@ def panel_object(prefix: str, dashboard: Dashboard, panel: Panel) -> dict:
     meta = {"searchSourceJSON": source}
     object_id = panel_object_id(prefix, dashboard, panel)
     if vis_state is None:
-        columns = [c for c in panel.columns if c != "@timestamp"] or ["_source"]   # Discover shows the time itself
-        return _saved("search", object_id, {"title": panel.title, "description": _description(dashboard, panel),
-                                            "hits": 0, "columns": columns, "sort": [["@timestamp", "desc"]],
-                                            "version": 1, "kibanaSavedObjectMeta": meta}, refs)
-    return _saved("visualization", object_id, {"title": panel.title, "visState": _json(vis_state),
-                                               "uiStateJSON": "{}", "description": _description(dashboard, panel),
-                                               "version": 1, "kibanaSavedObjectMeta": meta}, refs)
+        columns = [c for c in panel.columns if c != "@timestamp"] or ["_source"]  # Discover shows the time itself
+        return _saved(
+            "search",
+            object_id,
+            {
+                "title": panel.title,
+                "description": _description(dashboard, panel),
+                "hits": 0,
+                "columns": columns,
+                "sort": [["@timestamp", "desc"]],
+                "version": 1,
+                "kibanaSavedObjectMeta": meta,
+            },
+            refs,
+        )
+    return _saved(
+        "visualization",
+        object_id,
+        {
+            "title": panel.title,
+            "visState": _json(vis_state),
+            "uiStateJSON": "{}",
+            "description": _description(dashboard, panel),
+            "version": 1,
+            "kibanaSavedObjectMeta": meta,
+        },
+        refs,
+    )
 
 
 def layout(dashboard: Dashboard) -> list[dict]:
@@ -108,19 +138,43 @@ def layout(dashboard: Dashboard) -> list[dict]:
 
 def dashboard_object(prefix: str, dashboard: Dashboard, panels: list[dict]) -> dict:
     grid = layout(dashboard)
-    panels_json = [{"version": OSD_VERSION, "gridData": cell, "panelIndex": cell["i"], "embeddableConfig": {},
-                    "panelRefName": f"panel_{i}"} for i, cell in enumerate(grid)]
+    panels_json = [
+        {
+            "version": OSD_VERSION,
+            "gridData": cell,
+            "panelIndex": cell["i"],
+            "embeddableConfig": {},
+            "panelRefName": f"panel_{i}",
+        }
+        for i, cell in enumerate(grid)
+    ]
     refs = [{"name": f"panel_{i}", "type": obj["type"], "id": obj["id"]} for i, obj in enumerate(panels)]
     refresh = REFRESH_MS[dashboard.refresh]
-    description = " ".join(x for x in (dashboard.description, f"From dashboards/{dashboard.id}.yaml (Platform Logs)"
-                                       ": exported, do not edit here.") if x)
-    return _saved("dashboard", dashboard_object_id(prefix, dashboard), {
-        "title": dashboard.title, "description": description, "hits": 0,
-        "panelsJSON": _json(panels_json), "optionsJSON": _json({"hidePanelTitles": False, "useMargins": True}),
-        "version": 1, "timeRestore": True, "timeFrom": dashboard.range, "timeTo": "now",
-        "refreshInterval": {"pause": refresh == 0, "value": refresh},
-        "kibanaSavedObjectMeta": {"searchSourceJSON": _json({"query": {"query": "", "language": "kuery"},
-                                                             "filter": []})}}, refs)
+    description = " ".join(
+        x
+        for x in (dashboard.description, f"From dashboards/{dashboard.id}.yaml (Platform Logs): exported, do not edit here.")
+        if x
+    )
+    return _saved(
+        "dashboard",
+        dashboard_object_id(prefix, dashboard),
+        {
+            "title": dashboard.title,
+            "description": description,
+            "hits": 0,
+            "panelsJSON": _json(panels_json),
+            "optionsJSON": _json({"hidePanelTitles": False, "useMargins": True}),
+            "version": 1,
+            "timeRestore": True,
+            "timeFrom": dashboard.range,
+            "timeTo": "now",
+            "refreshInterval": {"pause": refresh == 0, "value": refresh},
+            "kibanaSavedObjectMeta": {
+                "searchSourceJSON": _json({"query": {"query": "", "language": "kuery"}, "filter": []})
+            },
+        },
+        refs,
+    )
 
 
 def export_objects(dashboard: Dashboard, prefix: str = DEFAULT_PREFIX) -> list[dict]:
@@ -141,6 +195,7 @@ def exports(dashboards: list[Dashboard], prefix: str = DEFAULT_PREFIX) -> dict[s
 def default_out_dir() -> Path:
     """opensearch/ in the dashboards' directory (PLATLOGS_DASHBOARDS_DIR or the shipped one)."""
     from .definitions import default_dashboards_dir
+
     return default_dashboards_dir() / "opensearch"
 
 

@@ -21,6 +21,7 @@ Panel kinds (dashboards/README.md) map to:
                aggregation; the newest `status_field` (top hit) and when
   events       a saved search: the columns, newest first
 """
+
 from __future__ import annotations
 
 import json
@@ -42,18 +43,31 @@ def compiled(query: str, panel: str | None = None, field: str = "query") -> dict
     node = parse(query)
     first, second = (DSLCompiler(now, inside_personal=True).compile(node) for now in _NOWS)
     if first != second:
-        raise DashboardError("a query with a relative time (now-…) cannot be exported to OpenSearch Dashboards: "
-                             "its saved filter would be frozen at the time of the export", field, panel=panel)
+        raise DashboardError(
+            "a query with a relative time (now-…) cannot be exported to OpenSearch Dashboards: "
+            "its saved filter would be frozen at the time of the export",
+            field,
+            panel=panel,
+        )
     return first
 
 
 def dsl_filter(query: str, position: int, panel: str, field: str = "query") -> dict:
     """A search-source filter carrying `query` compiled to DSL (shown in OSD as the query text)."""
     dsl = compiled(query, panel, field)
-    return {"meta": {"alias": query, "negate": False, "disabled": False, "type": "custom", "key": "query",
-                     "value": json.dumps(dsl, separators=(",", ":"), sort_keys=True),
-                     "indexRefName": f"kibanaSavedObjectMeta.searchSourceJSON.filter[{position}].meta.index"},
-            "query": dsl, "$state": {"store": "appState"}}
+    return {
+        "meta": {
+            "alias": query,
+            "negate": False,
+            "disabled": False,
+            "type": "custom",
+            "key": "query",
+            "value": json.dumps(dsl, separators=(",", ":"), sort_keys=True),
+            "indexRefName": f"kibanaSavedObjectMeta.searchSourceJSON.filter[{position}].meta.index",
+        },
+        "query": dsl,
+        "$state": {"store": "appState"},
+    }
 
 
 def _dsl_input(query: str, label: str, panel: str, field: str) -> dict:
@@ -69,15 +83,37 @@ def _count(label: str = "") -> dict:
 
 
 def _date_histogram(agg_id: int) -> dict:
-    return _agg(agg_id, "date_histogram", "segment", field="@timestamp", useNormalizedOpenSearchInterval=True,
-                scaleMetricValues=False, interval="auto", drop_partials=False, min_doc_count=1, extended_bounds={})
+    return _agg(
+        agg_id,
+        "date_histogram",
+        "segment",
+        field="@timestamp",
+        useNormalizedOpenSearchInterval=True,
+        scaleMetricValues=False,
+        interval="auto",
+        drop_partials=False,
+        min_doc_count=1,
+        extended_bounds={},
+    )
 
 
-def _terms(agg_id: int, schema: str, field: str, size: int, order_by: str = "1", other: bool = False,
-           label: str = "") -> dict:
-    return _agg(agg_id, "terms", schema, field=resolve(field).name, orderBy=order_by, order="desc", size=size,
-                otherBucket=other, otherBucketLabel="other", missingBucket=False, missingBucketLabel="Missing",
-                **({"customLabel": label} if label else {}))
+def _terms(
+    agg_id: int, schema: str, field: str, size: int, order_by: str = "1", other: bool = False, label: str = ""
+) -> dict:
+    return _agg(
+        agg_id,
+        "terms",
+        schema,
+        field=resolve(field).name,
+        orderBy=order_by,
+        order="desc",
+        size=size,
+        otherBucket=other,
+        otherBucketLabel="other",
+        missingBucket=False,
+        missingBucketLabel="Missing",
+        **({"customLabel": label} if label else {}),
+    )
 
 
 def _filters(agg_id: int, schema: str, filters: list[dict]) -> dict:
@@ -86,38 +122,91 @@ def _filters(agg_id: int, schema: str, filters: list[dict]) -> dict:
 
 # -- chart parameters (what OSD's editors save) ----------------------------------------------------
 
+
 def _table_params(rows: int) -> dict:
-    return {"perPage": max(10, rows), "showPartialRows": False, "showMetricsAtAllLevels": False,
-            "showTotal": False, "totalFunc": "sum", "percentageCol": "", "sort": {"columnIndex": None, "direction": None}}
+    return {
+        "perPage": max(10, rows),
+        "showPartialRows": False,
+        "showMetricsAtAllLevels": False,
+        "showTotal": False,
+        "totalFunc": "sum",
+        "percentageCol": "",
+        "sort": {"columnIndex": None, "direction": None},
+    }
 
 
 def _metric_params() -> dict:
-    return {"addTooltip": True, "addLegend": False, "type": "metric",
-            "metric": {"percentageMode": False, "useRanges": False, "colorSchema": "Green to Red",
-                       "metricColorMode": "None", "colorsRange": [{"from": 0, "to": 10000}],
-                       "labels": {"show": True}, "invertColors": False,
-                       "style": {"bgFill": "#000", "bgColor": False, "labelColor": False, "subText": "", "fontSize": 36}}}
+    return {
+        "addTooltip": True,
+        "addLegend": False,
+        "type": "metric",
+        "metric": {
+            "percentageMode": False,
+            "useRanges": False,
+            "colorSchema": "Green to Red",
+            "metricColorMode": "None",
+            "colorsRange": [{"from": 0, "to": 10000}],
+            "labels": {"show": True},
+            "invertColors": False,
+            "style": {"bgFill": "#000", "bgColor": False, "labelColor": False, "subText": "", "fontSize": 36},
+        },
+    }
 
 
 def _chart_params(kind: str, mode: str, unit: str) -> dict:
-    return {"type": kind, "addTooltip": True, "addLegend": True, "legendPosition": "right", "times": [],
-            "addTimeMarker": False, "labels": {"show": False},
-            "grid": {"categoryLines": False},
-            "categoryAxes": [{"id": "CategoryAxis-1", "type": "category", "position": "bottom", "show": True,
-                              "style": {}, "scale": {"type": "linear"}, "labels": {"show": True, "filter": True,
-                                                                                    "truncate": 100}, "title": {}}],
-            "valueAxes": [{"id": "ValueAxis-1", "name": "LeftAxis-1", "type": "value", "position": "left",
-                           "show": True, "style": {}, "scale": {"type": "linear", "mode": "normal"},
-                           "labels": {"show": True, "rotate": 0, "filter": False, "truncate": 100},
-                           "title": {"text": unit or "Count"}}],
-            "seriesParams": [{"show": True, "type": "histogram" if kind == "histogram" else "line", "mode": mode,
-                              "data": {"label": unit or "Count", "id": "1"}, "valueAxis": "ValueAxis-1",
-                              "drawLinesBetweenPoints": True, "lineWidth": 2, "showCircles": True,
-                              "interpolate": "linear"}],
-            "thresholdLine": {"show": False, "value": 10, "width": 1, "style": "full", "color": "#E7664C"}}
+    return {
+        "type": kind,
+        "addTooltip": True,
+        "addLegend": True,
+        "legendPosition": "right",
+        "times": [],
+        "addTimeMarker": False,
+        "labels": {"show": False},
+        "grid": {"categoryLines": False},
+        "categoryAxes": [
+            {
+                "id": "CategoryAxis-1",
+                "type": "category",
+                "position": "bottom",
+                "show": True,
+                "style": {},
+                "scale": {"type": "linear"},
+                "labels": {"show": True, "filter": True, "truncate": 100},
+                "title": {},
+            }
+        ],
+        "valueAxes": [
+            {
+                "id": "ValueAxis-1",
+                "name": "LeftAxis-1",
+                "type": "value",
+                "position": "left",
+                "show": True,
+                "style": {},
+                "scale": {"type": "linear", "mode": "normal"},
+                "labels": {"show": True, "rotate": 0, "filter": False, "truncate": 100},
+                "title": {"text": unit or "Count"},
+            }
+        ],
+        "seriesParams": [
+            {
+                "show": True,
+                "type": "histogram" if kind == "histogram" else "line",
+                "mode": mode,
+                "data": {"label": unit or "Count", "id": "1"},
+                "valueAxis": "ValueAxis-1",
+                "drawLinesBetweenPoints": True,
+                "lineWidth": 2,
+                "showCircles": True,
+                "interpolate": "linear",
+            }
+        ],
+        "thresholdLine": {"show": False, "value": 10, "width": 1, "style": "full", "color": "#E7664C"},
+    }
 
 
 # -- panels ----------------------------------------------------------------------------------------
+
 
 def visual(panel: Panel) -> tuple[dict | None, list[dict]]:
     """(visState, search-source filters) of a panel; visState None for an `events` panel (a
@@ -126,7 +215,7 @@ def visual(panel: Panel) -> tuple[dict | None, list[dict]]:
     if panel.kind == "events":
         return None, filters
     if panel.kind == "number" and panel.ratio_of is not None:
-        filters = []     # the two counts are the split's, each with its own DSL
+        filters = []  # the two counts are the split's, each with its own DSL
     vis_type, params, aggs = KINDS[panel.kind](panel)
     return {"title": panel.title, "type": vis_type, "params": params, "aggs": aggs}, filters
 
@@ -134,9 +223,14 @@ def visual(panel: Panel) -> tuple[dict | None, list[dict]]:
 def _number(panel: Panel):
     if panel.ratio_of is None:
         return "metric", _metric_params(), [_count(panel.title)]
-    split = _filters(2, "group", [_dsl_input(panel.query, panel.title, panel.id, "query"),
-                                  _dsl_input(panel.ratio_of, f"of: {panel.ratio_of or 'every event'}", panel.id,
-                                             "ratio_of")])
+    split = _filters(
+        2,
+        "group",
+        [
+            _dsl_input(panel.query, panel.title, panel.id, "query"),
+            _dsl_input(panel.ratio_of, f"of: {panel.ratio_of or 'every event'}", panel.id, "ratio_of"),
+        ],
+    )
     return "metric", _metric_params(), [_count(panel.unit or "events"), split]
 
 
@@ -156,8 +250,11 @@ def _need(panel: Panel, value: str | None, what: str) -> str:
 
 
 def _stacked(panel: Panel):
-    aggs = [_count(panel.unit), _date_histogram(2),
-            _terms(3, "group", _need(panel, panel.by, "by"), panel.limit, other=True)]
+    aggs = [
+        _count(panel.unit),
+        _date_histogram(2),
+        _terms(3, "group", _need(panel, panel.by, "by"), panel.limit, other=True),
+    ]
     return "histogram", _chart_params("histogram", "stacked", panel.unit), aggs
 
 
@@ -167,25 +264,49 @@ def _top(panel: Panel):
 
 def _percentiles(panel: Panel):
     field = resolve(_need(panel, panel.field, "field")).name
-    aggs = [_agg(1, "percentiles", "metric", field=field, percents=list(panel.percentiles)),
-            _agg(2, "max", "metric", field=field)]
+    aggs = [
+        _agg(1, "percentiles", "metric", field=field, percents=list(panel.percentiles)),
+        _agg(2, "max", "metric", field=field),
+    ]
     if panel.by:
-        aggs.append(_terms(3, "bucket", panel.by, panel.limit, order_by="2"))   # slowest (highest max) first
+        aggs.append(_terms(3, "bucket", panel.by, panel.limit, order_by="2"))  # slowest (highest max) first
     return "table", _table_params(panel.limit), aggs
 
 
 def _status(panel: Panel):
     failure = panel.failure_query or FAILURE_QUERY
-    aggs = [_count(),
-            _agg(2, "top_hits", "metric", field=resolve(_need(panel, panel.status_field, "status_field")).name,
-                 aggregate="concat", size=1,
-                 sortField="@timestamp", sortOrder="desc", customLabel=f"newest {panel.status_field}"),
-            _agg(3, "max", "metric", field="@timestamp", customLabel="newest at"),
-            _terms(4, "bucket", _need(panel, panel.by, "by"), panel.limit),
-            _filters(5, "bucket", [_dsl_input(failure, "failures", panel.id, "failure_query"),
-                                   {"input": {"query": "", "language": "lucene"}, "label": "all"}])]
+    aggs = [
+        _count(),
+        _agg(
+            2,
+            "top_hits",
+            "metric",
+            field=resolve(_need(panel, panel.status_field, "status_field")).name,
+            aggregate="concat",
+            size=1,
+            sortField="@timestamp",
+            sortOrder="desc",
+            customLabel=f"newest {panel.status_field}",
+        ),
+        _agg(3, "max", "metric", field="@timestamp", customLabel="newest at"),
+        _terms(4, "bucket", _need(panel, panel.by, "by"), panel.limit),
+        _filters(
+            5,
+            "bucket",
+            [
+                _dsl_input(failure, "failures", panel.id, "failure_query"),
+                {"input": {"query": "", "language": "lucene"}, "label": "all"},
+            ],
+        ),
+    ]
     return "table", _table_params(panel.limit * 2), aggs
 
 
-KINDS = {"number": _number, "timeseries": _timeseries, "stacked": _stacked, "top": _top,
-         "percentiles": _percentiles, "status": _status}
+KINDS = {
+    "number": _number,
+    "timeseries": _timeseries,
+    "stacked": _stacked,
+    "top": _top,
+    "percentiles": _percentiles,
+    "status": _status,
+}

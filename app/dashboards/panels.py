@@ -15,6 +15,7 @@ Integration call durations (`integration.duration` over `event.component:integra
 provider or not) are answered from the per-minute rollups' latency sketches instead, over the
 whole range (rollup_percentiles.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from .rollup_percentiles import from_rollups
 from .rollup_values import ROUTE_NOTE, from_value_sketches
 
 Scope = Callable[[SearchRequest], SearchRequest]
-PERCENTILE_MAX = 10_000          # the most events a percentiles panel reads (about 0.5 s of reading)
+PERCENTILE_MAX = 10_000  # the most events a percentiles panel reads (about 0.5 s of reading)
 DEGRADED_SHARE, FAILING_SHARE = control.DEGRADED_SHARE, control.FAILING_SHARE
 
 
@@ -59,8 +60,13 @@ class _Reader:
         self.notes: list[str] = []
 
     def search(self, query: str, **options) -> SearchResult:
-        request = SearchRequest(query=parse(query), start_ms=self.window.start_ms, end_ms=self.window.end_ms,
-                                now_ms=self.window.now_ms, **{"size": 0, "total_bound": EXACT, **options})
+        request = SearchRequest(
+            query=parse(query),
+            start_ms=self.window.start_ms,
+            end_ms=self.window.end_ms,
+            now_ms=self.window.now_ms,
+            **{"size": 0, "total_bound": EXACT, **options},
+        )
         result = self.store.search(self.scope(request))
         if request.total_bound and not result.total_exact:
             self.note(f"at least {result.total:,} events: the store stopped counting")
@@ -99,8 +105,9 @@ def number(r: _Reader, panel: Panel) -> dict:
     out: dict[str, Any] = {"count": found.total, "exact": found.total_exact, "value": found.total}
     if panel.ratio_of is not None:
         base = r.search(panel.ratio_of)
-        out.update(of=base.total, value=found.total / base.total if base.total else None, ratio=True,
-                   of_link=r.link(panel.ratio_of))
+        out.update(
+            of=base.total, value=found.total / base.total if base.total else None, ratio=True, of_link=r.link(panel.ratio_of)
+        )
     return out
 
 
@@ -131,15 +138,28 @@ def stacked(r: _Reader, panel: Panel) -> dict:
     series = []
     for value in found.facets[by].values:
         _, values, total = _series_of(r, both(panel.query, term(by, _text(value.value))), width)
-        rest = [max(a - b, 0) for a, b in zip(rest, values, strict=False)]   # (a timed-out total: the note says so)
-        series.append({"label": str(r.shown_value(by, value.value)), "values": values, "total": total,
-                       "link": r.group_link(panel.query, by, value.value)})
+        rest = [max(a - b, 0) for a, b in zip(rest, values, strict=False)]  # (a timed-out total: the note says so)
+        series.append(
+            {
+                "label": str(r.shown_value(by, value.value)),
+                "values": values,
+                "total": total,
+                "link": r.group_link(panel.query, by, value.value),
+            }
+        )
     if any(rest):
-        series.append({"label": "other", "rest": True, "values": rest, "total": sum(rest),
-                       "link": r.link(both(panel.query, " AND ".join(f"NOT {term(by, _text(s.value))}"
-                                                                     for s in found.facets[by].values)))})
-    return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width,
-            "total": found.total}
+        series.append(
+            {
+                "label": "other",
+                "rest": True,
+                "values": rest,
+                "total": sum(rest),
+                "link": r.link(
+                    both(panel.query, " AND ".join(f"NOT {term(by, _text(s.value))}" for s in found.facets[by].values))
+                ),
+            }
+        )
+    return {"x": x, "starts": [format_ts(ms) for ms in x], "series": series, "width_ms": width, "total": found.total}
 
 
 def _by(panel: Panel) -> str:
@@ -156,10 +176,11 @@ def _text(value) -> str:
 def top(r: _Reader, panel: Panel) -> dict:
     by = _by(panel)
     found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
-    rows: list[dict[str, Any]] = [{"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)}
-                                  for v in found.facets[by].values]
+    rows: list[dict[str, Any]] = [
+        {"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)} for v in found.facets[by].values
+    ]
     if not r.sees_personal and is_personal(by):
-        rows = masked_facet(by, rows)     # rows that mask alike merged: the order tells nothing
+        rows = masked_facet(by, rows)  # rows that mask alike merged: the order tells nothing
     for row in rows:
         row["share"] = row["count"] / found.total if found.total else None
     listed = sum(row["count"] for row in rows)
@@ -167,24 +188,25 @@ def top(r: _Reader, panel: Panel) -> dict:
 
 
 def percentiles(r: _Reader, panel: Panel) -> dict:
-    counted = from_rollups(r, panel, PERCENTILE_MAX)     # integration.duration: the whole range, from sketches
+    counted = from_rollups(r, panel, PERCENTILE_MAX)  # integration.duration: the whole range, from sketches
     if counted is None:
-        counted = from_value_sketches(r, panel, PERCENTILE_MAX)     # model.MEASURES (payment.amount)
+        counted = from_value_sketches(r, panel, PERCENTILE_MAX)  # model.MEASURES (payment.amount)
     if counted is not None:
         return counted
     total = r.search(panel.query).total
     query = both(panel.query, f"{panel.field}:*")
-    request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms,
-                            now_ms=r.window.now_ms)
+    request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms, now_ms=r.window.now_ms)
     events = control.sample(r.store, request, r.scope, PERCENTILE_MAX) if total else []
     if len(events) >= PERCENTILE_MAX:
-        r.note(f"percentiles over the newest {len(events):,} events with {panel.field} (the range holds more: "
-               f"{total:,} events in all)")
+        r.note(
+            f"percentiles over the newest {len(events):,} events with {panel.field} (the range holds more: "
+            f"{total:,} events in all)"
+        )
     groups: dict = {}
     overall: list[float] = []
-    by = panel.by or ""                  # (no `by`: no groups, only the overall figures)
-    field = panel.field or ""            # (definitions.py requires it of a percentiles panel)
-    folded = panel.field in FOLDS and by == MEASURES[panel.field][0]    # routes, as the rollups group them
+    by = panel.by or ""  # (no `by`: no groups, only the overall figures)
+    field = panel.field or ""  # (definitions.py requires it of a percentiles panel)
+    folded = panel.field in FOLDS and by == MEASURES[panel.field][0]  # routes, as the rollups group them
     if folded:
         r.note(ROUTE_NOTE.format(by=by))
     for event in events:
@@ -199,17 +221,28 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
 
     def figures(values: list[float]) -> dict:
         ordered = sorted(values)
-        return {"count": len(ordered), "values": [percentile(ordered, p) for p in panel.percentiles],
-                "max": ordered[-1] if ordered else None}
+        return {
+            "count": len(ordered),
+            "values": [percentile(ordered, p) for p in panel.percentiles],
+            "max": ordered[-1] if ordered else None,
+        }
 
     rows = []
     for key, values in groups.items():
         link = None if folded and "*" in key else r.group_link(query, by, key)
         rows.append({"value": r.shown_value(by, key), "link": link, **figures(values)})
     rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
-    return {"percentiles": list(panel.percentiles), "overall": figures(overall), "rows": rows[:panel.limit],
-            "groups": len(rows), "read": len(events), "total": total, "field": panel.field, "by": panel.by,
-            "exact": len(events) < PERCENTILE_MAX}
+    return {
+        "percentiles": list(panel.percentiles),
+        "overall": figures(overall),
+        "rows": rows[: panel.limit],
+        "groups": len(rows),
+        "read": len(events),
+        "total": total,
+        "field": panel.field,
+        "by": panel.by,
+        "exact": len(events) < PERCENTILE_MAX,
+    }
 
 
 def _recent(r: _Reader, panel: Panel) -> _Reader:
@@ -226,7 +259,7 @@ def _recent(r: _Reader, panel: Panel) -> _Reader:
 
 def status(r: _Reader, panel: Panel) -> dict:
     by = _by(panel)
-    status_field = panel.status_field or ""       # (definitions.py requires it of a status panel)
+    status_field = panel.status_field or ""  # (definitions.py requires it of a status panel)
     failure = panel.failure_query or FAILURE_QUERY
     found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
     listed = found.facets[by].values
@@ -234,14 +267,14 @@ def status(r: _Reader, panel: Panel) -> dict:
     counts = {_text(v.value): v.count for v in listed}
     failed: dict = {}
     range_failed: dict | None = None
-    if listed:   # facets among the listed values (failures; with `recent`, all too): exact counts for each
+    if listed:  # facets among the listed values (failures; with `recent`, all too): exact counts for each
         among = " OR ".join(term(by, _text(v.value)) for v in listed)
         if judge is not r:
             counted = judge.search(both(panel.query, among), facets=(by,), facet_size=len(listed))
             counts = {_text(f.value): f.count for f in counted.facets[by].values}
         counted = judge.search(both(both(panel.query, failure), among), facets=(by,), facet_size=len(listed))
         failed = {_text(f.value): f.count for f in counted.facets[by].values}
-        if judge is not r:   # and the range's failures, shown beside the recent ones
+        if judge is not r:  # and the range's failures, shown beside the recent ones
             counted = r.search(both(both(panel.query, failure), among), facets=(by,), facet_size=len(listed))
             range_failed = {_text(f.value): f.count for f in counted.facets[by].values}
     cells = []
@@ -251,21 +284,51 @@ def status(r: _Reader, panel: Panel) -> dict:
         newest = r.search(narrowed, size=1, total_bound=0).hits
         latest = get_path(newest[0], status_field) if newest else None
         share = failures / count if count else None
-        state = "quiet" if share is None else "failing" if share >= FAILING_SHARE \
-            else "degraded" if share >= DEGRADED_SHARE else "ok"
+        state = (
+            "quiet"
+            if share is None
+            else "failing"
+            if share >= FAILING_SHARE
+            else "degraded"
+            if share >= DEGRADED_SHARE
+            else "ok"
+        )
         linked = judge.group_link(panel.query, by, v.value)
-        cells.append({"value": r.shown_value(by, v.value), "count": count, "failures": failures,
-                      "share": share, "state": state, "range_count": v.count,
-                      "range_failures": failures if range_failed is None else range_failed.get(_text(v.value), 0),
-                      "latest": r.shown_value(status_field, latest),
-                      "latest_at": newest[0].get("@timestamp") if newest else None,
-                      "link": linked, "failure_link": None if not linked else judge.link(both(narrowed, failure))})
+        cells.append(
+            {
+                "value": r.shown_value(by, v.value),
+                "count": count,
+                "failures": failures,
+                "share": share,
+                "state": state,
+                "range_count": v.count,
+                "range_failures": failures if range_failed is None else range_failed.get(_text(v.value), 0),
+                "latest": r.shown_value(status_field, latest),
+                "latest_at": newest[0].get("@timestamp") if newest else None,
+                "link": linked,
+                "failure_link": None if not linked else judge.link(both(narrowed, failure)),
+            }
+        )
     order = {"failing": 0, "degraded": 1, "ok": 2, "quiet": 3}
     cells.sort(key=lambda c: (order[c["state"]], -(c["share"] or 0), str(c["value"])))
-    recent = None if judge is r else {"ms": panel.recent_ms, "text": control.duration_text(panel.recent_ms),
-                                      "start": format_ts(judge.window.start_ms), "start_ms": judge.window.start_ms}
-    return {"cells": cells, "total": found.total, "field": by, "status_field": panel.status_field,
-            "failure_query": failure, "recent": recent}
+    recent = (
+        None
+        if judge is r
+        else {
+            "ms": panel.recent_ms,
+            "text": control.duration_text(panel.recent_ms),
+            "start": format_ts(judge.window.start_ms),
+            "start_ms": judge.window.start_ms,
+        }
+    )
+    return {
+        "cells": cells,
+        "total": found.total,
+        "field": by,
+        "status_field": panel.status_field,
+        "failure_query": failure,
+        "recent": recent,
+    }
 
 
 def events(r: _Reader, panel: Panel) -> dict:
@@ -275,17 +338,32 @@ def events(r: _Reader, panel: Panel) -> dict:
     return {"columns": list(panel.columns), "rows": rows, "total": found.total}
 
 
-KIND_DATA = {"number": number, "timeseries": timeseries, "stacked": stacked, "top": top,
-             "percentiles": percentiles, "status": status, "events": events}
+KIND_DATA = {
+    "number": number,
+    "timeseries": timeseries,
+    "stacked": stacked,
+    "top": top,
+    "percentiles": percentiles,
+    "status": status,
+    "events": events,
+}
 
 
 def panel_data(store, scope: Scope, window: Window, panel: Panel, *, sees_personal: bool) -> dict:
     """One panel's figures; a query the store refuses or a store that cannot answer is the
     panel's `error` (the other panels still show)."""
     r = _Reader(store, scope, window, sees_personal)
-    out: dict[str, Any] = {"id": panel.id, "title": panel.title, "kind": panel.kind, "description": panel.description,
-           "width": panel.width, "unit": panel.unit, "query": panel.query, "link": r.link(panel.query),
-           "error": None}
+    out: dict[str, Any] = {
+        "id": panel.id,
+        "title": panel.title,
+        "kind": panel.kind,
+        "description": panel.description,
+        "width": panel.width,
+        "unit": panel.unit,
+        "query": panel.query,
+        "link": r.link(panel.query),
+        "error": None,
+    }
     try:
         out["data"] = KIND_DATA[panel.kind](r, panel)
     except QueryError as exc:
@@ -297,10 +375,20 @@ def panel_data(store, scope: Scope, window: Window, panel: Panel, *, sees_person
 
 
 def dashboard_data(store, scope: Scope, window: Window, dashboard: Dashboard, *, sees_personal: bool) -> dict:
-    return {"id": dashboard.id, "title": dashboard.title, "description": dashboard.description,
-            "range": {"from": window.raw_from, "to": window.raw_to or "now", "start": format_ts(window.start_ms),
-                      "end": format_ts(window.end_ms), "start_ms": window.start_ms, "end_ms": window.end_ms},
-            "panels": [panel_data(store, scope, window, p, sees_personal=sees_personal) for p in dashboard.panels]}
+    return {
+        "id": dashboard.id,
+        "title": dashboard.title,
+        "description": dashboard.description,
+        "range": {
+            "from": window.raw_from,
+            "to": window.raw_to or "now",
+            "start": format_ts(window.start_ms),
+            "end": format_ts(window.end_ms),
+            "start_ms": window.start_ms,
+            "end_ms": window.end_ms,
+        },
+        "panels": [panel_data(store, scope, window, p, sees_personal=sees_personal) for p in dashboard.panels],
+    }
 
 
 def window_for(dashboard: Dashboard, args, now_ms: int | None = None) -> Window:

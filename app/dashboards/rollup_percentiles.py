@@ -16,6 +16,7 @@ ones, each answered by its sketch bucket: within sketch.RELATIVE_ACCURACY (1 %) 
 value. Before answering, the sketches' call count is checked against the store's exact count of
 the panel's events with a duration; if they differ (rollups lost for a batch and not rebuilt, an
 integration event without a provider) the rollups are not used."""
+
 from __future__ import annotations
 
 import math
@@ -56,7 +57,7 @@ def eligible(panel) -> tuple[bool, set[str] | None]:
         return False, None
     try:
         node = parse(panel.query)
-    except Exception:    # noqa: BLE001 (validated already; a query that no longer parses is read as before)
+    except Exception:  # noqa: BLE001 (validated already; a query that no longer parses is read as before)
         return False, None
     items = node.items if isinstance(node, And) else (node,)
     component, allowed = False, None
@@ -92,8 +93,10 @@ def agreeing(r, query: str, by_group: dict) -> dict[int, int] | None:
     the caller then reads events."""
     overall = sketch.merge(*by_group.values())
     if sketch.count(overall) != r.search(query).total:
-        r.note("the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
-               "percentiles read from events instead")
+        r.note(
+            "the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
+            "percentiles read from events instead"
+        )
         return None
     return overall
 
@@ -119,8 +122,9 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
     try:
         # one step over the whole range (a multiple of a day, so day rows serve its whole days):
         # the sketches summed in SQL, one row per provider
-        rows = rollups.providers(inner_start, inner_end, -(-inner_end // DAY_MS) * DAY_MS,
-                                 sorted(allowed) if allowed is not None else None)
+        rows = rollups.providers(
+            inner_start, inner_end, -(-inner_end // DAY_MS) * DAY_MS, sorted(allowed) if allowed is not None else None
+        )
         edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
     except (StoreError, ValueError):
         return None
@@ -144,21 +148,41 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
     total = r.search(panel.query).total
 
     def figures(buckets: dict[int, int]) -> dict:
-        return {"count": sketch.count(buckets), "values": [nearest_rank(buckets, p) for p in panel.percentiles],
-                "max": sketch.value(max(buckets)) if buckets else None}
+        return {
+            "count": sketch.count(buckets),
+            "values": [nearest_rank(buckets, p) for p in panel.percentiles],
+            "max": sketch.value(max(buckets)) if buckets else None,
+        }
 
     rows_out = []
     if panel.by:
         for provider, buckets in by_provider.items():
             if sketch.count(buckets):
-                rows_out.append({"value": r.shown_value(PROVIDER, provider),
-                                 "link": r.group_link(query, PROVIDER, provider), **figures(buckets)})
+                rows_out.append(
+                    {
+                        "value": r.shown_value(PROVIDER, provider),
+                        "link": r.group_link(query, PROVIDER, provider),
+                        **figures(buckets),
+                    }
+                )
         rows_out.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
-    r.note(f"percentiles over all {counted:,} calls of the range, from the per-minute rollups' latency sketches: "
-           f"each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value")
-    return {"percentiles": list(panel.percentiles), "overall": figures(overall), "rows": rows_out[:panel.limit],
-            "groups": len(rows_out), "read": counted, "total": total, "field": panel.field, "by": panel.by,
-            "exact": True, "source": "rollups", "relative_accuracy": sketch.RELATIVE_ACCURACY}
+    r.note(
+        f"percentiles over all {counted:,} calls of the range, from the per-minute rollups' latency sketches: "
+        f"each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value"
+    )
+    return {
+        "percentiles": list(panel.percentiles),
+        "overall": figures(overall),
+        "rows": rows_out[: panel.limit],
+        "groups": len(rows_out),
+        "read": counted,
+        "total": total,
+        "field": panel.field,
+        "by": panel.by,
+        "exact": True,
+        "source": "rollups",
+        "relative_accuracy": sketch.RELATIVE_ACCURACY,
+    }
 
 
 __all__ = ["eligible", "from_rollups", "nearest_rank"]

@@ -16,6 +16,7 @@ sketch bucket answers it (within sketch.RELATIVE_ACCURACY, 1 %). The sketches' c
 against the store's exact count of the panel's events with the field; when they differ (rollups
 kept before the sketches existed and not rebuilt, a negative or non-numeric value, which the
 sketches leave out) the rollups are not used."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def eligible(panel) -> dict[str, set[str]] | None:
         return None
     try:
         node = parse(panel.query) if panel.query else None
-    except Exception:    # noqa: BLE001 (validated already; a query that no longer parses is read as before)
+    except Exception:  # noqa: BLE001 (validated already; a query that no longer parses is read as before)
         return None
     items = () if node is None else node.items if isinstance(node, And) else (node,)
     where: dict[str, set[str]] = {}
@@ -67,8 +68,11 @@ def eligible(panel) -> dict[str, set[str]] | None:
 
 
 def _figures(panel, buckets: dict[int, int]) -> dict:
-    return {"count": sketch.count(buckets), "values": [nearest_rank(buckets, p) for p in panel.percentiles],
-            "max": sketch.value(max(buckets)) if buckets else None}
+    return {
+        "count": sketch.count(buckets),
+        "values": [nearest_rank(buckets, p) for p in panel.percentiles],
+        "max": sketch.value(max(buckets)) if buckets else None,
+    }
 
 
 def from_value_sketches(r, panel, max_edge: int) -> dict | None:
@@ -93,7 +97,7 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     for event in before + after:
         value = get_path(event, panel.field)
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-            continue      # (left out of the sketches too: the count check below then refuses them)
+            continue  # (left out of the sketches too: the count check below then refuses them)
         key = get_path(event, group)
         buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(panel.field, key), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
@@ -107,15 +111,32 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     if panel.by:
         for value, buckets in by_group.items():
             if value is not None and sketch.count(buckets):
-                folded = panel.field in FOLDS and "*" in value     # (a route's link: its paths have no one term)
-                rows.append({"value": r.shown_value(group, value),
-                             "link": None if folded else r.group_link(query, group, value), **_figures(panel, buckets)})
+                folded = panel.field in FOLDS and "*" in value  # (a route's link: its paths have no one term)
+                rows.append(
+                    {
+                        "value": r.shown_value(group, value),
+                        "link": None if folded else r.group_link(query, group, value),
+                        **_figures(panel, buckets),
+                    }
+                )
         rows.sort(key=lambda row: (-(row["values"][-1] or 0), str(row["value"])))
-    r.note(f"percentiles over all {counted:,} events of the range with {panel.field}, from the per-minute rollups' "
-           f"sketches: each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value")
-    return {"percentiles": list(panel.percentiles), "overall": _figures(panel, overall), "rows": rows[:panel.limit],
-            "groups": len(rows), "read": counted, "total": r.search(panel.query).total, "field": panel.field,
-            "by": panel.by, "exact": True, "source": "rollups", "relative_accuracy": sketch.RELATIVE_ACCURACY}
+    r.note(
+        f"percentiles over all {counted:,} events of the range with {panel.field}, from the per-minute rollups' "
+        f"sketches: each within {sketch.RELATIVE_ACCURACY * 100:g} % of the exact value"
+    )
+    return {
+        "percentiles": list(panel.percentiles),
+        "overall": _figures(panel, overall),
+        "rows": rows[: panel.limit],
+        "groups": len(rows),
+        "read": counted,
+        "total": r.search(panel.query).total,
+        "field": panel.field,
+        "by": panel.by,
+        "exact": True,
+        "source": "rollups",
+        "relative_accuracy": sketch.RELATIVE_ACCURACY,
+    }
 
 
 __all__ = ["ROUTE_NOTE", "eligible", "from_value_sketches"]

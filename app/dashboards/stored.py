@@ -16,6 +16,7 @@ their own dashboards; an administrator may also delete anyone's; ids never colli
 shipped dashboard's (those are read-only: "copy to my dashboards" starts a new one from their
 text). Each change is recorded through `record(action, message, target=, changes=)` — the web
 layer passes app/audit.py's record, so changes land in the event store as admin actions."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -26,8 +27,8 @@ from .definitions import ID_PATTERN, Dashboard, DashboardError, validate_dashboa
 from .yamltext import read_yaml
 
 PERMISSION = "build_dashboards"
-RESERVED = {"new"}         # /dashboards/new is the form
-AUDIT_KEEP = 4000          # characters of a dashboard's YAML written into its audit event
+RESERVED = {"new"}  # /dashboards/new is the form
+AUDIT_KEEP = 4000  # characters of a dashboard's YAML written into its audit event
 
 
 class NotAllowed(Exception):
@@ -44,8 +45,7 @@ def _actor(user) -> tuple[int, str, str]:
 
 
 class StoredDashboards:
-    def __init__(self, meta, shipped_ids: Callable[[], Iterable[str]],
-                 record: Callable[..., None] | None = None):
+    def __init__(self, meta, shipped_ids: Callable[[], Iterable[str]], record: Callable[..., None] | None = None):
         self.rows = DashboardRows(meta)
         self.shipped_ids = shipped_ids
         self.record = record or (lambda *a, **k: None)
@@ -58,9 +58,10 @@ class StoredDashboards:
         found, errors = [], []
         shipped = set(self.shipped_ids())
         for row in self.rows.all():
-            if row.id in shipped:    # a file shipped later with a stored dashboard's id: the file wins
-                errors.append(DashboardError("a shipped dashboard now has this id; copy it under another id",
-                                             "id", file=row.id))
+            if row.id in shipped:  # a file shipped later with a stored dashboard's id: the file wins
+                errors.append(
+                    DashboardError("a shipped dashboard now has this id; copy it under another id", "id", file=row.id)
+                )
                 continue
             try:
                 found.append(self._parse(row.id, row.yaml_text, owner=row.owner_name))
@@ -84,11 +85,15 @@ class StoredDashboards:
         """The dashboard `text` defines under `dashboard_id`, validated like a file (not stored);
         DashboardError names the id as the file, the panel and the field."""
         if not isinstance(dashboard_id, str) or not ID_PATTERN.match(dashboard_id):
-            raise DashboardError("an id is required: lower-case letters, digits, '_' or '-' (at most 80), "
-                                 "starting with a letter or digit", "id", file=str(dashboard_id)[:80] or None)
+            raise DashboardError(
+                "an id is required: lower-case letters, digits, '_' or '-' (at most 80), starting with a letter or digit",
+                "id",
+                file=str(dashboard_id)[:80] or None,
+            )
         if dashboard_id in RESERVED:
-            raise DashboardError(f"{dashboard_id!r} names a page of the back office: choose another", "id",
-                                 file=dashboard_id)
+            raise DashboardError(
+                f"{dashboard_id!r} names a page of the back office: choose another", "id", file=dashboard_id
+            )
         return self._parse(dashboard_id, text)
 
     @staticmethod
@@ -117,9 +122,12 @@ class StoredDashboards:
             self.rows.add(dashboard_id, owner_id, owner, board.title, text)
         except Taken:
             raise NotAllowed(409, f"a dashboard with id {dashboard_id!r} exists already: choose another") from None
-        self.record("dashboard_created", f"{owner} created dashboard {dashboard_id} ({board.title})",
-                    target={"type": "dashboard", "id": dashboard_id, "name": board.title},
-                    changes=[{"field": "yaml", "old": None, "new": text[:AUDIT_KEEP]}])
+        self.record(
+            "dashboard_created",
+            f"{owner} created dashboard {dashboard_id} ({board.title})",
+            target={"type": "dashboard", "id": dashboard_id, "name": board.title},
+            changes=[{"field": "yaml", "old": None, "new": text[:AUDIT_KEEP]}],
+        )
         return Dashboard(**{**board.__dict__, "owner": owner})
 
     def _own(self, user, dashboard_id: str) -> StoredDashboard:
@@ -139,20 +147,27 @@ class StoredDashboards:
         if self.rows.change(dashboard_id, board.title, text) is None:
             raise NotAllowed(404, f"dashboard {dashboard_id!r} was deleted meanwhile")
         if text != row.yaml_text:
-            self.record("dashboard_changed", f"{user.username} changed dashboard {dashboard_id} ({board.title})",
-                        target={"type": "dashboard", "id": dashboard_id, "name": board.title},
-                        changes=[{"field": "yaml", "old": row.yaml_text[:AUDIT_KEEP], "new": text[:AUDIT_KEEP]}])
+            self.record(
+                "dashboard_changed",
+                f"{user.username} changed dashboard {dashboard_id} ({board.title})",
+                target={"type": "dashboard", "id": dashboard_id, "name": board.title},
+                changes=[{"field": "yaml", "old": row.yaml_text[:AUDIT_KEEP], "new": text[:AUDIT_KEEP]}],
+            )
         return Dashboard(**{**board.__dict__, "owner": row.owner_name})
 
     def delete(self, user, dashboard_id: str) -> None:
         self._may_build(user)
         row = self._own(user, dashboard_id)
         if row.owner_id != user.id and user.role != "administrator":
-            raise NotAllowed(403, f"dashboard {dashboard_id!r} is {row.owner_name}'s: only its owner "
-                                  "(or an administrator) deletes it")
+            raise NotAllowed(
+                403, f"dashboard {dashboard_id!r} is {row.owner_name}'s: only its owner (or an administrator) deletes it"
+            )
         if not self.rows.remove(dashboard_id):
             raise NotAllowed(404, f"dashboard {dashboard_id!r} was deleted meanwhile")
-        self.record("dashboard_deleted", f"{user.username} deleted dashboard {dashboard_id} ({row.title})"
-                    + (f", made by {row.owner_name}" if row.owner_id != user.id else ""),
-                    target={"type": "dashboard", "id": dashboard_id, "name": row.title},
-                    changes=[{"field": "yaml", "old": row.yaml_text[:AUDIT_KEEP], "new": None}])
+        self.record(
+            "dashboard_deleted",
+            f"{user.username} deleted dashboard {dashboard_id} ({row.title})"
+            + (f", made by {row.owner_name}" if row.owner_id != user.id else ""),
+            target={"type": "dashboard", "id": dashboard_id, "name": row.title},
+            changes=[{"field": "yaml", "old": row.yaml_text[:AUDIT_KEEP], "new": None}],
+        )

@@ -8,15 +8,16 @@ Refused before anything is built: text over MAX_TEXT characters, nesting deeper 
 more than MAX_NODES nodes, and aliases (`*name`: an "anchors and aliases" bomb builds a structure
 whose printed form is exponential, and no dashboard needs one). The event stream is read by
 PyYAML's parser, which is not recursive, so a deeply nested text cannot exhaust the stack."""
+
 from __future__ import annotations
 
 import yaml
 
 from .definitions import DashboardError
 
-MAX_TEXT = 65_536        # characters: the largest shipped dashboard is about 3 KB
-MAX_DEPTH = 12           # a dashboard is at most dashboard > panels > panel > series > item
-MAX_NODES = 5_000        # scalars, sequences and mappings
+MAX_TEXT = 65_536  # characters: the largest shipped dashboard is about 3 KB
+MAX_DEPTH = 12  # a dashboard is at most dashboard > panels > panel > series > item
+MAX_NODES = 5_000  # scalars, sequences and mappings
 
 
 def _where(mark) -> str:
@@ -25,8 +26,9 @@ def _where(mark) -> str:
 
 def _error(message: str, file: str | None, mark=None) -> DashboardError:
     where = _where(mark)
-    return DashboardError(f"{message}" + (f" ({where})" if where else ""), file=file,
-                          position=mark.index if mark is not None else None)
+    return DashboardError(
+        f"{message}" + (f" ({where})" if where else ""), file=file, position=mark.index if mark is not None else None
+    )
 
 
 def read_yaml(text: str, file: str | None = None):
@@ -61,5 +63,8 @@ def read_yaml(text: str, file: str | None = None):
         mark = getattr(exc, "problem_mark", None)
         where = _where(mark)
         problem = getattr(exc, "problem", None) or exc
-        raise DashboardError("not valid YAML" + (f" ({where})" if where else "") + f": {problem}",
-                             file=file, position=mark.index if mark is not None else None) from None
+        raise DashboardError(
+            "not valid YAML" + (f" ({where})" if where else "") + f": {problem}",
+            file=file,
+            position=mark.index if mark is not None else None,
+        ) from None

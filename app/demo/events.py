@@ -25,10 +25,10 @@ _LETTER = {h: "abcdef"[int(h, 16) % 6] for h in "0123456789abcdef"}
 class Player:
     __slots__ = ("bal", "card", "cur", "email", "game", "id", "ip", "limit", "name", "pay", "phone", "stake", "ua")
     bal: float
-    card: str | None                    # None: a payment provider without cards
+    card: str | None  # None: a payment provider without cards
     cur: str
     email: str
-    game: int                           # an index into catalog.GAME_PROVIDERS
+    game: int  # an index into catalog.GAME_PROVIDERS
     id: str
     ip: str
     limit: float
@@ -39,18 +39,19 @@ class Player:
     ua: str
 
 
-Employee = tuple[str, str, Any, str]    # id, name, roles, back-office session id
+Employee = tuple[str, str, Any, str]  # id, name, roles, back-office session id
 
 
 class SimState:
     """The state the simulator's mixins share, set by `generator._Sim.__init__` (declared here, once,
     for the type checker and the reader)."""
+
     rng: random.Random
-    r: Callable[[], float]                  # rng.random
-    push: Callable[[int, Any], None]        # (ts, event or task) onto the time-ordered heap
-    S: int                                  # the window, epoch ms
+    r: Callable[[], float]  # rng.random
+    push: Callable[[int, Any], None]  # (ts, event or task) onto the time-ordered heap
+    S: int  # the window, epoch ms
     E: int
-    n: int                                  # the id counter, scrambled by the salts
+    n: int  # the id counter, scrambled by the salts
     salt48: int
     salt128: int
     hosts: dict[str, list[str]]
@@ -60,7 +61,7 @@ class SimState:
     payers: list[Employee]
     admins: list[Employee]
     security: Employee
-    out_prov: str | None                    # the provider outage incidents() planned: provider, start, end
+    out_prov: str | None  # the provider outage incidents() planned: provider, start, end
     out_s: int
     out_e: int
 
@@ -85,19 +86,45 @@ class EventBuilders(SimState):
         return f"{h[:8]}-{_LETTER[h[8]]}{h[9:12]}-4{h[13:16]}-a{h[17:20]}-{_LETTER[h[20]]}{h[21:]}"
 
     # event builders ----------------------------------------------------------------------------
-    def api(self, ts, method, path, status, ms, actor, ip, sid=None, cid=None, ua=None, svc="api-gateway",
-            tx=None, classified=True):
+    def api(
+        self,
+        ts,
+        method,
+        path,
+        status,
+        ms,
+        actor,
+        ip,
+        sid=None,
+        cid=None,
+        ua=None,
+        svc="api-gateway",
+        tx=None,
+        classified=True,
+    ):
         """Push an API request event at `ts` (or just return it when `ts` is None)."""
         self.n = n = self.n + 1  # hx() inlined for the request id: this is the hottest builder
         ok = status < 400
-        ev = {"@timestamp": "", "message": f"{method} {path} {status} {ms} ms",
-              "log": {"level": "info" if ok else "warning" if status < 500 else "error"},
-              "event": {"component": "api", "type": "api_request", "action": "http_request",
-                        "outcome": "success" if ok else "failure"},
-              "service": {"name": svc},
-              "http": {"request": {"method": method, "id": f"req-{((n * _K48) ^ self.salt48) & _M48:012x}"},
-                       "response": {"status_code": status}, "duration": ms},
-              "url": {"path": path}, "source": {"ip": ip}, "actor": actor}
+        ev = {
+            "@timestamp": "",
+            "message": f"{method} {path} {status} {ms} ms",
+            "log": {"level": "info" if ok else "warning" if status < 500 else "error"},
+            "event": {
+                "component": "api",
+                "type": "api_request",
+                "action": "http_request",
+                "outcome": "success" if ok else "failure",
+            },
+            "service": {"name": svc},
+            "http": {
+                "request": {"method": method, "id": f"req-{((n * _K48) ^ self.salt48) & _M48:012x}"},
+                "response": {"status_code": status},
+                "duration": ms,
+            },
+            "url": {"path": path},
+            "source": {"ip": ip},
+            "actor": actor,
+        }
         if not classified:
             del ev["event"]
         if ua:
@@ -112,17 +139,45 @@ class EventBuilders(SimState):
             return ev
         self.push(ts, ev)
 
-    def integ(self, ts, prov, kind, endpoint, direction, status, ms, svc, actor, sid=None, cid=None, extra=None,
-              level=None, msg=None):
+    def integ(
+        self,
+        ts,
+        prov,
+        kind,
+        endpoint,
+        direction,
+        status,
+        ms,
+        svc,
+        actor,
+        sid=None,
+        cid=None,
+        extra=None,
+        level=None,
+        msg=None,
+    ):
         ok = status == "ok"
-        ev = {"@timestamp": "", "message": msg or f"{prov} {endpoint} {direction}: {status} in {ms} ms",
-              "log": {"level": level or ("info" if ok else "error" if status == "timeout" else "warning")},
-              "event": {"component": "integration", "type": "provider_request", "action": "provider_request",
-                        "outcome": "success" if ok else "failure"},
-              "service": {"name": svc},
-              "integration": {"provider": prov, "kind": kind, "endpoint": endpoint, "direction": direction,
-                              "status": status, "duration": ms},
-              "actor": actor}
+        ev = {
+            "@timestamp": "",
+            "message": msg or f"{prov} {endpoint} {direction}: {status} in {ms} ms",
+            "log": {"level": level or ("info" if ok else "error" if status == "timeout" else "warning")},
+            "event": {
+                "component": "integration",
+                "type": "provider_request",
+                "action": "provider_request",
+                "outcome": "success" if ok else "failure",
+            },
+            "service": {"name": svc},
+            "integration": {
+                "provider": prov,
+                "kind": kind,
+                "endpoint": endpoint,
+                "direction": direction,
+                "status": status,
+                "duration": ms,
+            },
+            "actor": actor,
+        }
         self._push_story(ts, ev, sid, cid, extra)
 
     def _push_story(self, ts, ev, sid, cid, extra) -> None:
@@ -136,16 +191,24 @@ class EventBuilders(SimState):
         self.push(ts, ev)
 
     def ua(self, ts, typ, action, ok, level, svc, msg, p, ip, sid, cid, extra=None, full=False):
-        ev = {"@timestamp": "", "message": msg, "log": {"level": level},
-              "event": {"component": "user_activity", "type": typ, "action": action,
-                        "outcome": "success" if ok else "failure"},
-              "service": {"name": svc},
-              "actor": {"type": "player", "id": p.id, "name": p.name, "email": p.email, "ip": ip} if full
-              else {"type": "player", "id": p.id, "ip": ip}}
+        ev = {
+            "@timestamp": "",
+            "message": msg,
+            "log": {"level": level},
+            "event": {
+                "component": "user_activity",
+                "type": typ,
+                "action": action,
+                "outcome": "success" if ok else "failure",
+            },
+            "service": {"name": svc},
+            "actor": {"type": "player", "id": p.id, "name": p.name, "email": p.email, "ip": ip}
+            if full
+            else {"type": "player", "id": p.id, "ip": ip},
+        }
         self._push_story(ts, ev, sid, cid, extra)
 
-    def err(self, ts, svc, etype, emsg, trace, code=None, level="error", actor=None, sid=None, cid=None,
-            classified=True):
+    def err(self, ts, svc, etype, emsg, trace, code=None, level="error", actor=None, sid=None, cid=None, classified=True):
         ev: dict[str, Any] = {"@timestamp": "", "message": f"{etype}: {emsg}", "log": {"level": level}}
         if classified:
             ev["event"] = {"component": "error", "type": "system_error", "action": "exception", "outcome": "failure"}
@@ -163,22 +226,30 @@ class EventBuilders(SimState):
         self.push(ts, ev)
 
     def sys(self, ts, typ, action, level, svc, msg, ok=True, extra=None, host=None, version=None):
-        ev = {"@timestamp": "", "message": msg, "log": {"level": level},
-              "event": {"component": "system", "type": typ, "action": action,
-                        "outcome": "success" if ok else "failure"},
-              "service": {"name": svc, "version": version} if version else {"name": svc},
-              "host": {"name": host or self.host(svc)}}
+        ev = {
+            "@timestamp": "",
+            "message": msg,
+            "log": {"level": level},
+            "event": {"component": "system", "type": typ, "action": action, "outcome": "success" if ok else "failure"},
+            "service": {"name": svc, "version": version} if version else {"name": svc},
+            "host": {"name": host or self.host(svc)},
+        }
         if extra:
             ev.update(extra)
         self.push(ts, ev)
 
     def admin(self, ts, emp, typ, action, msg, target, changes=None, cid=None, extra=None, classified=True):
-        ev = {"@timestamp": "", "message": msg, "log": {"level": "info"},
-              "event": {"component": "admin_action", "type": typ, "action": action, "outcome": "success"}
-              if classified else {"action": action, "outcome": "success"},
-              "service": {"name": "backoffice"},
-              "actor": {"type": "employee", "id": emp[0], "name": emp[1], "roles": list(emp[2])},
-              "session": {"id": emp[3]}}
+        ev = {
+            "@timestamp": "",
+            "message": msg,
+            "log": {"level": "info"},
+            "event": {"component": "admin_action", "type": typ, "action": action, "outcome": "success"}
+            if classified
+            else {"action": action, "outcome": "success"},
+            "service": {"name": "backoffice"},
+            "actor": {"type": "employee", "id": emp[0], "name": emp[1], "roles": list(emp[2])},
+            "session": {"id": emp[3]},
+        }
         if target:
             ev["target"] = target
         if changes:

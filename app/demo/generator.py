@@ -45,8 +45,32 @@ __all__ = ["generate"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS: list[str] = []  # "SS.mmmZ" for every millisecond of a minute, built on first use
-_HOURLY = (0.55, 0.4, 0.3, 0.25, 0.22, 0.25, 0.35, 0.5, 0.65, 0.75, 0.8, 0.85,  # by UTC hour
-           0.9, 0.9, 0.9, 0.95, 1.05, 1.2, 1.35, 1.5, 1.6, 1.55, 1.3, 0.9)
+_HOURLY = (
+    0.55,
+    0.4,
+    0.3,
+    0.25,
+    0.22,
+    0.25,
+    0.35,
+    0.5,
+    0.65,
+    0.75,
+    0.8,
+    0.85,  # by UTC hour
+    0.9,
+    0.9,
+    0.9,
+    0.95,
+    1.05,
+    1.2,
+    1.35,
+    1.5,
+    1.6,
+    1.55,
+    1.3,
+    0.9,
+)
 _COUNTRIES = tuple(c for c in C.COUNTRIES for _ in range(c[3]))  # weighted: one index picks a country
 
 
@@ -122,7 +146,7 @@ def _run(n_events: int, start: int, end: int, rng: random.Random) -> Iterator[di
             x = min(total, x + (total - x) / (budget - produced) * mean_k * 2.0 * r())
 
 
-class _Sim(DeploysAndIncidents, BackgroundTraffic):    # (and PlayerStories, EventBuilders, SimState)
+class _Sim(DeploysAndIncidents, BackgroundTraffic):  # (and PlayerStories, EventBuilders, SimState)
     """The simulated platform: its state lives here, its behaviour comes from the mixins.
 
     State the mixins share: `r` (rng.random) and `rng`, `push(ts, event_or_task)` onto `heap`, the

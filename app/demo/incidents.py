@@ -22,15 +22,40 @@ _SERVICES = tuple(C.SERVICES)
 class DeploysAndIncidents(PlayerStories):
     def deploy(self, t, svc, old, new, action="deploy") -> None:
         verb = "Rolling back" if action == "rollback" else "Deploying"
-        self.sys(t, "service_lifecycle", action, "warning" if action == "rollback" else "info", svc,
-                 f"{verb} {svc} {old} -> {new}", version=old, extra={
-                     "actor": {"type": "service", "id": "deploy-bot"},
-                     "changes": [{"field": "version", "old": old, "new": new}]})
+        self.sys(
+            t,
+            "service_lifecycle",
+            action,
+            "warning" if action == "rollback" else "info",
+            svc,
+            f"{verb} {svc} {old} -> {new}",
+            version=old,
+            extra={
+                "actor": {"type": "service", "id": "deploy-bot"},
+                "changes": [{"field": "version", "old": old, "new": new}],
+            },
+        )
         for i, host in enumerate(self.hosts[svc]):
-            self.sys(t + 15000 * i + 2000, "service_lifecycle", "stop", "info", svc, f"{host} stopping (SIGTERM)",
-                     host=host, version=old)
-            self.sys(t + 15000 * i + 9000, "service_lifecycle", "start", "info", svc, f"{svc} {new} started on {host}",
-                     host=host, version=new)
+            self.sys(
+                t + 15000 * i + 2000,
+                "service_lifecycle",
+                "stop",
+                "info",
+                svc,
+                f"{host} stopping (SIGTERM)",
+                host=host,
+                version=old,
+            )
+            self.sys(
+                t + 15000 * i + 9000,
+                "service_lifecycle",
+                "start",
+                "info",
+                svc,
+                f"{svc} {new} started on {host}",
+                host=host,
+                version=new,
+            )
 
     def routine_deploys(self, n) -> None:  # working hours, a few a day; versions only move forward
         r, times = self.r, []
@@ -58,11 +83,28 @@ class DeploysAndIncidents(PlayerStories):
         s, dur = E - int(day * 0.45) + int(r() * day / 48), (30 + int(r() * 30)) * MIN
         self.out_prov, self.out_s, self.out_e = prov, s, s + dur
         mon = {"type": "service", "id": "integration-monitor"}
-        self.integ(s + 90_000, prov, kind, "circuit-breaker", "outbound", "circuit_open", 0.0, svc,
-                   {"type": "service", "id": svc}, level="critical",
-                   msg=f"Circuit breaker OPEN for {prov}: 20 consecutive timeouts")
-        self.err(s + 120_000, svc, "ProviderUnavailableError", f"{prov} unavailable: 100% of calls timing out",
-                 C.TIMEOUT_TRACE.format(svc=svc.split("-")[0], provider=prov), "PROVIDER_DOWN", "critical")
+        self.integ(
+            s + 90_000,
+            prov,
+            kind,
+            "circuit-breaker",
+            "outbound",
+            "circuit_open",
+            0.0,
+            svc,
+            {"type": "service", "id": svc},
+            level="critical",
+            msg=f"Circuit breaker OPEN for {prov}: 20 consecutive timeouts",
+        )
+        self.err(
+            s + 120_000,
+            svc,
+            "ProviderUnavailableError",
+            f"{prov} unavailable: 100% of calls timing out",
+            C.TIMEOUT_TRACE.format(svc=svc.split("-")[0], provider=prov),
+            "PROVIDER_DOWN",
+            "critical",
+        )
         for k in range(0, dur, 2 * MIN if scale > 0.5 else 6 * MIN):
             self.integ(s + k + 5000, prov, kind, "GET /health", "outbound", "timeout", 30000.0, svc, dict(mon))
         for _ in range(max(4, int(30 * scale))):
@@ -71,8 +113,19 @@ class DeploysAndIncidents(PlayerStories):
                 self.deposit(tt, p, sid, p.ip, _PAY_OUT.index(prov))
             else:
                 self.game(tt, p, sid, p.ip, 60, provs.index(prov))
-        self.integ(s + dur + 30_000, prov, kind, "GET /health", "outbound", "ok", 85.2, svc, mon, level="notice",
-                   msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED")
+        self.integ(
+            s + dur + 30_000,
+            prov,
+            kind,
+            "GET /health",
+            "outbound",
+            "ok",
+            85.2,
+            svc,
+            mon,
+            level="notice",
+            msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED",
+        )
         # 2. a bad deploy, an error spike in that service, a rollback
         svc, etype, emsg, trace = C.SPIKE_ERROR
         t0, old = E - int(min(span, 2 * DAY) * 0.62), self.versions[svc]
@@ -83,11 +136,30 @@ class DeploysAndIncidents(PlayerStories):
         burst = (12 + int(r() * 10)) * MIN
         for _ in range(max(8, int(60 * scale))):
             tt, p, cid = t0 + MIN + int(r() * burst), self.player(), self.uuid()
-            self.err(tt, svc, etype, emsg, trace, "DB_SCHEMA", "critical" if r() < 0.1 else "error",
-                     actor={"type": "player", "id": p.id}, cid=cid)
+            self.err(
+                tt,
+                svc,
+                etype,
+                emsg,
+                trace,
+                "DB_SCHEMA",
+                "critical" if r() < 0.1 else "error",
+                actor={"type": "player", "id": p.id},
+                cid=cid,
+            )
             if r() < 0.5:
-                self.api(tt - 4, "GET", "/api/v1/players/me/balance", 500, self.ms(5, 50),
-                         {"type": "player", "id": p.id}, p.ip, None, cid, p.ua)
+                self.api(
+                    tt - 4,
+                    "GET",
+                    "/api/v1/players/me/balance",
+                    500,
+                    self.ms(5, 50),
+                    {"type": "player", "id": p.id},
+                    p.ip,
+                    None,
+                    cid,
+                    p.ua,
+                )
         self.deploy(t0 + MIN + burst + 2 * MIN, svc, f"{a}.{int(b) + 1}.0", old, "rollback")
         # 3. brute-force login bursts from one IP
         self.brute_force(E - int(day * 0.22) + int(r() * day / 48), scale, True)
@@ -103,24 +175,72 @@ class DeploysAndIncidents(PlayerStories):
             p, ms, cid = victims[k % len(victims)], self.ms(40, 200), self.uuid()
             tt = t + k * gap + int(r() * gap)
             self.api(tt, "POST", "/api/v1/auth/login", 401, ms, {"type": "anonymous"}, ip, None, cid, C.ATTACKER_UA)
-            self.ua(tt + int(ms), "login", "login_failed", False, "warning", "auth-service",
-                    f"Login failed for {p.email}: invalid password", p, ip, None, cid,
-                    {"user_agent": {"original": C.ATTACKER_UA}}, full=True)
+            self.ua(
+                tt + int(ms),
+                "login",
+                "login_failed",
+                False,
+                "warning",
+                "auth-service",
+                f"Login failed for {p.email}: invalid password",
+                p,
+                ip,
+                None,
+                cid,
+                {"user_agent": {"original": C.ATTACKER_UA}},
+                full=True,
+            )
         t += n * gap + 20_000
         if not takeover:
             for k in range(3):
-                self.api(t + 5000 * k, "POST", "/api/v1/auth/login", 429, 0.8, {"type": "anonymous"}, ip, None, None,
-                         C.ATTACKER_UA)
+                self.api(
+                    t + 5000 * k,
+                    "POST",
+                    "/api/v1/auth/login",
+                    429,
+                    0.8,
+                    {"type": "anonymous"},
+                    ip,
+                    None,
+                    None,
+                    C.ATTACKER_UA,
+                )
             return
         p, sid, sec = victims[-1], "sess-" + self.hx(), self.security
         self.login(t, p, sid, ip, True, C.ATTACKER_UA)  # the account taken over
-        self.api(t + 40_000, "GET", "/api/v1/players/me/transactions", 200, 35.0, {"type": "player", "id": p.id}, ip,
-                 sid, None, C.ATTACKER_UA)
+        self.api(
+            t + 40_000,
+            "GET",
+            "/api/v1/players/me/transactions",
+            200,
+            35.0,
+            {"type": "player", "id": p.id},
+            ip,
+            sid,
+            None,
+            C.ATTACKER_UA,
+        )
         t += 25 * MIN
-        self.admin(t, sec, "profile_change", "account_locked",
-                   f"{sec[0]} locked account {p.id}: suspected account takeover from {ip}",
-                   {"type": "player", "id": p.id, "name": p.name},
-                   [{"field": "status", "old": "active", "new": "locked"}])
-        self.ua(t + 500, "login", "logout", True, "info", "auth-service",
-                f"Session of {p.id} terminated: account locked", p, ip, sid, None,
-                {"labels": {"reason": "account_locked"}})
+        self.admin(
+            t,
+            sec,
+            "profile_change",
+            "account_locked",
+            f"{sec[0]} locked account {p.id}: suspected account takeover from {ip}",
+            {"type": "player", "id": p.id, "name": p.name},
+            [{"field": "status", "old": "active", "new": "locked"}],
+        )
+        self.ua(
+            t + 500,
+            "login",
+            "logout",
+            True,
+            "info",
+            "auth-service",
+            f"Session of {p.id} terminated: account locked",
+            p,
+            ip,
+            sid,
+            None,
+            {"labels": {"reason": "account_locked"}},
+        )

@@ -43,9 +43,9 @@ from .generator import _Sim
 __all__ = ["INCIDENTS", "Trickle", "run"]
 
 INCIDENTS = ("brute_force", "provider_outage", "error_spike")
-FAR = 2 ** 62                    # the simulation's end: never (events are pushed at their own time)
-STORY_ROOM = 60                  # at most this many events in one story (a visit with a game session)
-MAX_CATCH_UP_MS = 10_000         # after a pause (a slow store, a suspended laptop): start again from now
+FAR = 2**62  # the simulation's end: never (events are pushed at their own time)
+STORY_ROOM = 60  # at most this many events in one story (a visit with a game session)
+MAX_CATCH_UP_MS = 10_000  # after a pause (a slow store, a suspended laptop): start again from now
 
 
 def stamp(ts_ms: int) -> str:
@@ -53,8 +53,15 @@ def stamp(ts_ms: int) -> str:
 
 
 class Trickle:
-    def __init__(self, rate: float = 3.0, incident_every_s: float = 240.0, seed: int | None = 42,
-                 start_ms: int | None = None, first_incident_s: float = 60.0, population: int = 200_000):
+    def __init__(
+        self,
+        rate: float = 3.0,
+        incident_every_s: float = 240.0,
+        seed: int | None = 42,
+        start_ms: int | None = None,
+        first_incident_s: float = 60.0,
+        population: int = 200_000,
+    ):
         if rate <= 0:
             raise ValueError("rate: events per second, more than 0")
         self.rate = rate
@@ -62,10 +69,10 @@ class Trickle:
         now = start_ms if start_ms is not None else time.time_ns() // 1_000_000
         # the players and employees of `platlogs demo --events population --seed seed`: the same people go on
         self.sim = _Sim(population, now, FAR, random.Random(seed))
-        self.clock = now                      # stories are started up to here
-        self.credit = 0.0                     # events owed to the rate
+        self.clock = now  # stories are started up to here
+        self.credit = 0.0  # events owed to the rate
         self.next_incident = now + int(first_incident_s * 1000) if self.incident_every_ms else None
-        self.incidents: list[tuple[int, str, str]] = []   # (when, kind, what): what was planted
+        self.incidents: list[tuple[int, str, str]] = []  # (when, kind, what): what was planted
         self._turn = 0
 
     def due(self, now_ms: int) -> list[dict]:
@@ -94,7 +101,7 @@ class Trickle:
         heap, out = self.sim.heap, []
         while heap and heap[0][0] <= now_ms:
             ts, _, item = heapq.heappop(heap)
-            if item.__class__ is not dict:        # a task (a game session): it pushes its next round
+            if item.__class__ is not dict:  # a task (a game session): it pushes its next round
                 wake = next(item, None)
                 if wake is not None:
                     self.sim.push(wake, item)
@@ -126,23 +133,52 @@ class Trickle:
         kind, svc = ("payment", "payment-service") if prov == pay else ("game", "game-service")
         dur = 4 * MIN
         sim.out_prov, sim.out_s, sim.out_e = prov, t, t + dur
-        sim.integ(t + 20_000, prov, kind, "circuit-breaker", "outbound", "circuit_open", 0.0, svc,
-                  {"type": "service", "id": svc}, level="critical",
-                  msg=f"Circuit breaker OPEN for {prov}: 20 consecutive timeouts")
-        sim.err(t + 30_000, svc, "ProviderUnavailableError", f"{prov} unavailable: 100% of calls timing out",
-                C.TIMEOUT_TRACE.format(svc=svc.split("-")[0], provider=prov), "PROVIDER_DOWN", "critical")
+        sim.integ(
+            t + 20_000,
+            prov,
+            kind,
+            "circuit-breaker",
+            "outbound",
+            "circuit_open",
+            0.0,
+            svc,
+            {"type": "service", "id": svc},
+            level="critical",
+            msg=f"Circuit breaker OPEN for {prov}: 20 consecutive timeouts",
+        )
+        sim.err(
+            t + 30_000,
+            svc,
+            "ProviderUnavailableError",
+            f"{prov} unavailable: 100% of calls timing out",
+            C.TIMEOUT_TRACE.format(svc=svc.split("-")[0], provider=prov),
+            "PROVIDER_DOWN",
+            "critical",
+        )
         monitor = {"type": "service", "id": "integration-monitor"}
         for k in range(0, dur, 10_000):
-            sim.integ(t + k + 5000, prov, kind, "GET /health", "outbound", "timeout", 30000.0, svc, dict(monitor),
-                      level="error")
-        for _ in range(8):   # players meet it
+            sim.integ(
+                t + k + 5000, prov, kind, "GET /health", "outbound", "timeout", 30000.0, svc, dict(monitor), level="error"
+            )
+        for _ in range(8):  # players meet it
             p, tt, sid = sim.player(), t + int(r() * dur), "sess-" + sim.hx()
             if kind == "payment":
                 sim.deposit(tt, p, sid, p.ip, [q[0] for q in C.PAYMENT_PROVIDERS].index(prov))
             else:
                 sim.game(tt, p, sid, p.ip, 30, [g[0] for g in C.GAME_PROVIDERS].index(prov))
-        sim.integ(t + dur + 30_000, prov, kind, "GET /health", "outbound", "ok", 85.2, svc, monitor, level="notice",
-                  msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED")
+        sim.integ(
+            t + dur + 30_000,
+            prov,
+            kind,
+            "GET /health",
+            "outbound",
+            "ok",
+            85.2,
+            svc,
+            monitor,
+            level="notice",
+            msg=f"{prov} healthy again after {dur // MIN} min; circuit breaker CLOSED",
+        )
         return f"{prov} failing for {dur // MIN} min"
 
     def _error_spike(self, t: int) -> str:
@@ -150,15 +186,32 @@ class Trickle:
         svc, etype, emsg, trace = C.SPIKE_ERROR
         for _ in range(45):
             tt, p, cid = t + int(r() * 2 * MIN), sim.player(), sim.uuid()
-            sim.err(tt, svc, etype, emsg, trace, "DB_SCHEMA", "critical" if r() < 0.1 else "error",
-                    actor={"type": "player", "id": p.id}, cid=cid)
+            sim.err(
+                tt,
+                svc,
+                etype,
+                emsg,
+                trace,
+                "DB_SCHEMA",
+                "critical" if r() < 0.1 else "error",
+                actor={"type": "player", "id": p.id},
+                cid=cid,
+            )
         return f"error spike in {svc} (45 errors in 2 min)"
 
 
-def run(ingest: Callable[[list[dict]], object], stop: threading.Event, *, rate: float = 3.0,
-        incident_every_s: float = 240.0, tick_s: float = 1.0, seed: int | None = 42, population: int = 200_000,
-        now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-        echo: Callable[[str], None] = lambda line: None) -> int:
+def run(
+    ingest: Callable[[list[dict]], object],
+    stop: threading.Event,
+    *,
+    rate: float = 3.0,
+    incident_every_s: float = 240.0,
+    tick_s: float = 1.0,
+    seed: int | None = 42,
+    population: int = 200_000,
+    now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    echo: Callable[[str], None] = lambda line: None,
+) -> int:
     """Every tick, the events due go to `ingest`, until `stop` is set; returns how many."""
     trickle = Trickle(rate, incident_every_s, seed, start_ms=now_ms(), population=population)
     sent, told = 0, 0
@@ -176,14 +229,26 @@ def run(ingest: Callable[[list[dict]], object], stop: threading.Event, *, rate: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.demo.live", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", "3")),
-                        help="events a second (default 3, or DEMO_RATE)")
-    parser.add_argument("--incident-every", type=float, default=float(os.environ.get("DEMO_INCIDENT_EVERY", "240")),
-                        help="seconds between incidents, 0 for none (default 240, or DEMO_INCIDENT_EVERY)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=float(os.environ.get("DEMO_RATE", "3")),
+        help="events a second (default 3, or DEMO_RATE)",
+    )
+    parser.add_argument(
+        "--incident-every",
+        type=float,
+        default=float(os.environ.get("DEMO_INCIDENT_EVERY", "240")),
+        help="seconds between incidents, 0 for none (default 240, or DEMO_INCIDENT_EVERY)",
+    )
     parser.add_argument("--watch-pid", type=int, default=0, help="stop when this process is gone")
     parser.add_argument("--seed", type=int, default=42, help="the demo's seed (its players and employees)")
-    parser.add_argument("--population", type=int, default=int(os.environ.get("DEMO_EVENTS", "200000")),
-                        help="the demo's --events (its player pool), default DEMO_EVENTS or 200000")
+    parser.add_argument(
+        "--population",
+        type=int,
+        default=int(os.environ.get("DEMO_EVENTS", "200000")),
+        help="the demo's --events (its player pool), default DEMO_EVENTS or 200000",
+    )
     args = parser.parse_args(argv)
 
     import orjson
@@ -195,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if args.watch_pid:
+
         def watch() -> None:
             while not stop.wait(1.0):
                 try:
                     os.kill(args.watch_pid, 0)
                 except ProcessLookupError:
                     stop.set()
+
         threading.Thread(target=watch, daemon=True).start()
 
     def ingest(events: list[dict]) -> None:
@@ -208,11 +275,20 @@ def main(argv: list[str] | None = None) -> int:
         for error in report.errors[:3]:
             print(f"demo traffic: rejected {error}", file=sys.stderr)
 
-    print(f"demo traffic: {args.rate:g} events/s, an incident every {args.incident_every:g} s "
-          f"(DEMO_LIVE=0 turns it off)", flush=True)
+    print(
+        f"demo traffic: {args.rate:g} events/s, an incident every {args.incident_every:g} s (DEMO_LIVE=0 turns it off)",
+        flush=True,
+    )
     try:
-        sent = run(ingest, stop, rate=args.rate, incident_every_s=args.incident_every, seed=args.seed,
-                   population=args.population, echo=lambda line: print(line, flush=True))
+        sent = run(
+            ingest,
+            stop,
+            rate=args.rate,
+            incident_every_s=args.incident_every,
+            seed=args.seed,
+            population=args.population,
+            echo=lambda line: print(line, flush=True),
+        )
     finally:
         services.close()
     print(f"demo traffic: stopped after {sent:,} events", flush=True)

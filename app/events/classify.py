@@ -1,4 +1,5 @@
 """Ordered, data-driven classification of events into a component and a type."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,7 @@ def _matcher(field: str, spec: Any) -> Callable[[Any], bool]:
         return lambda v: v == spec
     if len(spec) != 1:
         raise ValueError(f"condition on {field}: use exactly one of exists, in, prefix, matches, contains")
-    (op, arg), = spec.items()
+    ((op, arg),) = spec.items()
     if op == "exists":
         return lambda v: (v is not _MISSING and v is not None) == bool(arg)
     if op == "in":
@@ -40,7 +41,7 @@ def _matcher(field: str, spec: Any) -> Callable[[Any], bool]:
     if op == "matches":
         pattern = re.compile(arg)
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
-    if op == "contains":   # a list holding the value (ECS event.category: [authentication])
+    if op == "contains":  # a list holding the value (ECS event.category: [authentication])
         return lambda v: isinstance(v, list) and arg in v
     raise ValueError(f"condition on {field}: unknown operator {op!r}")
 

@@ -1,4 +1,5 @@
 """Checking and normalising the value of one known field, by its type in schema.yaml."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -16,8 +17,16 @@ CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
 _UPPER_ASCII = re.compile(r"[A-Z0-9_-]*\Z")  # str.upper() leaves these as they are
-_LEVEL_ALIASES = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "critical",
-                  "information": "info", "informational": "info", "emerg": "emergency", "verbose": "debug"}
+_LEVEL_ALIASES = {
+    "warn": "warning",
+    "err": "error",
+    "fatal": "critical",
+    "crit": "critical",
+    "information": "info",
+    "informational": "info",
+    "emerg": "emergency",
+    "verbose": "debug",
+}
 _MIN_TS_MS = 631152000000  # 1990-01-01: anything older is almost surely a unit mistake
 _MAX_TS_MS = 253402300799999  # 9999-12-31
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,8 +44,15 @@ class EventError(ValueError):
 
 
 def type_name(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 _SHOWN = {"second": "%Y-%m-%d %H:%M:%S UTC", "minute": "%Y-%m-%d %H:%M UTC", "day": "%Y-%m-%d"}
@@ -87,8 +103,7 @@ class Converter:
         if kind == "ip" and type(value) is list and not field.identifier:  # host.ip: [v4, v6, …] (ECS)
             if not value or len(value) > 32:
                 raise EventError("expected an IP address or a list of 1-32 of them", field.name)
-            return [self.convert(field, item) if type(item) is not list else self.convert(field, "[]")
-                    for item in value]
+            return [self.convert(field, item) if type(item) is not list else self.convert(field, "[]") for item in value]
         if kind in ("keyword", "ip"):
             if type(value) in (int, float):
                 value = str(value)
@@ -165,8 +180,11 @@ class Converter:
                     raise EventError(problem, field.name)
                 if isinstance(item, (dict, list)):
                     raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
-                out[key] = item if isinstance(item, str) else (
-                    "" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
+                out[key] = (
+                    item
+                    if isinstance(item, str)
+                    else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
+                )
             return out
         if kind == "changes":
             items = [value] if isinstance(value, dict) else value
@@ -174,7 +192,7 @@ class Converter:
                 raise EventError("expected a list of at most 100 {field, old, new} objects", field.name)
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("field"), str):
-                    raise EventError("each change must be an object with a string \"field\"", field.name)
+                    raise EventError('each change must be an object with a string "field"', field.name)
             return items
         raise AssertionError(kind)
 
@@ -204,8 +222,10 @@ class Converter:
                     if ms is None:
                         ms = parse_text(value, _time.time_ns() // 1_000_000 if now_ms is None else now_ms)
                     if ms is None:
-                        raise EventError(f"not a time: {value[:40]!r} (ISO 8601, epoch seconds/ms/µs/ns, "
-                                         "RFC 3164, Apache or RFC 2822)", name) from None
+                        raise EventError(
+                            f"not a time: {value[:40]!r} (ISO 8601, epoch seconds/ms/µs/ns, RFC 3164, Apache or RFC 2822)",
+                            name,
+                        ) from None
         else:
             raise EventError(f"expected a time (ISO 8601 or an epoch number), got {type_name(value)}", name)
         if ms < _MIN_TS_MS or ms > _MAX_TS_MS:
@@ -228,37 +248,51 @@ class Converter:
 
 class Leaf:
     """A known field in the lookup tree; `plain` fields take any string as it is."""
+
     __slots__ = ("allowed", "canonical", "column", "field", "kind", "numeric", "plain")
 
     def __init__(self, field: Field):
         self.field = field
         self.column = field.column
         self.kind = field.type
-        self.plain = (field.type in ("keyword", "text") and not field.enum
-                      and field.name not in ("log.level", "http.request.method"))
+        self.plain = (
+            field.type in ("keyword", "text") and not field.enum and field.name not in ("log.level", "http.request.method")
+        )
         self.allowed = frozenset(field.enum or ())  # canonical values accepted as they are
         self.numeric = field.type if field.type in ("long", "double") else None
         # strings `convert` returns unchanged, told apart without calling it (no enum on these)
-        self.canonical = None if field.enum else (
-            _CANONICAL_IPV4.match if field.type == "ip" else
-            _UPPER_ASCII.match if field.name == "http.request.method" else None)
+        self.canonical = (
+            None
+            if field.enum
+            else (
+                _CANONICAL_IPV4.match
+                if field.type == "ip"
+                else _UPPER_ASCII.match
+                if field.name == "http.request.method"
+                else None
+            )
+        )
 
     def accepts(self, value: Any) -> bool:
         """Whether the value is already canonical (the common case: no conversion needed):
         True only where `Converter.convert` would return an equal value."""
         kind = type(value)
         if kind is str:
-            return ((self.plain and len(value) <= MAX_KEYWORD_CHARS) or value in self.allowed
-                    or (self.canonical is not None and len(value) <= MAX_KEYWORD_CHARS
-                        and self.canonical(value) is not None))
+            return (
+                (self.plain and len(value) <= MAX_KEYWORD_CHARS)
+                or value in self.allowed
+                or (self.canonical is not None and len(value) <= MAX_KEYWORD_CHARS and self.canonical(value) is not None)
+            )
         if kind is int:
             return bool(self.numeric) and -(2**63) <= value < 2**63
-        if kind is list:   # tags: at most 32 strings of at most 256 characters
-            return (self.kind == "tags" and len(value) <= 32
-                    and all(type(item) is str and len(item) <= 256 for item in value))
-        if kind is dict:   # labels: string values under keys the query language can name
-            return (self.kind == "labels" and all(type(item) is str for item in value.values())
-                    and all(LABEL_KEY.match(key) for key in value))
+        if kind is list:  # tags: at most 32 strings of at most 256 characters
+            return self.kind == "tags" and len(value) <= 32 and all(type(item) is str and len(item) <= 256 for item in value)
+        if kind is dict:  # labels: string values under keys the query language can name
+            return (
+                self.kind == "labels"
+                and all(type(item) is str for item in value.values())
+                and all(LABEL_KEY.match(key) for key in value)
+            )
         return kind is float and self.numeric == "double" and math.isfinite(value)
 
 

@@ -1,5 +1,6 @@
 """Dotted keys (`"actor.id": "p-1"`) nested as objects, as the normaliser's first pass does it;
 and, where a part of the path already holds a value, kept with `_` for their dots instead."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ Two meanings, kept apart on purpose:
   breaker. A declined card or a rejected document is an answer, so it does not count against the
   provider's health (as in the shipped rule alerts/integration-failing-per-provider.yaml).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 
 DEFINITION_FILE = Path(__file__).with_name("failures.yaml")
-_VALUE = re.compile(r"[a-z][a-z0-9_]*\Z")   # a plain value: the query text needs no quoting
+_VALUE = re.compile(r"[a-z][a-z0-9_]*\Z")  # a plain value: the query text needs no quoting
 _LISTS = ("failure_levels", "success_statuses", "integration_failure_statuses")
 
 
@@ -63,8 +64,10 @@ INTEGRATION_FAILURE_STATUSES: tuple[str, ...] = _DEFINITION["integration_failure
 TIMEOUT_STATUS: str = _DEFINITION["timeout_status"]
 
 FAILURE_LEVEL_QUERY = _any("log.level", FAILURE_LEVELS)
-FAILURE_QUERY = (f"event.outcome:failure OR {FAILURE_LEVEL_QUERY} "
-                 f"OR (integration.status:* AND NOT {_any('integration.status', SUCCESS_STATUSES)})")
+FAILURE_QUERY = (
+    f"event.outcome:failure OR {FAILURE_LEVEL_QUERY} "
+    f"OR (integration.status:* AND NOT {_any('integration.status', SUCCESS_STATUSES)})"
+)
 INTEGRATION_FAILURE_QUERY = _any("integration.status", INTEGRATION_FAILURE_STATUSES)
 
 
@@ -76,8 +79,11 @@ def _at(event: dict, section: str, key: str):
 def is_failure(event: dict) -> bool:
     """The event records something that went wrong (FAILURE_QUERY finds the same events)."""
     status = _at(event, "integration", "status")
-    return (_at(event, "event", "outcome") == "failure" or _at(event, "log", "level") in FAILURE_LEVELS
-            or (status is not None and status not in SUCCESS_STATUSES))
+    return (
+        _at(event, "event", "outcome") == "failure"
+        or _at(event, "log", "level") in FAILURE_LEVELS
+        or (status is not None and status not in SUCCESS_STATUSES)
+    )
 
 
 def is_integration_failure(event: dict) -> bool:

@@ -13,6 +13,7 @@ which `{field}` is the event's value of a schema field (empty when absent), `{de
 computed fingerprint, `{type}` error.type and `{message}` the message template. Rules are tried
 in order; the first that matches decides. A mistake is refused at start with the file, the rule
 and the field it is in."""
+
 from __future__ import annotations
 
 import re
@@ -107,8 +108,12 @@ def parse(spec: Any, source: str, fields: set[str] | None) -> list[Rule]:
             except (ValueError, TypeError, re.error) as exc:
                 raise ValueError(f"{where}: when.{name}: {exc}") from None
         pieces = item.get("fingerprint")
-        if not isinstance(pieces, list) or not pieces or len(pieces) > MAX_PARTS \
-                or not all(isinstance(p, str) and p for p in pieces):
+        if (
+            not isinstance(pieces, list)
+            or not pieces
+            or len(pieces) > MAX_PARTS
+            or not all(isinstance(p, str) and p for p in pieces)
+        ):
             raise ValueError(f"{where}: fingerprint: expected a list of 1-{MAX_PARTS} non-empty strings")
         title = item.get("title")
         if title is not None and (not isinstance(title, str) or not title.strip()):
@@ -117,8 +122,10 @@ def parse(spec: Any, source: str, fields: set[str] | None) -> list[Rule]:
             for text in texts:
                 for name in _PLACEHOLDER.findall(text):
                     if name not in SPECIAL and not _known(name, fields, namespaces=False):
-                        raise ValueError(f"{where}: {key}: {{{name}}} is neither a field of the schema nor one of "
-                                         + ", ".join(f"{{{s}}}" for s in SPECIAL))
+                        raise ValueError(
+                            f"{where}: {key}: {{{name}}} is neither a field of the schema nor one of "
+                            + ", ".join(f"{{{s}}}" for s in SPECIAL)
+                        )
         rules.append(Rule(rule_id, tuple(conditions), tuple(pieces), title))
     return rules
 
@@ -148,7 +155,7 @@ class Fingerprinter:
         """Sets event["error"]["fingerprint"] on an error (replacing one the client sent), and
         removes one from anything else."""
         found = fingerprint(event, self.rules)
-        if found is None:   # only errors have one: a client's value on anything else is dropped
+        if found is None:  # only errors have one: a client's value on anything else is dropped
             error = event.get("error")
             if isinstance(error, dict):
                 error.pop("fingerprint", None)

@@ -4,6 +4,7 @@ Hand-written because it is a few lines and sits on the ingest hot path; ids sort
 time as plain strings, so the newest events are also the largest ids. The random part comes
 from the `random` module, which Python reseeds in every forked worker process.
 """
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,17 @@ def _time_part(ms: int) -> str:
 def new_id(now_ms: int | None = None) -> str:
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     r, p = random.getrandbits(80), _PAIRS  # unrolled: this runs once per stored event
-    return (_time_part(ms) + p[r >> 70] + p[(r >> 60) & 1023] + p[(r >> 50) & 1023] + p[(r >> 40) & 1023]
-            + p[(r >> 30) & 1023] + p[(r >> 20) & 1023] + p[(r >> 10) & 1023] + p[r & 1023])
+    return (
+        _time_part(ms)
+        + p[r >> 70]
+        + p[(r >> 60) & 1023]
+        + p[(r >> 50) & 1023]
+        + p[(r >> 40) & 1023]
+        + p[(r >> 30) & 1023]
+        + p[(r >> 20) & 1023]
+        + p[(r >> 10) & 1023]
+        + p[r & 1023]
+    )
 
 
 def derived_id(ms: int, digest: bytes) -> str:
@@ -36,5 +46,14 @@ def derived_id(ms: int, digest: bytes) -> str:
     a sender that retries the same record gets the same id (and the store's duplicate check)
     where it gave none of its own."""
     r, p = int.from_bytes(digest[:10], "big"), _PAIRS
-    return (_time_part(ms) + p[r >> 70] + p[(r >> 60) & 1023] + p[(r >> 50) & 1023] + p[(r >> 40) & 1023]
-            + p[(r >> 30) & 1023] + p[(r >> 20) & 1023] + p[(r >> 10) & 1023] + p[r & 1023])
+    return (
+        _time_part(ms)
+        + p[r >> 70]
+        + p[(r >> 60) & 1023]
+        + p[(r >> 50) & 1023]
+        + p[(r >> 40) & 1023]
+        + p[(r >> 30) & 1023]
+        + p[(r >> 20) & 1023]
+        + p[(r >> 10) & 1023]
+        + p[r & 1023]
+    )

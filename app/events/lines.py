@@ -1,6 +1,7 @@
 """What the normaliser's fast path reads off a raw JSON line itself (app/events/normalize.py):
 the line as `Redactor.may_touch` must see it, and the proof that no key is repeated in it.
 native/src/scan.rs has the same two in Rust (app/events/native_fast.py)."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,9 @@ def unescaped(line: bytes, escapes_ok: bool) -> bytes | None:
     count = line.count
     if count(b"\\") != count(b'\\"') + count(b"\\n") + count(b"\\t") + count(b"\\r") + count(b"\\/"):
         return None  # (each allowed escape holds exactly one backslash, and they cannot overlap)
-    return line.replace(b'\\"', b"'").replace(b"\\n", b"\n").replace(b"\\t", b"\t") \
-        .replace(b"\\r", b"\r").replace(b"\\/", b"/")
+    return (
+        line.replace(b'\\"', b"'").replace(b"\\n", b"\n").replace(b"\\t", b"\t").replace(b"\\r", b"\r").replace(b"\\/", b"/")
+    )
 
 
 def keys_unique(line: bytes, keys: int) -> bool:
@@ -31,5 +33,6 @@ def keys_unique(line: bytes, keys: int) -> bool:
     keys it holds, which exceeds the parsed number by one for every repeat."""
     if line.count(b'":') != keys:
         return False
-    return not ((b'" ' in line or b'"\t' in line or b'"\n' in line or b'"\r' in line)
-                and _SPACED_COLON.search(line) is not None)
+    return not (
+        (b'" ' in line or b'"\t' in line or b'"\n' in line or b'"\r' in line) and _SPACED_COLON.search(line) is not None
+    )

@@ -5,6 +5,7 @@ One place for both sides: ingest refuses a label key the query language could no
 with any other key, at its position (app/query/fields.py). A label key is ASCII letters, digits,
 `_` and `-` (at most 128): no dots (they nest), quotes, brackets, spaces or other scripts, so
 `labels.<key>:value` always finds it, on every store."""
+
 from __future__ import annotations
 
 import re
@@ -22,5 +23,4 @@ def label_key_problem(key: str) -> str | None:
         return "a label key cannot be empty"
     if len(key) > LABEL_KEY_MAX:
         return f"a label key has at most {LABEL_KEY_MAX} characters"
-    return (f"label key {key[:40]!r}: ASCII letters, digits, _ and - only "
-            "(so that labels.<key>:value can find it)")
+    return f"label key {key[:40]!r}: ASCII letters, digits, _ and - only (so that labels.<key>:value can find it)"

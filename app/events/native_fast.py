@@ -13,6 +13,7 @@ objects at construction; keys are judged by `Normalizer._judge_key` itself (reme
 
 `PLATLOGS_NATIVE=0` forces Python; so does a redactor with a pattern without a needle.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,19 +27,27 @@ from .shapes import TRIGGERS
 
 try:
     import platlogs_native
-except ImportError:        # not built here: the Python path
+except ImportError:  # not built here: the Python path
     platlogs_native = None
 
 # what native/src/fast.rs has written in (checked here, so that a change here switches it off)
-_NATIVE_CONSTANTS = (MAX_KEYWORD_CHARS == 8192 and LABEL_KEY.pattern == r"[A-Za-z0-9_-]{1,128}\Z"
-                     and _CANONICAL_IPV4.pattern == r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
-                                                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\Z"
-                     and _UPPER_ASCII.pattern == r"[A-Z0-9_-]*\Z")
+_NATIVE_CONSTANTS = (
+    MAX_KEYWORD_CHARS == 8192
+    and LABEL_KEY.pattern == r"[A-Za-z0-9_-]{1,128}\Z"
+    and _CANONICAL_IPV4.pattern
+    == r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\Z"
+    and _UPPER_ASCII.pattern == r"[A-Z0-9_-]*\Z"
+)
 
 
 def enabled() -> bool:
-    return (platlogs_native is not None and hasattr(platlogs_native, "FastPath")
-            and os.environ.get("PLATLOGS_NATIVE", "1") != "0" and _NATIVE_CONSTANTS)
+    return (
+        platlogs_native is not None
+        and hasattr(platlogs_native, "FastPath")
+        and os.environ.get("PLATLOGS_NATIVE", "1") != "0"
+        and _NATIVE_CONSTANTS
+    )
 
 
 def _describe(tree: dict) -> dict:
@@ -64,8 +73,16 @@ def build(normalizer: Any) -> Callable | None:
         return None
     try:
         return platlogs_native.FastPath(
-            _describe(normalizer._tree), TRIGGERS, normalizer.max_fields, normalizer.max_depth,
-            list(redactor.needles), redact._DIGITS_TO_ZERO, redact._ASCII_SEPARATORS, list(tails),
-            redactor._reach, normalizer._escapes_ok).check
-    except (ValueError, TypeError, OverflowError, KeyError):   # limits or a tree it cannot mirror
+            _describe(normalizer._tree),
+            TRIGGERS,
+            normalizer.max_fields,
+            normalizer.max_depth,
+            list(redactor.needles),
+            redact._DIGITS_TO_ZERO,
+            redact._ASCII_SEPARATORS,
+            list(tails),
+            redactor._reach,
+            normalizer._escapes_ok,
+        ).check
+    except (ValueError, TypeError, OverflowError, KeyError):  # limits or a tree it cannot mirror
         return None

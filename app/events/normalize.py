@@ -8,6 +8,7 @@ Two ways through, with the same result (a property test holds them to it):
 Then timestamp, id, classification and an error's fingerprint. Nothing here touches storage; `Normalizer.normalize`
 is pure apart from the id it generates.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,17 @@ _INT64 = 2**63
 
 
 class Normalizer:
-    def __init__(self, schema: Schema, classifier: Classifier, redactor: Redactor, *,
-                 max_fields: int = 500, max_depth: int = 8, future_tolerance_ms: int = 86_400_000,
-                 fingerprinter: Fingerprinter | None = None):
+    def __init__(
+        self,
+        schema: Schema,
+        classifier: Classifier,
+        redactor: Redactor,
+        *,
+        max_fields: int = 500,
+        max_depth: int = 8,
+        future_tolerance_ms: int = 86_400_000,
+        fingerprinter: Fingerprinter | None = None,
+    ):
         self.schema = schema
         # error.fingerprint on every error (app/events/fingerprint.py; custom rules: fingerprints.yaml)
         self.fingerprinter = fingerprinter or Fingerprinter.from_file(fields=schema.fields)
@@ -56,15 +65,25 @@ class Normalizer:
         # lines with simple escapes may take the fast path unless a rule could see them differently
         self._escapes_ok = not redactor.unguarded and not any(b'"' in n for n in redactor.needles)
         # tolerant shapes (shapes.py): records shippers send, rewritten in the full passes
-        self.shaper = Shaper(schema.fields["log.level"].enum or (), set(_LEVEL_ALIASES), set(schema.types),
-                             {f.path[0] for f in schema.fields.values() if len(f.path) > 1},
-                             self._time_or_none, lambda text: redactor.scrub(text)[0])
-        self._native = native_fast.build(self)   # the fast path's decision in Rust, or None
+        self.shaper = Shaper(
+            schema.fields["log.level"].enum or (),
+            set(_LEVEL_ALIASES),
+            set(schema.types),
+            {f.path[0] for f in schema.fields.values() if len(f.path) > 1},
+            self._time_or_none,
+            lambda text: redactor.scrub(text)[0],
+        )
+        self._native = native_fast.build(self)  # the fast path's decision in Rust, or None
 
     # -- the whole event ---------------------------------------------------------------
 
-    def normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None = None,
-                  duplicates: Callable[[bytes, Any], None] | None = None) -> dict:
+    def normalize(
+        self,
+        raw: Any,
+        ingested_ms: int,
+        raw_line: bytes | None = None,
+        duplicates: Callable[[bytes, Any], None] | None = None,
+    ) -> dict:
         """The stored form of `raw`, or EventError. `raw_line`, the JSON text `raw` was parsed
         from, enables the fast path: a line that provably needs no redaction, no dotted-key
         expansion and is within the limits is checked without being copied.
@@ -76,7 +95,7 @@ class Normalizer:
         try:
             try:
                 return self._normalize(raw, ingested_ms, raw_line, duplicates)
-            except _FullPasses:   # from the line again: the fast path changed `raw` in place
+            except _FullPasses:  # from the line again: the fast path changed `raw` in place
                 return self._normalize(orjson.loads(raw_line), ingested_ms, None, None)
         except _AsIs as wrapped:
             raise wrapped.error from None
@@ -89,16 +108,24 @@ class Normalizer:
 
     def _normalize(self, raw: Any, ingested_ms: int, raw_line: bytes | None, duplicates) -> dict:
         # Rust (native_fast.py): the fast path's columns, no key repeated; None: Python decides
-        columns = None if raw_line is None or self._native is None else \
-            self._native(raw, raw_line, self._good_keys, self._judge_key)
+        columns = (
+            None
+            if raw_line is None or self._native is None
+            else self._native(raw, raw_line, self._good_keys, self._judge_key)
+        )
         native = columns is not None
         columns = columns if native else {}
         count = [0, 0]  # fields and array items, keys (of every object)
-        fast = native or (raw_line is not None and type(raw) is dict and b"\x7f" not in raw_line
-                and (raw.keys().isdisjoint(TRIGGERS) or not self.shaper.wants(raw, ingested_ms))
-                and (text := raw_line if b"\\" not in raw_line else unescaped(raw_line, self._escapes_ok)) is not None
-                and not self.redactor.may_touch(text) and self._fast(raw, self._tree, 1, count, columns)
-                and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True)))
+        fast = native or (
+            raw_line is not None
+            and type(raw) is dict
+            and b"\x7f" not in raw_line
+            and (raw.keys().isdisjoint(TRIGGERS) or not self.shaper.wants(raw, ingested_ms))
+            and (text := raw_line if b"\\" not in raw_line else unescaped(raw_line, self._escapes_ok)) is not None
+            and not self.redactor.may_touch(text)
+            and self._fast(raw, self._tree, 1, count, columns)
+            and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True))
+        )
         if duplicates is not None and not (native or (fast and keys_unique(raw_line, count[1]))):
             try:
                 duplicates(raw_line, raw)
@@ -118,8 +145,11 @@ class Normalizer:
             self._check_known(event, self._tree, "", columns)
             if state[2] or state[3]:
                 tags = event.get("tags")
-                event["tags"] = (tags if isinstance(tags, list) else []) + \
-                    (["number_redacted"] if state[2] else []) + (["dotted_key_renamed"] if state[3] else [])
+                event["tags"] = (
+                    (tags if isinstance(tags, list) else [])
+                    + (["number_redacted"] if state[2] else [])
+                    + (["dotted_key_renamed"] if state[3] else [])
+                )
 
         meta = event.get("event")
         if meta is None:
@@ -136,26 +166,31 @@ class Normalizer:
         else:
             ts_ms, event["@timestamp"] = self.converter.parse_timestamp(ts, "@timestamp", ingested_ms)
             if ts_ms > ingested_ms + self.future_tolerance_ms:
-                raise EventError(f"@timestamp {event['@timestamp']} is more than "
-                                 f"{self.future_tolerance_ms // 3_600_000} h in the future", "@timestamp")
+                raise EventError(
+                    f"@timestamp {event['@timestamp']} is more than {self.future_tolerance_ms // 3_600_000} h in the future",
+                    "@timestamp",
+                )
 
         event_id = meta.get("id")
         if event_id is None:
             meta["id"] = new_id(ingested_ms)
         elif not EVENT_ID.match(event_id):
-            raise EventError("event.id must be 1-128 characters of letters, digits and ._:@/+=-, "
-                             "starting with a letter or digit", "event.id")
+            raise EventError(
+                "event.id must be 1-128 characters of letters, digits and ._:@/+=-, starting with a letter or digit",
+                "event.id",
+            )
         meta["ingested"] = self._ingested_iso(ingested_ms)
 
         component, type_, classified_by = self.classifier.classify(event)
         if component not in self.schema.components:
-            raise EventError(f"unknown event.component {component!r}; expected one of "
-                             + ", ".join(self.schema.components), "event.component")
+            raise EventError(
+                f"unknown event.component {component!r}; expected one of " + ", ".join(self.schema.components),
+                "event.component",
+            )
         if type_ not in self.schema.types:
-            if fast and type(type_) is str:   # an ECS event.type word (rare): the full passes move it
+            if fast and type(type_) is str:  # an ECS event.type word (rare): the full passes move it
                 raise _FullPasses
-            raise EventError(f"unknown event.type {type_!r}; expected one of "
-                             + ", ".join(self.schema.types), "event.type")
+            raise EventError(f"unknown event.type {type_!r}; expected one of " + ", ".join(self.schema.types), "event.type")
         meta["component"], meta["type"], meta["classified_by"] = component, type_, classified_by
         if state[1]:
             meta["redacted"] = state[1]
@@ -285,8 +320,13 @@ class Normalizer:
 
     def _judge_key(self, key: str) -> bool:
         """Whether a key can stay as it is; good keys are remembered (the same few hundred recur)."""
-        ok = (bool(key) and len(key) <= MAX_KEY_CHARS and ("." not in key or key == "@timestamp")
-              and not _CONTROL.search(key) and not self.redactor.drops(key))
+        ok = (
+            bool(key)
+            and len(key) <= MAX_KEY_CHARS
+            and ("." not in key or key == "@timestamp")
+            and not _CONTROL.search(key)
+            and not self.redactor.drops(key)
+        )
         if ok:
             if len(self._good_keys) > 50_000:  # bounded: hostile clients can invent keys
                 self._good_keys.clear()
@@ -305,8 +345,11 @@ class Normalizer:
                 raise EventError(f"more than {self.max_fields} fields")
             if not key or len(key) > MAX_KEY_CHARS or _CONTROL.search(key):
                 key = self.redactor.scrub(key)[0]
-                raise EventError(f"invalid field name {key[:40]!r} (empty, over {MAX_KEY_CHARS} characters "
-                                 "or containing control characters)", path.rstrip(".") or None)
+                raise EventError(
+                    f"invalid field name {key[:40]!r} (empty, over {MAX_KEY_CHARS} characters "
+                    "or containing control characters)",
+                    path.rstrip(".") or None,
+                )
             name = key.rsplit(".", 1)[-1]
             if self.redactor.drops(name) and not _flag(value):
                 state[1] += 1
@@ -316,7 +359,7 @@ class Normalizer:
             value = self._value(value, depth, path + key, state)
             if "." in key and key != "@timestamp":
                 parts = key.split(".")
-                if _blocked(out, parts):   # `app` is a value and `app.kubernetes.io/name` a key too
+                if _blocked(out, parts):  # `app` is a value and `app.kubernetes.io/name` a key too
                     key = "_".join(parts)
                     state[3] += 1
                     if key in out:
@@ -326,7 +369,7 @@ class Normalizer:
                     _put_dotted(out, parts, value, path)
             elif key in out and isinstance(out[key], dict) and isinstance(value, dict):
                 _merge(out[key], value, path + key)
-            elif key in out and isinstance(out[key], dict):   # the same, the other way round
+            elif key in out and isinstance(out[key], dict):  # the same, the other way round
                 for name, leaf in _flat(out.pop(key), key):
                     if name in out:
                         raise EventError("given twice (dotted and with _)", path + name)
@@ -342,8 +385,11 @@ class Normalizer:
         if kind is str:
             if _CONTROL.search(value):
                 pos = _CONTROL.search(value).start()
-                raise EventError(f"control character U+{ord(value[pos]):04X} at position {pos} "
-                                 "(only tab, newline and carriage return are allowed)", path)
+                raise EventError(
+                    f"control character U+{ord(value[pos]):04X} at position {pos} "
+                    "(only tab, newline and carriage return are allowed)",
+                    path,
+                )
             new, count = self.redactor.scrub(value)
             state[1] += count
             return new
@@ -403,6 +449,7 @@ class Normalizer:
                 self._check_known(value, spec, prefix + key + ".", columns)
             else:
                 raise EventError(f"expected an object, got {type_name(value)}", prefix + key)
+
 
 class _FullPasses(Exception):
     """The fast path met what only the full passes rewrite (an ECS event.type word)."""

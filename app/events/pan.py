@@ -24,6 +24,7 @@ Only a single unbroken group can be glued: a card written in groups (`4111-1111-
 group after `=`, `:`, `/`, a space, a quote or a bracket (`pan=4111111111111111`, `/cards/4111…`).
 Numbers (JSON ints and floats) are never identifiers (number_pan).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,11 +32,14 @@ import re
 import unicodedata
 
 # Characters with a digit value that \d (Unicode Nd) does not cover: superscripts, circled, ...
-_EXTRA_DIGITS = "".join(chr(c) for c in range(0x80, 0x10000)
-                        if not chr(c).isdecimal() and unicodedata.digit(chr(c), None) is not None)
+_EXTRA_DIGITS = "".join(
+    chr(c) for c in range(0x80, 0x10000) if not chr(c).isdecimal() and unicodedata.digit(chr(c), None) is not None
+)
 _D = rf"[\d{re.escape(_EXTRA_DIGITS)}]"
-SEPARATORS = ("-.,/\\_+\u00ad\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2022\u2024\u2027\u2212\u2219"
-              "\u200b\u200c\u200d\u2060\ufeff\u3002\u30fb\ufe58\ufe63\uff0c\uff0d\uff0e\uff0f\uff3f\uff61")
+SEPARATORS = (
+    "-.,/\\_+\u00ad\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2022\u2024\u2027\u2212\u2219"
+    "\u200b\u200c\u200d\u2060\ufeff\u3002\u30fb\ufe58\ufe63\uff0c\uff0d\uff0e\uff0f\uff3f\uff61"
+)
 _SEP = rf"(?:[\s{re.escape(SEPARATORS)}]|%20)"  # %20: a URL-encoded space
 # A run of at least 13 digits with at most three separator characters between two digits.
 RUN = re.compile(rf"(?<!%)(?<!%2){_D}(?:{_SEP}{{0,3}}{_D}){{12,}}")  # (not starting inside a %20)
@@ -44,8 +48,10 @@ _DECIMAL_POINT = (".", ",")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # Never part of a card: an IPv4 address (exactly four dotted groups: lists of addresses such as
 # "203.0.113.9, 198.51.100.7" are common) and an ISO date ("2026-11-20/2026-11-27").
-_NOT_CARD = re.compile(rf"(?<![0-9])(?<![0-9]\.){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9])(?!\.[0-9])"
-                       r"|(?<![0-9])(?:19|20)[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])")
+_NOT_CARD = re.compile(
+    rf"(?<![0-9])(?<![0-9]\.){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9])(?!\.[0-9])"
+    r"|(?<![0-9])(?:19|20)[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?![0-9])"
+)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -103,16 +109,16 @@ def _mask_run(match: re.Match, counter: list) -> str:
                 if len(digits) > 19 or (addresses and any(a <= groups[j][0] < b for a, b in addresses)):
                     break
                 if len(digits) >= 13 and luhn_ok(digits):
-                    between = text[groups[i][1]:groups[j][0]]
+                    between = text[groups[i][1] : groups[j][0]]
                     if not (j == i + 1 and between in _DECIMAL_POINT) and not (
-                            j == i and _glued(match.string, match.start() + groups[i][0],
-                                              match.start() + groups[i][1])):
+                        j == i and _glued(match.string, match.start() + groups[i][0], match.start() + groups[i][1])
+                    ):
                         found = (j, digits)
         if found is None:
             i += 1
             continue
         j, digits = found
-        out.append(text[pos:groups[i][0]])
+        out.append(text[pos : groups[i][0]])
         out.append(mask(digits))
         pos, i = groups[j][1], j + 1
         counter[0] += 1
@@ -140,7 +146,7 @@ def number_pan(value: int | float) -> str | None:
             if mask_pans(text)[1]:
                 return "".join(ch for ch in text.split("e")[0] if ch.isdigit())
         value = int(value)
-    if -10**12 < value < 10**12:
+    if -(10**12) < value < 10**12:
         return None
     digits = str(abs(value))
     return digits if is_pan(digits) else None

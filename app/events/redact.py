@@ -1,5 +1,6 @@
 """PII redaction: card numbers (PAN, Luhn-checked, see pan.py), secret fields by name (also as
 `name: value` / `name=value` inside text), configurable patterns (redaction.yaml)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -34,8 +35,11 @@ def snake_name(name: str) -> str:
 # be a digit or a separator), become "0"; ASCII card-number separators and the other bytes of a
 # multi-byte character vanish. Thirteen zeros in a row is then a superset of a card number.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789" + bytes(range(0xC0, 0x100)), b"0" * (9 + 0x40))
-_ASCII_SEPARATORS = (bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128)
-                     + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f%" + bytes(range(0x80, 0xC0)))  # + ASCII \s, %20
+_ASCII_SEPARATORS = (
+    bytes(c for c in SEPARATORS.encode("latin-1", "ignore") if c < 128)
+    + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f%"
+    + bytes(range(0x80, 0xC0))
+)  # + ASCII \s, %20
 _THIRTEEN_DIGITS = b"0" * 13
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ASSIGN_SEP = re.compile(r"""["']?[ \t]*(?:=>|[:=])[ \t]*""")
@@ -66,8 +70,11 @@ class Redactor:
         A superset of `assign` followed by `drops`."""
         kind = type(lowered)
         if kind is bytes:
-            if lowered.startswith(b'{"@timestamp":"') and lowered[38:40] == b'z"' \
-                    and not lowered[15:38].translate(None, b"0123456789-:.t"):
+            if (
+                lowered.startswith(b'{"@timestamp":"')
+                and lowered[38:40] == b'z"'
+                and not lowered[15:38].translate(None, b"0123456789-:.t")
+            ):
                 lowered = lowered[40:]  # the usual first field, a canonical time: its colons are not text
             lowered = lowered.replace(b'":', b'"')
         gap, digits, reach = _GAP[kind], _DIGITS[kind], self._reach
@@ -90,8 +97,9 @@ class Redactor:
         if any(map(lowered.__contains__, self.needles)):
             return True
         ascii_only = line.isascii()
-        if (_THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS)
-                and (ascii_only or RUN.search(line.decode("utf-8", "replace")))):
+        if _THIRTEEN_DIGITS in line.translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS) and (
+            ascii_only or RUN.search(line.decode("utf-8", "replace"))
+        ):
             return True
         if self._may_assign(lowered, *self._tails_bytes):
             return True
@@ -110,8 +118,10 @@ class Redactor:
         for i, item in enumerate(spec.get("drop_fields") or []):
             glob = re.sub(r" |-(?!9\])", "_", item.lower()) if isinstance(item, str) else ""
             if not _GLOB.match(glob):
-                raise ValueError(f"{path}: drop_fields[{i}] {item!r}: expected a field name, optionally "
-                                 "with a leading * and a trailing [0-9]")
+                raise ValueError(
+                    f"{path}: drop_fields[{i}] {item!r}: expected a field name, optionally "
+                    "with a leading * and a trailing [0-9]"
+                )
             globs.append(glob)
             tail = glob.lstrip("*_").removesuffix("[0-9]")
             tails.add(r"[_ -]?".join(re.escape(part) for part in tail.split("_")))
@@ -141,9 +151,15 @@ class Redactor:
             else:
                 unguarded.append(pattern)
                 pattern_needles.append(None)
-        return cls(drop=drop, patterns=patterns, needles=tuple(sorted(needles)),
-                   unguarded=unguarded, assign=assign, tails=tuple(sorted(spellings)),
-                   pattern_needles=tuple(pattern_needles))
+        return cls(
+            drop=drop,
+            patterns=patterns,
+            needles=tuple(sorted(needles)),
+            unguarded=unguarded,
+            assign=assign,
+            tails=tuple(sorted(spellings)),
+            pattern_needles=tuple(pattern_needles),
+        )
 
     @property
     def _tails_bytes(self) -> tuple[tuple[bytes, ...], frozenset]:
@@ -175,8 +191,11 @@ class Redactor:
         """The value with PANs masked, secrets after secret names (`password: x`, `token=x`)
         and pattern matches replaced, and how many replacements were made."""
         new, count = value, 0
-        if len(value) >= 13 and (RUN.search(value) if not value.isascii() else _THIRTEEN_DIGITS in
-                                 value.encode().translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS)):
+        if len(value) >= 13 and (
+            RUN.search(value)
+            if not value.isascii()
+            else _THIRTEEN_DIGITS in value.encode().translate(_DIGITS_TO_ZERO, _ASCII_SEPARATORS)
+        ):
             new, count = mask_pans(value)
         if ("=" in new or ":" in new) and self._may_assign(new.lower(), self.tails, self._tails_bytes[1]):
             new, n = self._assignments(new)
@@ -201,11 +220,11 @@ class Redactor:
             start = match.start()
             while start > 0 and text[start - 1] in _KEY_CHARS:
                 start -= 1
-            name = text[start:match.end()].rsplit(".", 1)[-1]
+            name = text[start : match.end()].rsplit(".", 1)[-1]
             if not self.drops(name):
                 continue
             sep = _ASSIGN_SEP.match(text, match.end())
-            assert sep is not None      # (`assign` matched only before this separator: its lookahead)
+            assert sep is not None  # (`assign` matched only before this separator: its lookahead)
             begin = sep.end()
             if begin < len(text) and text[begin] in _QUOTED:
                 value = _QUOTED[text[begin]].match(text, begin)
@@ -221,7 +240,7 @@ class Redactor:
                 value = (_COLON_VALUE if colon else _EQ_VALUE).match(text, begin)
                 if value is None:
                     continue
-                end = len(text[:value.end()].rstrip())
+                end = len(text[: value.end()].rstrip())
             if end <= begin:
                 continue
             out.append(text[pos:begin])

@@ -1,4 +1,5 @@
 """The event schema, loaded from schema.yaml, and what is derived from it (JSON Schema, docs)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -58,11 +59,17 @@ def load_schema() -> Schema:
             raise ValueError(f"schema.yaml: field {name}: unknown type {spec['type']!r}")
         path = (name,) if name == "@timestamp" else tuple(name.split("."))
         fields[name] = Field(
-            name=name, type=spec["type"], doc=spec["doc"], path=path,
+            name=name,
+            type=spec["type"],
+            doc=spec["doc"],
+            path=path,
             enum=tuple(spec["enum"]) if "enum" in spec else None,
-            column=spec.get("column"), index=bool(spec.get("index")),
-            fulltext=bool(spec.get("fulltext")), personal=bool(spec.get("personal")),
-            required=bool(spec.get("required")), identifier=bool(spec.get("identifier")),
+            column=spec.get("column"),
+            index=bool(spec.get("index")),
+            fulltext=bool(spec.get("fulltext")),
+            personal=bool(spec.get("personal")),
+            required=bool(spec.get("required")),
+            identifier=bool(spec.get("identifier")),
         )
         if fields[name].identifier and fields[name].type not in ("keyword", "ip"):
             raise ValueError(f"schema.yaml: field {name}: only keyword and ip fields can be identifiers")
@@ -72,8 +79,10 @@ def load_schema() -> Schema:
 _JSON_TYPES: dict[str, dict[str, Any]] = {
     "keyword": {"type": "string"},
     "text": {"type": "string"},
-    "date": {"type": ["string", "integer"],
-             "description_suffix": " ISO-8601 (UTC assumed without offset) or epoch milliseconds."},
+    "date": {
+        "type": ["string", "integer"],
+        "description_suffix": " ISO-8601 (UTC assumed without offset) or epoch milliseconds.",
+    },
     "long": {"type": "integer"},
     "double": {"type": "number"},
     "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
@@ -81,9 +90,13 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "tags": {"type": "array", "items": {"type": "string", "maxLength": 256}, "maxItems": 32},
     "labels": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
     "changes": {
-        "type": "array", "maxItems": 100,
-        "items": {"type": "object", "required": ["field"], "properties": {
-            "field": {"type": "string"}, "old": {}, "new": {}}},
+        "type": "array",
+        "maxItems": 100,
+        "items": {
+            "type": "object",
+            "required": ["field"],
+            "properties": {"field": {"type": "string"}, "old": {}, "new": {}},
+        },
     },
 }
 
@@ -95,8 +108,8 @@ def json_schema() -> dict:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "/api/v1/schema",
         "title": "Platform Logs event",
-        "description": "One event. Nested objects or dotted keys (\"actor.id\") are both accepted on ingest; "
-                       "fields not listed here are kept as sent, within the size limits.",
+        "description": 'One event. Nested objects or dotted keys ("actor.id") are both accepted on ingest; '
+        "fields not listed here are kept as sent, within the size limits.",
         "type": "object",
         "properties": {},
         "additionalProperties": True,
@@ -129,7 +142,7 @@ def markdown() -> str:
         "Served as JSON Schema at `GET /api/v1/schema`.",
         "",
         "Events are JSON objects. Nested objects and dotted keys are equivalent on ingest",
-        "(`{\"actor\": {\"id\": \"p-1\"}}` is `{\"actor.id\": \"p-1\"}`); events are stored nested, as in ECS.",
+        '(`{"actor": {"id": "p-1"}}` is `{"actor.id": "p-1"}`); events are stored nested, as in ECS.',
         "Fields not listed here are kept as sent, within the size limits (see docs/ingest.md).",
         "",
         "## Components (`event.component`)",

@@ -26,6 +26,7 @@ What is rewritten (each only when the schema's own place is empty):
 When anything but a level or a kubernetes copy was rewritten, event.original holds the record as
 it arrived — as JSON, after redaction, at most MAX_ORIGINAL characters — unless the sender set it.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,17 +43,39 @@ TIME_KEYS = ("timestamp", "time", "date", "ts", "@t", "datetime")
 MESSAGE_KEYS = ("msg", "@m", "@mt")
 LEVEL_KEYS = ("level", "severity", "@l", "loglevel", "levelname", "lvl")
 # a schema namespace given as a string or number: the field it names (others: labels.<namespace>)
-_SCALAR_NAMESPACES = {"host": "name", "service": "name", "user": "name", "error": "message", "process": "name",
-                      "container": "name", "url": "full", "user_agent": "original", "actor": "id", "target": "id",
-                      "session": "id", "correlation": "id", "trace": "id", "span": "id"}
+_SCALAR_NAMESPACES = {
+    "host": "name",
+    "service": "name",
+    "user": "name",
+    "error": "message",
+    "process": "name",
+    "container": "name",
+    "url": "full",
+    "user_agent": "original",
+    "actor": "id",
+    "target": "id",
+    "session": "id",
+    "correlation": "id",
+    "trace": "id",
+    "span": "id",
+}
 # top-level keys that may need a rewrite: a fast path (here, or a native one mirroring it) must
 # leave a record holding one of them to the full passes when `Shaper.wants` says so
 TRIGGERS = frozenset(TIME_KEYS + MESSAGE_KEYS + LEVEL_KEYS + ("hostname", "pid", "source_type", "k8s", "kubernetes"))
-_FLUENT_K8S = {"pod_name": ("pod", "name"), "namespace_name": ("namespace",), "pod_id": ("pod", "uid"),
-               "host": ("node", "name"), "container_name": ("container", "name")}
-_OTEL_K8S = {("namespace", "name"): ("namespace",), ("pod", "name"): ("pod", "name"),
-             ("pod", "uid"): ("pod", "uid"), ("node", "name"): ("node", "name"),
-             ("container", "name"): ("container", "name")}
+_FLUENT_K8S = {
+    "pod_name": ("pod", "name"),
+    "namespace_name": ("namespace",),
+    "pod_id": ("pod", "uid"),
+    "host": ("node", "name"),
+    "container_name": ("container", "name"),
+}
+_OTEL_K8S = {
+    ("namespace", "name"): ("namespace",),
+    ("pod", "name"): ("pod", "name"),
+    ("pod", "uid"): ("pod", "uid"),
+    ("node", "name"): ("node", "name"),
+    ("container", "name"): ("container", "name"),
+}
 
 
 def load_levels(path: Path = LEVELS_FILE, allowed: tuple[str, ...] | None = None) -> tuple[dict, dict]:
@@ -80,8 +103,16 @@ def load_levels(path: Path = LEVELS_FILE, allowed: tuple[str, ...] | None = None
 
 
 class Shaper:
-    def __init__(self, levels: tuple[str, ...], known_spellings: set[str], types: set[str], namespaces: set[str],
-                 parse_time: Callable[[Any, int], Any], scrub: Callable[[str], str], path: Path = LEVELS_FILE):
+    def __init__(
+        self,
+        levels: tuple[str, ...],
+        known_spellings: set[str],
+        types: set[str],
+        namespaces: set[str],
+        parse_time: Callable[[Any, int], Any],
+        scrub: Callable[[str], str],
+        path: Path = LEVELS_FILE,
+    ):
         """`levels`: log.level's values; `known_spellings`: what Converter maps itself (the fast
         path's part); `types`: our event types; `parse_time(value, now_ms)` the canonical @timestamp
         or None; `scrub(text)` the redactor's."""
@@ -110,7 +141,7 @@ class Shaper:
         if self._plan(event, now_ms, dry=True):
             try:
                 before = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
-            except TypeError:   # an integer beyond 64 bits (a Python caller's dict): written as text
+            except TypeError:  # an integer beyond 64 bits (a Python caller's dict): written as text
                 before = json.dumps(event, default=str, ensure_ascii=False)
             self._plan(event, now_ms, dry=False)
         self._level(event)
@@ -130,7 +161,7 @@ class Shaper:
             value = event.get(key)
             if type(value) in (str, int, float):
                 if leaf is None and not _settable(event, ("labels", key)):
-                    continue   # (refused as it is: the labels hold that key already)
+                    continue  # (refused as it is: the labels hold that key already)
                 changed = True
                 if not dry:
                     if leaf is None:
@@ -197,7 +228,8 @@ class Shaper:
             return False
         value = log.get("level")
         if type(value) not in (str, int, float) or (
-                type(value) is str and value.strip().lower() in self.known and value == value.strip()):
+            type(value) is str and value.strip().lower() in self.known and value == value.strip()
+        ):
             return False
         if dry:
             return True
@@ -224,8 +256,7 @@ class Shaper:
         if isinstance(fluent, dict):
             pairs += [(target, fluent[key]) for key, target in _FLUENT_K8S.items() if type(fluent.get(key)) is str]
         if isinstance(otel, dict):
-            pairs += [(target, value) for source, target in _OTEL_K8S.items()
-                      if type(value := _get(otel, *source)) is str]
+            pairs += [(target, value) for source, target in _OTEL_K8S.items() if type(value := _get(otel, *source)) is str]
         for target, value in pairs:
             if _settable(event, ("kubernetes", *target)):
                 found = True

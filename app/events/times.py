@@ -10,6 +10,7 @@
 - at the start of a text line also HDFS `081109 203518` and Android `03-17 16:13:38.811`.
 A time without an offset is UTC.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,9 @@ from email.utils import parsedate_to_datetime
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _DAY_MS = 86_400_000
-_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                           "nov", "dec"))}
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+}
 _MON = r"(?P<mon>[A-Za-z]{3})"
 _HMS = r"(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:[.,](?P<frac>\d{1,9}))?"
 _ZONE = r"(?:\s*(?P<zone>Z|UTC|GMT|[+-]\d\d:?\d\d))?"
@@ -74,7 +76,7 @@ def epoch_digits_ms(text: str) -> int | None:
     whole = int(match.group("int"))
     frac = match.group("frac")
     ms = epoch_ms(whole)
-    if frac and whole < 1e11:   # a fraction of a second
+    if frac and whole < 1e11:  # a fraction of a second
         ms += int(frac[:3].ljust(3, "0"))
     return ms
 
@@ -131,7 +133,7 @@ def _ms(match: re.Match, now_ms: int) -> int | None:
         for candidate in (now_year + 1, now_year, now_year - 1):
             try:
                 when = datetime(candidate, month, day, hour, minute, second, micro, tzinfo=zone)
-            except ValueError:   # 29 February of another year
+            except ValueError:  # 29 February of another year
                 continue
             ms = (when - _EPOCH) // _ONE_MS
             if ms <= now_ms + _DAY_MS:

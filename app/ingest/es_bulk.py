@@ -14,6 +14,7 @@ action in order, with these statuses:
   answers), `index` 200 `noop` (the stored event is kept as it was: retries stay idempotent);
 - 400 a source the pipeline refuses, or a bad action; 503 the store failed (retry the item).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -34,10 +35,10 @@ SHARDS = {"total": 1, "successful": 1, "failed": 0}
 
 @dataclass(slots=True)
 class Action:
-    op: str                      # the action line's key: index, create, update, delete, …
+    op: str  # the action line's key: index, create, update, delete, …
     index: str | None = None
     id: str | None = None
-    status: int = 0              # set when the action is refused before the pipeline
+    status: int = 0  # set when the action is refused before the pipeline
     error_type: str = ""
     reason: str = ""
 
@@ -45,12 +46,13 @@ class Action:
         self.status, self.error_type, self.reason = status, error_type, reason
 
 
-def read_actions(lines: Iterator[tuple[int, bytes | EventError]], default_index: str | None,
-                 actions: list[Action]) -> Iterator[tuple[int, bytes | EventError]]:
+def read_actions(
+    lines: Iterator[tuple[int, bytes | EventError]], default_index: str | None, actions: list[Action]
+) -> Iterator[tuple[int, bytes | EventError]]:
     """The Ingestor's items, numbered by action: one per `index`/`create` action, in order.
     `lines` come from ndjson.iter_lines; each action read is appended to `actions` (its
     position is its number). A line that breaks the body off (bad gzip, a limit) ends it."""
-    pending: Action | None = None       # an action whose source line comes next
+    pending: Action | None = None  # an action whose source line comes next
     for _, line in lines:
         if pending is None:
             action = _action(line, default_index)
@@ -63,8 +65,11 @@ def read_actions(lines: Iterator[tuple[int, bytes | EventError]], default_index:
             if action.op != "delete":
                 pending = action
             elif not action.status:
-                action.refuse(400, "illegal_argument_exception",
-                              "delete is not supported: Platform Logs keeps events as they were sent")
+                action.refuse(
+                    400,
+                    "illegal_argument_exception",
+                    "delete is not supported: Platform Logs keeps events as they were sent",
+                )
             continue
         action, pending = pending, None
         number = len(actions) - 1
@@ -76,10 +81,11 @@ def read_actions(lines: Iterator[tuple[int, bytes | EventError]], default_index:
                 action.refuse(400, "document_parsing_exception", line.reason)
             continue
         if action.status:
-            continue                     # its source is read and dropped
+            continue  # its source is read and dropped
         if action.op == "update":
-            action.refuse(400, "illegal_argument_exception",
-                          "update is not supported: Platform Logs keeps events as they were sent")
+            action.refuse(
+                400, "illegal_argument_exception", "update is not supported: Platform Logs keeps events as they were sent"
+            )
             continue
         yield number, _source(line, action)
     if pending is not None and not pending.status:
@@ -101,7 +107,7 @@ def _action(line: bytes | EventError, default_index: str | None) -> Action:
         action = Action("index", default_index)
         action.refuse(400, "illegal_argument_exception", f"malformed action line: {problem}")
         return action
-    (op, meta), = parsed.items()
+    ((op, meta),) = parsed.items()
     action = Action(op if len(op) <= 32 else op[:32], default_index)
     if type(meta) is not dict:
         action.refuse(400, "illegal_argument_exception", f"malformed action line: {op!r} must hold an object")
@@ -119,8 +125,11 @@ def _action(line: bytes | EventError, default_index: str | None) -> Action:
     if op not in OPS_WITH_SOURCE and op != "delete":
         action.refuse(400, "illegal_argument_exception", f"unknown action {op!r}: send index or create")
     elif index is None and op != "delete":
-        action.refuse(400, "action_request_validation_exception",
-                      "index is missing: name it in the path (/<index>/_bulk) or in the action (_index)")
+        action.refuse(
+            400,
+            "action_request_validation_exception",
+            "index is missing: name it in the path (/<index>/_bulk) or in the action (_index)",
+        )
     return action
 
 
@@ -140,11 +149,11 @@ def _source(line: bytes, action: Action) -> bytes | EventError:
         return body[:-1] + (tail if not body[1:-1].strip() else b"," + tail) + b"}"
     try:
         doc = parse_json(line)
-        refuse_duplicates(line, doc)   # the pipeline's own check: it sees the rewritten line only
+        refuse_duplicates(line, doc)  # the pipeline's own check: it sees the rewritten line only
     except EventError as exc:
         return exc
     if type(doc) is not dict:
-        return line                    # the pipeline refuses it, in its own words
+        return line  # the pipeline refuses it, in its own words
     if action.id is not None:
         meta = doc.get("event")
         if meta is None:
@@ -177,13 +186,20 @@ def answer(actions: list[Action], report: IngestReport, took_ms: int) -> dict:
             reason = errors[number]["reason"]
             if errors[number].get("field"):
                 reason = f"[{errors[number]['field']}] {reason}"
-            error = {"type": "unavailable_shards_exception" if status == 503 else "document_parsing_exception",
-                     "reason": reason}
+            error = {
+                "type": "unavailable_shards_exception" if status == 503 else "document_parsing_exception",
+                "reason": reason,
+            }
         elif number in report.duplicate_numbers:
             item["_id"] = report.ids.get(number, action.id)
             if action.op == "create":
-                status, error = 409, {"type": "version_conflict_engine_exception",
-                                      "reason": f"[{item['_id']}]: version conflict, document already exists"}
+                status, error = (
+                    409,
+                    {
+                        "type": "version_conflict_engine_exception",
+                        "reason": f"[{item['_id']}]: version conflict, document already exists",
+                    },
+                )
             else:
                 item.update(_version=1, result="noop", _shards=SHARDS, status=200)
                 items.append({action.op: item})
@@ -192,7 +208,7 @@ def answer(actions: list[Action], report: IngestReport, took_ms: int) -> dict:
             item.update(_id=report.ids[number], _version=1, result="created", _shards=SHARDS, status=201)
             items.append({action.op: item})
             continue
-        else:      # never reached the store: the body broke off before it
+        else:  # never reached the store: the body broke off before it
             status, error = 400, {"type": "parse_exception", "reason": "not read: the body broke off before it"}
         any_error = True
         if action.id is not None:

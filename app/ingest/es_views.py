@@ -10,6 +10,7 @@ carries `X-Elastic-Product: Elasticsearch`, which the Elasticsearch clients requ
 first successful answer; errors are Elasticsearch-shaped as well as the project's own
 (`{"error": {"type", "reason", "status", "message"}, "status"}`).
 """
+
 from __future__ import annotations
 
 import re
@@ -35,14 +36,20 @@ es = Blueprint(ES_BLUEPRINT, __name__)
 
 CLUSTER = "platform-logs"
 DEFAULT_VERSION = "8.17.0"
-MAX_BULK_BYTES = 100 << 20      # Elasticsearch's own default http.max_content_length
+MAX_BULK_BYTES = 100 << 20  # Elasticsearch's own default http.max_content_length
 PRODUCT_HEADER = "X-Elastic-Product"
 _CLIENT_VERSION = re.compile(r"(?:elasticsearch-py|Elastic-\w+|Logstash)/([789])\.(\d{1,3})\.(\d{1,3})\b", re.I)
 _COMPATIBLE = re.compile(r"compatible-with=([789])\b")
-_ERROR_TYPES = {400: "illegal_argument_exception", 401: "security_exception", 403: "security_exception",
-                404: "resource_not_found_exception", 405: "illegal_argument_exception",
-                413: "content_too_long_exception", 415: "media_type_header_exception",
-                503: "unavailable_shards_exception"}
+_ERROR_TYPES = {
+    400: "illegal_argument_exception",
+    401: "security_exception",
+    403: "security_exception",
+    404: "resource_not_found_exception",
+    405: "illegal_argument_exception",
+    413: "content_too_long_exception",
+    415: "media_type_header_exception",
+    503: "unavailable_shards_exception",
+}
 
 
 def _services():
@@ -50,8 +57,9 @@ def _services():
 
 
 def _json(body, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json",
-                    headers={PRODUCT_HEADER: "Elasticsearch"})
+    return Response(
+        orjson.dumps(body), status=status, mimetype="application/json", headers={PRODUCT_HEADER: "Elasticsearch"}
+    )
 
 
 def _es_error(status: int, message: str) -> Response:
@@ -68,11 +76,12 @@ def _api_error(exc: ApiError):
 
 
 @es.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):     # 405, a CSRF refusal of a signed-in browser, …
+def _http_error(exc: HTTPException):  # 405, a CSRF refusal of a signed-in browser, …
     return _es_error(exc.code or 400, exc.description or exc.name)
 
 
 # -- GET / --------------------------------------------------------------------------------------
+
 
 @es.before_app_request
 def _root():
@@ -81,8 +90,11 @@ def _root():
     if request.path != "/" or request.method not in ("GET", "HEAD") or not api_client():
         return None
     if not uses_key():
-        raise ApiError(401, "authentication required: send an API key "
-                            "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)")
+        raise ApiError(
+            401,
+            "authentication required: send an API key "
+            "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)",
+        )
     if request_key() is None:
         raise ApiError(401, "invalid or revoked API key")
     return _json(info())
@@ -107,7 +119,7 @@ def info() -> dict:
         },
         "tagline": "You Know, for Search",
         "platform_logs": "Platform Logs, answering an Elasticsearch-compatible subset for shipping logs "
-                         "(_bulk); search with Platform Logs' own API",
+        "(_bulk); search with Platform Logs' own API",
     }
 
 
@@ -125,6 +137,7 @@ def client_version() -> str:
 
 # -- _bulk --------------------------------------------------------------------------------------
 
+
 def _chunks():
     settings = _services().settings
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -132,8 +145,14 @@ def _chunks():
         raise ApiError(415, f"unsupported Content-Encoding {encoding!r}; send identity or gzip")
     if (request.content_length or 0) > MAX_BULK_BYTES:
         raise ApiError(413, f"_bulk body over {MAX_BULK_BYTES} bytes; send it in parts")
-    return _bounded(decoded_chunks(request.stream, gzip=encoding == "gzip", max_inflated=settings.max_inflated_bytes,
-                                   max_ratio=settings.max_gzip_ratio))
+    return _bounded(
+        decoded_chunks(
+            request.stream,
+            gzip=encoding == "gzip",
+            max_inflated=settings.max_inflated_bytes,
+            max_ratio=settings.max_gzip_ratio,
+        )
+    )
 
 
 def _bounded(chunks):
@@ -143,7 +162,7 @@ def _bounded(chunks):
     for chunk in chunks:
         total += len(chunk)
         if total > MAX_BULK_BYTES:
-            yield chunk[:len(chunk) - (total - MAX_BULK_BYTES)]    # its whole lines are still read
+            yield chunk[: len(chunk) - (total - MAX_BULK_BYTES)]  # its whole lines are still read
             raise BodyLimit(f"_bulk body over {MAX_BULK_BYTES} bytes decoded; send it in parts")
         yield chunk
 
@@ -156,11 +175,12 @@ def bulk(index: str | None = None):
     ?refresh, ?pipeline, ?routing and the like are accepted and ignored."""
     started = time.monotonic()
     services = _services()
-    request.max_content_length = 1 << 62       # streamed: each line is bounded instead
+    request.max_content_length = 1 << 62  # streamed: each line is bounded instead
     actions: list = []
     items = read_actions(iter_lines(_chunks(), services.settings.max_event_bytes), index, actions)
-    report = services.ingestor.ingest(items, position="item", check_size=True,
-                                      report=IngestReport(track=True, max_errors=1 << 62))
+    report = services.ingestor.ingest(
+        items, position="item", check_size=True, report=IngestReport(track=True, max_errors=1 << 62)
+    )
     count_refused(services.ingestor.stats, [(a.status, a.reason) for a in actions if a.status])
     if len(actions) >= REBALANCE_ITEMS:
         request_rebalance(request.environ)
@@ -168,6 +188,7 @@ def bulk(index: str | None = None):
 
 
 # -- start-up and health calls ------------------------------------------------------------------
+
 
 def _health() -> tuple[str, int]:
     try:
@@ -182,12 +203,26 @@ def _health() -> tuple[str, int]:
 @api_access("ingest")
 def cluster_health(_indices: str | None = None):
     status, code = _health()
-    return _json({"cluster_name": CLUSTER, "status": status, "timed_out": False, "number_of_nodes": 1,
-                  "number_of_data_nodes": 1, "active_primary_shards": 0, "active_shards": 0,
-                  "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0,
-                  "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0,
-                  "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0,
-                  "active_shards_percent_as_number": 100.0}, code)
+    return _json(
+        {
+            "cluster_name": CLUSTER,
+            "status": status,
+            "timed_out": False,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "active_primary_shards": 0,
+            "active_shards": 0,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0,
+        },
+        code,
+    )
 
 
 @es.get("/_cat/health")
@@ -195,10 +230,22 @@ def cluster_health(_indices: str | None = None):
 def cat_health():
     status, code = _health()
     now = time.time()
-    row = {"epoch": str(int(now)), "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)), "cluster": CLUSTER,
-           "status": status, "node.total": "1", "node.data": "1", "shards": "0", "pri": "0", "relo": "0",
-           "init": "0", "unassign": "0", "pending_tasks": "0", "max_task_wait_time": "-",
-           "active_shards_percent": "100.0%"}
+    row = {
+        "epoch": str(int(now)),
+        "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
+        "cluster": CLUSTER,
+        "status": status,
+        "node.total": "1",
+        "node.data": "1",
+        "shards": "0",
+        "pri": "0",
+        "relo": "0",
+        "init": "0",
+        "unassign": "0",
+        "pending_tasks": "0",
+        "max_task_wait_time": "-",
+        "active_shards_percent": "100.0%",
+    }
     if request.args.get("format") == "json" or "json" in request.headers.get("Accept", ""):
         return _json([row], code)
     text = " ".join(row.values()) + "\n"
@@ -208,20 +255,34 @@ def cat_health():
 @es.get("/_license")
 @api_access("ingest")
 def license_():
-    return _json({"license": {"status": "active", "uid": info()["cluster_uuid"], "type": "basic",
-                              "issue_date_in_millis": 0, "max_nodes": 1, "issued_to": CLUSTER,
-                              "issuer": "Platform Logs", "start_date_in_millis": -1}})
+    return _json(
+        {
+            "license": {
+                "status": "active",
+                "uid": info()["cluster_uuid"],
+                "type": "basic",
+                "issue_date_in_millis": 0,
+                "max_nodes": 1,
+                "issued_to": CLUSTER,
+                "issuer": "Platform Logs",
+                "start_date_in_millis": -1,
+            }
+        }
+    )
 
 
 @es.get("/_xpack")
 @api_access("ingest")
 def xpack():
     # no ILM: Logstash and Beats then write to the index they are given, without rollover aliases
-    return _json({"build": {"hash": "platform-logs", "date": "2026-01-01T00:00:00.000Z"},
-                  "license": {"uid": info()["cluster_uuid"], "type": "basic", "mode": "basic", "status": "active"},
-                  "features": {"ilm": {"available": False, "enabled": False},
-                               "security": {"available": True, "enabled": True}},
-                  "tagline": "You know, for X"})
+    return _json(
+        {
+            "build": {"hash": "platform-logs", "date": "2026-01-01T00:00:00.000Z"},
+            "license": {"uid": info()["cluster_uuid"], "type": "basic", "mode": "basic", "status": "active"},
+            "features": {"ilm": {"available": False, "enabled": False}, "security": {"available": True, "enabled": True}},
+            "tagline": "You know, for X",
+        }
+    )
 
 
 @es.route("/_index_template/<name>", methods=["GET", "PUT", "POST"])
@@ -233,6 +294,7 @@ def template(name: str):
     """None is kept (Platform Logs' schema decides the fields): a look-up finds nothing, and a
     shipper's PUT of its own is acknowledged and ignored, so its start-up goes on."""
     if request.method in ("GET", "HEAD"):
-        raise ApiError(404, f"[{name}] not found: Platform Logs keeps no templates or policies; "
-                            "its own schema decides the fields")
+        raise ApiError(
+            404, f"[{name}] not found: Platform Logs keeps no templates or policies; its own schema decides the fields"
+        )
     return _json({"acknowledged": True})

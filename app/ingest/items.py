@@ -11,6 +11,7 @@ and finding repeated keys that JSON parsers silently resolve (the last one wins)
   equal unless a key was repeated (or the bytes use rare spellings: whitespace before a colon,
   `\\u0022`-style escapes), and only then is the item parsed again, slowly, to name the key.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ import orjson
 from ..events.normalize import EventError
 from .ndjson import oversized
 
-MAX_SCAN_DEPTH = 200   # deeper items are refused before any parser recurses into them (orjson: 254)
+MAX_SCAN_DEPTH = 200  # deeper items are refused before any parser recurses into them (orjson: 254)
 
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[{]+|[\]}]+|,')
 _CLOSE = bytes.maketrans(b"[{", b"]}")
@@ -32,7 +33,7 @@ _RARE = re.compile(rb'"[ \t\r\n]+:|\\u00(?:2[02]|3[aA])')
 
 def split_array(body: bytes, max_bytes: int, max_depth: int) -> Iterator[tuple[int, bytes | EventError]]:
     """(index, item bytes or the reason it is refused) for each item of the array `body`."""
-    stack = bytearray()          # the open brackets; stack[0] is the array's own
+    stack = bytearray()  # the open brackets; stack[0] is the array's own
     index, item_start, item_depth = 0, -1, 0
     for match in _TOKEN.finditer(body):
         token, pos = match.group(), match.start()
@@ -44,28 +45,28 @@ def split_array(body: bytes, max_bytes: int, max_depth: int) -> Iterator[tuple[i
             if not token:
                 continue
         first = token[0]
-        if first == 0x22:                                              # a string
+        if first == 0x22:  # a string
             if len(token) == 1:
                 yield index, _hopeless(pos, "a string that does not end")
                 return
-        elif first == 0x2C:                                            # ,
+        elif first == 0x2C:  # ,
             if len(stack) == 1:
                 yield index, _item(body[item_start:pos], item_depth, max_bytes, max_depth)
                 index, item_start, item_depth = index + 1, pos + 1, 0
-        elif first in (0x5B, 0x7B):                                    # a run of [ and {
+        elif first in (0x5B, 0x7B):  # a run of [ and {
             stack += token
             item_depth = max(item_depth, len(stack) - 1)
-        else:                                                          # a run of ] and }: each closes its own
+        else:  # a run of ] and }: each closes its own
             n = len(token)
             if n > len(stack) or bytes(stack[-n:][::-1]).translate(_CLOSE) != token:
                 yield index, _hopeless(pos, "brackets that do not match")
                 return
             del stack[-n:]
-            if not stack:                                              # the array's end
-                last = body[item_start:match.end() - 1]
+            if not stack:  # the array's end
+                last = body[item_start : match.end() - 1]
                 if last.strip() or index:
                     yield index, _item(last, item_depth, max_bytes, max_depth)
-                if body[match.end():].strip():
+                if body[match.end() :].strip():
                     yield index + 1, _hopeless(match.end(), "more after the array's end")
                 return
     if stack:
@@ -96,8 +97,9 @@ def may_repeat_keys(raw: bytes, parsed: object) -> bool:
     if raw.count(_KEY_END) != again.count(_KEY_END):
         return True
     # rare spellings that could hide a repeat from the counts (memchr-speed tests first)
-    return (b'\\u00' in raw or b'" ' in raw or b'"\t' in raw or b'"\n' in raw or b'"\r' in raw) \
-        and _RARE.search(raw) is not None
+    return (b"\\u00" in raw or b'" ' in raw or b'"\t' in raw or b'"\n' in raw or b'"\r' in raw) and _RARE.search(
+        raw
+    ) is not None
 
 
 def duplicate_key(raw: bytes, parsed: object) -> str | None:

@@ -8,6 +8,7 @@ make the server build a gigabyte string. Otherwise the message is `msg`, a space
 sent. The rest goes through the normal pipeline (levels mapped by app/events/levels.yaml,
 redaction, classification) like any event.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,8 +18,8 @@ from urllib.parse import parse_qsl
 
 from ..events.convert import EventError, format_ts
 
-MAX_FIELDS = 100                 # a LogRecord has about 25
-MAX_ARGS_CHARS = 4096            # longer `args` are kept as text, not parsed
+MAX_FIELDS = 100  # a LogRecord has about 25
+MAX_ARGS_CHARS = 4096  # longer `args` are kept as text, not parsed
 _CONVERSION = re.compile(r"%(?:\(([^)]*)\))?([-#0 +]*)(\*|\d*)(?:\.(\*|\d*))?([a-zA-Z%])")
 _SAFE_TYPES = set("diouxXeEfFgGcrsa%")
 _NONE = ("", "None")
@@ -40,13 +41,15 @@ def event_of_logrecord(fields: dict[str, str]) -> dict:
     """The event of one HTTPHandler form; EventError when the form is not a log record."""
     missing = [name for name in REQUIRED if name not in fields]
     if missing:
-        raise EventError("a form body is read as a Python logging record (logging.handlers.HTTPHandler, "
-                         f"method POST); it has no {', '.join(missing)}: send JSON otherwise")
+        raise EventError(
+            "a form body is read as a Python logging record (logging.handlers.HTTPHandler, "
+            f"method POST); it has no {', '.join(missing)}: send JSON otherwise"
+        )
     message = fields["message"] if fields.get("message") else _message(fields["msg"], fields.get("args", "None"))
     event: dict = {"message": message, "log": {"level": fields["levelname"]}}
     if fields.get("name"):
         event["log"]["logger"] = fields["name"]
-    with contextlib.suppress(KeyError, ValueError, OverflowError):   # else the receive time, tagged by the normaliser
+    with contextlib.suppress(KeyError, ValueError, OverflowError):  # else the receive time, tagged by the normaliser
         event["@timestamp"] = format_ts(int(float(fields["created"]) * 1000))
     if fields.get("process", "").isdigit():
         event["process"] = {"pid": int(fields["process"])}
@@ -63,9 +66,9 @@ def event_of_logrecord(fields: dict[str, str]) -> dict:
     if labels:
         event["labels"] = labels
     trace = fields.get("exc_text")
-    if trace not in (None, *_NONE):           # set when a formatter formatted the record first
+    if trace not in (None, *_NONE):  # set when a formatter formatted the record first
         event["error"] = _error(trace)
-    elif fields.get("exc_info") not in (None, *_NONE):   # str() of the (type, value, traceback) tuple
+    elif fields.get("exc_info") not in (None, *_NONE):  # str() of the (type, value, traceback) tuple
         event["error"] = _exc_info(fields["exc_info"])
     if fields.get("stack_info") not in (None, *_NONE) and "stack_trace" not in event.get("error", {}):
         event.setdefault("error", {})["stack_trace"] = fields["stack_info"]

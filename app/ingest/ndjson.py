@@ -1,4 +1,5 @@
 """Streaming readers for request bodies: NDJSON line by line with bounded memory, optional gzip."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from ..events.normalize import EventError
 
 CHUNK = 1 << 20
 GZIP_STEP = 16 << 10
-RATIO_FLOOR = 8 << 20        # the expansion ratio is checked once this much has been decompressed
+RATIO_FLOOR = 8 << 20  # the expansion ratio is checked once this much has been decompressed
 _BLANK = re.compile(rb"[ \t\r\n]*")
 
 
@@ -26,11 +27,13 @@ class BodyLimit(ValueError):
 
 class Readable(Protocol):
     """What decoded_chunks reads: a request's stream, a file, or anything with read(n)."""
+
     def read(self, n: int, /) -> bytes: ...
 
 
-def decoded_chunks(stream: Readable, gzip: bool = False, chunk: int = CHUNK, *,
-                   max_inflated: int = 1 << 30, max_ratio: int = 200) -> Iterator[bytes]:
+def decoded_chunks(
+    stream: Readable, gzip: bool = False, chunk: int = CHUNK, *, max_inflated: int = 1 << 30, max_ratio: int = 200
+) -> Iterator[bytes]:
     """The body in chunks; gunzipped on the fly when the client sent Content-Encoding: gzip.
     A gzip body is bounded: at most `max_inflated` bytes decompressed, and (past the first
     RATIO_FLOOR bytes) at most `max_ratio` times the compressed bytes read."""
@@ -47,7 +50,7 @@ def decoded_chunks(stream: Readable, gzip: bool = False, chunk: int = CHUNK, *,
         # Small input steps keep what decoded before a corrupt spot; bounded output per step
         # keeps a compressed bomb from expanding in memory at once.
         for offset in range(0, len(data), GZIP_STEP):
-            pending = data[offset:offset + GZIP_STEP]
+            pending = data[offset : offset + GZIP_STEP]
             while pending:
                 try:
                     out = inflater.decompress(pending, chunk)
@@ -55,8 +58,8 @@ def decoded_chunks(stream: Readable, gzip: bool = False, chunk: int = CHUNK, *,
                     raise ValueError(f"body is not valid gzip: {exc}") from None
                 if out:
                     inflated += len(out)
-                    if inflated > max_inflated:   # what came before the limit is still read
-                        yield out[:len(out) - (inflated - max_inflated)]
+                    if inflated > max_inflated:  # what came before the limit is still read
+                        yield out[: len(out) - (inflated - max_inflated)]
                     _check_inflated(inflated, read, max_inflated, max_ratio)
                     yield out
                 pending = inflater.unconsumed_tail
@@ -70,11 +73,14 @@ def decoded_chunks(stream: Readable, gzip: bool = False, chunk: int = CHUNK, *,
 
 def _check_inflated(inflated: int, read: int, max_inflated: int, max_ratio: int) -> None:
     if inflated > max_inflated:
-        raise BodyLimit(f"gzip body decompresses to over {max_inflated} bytes (PLATLOGS_MAX_INFLATED_BYTES); "
-                        "send it in parts")
+        raise BodyLimit(
+            f"gzip body decompresses to over {max_inflated} bytes (PLATLOGS_MAX_INFLATED_BYTES); send it in parts"
+        )
     if inflated > RATIO_FLOOR and inflated > read * max_ratio:
-        raise BodyLimit(f"gzip body decompresses to over {max_ratio} times its size (PLATLOGS_MAX_GZIP_RATIO): "
-                        f"{inflated} bytes from {read}")
+        raise BodyLimit(
+            f"gzip body decompresses to over {max_ratio} times its size (PLATLOGS_MAX_GZIP_RATIO): "
+            f"{inflated} bytes from {read}"
+        )
 
 
 def parse_json(data: bytes) -> object:
@@ -102,7 +108,7 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
         for chunk in chunks:
             start = 0
             while True:
-                if not buffer and skipped < 0:   # a run of blank lines is skipped in C
+                if not buffer and skipped < 0:  # a run of blank lines is skipped in C
                     end = _BLANK.match(chunk, start).end()  # type: ignore[union-attr]  # matches "": never None
                     if end > start and (last_nl := chunk.rfind(b"\n", start, end)) >= 0:
                         line_no += chunk.count(b"\n", start, last_nl + 1)

@@ -7,6 +7,7 @@ protocol (from the endpoint), source (the API key's name; "(no key)" / "(bad key
 Ingestor counts the items; a request refused before any item was read (401/403, 413, 415, a bad
 body) is counted here from its status, after the answer is made.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,16 +18,20 @@ from flask import Flask, g, request
 from ..machine import ES_BLUEPRINT
 from .stats import IngestStats, Origin, reset_origin, set_origin
 
-NATIVE = "native"            # POST /api/v1/events (JSON)
-BULK = "native-bulk"         # POST /api/v1/events/bulk (NDJSON)
-TEXT = "text"                # POST /api/v1/events/bulk with text/plain
-OTLP = "otlp"                # POST /v1/logs
-ES_BULK = "es-bulk"          # POST /_bulk, /<index>/_bulk
-CLI = "cli"                  # platlogs ingest
+NATIVE = "native"  # POST /api/v1/events (JSON)
+BULK = "native-bulk"  # POST /api/v1/events/bulk (NDJSON)
+TEXT = "text"  # POST /api/v1/events/bulk with text/plain
+OTLP = "otlp"  # POST /v1/logs
+ES_BULK = "es-bulk"  # POST /_bulk, /<index>/_bulk
+CLI = "cli"  # platlogs ingest
 PROTOCOLS = (NATIVE, BULK, TEXT, OTLP, ES_BULK, CLI)
 
-ENDPOINTS = {"ingest_api.post_events": NATIVE, "ingest_api.post_bulk": BULK, "otlp.post_logs": OTLP,
-             f"{ES_BLUEPRINT}.bulk": ES_BULK}
+ENDPOINTS = {
+    "ingest_api.post_events": NATIVE,
+    "ingest_api.post_bulk": BULK,
+    "otlp.post_logs": OTLP,
+    f"{ES_BLUEPRINT}.bulk": ES_BULK,
+}
 
 # the shippers an operator recognises, by User-Agent (first match); anything else is "other"
 SHIPPERS = [
@@ -90,12 +95,11 @@ def install(app: Flask, stats: IngestStats) -> None:
         if protocol == BULK and request.mimetype == "text/plain":
             protocol = TEXT
         if uses_key():
-            key = request_key()      # looked up once per request (cached for api_access)
+            key = request_key()  # looked up once per request (cached for api_access)
             source = "(bad key)" if key is None else (key.name or f"key {key.id}")
         else:
             source = "(no key)"
-        where = Origin(protocol, source, shipper_of(request.headers.get("User-Agent", "")),
-                       request.content_length or 0)
+        where = Origin(protocol, source, shipper_of(request.headers.get("User-Agent", "")), request.content_length or 0)
         if request.content_length is None and "wsgi.input" in request.environ:
             request.environ["wsgi.input"] = _CountingInput(request.environ["wsgi.input"], where)
         g._ingest_origin = where

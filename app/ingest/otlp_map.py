@@ -7,6 +7,7 @@ its value converts to the field's type; every other attribute, and one whose val
 convert, becomes a label (flattened, bounded). A record's attributes win over its resource's.
 Nothing here refuses a record: the Ingestor's normalizer judges the events it makes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,9 @@ from ..events.schema import Schema
 
 # OTel severity number ranges (logs data model): 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN,
 # 17-20 ERROR, 21-24 FATAL. The schema's words for them:
-LEVEL_OF_SEVERITY = (None,) + ("trace",) * 4 + ("debug",) * 4 + ("info",) * 4 + ("warning",) * 4 \
-    + ("error",) * 4 + ("critical",) * 4
+LEVEL_OF_SEVERITY = (
+    (None,) + ("trace",) * 4 + ("debug",) * 4 + ("info",) * 4 + ("warning",) * 4 + ("error",) * 4 + ("critical",) * 4
+)
 
 # Semantic-convention attribute names (and older spellings) -> our fields, first one the schema has.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -42,21 +44,22 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "client.address": ("client.ip", "client.address", "source.ip"),
     "source.address": ("source.ip",),
     "network.peer.address": ("source.ip",),
-    "http.method": ("http.request.method",),            # semconv before 1.21
+    "http.method": ("http.request.method",),  # semconv before 1.21
     "http.status_code": ("http.response.status_code",),
     "http.url": ("url.full",),
     "event.name": ("event.action",),
     "log.record.uid": ("event.id",),
 }
 # Fields the server sets, never taken from an attribute (the attribute becomes a label).
-SERVER_FIELDS = frozenset({"@timestamp", "event.ingested", "event.classified_by", "event.redacted",
-                           "error.fingerprint", "labels"})
+SERVER_FIELDS = frozenset(
+    {"@timestamp", "event.ingested", "event.classified_by", "event.redacted", "error.fingerprint", "labels"}
+)
 
-MAX_LABELS = 64            # per event; more are counted in labels.otel_labels_dropped
-MAX_LABEL_VALUE = 1024     # characters; longer values are cut (like the syslog listener's)
+MAX_LABELS = 64  # per event; more are counted in labels.otel_labels_dropped
+MAX_LABEL_VALUE = 1024  # characters; longer values are cut (like the syslog listener's)
 MAX_LABEL_KEY = 128
-MAX_MESSAGE = 32 * 1024    # characters of a body written as JSON text
-MAX_BODY_ITEMS = 200       # a structured body with more leaves, or deeper, is kept as text only
+MAX_MESSAGE = 32 * 1024  # characters of a body written as JSON text
+MAX_BODY_ITEMS = 200  # a structured body with more leaves, or deeper, is kept as text only
 MAX_BODY_DEPTH = 4
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]")
@@ -71,7 +74,7 @@ def clean(text: str) -> str:
 
 
 _SECONDS: dict[int, str] = {}
-_LAST_ISO_MS = 253_402_300_799_999   # 9999-12-31T23:59:59.999Z
+_LAST_ISO_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def iso_ms(ms: int) -> str | int:
@@ -125,7 +128,7 @@ def label_text(value: Any) -> str:
         text = ""
     else:
         text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    return text if len(text) <= MAX_LABEL_VALUE else text[:MAX_LABEL_VALUE - 1] + "…"
+    return text if len(text) <= MAX_LABEL_VALUE else text[: MAX_LABEL_VALUE - 1] + "…"
 
 
 def _shape(value: Any, depth: int, budget: list) -> bool:
@@ -134,7 +137,7 @@ def _shape(value: Any, depth: int, budget: list) -> bool:
         return False
     if type(value) is dict:
         if any(not key or "." in key or len(key) > 256 for key in value):
-            return False           # the normalizer would read dots as nesting, or refuse the key
+            return False  # the normalizer would read dots as nesting, or refuse the key
         items: Iterable[Any] | None = value.values()
     else:
         items = value if type(value) is list else None
@@ -150,8 +153,10 @@ class OtlpMapper:
         fields = schema.fields
         self.level_field = fields["log.level"]
         self.targets: dict[str, tuple[str, Any, Leaf]] = {
-            name: (name, field, Leaf(field)) for name, field in fields.items()
-            if name not in SERVER_FIELDS and field.type not in ("changes", "labels")}
+            name: (name, field, Leaf(field))
+            for name, field in fields.items()
+            if name not in SERVER_FIELDS and field.type not in ("changes", "labels")
+        }
         for name, candidates in ALIASES.items():
             target = next((c for c in candidates if c in fields and c not in SERVER_FIELDS), None)
             if target is not None:
@@ -173,16 +178,16 @@ class OtlpMapper:
                 name, field, leaf = target
                 item = value
                 if type(item) is list and field.type != "tags":
-                    item = item[0] if item else None      # host.ip is a list in semconv
+                    item = item[0] if item else None  # host.ip is a list in semconv
                 if item is not None:
-                    if leaf.accepts(item):                 # already canonical: the common case
+                    if leaf.accepts(item):  # already canonical: the common case
                         fields[name] = item
                         continue
                     try:
                         fields[name] = self.converter.convert(field, item)
                         continue
                     except EventError:
-                        pass                               # kept as a label instead
+                        pass  # kept as a label instead
             lkey = label_key(key)
             if lkey and lkey not in labels:
                 labels[lkey] = label_text(value)
@@ -200,8 +205,7 @@ class OtlpMapper:
         number = 0
         seen: dict[bytes, int] = {}
         for resource_logs in request.resource_logs:
-            resource_digest = blake2b(resource_logs.resource.SerializeToString(deterministic=True),
-                                      digest_size=16).digest()
+            resource_digest = blake2b(resource_logs.resource.SerializeToString(deterministic=True), digest_size=16).digest()
             res_fields: dict = {}
             res_labels: dict = {}
             self.attributes(resource_logs.resource.attributes, res_fields, res_labels)
@@ -218,8 +222,7 @@ class OtlpMapper:
                     ns = record.time_unix_nano or record.observed_time_unix_nano
                     meta = event.get("event")
                     if ns and (meta is None or "id" not in meta):
-                        digest = blake2b(prefix + record.SerializeToString(deterministic=True),
-                                         digest_size=16).digest()
+                        digest = blake2b(prefix + record.SerializeToString(deterministic=True), digest_size=16).digest()
                         rank = seen[digest] = seen.get(digest, -1) + 1
                         if rank:
                             digest = blake2b(digest + rank.to_bytes(4, "big"), digest_size=16).digest()
@@ -259,7 +262,7 @@ class OtlpMapper:
             self.attributes(record.attributes, fields, labels)
         uid = fields.get("event.id")
         if uid is not None and not (type(uid) is str and EVENT_ID.match(uid)):
-            labels["log_record_uid"] = label_text(fields.pop("event.id"))   # not an id we can keep
+            labels["log_record_uid"] = label_text(fields.pop("event.id"))  # not an id we can keep
         if record.event_name and "event.action" not in fields:
             fields["event.action"] = clean(record.event_name)[:1024]
         if res_labels:
@@ -292,7 +295,7 @@ class OtlpMapper:
         if labels:
             if len(labels) > MAX_LABELS:
                 dropped = len(labels) - MAX_LABELS + 1
-                labels = dict(list(labels.items())[:MAX_LABELS - 1])
+                labels = dict(list(labels.items())[: MAX_LABELS - 1])
                 labels["otel_labels_dropped"] = str(dropped)
             event["labels"] = labels
         return event
@@ -303,7 +306,7 @@ class OtlpMapper:
             event["message"] = body
         elif type(body) in (dict, list):
             text = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode()
-            event["message"] = text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+            event["message"] = text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
             if _shape(body, 1, [MAX_BODY_ITEMS]):
                 event["otel"] = {"body": body}
         elif body is not None:

@@ -3,6 +3,7 @@ SDKs and the Collector's otlphttp exporter send to. Thin: read the body, decode 
 (otlp_wire.py), map its records (otlp_map.py), hand them to the Ingestor, answer as OTLP says:
 200 with ExportLogsServiceResponse (partial_success when records were refused), a
 google.rpc.Status for failures, in the encoding of the request."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
@@ -18,7 +19,7 @@ from .views import REBALANCE_ITEMS
 
 otlp = Blueprint("otlp", __name__)
 
-MAX_REASONS = 10            # refused records named in partial_success.error_message
+MAX_REASONS = 10  # refused records named in partial_success.error_message
 MAX_MESSAGE_CHARS = 4000
 
 
@@ -46,12 +47,12 @@ def _fail(status: int, message: str) -> Response:
 
 
 @otlp.errorhandler(ApiError)
-def _api_error(exc: ApiError):          # 401/403 of api_access, and ours below
+def _api_error(exc: ApiError):  # 401/403 of api_access, and ours below
     return _fail(exc.status, exc.message)
 
 
 @otlp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):    # 413 of MAX_CONTENT_LENGTH, and the like
+def _http_error(exc: HTTPException):  # 413 of MAX_CONTENT_LENGTH, and the like
     return _fail(exc.code or 400, exc.description or exc.name)
 
 
@@ -63,16 +64,18 @@ def _body() -> bytes:
     limit = settings.max_request_bytes
     body = bytearray()
     try:
-        for chunk in decoded_chunks(request.stream, gzip=encoding == "gzip",
-                                    max_inflated=min(settings.max_inflated_bytes, limit),
-                                    max_ratio=settings.max_gzip_ratio):
+        for chunk in decoded_chunks(
+            request.stream,
+            gzip=encoding == "gzip",
+            max_inflated=min(settings.max_inflated_bytes, limit),
+            max_ratio=settings.max_gzip_ratio,
+        ):
             body += chunk
             if len(body) > limit:
-                raise ApiError(413, f"body over {limit} bytes (PLATLOGS_MAX_REQUEST_BYTES); "
-                                    "export smaller batches")
+                raise ApiError(413, f"body over {limit} bytes (PLATLOGS_MAX_REQUEST_BYTES); export smaller batches")
     except BodyLimit as exc:
         raise ApiError(413, str(exc)) from None
-    except ValueError as exc:            # bad gzip
+    except ValueError as exc:  # bad gzip
         raise ApiError(400, str(exc)) from None
     return bytes(body)
 
@@ -82,8 +85,11 @@ def _body() -> bytes:
 def post_logs():
     encoding = encoding_of(request.content_type)
     if encoding is None:
-        raise ApiError(415, f"unsupported Content-Type {request.content_type!r}: "
-                            "send application/x-protobuf or application/json (OTLP/HTTP)")
+        raise ApiError(
+            415,
+            f"unsupported Content-Type {request.content_type!r}: "
+            "send application/x-protobuf or application/json (OTLP/HTTP)",
+        )
     try:
         export = decode(_body(), encoding)
     except Undecodable as exc:
@@ -91,9 +97,12 @@ def post_logs():
     report = _services().ingestor.ingest(_mapper().lines(export), check_size=True)
     if report.accepted + report.rejected >= REBALANCE_ITEMS:
         request_rebalance(request.environ)
-    if report.storage_failed:   # retryable: the SDK and the Collector retry on 503
-        return _answer(503, status_body(encoding, 503, "storage unavailable, "
-                                        f"{report.rejected} log records not stored; retry later"), encoding)
+    if report.storage_failed:  # retryable: the SDK and the Collector retry on 503
+        return _answer(
+            503,
+            status_body(encoding, 503, f"storage unavailable, {report.rejected} log records not stored; retry later"),
+            encoding,
+        )
     if not report.rejected:
         return _answer(200, success_body(encoding), encoding)
     return _answer(200, success_body(encoding, report.rejected, _refusals(export, report)), encoding)
@@ -109,4 +118,4 @@ def _refusals(export, report) -> str:
     text = f"{report.rejected} log record{'s' if report.rejected != 1 else ''} refused: " + "; ".join(reasons)
     if more > 0:
         text += f"; and {more} more"
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS - 1] + "…"
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"

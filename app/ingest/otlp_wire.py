@@ -1,6 +1,7 @@
 """OTLP/HTTP on the wire: request bodies (binary protobuf, or OTLP's JSON mapping) into an
 ExportLogsServiceRequest, and answers in the encoding the request came in
 (opentelemetry-proto's generated classes; google.rpc.Status for failures)."""
+
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,7 @@ def decode(body: bytes, encoding: str) -> ExportLogsServiceRequest:
     if encoding == PROTOBUF:
         try:
             request.ParseFromString(body)
-        except Exception as exc:   # noqa: BLE001 upb's DecodeError, or its recursion limit: the sender's bytes
+        except Exception as exc:  # noqa: BLE001 upb's DecodeError, or its recursion limit: the sender's bytes
             raise Undecodable(f"body is not a protobuf ExportLogsServiceRequest: {exc}") from None
         return request
     try:
@@ -69,8 +70,9 @@ def _hex_ids_to_base64(data: dict) -> None:
                     try:
                         raw = bytes.fromhex(value)
                     except ValueError:
-                        raise Undecodable(f"resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}].{key}: "
-                                          f"not a hex string: {value[:40]!r}") from None
+                        raise Undecodable(
+                            f"resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}].{key}: not a hex string: {value[:40]!r}"
+                        ) from None
                     record[key] = base64.b64encode(raw).decode()
 
 

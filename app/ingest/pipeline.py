@@ -4,6 +4,7 @@ Used by the HTTP endpoints, `platlogs ingest` and `platlogs demo`, so every way 
 same validation, classification and redaction. A bad item is recorded and skipped; it never
 fails its batch. An item counts as accepted only once its batch is committed.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,21 +27,21 @@ DAY_MS = 86_400_000
 
 @dataclass
 class IngestReport:
-    accepted: int = 0        # stored by this request, or already stored before (duplicates)
-    duplicates: int = 0      # already stored (same event.id): idempotent re-send
+    accepted: int = 0  # stored by this request, or already stored before (duplicates)
+    duplicates: int = 0  # already stored (same event.id): idempotent re-send
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
     errors_truncated: bool = False
     storage_failed: bool = False
-    body_limited: bool = False   # a limit of the whole body (gzip expansion) cut it short
-    oversized: int = 0           # items refused for their size alone (ndjson.Oversized)
+    body_limited: bool = False  # a limit of the whole body (gzip expansion) cut it short
+    oversized: int = 0  # items refused for their size alone (ndjson.Oversized)
     max_errors: int = 1000
     # per-item outcomes, kept only when the caller asks (track=True: the Elasticsearch-compatible
     # _bulk answers every item): item number -> event.id stored (or found already stored)
     track: bool = False
     ids: dict[int, str] = field(default_factory=dict)
     duplicate_numbers: set[int] = field(default_factory=set)
-    failed_numbers: set[int] = field(default_factory=set)    # the store could not (retry them)
+    failed_numbers: set[int] = field(default_factory=set)  # the store could not (retry them)
 
     def reject(self, error: dict) -> None:
         self.rejected += 1
@@ -50,8 +51,7 @@ class IngestReport:
             self.errors_truncated = True
 
     def as_dict(self) -> dict:
-        out = {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
-               "errors": self.errors}
+        out = {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates, "errors": self.errors}
         if self.errors_truncated:
             out["errors_truncated"] = True
         return out
@@ -66,25 +66,40 @@ class IngestReport:
             return 207
         if self.body_limited:
             return 413
-        if self.oversized == self.rejected:   # every item was too large: decided by the exception's type
+        if self.oversized == self.rejected:  # every item was too large: decided by the exception's type
             return 413
         return 400
 
 
 class Ingestor:
-    stats: IngestStats | None = None     # an IngestStats (app/ingest/stats.py) counting what comes with an origin, or None
+    stats: IngestStats | None = None  # an IngestStats (app/ingest/stats.py) counting what comes with an origin, or None
 
-    def __init__(self, normalizer: Normalizer, store: LogStore, *, batch_size: int = 2000,
-                 max_event_bytes: int = 64 * 1024, max_errors: int = 1000, max_event_age_days: int = 0):
+    def __init__(
+        self,
+        normalizer: Normalizer,
+        store: LogStore,
+        *,
+        batch_size: int = 2000,
+        max_event_bytes: int = 64 * 1024,
+        max_errors: int = 1000,
+        max_event_age_days: int = 0,
+    ):
         self.normalizer = normalizer
         self.store = store
         self.batch_size = batch_size
         self.max_event_bytes = max_event_bytes
         self.max_errors = max_errors
-        self.max_event_age_days = max_event_age_days   # 0: no refusal by age
+        self.max_event_age_days = max_event_age_days  # 0: no refusal by age
 
-    def ingest(self, items: Iterable[tuple[int, Any]], *, position: str = "index", check_size: bool = False,
-               progress: Callable[[int], None] | None = None, report: IngestReport | None = None) -> IngestReport:
+    def ingest(
+        self,
+        items: Iterable[tuple[int, Any]],
+        *,
+        position: str = "index",
+        check_size: bool = False,
+        progress: Callable[[int], None] | None = None,
+        report: IngestReport | None = None,
+    ) -> IngestReport:
         """Store `items`: (number, value) pairs where value is a parsed object, raw JSON bytes
         (one NDJSON line) or an EventError found while reading. Errors quote the number back
         under the name `position` ("index" for array positions, "line" for NDJSON lines).
@@ -127,8 +142,9 @@ class Ingestor:
                             raise oversized(size, self.max_event_bytes)
                     event = normalize(value, now_ms)
                 if max_age and event["_ts"] < now_ms - max_age * DAY_MS:
-                    raise EventError(f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)",
-                                     "@timestamp")
+                    raise EventError(
+                        f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)", "@timestamp"
+                    )
                 batch.append(event)
                 numbers.append(number)
             except EventError as exc:
@@ -145,9 +161,10 @@ class Ingestor:
             self._flush(batch, numbers, position, report, progress, tally)
         return report
 
-    def _flush(self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress,
-               tally=None) -> None:
-        if report.track:   # (read before the store consumes the events)
+    def _flush(
+        self, batch: list[dict], numbers: list[int], position: str, report: IngestReport, progress, tally=None
+    ) -> None:
+        if report.track:  # (read before the store consumes the events)
             report.ids.update(zip(numbers, [event["event"]["id"] for event in batch], strict=False))
         if tally is not None:
             tally.batch(batch)
@@ -166,7 +183,7 @@ class Ingestor:
             for pos, reason in failures:
                 report.reject({position: numbers[pos], "reason": reason})
         if result is not None:
-            for pos, reason in result.refused:   # bad content: the sender's to fix, not a storage outage
+            for pos, reason in result.refused:  # bad content: the sender's to fix, not a storage outage
                 report.reject({position: numbers[pos], "reason": reason})
             report.accepted += result.stored + len(result.duplicates)
             report.duplicates += len(result.duplicates)

@@ -17,6 +17,7 @@ set of refusal reasons (REASONS), rate buckets for the last hour, lag buckets fo
 LAG_WINDOW_S. Source names come from API key names (admins type them) and are hostile input:
 cut to MAX_SOURCE_CHARS and run through the project's redactor before they are kept.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -30,16 +31,37 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-RATE_BUCKET_S = 15            # resolution of the rates (1 min / 15 min / 1 h)
+RATE_BUCKET_S = 15  # resolution of the rates (1 min / 15 min / 1 h)
 RATE_WINDOW_S = 3600
 LAG_BUCKET_S = 60
-LAG_WINDOW_S = 300            # p50 / p95 of the lag over the last 5 minutes
-LAG_SAMPLES = 32              # events per batch whose lag is bucketed (each weighs len/samples)
+LAG_WINDOW_S = 300  # p50 / p95 of the lag over the last 5 minutes
+LAG_SAMPLES = 32  # events per batch whose lag is bucketed (each weighs len/samples)
 # upper bounds (ms) of the lag buckets; one more bucket past the last. An event stamped in the
 # future (within the tolerance) counts in the first (<= 0).
-LAG_BOUNDS_MS = (0, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000,
-                 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000, 172_800_000,
-                 604_800_000, 2_592_000_000)
+LAG_BOUNDS_MS = (
+    0,
+    100,
+    250,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+    172_800_000,
+    604_800_000,
+    2_592_000_000,
+)
 MAX_ROWS = 64
 MAX_SOURCE_CHARS = 80
 OTHER_SOURCE = "(other)"
@@ -59,8 +81,14 @@ REASONS = {
     "storage": "storage unavailable (503: the sender retries)",
     "other": "other",
 }
-_REQUEST_REASONS = {401: "auth", 403: "auth", 413: "too_large", 415: "unsupported", 429: "back_pressure",
-                    503: "back_pressure"}
+_REQUEST_REASONS = {
+    401: "auth",
+    403: "auth",
+    413: "too_large",
+    415: "unsupported",
+    429: "back_pressure",
+    503: "back_pressure",
+}
 
 
 def reason_of(text: str, field_name: str | None = None) -> str:
@@ -69,8 +97,16 @@ def reason_of(text: str, field_name: str | None = None) -> str:
         return "storage"
     if "over the limit" in text or " bytes decoded" in text or text.startswith(("body over", "_bulk body")):
         return "too_large"
-    if text.startswith(("malformed JSON", "invalid UTF-8", "expected a JSON object", "nested too deep to parse",
-                        "malformed action line", "not read")):
+    if text.startswith(
+        (
+            "malformed JSON",
+            "invalid UTF-8",
+            "expected a JSON object",
+            "nested too deep to parse",
+            "malformed action line",
+            "not read",
+        )
+    ):
         return "bad_json"
     if text.startswith("key ") and "given twice in one object" in text:
         return "repeated_key"
@@ -91,11 +127,12 @@ def request_reason(status: int) -> str:
 @dataclass
 class Origin:
     """Where the items of the current request (or CLI run) come from."""
+
     protocol: str
     source: str
     shipper: str = ""
     bytes: int = 0
-    reported: bool = False     # the Ingestor counted this request's items
+    reported: bool = False  # the Ingestor counted this request's items
 
 
 _origin: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("platlogs_ingest_origin", default=None)
@@ -138,19 +175,20 @@ class Row:
     source: str
     shipper: str = ""
     requests: int = 0
-    accepted: int = 0          # stored, or already stored (duplicates included)
+    accepted: int = 0  # stored, or already stored (duplicates included)
     duplicates: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
     first_seen_ms: int = 0
     last_seen_ms: int = 0
-    newest_ts_ms: int | None = None      # the newest @timestamp taken
-    rate: dict[int, list[int]] = field(default_factory=dict)    # bucket start (s) -> [accepted, refused, bytes]
-    lag: dict[int, list[int]] = field(default_factory=dict)     # minute start (s) -> counts per lag bucket
+    newest_ts_ms: int | None = None  # the newest @timestamp taken
+    rate: dict[int, list[int]] = field(default_factory=dict)  # bucket start (s) -> [accepted, refused, bytes]
+    lag: dict[int, list[int]] = field(default_factory=dict)  # minute start (s) -> counts per lag bucket
 
 
 class Tally:
     """One request's (or CLI run's) counts, gathered without a lock; `finish` adds them up."""
+
     __slots__ = ("lag", "newest", "origin", "stats")
 
     def __init__(self, stats: IngestStats, where: Origin):
@@ -181,10 +219,17 @@ class Tally:
             key = reason_of(error.get("reason", ""), error.get("field"))
             refused[key] = refused.get(key, 0) + 1
             listed += 1
-        if report.rejected > listed:    # past the report's list of errors: their reasons are not known
+        if report.rejected > listed:  # past the report's list of errors: their reasons are not known
             refused["other"] = refused.get("other", 0) + report.rejected - listed
-        self.stats.add(self.origin, accepted=report.accepted, duplicates=report.duplicates, refused=refused,
-                       newest=self.newest, lag=self.lag, request=False)
+        self.stats.add(
+            self.origin,
+            accepted=report.accepted,
+            duplicates=report.duplicates,
+            refused=refused,
+            newest=self.newest,
+            lag=self.lag,
+            request=False,
+        )
 
 
 _TS = itemgetter("_ts")
@@ -195,6 +240,7 @@ class IngestStats:
 
     def __init__(self, directory, redactor=None):
         from pathlib import Path
+
         self.directory = Path(directory)
         self.redactor = redactor
         self._lock = threading.Lock()
@@ -202,6 +248,7 @@ class IngestStats:
 
     def _reset(self) -> None:
         import uuid
+
         self.pid = os.getpid()
         self.instance = uuid.uuid4().hex[:12]
         self.started_ms = int(time.time() * 1000)
@@ -225,12 +272,21 @@ class IngestStats:
         return Tally(self, where)
 
     def _forked(self) -> None:
-        if self.pid != os.getpid():      # a fork: the parent's counts are the parent's
+        if self.pid != os.getpid():  # a fork: the parent's counts are the parent's
             self._lock = threading.Lock()
             self._reset()
 
-    def add(self, where: Origin, *, accepted: int = 0, duplicates: int = 0, refused: dict[str, int] | None = None,
-            newest: int | None = None, lag: list[int] | None = None, request: bool = True) -> None:
+    def add(
+        self,
+        where: Origin,
+        *,
+        accepted: int = 0,
+        duplicates: int = 0,
+        refused: dict[str, int] | None = None,
+        newest: int | None = None,
+        lag: list[int] | None = None,
+        request: bool = True,
+    ) -> None:
         now_ms = time.time_ns() // 1_000_000
         now_s = now_ms // 1000
         refused_n = sum(refused.values()) if refused else 0
@@ -322,12 +378,14 @@ class IngestStats:
     def snapshot(self) -> dict:
         """This process's counters as the JSON its file holds (old buckets pruned)."""
         from .stats_files import snapshot
+
         with self._lock:
             self.dirty = False
             return snapshot(self)
 
     def flush(self) -> None:
         from .stats_files import write_snapshot
+
         if self.pid != os.getpid():
             return
         self.flushed_at = time.monotonic()
@@ -346,8 +404,8 @@ class IngestStats:
 # -- one background thread per process writes every live IngestStats that changed -------------
 
 FLUSH_S = 1.0
-HEARTBEAT_S = 10.0           # unchanged counters are written again this often (the queue depth, "written at")
-_live: weakref.WeakSet[IngestStats] = weakref.WeakSet()   # an app dropped unclosed is not kept alive
+HEARTBEAT_S = 10.0  # unchanged counters are written again this often (the queue depth, "written at")
+_live: weakref.WeakSet[IngestStats] = weakref.WeakSet()  # an app dropped unclosed is not kept alive
 _flushers_lock = threading.Lock()
 _flusher_pid: int | None = None
 
@@ -376,8 +434,9 @@ def _flush_due() -> None:
         live = list(_live)
     now = time.monotonic()
     for stats in live:
-        due = stats.dirty or (stats.queue_probe is not None and now - stats.flushed_at > HEARTBEAT_S
-                              and stats.directory.is_dir())
+        due = stats.dirty or (
+            stats.queue_probe is not None and now - stats.flushed_at > HEARTBEAT_S and stats.directory.is_dir()
+        )
         if due:
             # a full disk must not stop ingest; the next second tries again
             with suppress(Exception):

@@ -15,6 +15,7 @@ file folded into `retired.json` by the next reader, under a lock, once (the file
 recorded), so totals since the data directory was made keep adding up while the files stay as
 many as the live processes. Rates and lag keep only their windows in any file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,22 +52,41 @@ def snapshot(stats) -> dict:
             del row.rate[t]
         for t in [t for t in row.lag if t < lag_floor]:
             del row.lag[t]
-        rows.append({"protocol": row.protocol, "source": row.source, "shipper": row.shipper,
-                     "requests": row.requests, "accepted": row.accepted, "duplicates": row.duplicates,
-                     "refused": dict(row.refused), "bytes": row.bytes, "first_seen_ms": row.first_seen_ms,
-                     "last_seen_ms": row.last_seen_ms, "newest_ts_ms": row.newest_ts_ms,
-                     "rate": [[t, *v] for t, v in sorted(row.rate.items())],
-                     "lag": [[t, list(v)] for t, v in sorted(row.lag.items())]})
+        rows.append(
+            {
+                "protocol": row.protocol,
+                "source": row.source,
+                "shipper": row.shipper,
+                "requests": row.requests,
+                "accepted": row.accepted,
+                "duplicates": row.duplicates,
+                "refused": dict(row.refused),
+                "bytes": row.bytes,
+                "first_seen_ms": row.first_seen_ms,
+                "last_seen_ms": row.last_seen_ms,
+                "newest_ts_ms": row.newest_ts_ms,
+                "rate": [[t, *v] for t, v in sorted(row.rate.items())],
+                "lag": [[t, list(v)] for t, v in sorted(row.lag.items())],
+            }
+        )
     queue = None
     if stats.queue_probe is not None:
         try:
             depth, peak = stats.queue_probe()
             queue = {"depth": depth, "peak": peak}
-        except Exception:   # noqa: BLE001 the queue's probe is optional: a status without it
+        except Exception:  # noqa: BLE001 the queue's probe is optional: a status without it
             queue = None
-    return {"version": VERSION, "host": HOST, "pid": stats.pid, "instance": stats.instance,
-            "started_ms": stats.started_ms, "updated_ms": now_ms, "in_flight": stats.in_flight,
-            "queue": queue, "rows": rows}
+    return {
+        "version": VERSION,
+        "host": HOST,
+        "pid": stats.pid,
+        "instance": stats.instance,
+        "started_ms": stats.started_ms,
+        "updated_ms": now_ms,
+        "in_flight": stats.in_flight,
+        "queue": queue,
+        "rows": rows,
+    }
 
 
 def _atomic_write(path: Path, data: dict) -> None:
@@ -133,8 +153,14 @@ def _retire(directory: Path) -> None:
         return
     with open(directory / ".lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        retired = _load(directory / RETIRED) or {"version": VERSION, "host": HOST, "pid": None,
-                                                 "instance": "retired", "merged": [], "rows": []}
+        retired = _load(directory / RETIRED) or {
+            "version": VERSION,
+            "host": HOST,
+            "pid": None,
+            "instance": "retired",
+            "merged": [],
+            "rows": [],
+        }
         merged = list(retired.get("merged") or [])
         rows = merge_rows([retired])
         done = []
@@ -149,7 +175,7 @@ def _retire(directory: Path) -> None:
         retired["merged"] = merged[-MAX_MERGED_IDS:]
         retired["updated_ms"] = int(time.time() * 1000)
         _atomic_write(directory / RETIRED, retired)
-        for path in done:             # after retired.json holds them (a crash between: ids say merged)
+        for path in done:  # after retired.json holds them (a crash between: ids say merged)
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -178,9 +204,21 @@ def _merge_row(total: dict, r: dict) -> None:
     key = (str(r["protocol"]), str(r["source"]))
     t = total.get(key)
     if t is None:
-        t = total[key] = {"protocol": key[0], "source": key[1], "shipper": "", "requests": 0, "accepted": 0,
-                          "duplicates": 0, "refused": {}, "bytes": 0, "first_seen_ms": 0, "last_seen_ms": 0,
-                          "newest_ts_ms": None, "rate": {}, "lag": {}}
+        t = total[key] = {
+            "protocol": key[0],
+            "source": key[1],
+            "shipper": "",
+            "requests": 0,
+            "accepted": 0,
+            "duplicates": 0,
+            "refused": {},
+            "bytes": 0,
+            "first_seen_ms": 0,
+            "last_seen_ms": 0,
+            "newest_ts_ms": None,
+            "rate": {},
+            "lag": {},
+        }
     for name in ("requests", "accepted", "duplicates", "bytes"):
         t[name] += int(r.get(name) or 0)
     for reason, n in (r.get("refused") or {}).items():
@@ -205,5 +243,5 @@ def _merge_row(total: dict, r: dict) -> None:
         if bucket is None:
             lag[int(start)] = [int(c) for c in counts]
         else:
-            for i, c in enumerate(counts[:len(bucket)]):
+            for i, c in enumerate(counts[: len(bucket)]):
                 bucket[i] += int(c)

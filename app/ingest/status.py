@@ -20,6 +20,7 @@ minute is 60-75 s). Lag is ingest time − @timestamp, from fixed buckets: a per
 upper bound of the bucket it falls in (`p95_ms` 5000 means "at most 5 s"); null without data.
 Counts are since the data directory's first ingest (processes that ended are kept, summed).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,26 +69,52 @@ def ingest_status(data_dir: Path, *, stats=None, top: int = TOP_SOURCES, now_ms:
         "lag": total["lag"],
         "protocols": protocols,
         "sources": [_present(r, now_ms) for r in sources],
-        "refusals": [{"reason": reason, "description": REASONS.get(reason, reason), "count": n}
-                     for reason, n in sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "refusals": [
+            {"reason": reason, "description": REASONS.get(reason, reason), "count": n}
+            for reason, n in sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
         "queues": {
-            "group_commit": ({"depth": sum(int(q.get("depth") or 0) for q in group_commit),
-                              "peak": max(int(q.get("peak") or 0) for q in group_commit)} if group_commit else None),
+            "group_commit": (
+                {
+                    "depth": sum(int(q.get("depth") or 0) for q in group_commit),
+                    "peak": max(int(q.get("peak") or 0) for q in group_commit),
+                }
+                if group_commit
+                else None
+            ),
             "syslog": ({"depth": syslog.get("queue", 0), "max": syslog.get("queue_max")} if syslog else None),
             "in_flight": sum(int(s.get("in_flight") or 0) for s in live),
         },
         "syslog": syslog,
-        "processes": [{"host": s.get("host"), "pid": s.get("pid"), "alive": bool(s.get("alive")),
-                       "updated": format_ts(int(s["updated_ms"])) if s.get("updated_ms") else None,
-                       "started": format_ts(int(s["started_ms"])) if s.get("started_ms") else None}
-                      for s in snaps],
+        "processes": [
+            {
+                "host": s.get("host"),
+                "pid": s.get("pid"),
+                "alive": bool(s.get("alive")),
+                "updated": format_ts(int(s["updated_ms"])) if s.get("updated_ms") else None,
+                "started": format_ts(int(s["started_ms"])) if s.get("started_ms") else None,
+            }
+            for s in snaps
+        ],
     }
 
 
 def _empty() -> dict:
-    return {"protocol": "*", "source": "*", "shipper": "", "requests": 0, "accepted": 0, "duplicates": 0,
-            "refused": {}, "bytes": 0, "first_seen_ms": 0, "last_seen_ms": 0, "newest_ts_ms": None,
-            "rate": {}, "lag": {}}
+    return {
+        "protocol": "*",
+        "source": "*",
+        "shipper": "",
+        "requests": 0,
+        "accepted": 0,
+        "duplicates": 0,
+        "refused": {},
+        "bytes": 0,
+        "first_seen_ms": 0,
+        "last_seen_ms": 0,
+        "newest_ts_ms": None,
+        "rate": {},
+        "lag": {},
+    }
 
 
 def _file_row(row: dict) -> dict:
@@ -101,13 +128,15 @@ def _file_row(row: dict) -> dict:
 def _top(rows: list[dict], top: int) -> list[dict]:
     """The `top` busiest (protocol, source) rows (events over the last hour, then in all), the rest
     summed per protocol as source "(other)"."""
+
     def weight(r):
         return (sum(v[0] + v[1] for v in r["rate"].values()), r["accepted"] + sum(r["refused"].values()))
+
     rows.sort(key=weight, reverse=True)
     kept, rest = rows[:top], rows[top:]
     if rest:
         others = merge_rows([{"rows": [dict(_file_row(r), source=OTHER_SOURCE) for r in rest]}])
-        merged = merge_rows([{"rows": [_file_row(r) for r in kept]}])     # copies: `rows` stays as it was
+        merged = merge_rows([{"rows": [_file_row(r) for r in kept]}])  # copies: `rows` stays as it was
         for key, row in others.items():
             if key in merged:
                 merge_rows([{"rows": [_file_row(row)]}], into=merged)
@@ -128,10 +157,16 @@ def _present(row: dict, now_ms: int) -> dict:
         rate[name] = round(accepted / max(now_s - floor, 1), 3)
     newest = row["newest_ts_ms"]
     return {
-        "protocol": row["protocol"], "source": row["source"], "shipper": row["shipper"],
-        "requests": row["requests"], "accepted": row["accepted"], "duplicates": row["duplicates"],
-        "refused": sum(row["refused"].values()), "refused_by": dict(sorted(row["refused"].items())),
-        "bytes": row["bytes"], "rate": rate,
+        "protocol": row["protocol"],
+        "source": row["source"],
+        "shipper": row["shipper"],
+        "requests": row["requests"],
+        "accepted": row["accepted"],
+        "duplicates": row["duplicates"],
+        "refused": sum(row["refused"].values()),
+        "refused_by": dict(sorted(row["refused"].items())),
+        "bytes": row["bytes"],
+        "rate": rate,
         "last_seen": format_ts(row["last_seen_ms"]) if row["last_seen_ms"] else None,
         "newest_event": format_ts(newest) if newest is not None else None,
         "newest_event_age_s": round((now_ms - newest) / 1000, 1) if newest is not None else None,
@@ -144,11 +179,15 @@ def lag_percentiles(lag: dict[int, list[int]], now_s: int) -> dict:
     counts = [0] * (len(LAG_BOUNDS_MS) + 1)
     for start, bucket in lag.items():
         if start + 60 > floor:
-            for i, n in enumerate(bucket[:len(counts)]):
+            for i, n in enumerate(bucket[: len(counts)]):
                 counts[i] += n
     total = sum(counts)
-    return {"window_s": LAG_WINDOW_S, "samples": total,
-            "p50_ms": _percentile(counts, total, 0.50), "p95_ms": _percentile(counts, total, 0.95)}
+    return {
+        "window_s": LAG_WINDOW_S,
+        "samples": total,
+        "p50_ms": _percentile(counts, total, 0.50),
+        "p95_ms": _percentile(counts, total, 0.95),
+    }
 
 
 def _percentile(counts: list[int], total: int, q: float) -> int | None:
@@ -166,6 +205,7 @@ def _percentile(counts: list[int], total: int, q: float) -> int | None:
 def lag_text(ms: int | None) -> str:
     """A lag percentile as text: "≤ 5 s" (the upper bound of its bucket)."""
     from ..search.figures import duration_text
+
     if ms is None:
         return "—"
     if ms > LAG_BOUNDS_MS[-1]:
@@ -175,4 +215,5 @@ def lag_text(ms: int | None) -> str:
 
 def _syslog(data_dir: Path) -> dict | None:
     from ..syslog.status import read_status
+
     return read_status(Path(data_dir))

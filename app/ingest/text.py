@@ -8,6 +8,7 @@ app/events/times.py) becomes @timestamp; without one the server's receive time i
 control characters other than tab are written as `\\xNN`, so no line is refused for its bytes;
 the lines go through the same normaliser as every event (redaction, limits, classification).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -37,8 +38,9 @@ def text_event(line: str, now_ms: int, path: str | None = None) -> dict:
     return event
 
 
-def text_items(lines: Iterable[tuple[int, bytes | EventError]], path: str | None = None
-               ) -> Iterator[tuple[int, dict | EventError]]:
+def text_items(
+    lines: Iterable[tuple[int, bytes | EventError]], path: str | None = None
+) -> Iterator[tuple[int, dict | EventError]]:
     """(number, event) for each (number, line bytes) of ndjson.iter_lines; its errors (an
     over-long line, a broken gzip body) are passed on."""
     now_ms = time.time_ns() // 1_000_000
@@ -56,8 +58,9 @@ def looks_like_text(first_line: bytes) -> bool:
     return not first_line.lstrip().startswith(b"{")
 
 
-def as_text_if(lines: Iterator[tuple[int, bytes | EventError]], fmt: str, path: str | None = None
-               ) -> Iterator[tuple[int, bytes | dict | EventError]]:
+def as_text_if(
+    lines: Iterator[tuple[int, bytes | EventError]], fmt: str, path: str | None = None
+) -> Iterator[tuple[int, bytes | dict | EventError]]:
     """The lines of `platlogs ingest`: as they are (NDJSON), or as text events — `fmt` "text",
     or "auto" when the first line does not start with `{`."""
     if fmt == "ndjson":

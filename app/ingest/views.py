@@ -1,4 +1,5 @@
 """Ingest endpoints. Thin: read the body, hand items to the Ingestor, answer its report."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -43,8 +44,9 @@ def _too_large(_exc):
 
 def _chunks():
     settings = _services().settings
-    return decoded_chunks(request.stream, gzip=_gzip(), max_inflated=settings.max_inflated_bytes,
-                          max_ratio=settings.max_gzip_ratio)
+    return decoded_chunks(
+        request.stream, gzip=_gzip(), max_inflated=settings.max_inflated_bytes, max_ratio=settings.max_gzip_ratio
+    )
 
 
 def _answer(report):
@@ -52,7 +54,7 @@ def _answer(report):
         request_rebalance(request.environ)
     response = jsonify(report.as_dict())
     response.status_code = report.status
-    if report.status == 503:   # the store failed: senders hold the items and retry
+    if report.status == 503:  # the store failed: senders hold the items and retry
         response.headers["Retry-After"] = RETRY_AFTER_S
     return response
 
@@ -83,7 +85,7 @@ def post_events():
         raise ApiError(400, "empty body: send a JSON object or an array of objects")
     data = bytes(body)
     del body
-    if request.mimetype == "application/x-www-form-urlencoded":   # logging.handlers.HTTPHandler
+    if request.mimetype == "application/x-www-form-urlencoded":  # logging.handlers.HTTPHandler
         try:
             record = event_of_logrecord(parse_form(data))
         except EventError as exc:
@@ -119,6 +121,6 @@ def post_bulk():
     request.max_content_length = 1 << 62
     chunks = _chunks()
     lines: Iterator[tuple[int, Any]] = iter_lines(chunks, services.settings.max_event_bytes)
-    if request.mimetype == "text/plain":   # plain log lines, one an event (app/ingest/text.py)
+    if request.mimetype == "text/plain":  # plain log lines, one an event (app/ingest/text.py)
         lines = text_items(lines)
     return _answer(services.ingestor.ingest(lines, position="line"))

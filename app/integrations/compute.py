@@ -9,6 +9,7 @@
 
 The same functions run on rows from the store's rollups and on rows reduced from raw events, so
 the brute-force tests compare numbers, not code paths."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -22,11 +23,12 @@ from .config import Thresholds
 HOUR_MS = 60 * MINUTE_MS
 WEEK_HOURS = 168
 UP, DEGRADED, DOWN, SILENT, UNKNOWN = "up", "degraded", "down", "silent", "unknown"
-STATUSES = (DOWN, DEGRADED, SILENT, UNKNOWN, UP)     # worst first
+STATUSES = (DOWN, DEGRADED, SILENT, UNKNOWN, UP)  # worst first
 SEVERITY = {s: i for i, s in enumerate(STATUSES)}
 
 
 # -- figures over a range --------------------------------------------------------------------
+
 
 def figures(rows: Iterable[ProviderRow]) -> dict:
     calls = failures = timeouts = 0
@@ -40,19 +42,25 @@ def figures(rows: Iterable[ProviderRow]) -> dict:
             statuses[k] = statuses.get(k, 0) + v
         for b, v in row.latency.items():
             latency[b] = latency.get(b, 0) + v
-    errors = sorted(((code, n, code in INTEGRATION_FAILURE_STATUSES) for code, n in statuses.items()
-                     if code not in SUCCESS_STATUSES), key=lambda e: (-e[1], e[0]))
-    return {"calls": calls, "failures": failures, "timeouts": timeouts,
-            "success_rate": None if not calls else (calls - failures) / calls,
-            "errors": [{"code": c, "count": n, "provider_failure": f} for c, n, f in errors],
-            "statuses": dict(sorted(statuses.items())),
-            "latency_count": sum(latency.values()),
-            "p50": sketch.quantile(latency, 0.50), "p95": sketch.quantile(latency, 0.95),
-            "p99": sketch.quantile(latency, 0.99)}
+    errors = sorted(
+        ((code, n, code in INTEGRATION_FAILURE_STATUSES) for code, n in statuses.items() if code not in SUCCESS_STATUSES),
+        key=lambda e: (-e[1], e[0]),
+    )
+    return {
+        "calls": calls,
+        "failures": failures,
+        "timeouts": timeouts,
+        "success_rate": None if not calls else (calls - failures) / calls,
+        "errors": [{"code": c, "count": n, "provider_failure": f} for c, n, f in errors],
+        "statuses": dict(sorted(statuses.items())),
+        "latency_count": sum(latency.values()),
+        "p50": sketch.quantile(latency, 0.50),
+        "p95": sketch.quantile(latency, 0.95),
+        "p99": sketch.quantile(latency, 0.99),
+    }
 
 
-def series(rows: Iterable[ProviderRow], start_ms: int, end_ms: int,
-           step_ms: int = MINUTE_MS) -> tuple[list[int], list[int]]:
+def series(rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int = MINUTE_MS) -> tuple[list[int], list[int]]:
     """Calls and failures per step of [start, end), dense (zeros where nothing was called)."""
     n = max(0, -(-(end_ms - start_ms) // step_ms))
     calls, failures = [0] * n, [0] * n
@@ -65,6 +73,7 @@ def series(rows: Iterable[ProviderRow], start_ms: int, end_ms: int,
 
 
 # -- state minute by minute, incidents, uptime -------------------------------------------------
+
 
 def _level(calls: int, failures: int, t: Thresholds) -> str:
     if failures < t.min_failures or calls <= 0:
@@ -87,7 +96,7 @@ def states(calls: Sequence[int], failures: Sequence[int], t: Thresholds) -> list
         if m >= w:
             win_calls -= calls[m - w]
             win_fail -= failures[m - w]
-        if win_fail < few and state == UP:     # _level's first test, without the call (most minutes)
+        if win_fail < few and state == UP:  # _level's first test, without the call (most minutes)
             out.append(UP)
             continue
         if state != UP and calls[m] == 0:
@@ -105,8 +114,8 @@ def states(calls: Sequence[int], failures: Sequence[int], t: Thresholds) -> list
 class Incident:
     start_ms: int
     end_ms: int
-    severity: str           # degraded or down (the worst it got)
-    peak_rate: float        # the highest failure rate over the trailing window
+    severity: str  # degraded or down (the worst it got)
+    peak_rate: float  # the highest failure rate over the trailing window
     calls: int
     failures: int
 
@@ -115,8 +124,9 @@ class Incident:
         return self.end_ms - self.start_ms
 
 
-def incidents(st: Sequence[str], calls: Sequence[int], failures: Sequence[int], origin_ms: int,
-              t: Thresholds, first_index: int = 0) -> list[Incident]:
+def incidents(
+    st: Sequence[str], calls: Sequence[int], failures: Sequence[int], origin_ms: int, t: Thresholds, first_index: int = 0
+) -> list[Incident]:
     """Each run of unhealthy minutes, from its first failing minute to the end of its last one.
     Runs that end before `first_index` (the warm-up) are left out."""
     out: list[Incident] = []
@@ -128,7 +138,7 @@ def incidents(st: Sequence[str], calls: Sequence[int], failures: Sequence[int], 
         run_start = m
         while m < n and st[m] != UP:
             m += 1
-        run_end = m                                  # exclusive
+        run_end = m  # exclusive
         first = next((i for i in range(max(0, run_start - w + 1), run_end) if failures[i]), run_start)
         last = next((i for i in range(run_end - 1, run_start - 1, -1) if failures[i]), run_start)
         if last < first_index:
@@ -136,23 +146,36 @@ def incidents(st: Sequence[str], calls: Sequence[int], failures: Sequence[int], 
         peak = 0.0
         for i in range(run_start, run_end):
             lo = max(0, i - w + 1)
-            wc, wf = sum(calls[lo:i + 1]), sum(failures[lo:i + 1])
+            wc, wf = sum(calls[lo : i + 1]), sum(failures[lo : i + 1])
             if wc:
                 peak = max(peak, wf / wc)
-        out.append(Incident(start_ms=origin_ms + first * MINUTE_MS, end_ms=origin_ms + (last + 1) * MINUTE_MS,
-                            severity=DOWN if DOWN in st[run_start:run_end] else DEGRADED, peak_rate=peak,
-                            calls=sum(calls[first:last + 1]), failures=sum(failures[first:last + 1])))
+        out.append(
+            Incident(
+                start_ms=origin_ms + first * MINUTE_MS,
+                end_ms=origin_ms + (last + 1) * MINUTE_MS,
+                severity=DOWN if DOWN in st[run_start:run_end] else DEGRADED,
+                peak_rate=peak,
+                calls=sum(calls[first : last + 1]),
+                failures=sum(failures[first : last + 1]),
+            )
+        )
     return out
 
 
 def uptime(found: Sequence[Incident], start_ms: int, end_ms: int) -> dict:
     """Uptime % of [start, end): the share of the range outside incidents that went down
     (degraded time is counted apart, not as downtime)."""
+
     def inside(severity: str) -> int:
         return sum(max(0, min(i.end_ms, end_ms) - max(i.start_ms, start_ms)) for i in found if i.severity == severity)
+
     total, down, degraded = max(0, end_ms - start_ms), inside(DOWN), inside(DEGRADED)
-    return {"minutes": total // MINUTE_MS, "down_minutes": down / MINUTE_MS, "degraded_minutes": degraded / MINUTE_MS,
-            "uptime": None if not total else 100.0 * (total - down) / total}
+    return {
+        "minutes": total // MINUTE_MS,
+        "down_minutes": down / MINUTE_MS,
+        "degraded_minutes": degraded / MINUTE_MS,
+        "uptime": None if not total else 100.0 * (total - down) / total,
+    }
 
 
 def mttr(found: Sequence[Incident]) -> int | None:
@@ -161,6 +184,7 @@ def mttr(found: Sequence[Incident]) -> int | None:
 
 
 # -- the usual traffic, silence and the status now ---------------------------------------------
+
 
 def hour_of_week(ms: int) -> int:
     """0 = Monday 00:00 UTC (the epoch was a Thursday)."""
@@ -208,8 +232,9 @@ def in_night(ms: int, t: Thresholds) -> bool:
     return hour >= t.night_start_hour or hour < t.night_end_hour
 
 
-def expected_active(base: Sequence[float], from_ms: int, to_ms: int, span_ms: int, t: Thresholds | None = None,
-                    skip_night: bool = False) -> float:
+def expected_active(
+    base: Sequence[float], from_ms: int, to_ms: int, span_ms: int, t: Thresholds | None = None, skip_night: bool = False
+) -> float:
     """How many spans of [from, to) the baseline expects to have calls (night hours left out
     with `skip_night`)."""
     total, at = 0.0, from_ms
@@ -221,8 +246,14 @@ def expected_active(base: Sequence[float], from_ms: int, to_ms: int, span_ms: in
     return total
 
 
-def judge(state: str, last_call_ms: int | None, now_ms: int, base: Sequence[float] | None, t: Thresholds,
-          quiet_at_night: bool = False) -> tuple[str, str]:
+def judge(
+    state: str,
+    last_call_ms: int | None,
+    now_ms: int,
+    base: Sequence[float] | None,
+    t: Thresholds,
+    quiet_at_night: bool = False,
+) -> tuple[str, str]:
     """The status now and why: `state` is the minute-by-minute state at `now_ms`; silence is
     judged against the calls the provider's baseline expected since its last call."""
     if last_call_ms is None or base is None:
@@ -234,8 +265,10 @@ def judge(state: str, last_call_ms: int | None, now_ms: int, base: Sequence[floa
     span = t.span_minutes * MINUTE_MS
     expected = expected_active(base, last_call_ms, now_ms, span, t, skip_night=quiet_at_night)
     if expected >= t.min_expected_spans:
-        return SILENT, (f"no calls for {(now_ms - last_call_ms) // MINUTE_MS} min, when it usually has calls in "
-                        f"about {expected:.0f} of such {t.span_minutes}-minute spans")
+        return SILENT, (
+            f"no calls for {(now_ms - last_call_ms) // MINUTE_MS} min, when it usually has calls in "
+            f"about {expected:.0f} of such {t.span_minutes}-minute spans"
+        )
     return UP, "calls as usual for this hour of the week"
 
 

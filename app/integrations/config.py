@@ -1,5 +1,6 @@
 """Integration health thresholds, as data (health.yaml): loaded once, validated with errors that
 name the file, the section and the field."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,11 +33,20 @@ class Thresholds:
 
 # section -> field -> (type, low, high)
 _FIELDS: dict[str, dict[str, tuple[type, float, float]]] = {
-    "status": {"window_minutes": (int, 1, 240), "min_failures": (int, 1, 100_000),
-               "degraded_rate": (float, 0.0, 1.0), "down_rate": (float, 0.0, 1.0),
-               "warmup_minutes": (int, 0, 7 * 24 * 60)},
-    "silence": {"baseline_weeks": (int, 1, 52), "span_minutes": (int, 1, 60), "min_expected_spans": (float, 1.0, 1e6),
-                "night_start_hour": (int, 0, 23), "night_end_hour": (int, 0, 24)},
+    "status": {
+        "window_minutes": (int, 1, 240),
+        "min_failures": (int, 1, 100_000),
+        "degraded_rate": (float, 0.0, 1.0),
+        "down_rate": (float, 0.0, 1.0),
+        "warmup_minutes": (int, 0, 7 * 24 * 60),
+    },
+    "silence": {
+        "baseline_weeks": (int, 1, 52),
+        "span_minutes": (int, 1, 60),
+        "min_expected_spans": (float, 1.0, 1e6),
+        "night_start_hour": (int, 0, 23),
+        "night_end_hour": (int, 0, 24),
+    },
     "slo": {"default_target": (float, 0.0, 100.0)},
 }
 
@@ -54,13 +64,15 @@ def parse(data, source: str = "health.yaml") -> Thresholds:
         for name, value in body.items():
             spec = _FIELDS[section].get(name)
             if spec is None:
-                raise HealthConfigError(f"{source}: {section}: unknown field {name!r}; expected one of "
-                                        f"{', '.join(_FIELDS[section])}")
+                raise HealthConfigError(
+                    f"{source}: {section}: unknown field {name!r}; expected one of {', '.join(_FIELDS[section])}"
+                )
             kind, low, high = spec
-            ok_type = (isinstance(value, int) if kind is int else isinstance(value, (int, float)))
+            ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
             if isinstance(value, bool) or not ok_type:
-                raise HealthConfigError(f"{source}: {section}: {name}: expected a {'whole ' if kind is int else ''}"
-                                        f"number, got {value!r}")
+                raise HealthConfigError(
+                    f"{source}: {section}: {name}: expected a {'whole ' if kind is int else ''}number, got {value!r}"
+                )
             if not low <= value <= high:
                 raise HealthConfigError(f"{source}: {section}: {name}: must be between {low} and {high}, got {value}")
             values[name] = kind(value)
@@ -68,8 +80,9 @@ def parse(data, source: str = "health.yaml") -> Thresholds:
     if thresholds.degraded_rate > thresholds.down_rate:
         raise HealthConfigError(f"{source}: status: degraded_rate: must not exceed down_rate")
     if 60 % thresholds.span_minutes:
-        raise HealthConfigError(f"{source}: silence: span_minutes: must divide an hour "
-                                "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        raise HealthConfigError(
+            f"{source}: silence: span_minutes: must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"
+        )
     return thresholds
 
 

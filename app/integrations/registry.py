@@ -1,6 +1,7 @@
 """The provider registry: every provider that has called or been called, discovered from the
 `integration` events with no set-up (name, kind, first and last seen), joined with what people
 said about it in the meta DB (app/meta/providers.py)."""
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,14 @@ from ..query.quoting import term
 from ..storage import SearchRequest
 from .rows import SCAN_QUERY, _ts_ms
 
-KIND_GROUPS = {"game": "Game", "payment": "Payment", "kyc": "KYC", "sms": "Messaging", "email": "Messaging",
-               "other": "Other"}
+KIND_GROUPS = {
+    "game": "Game",
+    "payment": "Payment",
+    "kyc": "KYC",
+    "sms": "Messaging",
+    "email": "Messaging",
+    "other": "Other",
+}
 GROUP_ORDER = ("Payment", "Game", "KYC", "Messaging", "Other")
 MAX_PROVIDERS = 500
 DAY_MS = 86_400_000
@@ -30,7 +37,7 @@ class Provider:
     first_seen_ms: int | None
     last_seen_ms: int | None
     owner: str = ""
-    slo_target: float | None = None        # the provider's own, None: the default
+    slo_target: float | None = None  # the provider's own, None: the default
     quiet_at_night: bool = False
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -41,8 +48,7 @@ class Provider:
 
 
 def _edge(store, name: str, newest: bool, scope=None) -> dict | None:
-    request = SearchRequest(query=parse(term('integration.provider', name)), size=1,
-                            newest_first=newest, total_bound=0)
+    request = SearchRequest(query=parse(term("integration.provider", name)), size=1, newest_first=newest, total_bound=0)
     found = store.search(scope(request) if scope else request)
     return found.hits[0] if found.hits else None
 
@@ -50,23 +56,32 @@ def _edge(store, name: str, newest: bool, scope=None) -> dict | None:
 def discover(store, scope=None) -> list[Provider]:
     """Providers in the store (a facet of integration.provider, and the store's rollups of the
     last 90 days when it keeps them), each with its kind (from its newest call) and first/last call."""
-    request = SearchRequest(query=parse(SCAN_QUERY), size=0, total_bound=0, facets=("integration.provider",),
-                            facet_size=MAX_PROVIDERS)
+    request = SearchRequest(
+        query=parse(SCAN_QUERY), size=0, total_bound=0, facets=("integration.provider",), facet_size=MAX_PROVIDERS
+    )
     result = store.search(scope(request) if scope else request)
     facet = result.facets.get("integration.provider") if isinstance(result.facets, dict) else None
     names = {v.value for v in (facet.values if facet else []) if isinstance(v.value, str) and v.value}
     rollups = getattr(store, "rollups", None)
-    if rollups is not None:   # a facet may run out of time on a big store; the rollups' 90 days do not
+    if rollups is not None:  # a facet may run out of time on a big store; the rollups' 90 days do not
         end = (int(time.time() * 1000) // DAY_MS + 1) * DAY_MS
-        names |= {r.provider for r in rollups.providers(end - ROLLUP_DAYS * DAY_MS, end, ROLLUP_DAYS * DAY_MS,
-                                                        latency=False) if r.provider and r.calls}
+        names |= {
+            r.provider
+            for r in rollups.providers(end - ROLLUP_DAYS * DAY_MS, end, ROLLUP_DAYS * DAY_MS, latency=False)
+            if r.provider and r.calls
+        }
     out = []
     for name in sorted(names):
         newest, oldest = _edge(store, name, True, scope), _edge(store, name, False, scope)
         integ = (newest or {}).get("integration") or {}
-        out.append(Provider(name=name, kind=integ.get("kind") if isinstance(integ.get("kind"), str) else None,
-                            first_seen_ms=_ts_ms(oldest) if oldest else None,
-                            last_seen_ms=_ts_ms(newest) if newest else None))
+        out.append(
+            Provider(
+                name=name,
+                kind=integ.get("kind") if isinstance(integ.get("kind"), str) else None,
+                first_seen_ms=_ts_ms(oldest) if oldest else None,
+                last_seen_ms=_ts_ms(newest) if newest else None,
+            )
+        )
     return out
 
 
@@ -75,6 +90,9 @@ def annotated(providers: list[Provider], notes: dict) -> list[Provider]:
     out = []
     for p in providers:
         note = notes.get(p.name)
-        out.append(p if note is None else replace(p, owner=note.owner, slo_target=note.slo_target,
-                                                  quiet_at_night=note.quiet_at_night, note=note.note))
+        out.append(
+            p
+            if note is None
+            else replace(p, owner=note.owner, slo_target=note.slo_target, quiet_at_night=note.quiet_at_night, note=note.note)
+        )
     return out

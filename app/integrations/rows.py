@@ -5,6 +5,7 @@ from `store.rollups` when the store keeps rollups, else from the raw `integratio
 `store.search` (exact; one pass over the range, fine for tests and small stores). `reduce` is the
 pure events -> minute rows function the fallback uses, and `MemoryRollups` sums such rows per step
 (tests and the status tracker reuse rows read once)."""
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -16,12 +17,13 @@ from ..query import parse
 from ..rollups.model import ProviderRow, reduce as reduce_sums
 from ..storage import SearchRequest
 
-SCAN_QUERY = "integration.provider:*"      # calls: events naming a provider (status changes name none)
+SCAN_QUERY = "integration.provider:*"  # calls: events naming a provider (status changes name none)
 PAGE = 5_000
 
 
 def _ts_ms(event: dict) -> int | None:
     from datetime import datetime
+
     raw = event.get("@timestamp")
     if not isinstance(raw, str):
         return None
@@ -43,6 +45,7 @@ def reduce(events: Iterable[dict]) -> list[ProviderRow]:
         if row is None:
             row = rows[(minute, provider, kind)] = ProviderRow(start_ms=minute, provider=provider, kind=kind)
         return row
+
     for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
         row = row_of(minute, provider, kind)
         row.calls += calls
@@ -66,8 +69,9 @@ def add(into: ProviderRow, row: ProviderRow) -> None:
         into.latency[b] = into.latency.get(b, 0) + v
 
 
-def resum(rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int,
-          providers: Collection[str] | None = None) -> list[ProviderRow]:
+def resum(
+    rows: Iterable[ProviderRow], start_ms: int, end_ms: int, step_ms: int, providers: Collection[str] | None = None
+) -> list[ProviderRow]:
     """Rows inside [start, end) summed per step (steps aligned on the epoch, as the stores' rollups
     align them), per (provider, kind)."""
     out: dict[tuple, ProviderRow] = {}
@@ -91,16 +95,18 @@ class MemoryRollups:
         self.rows = sorted(rows, key=lambda r: r.start_ms)
         self._starts = [r.start_ms for r in self.rows]
 
-    def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
+    def providers(
+        self, start_ms: int, end_ms: int, step_ms: int, providers: Collection[str] | None = None, latency: bool = True
+    ) -> list[ProviderRow]:
         lo, hi = bisect_left(self._starts, start_ms), bisect_left(self._starts, end_ms)
         return resum(self.rows[lo:hi], start_ms, end_ms, step_ms, providers)
 
 
 def scan(store, start_ms: int, end_ms: int, scope=None) -> Iterable[dict]:
     """Every provider call of [start, end), oldest first, read in pages through store.search."""
-    request = SearchRequest(query=parse(SCAN_QUERY), start_ms=start_ms, end_ms=end_ms, size=PAGE,
-                            newest_first=False, total_bound=0)
+    request = SearchRequest(
+        query=parse(SCAN_QUERY), start_ms=start_ms, end_ms=end_ms, size=PAGE, newest_first=False, total_bound=0
+    )
     while True:
         result = store.search(scope(request) if scope else request)
         yield from result.hits
@@ -115,8 +121,9 @@ class EventRollups:
     def __init__(self, store, scope=None):
         self.store, self.scope = store, scope
 
-    def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
+    def providers(
+        self, start_ms: int, end_ms: int, step_ms: int, providers: Collection[str] | None = None, latency: bool = True
+    ) -> list[ProviderRow]:
         minutes = reduce(scan(self.store, start_ms, end_ms, self.scope))
         return resum(minutes, start_ms, end_ms, step_ms, providers)
 

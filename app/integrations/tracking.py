@@ -6,6 +6,7 @@ writes an event through the normal ingest path — component `integration`, type
 The event names the provider in `target` and `labels`, never in `integration.provider`: it is
 not a call, and the rollups count every event naming a provider as one. A provider seen for the
 first time has its status recorded without an event (no burst of changes on a new install)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,16 +41,26 @@ class TrackReport:
 
 def status_event(change: Change, kind: str | None) -> dict:
     healthy = change.after == C.UP
-    event = {"@timestamp": format_ts(change.at_ms),
-             "message": f"{change.provider} is {change.after} (was {change.before}): {change.why}",
-             "log": {"level": LEVELS.get(change.after, "notice")},
-             "event": {"component": "integration", "type": EVENT_TYPE, "action": f"provider_{change.after}",
-                       "outcome": "success" if healthy else "failure"},
-             "service": {"name": "platform-logs"},
-             "actor": {"type": "service", "id": "integration-health"},
-             "target": {"type": "integration", "id": change.provider},
-             "labels": {"provider": change.provider, "health_status": change.after,
-                        "previous_status": change.before, **({"provider_kind": kind} if kind else {})}}
+    event = {
+        "@timestamp": format_ts(change.at_ms),
+        "message": f"{change.provider} is {change.after} (was {change.before}): {change.why}",
+        "log": {"level": LEVELS.get(change.after, "notice")},
+        "event": {
+            "component": "integration",
+            "type": EVENT_TYPE,
+            "action": f"provider_{change.after}",
+            "outcome": "success" if healthy else "failure",
+        },
+        "service": {"name": "platform-logs"},
+        "actor": {"type": "service", "id": "integration-health"},
+        "target": {"type": "integration", "id": change.provider},
+        "labels": {
+            "provider": change.provider,
+            "health_status": change.after,
+            "previous_status": change.before,
+            **({"provider_kind": kind} if kind else {}),
+        },
+    }
     return event
 
 
@@ -78,7 +89,7 @@ def track(now_ms: int, services, *, t: Thresholds | None = None, read=None, know
             change = Change(p.name, before.status, status, now_ms, why)
             report.changes.append(change)
             events.append(status_event(change, kinds[p.name] if kinds[p.name] in KINDS else None))
-        if before is None or changed:   # one write per change, not per tick
+        if before is None or changed:  # one write per change, not per tick
             notes.set_state(p.name, status, at, changed)
     if events:
         result = services.ingestor.ingest(list(enumerate(events)))

@@ -1,5 +1,6 @@
 """What every meta-database model and service shares: the declarative Base, aware UTC times on
 SQLite and PostgreSQL alike, and the checks that keep values PostgreSQL would refuse out."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
-MAX_ID = 2**31 - 1       # PostgreSQL's INTEGER; SQLite overflows past 2**63
+MAX_ID = 2**31 - 1  # PostgreSQL's INTEGER; SQLite overflows past 2**63
 
 
 def _now() -> datetime:
@@ -32,6 +33,7 @@ def _text(field: str, value, limit: int) -> str:
 class UTCDateTime(TypeDecorator):
     """A point in time, handed back as an aware UTC datetime on every database: PostgreSQL keeps a
     timestamptz, SQLite (no time zones) the UTC wall time."""
+
     impl = DateTime(timezone=True)
     cache_ok = True
 

@@ -2,6 +2,7 @@
 YAML text as written (validated by app/dashboards/definitions.py before it is stored), its
 owner, and when it was created and last changed. The policy (who may change what, ids that
 must not collide with the shipped files) lives in app/dashboards/stored.py; this is storage."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,8 +29,14 @@ class StoredDashboard(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "owner": self.owner_name, "title": self.title, "yaml": self.yaml_text,
-                "created_at": format_ts(self.created_at), "updated_at": format_ts(self.updated_at)}
+        return {
+            "id": self.id,
+            "owner": self.owner_name,
+            "title": self.title,
+            "yaml": self.yaml_text,
+            "created_at": format_ts(self.created_at),
+            "updated_at": format_ts(self.updated_at),
+        }
 
 
 class Taken(ValueError):
@@ -53,9 +60,13 @@ class DashboardRows:
             return s.get(StoredDashboard, dashboard_id)
 
     def add(self, dashboard_id: str, owner_id: int, owner_name: str, title: str, text: str) -> StoredDashboard:
-        row = StoredDashboard(id=_text("id", dashboard_id, ID_LIMIT), owner_id=owner_id,
-                              owner_name=_text("owner", owner_name, 64), title=_text("title", title, 200),
-                              yaml_text=_text("yaml", text, YAML_LIMIT))
+        row = StoredDashboard(
+            id=_text("id", dashboard_id, ID_LIMIT),
+            owner_id=owner_id,
+            owner_name=_text("owner", owner_name, 64),
+            title=_text("title", title, 200),
+            yaml_text=_text("yaml", text, YAML_LIMIT),
+        )
         with self.Session() as s:
             s.add(row)
             try:

@@ -14,6 +14,7 @@ throttle.py (sign-in throttling), scrub.py (free text masked on every write) —
 methods of sessions and throttle as mixins, so callers keep one `meta` object — and migrate.py
 (the schema: Alembic revisions in migrations/ against every table, listed in models.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,12 +35,12 @@ from .base import MAX_ID, Base, UTCDateTime, _now, _text, _valid_id  # noqa: F40
 from .sessions import Sessions, end_sessions_in
 from .throttle import LOGIN_WINDOW, LoginFailure, Throttle, login_name, unknown_login_name  # noqa: F401
 
-ROLES = tuple(roles())   # app/roles.yaml as it was at import (checks read roles() itself)
+ROLES = tuple(roles())  # app/roles.yaml as it was at import (checks read roles() itself)
 SCOPES = ("ingest", "read")
 KEY_PREFIX = "plk_"
 
 
-KEY_USE_RESOLUTION = timedelta(minutes=1)   # an API key's last use is written at most this often
+KEY_USE_RESOLUTION = timedelta(minutes=1)  # an API key's last use is written at most this often
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,11 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     display: Mapped[str] = mapped_column(String(16), nullable=False)  # first characters, to recognise it
-    scopes: Mapped[str] = mapped_column(String(64), nullable=False)   # comma-separated
+    scopes: Mapped[str] = mapped_column(String(64), nullable=False)  # comma-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # to the minute (KEY_USE_RESOLUTION)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute (KEY_USE_RESOLUTION)
 
     @property
     def scope_set(self) -> set[str]:
@@ -97,6 +98,7 @@ class LockoutError(ValueError):
 
 class SavedSearch(Base):
     """A query with its time range, private to its owner or shared with everyone of one role."""
+
     __tablename__ = "saved_searches"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -109,8 +111,17 @@ class SavedSearch(Base):
 
     def as_dict(self) -> dict:
         from ..events.convert import format_ts
-        return {"id": self.id, "name": self.name, "q": self.query, "from": self.time_from, "to": self.time_to,
-                "shared_role": self.shared_role, "owner_id": self.owner_id, "created_at": format_ts(self.created_at)}
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "q": self.query,
+            "from": self.time_from,
+            "to": self.time_to,
+            "shared_role": self.shared_role,
+            "owner_id": self.owner_id,
+            "created_at": format_ts(self.created_at),
+        }
 
 
 def hash_key(key: str) -> str:
@@ -124,16 +135,19 @@ class MetaDB(Throttle, Sessions):
     def __init__(self, url: str, redactor=None):
         if redactor is None:
             from ..events.redact import Redactor
+
             redactor = Redactor.from_file()
         self.url = url
         self.redactor = redactor
         self.engine = create_engine(url, future=True, pool_pre_ping=True)
         if make_url(url).get_backend_name() == "sqlite":
+
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn, _record):  # concurrent web workers and CLI on one file
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA foreign_keys=ON")
+
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         scrub.install(self.Session, redactor)
 
@@ -147,12 +161,13 @@ class MetaDB(Throttle, Sessions):
         newest revision."""
         migrate.check(self.engine)
 
-    create_all = upgrade   # the name from before migrations
+    create_all = upgrade  # the name from before migrations
 
     # -- users ------------------------------------------------------------------------
 
-    def create_user(self, username: str, role: str, password: str | None = None,
-                    must_change_password: bool = False) -> tuple[User, str]:
+    def create_user(
+        self, username: str, role: str, password: str | None = None, must_change_password: bool = False
+    ) -> tuple[User, str]:
         """The new user and its password (generated when not given)."""
         if role not in roles():
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(roles())}")
@@ -187,8 +202,7 @@ class MetaDB(Throttle, Sessions):
         with self.Session() as s:
             return list(s.scalars(select(User).order_by(User.username)))
 
-    def set_password(self, user_id: int, password: str, must_change: bool = False,
-                     keep_session: str | None = None) -> int:
+    def set_password(self, user_id: int, password: str, must_change: bool = False, keep_session: str | None = None) -> int:
         """A new password; every session of the user ends but `keep_session` (the one that chose
         it). Returns how many sessions ended."""
         if len(password) < 8:
@@ -206,8 +220,9 @@ class MetaDB(Throttle, Sessions):
             s.get(User, user_id).last_login_at = _now()
             s.commit()
 
-    def update_user(self, user_id: int, *, role: str | None = None, active: bool | None = None,
-                    acting_id: int | None = None) -> tuple[User, list[dict]]:
+    def update_user(
+        self, user_id: int, *, role: str | None = None, active: bool | None = None, acting_id: int | None = None
+    ) -> tuple[User, list[dict]]:
         """Change a user's role and/or active flag. Returns the user and what changed, as
         [{"field", "old", "new"}] (empty when nothing did). Refuses (LockoutError) to let
         `acting_id` demote or deactivate themselves, and to leave no active administrator.
@@ -216,24 +231,23 @@ class MetaDB(Throttle, Sessions):
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(roles())}")
         if not _valid_id(user_id):
             raise LookupError("no such user")
-        administrators = administrator_roles()   # app/roles.yaml: the roles holding manage_users
+        administrators = administrator_roles()  # app/roles.yaml: the roles holding manage_users
         with self.Session() as s:
             # the user and every active administrator, locked in id order (PostgreSQL): two
             # changes that would each leave the other as the last administrator are serialised
             admins = User.role.in_(administrators) & User.active.is_(True)
-            rows = s.scalars(select(User).where((User.id == user_id) | admins).order_by(User.id)
-                             .with_for_update()).all()
+            rows = s.scalars(select(User).where((User.id == user_id) | admins).order_by(User.id).with_for_update()).all()
             user = next((u for u in rows if u.id == user_id), None)
             if user is None:
                 raise LookupError("no such user")
             new_role = user.role if role is None else role
             new_active = user.active if active is None else bool(active)
-            removes_admin = user.role in administrators and user.active and not (
-                new_role in administrators and new_active)
+            removes_admin = user.role in administrators and user.active and not (new_role in administrators and new_active)
             if removes_admin and acting_id == user.id:
                 raise LockoutError("You cannot demote or deactivate yourself: ask another administrator.")
-            last = LockoutError(f"{user.username} is the last active administrator: "
-                                "make someone else an administrator first.")
+            last = LockoutError(
+                f"{user.username} is the last active administrator: make someone else an administrator first."
+            )
             if removes_admin and not any(u.id != user.id and u.role in administrators and u.active for u in rows):
                 raise last
             changes = []
@@ -243,7 +257,7 @@ class MetaDB(Throttle, Sessions):
             if new_active != user.active:
                 changes.append({"field": "active", "old": user.active, "new": new_active})
                 user.active = new_active
-                if not new_active:   # deactivation signs the user out everywhere
+                if not new_active:  # deactivation signs the user out everywhere
                     end_sessions_in(s, user.id, "deactivated")
             if removes_admin:
                 # checked again after the write (SQLite takes no row locks, but its write lock is now held)
@@ -284,8 +298,9 @@ class MetaDB(Throttle, Sessions):
 
     # -- saved searches ---------------------------------------------------------------
 
-    def save_search(self, owner_id: int, name: str, query: str, time_from: str | None, time_to: str | None,
-                    shared_role: str | None) -> SavedSearch:
+    def save_search(
+        self, owner_id: int, name: str, query: str, time_from: str | None, time_to: str | None, shared_role: str | None
+    ) -> SavedSearch:
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise ValueError("name: 1-128 characters")
         _text("name", name, 128)
@@ -294,8 +309,9 @@ class MetaDB(Throttle, Sessions):
         time_to = None if time_to is None else _text("to", str(time_to), 64)
         if shared_role is not None and shared_role not in roles():
             raise ValueError(f"shared_role: one of {', '.join(roles())}")
-        row = SavedSearch(owner_id=owner_id, name=name.strip(), query=query, time_from=time_from,
-                          time_to=time_to, shared_role=shared_role)
+        row = SavedSearch(
+            owner_id=owner_id, name=name.strip(), query=query, time_from=time_from, time_to=time_to, shared_role=shared_role
+        )
         with self.Session() as s:
             s.add(row)
             s.commit()
@@ -304,8 +320,13 @@ class MetaDB(Throttle, Sessions):
     def saved_searches(self, user: User) -> list[SavedSearch]:
         """The user's own searches and those shared with their role."""
         with self.Session() as s:
-            return list(s.scalars(select(SavedSearch).where(
-                (SavedSearch.owner_id == user.id) | (SavedSearch.shared_role == user.role)).order_by(SavedSearch.name)))
+            return list(
+                s.scalars(
+                    select(SavedSearch)
+                    .where((SavedSearch.owner_id == user.id) | (SavedSearch.shared_role == user.role))
+                    .order_by(SavedSearch.name)
+                )
+            )
 
     def delete_saved_search(self, search_id: int, owner_id: int | None = None) -> bool:
         """Delete one saved search; with `owner_id`, only if it is that user's. (Who may delete
@@ -328,8 +349,9 @@ class MetaDB(Throttle, Sessions):
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
         _text("name", name, 128)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKey(name=name, key_hash=hash_key(key), display=key[:10], scopes=",".join(sorted(set(scopes))),
-                     created_by=created_by)
+        row = ApiKey(
+            name=name, key_hash=hash_key(key), display=key[:10], scopes=",".join(sorted(set(scopes))), created_by=created_by
+        )
         with self.Session() as s:
             s.add(row)
             s.commit()
@@ -347,7 +369,7 @@ class MetaDB(Throttle, Sessions):
                 row.last_used_at = now
                 try:
                     s.commit()
-                except OperationalError as exc:   # a busy database never fails the request
+                except OperationalError as exc:  # a busy database never fails the request
                     s.rollback()
                     log.warning("API key %s: last use not recorded: %s", row.id, exc)
         return row

@@ -10,6 +10,7 @@ are never listed on their own.
 
 The rows are written by app/errorgroups/sync.py (what the store holds) and by people (status,
 merge) through app/errorgroups/service.py. SQLite and PostgreSQL alike (tests run on both)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,38 +36,52 @@ class ErrorGroup(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="unresolved")
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=_now)   # noticed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=_now)  # noticed
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    regressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)    # reopened by new errors
+    regressed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # reopened by new errors
     regression: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    status_by: Mapped[str | None] = mapped_column(String(64))             # who set the status last
+    status_by: Mapped[str | None] = mapped_column(String(64))  # who set the status last
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("error_groups.id", ondelete="SET NULL"))
 
-    __table_args__ = (Index("ix_error_groups_merged", "merged_into"),
-                      Index("ix_error_groups_created", "created_at"),
-                      Index("ix_error_groups_regressed", "regressed_at"))
+    __table_args__ = (
+        Index("ix_error_groups_merged", "merged_into"),
+        Index("ix_error_groups_created", "created_at"),
+        Index("ix_error_groups_regressed", "regressed_at"),
+    )
 
     def as_dict(self) -> dict:
-        iso = lambda t: format_ts(t) if t else None   # noqa: E731
-        return {"id": self.id, "fingerprint": self.fingerprint, "title": self.title, "status": self.status,
-                "regression": self.regression, "first_seen": iso(self.first_seen), "last_seen": iso(self.last_seen),
-                "created_at": iso(self.created_at), "resolved_at": iso(self.resolved_at),
-                "regressed_at": iso(self.regressed_at), "status_by": self.status_by, "status_at": iso(self.status_at),
-                "merged_into": self.merged_into}
+        iso = lambda t: format_ts(t) if t else None  # noqa: E731
+        return {
+            "id": self.id,
+            "fingerprint": self.fingerprint,
+            "title": self.title,
+            "status": self.status,
+            "regression": self.regression,
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
+            "created_at": iso(self.created_at),
+            "resolved_at": iso(self.resolved_at),
+            "regressed_at": iso(self.regressed_at),
+            "status_by": self.status_by,
+            "status_at": iso(self.status_at),
+            "merged_into": self.merged_into,
+        }
 
 
 class ErrorGroupSync(Base):
     """How far the store has been read into the registry (one row)."""
+
     __tablename__ = "error_group_sync"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    synced_until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)   # event time
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)      # wall time
+    synced_until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # event time
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # wall time
 
 
 @dataclass(frozen=True)
 class Seen:
     """A fingerprint's errors found in the store: title, oldest and newest error times."""
+
     fingerprint: str
     title: str
     first: datetime
@@ -75,8 +90,8 @@ class Seen:
 
 @dataclass
 class Observed:
-    new: list[dict]              # groups created (as_dict)
-    regressions: list[dict]      # groups reopened
+    new: list[dict]  # groups created (as_dict)
+    regressions: list[dict]  # groups reopened
 
 
 def utc(ms: int) -> datetime:
@@ -85,7 +100,7 @@ def utc(ms: int) -> datetime:
 
 def _clean_title(title: str) -> str:
     title = title.replace("\x00", "")
-    return title if len(title) <= MAX_TITLE else title[:MAX_TITLE - 1] + "…"
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
 
 
 def observe(meta, seen: list[Seen], now: datetime | None = None) -> Observed:
@@ -96,8 +111,8 @@ def observe(meta, seen: list[Seen], now: datetime | None = None) -> Observed:
     out = Observed([], [])
     for item in seen:
         if not item.fingerprint or len(item.fingerprint) > MAX_FINGERPRINT or "\x00" in item.fingerprint:
-            continue   # not one of ours (a value the schema cannot have produced)
-        for attempt in (1, 2):   # a concurrent sync may insert the same fingerprint first
+            continue  # not one of ours (a value the schema cannot have produced)
+        for attempt in (1, 2):  # a concurrent sync may insert the same fingerprint first
             try:
                 with meta.Session() as s:
                     _observe_one(s, item, now, out)
@@ -112,8 +127,14 @@ def observe(meta, seen: list[Seen], now: datetime | None = None) -> Observed:
 def _observe_one(s, item: Seen, now: datetime, out: Observed) -> None:
     row = s.scalar(select(ErrorGroup).where(ErrorGroup.fingerprint == item.fingerprint))
     if row is None:
-        row = ErrorGroup(fingerprint=item.fingerprint, title=_clean_title(item.title), status="unresolved",
-                         first_seen=item.first, last_seen=item.last, created_at=now)
+        row = ErrorGroup(
+            fingerprint=item.fingerprint,
+            title=_clean_title(item.title),
+            status="unresolved",
+            first_seen=item.first,
+            last_seen=item.last,
+            created_at=now,
+        )
         s.add(row)
         s.flush()
         out.new.append(row.as_dict())
@@ -154,7 +175,7 @@ def by_fingerprints(meta, fingerprints: list[str], roots: bool = True) -> dict[s
     out: dict[str, ErrorGroup] = {}
     with meta.Session() as s:
         for start in range(0, len(wanted), 500):
-            for row in s.scalars(select(ErrorGroup).where(ErrorGroup.fingerprint.in_(wanted[start:start + 500]))):
+            for row in s.scalars(select(ErrorGroup).where(ErrorGroup.fingerprint.in_(wanted[start : start + 500]))):
                 out[row.fingerprint] = row
         tops = {}
         for row in list(out.values()) if roots else ():
@@ -192,15 +213,23 @@ def groups(meta, *, status: str | None = None, limit: int = 1000) -> list[ErrorG
 def created_between(meta, start: datetime, end: datetime) -> list[ErrorGroup]:
     """Groups first noticed in [start, end) (the 'new error group' alert)."""
     with meta.Session() as s:
-        return list(s.scalars(select(ErrorGroup).where(
-            ErrorGroup.created_at >= start, ErrorGroup.created_at < end).order_by(ErrorGroup.id)))
+        return list(
+            s.scalars(
+                select(ErrorGroup).where(ErrorGroup.created_at >= start, ErrorGroup.created_at < end).order_by(ErrorGroup.id)
+            )
+        )
 
 
 def regressed_between(meta, start: datetime, end: datetime) -> list[ErrorGroup]:
     """Groups reopened as regressions in [start, end) (the 'regression' alert)."""
     with meta.Session() as s:
-        return list(s.scalars(select(ErrorGroup).where(
-            ErrorGroup.regressed_at >= start, ErrorGroup.regressed_at < end).order_by(ErrorGroup.id)))
+        return list(
+            s.scalars(
+                select(ErrorGroup)
+                .where(ErrorGroup.regressed_at >= start, ErrorGroup.regressed_at < end)
+                .order_by(ErrorGroup.id)
+            )
+        )
 
 
 def set_status(meta, group_id: int, status: str, by: str, now: datetime | None = None) -> ErrorGroup:
@@ -272,5 +301,5 @@ def set_sync_state(meta, synced_until: datetime, now: datetime | None = None) ->
             row.synced_until, row.synced_at = max(row.synced_until, synced_until), now or _now()
         try:
             s.commit()
-        except IntegrityError:   # another sync wrote the first row
+        except IntegrityError:  # another sync wrote the first row
             s.rollback()

@@ -7,6 +7,7 @@ workers, the scheduler and the CLI may start together): PostgreSQL takes an advi
 SQLite its write lock (BEGIN IMMEDIATE), for the whole upgrade, which is one transaction on both.
 A database made before migrations (tables, no alembic_version) is brought up by the baseline
 revision itself (migrations/versions/0001_baseline.py)."""
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 
 SCRIPTS = Path(__file__).with_name("migrations")
 UPGRADE_COMMAND = "platlogs db upgrade"
-_LOCK = 0x706C_6D65_7461   # PostgreSQL advisory lock key of meta upgrades ("plmeta")
-_COMMANDS = threading.Lock()   # Alembic's `op` and `context` are process-wide: one command at a time
+_LOCK = 0x706C_6D65_7461  # PostgreSQL advisory lock key of meta upgrades ("plmeta")
+_COMMANDS = threading.Lock()  # Alembic's `op` and `context` are process-wide: one command at a time
 
 
 class SchemaError(ValueError):
@@ -36,7 +37,7 @@ class SchemaError(ValueError):
 
 def config(connection: Connection | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(SCRIPTS).replace("%", "%%"))   # ConfigParser interpolates %
+    cfg.set_main_option("script_location", str(SCRIPTS).replace("%", "%%"))  # ConfigParser interpolates %
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     cfg.attributes["connection"] = connection
     return cfg
@@ -54,10 +55,10 @@ def heads() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Status:
-    current: tuple[str, ...]   # the database's revisions (none: new, or made before migrations)
-    heads: tuple[str, ...]     # the newest revisions this code has
-    legacy: bool               # tables of ours and no alembic_version: made by a release before migrations
-    unknown: tuple[str, ...]   # revisions this code does not have (a newer release upgraded the database)
+    current: tuple[str, ...]  # the database's revisions (none: new, or made before migrations)
+    heads: tuple[str, ...]  # the newest revisions this code has
+    legacy: bool  # tables of ours and no alembic_version: made by a release before migrations
+    unknown: tuple[str, ...]  # revisions this code does not have (a newer release upgraded the database)
 
     @property
     def up_to_date(self) -> bool:
@@ -66,8 +67,10 @@ class Status:
     def describe(self) -> str:
         head = ", ".join(self.heads)
         if self.unknown:
-            return (f"at revision {', '.join(self.unknown)}, which this version of Platform Logs does not have "
-                    f"(its newest is {head}): a newer release upgraded it")
+            return (
+                f"at revision {', '.join(self.unknown)}, which this version of Platform Logs does not have "
+                f"(its newest is {head}): a newer release upgraded it"
+            )
         if self.up_to_date:
             return f"at revision {head} (the newest)"
         if self.legacy:
@@ -84,6 +87,7 @@ def status(engine: Engine) -> Status:
 
 def _status(conn: Connection) -> Status:
     from .models import metadata
+
     current = tuple(MigrationContext.configure(conn).get_current_heads())
     ours = set(inspect(conn).get_table_names()) & set(metadata.tables)
     directory = scripts()
@@ -100,11 +104,14 @@ def check(engine: Engine) -> Status:
     """The status when the database is at the newest revision, else SchemaError saying what to do."""
     state = status(engine)
     if state.unknown:
-        raise SchemaError(f"meta database is {state.describe()}: run that release, or restore a backup "
-                          "made before the upgrade")
+        raise SchemaError(
+            f"meta database is {state.describe()}: run that release, or restore a backup made before the upgrade"
+        )
     if not state.up_to_date:
-        raise SchemaError(f"meta database is {state.describe()}: run `{UPGRADE_COMMAND}` first "
-                          "(or start with PLATLOGS_META_AUTO_UPGRADE=true)")
+        raise SchemaError(
+            f"meta database is {state.describe()}: run `{UPGRADE_COMMAND}` first "
+            "(or start with PLATLOGS_META_AUTO_UPGRADE=true)"
+        )
     return state
 
 
@@ -112,9 +119,9 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
     """Runs the revisions up to `target`, one upgrade at a time. Returns the status before and after."""
     before = status(engine)
     if before.unknown:
-        check(engine)   # raises: never run older revisions over a newer schema
+        check(engine)  # raises: never run older revisions over a newer schema
     if before.up_to_date and target == "head":
-        return before, before   # the common start: nothing to lock or run
+        return before, before  # the common start: nothing to lock or run
     with _COMMANDS, engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -125,17 +132,19 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[Status, Status]:
             conn.commit()
         try:
             if sqlite:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")   # the write lock: the next upgrader waits here
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock: the next upgrader waits here
                 broken = set(map(tuple, conn.exec_driver_sql("PRAGMA foreign_key_check")))
             else:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-            before = _status(conn)   # as found under the lock: another process may have upgraded it meanwhile
+            before = _status(conn)  # as found under the lock: another process may have upgraded it meanwhile
             command.upgrade(config(conn), target)
             if sqlite:
                 new = set(map(tuple, conn.exec_driver_sql("PRAGMA foreign_key_check"))) - broken
                 if new:
-                    raise RuntimeError(f"meta database: the upgrade would break {len(new)} foreign "
-                                       f"key(s), first {min(new)}; nothing was changed")
+                    raise RuntimeError(
+                        f"meta database: the upgrade would break {len(new)} foreign "
+                        f"key(s), first {min(new)}; nothing was changed"
+                    )
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -151,6 +160,7 @@ def differences(engine: Engine, metadata: MetaData | None = None) -> list:
     """What differs between the database and the models (`metadata`: every model's, by default),
     by Alembic's autogenerate comparison: empty when the revisions made what the models declare."""
     from .models import metadata as models
+
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return compare_metadata(context, models if metadata is None else metadata)
@@ -167,7 +177,8 @@ def new_revision(engine: Engine, message: str) -> Path:
     check(engine)
     numbers = [int(s.revision) for s in history() if re.fullmatch(r"\d+", s.revision)]
     with _COMMANDS, engine.connect() as conn:
-        script = command.revision(config(conn), message=message, autogenerate=True,
-                                  rev_id=f"{max(numbers, default=0) + 1:04d}")
-    assert isinstance(script, Script)   # one revision, no branches
+        script = command.revision(
+            config(conn), message=message, autogenerate=True, rev_id=f"{max(numbers, default=0) + 1:04d}"
+        )
+    assert isinstance(script, Script)  # one revision, no branches
     return Path(script.path)

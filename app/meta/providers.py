@@ -3,6 +3,7 @@ expected to be quiet at night, a note) and the last status the tracker recorded 
 
 The providers themselves are discovered from `integration` events (app/integrations/registry.py);
 a provider nobody annotated has no row here. `ProviderNotes(meta)` is the service."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,22 +22,28 @@ class ProviderNote(Base):
     __tablename__ = "provider_notes"
     provider: Mapped[str] = mapped_column(String(NAME_LIMIT), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), nullable=False, default="")
-    slo_target: Mapped[float | None] = mapped_column(Float)          # uptime %, e.g. 99.9
+    slo_target: Mapped[float | None] = mapped_column(Float)  # uptime %, e.g. 99.9
     quiet_at_night: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     note: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
 
     def as_dict(self) -> dict:
-        return {"provider": self.provider, "owner": self.owner, "slo_target": self.slo_target,
-                "quiet_at_night": self.quiet_at_night, "note": self.note,
-                "updated_at": format_ts(self.updated_at) if self.updated_at else None,
-                "updated_by": self.updated_by}
+        return {
+            "provider": self.provider,
+            "owner": self.owner,
+            "slo_target": self.slo_target,
+            "quiet_at_night": self.quiet_at_night,
+            "note": self.note,
+            "updated_at": format_ts(self.updated_at) if self.updated_at else None,
+            "updated_by": self.updated_by,
+        }
 
 
 class ProviderState(Base):
     """The status the tracker last recorded for a provider, since when, and when it was first
     checked or last changed (`checked_at`)."""
+
     __tablename__ = "provider_states"
     provider: Mapped[str] = mapped_column(String(NAME_LIMIT), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -12,6 +12,7 @@ Every text column of the meta database is classified here, FREE_TEXT or KEPT (wi
 must be stored exactly as given); a test fails when a new text column is neither, so a new free
 text column cannot slip past. Bulk UPDATE statements bypass before_flush: none writes free text
 (the few there are set timestamps, counters, and fixed words)."""
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,16 @@ FREE_TEXT: dict[str, dict[str, str]] = {
     "saved_searches": {"name": TEXT, "query": TEXT},
     "api_keys": {"name": TEXT},
     "user_sessions": {"user_agent": TEXT},
-    "alert_ui_rules": {"definition": JSON},          # name, query, description… of rules made on the pages
+    "alert_ui_rules": {"definition": JSON},  # name, query, description… of rules made on the pages
     "alert_instances": {"ack_comment": TEXT, "detail": TEXT, "suppressed": TEXT, "last_delivery_error": TEXT},
-    "alert_history": {"comment": TEXT},               # acknowledgements, mutes, maintenance, rule edits
+    "alert_history": {"comment": TEXT},  # acknowledgements, mutes, maintenance, rule edits
     "alert_mutes": {"comment": TEXT},
     "alert_maintenance": {"reason": TEXT},
     "alert_rule_state": {"last_error": TEXT},
     "alert_deliveries": {"payload": JSON, "last_error": TEXT},
-    "stored_dashboards": {"title": TEXT, "yaml_text": TEXT},   # dashboards made on the pages (queries, titles)
-    "provider_notes": {"owner": TEXT, "note": TEXT},           # typed by people annotating a provider
-    "error_groups": {"title": TEXT},                           # an error message's template (from events)
+    "stored_dashboards": {"title": TEXT, "yaml_text": TEXT},  # dashboards made on the pages (queries, titles)
+    "provider_notes": {"owner": TEXT, "note": TEXT},  # typed by people annotating a provider
+    "error_groups": {"title": TEXT},  # an error message's template (from events)
 }
 
 KEPT: dict[str, dict[str, str]] = {
@@ -43,24 +44,54 @@ KEPT: dict[str, dict[str, str]] = {
     "user_sessions": {"id": "hash", "address": "IP address", "ended_why": "fixed words"},
     "saved_searches": {"time_from": "time expression", "time_to": "time expression", "shared_role": "a role"},
     "alert_ui_rules": {"rule_id": "identifier", "created_by": "username", "updated_by": "username"},
-    "alert_instances": {"rule_id": "identifier", "group_key": "must equal the group's value",
-                        "state": "fixed words", "severity": "fixed words", "sample_ids": "event ids",
-                        "search_query": "derived from the rule (scrubbed there)", "ack_owner": "username",
-                        "acked_by": "username"},
-    "alert_history": {"rule_id": "identifier", "group_key": "must equal the group's value", "actor": "username",
-                      "action": "fixed words", "from_state": "fixed words", "to_state": "fixed words"},
-    "alert_mutes": {"rule_id": "identifier", "group_key": "must equal the group's value",
-                    "created_by": "username", "lifted_by": "username"},
-    "alert_maintenance": {"rule_id": "identifier", "group_pattern": "glob matched against group values",
-                          "created_by": "username"},
-    "alert_rule_runs": {"rule_id": "identifier", "claimed_by": "process name",
-                        "outcome": "written by the scheduler (bulk UPDATE)"},
+    "alert_instances": {
+        "rule_id": "identifier",
+        "group_key": "must equal the group's value",
+        "state": "fixed words",
+        "severity": "fixed words",
+        "sample_ids": "event ids",
+        "search_query": "derived from the rule (scrubbed there)",
+        "ack_owner": "username",
+        "acked_by": "username",
+    },
+    "alert_history": {
+        "rule_id": "identifier",
+        "group_key": "must equal the group's value",
+        "actor": "username",
+        "action": "fixed words",
+        "from_state": "fixed words",
+        "to_state": "fixed words",
+    },
+    "alert_mutes": {
+        "rule_id": "identifier",
+        "group_key": "must equal the group's value",
+        "created_by": "username",
+        "lifted_by": "username",
+    },
+    "alert_maintenance": {
+        "rule_id": "identifier",
+        "group_pattern": "glob matched against group values",
+        "created_by": "username",
+    },
+    "alert_rule_runs": {
+        "rule_id": "identifier",
+        "claimed_by": "process name",
+        "outcome": "written by the scheduler (bulk UPDATE)",
+    },
     "alert_rule_state": {"rule_id": "identifier"},
-    "alert_destinations": {"name": "identifier (rules name it)", "kind": "fixed words",
-                           "target": "needed as given to deliver (URL, addresses)",
-                           "secret": "needed as given to sign", "created_by": "username"},
-    "alert_deliveries": {"destination": "destination name", "kind": "fixed words", "status": "fixed words",
-                         "claimed_by": "process name"},
+    "alert_destinations": {
+        "name": "identifier (rules name it)",
+        "kind": "fixed words",
+        "target": "needed as given to deliver (URL, addresses)",
+        "secret": "needed as given to sign",
+        "created_by": "username",
+    },
+    "alert_deliveries": {
+        "destination": "destination name",
+        "kind": "fixed words",
+        "status": "fixed words",
+        "claimed_by": "process name",
+    },
     "stored_dashboards": {"id": "identifier", "owner_name": "username"},
     "provider_notes": {"provider": "must equal integration.provider in events", "updated_by": "username"},
     "provider_states": {"provider": "must equal integration.provider in events", "status": "fixed words"},
@@ -80,8 +111,10 @@ def _json_strings(value, scrub):
 
 def scrub_value(redactor, value: str, kind: str = TEXT, limit: int | None = None) -> str:
     """`value` as the meta database stores it."""
+
     def text(s: str) -> str:
         return redactor.scrub(s)[0]
+
     if kind == JSON:
         try:
             document = json.loads(value)
@@ -95,6 +128,7 @@ def scrub_value(redactor, value: str, kind: str = TEXT, limit: int | None = None
 
 def install(session_factory, redactor) -> None:
     """Scrub FREE_TEXT columns of every row a session of `session_factory` flushes."""
+
     @event.listens_for(session_factory, "before_flush")
     def _scrub(session, _context, _instances):
         for obj in (*session.new, *session.dirty):

@@ -14,6 +14,7 @@ reset_password, update_user in db.py), so the web pages and the command line end
 This replaces the earlier password-hash fingerprint in the cookie: one mechanism. A cookie from
 before this table existed (`<id>:<fingerprint>`) names no session and is signed out.
 flask-login's remember-me cookie, were it ever set, carries the same token and is refused with it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,10 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, _now
 
-SESSION_IDLE = timedelta(hours=12)        # unused this long: over
-SESSION_LIFETIME = timedelta(days=7)      # signed in this long ago: over, however busy
-SEEN_RESOLUTION = timedelta(minutes=1)    # last_seen_at is written at most this often
-KEEP_ENDED = timedelta(days=30)           # ended sessions are deleted after this
+SESSION_IDLE = timedelta(hours=12)  # unused this long: over
+SESSION_LIFETIME = timedelta(days=7)  # signed in this long ago: over, however busy
+SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen_at is written at most this often
+KEEP_ENDED = timedelta(days=30)  # ended sessions are deleted after this
 
 
 def session_id(token: str) -> str:
@@ -38,26 +39,27 @@ def session_id(token: str) -> str:
 
 class UserSession(Base):
     __tablename__ = "user_sessions"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)     # SHA-256 of the cookie's token
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)   # to the minute
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # to the minute
     user_agent: Mapped[str | None] = mapped_column(String(256))
     address: Mapped[str | None] = mapped_column(String(64))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ended_why: Mapped[str | None] = mapped_column(String(32))    # logout, password, deactivated, admin, user
+    ended_why: Mapped[str | None] = mapped_column(String(32))  # logout, password, deactivated, admin, user
 
-    __table_args__ = (Index("ix_user_sessions_user", "user_id", "ended_at"),
-                      Index("ix_user_sessions_seen", "last_seen_at"))
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "ended_at"), Index("ix_user_sessions_seen", "last_seen_at"))
 
     def live(self, now: datetime) -> bool:
-        return (self.ended_at is None and self.last_seen_at > now - SESSION_IDLE
-                and self.created_at > now - SESSION_LIFETIME)
+        return self.ended_at is None and self.last_seen_at > now - SESSION_IDLE and self.created_at > now - SESSION_LIFETIME
 
 
 def _live(now: datetime):
-    return ((UserSession.ended_at.is_(None)) & (UserSession.last_seen_at > now - SESSION_IDLE)
-            & (UserSession.created_at > now - SESSION_LIFETIME))
+    return (
+        (UserSession.ended_at.is_(None))
+        & (UserSession.last_seen_at > now - SESSION_IDLE)
+        & (UserSession.created_at > now - SESSION_LIFETIME)
+    )
 
 
 def end_sessions_in(s, user_id: int, why: str, keep: str | None = None, now: datetime | None = None) -> int:
@@ -67,23 +69,39 @@ def end_sessions_in(s, user_id: int, why: str, keep: str | None = None, now: dat
     condition = (UserSession.user_id == user_id) & _live(now)
     if keep:
         condition &= UserSession.id != keep
-    return s.execute(update(UserSession).where(condition).values(ended_at=now, ended_why=why[:32])
-                     .execution_options(synchronize_session=False)).rowcount
+    return s.execute(
+        update(UserSession)
+        .where(condition)
+        .values(ended_at=now, ended_why=why[:32])
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 class Sessions:
     """MetaDB's session methods (a mixin: `meta.start_session(...)`)."""
 
-    def start_session(self, user_id: int, user_agent: str | None = None, address: str | None = None,
-                      now: datetime | None = None) -> str:
+    def start_session(
+        self, user_id: int, user_agent: str | None = None, address: str | None = None, now: datetime | None = None
+    ) -> str:
         """A new session for `user_id`: returns the token for the cookie (never stored as such)."""
         now = now or _now()
         token = secrets.token_urlsafe(32)
         with self.Session() as s:
-            s.execute(delete(UserSession).where(or_(UserSession.ended_at < now - KEEP_ENDED,
-                                                    UserSession.last_seen_at < now - KEEP_ENDED)))
-            s.add(UserSession(id=session_id(token), user_id=user_id, created_at=now, last_seen_at=now,
-                              user_agent=_clean(user_agent, 256), address=_clean(address, 64)))
+            s.execute(
+                delete(UserSession).where(
+                    or_(UserSession.ended_at < now - KEEP_ENDED, UserSession.last_seen_at < now - KEEP_ENDED)
+                )
+            )
+            s.add(
+                UserSession(
+                    id=session_id(token),
+                    user_id=user_id,
+                    created_at=now,
+                    last_seen_at=now,
+                    user_agent=_clean(user_agent, 256),
+                    address=_clean(address, 64),
+                )
+            )
             s.commit()
         return token
 
@@ -91,6 +109,7 @@ class Sessions:
         """The active user of a live session, with `.session_id` and `.session_token` set; None
         when the session is unknown, ended, expired, or its user deactivated."""
         from .db import User
+
         if not isinstance(token, str) or not token or len(token) > 256:
             return None
         now = now or _now()
@@ -105,7 +124,7 @@ class Sessions:
                 row.last_seen_at = now
                 try:
                     s.commit()
-                except Exception:   # a busy database never fails the request
+                except Exception:  # a busy database never fails the request
                     s.rollback()
             user.session_id, user.session_token = row.id, token
             return user
@@ -114,16 +133,23 @@ class Sessions:
         """The user's live sessions, the most recently seen first."""
         now = now or _now()
         with self.Session() as s:
-            return list(s.scalars(select(UserSession).where(UserSession.user_id == user_id, _live(now))
-                                  .order_by(UserSession.last_seen_at.desc(), UserSession.created_at.desc())))
+            return list(
+                s.scalars(
+                    select(UserSession)
+                    .where(UserSession.user_id == user_id, _live(now))
+                    .order_by(UserSession.last_seen_at.desc(), UserSession.created_at.desc())
+                )
+            )
 
     def live_session_counts(self, now: datetime | None = None) -> dict[int, int]:
         """user id -> number of live sessions (the users page)."""
         from sqlalchemy import func
+
         now = now or _now()
         with self.Session() as s:
-            return dict(s.execute(select(UserSession.user_id, func.count()).where(_live(now))
-                                  .group_by(UserSession.user_id)).all())
+            return dict(
+                s.execute(select(UserSession.user_id, func.count()).where(_live(now)).group_by(UserSession.user_id)).all()
+            )
 
     def end_session(self, sid: str, why: str, user_id: int | None = None) -> bool:
         """End one session (by its stored id); with `user_id`, only if it is that user's."""
@@ -134,8 +160,12 @@ class Sessions:
             condition = (UserSession.id == sid) & _live(now)
             if user_id is not None:
                 condition &= UserSession.user_id == user_id
-            ended = s.execute(update(UserSession).where(condition).values(ended_at=now, ended_why=why[:32])
-                              .execution_options(synchronize_session=False)).rowcount
+            ended = s.execute(
+                update(UserSession)
+                .where(condition)
+                .values(ended_at=now, ended_why=why[:32])
+                .execution_options(synchronize_session=False)
+            ).rowcount
             s.commit()
             return bool(ended)
 

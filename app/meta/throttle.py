@@ -9,6 +9,7 @@ pseudonym, `unknown:` and an HMAC of the typed text keyed with the application's
 same text always gives the same pseudonym (so the per-name limit and the brute-force alert rule,
 which groups failed sign-ins by actor.id, still work) and the text cannot be read back from it
 (nor guessed offline without the secret). `:` never occurs in a real username."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def login_name(typed) -> str:
 
 def unknown_login_name(typed, secret: str) -> str:
     """The pseudonym counted and recorded for a username that does not exist."""
-    digest = hmac.new(secret.encode(), b"sign-in name\x00" + str(typed or "").encode("utf-8", "replace"),
-                      hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        secret.encode(), b"sign-in name\x00" + str(typed or "").encode("utf-8", "replace"), hashlib.sha256
+    ).hexdigest()
     return UNKNOWN_PREFIX + digest[:24]
 
 
@@ -47,15 +49,18 @@ def _address(address: str | None) -> str:
 class LoginFailure(Base):
     """One failed sign-in: shared by every web worker process, so the limits hold across them.
     Rows older than LOGIN_WINDOW are deleted whenever a failure is recorded."""
+
     __tablename__ = "login_failures"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), nullable=False)   # a username, or a pseudonym (never the typed text)
+    username: Mapped[str] = mapped_column(String(64), nullable=False)  # a username, or a pseudonym (never the typed text)
     address: Mapped[str] = mapped_column(String(64), nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
-    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),
-                      Index("ix_login_failures_address_at", "address", "at"),
-                      Index("ix_login_failures_at", "at"))
+    __table_args__ = (
+        Index("ix_login_failures_username_at", "username", "at"),
+        Index("ix_login_failures_address_at", "address", "at"),
+        Index("ix_login_failures_at", "at"),
+    )
 
 
 class Throttle:
@@ -69,11 +74,18 @@ class Throttle:
         now = now or _now()
         waits = []
         with self.Session() as s:
-            for column, value, limit in ((LoginFailure.username, login_name(username), MAX_FAILURES_PER_USERNAME),
-                                         (LoginFailure.address, _address(address), MAX_FAILURES_PER_ADDRESS)):
+            for column, value, limit in (
+                (LoginFailure.username, login_name(username), MAX_FAILURES_PER_USERNAME),
+                (LoginFailure.address, _address(address), MAX_FAILURES_PER_ADDRESS),
+            ):
                 # the limit-th newest failure in the window: the count falls below the limit when it leaves
-                oldest = s.scalar(select(LoginFailure.at).where(column == value, LoginFailure.at > now - LOGIN_WINDOW)
-                                  .order_by(LoginFailure.at.desc()).offset(limit - 1).limit(1))
+                oldest = s.scalar(
+                    select(LoginFailure.at)
+                    .where(column == value, LoginFailure.at > now - LOGIN_WINDOW)
+                    .order_by(LoginFailure.at.desc())
+                    .offset(limit - 1)
+                    .limit(1)
+                )
                 if oldest is not None:
                     waits.append(max(1, math.ceil((oldest + LOGIN_WINDOW - now).total_seconds())))
         return max(waits) if waits else None

@@ -4,6 +4,7 @@ Field names in the AST are resolved schema fields (see fields.py): a compiler ne
 name the schema does not know. A leaf's `pos` is where its value starts in the query string (for
 errors found after parsing, e.g. a role's restrictions); it takes no part in equality.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field as _field
@@ -13,8 +14,7 @@ class QueryError(ValueError):
     """A query that cannot run. `position` is a 0-based offset into the query string (when the
     problem has a place), `expected` what would have been valid there."""
 
-    def __init__(self, message: str, position: int | None = None, expected: str | None = None,
-                 field: str | None = None):
+    def __init__(self, message: str, position: int | None = None, expected: str | None = None, field: str | None = None):
         super().__init__(message)
         self.message = message
         self.position = position
@@ -42,6 +42,7 @@ class Text:
     """Free text. A word matches events whose full-text fields contain it (a trailing * makes it
     a prefix); a phrase (quoted) matches those words in this order, next to each other.
     `field` limits it to one full-text field (message:timeout), else all full-text fields."""
+
     value: str
     phrase: bool = False
     prefix: bool = False
@@ -52,6 +53,7 @@ class Text:
 @dataclass(frozen=True)
 class Term:
     """field:value — exact value of a keyword, number, ip, boolean or date field."""
+
     field: str
     value: str
     pos: int | None = _field(default=None, compare=False, repr=False)
@@ -60,6 +62,7 @@ class Term:
 @dataclass(frozen=True)
 class Prefix:
     """field:val* — a keyword field's value starts with `value`."""
+
     field: str
     value: str
     pos: int | None = _field(default=None, compare=False, repr=False)
@@ -68,6 +71,7 @@ class Prefix:
 @dataclass(frozen=True)
 class Range:
     """field:>=x, field:<x, field:[a TO b], field:{a TO b}; an open end is None."""
+
     field: str
     low: str | None = None
     high: str | None = None
@@ -79,6 +83,7 @@ class Range:
 @dataclass(frozen=True)
 class Exists:
     """field:* — the field (or any field of a namespace such as `error`) is present."""
+
     field: str
     pos: int | None = _field(default=None, compare=False, repr=False)
 

@@ -21,6 +21,7 @@ A bare term (no field) finds, like on the embedded store (app/storage/tantivy_qu
 `foo*` is a phrase prefix in the same words, a prefix of the whole values and identifiers
 (personal ones only inside personal data) and of event.id.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -31,21 +32,36 @@ from .fields import QueryField, resolve, typed_value
 from .searchable import KEY_CHARS, bare_keys, identifier_fields, ip_forms
 from .sql import fts_words
 
-SEARCH = "platlogs_search"        # the index-only object of searchable values (opensearch_templates.SEARCH)
-FOLDED = "fold"                   # an identifier's subfield in lower case, accents folded
+SEARCH = "platlogs_search"  # the index-only object of searchable values (opensearch_templates.SEARCH)
+FOLDED = "fold"  # an identifier's subfield in lower case, accents folded
 # the words a bare term is looked for in, and, for a reader who sees personal data, these too
 WORD_FIELDS = ("message", "error.message", "error.stack_trace.words", f"{SEARCH}.words")
 PERSONAL_WORDS = f"{SEARCH}.personal_words"
 KEYS, PERSONAL_KEYS = f"{SEARCH}.keys", f"{SEARCH}.personal_keys"
 ID = "event.id"
-ID_CHARS = 128                    # the longest event.id (app/events/normalize.py); matched in any case
-PHRASE_PREFIX_EXPANSIONS = 1000   # words the last one of a multi-word prefix may stand for
+ID_CHARS = 128  # the longest event.id (app/events/normalize.py); matched in any case
+PHRASE_PREFIX_EXPANSIONS = 1000  # words the last one of a multi-word prefix may stand for
 # OpenSearch refuses (with a 500) a query of more than 1024 clauses once expanded, and a wildcard or
 # prefix whose automaton passes 1000 states: the compiler refuses first, at the clause's position
 MAX_EXPANDED_CLAUSES = 1000
 MAX_PATTERN_CHARS = 900
-_QUERY_TYPES = frozenset(("bool", "match", "match_bool_prefix", "match_phrase", "match_phrase_prefix", "wildcard",
-                          "term", "terms", "prefix", "range", "exists", "match_all", "match_none"))
+_QUERY_TYPES = frozenset(
+    (
+        "bool",
+        "match",
+        "match_bool_prefix",
+        "match_phrase",
+        "match_phrase_prefix",
+        "wildcard",
+        "term",
+        "terms",
+        "prefix",
+        "range",
+        "exists",
+        "match_all",
+        "match_none",
+    )
+)
 
 
 def clause_count(query) -> int:
@@ -93,15 +109,22 @@ class DSLCompiler:
         query = getattr(self, "_" + type(node).__name__.lower())(node)
         if not isinstance(node, (And, Or, Not)):
             value = getattr(node, "value", None)
-            if isinstance(value, str) and len(value) > MAX_PATTERN_CHARS and (
-                    isinstance(node, Prefix) or (isinstance(node, Text) and self._patterned(node))):
-                raise QueryError(f"this store matches a prefix or phrase of at most {MAX_PATTERN_CHARS} "
-                                 "characters", position=getattr(node, "pos", None))
+            if (
+                isinstance(value, str)
+                and len(value) > MAX_PATTERN_CHARS
+                and (isinstance(node, Prefix) or (isinstance(node, Text) and self._patterned(node)))
+            ):
+                raise QueryError(
+                    f"this store matches a prefix or phrase of at most {MAX_PATTERN_CHARS} characters",
+                    position=getattr(node, "pos", None),
+                )
             self._clauses += clause_count(query)
             if self._clauses > MAX_EXPANDED_CLAUSES:
-                raise QueryError(f"the query is too large for this store (more than {MAX_EXPANDED_CLAUSES} "
-                                 "clauses once words, prefixes and phrases are expanded); use fewer terms",
-                                 position=getattr(node, "pos", None))
+                raise QueryError(
+                    f"the query is too large for this store (more than {MAX_EXPANDED_CLAUSES} "
+                    "clauses once words, prefixes and phrases are expanded); use fewer terms",
+                    position=getattr(node, "pos", None),
+                )
         return query
 
     @staticmethod
@@ -110,7 +133,7 @@ class DSLCompiler:
         if node.prefix:
             return True
         if not node.field:
-            return False      # words as phrases, whole values as terms
+            return False  # words as phrases, whole values as terms
         return not resolve(node.field).fulltext or node.phrase or len(fts_words(node.value)) > 1
 
     # -- structure --------------------------------------------------------------------
@@ -137,13 +160,13 @@ class DSLCompiler:
         if not words:
             raise QueryError(f"{node.value!r} has no letters or digits to search for")
         info = resolve(node.field)
-        if not info.fulltext:   # a field outside the full-text index: substring, any case
+        if not info.fulltext:  # a field outside the full-text index: substring, any case
             return self._contains(info.name, node.value)
         return self._text_in(info.name, node, words)
 
     def _text_in(self, field: str, node: Text, words: list[str]) -> dict:
-        text = " ".join(words)   # analysed by the field's own analyser: folded as it was indexed
-        if node.prefix:   # every word but the last as a word, the last as the start of a word
+        text = " ".join(words)  # analysed by the field's own analyser: folded as it was indexed
+        if node.prefix:  # every word but the last as a word, the last as the start of a word
             return {"match_bool_prefix": {field: {"query": text, "operator": "and"}}}
         match = {"match": {field: {"query": text, "operator": "and"}}}
         if not (node.phrase or len(words) > 1):
@@ -160,13 +183,16 @@ class DSLCompiler:
         catch-all, or in an identifier field: those are not repeated in the catch-all), or the id."""
         targets = WORD_FIELDS + ((PERSONAL_WORDS,) if self.inside_personal else ())
         options = [self._phrase(target, words, node.prefix) for target in targets] if words else []
-        if node.prefix:   # normalised by the keys' normalizer, as the values were
-            if 0 < len(node.value) <= KEY_CHARS:   # (longer values are not kept whole)
+        if node.prefix:  # normalised by the keys' normalizer, as the values were
+            if 0 < len(node.value) <= KEY_CHARS:  # (longer values are not kept whole)
                 keys = (KEYS, PERSONAL_KEYS) if self.inside_personal else (KEYS,)
                 options += [{"prefix": {key: node.value}} for key in keys]
-                options += [{"prefix": {f"{name}.{FOLDED}": node.value}}
-                            for name, personal in _identifiers() if self.inside_personal or not personal]
-        else:             # whole values: personal ones too (what a masked reader may match)
+                options += [
+                    {"prefix": {f"{name}.{FOLDED}": node.value}}
+                    for name, personal in _identifiers()
+                    if self.inside_personal or not personal
+                ]
+        else:  # whole values: personal ones too (what a masked reader may match)
             values = bare_keys(node.value)
             options += [{"terms": {key: values}} for key in (KEYS, PERSONAL_KEYS)]
             options += [{"terms": {f"{name}.{FOLDED}": values}} for name, _ in _identifiers()]
@@ -183,10 +209,10 @@ class DSLCompiler:
     @staticmethod
     def _phrase(field: str, words: list[str], prefix: bool) -> dict:
         """The words next to each other in this order (the last as the start of a word)."""
-        text = " ".join(words)   # analysed by the field's own analyser: folded as it was indexed
+        text = " ".join(words)  # analysed by the field's own analyser: folded as it was indexed
         if not prefix:
             return {"match_phrase": {field: {"query": text}}}
-        if len(words) == 1:      # a prefix of one word: every word it starts, without a bound
+        if len(words) == 1:  # a prefix of one word: every word it starts, without a bound
             return {"match_bool_prefix": {field: {"query": text}}}
         return {"match_phrase_prefix": {field: {"query": text, "max_expansions": PHRASE_PREFIX_EXPANSIONS}}}
 
@@ -195,21 +221,21 @@ class DSLCompiler:
 
     def _term(self, node: Term) -> dict:
         info = resolve(node.field)
-        if info.identifier:   # any case, accents folded (an IP also in its canonical form)
-            return self._identifier({"terms": {f"{info.name}.{FOLDED}": [node.value, *ip_forms(node.value)]}},
-                                    {"term": {info.name: node.value}})
+        if info.identifier:  # any case, accents folded (an IP also in its canonical form)
+            return self._identifier(
+                {"terms": {f"{info.name}.{FOLDED}": [node.value, *ip_forms(node.value)]}}, {"term": {info.name: node.value}}
+            )
         if info.name == ID:
             return self._id("term", node.value)
         value = self._typed(info, node.value)
         if info.type == "long" and isinstance(value, float):
-            return {"match_none": {}}     # a whole-number field never equals 1.5
+            return {"match_none": {}}  # a whole-number field never equals 1.5
         return {"term": {info.name: value}}
 
     def _prefix(self, node: Prefix) -> dict:
         info = resolve(node.field)
         if info.identifier:
-            return self._identifier({"prefix": {f"{info.name}.{FOLDED}": node.value}},
-                                    {"prefix": {info.name: node.value}})
+            return self._identifier({"prefix": {f"{info.name}.{FOLDED}": node.value}}, {"prefix": {info.name: node.value}})
         if info.name == ID:
             return self._id("prefix", node.value)
         return {"prefix": {info.name: node.value}}

@@ -1,5 +1,6 @@
 """Which field names a query may use, and what they are: schema fields, their namespaces (for
 exists), `labels.<key>`. Anything else is an error that suggests the nearest known name."""
+
 from __future__ import annotations
 
 import difflib
@@ -18,12 +19,12 @@ NAMESPACE = "namespace"
 @dataclass(frozen=True)
 class QueryField:
     name: str
-    type: str                   # a schema type, or "namespace"
-    path: tuple[str, ...]       # where it lives in the stored document
-    column: str | None = None   # promoted column in the embedded store
-    indexed: bool = False       # exact lookups are indexed
+    type: str  # a schema type, or "namespace"
+    path: tuple[str, ...]  # where it lives in the stored document
+    column: str | None = None  # promoted column in the embedded store
+    indexed: bool = False  # exact lookups are indexed
     fulltext: bool = False
-    identifier: bool = False    # found whole, in any case (schema.yaml `identifier`)
+    identifier: bool = False  # found whole, in any case (schema.yaml `identifier`)
     personal: bool = False
 
 
@@ -31,8 +32,7 @@ class QueryField:
 def known_fields() -> dict[str, QueryField]:
     fields: dict[str, QueryField] = {}
     for f in load_schema().fields.values():
-        fields[f.name] = QueryField(f.name, f.type, f.path, f.column, f.index, f.fulltext, f.identifier,
-                                     f.personal)
+        fields[f.name] = QueryField(f.name, f.type, f.path, f.column, f.index, f.fulltext, f.identifier, f.personal)
         for i in range(1, len(f.path)):
             prefix = ".".join(f.path[:i])
             fields.setdefault(prefix, QueryField(prefix, NAMESPACE, f.path[:i]))
@@ -45,7 +45,7 @@ def resolve(name: str, position: int | None = None) -> QueryField:
     if name in fields:
         return fields[name]
     if name.startswith(LABELS) and len(name) > len(LABELS):
-        key = name[len(LABELS):]
+        key = name[len(LABELS) :]
         problem = label_key_problem(key)
         if problem:
             raise QueryError(f"{name[:60]!r} is not a label field: {problem}", position=position, field=name[:60])

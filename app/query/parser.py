@@ -9,6 +9,7 @@ the parser asks for it when it gets there) and a recursive-descent parser builds
 Recursion happens only on '(' and NOT, and both are capped at MAX_DEPTH, so no input can
 exhaust the stack. Every error is a QueryError with a 0-based position into the query.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -30,12 +31,20 @@ _FIELD = re.compile(r'[^\s()"\\:]+:')
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _OPERATORS = ("AND", "OR", "NOT")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_GROUP_TYPES = (NAMESPACE, "labels", "changes")     # hold other fields; only field:* applies
-_KINDS = {"long": "a number field", "double": "a number field", "date": "a date field",
-          "boolean": "a true/false field", "text": "a full-text field", "ip": "an IP address field"}
+_GROUP_TYPES = (NAMESPACE, "labels", "changes")  # hold other fields; only field:* applies
+_KINDS = {
+    "long": "a number field",
+    "double": "a number field",
+    "date": "a date field",
+    "boolean": "a true/false field",
+    "text": "a full-text field",
+    "ip": "an IP address field",
+}
 _NO_PREFIX = ("long", "double", "date", "boolean")
-_LIMITS = {"long": (Decimal(-2**63), Decimal(2**63 - 1)),           # what both stores can hold
-           "double": (Decimal("-1.7976931348623157e308"), Decimal("1.7976931348623157e308"))}
+_LIMITS = {
+    "long": (Decimal(-(2**63)), Decimal(2**63 - 1)),  # what both stores can hold
+    "double": (Decimal("-1.7976931348623157e308"), Decimal("1.7976931348623157e308")),
+}
 _NO_RANGE = ("text", "boolean", "ip")
 _WORD_STOPS = '()"'
 _BOUND_STOPS = '()"]}'
@@ -46,18 +55,17 @@ _EXPECT_TIME = "a time: ISO-8601, epoch milliseconds or now-15m"
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str           # ( ) AND OR NOT FIELD WORD PHRASE STAR EOF
+    kind: str  # ( ) AND OR NOT FIELD WORD PHRASE STAR EOF
     pos: int
     end: int
-    value: str = ""     # the word or phrase (escapes resolved), field name, or operator as typed
+    value: str = ""  # the word or phrase (escapes resolved), field name, or operator as typed
     prefix: bool = False
 
 
 def parse(query: str) -> Node:
     """The AST of `query`; QueryError (with a position) when it is not a valid query."""
     if len(query) > MAX_LENGTH:
-        raise QueryError(f"the query is too long ({len(query)} characters; at most {MAX_LENGTH})",
-                         position=MAX_LENGTH)
+        raise QueryError(f"the query is too long ({len(query)} characters; at most {MAX_LENGTH})", position=MAX_LENGTH)
     if not query.strip():
         return MatchAll()
     return _Parser(query).parse()
@@ -73,12 +81,14 @@ def exact_term(name: str, value: str) -> Term:
 
 
 def _group_error(field: QueryField, position: int) -> QueryError:
-    members = [name for name, f in known_fields().items()
-               if name.startswith(field.name + ".") and f.type != NAMESPACE][:3]
+    members = [name for name, f in known_fields().items() if name.startswith(field.name + ".") and f.type != NAMESPACE][:3]
     listed = f" (its fields include {', '.join(members)})" if members else ""
-    return QueryError(f"{field.name} is a group of fields; use {field.name}.<name>:value, "
-                      f"or {field.name}:* for presence{listed}", position=position,
-                      expected=f"{field.name}.<name>:value or {field.name}:*", field=field.name)
+    return QueryError(
+        f"{field.name} is a group of fields; use {field.name}.<name>:value, or {field.name}:* for presence{listed}",
+        position=position,
+        expected=f"{field.name}.<name>:value or {field.name}:*",
+        field=field.name,
+    )
 
 
 def _combine(kind: type[And] | type[Or], items: list[Node]) -> Node:
@@ -128,15 +138,15 @@ class _Parser:
         while i < len(text):
             if text[i] == '"':
                 if not out:
-                    raise QueryError("empty phrase: put a word or words between the quotes",
-                                     position=start, expected="a word or phrase")
+                    raise QueryError(
+                        "empty phrase: put a word or words between the quotes", position=start, expected="a word or phrase"
+                    )
                 return "".join(out), i + 1
             if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '"\\':
                 i += 1
             out.append(text[i])
             i += 1
-        raise QueryError(f"unterminated phrase starting at position {start}",
-                         position=len(text), expected='"')
+        raise QueryError(f"unterminated phrase starting at position {start}", position=len(text), expected='"')
 
     def _lex(self) -> _Token:
         self._skip_ws()
@@ -176,9 +186,8 @@ class _Parser:
     def parse(self) -> Node:
         node = self._or(None)
         token = self._peek()
-        if token.kind != "EOF":     # only a ')' without its '(' stops the top level early
-            raise QueryError("unexpected ')'", position=token.pos,
-                             expected="AND, OR, a search term or the end of the query")
+        if token.kind != "EOF":  # only a ')' without its '(' stops the top level early
+            raise QueryError("unexpected ')'", position=token.pos, expected="AND, OR, a search term or the end of the query")
         return node
 
     def _or(self, after: _Token | None) -> Node:
@@ -204,8 +213,9 @@ class _Parser:
             else:
                 node = self._or(token)
                 if self._peek().kind != ")":
-                    raise QueryError(f"missing ')' to close '(' at position {token.pos}",
-                                     position=self._peek().pos, expected="')'")
+                    raise QueryError(
+                        f"missing ')' to close '(' at position {token.pos}", position=self._peek().pos, expected="')'"
+                    )
                 self._advance()
             self.depth -= 1
             return node
@@ -223,14 +233,14 @@ class _Parser:
     def _nest(self, token: _Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise QueryError(f"the query is nested too deeply (at most {MAX_DEPTH} levels of "
-                             "parentheses and NOT)", position=token.pos)
+            raise QueryError(
+                f"the query is nested too deeply (at most {MAX_DEPTH} levels of parentheses and NOT)", position=token.pos
+            )
 
     def _count(self, position: int) -> None:
         self.clauses += 1
         if self.clauses > MAX_CLAUSES:
-            raise QueryError(f"the query has too many search terms (at most {MAX_CLAUSES})",
-                             position=position)
+            raise QueryError(f"the query has too many search terms (at most {MAX_CLAUSES})", position=position)
 
     # --- clauses and field values ----------------------------------------------------------
 
@@ -263,12 +273,12 @@ class _Parser:
                 self.pos += 1
                 return _combine(Or, items)
             if not self._at():
-                raise QueryError(f"missing ')' to close '(' at position {open_pos}",
-                                 position=self.pos, expected="')'")
+                raise QueryError(f"missing ')' to close '(' at position {open_pos}", position=self.pos, expected="')'")
             _, _, raw, end = self._word(self.pos)
             if raw != "OR":
-                raise QueryError(f"expected OR or ')' in the list of values for {field.name}",
-                                 position=self.pos, expected="OR or ')'")
+                raise QueryError(
+                    f"expected OR or ')' in the list of values for {field.name}", position=self.pos, expected="OR or ')'"
+                )
             self.pos = end
 
     def _value(self, field: QueryField, after: str) -> Node:
@@ -286,14 +296,12 @@ class _Parser:
                 self._skip_ws()
                 bound = self._bound(f"a value after '{op}'", _WORD_STOPS)
                 if bound is None:
-                    raise QueryError(f"expected a value after '{op}'", position=start + len(op),
-                                     expected="a value")
+                    raise QueryError(f"expected a value after '{op}'", position=start + len(op), expected="a value")
                 low, high = (bound, None) if op[0] == ">" else (None, bound)
                 return self._range(field, low, high, op == ">=", op == "<=", start)
         value, prefix, raw, end = self._word(start)
         if not raw or raw in _OPERATORS:
-            raise QueryError(f"expected a value after {after}", position=start,
-                             expected=_EXPECT_VALUE, field=field.name)
+            raise QueryError(f"expected a value after {after}", position=start, expected=_EXPECT_VALUE, field=field.name)
         self.pos = end
         if raw == "*":
             return Exists(field.name)
@@ -309,8 +317,7 @@ class _Parser:
         if not raw or raw in _OPERATORS or raw == "TO":
             raise QueryError(f"expected {what}", position=start, expected="a value or *")
         if prefix and value:
-            raise QueryError(f"a range cannot hold a prefix ({raw}); use a value or *",
-                             position=start)
+            raise QueryError(f"a range cannot hold a prefix ({raw}); use a value or *", position=start)
         self.pos = end
         return None if prefix else (value, start)
 
@@ -322,83 +329,116 @@ class _Parser:
         self._skip_ws()
         _, _, raw, end = self._word(self.pos, _BOUND_STOPS)
         if raw != "TO":
-            raise QueryError(f"expected TO in the range starting at position {start}",
-                             position=self.pos, expected="TO")
+            raise QueryError(f"expected TO in the range starting at position {start}", position=self.pos, expected="TO")
         self.pos = end
         self._skip_ws()
         high = self._bound("an upper bound after TO", _BOUND_STOPS)
         self._skip_ws()
         closing = self._at()
         if not closing or closing not in "]}":
-            message = (f"missing ']' or '}}' to close '{opening}' at position {start}" if not closing
-                       else "expected ']' or '}' to end the range")
+            message = (
+                f"missing ']' or '}}' to close '{opening}' at position {start}"
+                if not closing
+                else "expected ']' or '}' to end the range"
+            )
             raise QueryError(message, position=self.pos, expected="']' or '}'")
         self.pos += 1
         return self._range(field, low, high, opening == "[", closing == "]", start)
 
     # --- field semantics -------------------------------------------------------------------
 
-    def _range(self, field: QueryField, low: tuple[str, int] | None, high: tuple[str, int] | None,
-               include_low: bool, include_high: bool, position: int) -> Node:
+    def _range(
+        self,
+        field: QueryField,
+        low: tuple[str, int] | None,
+        high: tuple[str, int] | None,
+        include_low: bool,
+        include_high: bool,
+        position: int,
+    ) -> Node:
         if field.type in _NO_RANGE:
             hint = f"; use a prefix such as {field.name}:10.0.*" if field.type == "ip" else ""
-            raise QueryError(f"{field.name} is {_KINDS[field.type]}: ranges are not possible{hint}",
-                             position=position, field=field.name)
+            raise QueryError(
+                f"{field.name} is {_KINDS[field.type]}: ranges are not possible{hint}", position=position, field=field.name
+            )
         if low is None and high is None:
-            return Exists(field.name)     # [* TO *]: any value at all
-        return Range(field.name,
-                     self._check(field, *low) if low else None,
-                     self._check(field, *high) if high else None,
-                     include_low if low else True, include_high if high else True, pos=position)
+            return Exists(field.name)  # [* TO *]: any value at all
+        return Range(
+            field.name,
+            self._check(field, *low) if low else None,
+            self._check(field, *high) if high else None,
+            include_low if low else True,
+            include_high if high else True,
+            pos=position,
+        )
 
-    def _leaf(self, field: QueryField, value: str, position: int,
-              phrase: bool = False, prefix: bool = False) -> Node:
+    def _leaf(self, field: QueryField, value: str, position: int, phrase: bool = False, prefix: bool = False) -> Node:
         if field.type == "text":
             _searchable(value, position)
             return Text(value, phrase=phrase, prefix=prefix, field=field.name, pos=position)
         if not prefix:
             return Term(field.name, self._check(field, value, position), pos=position)
         if field.type in _NO_PREFIX:
-            hint = (f"; use a range such as {field.name}:[500 TO 599]"
-                    if field.type in ("long", "double") else "")
-            raise QueryError(f"{field.name} is {_KINDS[field.type]}: a prefix ({value}*) "
-                             f"is not possible{hint}", position=position, field=field.name)
+            hint = f"; use a range such as {field.name}:[500 TO 599]" if field.type in ("long", "double") else ""
+            raise QueryError(
+                f"{field.name} is {_KINDS[field.type]}: a prefix ({value}*) is not possible{hint}",
+                position=position,
+                field=field.name,
+            )
         return Prefix(field.name, value, pos=position)
 
     def _check(self, field: QueryField, value: str, position: int) -> str:
         """`value` checked against the field's type (and normalised, for booleans)."""
         if field.type in ("long", "double"):
             if not _NUMBER.match(value):
-                raise QueryError(f"expected a number for {field.name}, not {_shown(value)}",
-                                 position=position, expected="a number", field=field.name)
+                raise QueryError(
+                    f"expected a number for {field.name}, not {_shown(value)}",
+                    position=position,
+                    expected="a number",
+                    field=field.name,
+                )
             low, high = _LIMITS[field.type]
             try:
                 in_range = low <= Decimal(value) <= high
-            except ArithmeticError:     # an exponent beyond what Decimal holds
+            except ArithmeticError:  # an exponent beyond what Decimal holds
                 in_range = False
             if not in_range:
-                raise QueryError(f"{_shown(value)} is out of range for {field.name} "
-                                 f"({_KINDS[field.type]} between {low:.4g} and {high:.4g})",
-                                 position=position, expected="a number in range", field=field.name)
+                raise QueryError(
+                    f"{_shown(value)} is out of range for {field.name} "
+                    f"({_KINDS[field.type]} between {low:.4g} and {high:.4g})",
+                    position=position,
+                    expected="a number in range",
+                    field=field.name,
+                )
         if field.type == "ip" and not _is_ip(value):
-            raise QueryError(f"expected an IP address for {field.name}, not {_shown(value)} (a prefix such as "
-                             f"{field.name}:10.0.* finds a network)", position=position,
-                             expected="an IP address", field=field.name)
+            raise QueryError(
+                f"expected an IP address for {field.name}, not {_shown(value)} (a prefix such as "
+                f"{field.name}:10.0.* finds a network)",
+                position=position,
+                expected="an IP address",
+                field=field.name,
+            )
         if field.type == "boolean":
             if value.lower() not in ("true", "false"):
-                raise QueryError(f"expected true or false for {field.name}, not {_shown(value)}",
-                                 position=position, expected="true or false", field=field.name)
+                raise QueryError(
+                    f"expected true or false for {field.name}, not {_shown(value)}",
+                    position=position,
+                    expected="true or false",
+                    field=field.name,
+                )
             return value.lower()
         if field.type == "date":
             try:
                 parse_time(value, 0, field.name)
             except QueryError as error:
-                raise QueryError(error.message, position=position, expected=_EXPECT_TIME,
-                                 field=field.name) from None
-            except (ValueError, OverflowError):     # e.g. a year out of range once in UTC
-                raise QueryError(f"{field.name}: {_shown(value)} is not a usable time",
-                                 position=position, expected=_EXPECT_TIME,
-                                 field=field.name) from None
+                raise QueryError(error.message, position=position, expected=_EXPECT_TIME, field=field.name) from None
+            except (ValueError, OverflowError):  # e.g. a year out of range once in UTC
+                raise QueryError(
+                    f"{field.name}: {_shown(value)} is not a usable time",
+                    position=position,
+                    expected=_EXPECT_TIME,
+                    field=field.name,
+                ) from None
         return value
 
 
@@ -410,8 +450,7 @@ def _shown(value: str) -> str:
 def _searchable(value: str, position: int) -> None:
     """Full text is searched by its words: a term without letters or digits finds nothing."""
     if not fts_words(value):
-        raise QueryError(f"{_shown(value)} has no letters or digits to search for", position=position,
-                         expected="a word")
+        raise QueryError(f"{_shown(value)} has no letters or digits to search for", position=position, expected="a word")
 
 
 def _pasted(text: str, start: int) -> bool:

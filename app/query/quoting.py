@@ -1,5 +1,6 @@
 """Writing values into the query language: the one place that quotes (pages, rules, links and
 the "where found" chips all build queries with these, so a value always reads back as itself)."""
+
 from __future__ import annotations
 
 

@@ -22,6 +22,7 @@ The full-text fields (message, error.message, error.stack_trace) and event.id ar
 their own by each backend and are not repeated here; @timestamp and other times, fractional
 numbers and booleans are not pasted values and stay out.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -31,11 +32,10 @@ from functools import lru_cache
 
 from ..events.schema import load_schema
 
-KEY_CHARS = 256          # longer values are found by their words only
-MAX_VALUES = 2000        # values of one event taken into the catch-all (events are bounded anyway)
-OWN_FIELDS = frozenset({("message",), ("error", "message"), ("error", "stack_trace"), ("event", "id"),
-                        ("@timestamp",)})
-_WORD = re.compile(r"[^\W_]+")     # a run of letters and digits, as the analyzers split words
+KEY_CHARS = 256  # longer values are found by their words only
+MAX_VALUES = 2000  # values of one event taken into the catch-all (events are bounded anyway)
+OWN_FIELDS = frozenset({("message",), ("error", "message"), ("error", "stack_trace"), ("event", "id"), ("@timestamp",)})
+_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits, as the analyzers split words
 _SPACE_OR_SLASH = re.compile(r"[\s/\\]")
 
 
@@ -65,13 +65,16 @@ def _tree() -> dict:
         if f.path in OWN_FIELDS or f.type in ("date", "boolean", "double"):
             kind = _SKIP
         else:
-            kind = (_PERSONAL_IDENTIFIER if f.identifier else _PERSONAL) if f.personal else \
-                (_IDENTIFIER if f.identifier else _PLAIN)
+            kind = (
+                (_PERSONAL_IDENTIFIER if f.identifier else _PERSONAL)
+                if f.personal
+                else (_IDENTIFIER if f.identifier else _PLAIN)
+            )
         node = tree
         for part in f.path[:-1]:
             node = node.setdefault(part, {})
         node[f.path[-1]] = kind
-    tree["changes"] = _PLAIN     # {field, old, new}: every value plain
+    tree["changes"] = _PLAIN  # {field, old, new}: every value plain
     return tree
 
 
@@ -91,13 +94,16 @@ def searchable(event: dict, identifiers: bool = True) -> Searchable:
     and looks a bare term up there too)."""
     out = Searchable()
     lists: dict[int, tuple[list[str] | None, list[str] | None]] = {
-        _PLAIN: (out.keys, out.words), _PERSONAL: (out.personal_keys, out.personal_words),
-             _IDENTIFIER: (out.keys, None), _PERSONAL_IDENTIFIER: (out.personal_keys, None)}
+        _PLAIN: (out.keys, out.words),
+        _PERSONAL: (out.personal_keys, out.personal_words),
+        _IDENTIFIER: (out.keys, None),
+        _PERSONAL_IDENTIFIER: (out.personal_keys, None),
+    }
     if not identifiers:
         lists[_IDENTIFIER] = lists[_PERSONAL_IDENTIFIER] = (None, None)
     budget = MAX_VALUES
 
-    def leaves(node, kind: int) -> None:   # every value under a field, of that field's kind
+    def leaves(node, kind: int) -> None:  # every value under a field, of that field's kind
         nonlocal budget
         keys, words = lists[kind]
         if keys is None:

@@ -6,6 +6,7 @@ FTS5 table (columns `message`, `body`, `keys`; see app/storage/sqlite.py); becau
 keeps no token positions, phrases and multi-token words are matched word by word in FTS and
 then verified on the stored text.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,18 +26,19 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: what FTS5's un
 class Compiled:
     sql: str
     params: list = field(default_factory=list)
-    uses_fts: bool = False   # whether an FTS lookup can drive the query (rare matches)
+    uses_fts: bool = False  # whether an FTS lookup can drive the query (rare matches)
     pure_match: str | None = None  # the whole query is this one FTS MATCH: counted without the events
 
 
 @dataclass(frozen=True)
 class KeyIndex:
     """How the store indexes exact values as FTS tokens: `token(code, value)` and each column's code."""
-    codes: dict[str, str]    # id columns -> token code (a free word is looked up among these too)
-    token: Callable[[str, str], str | None]    # (code, value) -> the FTS token, or None
+
+    codes: dict[str, str]  # id columns -> token code (a free word is looked up among these too)
+    token: Callable[[str, str], str | None]  # (code, value) -> the FTS token, or None
     id_code: str
-    filters: dict[str, str] = field(default_factory=dict)   # other columns -> code (field:value only)
-    exact: frozenset = frozenset()   # columns whose values are lower-case words (enums): token == value
+    filters: dict[str, str] = field(default_factory=dict)  # other columns -> code (field:value only)
+    exact: frozenset = frozenset()  # columns whose values are lower-case words (enums): token == value
 
 
 def json_path(path: tuple[str, ...]) -> str:
@@ -71,14 +73,18 @@ class SQLCompiler:
     def _and(self, node: And) -> Compiled:
         parts = [self._node(item) for item in node.items]
         return self._merged(parts, "AND") or Compiled(
-            "(" + " AND ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
-            any(p.uses_fts for p in parts))
+            "(" + " AND ".join(p.sql for p in parts) + ")",
+            [x for p in parts for x in p.params],
+            any(p.uses_fts for p in parts),
+        )
 
     def _or(self, node: Or) -> Compiled:
         parts = [self._node(item) for item in node.items]
         return self._merged(parts, "OR") or Compiled(
-            "(" + " OR ".join(p.sql for p in parts) + ")", [x for p in parts for x in p.params],
-            all(p.uses_fts for p in parts))
+            "(" + " OR ".join(p.sql for p in parts) + ")",
+            [x for p in parts for x in p.params],
+            all(p.uses_fts for p in parts),
+        )
 
     def _merged(self, parts: list[Compiled], operator: str) -> Compiled | None:
         """Parts that are each one FTS MATCH become a single MATCH (one index lookup, still
@@ -109,8 +115,7 @@ class SQLCompiler:
         if node.field:
             info = resolve(node.field)
             if not info.fulltext:  # stored but not in the full-text index: scan that field
-                return Compiled("(instr(lower(json_extract(doc, ?)), ?) > 0)",
-                                [json_path(info.path), node.value.lower()])
+                return Compiled("(instr(lower(json_extract(doc, ?)), ?) > 0)", [json_path(info.path), node.value.lower()])
             target = "message" if node.field == "message" else "body"
             checks = [json_path(info.path)]
         terms = [_quote(w) for w in words]
@@ -163,17 +168,18 @@ class SQLCompiler:
             if info.name == "@timestamp":
                 return ms
             from ..events.convert import format_ts
+
             return format_ts(ms)
         return value
 
     def _term(self, node: Term) -> Compiled:
         info = resolve(node.field)
         if info.type == "tags":
-            return Compiled("EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE value = ?)",
-                            [json_path(info.path), node.value])
+            return Compiled("EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE value = ?)", [json_path(info.path), node.value])
         if info.name == "changes.field":
-            return Compiled("EXISTS (SELECT 1 FROM json_each(doc, '$.changes') WHERE json_extract(value, '$.field') = ?)",
-                            [node.value])
+            return Compiled(
+                "EXISTS (SELECT 1 FROM json_each(doc, '$.changes') WHERE json_extract(value, '$.field') = ?)", [node.value]
+            )
         expr, params = self._value_expr(info)
         value = self._typed(info, node.value)
         code = (self.keys.codes.get(info.column) or self.keys.filters.get(info.column)) if info.column else None
@@ -189,8 +195,10 @@ class SQLCompiler:
     def _prefix(self, node: Prefix) -> Compiled:
         info = resolve(node.field)
         if info.type == "tags":
-            return Compiled("EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE substr(value, 1, ?) = ?)",
-                            [json_path(info.path), len(node.value), node.value])
+            return Compiled(
+                "EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE substr(value, 1, ?) = ?)",
+                [json_path(info.path), len(node.value), node.value],
+            )
         expr, params = self._value_expr(info)
         return Compiled(f"(substr({expr}, 1, ?) = ?)", [*params, len(node.value), node.value])
 

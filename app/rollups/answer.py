@@ -19,6 +19,7 @@ never added (the process died between the commit and them), a rollup file lost o
 each makes them disagree, and the index counts everything as if there were no rollups, until
 `platlogs rollups rebuild` (of every stored minute) sets them right.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -39,11 +40,11 @@ FROM_EVENTS = 2_000_000
 @dataclass(frozen=True)
 class Plan:
     where: dict[str, list[str]] | None  # count dimension -> the values the query allows (None: see `test`)
-    inner_start: int                   # the window's whole minutes: [inner_start, inner_end)
+    inner_start: int  # the window's whole minutes: [inner_start, inner_end)
     inner_end: int
-    dims: tuple[int, ...]              # positions in request.facets answered from the rollups
-    histogram: bool                    # the histogram too (its width is whole minutes)
-    test: Callable[[Mapping[str, str | None]], bool] | None = None   # a query `where` cannot say
+    dims: tuple[int, ...]  # positions in request.facets answered from the rollups
+    histogram: bool  # the histogram too (its width is whole minutes)
+    test: Callable[[Mapping[str, str | None]], bool] | None = None  # a query `where` cannot say
 
 
 def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> dict[str, list[str]] | None:
@@ -52,7 +53,7 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
     if isinstance(query, MatchAll):
         return {}
     if isinstance(query, Term):
-        ok = query.field in dimensions and query.field not in NUMERIC_DIMENSIONS   # (numbers: `predicate`)
+        ok = query.field in dimensions and query.field not in NUMERIC_DIMENSIONS  # (numbers: `predicate`)
         return {query.field: [query.value]} if ok else None
     if isinstance(query, Or) and query.items:
         values: list[str] = []
@@ -61,7 +62,7 @@ def conditions(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS) -> d
             found = conditions(item, dimensions)
             if found is None or len(found) != 1:
                 return None
-            (field, more), = found.items()
+            ((field, more),) = found.items()
             if values and field != name:
                 return None
             name = field
@@ -102,8 +103,12 @@ def predicate(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS):
 
         def within(values) -> bool:
             n = _number(values[field])
-            return n is not None and (low is None or n > low or (query.include_low and n == low)) \
+            return (
+                n is not None
+                and (low is None or n > low or (query.include_low and n == low))
                 and (high is None or n < high or (query.include_high and n == high))
+            )
+
         return within
     if isinstance(query, Term) and query.field in dimensions:
         field, value = query.field, query.value
@@ -124,8 +129,15 @@ def predicate(query: Node, dimensions: tuple[str, ...] = COUNT_DIMENSIONS):
     return None
 
 
-def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[str, ...],
-         histogram_ms: int | None, dimensions: tuple[str, ...] = COUNT_DIMENSIONS, total: bool = False) -> Plan | None:
+def plan(
+    query: Node,
+    start_ms: int | None,
+    end_ms: int | None,
+    facets: tuple[str, ...],
+    histogram_ms: int | None,
+    dimensions: tuple[str, ...] = COUNT_DIMENSIONS,
+    total: bool = False,
+) -> Plan | None:
     """What the rollups can answer of a search, None when nothing. `dimensions`: those the
     rollups count by (RollupReader.dimensions(), when it says); `total`: the search wants its
     total (then a count alone is answered too)."""
@@ -149,8 +161,8 @@ def plan(query: Node, start_ms: int | None, end_ms: int | None, facets: tuple[st
 @dataclass
 class Counted:
     total: int
-    facets: dict[int, Counter]         # position in request.facets -> value -> events
-    histogram: Counter                 # bucket start -> events
+    facets: dict[int, Counter]  # position in request.facets -> value -> events
+    histogram: Counter  # bucket start -> events
 
 
 def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms: int | None) -> Counted:
@@ -159,22 +171,22 @@ def count(rollups: RollupReader, p: Plan, facets: tuple[str, ...], histogram_ms:
     # days, so that the day and hour rollups serve the window's whole days and hours
     step = -(-p.inner_end // DAY_MS) * DAY_MS
     out = Counted(0, {}, Counter())
-    asked = tuple(dict.fromkeys(facets[i] for i in p.dims))   # each dimension once
+    asked = tuple(dict.fromkeys(facets[i] for i in p.dims))  # each dimension once
     by_dim: dict[str, Counter] = {name: Counter() for name in asked}
     total = 0
-    if asked or not p.histogram:     # one read: every combination of the asked dimensions
+    if asked or not p.histogram:  # one read: every combination of the asked dimensions
         for row in _counts(rollups, p, step, asked):
             total += row.count
             for name, value in zip(asked, row.values, strict=False):
                 if value is not None:
-                    if name in NUMERIC_DIMENSIONS:   # as the index's facet has it
+                    if name in NUMERIC_DIMENSIONS:  # as the index's facet has it
                         number = _number(value)
                         value = int(number) if number is not None and number.is_integer() else value
                     by_dim[name][value] += row.count
     for i in p.dims:
         out.facets[i] = by_dim[facets[i]]
     out.total = total
-    if p.histogram and histogram_ms:     # (a plan has a histogram only for a histogram_ms)
+    if p.histogram and histogram_ms:  # (a plan has a histogram only for a histogram_ms)
         for row in _counts(rollups, p, histogram_ms, ()):
             out.histogram[row.start_ms] += row.count
         out.total = sum(out.histogram.values())

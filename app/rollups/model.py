@@ -16,6 +16,7 @@ Two families, each summed per minute (`minute_ms`, a multiple of MINUTE_MS):
 A backend stores the sums of `reduce(events)` and answers `RollupReader` questions; rebuilding
 from the stored events must give the same numbers as the sums kept at ingest.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,35 +29,48 @@ from typing import Any, Protocol
 
 MINUTE_MS = 60_000
 HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
-WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)   # the widths a backend keeps sums at (see pieces)
+WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)  # the widths a backend keeps sums at (see pieces)
 _VERSION = re.compile(r"v[0-9]{1,3}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
-COUNT_DIMENSIONS = ("event.component", "event.type", "log.level", "event.outcome", "service.name",
-                    "integration.provider", "integration.kind", "integration.status", "http.response.status_code")
-NUMERIC_DIMENSIONS = frozenset({"http.response.status_code"})   # long fields: kept as text, compared as numbers
+COUNT_DIMENSIONS = (
+    "event.component",
+    "event.type",
+    "log.level",
+    "event.outcome",
+    "service.name",
+    "integration.provider",
+    "integration.kind",
+    "integration.status",
+    "http.response.status_code",
+)
+NUMERIC_DIMENSIONS = frozenset({"http.response.status_code"})  # long fields: kept as text, compared as numbers
 # values sketched per minute: field -> (the field grouped by, the fields a panel's query may narrow
 # by; up to three). Only numbers >= 0 are counted (the sketch answers 0 for what is below its
 # smallest bucket): a reader checks the count against the store's and reads events when they differ.
-MEASURES = {"payment.amount": ("payment.currency", ("event.component", "event.type", "payment.status")),
-            "http.duration": ("url.path", ("event.component", "event.type"))}
+MEASURES = {
+    "payment.amount": ("payment.currency", ("event.component", "event.type", "payment.status")),
+    "http.duration": ("url.path", ("event.component", "event.type")),
+}
 ROUTE_SEGMENTS, ROUTE_SEGMENT_MAX = 12, 32
 
 
-@lru_cache(maxsize=8192)     # paths repeat: most events pay a dict look-up, not the split
+@lru_cache(maxsize=8192)  # paths repeat: most events pay a dict look-up, not the split
 def route(path: str) -> str:
     """A URL path as a route, its ids folded: a segment with a digit (but a version, `v1`) or
     longer than ROUTE_SEGMENT_MAX becomes `*`, segments past ROUTE_SEGMENTS one `*` — so
     /backoffice/api/players/p-000123 is /backoffice/api/players/*, and the routes are bounded."""
     parts = path.split("/", ROUTE_SEGMENTS + 1)
-    out = ["*" if len(s) > ROUTE_SEGMENT_MAX or (not _VERSION.fullmatch(s) and any(c.isdigit() for c in s)) else s
-           for s in parts[:ROUTE_SEGMENTS + 1]]
+    out = [
+        "*" if len(s) > ROUTE_SEGMENT_MAX or (not _VERSION.fullmatch(s) and any(c.isdigit() for c in s)) else s
+        for s in parts[: ROUTE_SEGMENTS + 1]
+    ]
     if len(parts) > ROUTE_SEGMENTS + 1 or len(out[-1]) > ROUTE_SEGMENT_MAX:
         out[-1] = "*"
     return "/".join(out)
 
 
-FOLDS = {"http.duration": route}    # measures whose group values are folded (the panels say so)
+FOLDS = {"http.duration": route}  # measures whose group values are folded (the panels say so)
 
 
 def group_value(field: str, value):
@@ -64,15 +78,20 @@ def group_value(field: str, value):
     value = _text(value)
     fold = FOLDS.get(field)
     return fold(value) if fold is not None and value is not None else value
-_MEASURE_PATHS = tuple((name, tuple(name.split(".")), tuple(group.split(".")), tuple(tuple(q.split(".")) for q in quals))
-                       for name, (group, quals) in MEASURES.items())
-_MEASURE_ROOTS = frozenset(path[0] for _, path, _, _ in _MEASURE_PATHS)   # an event without any is skipped at once
+
+
+_MEASURE_PATHS = tuple(
+    (name, tuple(name.split(".")), tuple(group.split(".")), tuple(tuple(q.split(".")) for q in quals))
+    for name, (group, quals) in MEASURES.items()
+)
+_MEASURE_ROOTS = frozenset(path[0] for _, path, _, _ in _MEASURE_PATHS)  # an event without any is skipped at once
 
 
 @dataclass
 class CountRow:
     """Events in one step starting at `start_ms`, for one combination of the asked dimensions
     (values in the order asked; None where the event had none)."""
+
     start_ms: int
     values: tuple[str | None, ...]
     count: int
@@ -81,22 +100,30 @@ class CountRow:
 @dataclass
 class ProviderRow:
     """One provider's calls in one step starting at `start_ms`."""
+
     start_ms: int
     provider: str
     kind: str | None
     calls: int = 0
-    failures: int = 0                    # error, timeout, circuit_open
+    failures: int = 0  # error, timeout, circuit_open
     timeouts: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)      # integration.status -> calls
-    latency: dict[int, int] = field(default_factory=dict)       # sketch bucket key -> calls (see sketch)
+    statuses: dict[str, int] = field(default_factory=dict)  # integration.status -> calls
+    latency: dict[int, int] = field(default_factory=dict)  # sketch bucket key -> calls (see sketch)
 
 
 class RollupReader(Protocol):
-    def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
-               where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]: ...
+    def counts(
+        self,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        by: tuple[str, ...],
+        where: Mapping[str, Collection[str]] | None = None,
+    ) -> list[CountRow]: ...
 
-    def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
+    def providers(
+        self, start_ms: int, end_ms: int, step_ms: int, providers: Collection[str] | None = None, latency: bool = True
+    ) -> list[ProviderRow]:
         """`latency=False`: the rows' `latency` may be left empty (a reader that only needs
         calls and failures, e.g. per minute over a week, skips the sketches' many rows)."""
         ...
@@ -123,6 +150,7 @@ class RollupStore(RollupReader, Protocol):
 #   latency:   (minute_ms, provider, kind, sketch key) -> calls with that duration bucket
 #   values:    (minute_ms, field, group value, q1, q2, q3, sketch key) -> events (MEASURES; q: its
 #              qualifiers' values, None past their number)
+
 
 @dataclass
 class Sums:
@@ -178,7 +206,7 @@ def event_ms(event: dict) -> int:
     """The event's time in epoch ms: `_ts` as handed to LogStore.write, else its @timestamp (as a
     stored event read back has it)."""
     ts = event.get("_ts")
-    if ts is None:   # stored events carry the canonical form (format_ts): exact integer arithmetic
+    if ts is None:  # stored events carry the canonical form (format_ts): exact integer arithmetic
         moment = datetime.fromisoformat(event["@timestamp"].replace("Z", "+00:00"))
         ts = (moment - _EPOCH) // _ONE_MS
     return ts
@@ -193,6 +221,7 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
     """The sums of (epoch ms, event) pairs: what a store calls with the events it stored."""
     from ..events.failures import TIMEOUT_STATUS, is_integration_failure
     from .sketch import key as sketch_key
+
     sums = Sums()
     counts, providers, latency, values = sums.counts, sums.providers, sums.latency, sums.values
     for ts, event in pairs:
@@ -205,9 +234,18 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
         answer = http.get("response") if isinstance(http, dict) else None
         code = _text(answer.get("status_code")) if isinstance(answer, dict) else None
         provider, kind, status = _text(call.get("provider")), _text(call.get("kind")), _text(call.get("status"))
-        key = (minute, _text(meta.get("component")), _text(meta.get("type")),
-               _text(log.get("level")) if isinstance(log, dict) else None, _text(meta.get("outcome")),
-               _text(service.get("name")) if isinstance(service, dict) else None, provider, kind, status, code)
+        key = (
+            minute,
+            _text(meta.get("component")),
+            _text(meta.get("type")),
+            _text(log.get("level")) if isinstance(log, dict) else None,
+            _text(meta.get("outcome")),
+            _text(service.get("name")) if isinstance(service, dict) else None,
+            provider,
+            kind,
+            status,
+            code,
+        )
         counts[key] = counts.get(key, 0) + 1
         if _MEASURE_ROOTS.intersection(event):
             _measure(values, minute, event, sketch_key)
@@ -228,10 +266,17 @@ def reduce_pairs(pairs: Iterable[tuple[int, dict]]) -> Sums:
     return sums
 
 
-COLUMNS = {"event.component": "component", "event.type": "type", "log.level": "level",
-           "event.outcome": "outcome", "service.name": "service", "integration.provider": "provider",
-           "integration.kind": "kind", "integration.status": "status",
-           "http.response.status_code": "code"}   # COUNT_DIMENSIONS -> a short name
+COLUMNS = {
+    "event.component": "component",
+    "event.type": "type",
+    "log.level": "level",
+    "event.outcome": "outcome",
+    "service.name": "service",
+    "integration.provider": "provider",
+    "integration.kind": "kind",
+    "integration.status": "status",
+    "http.response.status_code": "code",
+}  # COUNT_DIMENSIONS -> a short name
 
 
 def count_columns(by: tuple[str, ...]) -> list[str]:
@@ -249,8 +294,9 @@ def check_range(start_ms: int, end_ms: int, step_ms: int) -> None:
         raise ValueError(f"rollup range [{start_ms!r}, {end_ms!r}): epoch ms, start <= end")
 
 
-def values_query(start_ms: int, end_ms: int, field: str,
-                 where: Mapping[str, Collection[str | None]] | None) -> tuple[int, dict[int, set]]:
+def values_query(
+    start_ms: int, end_ms: int, field: str, where: Mapping[str, Collection[str | None]] | None
+) -> tuple[int, dict[int, set]]:
     """What every backend's `values` checks and reads: the one step covering [start_ms, end_ms)
     (a multiple of a day past its end, so day rows serve its whole days) and `where` as
     {qualifier's position in MEASURES[field] (0-based): allowed values}; ValueError for a range,
@@ -286,6 +332,7 @@ def pieces(start_ms: int, end_ms: int, step_ms: int, minutes_before: int = 0) ->
         split(low, first, widths[:-1])
         out.append((width, first, last))
         split(last, high, widths[:-1])
+
     if start_ms < min(minutes_before, end_ms):
         out.append((MINUTE_MS, start_ms, min(minutes_before, end_ms)))
     split(max(start_ms, minutes_before), end_ms, WIDTHS)

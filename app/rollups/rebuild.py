@@ -14,6 +14,7 @@ its own retention, so a minute is rebuilt only when every component still has it
 Events written into the range while it is being rebuilt may be counted twice or not at all:
 rebuild a range that is not taking writes (the past), or run it again.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +55,17 @@ def window_sums(store: LogStore, start_ms: int, end_ms: int) -> tuple[Sums, int]
     """The sums of the stored events in [start_ms, end_ms) and how many there were."""
     sums, events, cursor = Sums(), 0, None
     while True:
-        result = store.search(SearchRequest(query=MatchAll(), start_ms=start_ms, end_ms=end_ms, size=PAGE,
-                                            newest_first=False, cursor=cursor, total_bound=0))
+        result = store.search(
+            SearchRequest(
+                query=MatchAll(),
+                start_ms=start_ms,
+                end_ms=end_ms,
+                size=PAGE,
+                newest_first=False,
+                cursor=cursor,
+                total_bound=0,
+            )
+        )
         if result.hits:
             sums.add(reduce(result.hits))
             events += len(result.hits)
@@ -87,5 +97,5 @@ def rebuild(store: LogStore, start_ms: int | None = None, end_ms: int | None = N
         at = upto
     rebuilt = getattr(store, "rollups_rebuilt", None)
     if rebuilt is not None and start_ms is None and end_ms is None:
-        rebuilt()      # every stored minute: the store may trust them again (app/rollups/answer.py)
+        rebuilt()  # every stored minute: the store may trust them again (app/rollups/answer.py)
     return done

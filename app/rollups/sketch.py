@@ -13,6 +13,7 @@ which answers 0 and sorts below every other key. A duration of 1 s is key 346, 1
 Why not the package itself: the keys are stored for years, so their formula is part of the
 storage format and must not move with a dependency's release; it is the three lines below.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,13 @@ from collections.abc import Mapping
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _MULTIPLIER = 1 / math.log(GAMMA)
-MIN_MS = 1e-3                      # 1 µs: shorter durations count as 0
-ZERO_KEY = -1000                   # below the key of MIN_MS (-345)
+MIN_MS = 1e-3  # 1 µs: shorter durations count as 0
+ZERO_KEY = -1000  # below the key of MIN_MS (-345)
 
 
 def key(duration_ms: float) -> int:
     """The bucket of a duration in milliseconds."""
-    if not duration_ms > MIN_MS:   # also NaN
+    if not duration_ms > MIN_MS:  # also NaN
         return ZERO_KEY
     return math.ceil(math.log(duration_ms) * _MULTIPLIER)
 
@@ -36,7 +37,7 @@ def value(bucket: int) -> float:
     """The duration a bucket answers with (within RELATIVE_ACCURACY of each one in it)."""
     if bucket <= ZERO_KEY:
         return 0.0
-    return 2 * GAMMA ** bucket / (GAMMA + 1)
+    return 2 * GAMMA**bucket / (GAMMA + 1)
 
 
 def merge(*sketches: Mapping[int, int]) -> dict[int, int]:

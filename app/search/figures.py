@@ -1,6 +1,7 @@
 """Small computations the control views, dashboards and integration pages share: bounded reads
 of the newest matches, counts, facet rows and notes, nearest-rank percentiles, and the short
 texts for durations, milliseconds and shares. No Flask here."""
+
 from __future__ import annotations
 
 import math
@@ -11,12 +12,12 @@ from ..query.timeexpr import parse_time
 from ..storage import LogStore, SearchRequest, SearchResult
 from .window import Scope
 
-SAMPLE_MAX = 20_000          # the most events any page reads into Python
-SAMPLE_DEFAULT = 5_000       # latency samples unless the reader asks for more (≤ SAMPLE_MAX)
-READ_PAGE = 5_000            # events per store read (well inside OpenSearch's default result window)
-TOTAL_BOUND = 10_000         # totals not read off a histogram are exact up to here (as on the search page)
-COUNT_ALL = 10_000_000       # ... and a query of one indexed value up to here
-FACET_BOUND = 20_000         # facets count the newest this many matches (the store's default)
+SAMPLE_MAX = 20_000  # the most events any page reads into Python
+SAMPLE_DEFAULT = 5_000  # latency samples unless the reader asks for more (≤ SAMPLE_MAX)
+READ_PAGE = 5_000  # events per store read (well inside OpenSearch's default result window)
+TOTAL_BOUND = 10_000  # totals not read off a histogram are exact up to here (as on the search page)
+COUNT_ALL = 10_000_000  # ... and a query of one indexed value up to here
+FACET_BOUND = 20_000  # facets count the newest this many matches (the store's default)
 
 
 def percentile(ordered: list[float], p: float) -> float | None:
@@ -30,8 +31,13 @@ def percentile(ordered: list[float], p: float) -> float | None:
 
 def latency(values: Iterable[float]) -> dict:
     ordered = sorted(values)
-    return {"count": len(ordered), "p50": percentile(ordered, 50), "p95": percentile(ordered, 95),
-            "p99": percentile(ordered, 99), "max": ordered[-1] if ordered else None}
+    return {
+        "count": len(ordered),
+        "p50": percentile(ordered, 50),
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
+        "max": ordered[-1] if ordered else None,
+    }
 
 
 def number(value) -> float | None:
@@ -47,8 +53,9 @@ def number(value) -> float | None:
 def sample(store: LogStore, request: SearchRequest, scope: Scope, size: int) -> list[dict]:
     """The newest `size` (≤ SAMPLE_MAX) matching events, read in pages of at most READ_PAGE."""
     size = max(0, min(size, SAMPLE_MAX))
-    page = replace(request, size=min(size, READ_PAGE), newest_first=True, facets=(), histogram_ms=None,
-                   total_bound=0, cursor=None)
+    page = replace(
+        request, size=min(size, READ_PAGE), newest_first=True, facets=(), histogram_ms=None, total_bound=0, cursor=None
+    )
     events: list[dict] = []
     while len(events) < size:
         result = store.search(scope(replace(page, size=min(READ_PAGE, size - len(events)))))
@@ -61,14 +68,14 @@ def sample(store: LogStore, request: SearchRequest, scope: Scope, size: int) -> 
 
 def one(store: LogStore, request: SearchRequest, scope: Scope, newest: bool = True) -> dict | None:
     """The newest (or oldest) matching event."""
-    found = store.search(scope(replace(request, size=1, newest_first=newest, facets=(), histogram_ms=None,
-                                       total_bound=0, cursor=None)))
+    found = store.search(
+        scope(replace(request, size=1, newest_first=newest, facets=(), histogram_ms=None, total_bound=0, cursor=None))
+    )
     return found.hits[0] if found.hits else None
 
 
 def count(store: LogStore, request: SearchRequest, scope: Scope) -> tuple[int, bool]:
-    found = store.search(scope(replace(request, size=0, facets=(), histogram_ms=None, total_bound=TOTAL_BOUND,
-                                       cursor=None)))
+    found = store.search(scope(replace(request, size=0, facets=(), histogram_ms=None, total_bound=TOTAL_BOUND, cursor=None)))
     return found.total, found.total_exact
 
 
@@ -87,8 +94,7 @@ def facet_rows(result: SearchResult, name: str) -> list[dict]:
 
 def facet_note(result: SearchResult) -> dict:
     """Per facet: '' (exact), 'newest' (over the newest matches only) or 'timed out'."""
-    return {name: "timed out" if f.timed_out else "newest" if f.approximate else ""
-            for name, f in result.facets.items()}
+    return {name: "timed out" if f.timed_out else "newest" if f.approximate else "" for name, f in result.facets.items()}
 
 
 def duration_text(ms: int | float | None) -> str:

@@ -6,6 +6,7 @@ field is counted exactly with the reader's own restrictions: the identifier fiel
 in any case), then the texts; what the bare value matched in no candidate (a label, a user
 agent, a before/after value) is counted as "elsewhere".
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,9 +25,9 @@ MAX_CHIPS = 8
 
 @dataclass(frozen=True)
 class Chip:
-    field: str       # a field name, or ELSEWHERE
+    field: str  # a field name, or ELSEWHERE
     count: int
-    q: str           # the query that narrows the search to it
+    q: str  # the query that narrows the search to it
 
 
 def identifier_names() -> list[str]:
@@ -40,8 +41,9 @@ def candidates(value: str) -> list[tuple[str, str]]:
     return out + [(name, f"{name}:{quote(value)}") for name in TEXT_FIELDS]
 
 
-def where_found(store: LogStore, request: SearchRequest,
-                scope: Callable[[SearchRequest], SearchRequest] = lambda r: r) -> list[Chip]:
+def where_found(
+    store: LogStore, request: SearchRequest, scope: Callable[[SearchRequest], SearchRequest] = lambda r: r
+) -> list[Chip]:
     """The chips for `request`, or [] when its query is not one bare value (or nothing matched).
     `scope` applies the reader's restrictions to each count."""
     node = request.query
@@ -56,7 +58,7 @@ def where_found(store: LogStore, request: SearchRequest,
     for field, q in candidates(node.value):
         try:
             query = parse(q)
-        except ValueError:   # (QueryError) not a value this field can hold: an IP field and a word
+        except ValueError:  # (QueryError) not a value this field can hold: an IP field and a word
             continue
         n = count(query)
         if n:

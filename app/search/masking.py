@@ -5,6 +5,7 @@ Masking is for display only: the store keeps the values, so searching by the exa
 (`actor.email:jane@example.com`) still finds the event without showing the value. For the same
 roles a personal field is searched by exact value only (`exact_only`): a prefix, a range or words
 would let them recover a masked value a character at a time."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -51,7 +52,6 @@ def mask_value(field: str, value: object) -> str | None:
         digits = [c for c in text if c.isdigit()]
         return "*" * 6 + "".join(digits[-4:])
     return text[:1] + MASK
-
 
 
 def masked_fields(event: dict) -> list[str]:
@@ -137,11 +137,10 @@ def mask_event(event: dict) -> dict:
     """A copy of `event` with every personal field masked, and the personal data written inside
     its other values (personal_text.yaml); `_masked`: the fields masked."""
     present = masked_fields(event)
-    text_hits = [(path, value) for path, value in _text_values(event, (), set(_not_text()))
-                 if mask_text(value) != value]
+    text_hits = [(path, value) for path, value in _text_values(event, (), set(_not_text())) if mask_text(value) != value]
     if not present and not text_hits:
         return event
-    out = orjson.loads(orjson.dumps(event))   # a deep copy, fast
+    out = orjson.loads(orjson.dumps(event))  # a deep copy, fast
     for name in present:
         *parents, last = personal_fields()[name]
         node = out
@@ -194,9 +193,13 @@ def exact_only(node: Node) -> None:
         exact_only(node.item)
     elif isinstance(node, (Prefix, Range, Text)) and node.field and is_personal(node.field):
         kind = {Prefix: "a prefix", Range: "a range", Text: "words"}[type(node)]
-        raise QueryError(f"{node.field} is personal data: your role finds it by its whole exact value only "
-                         f"({node.field}:\"…\"), not by {kind}", position=node.pos,
-                         expected=f"the exact value of {node.field}", field=node.field)
+        raise QueryError(
+            f"{node.field} is personal data: your role finds it by its whole exact value only "
+            f'({node.field}:"…"), not by {kind}',
+            position=node.pos,
+            expected=f"the exact value of {node.field}",
+            field=node.field,
+        )
 
 
 def masked_facet(field: str, values: list[dict]) -> list[dict]:

@@ -1,6 +1,7 @@
 """Search parameters from a request's arguments (API, pages, CLI) -> a validated SearchRequest.
 
 Every problem is a QueryError naming the parameter, which the views answer with 400."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,22 @@ MAX_FACETS = 10
 _INTERVAL = re.compile(r"(\d{1,6})(ms|s|m|h|d|w)\Z")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 # widths the automatic histogram chooses from: round numbers a person reads at a glance
-NICE_WIDTHS = [1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000,
-               3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000, 86_400_000, 7 * 86_400_000]
+NICE_WIDTHS = [
+    1000,
+    5000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+    3 * 3_600_000,
+    6 * 3_600_000,
+    12 * 3_600_000,
+    86_400_000,
+    7 * 86_400_000,
+]
 
 
 @dataclass
@@ -62,17 +77,21 @@ def parse_interval(raw: str, start_ms: int, end_ms: int) -> int:
         return auto_interval(start_ms, end_ms)
     match = _INTERVAL.match(raw)
     if not match or int(match.group(1)) == 0:
-        raise QueryError(f"histogram: expected auto or a width such as 30s, 5m, 1h, 1d; got {raw!r}",
-                         field="histogram")
+        raise QueryError(f"histogram: expected auto or a width such as 30s, 5m, 1h, 1d; got {raw!r}", field="histogram")
     width = int(match.group(1)) * _UNIT_MS[match.group(2)]
     if (end_ms - start_ms) / width > 10_000:
-        raise QueryError("histogram: more than 10,000 buckets in this window; choose a wider interval",
-                         field="histogram")
+        raise QueryError("histogram: more than 10,000 buckets in this window; choose a wider interval", field="histogram")
     return width
 
 
-def search_params(args: Mapping[str, str], *, now_ms: int | None = None, default_from: str | None = None,
-                  default_size: int = 50, earliest: Callable[[], int | None] | None = None) -> SearchParams:
+def search_params(
+    args: Mapping[str, str],
+    *,
+    now_ms: int | None = None,
+    default_from: str | None = None,
+    default_size: int = 50,
+    earliest: Callable[[], int | None] | None = None,
+) -> SearchParams:
     """`earliest`: asked for the oldest stored time only when `from` is open and a histogram is
     wanted, to size it (finding it can mean opening every partition of the store)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -91,17 +110,22 @@ def search_params(args: Mapping[str, str], *, now_ms: int | None = None, default
         raise QueryError(f"facets: at most {MAX_FACETS}", field="facets")
     for name in facets:
         if resolve(name.strip()).type in (NAMESPACE, "text", "changes"):
-            raise QueryError(f"facets: {name} cannot be counted by value; choose a keyword or number field",
-                             field="facets")
+            raise QueryError(f"facets: {name} cannot be counted by value; choose a keyword or number field", field="facets")
     histogram = None
     if args.get("histogram"):
         earliest_ms = earliest() if start is None and earliest is not None else None
         span_start = start if start is not None else (earliest_ms if earliest_ms is not None else end - 86_400_000)
         histogram = parse_interval(args["histogram"], span_start, end)
     request = SearchRequest(
-        query=query, start_ms=start, end_ms=end,
+        query=query,
+        start_ms=start,
+        end_ms=end,
         size=_int(args, "size", default_size, 0, MAX_SIZE),
-        newest_first=order == "desc", cursor=args.get("cursor") or None,
-        facets=tuple(f.strip() for f in facets), facet_size=_int(args, "facet_size", 10, 1, 100),
-        histogram_ms=histogram, now_ms=now)
+        newest_first=order == "desc",
+        cursor=args.get("cursor") or None,
+        facets=tuple(f.strip() for f in facets),
+        facet_size=_int(args, "facet_size", 10, 1, 100),
+        histogram_ms=histogram,
+        now_ms=now,
+    )
     return SearchParams(q=q, request=request)

@@ -1,4 +1,5 @@
 """Investigations over the store: surrounding events, timelines, streamed exports."""
+
 from __future__ import annotations
 
 import csv
@@ -19,11 +20,21 @@ from ..query.timeexpr import parse_time
 from ..storage import LogStore, SearchRequest
 
 # Keys that tie events of one story together, in the order the UI offers them.
-STORY_KEYS = ("correlation.id", "actor.id", "target.id", "session.id", "game.round_id",
-              "payment.transaction_id", "trace.id")
-DEFAULT_EXPORT_FIELDS = ("@timestamp", "event.id", "event.component", "event.type", "event.action",
-                         "event.outcome", "log.level", "service.name", "actor.id", "target.id",
-                         "correlation.id", "message")
+STORY_KEYS = ("correlation.id", "actor.id", "target.id", "session.id", "game.round_id", "payment.transaction_id", "trace.id")
+DEFAULT_EXPORT_FIELDS = (
+    "@timestamp",
+    "event.id",
+    "event.component",
+    "event.type",
+    "event.action",
+    "event.outcome",
+    "log.level",
+    "service.name",
+    "actor.id",
+    "target.id",
+    "correlation.id",
+    "message",
+)
 EXPORT_PAGE = 1000
 MAX_EXPORT_FIELDS = 200
 
@@ -43,13 +54,14 @@ def key_query(by: str, value: str) -> Node:
     if info.type in (NAMESPACE, "text", "changes"):
         raise QueryError(f"by: {by} is not a key; use one of {', '.join(STORY_KEYS)}", field="by")
     try:
-        return exact_term(by, value)   # the value checked as in a query: 1e400 is no status code
+        return exact_term(by, value)  # the value checked as in a query: 1e400 is no status code
     except QueryError as exc:
         raise QueryError(f"value: {exc.message}", field="value") from None
 
 
-def context(store: LogStore, event_id: str, by: str | None, before: int, after: int,
-            scope=lambda request: request) -> dict | None:
+def context(
+    store: LogStore, event_id: str, by: str | None, before: int, after: int, scope=lambda request: request
+) -> dict | None:
     """The event, and its neighbours in time — among all events, or among those sharing `by`.
     `scope` narrows each search to what the reader may see."""
     found = store.locate(event_id)
@@ -63,20 +75,28 @@ def context(store: LogStore, event_id: str, by: str | None, before: int, after: 
         if value is None or isinstance(value, (dict, list)):
             raise QueryError(f"by: this event has no {by}", field="by")
         query = key_query(by, str(value))
-    older = store.search(scope(SearchRequest(query=query, cursor=cursor_desc, newest_first=True, size=before,
-                                             total_bound=0)))
-    newer = store.search(scope(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after,
-                                             total_bound=0)))
-    return {"event": event, "by": by, "value": value, "before": list(reversed(older.hits)), "after": newer.hits,
-            "keys": {k: get_path(event, k) for k in STORY_KEYS if get_path(event, k) is not None}}
+    older = store.search(
+        scope(SearchRequest(query=query, cursor=cursor_desc, newest_first=True, size=before, total_bound=0))
+    )
+    newer = store.search(scope(SearchRequest(query=query, cursor=cursor_asc, newest_first=False, size=after, total_bound=0)))
+    return {
+        "event": event,
+        "by": by,
+        "value": value,
+        "before": list(reversed(older.hits)),
+        "after": newer.hits,
+        "keys": {k: get_path(event, k) for k in STORY_KEYS if get_path(event, k) is not None},
+    }
 
 
-def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int,
-             scope=lambda request: request) -> dict:
+def timeline(
+    store: LogStore, by: str, value: str, request: SearchRequest, gap_ms: int, scope=lambda request: request
+) -> dict:
     """Everything that happened to one player, session, round or transaction, oldest first, each
     entry marked with the time since the previous one and whether it failed."""
-    result = store.search(scope(replace(request, query=key_query(by, value), newest_first=False,
-                                        facets=("event.component",))))
+    result = store.search(
+        scope(replace(request, query=key_query(by, value), newest_first=False, facets=("event.component",)))
+    )
     entries, previous = [], None
     for event in result.hits:
         ts = parse_time(event["@timestamp"], 0)
@@ -87,9 +107,16 @@ def timeline(store: LogStore, by: str, value: str, request: SearchRequest, gap_m
         entries.append(entry)
         previous = ts
     components = {f.value: f.count for f in result.facets["event.component"].values}
-    return {"by": by, "value": value, "total": result.total, "total_exact": result.total_exact,
-            "components": components, "failures": sum(e["failure"] for e in entries),
-            "entries": entries, "next_cursor": result.next_cursor}
+    return {
+        "by": by,
+        "value": value,
+        "total": result.total,
+        "total_exact": result.total_exact,
+        "components": components,
+        "failures": sum(e["failure"] for e in entries),
+        "entries": entries,
+        "next_cursor": result.next_cursor,
+    }
 
 
 def iter_events(store: LogStore, request: SearchRequest, limit: int) -> Iterator[dict]:
@@ -123,8 +150,11 @@ _INVISIBLE_CATEGORIES = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf"))
 
 
 def _runnable_start(first: str) -> bool:
-    return (first in _FORMULA_STARTS or unicodedata.normalize("NFKC", first)[:1] in _FORMULA_STARTS
-            or unicodedata.category(first) in _INVISIBLE_CATEGORIES)
+    return (
+        first in _FORMULA_STARTS
+        or unicodedata.normalize("NFKC", first)[:1] in _FORMULA_STARTS
+        or unicodedata.category(first) in _INVISIBLE_CATEGORIES
+    )
 
 
 def export_fields(raw: str | None) -> tuple[str, ...]:

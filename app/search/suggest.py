@@ -5,6 +5,7 @@ reader's `scope`), and the policy on personal data is the one of masking.py: for
 sees personal fields masked, a personal field's values come back masked (rows that mask alike
 merged) and a typed prefix does not narrow them — narrowing would tell masked values apart a
 character at a time, which `exact_only` refuses in queries for the same reason."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -17,8 +18,8 @@ from . import masking
 
 MAX_FIELDS = 30
 MAX_VALUES = 10
-SCAN_VALUES = 100        # values counted per request, then filtered by the typed prefix
-BUDGET_MS = 800          # a suggestion that takes longer is answered with what was counted (or nothing)
+SCAN_VALUES = 100  # values counted per request, then filtered by the typed prefix
+BUDGET_MS = 800  # a suggestion that takes longer is answered with what was counted (or nothing)
 MAX_PREFIX = 200
 NOT_COUNTABLE = (NAMESPACE, "text", "changes")
 
@@ -28,7 +29,7 @@ class FieldInfo:
     name: str
     type: str
     personal: bool
-    values: bool         # whether the field has value suggestions (keyword, number, ip… not words)
+    values: bool  # whether the field has value suggestions (keyword, number, ip… not words)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "personal": self.personal, "values": self.values}
@@ -36,8 +37,16 @@ class FieldInfo:
 
 @lru_cache(maxsize=1)
 def _all_fields() -> tuple[FieldInfo, ...]:
-    return tuple(sorted((FieldInfo(f.name, f.type, masking.is_personal(f.name), f.type not in NOT_COUNTABLE)
-                         for f in known_fields().values() if f.type != NAMESPACE), key=lambda f: f.name))
+    return tuple(
+        sorted(
+            (
+                FieldInfo(f.name, f.type, masking.is_personal(f.name), f.type not in NOT_COUNTABLE)
+                for f in known_fields().values()
+                if f.type != NAMESPACE
+            ),
+            key=lambda f: f.name,
+        )
+    )
 
 
 def field_names(prefix: str = "", limit: int = MAX_FIELDS) -> list[FieldInfo]:
@@ -55,6 +64,7 @@ def field_names(prefix: str = "", limit: int = MAX_FIELDS) -> list[FieldInfo]:
         if any(part.startswith(typed) for part in name.replace("_", ".").split(".")):
             return 1
         return 2
+
     found = sorted((f for f in _all_fields() if typed in f.name.lower()), key=lambda f: (rank(f), f.name))
     return found[:limit]
 
@@ -66,8 +76,10 @@ def countable(field: str) -> str:
     except QueryError as exc:
         raise QueryError(f"field: {exc.message}", field="field") from None
     if info.type in NOT_COUNTABLE:
-        raise QueryError(f"field: {field} holds words or nested values, which have no top values; "
-                         "choose a keyword or number field", field="field")
+        raise QueryError(
+            f"field: {field} holds words or nested values, which have no top values; choose a keyword or number field",
+            field="field",
+        )
     return info.name
 
 
@@ -78,8 +90,16 @@ def _prefix_query(field: str, prefix: str) -> Node:
     return items[0] if len(items) == 1 else Or(items)
 
 
-def top_values(store: LogStore, field: str, prefix: str, request: SearchRequest, *, sees_personal: bool,
-               scope=lambda request: request, limit: int = MAX_VALUES) -> dict:
+def top_values(
+    store: LogStore,
+    field: str,
+    prefix: str,
+    request: SearchRequest,
+    *,
+    sees_personal: bool,
+    scope=lambda request: request,
+    limit: int = MAX_VALUES,
+) -> dict:
     """The most frequent values of `field` among the events of `request`'s time range, those
     starting with `prefix` (case ignored), as the reader may see them:
     {field, values: [{value, count}], masked, timed_out}."""
@@ -90,13 +110,23 @@ def top_values(store: LogStore, field: str, prefix: str, request: SearchRequest,
     query: Node = MatchAll()
     if typed and resolve(field).type == "keyword":
         query = _prefix_query(field, prefix.strip().strip('"'))
-    search = scope(replace(request, query=query, size=0, cursor=None, facets=(field,), facet_size=SCAN_VALUES,
-                           histogram_ms=None, total_bound=0, budget_ms=BUDGET_MS))
+    search = scope(
+        replace(
+            request,
+            query=query,
+            size=0,
+            cursor=None,
+            facets=(field,),
+            facet_size=SCAN_VALUES,
+            histogram_ms=None,
+            total_bound=0,
+            budget_ms=BUDGET_MS,
+        )
+    )
     facet = store.search(search).facets.get(field)
     rows = [{"value": v.value, "count": v.count} for v in facet.values] if facet else []
     if masked:
         rows = masking.masked_facet(field, rows)
     elif typed:
         rows = [r for r in rows if str(r["value"]).casefold().startswith(typed)]
-    return {"field": field, "values": rows[:limit], "masked": masked,
-            "timed_out": bool(facet and facet.timed_out)}
+    return {"field": field, "values": rows[:limit], "masked": masked, "timed_out": bool(facet and facet.timed_out)}

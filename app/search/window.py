@@ -1,6 +1,7 @@
 """The window every control view and dashboard reads: a time range (`from`/`to`, the last 24
 hours by default) and the reader's narrowing query, with the query text and search-page link that
 find the same events. No Flask here."""
+
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from ..query.timeexpr import parse_time
 from ..storage import SearchRequest
 from .params import auto_interval
 
-Scope = Callable[[SearchRequest], SearchRequest]   # narrows a request to what the reader may see
+Scope = Callable[[SearchRequest], SearchRequest]  # narrows a request to what the reader may see
 
 DEFAULT_FROM = "now-24h"
 
@@ -20,11 +21,12 @@ DEFAULT_FROM = "now-24h"
 @dataclass(frozen=True)
 class Window:
     """The time window and the reader's narrowing query, as parsed from the page's arguments."""
+
     q: str
     raw_from: str
     raw_to: str
     start_ms: int
-    end_ms: int      # exclusive
+    end_ms: int  # exclusive
     now_ms: int
 
     def text(self, base: str) -> str:
@@ -47,8 +49,9 @@ class Window:
         return args
 
     def request(self, base: str, **options) -> SearchRequest:
-        return SearchRequest(query=parse(self.text(base)), start_ms=self.start_ms, end_ms=self.end_ms,
-                             now_ms=self.now_ms, **options)
+        return SearchRequest(
+            query=parse(self.text(base)), start_ms=self.start_ms, end_ms=self.end_ms, now_ms=self.now_ms, **options
+        )
 
     @property
     def span_ms(self) -> int:

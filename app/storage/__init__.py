@@ -1,5 +1,6 @@
 """Storage backends, chosen by URL scheme. Imports are lazy so a backend's driver is only needed
 when it is used."""
+
 from __future__ import annotations
 
 from importlib import import_module

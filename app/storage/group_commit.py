@@ -8,6 +8,7 @@ the embedded store a commit of 500 events costs several times the CPU per event 
 10,000 (segment files and their merging): grouping lets many small requests cost what one
 large one does, while every batch is still acknowledged only after its commit.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,6 +23,7 @@ R = TypeVar("R")
 
 class Ticket(Generic[R]):
     """One batch in the queue: its items, its result, and whether it has been written."""
+
     __slots__ = ("done", "error", "items", "result")
 
     def __init__(self, items: list, result: R):
@@ -36,8 +38,8 @@ class GroupCommit(Generic[R]):
         self.max_items = max_items
         self._queue: deque[Ticket[R]] = deque()
         self._cond = threading.Condition()
-        self.groups = 0          # groups written (tests and benches read it)
-        self.peak = 0            # the longest the queue has been since `depth()` was last asked
+        self.groups = 0  # groups written (tests and benches read it)
+        self.peak = 0  # the longest the queue has been since `depth()` was last asked
 
     def depth(self) -> tuple[int, int]:
         """(batches queued now, the most queued at once since the last call): the ingest status."""
@@ -45,8 +47,7 @@ class GroupCommit(Generic[R]):
             peak, self.peak = max(self.peak, len(self._queue)), 0
             return len(self._queue), peak
 
-    def submit(self, items: list, result: R, write: Callable[[list[Ticket[R]]], None],
-               lock: threading.RLock) -> R:
+    def submit(self, items: list, result: R, write: Callable[[list[Ticket[R]]], None], lock: threading.RLock) -> R:
         """Write `items` (filling `result`) with whatever is queued alongside: `write(group)`
         is called once per group, holding `lock`, by the thread whose batch heads the queue."""
         ticket: Ticket[R] = Ticket(items, result)
@@ -56,11 +57,11 @@ class GroupCommit(Generic[R]):
                 self.peak = len(self._queue)
             while not ticket.done and self._queue[0] is not ticket:
                 self._cond.wait()
-        if not ticket.done:   # the head of the queue: write its group
+        if not ticket.done:  # the head of the queue: write its group
             group = [ticket]
             try:
                 with lock:
-                    with self._cond:   # batches that queued while the lock was awaited join in
+                    with self._cond:  # batches that queued while the lock was awaited join in
                         size = len(items)
                         for other in list(self._queue)[1:]:
                             if size + len(other.items) > self.max_items:
@@ -71,8 +72,11 @@ class GroupCommit(Generic[R]):
                     write(group)
             except BaseException as exc:
                 for other in group[1:]:
-                    other.error = exc if isinstance(exc, StoreError) else \
-                        StoreError(f"storage error, nothing of this batch was stored: {exc}")
+                    other.error = (
+                        exc
+                        if isinstance(exc, StoreError)
+                        else StoreError(f"storage error, nothing of this batch was stored: {exc}")
+                    )
                 raise
             finally:
                 with self._cond:

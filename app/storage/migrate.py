@@ -18,6 +18,7 @@ Backend-neutral: only the LogStore protocol is used.
   window (`size=0` with a large `total_bound`); spans of partitions longer than two months (old
   events kept in month or year partitions, see partitioning.py) are counted as one window.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,8 @@ from ..events.convert import Converter, EventError, format_ts
 from .base import CursorError, LogStore, Partition, SearchRequest, StoreError, WriteResult
 
 DAY_MS = 86_400_000
-COUNT_BOUND = 2**31 - 1   # "count everything": fits the 32-bit limits search engines put on exact totals
-MAX_REASONS = 10          # failures kept with their reason (all are counted)
+COUNT_BOUND = 2**31 - 1  # "count everything": fits the 32-bit limits search engines put on exact totals
+MAX_REASONS = 10  # failures kept with their reason (all are counted)
 CHECKPOINT_VERSION = 1
 
 
@@ -46,23 +47,24 @@ class CheckpointError(ValueError):
 @dataclass
 class Step:
     """Reported to the progress callback once before copying (read=0) and after every page."""
+
     window: str | None  # the window being read (None on the first call)
-    read: int        # source events handled by this page
-    done: int        # source events handled so far, including those skipped thanks to the checkpoint
-    total: int       # events in the source's partitions as listed when the run began
+    read: int  # source events handled by this page
+    done: int  # source events handled so far, including those skipped thanks to the checkpoint
+    total: int  # events in the source's partitions as listed when the run began
 
 
 @dataclass
 class DayCount:
-    start_ms: int | None     # None: the row for events outside the days listed
+    start_ms: int | None  # None: the row for events outside the days listed
     end_ms: int | None
     source: int
     dest: int
-    exact: bool = True   # False: a count reached COUNT_BOUND
+    exact: bool = True  # False: a count reached COUNT_BOUND
 
     @property
     def label(self) -> str:
-        if self.start_ms is None or self.end_ms is None:     # (None together)
+        if self.start_ms is None or self.end_ms is None:  # (None together)
             return "other days"
         day = format_ts(self.start_ms, "day")
         if self.end_ms - self.start_ms != DAY_MS:
@@ -72,7 +74,7 @@ class DayCount:
 
 @dataclass
 class Verification:
-    days: list[DayCount] = field(default_factory=list)   # every day checked, and "other days" if any
+    days: list[DayCount] = field(default_factory=list)  # every day checked, and "other days" if any
     source_total: int = 0
     dest_total: int = 0
 
@@ -97,16 +99,16 @@ class Verification:
 
 @dataclass
 class MigrationReport:
-    read: int = 0                 # source events read in this run
-    copied: int = 0               # stored in the destination
-    duplicates: int = 0           # already there (an earlier run, or the destination had them)
-    failed: int = 0               # not stored; see `failures`
+    read: int = 0  # source events read in this run
+    copied: int = 0  # stored in the destination
+    duplicates: int = 0  # already there (an earlier run, or the destination had them)
+    failed: int = 0  # not stored; see `failures`
     failures: list[tuple[str | None, str]] = field(default_factory=list)  # (event.id, reason), the first MAX_REASONS
-    skipped: int = 0              # source events not read again thanks to the checkpoint
-    partitions: int = 0           # source partitions listed
-    windows: int = 0              # time windows they make (days, for both backends)
-    windows_copied: int = 0       # windows read (wholly or the rest of one) in this run
-    seconds: float = 0.0          # copying (events/s is over this)
+    skipped: int = 0  # source events not read again thanks to the checkpoint
+    partitions: int = 0  # source partitions listed
+    windows: int = 0  # time windows they make (days, for both backends)
+    windows_copied: int = 0  # windows read (wholly or the rest of one) in this run
+    seconds: float = 0.0  # copying (events/s is over this)
     verify_seconds: float = 0.0
     verification: Verification | None = None
 
@@ -143,20 +145,22 @@ def _without_credentials(url: str) -> str:
 
 # -- the checkpoint ------------------------------------------------------------------------
 
+
 class Checkpoint:
     """The state of a migration on disk, replaced atomically (write, fsync, rename)."""
 
     def __init__(self, path: Path | None, label: str):
         self.path = path
         self.label = label
-        self.done: dict[str, dict] = {}       # window -> {"events": source count when it was started}
-        self.partial: dict[str, dict] = {}    # window -> {"cursor", "events", "read", "failed"}
+        self.done: dict[str, dict] = {}  # window -> {"events": source count when it was started}
+        self.partial: dict[str, dict] = {}  # window -> {"cursor", "events", "read", "failed"}
         if path is not None and path.exists():
             try:
                 state = orjson.loads(path.read_bytes())
                 if state.get("version") != CHECKPOINT_VERSION:
-                    raise CheckpointError(f"checkpoint {path}: version {state.get('version')!r}, "
-                                          f"expected {CHECKPOINT_VERSION}")
+                    raise CheckpointError(
+                        f"checkpoint {path}: version {state.get('version')!r}, expected {CHECKPOINT_VERSION}"
+                    )
                 self.done = dict(state["done"])
                 self.partial = dict(state["partial"])
             except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
@@ -167,9 +171,13 @@ class Checkpoint:
     def save(self) -> None:
         if self.path is None:
             return
-        state = {"version": CHECKPOINT_VERSION, "label": self.label,
-                 "updated": format_ts(datetime.now(UTC)),
-                 "done": self.done, "partial": self.partial}
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "label": self.label,
+            "updated": format_ts(datetime.now(UTC)),
+            "done": self.done,
+            "partial": self.partial,
+        }
         temp = self.path.with_name(self.path.name + ".tmp")
         with open(temp, "wb") as out:
             out.write(orjson.dumps(state, option=orjson.OPT_INDENT_2))
@@ -180,17 +188,20 @@ class Checkpoint:
 
 # -- copying -------------------------------------------------------------------------------
 
+
 @dataclass
 class Window:
     """A span of time read as one: the union of source partitions that overlap."""
+
     start_ms: int
     end_ms: int
     events: int
 
     @property
     def name(self) -> str:
-        def iso(ms: int) -> str:   # not format_ts: the names are keys of checkpoints already written
+        def iso(ms: int) -> str:  # not format_ts: the names are keys of checkpoints already written
             return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
         if self.start_ms % DAY_MS == 0 and self.end_ms - self.start_ms == DAY_MS:
             return iso(self.start_ms)[:10]
         return f"{iso(self.start_ms)}..{iso(self.end_ms)}"
@@ -207,9 +218,17 @@ def source_windows(parts: Sequence[Partition]) -> list[Window]:
     return windows
 
 
-def migrate(source: LogStore, dest: LogStore, *, batch: int = 2000, checkpoint: Path | None = None,
-            label: str = "", progress: Callable[[Step], None] | None = None, verify: bool = True,
-            settle_seconds: float = 1.0) -> MigrationReport:
+def migrate(
+    source: LogStore,
+    dest: LogStore,
+    *,
+    batch: int = 2000,
+    checkpoint: Path | None = None,
+    label: str = "",
+    progress: Callable[[Step], None] | None = None,
+    verify: bool = True,
+    settle_seconds: float = 1.0,
+) -> MigrationReport:
     """Copy every event of `source` into `dest`, oldest first, `batch` events per page.
 
     `checkpoint`: a JSON file recording progress after every page (None: not resumable); `label`
@@ -257,8 +276,9 @@ def migrate(source: LogStore, dest: LogStore, *, batch: int = 2000, checkpoint: 
         state.partial[window.name] = current
         cursor = current["cursor"]
         while True:
-            request = SearchRequest(start_ms=window.start_ms, end_ms=window.end_ms, newest_first=False, size=batch,
-                                    total_bound=0, cursor=cursor)
+            request = SearchRequest(
+                start_ms=window.start_ms, end_ms=window.end_ms, newest_first=False, size=batch, total_bound=0, cursor=cursor
+            )
             try:
                 page = source.search(request)
             except CursorError:
@@ -293,8 +313,10 @@ def migrate(source: LogStore, dest: LogStore, *, batch: int = 2000, checkpoint: 
                 break
             if refused >= 3:
                 reason = report.failures[-1][1] if report.failures else "unknown"
-                raise StoreError(f"every event of {refused} pages in a row failed (last reason: {reason}); "
-                                 "stopped, the checkpoint is kept")
+                raise StoreError(
+                    f"every event of {refused} pages in a row failed (last reason: {reason}); "
+                    "stopped, the checkpoint is kept"
+                )
 
     report.seconds = time.monotonic() - started
     if verify:
@@ -303,15 +325,19 @@ def migrate(source: LogStore, dest: LogStore, *, batch: int = 2000, checkpoint: 
         short = report.verification.fewer
         if short:  # copy those windows again next run
             for window in windows:
-                if any(d.start_ms is not None and d.end_ms is not None
-                       and d.start_ms < window.end_ms and window.start_ms < d.end_ms for d in short):
+                if any(
+                    d.start_ms is not None
+                    and d.end_ms is not None
+                    and d.start_ms < window.end_ms
+                    and window.start_ms < d.end_ms
+                    for d in short
+                ):
                     state.done.pop(window.name, None)
             state.save()
     return report
 
 
-def _copy_page(hits: list[dict], dest: LogStore, converter: Converter, report: MigrationReport,
-               current: dict) -> None:
+def _copy_page(hits: list[dict], dest: LogStore, converter: Converter, report: MigrationReport, current: dict) -> None:
     docs, ids = [], []
     for hit in hits:
         meta = hit.get("event")
@@ -367,6 +393,7 @@ def _fail(report: MigrationReport, current: dict, event_id: str | None, reason: 
 
 # -- verification --------------------------------------------------------------------------
 
+
 def _count(store: LogStore, start_ms: int | None, end_ms: int | None) -> tuple[int, bool]:
     result = store.search(SearchRequest(start_ms=start_ms, end_ms=end_ms, size=0, total_bound=COUNT_BOUND))
     return result.total, result.total_exact
@@ -406,8 +433,9 @@ def verify_counts(source: LogStore, dest: LogStore, settle_seconds: float = 0.0)
     days = [d for d in count_days(windows) if d.source or d.dest or not d.exact]
     if settle_seconds and any(d.source != d.dest for d in days):
         time.sleep(settle_seconds)
-        recount = {(d.start_ms, d.end_ms): d for d in count_days(
-            [(d.start_ms, d.end_ms) for d in days if d.source != d.dest])}
+        recount = {
+            (d.start_ms, d.end_ms): d for d in count_days([(d.start_ms, d.end_ms) for d in days if d.source != d.dest])
+        }
         days = [recount.get((d.start_ms, d.end_ms), d) for d in days]
     source_total, s_exact = _count(source, None, None)
     dest_total, d_exact = _count(dest, None, None)

@@ -12,6 +12,7 @@ match, read off those very expressions (Rust's own Unicode classes differ from P
 `PLATLOGS_NATIVE=0` forces the Python path; without the module (a checkout installed without
 `pip install ./native`) Python is used too.
 """
+
 from __future__ import annotations
 
 import array
@@ -25,7 +26,7 @@ from ..query import searchable
 
 try:
     import platlogs_native
-except ImportError:        # not built here: the Python path
+except ImportError:  # not built here: the Python path
     platlogs_native = None
 
 
@@ -48,9 +49,21 @@ def builder():
         return None
     word, separator = ranges(searchable._WORD), ranges(searchable._SPACE_OR_SLASH)
     # what searchable(event, identifiers=False) does with each kind (its `lists`)
-    kinds = {searchable._PLAIN: ("keys", "all"), searchable._PERSONAL: ("pkeys", "pall"),
-             searchable._IDENTIFIER: (None, None), searchable._PERSONAL_IDENTIFIER: (None, None)}
+    kinds = {
+        searchable._PLAIN: ("keys", "all"),
+        searchable._PERSONAL: ("pkeys", "pall"),
+        searchable._IDENTIFIER: (None, None),
+        searchable._PERSONAL_IDENTIFIER: (None, None),
+    }
     identifiers = [list(f.path) for f in load_schema().fields.values() if f.identifier]
     return platlogs_native.DocumentBuilder(
-        searchable._tree(), kinds, searchable._PLAIN, searchable._SKIP, identifiers,
-        searchable.KEY_CHARS, searchable.MAX_VALUES, word, separator)
+        searchable._tree(),
+        kinds,
+        searchable._PLAIN,
+        searchable._SKIP,
+        identifiers,
+        searchable.KEY_CHARS,
+        searchable.MAX_VALUES,
+        word,
+        separator,
+    )

@@ -16,6 +16,7 @@ connection errors; every item's outcome is reported by position like the embedde
 A search first refreshes the indices this process wrote to since its last search, so a writer
 reads its own writes at once (other processes see them within the refresh interval, 1 s).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,14 +50,24 @@ DAY_MS = 86_400_000
 
 
 class OpenSearchStore(SearchMixin):
-    def __init__(self, client, prefix: str = "platlogs", max_bulk_docs: int = 5000,
-                 max_bulk_bytes: int = 8 << 20, retries: int = 5, backoff_s: float = 0.2,
-                 install: bool = True, day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
-                 rollover: dict | None = None, rollups: bool = True):
+    def __init__(
+        self,
+        client,
+        prefix: str = "platlogs",
+        max_bulk_docs: int = 5000,
+        max_bulk_bytes: int = 8 << 20,
+        retries: int = 5,
+        backoff_s: float = 0.2,
+        install: bool = True,
+        day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
+        rollover: dict | None = None,
+        rollups: bool = True,
+    ):
         """`rollover`: overrides of every component's bounds (`max_age`, `max_size`, `max_docs`) and
         `margin` (how far after its making a new generation begins, default 1h) and `check`
         (how often a writer looks at the generations' sizes, default 60s)."""
         from opensearchpy import exceptions
+
         self._exc = exceptions
         self.client = client
         self.prefix = prefix
@@ -75,22 +86,44 @@ class OpenSearchStore(SearchMixin):
         margin_ms = parse_age(rollover.pop("margin", "1h"))
         check_ms = parse_age(rollover.pop("check", "60s"))
         meta = templates.rollover_meta()
-        self.rollover = Rollover(client, prefix, self.components,
-                                 {c: Bounds.from_meta(meta[c], rollover) for c in self.components}, margin_ms, exceptions,
-                                 template_version=templates.template_version() if install else None)
-        self.layout = IndexLayout(prefix, self.components, self._index_rows, self.rollover.bootstrap,
-                                  self.rollover.maintain, margin_ms=margin_ms, check_ms=check_ms)
+        self.rollover = Rollover(
+            client,
+            prefix,
+            self.components,
+            {c: Bounds.from_meta(meta[c], rollover) for c in self.components},
+            margin_ms,
+            exceptions,
+            template_version=templates.template_version() if install else None,
+        )
+        self.layout = IndexLayout(
+            prefix,
+            self.components,
+            self._index_rows,
+            self.rollover.bootstrap,
+            self.rollover.maintain,
+            margin_ms=margin_ms,
+            check_ms=check_ms,
+        )
         if install:
             self.install_templates()
         from .opensearch_rollups import OpenSearchRollups
+
         self.rollups = OpenSearchRollups(self) if rollups else None
 
     @classmethod
-    def from_url(cls, url: str, username: str | None = None, password: str | None = None,
-                 ca_file=None, verify_tls: bool = True, **options) -> OpenSearchStore:
+    def from_url(
+        cls,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file=None,
+        verify_tls: bool = True,
+        **options,
+    ) -> OpenSearchStore:
         """opensearch://host:9200 (HTTP) or opensearch+https://host:9200 (TLS); credentials in the
         URL or as options; `?prefix=name` names the indices (default platlogs)."""
         from opensearchpy import OpenSearch
+
         parts = urlsplit(url)
         use_tls = parts.scheme == "opensearch+https"
         query = parse_qs(parts.query)
@@ -101,8 +134,7 @@ class OpenSearchStore(SearchMixin):
             options["day_partition_days"] = int(query["day_partition_days"][0])
         if "rollups" in query:
             options["rollups"] = query["rollups"][0] not in ("off", "0", "false")
-        rollover = {key.removeprefix("rollover_"): values[0] for key, values in query.items()
-                    if key.startswith("rollover_")}
+        rollover = {key.removeprefix("rollover_"): values[0] for key, values in query.items() if key.startswith("rollover_")}
         if rollover:
             options["rollover"] = {**rollover, **options.get("rollover", {})}
         if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
@@ -110,17 +142,22 @@ class OpenSearchStore(SearchMixin):
         client = OpenSearch(
             hosts=[{"host": parts.hostname or "localhost", "port": parts.port or 9200}],
             http_auth=(username, password) if username else None,
-            use_ssl=use_tls, verify_certs=use_tls and verify_tls, ssl_show_warn=False,
+            use_ssl=use_tls,
+            verify_certs=use_tls and verify_tls,
+            ssl_show_warn=False,
             ca_certs=str(ca_file) if ca_file else None,
-            timeout=30, http_compress=False,
+            timeout=30,
+            http_compress=False,
         )
         from opensearchpy import exceptions
+
         where = f"OpenSearch at {parts.hostname}:{parts.port or 9200}"
         try:
             return cls(client, prefix=prefix, **options)
         except (exceptions.AuthenticationException, exceptions.AuthorizationException) as exc:
-            raise StoreError(f"{where} refused the credentials (PLATLOGS_STORE_USERNAME / _PASSWORD): "
-                             f"{exc.status_code}") from None
+            raise StoreError(
+                f"{where} refused the credentials (PLATLOGS_STORE_USERNAME / _PASSWORD): {exc.status_code}"
+            ) from None
         except exceptions.SSLError as exc:
             raise StoreError(f"{where}: its TLS certificate is not trusted (set PLATLOGS_STORE_CA_FILE): {exc}") from None
         except cls._connection_errors() as exc:
@@ -129,6 +166,7 @@ class OpenSearchStore(SearchMixin):
     @staticmethod
     def _connection_errors():
         from opensearchpy import exceptions
+
         return (exceptions.ConnectionError, exceptions.ConnectionTimeout)
 
     # -- templates ----------------------------------------------------------------------
@@ -145,11 +183,19 @@ class OpenSearchStore(SearchMixin):
         ts = event.pop("_ts")
         client_id = bool(event.pop("_client_id", False))
         event_id = event["event"]["id"]
-        found = searchable(event, identifiers=False)   # a bare term looks in their `.fold` subfields
+        found = searchable(event, identifiers=False)  # a bare term looks in their `.fold` subfields
         # index-only (excluded from _source); a client's own top-level field of that name is replaced
-        doc = orjson.dumps({**event, templates.SEARCH: {
-            "keys": found.keys, "words": found.words,
-            "personal_keys": found.personal_keys, "personal_words": found.personal_words}})
+        doc = orjson.dumps(
+            {
+                **event,
+                templates.SEARCH: {
+                    "keys": found.keys,
+                    "words": found.words,
+                    "personal_keys": found.personal_keys,
+                    "personal_words": found.personal_words,
+                },
+            }
+        )
         component = event["event"].get("component")
         if component not in self.components:
             raise ValueError(f"event.component {component!r} is not one of {', '.join(self.components)}")
@@ -167,8 +213,7 @@ class OpenSearchStore(SearchMixin):
             return result
         try:
             indices = self.layout.indices([(component, ts) for _, component, ts, *_ in documents])
-        except (self._exc.ConnectionError, self._exc.ConnectionTimeout, self._exc.TransportError,
-                RuntimeError) as exc:
+        except (self._exc.ConnectionError, self._exc.ConnectionTimeout, self._exc.TransportError, RuntimeError) as exc:
             result.failed.extend((pos, f"storage unreachable, not stored: {exc}") for pos, *_ in documents)
             return result
         chunk: list[tuple[int, bytes, bool]] = []
@@ -183,7 +228,7 @@ class OpenSearchStore(SearchMixin):
             size += len(line)
         if chunk:
             self._send(chunk, result, stored)
-        if self.rollups and stored:   # the events this call stored, not duplicates nor refusals
+        if self.rollups and stored:  # the events this call stored, not duplicates nor refusals
             times = {pos: ts for pos, _, ts, *_ in documents}
             self.rollups.add(reduce_pairs((times[pos], events[pos]) for pos in stored))
         result.failed.sort()
@@ -198,8 +243,10 @@ class OpenSearchStore(SearchMixin):
         for attempt in range(self.retries + 1):
             retry_items: list[tuple[int, bytes, bool]] = []
             try:
-                response = self.client.bulk(body=b"".join(line for _, line, _ in pending), params={
-                    "filter_path": "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*._index"})
+                response = self.client.bulk(
+                    body=b"".join(line for _, line, _ in pending),
+                    params={"filter_path": "errors,items.*.status,items.*.error.type,items.*.error.reason,items.*._index"},
+                )
             except (self._exc.ConnectionError, self._exc.ConnectionTimeout) as exc:
                 retry_items, reason = pending, f"storage unreachable, not stored: {exc}"
             except self._exc.TransportError as exc:
@@ -236,7 +283,7 @@ class OpenSearchStore(SearchMixin):
                 return
             pending = retry_items
             if attempt < self.retries:
-                time.sleep(self.backoff_s * 2 ** attempt)
+                time.sleep(self.backoff_s * 2**attempt)
         for pos, _, _ in pending:
             result.failed.append((pos, reason))
         result.duplicates.sort()
@@ -245,7 +292,7 @@ class OpenSearchStore(SearchMixin):
         """Make this process's own writes searchable before it searches."""
         with self._dirty_lock:
             dirty, self._dirty = self._dirty, set()
-        if dirty:   # by name when few (a URL line is at most 4 KB), else every index behind the alias
+        if dirty:  # by name when few (a URL line is at most 4 KB), else every index behind the alias
             names = ",".join(sorted(dirty)) if len(dirty) <= 20 else self.alias
             self._call(self.client.indices.refresh, index=names, params={"ignore_unavailable": "true"})
 
@@ -268,10 +315,14 @@ class OpenSearchStore(SearchMixin):
     def locate(self, event_id: str) -> tuple[dict, str, str] | None:
         self._refresh()
         # a filter (no scoring) and no count: the one document under its id is all that is needed
-        body = {"query": {"bool": {"filter": [{"term": {"event.id": event_id}}]}}, "size": 1,
-                "track_total_hits": False, "sort": [{"@timestamp": "desc"}, {"event.id": "desc"}]}
+        body = {
+            "query": {"bool": {"filter": [{"term": {"event.id": event_id}}]}},
+            "size": 1,
+            "track_total_hits": False,
+            "sort": [{"@timestamp": "desc"}, {"event.id": "desc"}],
+        }
         hits = self._call(self.client.search, index=self.alias, body=body, params=SEARCH_PARAMS)["hits"]["hits"]
-        if not hits:   # perhaps written by another process in the last second: make it visible
+        if not hits:  # perhaps written by another process in the last second: make it visible
             self._call(self.client.indices.refresh, index=self.alias, params=SEARCH_PARAMS)
             hits = self._call(self.client.search, index=self.alias, body=body, params=SEARCH_PARAMS)["hits"]["hits"]
         if not hits:
@@ -285,9 +336,15 @@ class OpenSearchStore(SearchMixin):
 
     def _index_rows(self) -> list[dict]:
         """The cluster's rows for our indices (name, documents, primary bytes, creation, status)."""
-        return self.client.cat.indices(index=f"{self.prefix}-*", params={
-            "format": "json", "bytes": "b", "expand_wildcards": "all",
-            "h": "index,docs.count,pri.store.size,creation.date,status"})
+        return self.client.cat.indices(
+            index=f"{self.prefix}-*",
+            params={
+                "format": "json",
+                "bytes": "b",
+                "expand_wildcards": "all",
+                "h": "index,docs.count,pri.store.size,creation.date,status",
+            },
+        )
 
     def partitions(self) -> list[Partition]:
         self._refresh()
@@ -312,14 +369,15 @@ class OpenSearchStore(SearchMixin):
         return dropped
 
     def _delete(self, names: list[str]) -> None:
-        for start in range(0, len(names), 50):   # bounded URL length
-            self._call(self.client.indices.delete, index=",".join(names[start:start + 50]),
-                       params={"ignore_unavailable": "true"})
+        for start in range(0, len(names), 50):  # bounded URL length
+            self._call(
+                self.client.indices.delete, index=",".join(names[start : start + 50]), params={"ignore_unavailable": "true"}
+            )
         if names:
             self.layout.forget()
 
     def close(self) -> None:
         # closing must not fail because the cluster went away
         with contextlib.suppress(Exception):
-            self._refresh()   # a writer that ends (the CLI's ingest) leaves its writes searchable
+            self._refresh()  # a writer that ends (the CLI's ingest) leaves its writes searchable
         self.client.close()

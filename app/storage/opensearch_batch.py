@@ -21,6 +21,7 @@ answers with a failed shard, is sent again request by request, so the refusal (o
 answer) is the request at fault's alone — unless it had more value counts than a response may
 hold (search.max_buckets): then it is split in halves.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ import orjson
 
 from .base import SearchRequest
 
-MAX_CELLS = 256          # (window, query) pairs per merged search
-MAX_GROUP_CELLS = 64     # ... of value counts (each pair lists up to facet_size values: search.max_buckets)
-MAX_SAMPLES = 99         # top_hits' limit is 100 (index.max_inner_result_window), and we ask size + 1
+MAX_CELLS = 256  # (window, query) pairs per merged search
+MAX_GROUP_CELLS = 64  # ... of value counts (each pair lists up to facet_size values: search.max_buckets)
+MAX_SAMPLES = 99  # top_hits' limit is 100 (index.max_inner_result_window), and we ask size + 1
 TOTAL_LIMIT = 2**31 - 1  # track_total_hits' own bound
 
 Window = tuple[int | None, int | None]
@@ -41,15 +42,16 @@ Window = tuple[int | None, int | None]
 @dataclass
 class Group:
     """Requests merged into one search: (position, window, filter query) of each, and the body."""
+
     key: tuple
     members: list[tuple[int, Window, dict]] = field(default_factory=list)
     terms: dict | None = None
     body: dict | None = None
-    windows: dict[Window, int] = field(default_factory=dict)    # window -> its bucket
-    queries: dict[bytes, int] = field(default_factory=dict)     # a filter's JSON -> its bucket
+    windows: dict[Window, int] = field(default_factory=dict)  # window -> its bucket
+    queries: dict[bytes, int] = field(default_factory=dict)  # a filter's JSON -> its bucket
 
     @property
-    def kind(self) -> str:                       # "count" | "hits" | "groups"
+    def kind(self) -> str:  # "count" | "hits" | "groups"
         return self.key[0]
 
     def halves(self) -> list[Group]:
@@ -78,7 +80,7 @@ def shape(request: SearchRequest) -> tuple | None:
         return None
     if not request.facets:
         if request.size <= 0 and request.total_bound <= 0:
-            return None          # answered without a search
+            return None  # answered without a search
         if request.size <= 0:
             return ("count",)
         if request.size > MAX_SAMPLES:
@@ -106,8 +108,11 @@ def any_of(windows: list[Window]) -> dict:
             stretches.append([start, end])
     if len(stretches) == 1:
         return window_query((stretches[0][0], stretches[0][1]))
-    return {"bool": {"filter": [{"bool": {"should": [window_query((s[0], s[1])) for s in stretches],
-                                          "minimum_should_match": 1}}]}}
+    return {
+        "bool": {
+            "filter": [{"bool": {"should": [window_query((s[0], s[1])) for s in stretches], "minimum_should_match": 1}}]
+        }
+    }
 
 
 def body(key: tuple, windows: list[Window], filters: list[dict], terms: dict | None) -> dict:
@@ -127,8 +132,12 @@ def body(key: tuple, windows: list[Window], filters: list[dict], terms: dict | N
     if sub:
         inner["aggs"] = sub
     ranges = [{"key": f"w{j}", "from": start, "to": end} for j, (start, end) in enumerate(windows)]
-    out["aggs"] = {"m": {"date_range": {"field": "@timestamp", "format": "epoch_millis", "keyed": True,
-                                        "ranges": ranges}, "aggs": {"q": inner}}}
+    out["aggs"] = {
+        "m": {
+            "date_range": {"field": "@timestamp", "format": "epoch_millis", "keyed": True, "ranges": ranges},
+            "aggs": {"q": inner},
+        }
+    }
     return out
 
 
@@ -168,7 +177,8 @@ def answers(group: Group, response: dict) -> list[tuple[int, dict]]:
     out = []
     for position, window, query in group.members:
         bucket = buckets[f"w{group.windows[window]}"]["q"]["buckets"][
-            str(group.queries[orjson.dumps(query, option=orjson.OPT_SORT_KEYS)])]
+            str(group.queries[orjson.dumps(query, option=orjson.OPT_SORT_KEYS)])
+        ]
         if group.kind == "groups":
             out.append((position, {"timed_out": response.get("timed_out", False), "aggregations": {"f0": bucket["f0"]}}))
         else:

@@ -20,6 +20,7 @@ versions before the rollover layout: they stay readable (same read alias), an ev
 one of them covers is still written there (a re-sent id meets its first copy), and none is ever
 created again; retention drops them by their span as before.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ def parse_legacy(prefix: str, index: str, components: Sequence[str]) -> tuple[st
     """(component, start_ms, end_ms) of a legacy calendar index of ours, None for any other index."""
     if not index.startswith(prefix + "-"):
         return None
-    match = _LEGACY.match(index[len(prefix) + 1:])
+    match = _LEGACY.match(index[len(prefix) + 1 :])
     if not match or match["component"] not in components:
         return None
     start, end = name_span(match["period"], ".")
@@ -55,7 +56,7 @@ def parse_generation(prefix: str, index: str, components: Sequence[str]) -> tupl
     """(component, start_ms) of a generation of ours, None for any other index."""
     if not index.startswith(prefix + "-"):
         return None
-    match = _GENERATION.match(index[len(prefix) + 1:])
+    match = _GENERATION.match(index[len(prefix) + 1 :])
     if not match or match["component"] not in components:
         return None
     moment = datetime.strptime(match["stamp"], "%Y%m%dt%H%M").replace(tzinfo=UTC)
@@ -77,9 +78,9 @@ class Generations:
     """One component's generations and legacy indices, and the routing over them."""
 
     def __init__(self):
-        self.starts: list[int] = []        # generation starts, ascending
+        self.starts: list[int] = []  # generation starts, ascending
         self.names: list[str] = []
-        self.legacy: list[tuple[int, int, str]] = []   # (start, end, name), ascending
+        self.legacy: list[tuple[int, int, str]] = []  # (start, end, name), ascending
 
     def add_generation(self, start: int, name: str) -> None:
         i = bisect_right(self.starts, start)
@@ -119,9 +120,16 @@ class IndexLayout:
     it changed anything (the list is then read again); `bootstrap(component)` creates a
     component's first generation (a concurrent creation elsewhere is not an error)."""
 
-    def __init__(self, prefix: str, components: Sequence[str], list_rows: Callable[[], list[dict]],
-                 bootstrap: Callable[[str], None], maintain: Callable[[list[dict]], bool] | None = None,
-                 margin_ms: int = 3_600_000, check_ms: int = 60_000):
+    def __init__(
+        self,
+        prefix: str,
+        components: Sequence[str],
+        list_rows: Callable[[], list[dict]],
+        bootstrap: Callable[[str], None],
+        maintain: Callable[[list[dict]], bool] | None = None,
+        margin_ms: int = 3_600_000,
+        check_ms: int = 60_000,
+    ):
         self.prefix = prefix
         self.components = tuple(components)
         self.margin_ms = margin_ms
@@ -142,7 +150,7 @@ class IndexLayout:
         with self._lock:
             if self._known is None:
                 self._read(maintain=False)
-            assert self._known is not None      # (_read sets it)
+            assert self._known is not None  # (_read sets it)
             return self._known
 
     def _read(self, maintain: bool = True) -> None:
@@ -175,7 +183,7 @@ class IndexLayout:
             horizon = max((ts for _, ts in items), default=0)
             if self._known is None or now - self._read_at >= self.check_ms or horizon >= self._read_at + self.margin_ms:
                 self._read()
-            assert self._known is not None      # (_read sets it)
+            assert self._known is not None  # (_read sets it)
             names = [self._known[c].route(ts) for c, ts in items]
             missing = sorted({c for (c, _), name in zip(items, names, strict=True) if name is None})
             if missing:
@@ -185,4 +193,4 @@ class IndexLayout:
                 names = [self._known[c].route(ts) for c, ts in items]
         if any(name is None for name in names):
             raise RuntimeError("no index could be created for some components")
-        return cast("list[str]", names)     # (none is None: checked above)
+        return cast("list[str]", names)  # (none is None: checked above)

@@ -17,6 +17,7 @@ embedded store — not just to the generation. Without ISM, `platlogs retention`
 the generations' policies delete whole generations a day after their retention has passed since
 their rollover (opensearch_templates.py), and `platlogs retention` can still trim the boundary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,25 +81,39 @@ def pieces(store, rows: list[dict], now_ms: int) -> list[Piece]:
         elif index in spans and docs:
             for low, high, interval in _ranges(now_ms, store.day_partition_days):
                 window = {k: v for k, v in (("gte", low), ("lt", high)) if v is not None}
-                searches.append((index, interval, {
-                    "size": 0, "track_total_hits": False,
-                    "query": {"range": {"@timestamp": {**window, "format": "epoch_millis"}}},
-                    "aggs": {"h": {"date_histogram": {"field": "@timestamp", "calendar_interval": interval,
-                                                      "min_doc_count": 1}}}}))
+                searches.append(
+                    (
+                        index,
+                        interval,
+                        {
+                            "size": 0,
+                            "track_total_hits": False,
+                            "query": {"range": {"@timestamp": {**window, "format": "epoch_millis"}}},
+                            "aggs": {
+                                "h": {
+                                    "date_histogram": {
+                                        "field": "@timestamp",
+                                        "calendar_interval": interval,
+                                        "min_doc_count": 1,
+                                    }
+                                }
+                            },
+                        },
+                    )
+                )
     for start in range(0, len(searches), 150):
-        chunk = searches[start:start + 150]
-        payload = b"".join(orjson.dumps({"index": index}) + b"\n" + orjson.dumps(body) + b"\n"
-                           for index, _, body in chunk)
+        chunk = searches[start : start + 150]
+        payload = b"".join(orjson.dumps({"index": index}) + b"\n" + orjson.dumps(body) + b"\n" for index, _, body in chunk)
         responses = store._call(store.client.msearch, body=payload)["responses"]
         for (index, interval, _), response in zip(chunk, responses, strict=False):
             if "error" in response:
-                continue   # deleted meanwhile
+                continue  # deleted meanwhile
             component, low, high, _ = spans[index]
             for bucket in response["aggregations"]["h"]["buckets"]:
                 unit = _UNITS[interval](bucket["key"])
                 start_ms = max(unit[0], low) if low is not None else unit[0]
                 end_ms = min(unit[1], high) if high is not None else unit[1]
-                if start_ms >= end_ms:   # events outside the generation's span: the whole unit
+                if start_ms >= end_ms:  # events outside the generation's span: the whole unit
                     start_ms, end_ms = unit
                 name = f"{index}/{span_name(*unit, '.')}"
                 out.append(Piece(Partition(name, start_ms, end_ms, bucket["doc_count"]), component, index, True))
@@ -129,13 +144,16 @@ def drop(store, rows: list[dict], now_ms: int, cutoffs: dict[str, int]) -> list[
             whole.append(index)
         else:
             trimmed[index] = max(p.partition.end_ms for p in gone)
-    for index, (component, _, end, newest) in spans.items():   # generations left empty
-        if index not in by_index and not newest and end is not None and component in cutoffs \
-                and end <= cutoffs[component]:
+    for index, (component, _, end, newest) in spans.items():  # generations left empty
+        if index not in by_index and not newest and end is not None and component in cutoffs and end <= cutoffs[component]:
             whole.append(index)
     store._delete(whole)
     for index, bound in sorted(trimmed.items()):
-        store._call(store.client.delete_by_query, index=index, body={
-            "query": {"range": {"@timestamp": {"lt": bound, "format": "epoch_millis"}}}},
-            params={"refresh": "true", "conflicts": "proceed", "wait_for_completion": "true"}, request_timeout=3600)
+        store._call(
+            store.client.delete_by_query,
+            index=index,
+            body={"query": {"range": {"@timestamp": {"lt": bound, "format": "epoch_millis"}}}},
+            params={"refresh": "true", "conflicts": "proceed", "wait_for_completion": "true"},
+            request_timeout=3600,
+        )
     return [p.partition.name for p in sorted(dropped, key=lambda p: (p.partition.start_ms, p.partition.name))]

@@ -24,6 +24,7 @@ generation; so that it does not wait for the bounds (up to 90 days), a newest ge
 an older template (`_meta.template_version` of its mappings) is cut as soon as it holds an event,
 once per component and process (its mappings are read once per generation).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,6 +60,7 @@ def parse_size(text: str) -> int:
 @dataclass(frozen=True)
 class Bounds:
     """When a component's newest generation is cut (any one reached, and it holds an event)."""
+
     max_age_ms: int
     max_bytes: int
     max_docs: int | None = None
@@ -72,7 +74,7 @@ class Bounds:
     def reached(self, docs: int, size: int, age_ms: int) -> dict | None:
         """The `_rollover` conditions reached (the node checks them again, atomically), or None."""
         if docs <= 0:
-            return None   # an empty generation is never cut: an idle component keeps one index
+            return None  # an empty generation is never cut: an idle component keeps one index
         reached: dict[str, str | int] = {}
         if age_ms >= self.max_age_ms:
             reached["max_age"] = f"{self.max_age_ms}ms"
@@ -84,8 +86,16 @@ class Bounds:
 
 
 class Rollover:
-    def __init__(self, client, prefix: str, components: Sequence[str], bounds: dict[str, Bounds],
-                 margin_ms: int, exceptions, template_version: int | None = None):
+    def __init__(
+        self,
+        client,
+        prefix: str,
+        components: Sequence[str],
+        bounds: dict[str, Bounds],
+        margin_ms: int,
+        exceptions,
+        template_version: int | None = None,
+    ):
         """`template_version`: the common template's version installed on the cluster (None: not
         known, no generation is cut for being older)."""
         self.client = client
@@ -95,8 +105,8 @@ class Rollover:
         self.margin_ms = margin_ms
         self._exc = exceptions
         self.template_version = template_version
-        self._versions: dict[str, int] = {}     # generation -> the template version that made it
-        self._upgraded: set[str] = set()        # components cut once for an older template
+        self._versions: dict[str, int] = {}  # generation -> the template version that made it
+        self._upgraded: set[str] = set()  # components cut once for an older template
 
     @staticmethod
     def _now() -> int:
@@ -107,10 +117,11 @@ class Rollover:
         at the same moment wins; this one then finds it when the list is read again."""
         name = generation_name(self.prefix, component, self._now())
         try:
-            self.client.indices.create(index=name, body={"aliases": {write_alias(self.prefix, component):
-                                                                     {"is_write_index": True}}})
+            self.client.indices.create(
+                index=name, body={"aliases": {write_alias(self.prefix, component): {"is_write_index": True}}}
+            )
         except self._exc.TransportError as exc:
-            if exc.status_code not in (400, 500):   # exists already / the alias has its write index
+            if exc.status_code not in (400, 500):  # exists already / the alias has its write index
                 raise
             log.info("first generation of %s: %s (made elsewhere)", component, exc.error)
 
@@ -129,7 +140,7 @@ class Rollover:
             conditions = self.bounds[component].reached(docs, int(row.get("pri.store.size") or 0), now - created)
             if not conditions and docs > 0 and self._outdated(component, row["index"]):
                 self._upgraded.add(component)
-                conditions = {"max_docs": 1}   # (checked again by the node: a second process cuts nothing)
+                conditions = {"max_docs": 1}  # (checked again by the node: a second process cuts nothing)
                 log.info("%s was made by an older index template: cut for the new mappings", row["index"])
             if conditions:
                 changed |= self.cut(component, row["index"], start, conditions)
@@ -158,7 +169,7 @@ class Rollover:
                 answer = self.client.indices.rollover(alias=alias, new_index=new, body={"conditions": conditions})
             except self._exc.TransportError as exc:
                 if exc.status_code == 400 and "already_exists" in str(exc.error):
-                    return True   # another process cut it to the same name
+                    return True  # another process cut it to the same name
                 if attempt == 1 and exc.status_code in (400, 404):
                     # the alias went away (its write index deleted by hand?): the newest takes it again
                     self.client.indices.put_alias(index=index, name=alias, body={"is_write_index": True})

@@ -28,6 +28,7 @@ the step as interval (aligned to multiples of the step from the epoch) and `term
 summing in the cluster — over the widest documents whose width divides the step (model.pieces).
 The rebuild replaces minute documents, then recomputes the hours and days it touched from them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,18 +57,37 @@ from ..rollups.model import (
 
 log = logging.getLogger(__name__)
 
-ADD = ("for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
-       "ctx._source[e.getKey()] = (v == null ? 0 : v) + e.getValue(); }")
+ADD = (
+    "for (e in params.add.entrySet()) { def v = ctx._source[e.getKey()]; "
+    "ctx._source[e.getKey()] = (v == null ? 0 : v) + e.getValue(); }"
+)
 _KEYWORD = {"type": "keyword"}
-MAPPING: dict[str, Any] = {"dynamic": "strict", "properties": {
-    "t": _KEYWORD, "minute": {"type": "long"}, **dict.fromkeys(COLUMNS.values(), _KEYWORD),
-    "provider": _KEYWORD, "kind": _KEYWORD, "status": _KEYWORD, "bucket": {"type": "integer"}, "w": {"type": "integer"},
-    "measure": _KEYWORD, "group": _KEYWORD, "q1": _KEYWORD, "q2": _KEYWORD, "q3": _KEYWORD,
-    **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")}}}
+MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "t": _KEYWORD,
+        "minute": {"type": "long"},
+        **dict.fromkeys(COLUMNS.values(), _KEYWORD),
+        "provider": _KEYWORD,
+        "kind": _KEYWORD,
+        "status": _KEYWORD,
+        "bucket": {"type": "integer"},
+        "w": {"type": "integer"},
+        "measure": _KEYWORD,
+        "group": _KEYWORD,
+        "q1": _KEYWORD,
+        "q2": _KEYWORD,
+        "q3": _KEYWORD,
+        **{n: {"type": "long"} for n in ("n", "calls", "failures", "timeouts")},
+    },
+}
 PAGE = 2000
-FAMILIES = {"c": (tuple(COLUMNS.values()), ("n",)), "p": (("provider", "kind", "status"), ("calls", "failures", "timeouts")),
-            "l": (("provider", "kind", "bucket"), ("n",)),
-            "v": (("measure", "group", "q1", "q2", "q3", "bucket"), ("n",))}
+FAMILIES = {
+    "c": (tuple(COLUMNS.values()), ("n",)),
+    "p": (("provider", "kind", "status"), ("calls", "failures", "timeouts")),
+    "l": (("provider", "kind", "bucket"), ("n",)),
+    "v": (("measure", "group", "q1", "q2", "q3", "bucket"), ("n",)),
+}
 
 
 def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, dict, dict]]:
@@ -76,14 +96,27 @@ def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, d
     for (minute, *values), n in sums.counts.items():
         out.append(("c", minute, values, dict(zip(COLUMNS.values(), values, strict=False)), {"n": n}))
     for (minute, provider, kind, status), (calls, failures, timeouts) in sums.providers.items():
-        out.append(("p", minute, [provider, kind, status], {"provider": provider, "kind": kind, "status": status},
-                    {"calls": calls, "failures": failures, "timeouts": timeouts}))
+        out.append(
+            (
+                "p",
+                minute,
+                [provider, kind, status],
+                {"provider": provider, "kind": kind, "status": status},
+                {"calls": calls, "failures": failures, "timeouts": timeouts},
+            )
+        )
     for (minute, provider, kind, bucket), n in sums.latency.items():
-        out.append(("l", minute, [provider, kind, bucket], {"provider": provider, "kind": kind, "bucket": bucket},
-                    {"n": n}))
+        out.append(("l", minute, [provider, kind, bucket], {"provider": provider, "kind": kind, "bucket": bucket}, {"n": n}))
     for (minute, measure, group, q1, q2, q3, bucket), n in sums.values.items():
-        out.append(("v", minute, [measure, group, q1, q2, q3, bucket],
-                    {"measure": measure, "group": group, "q1": q1, "q2": q2, "q3": q3, "bucket": bucket}, {"n": n}))
+        out.append(
+            (
+                "v",
+                minute,
+                [measure, group, q1, q2, q3, bucket],
+                {"measure": measure, "group": group, "q1": q1, "q2": q2, "q3": q3, "bucket": bucket},
+                {"n": n},
+            )
+        )
     docs = []
     for width in widths:
         if width == MINUTE_MS:
@@ -101,9 +134,18 @@ def documents(sums: Sums, widths: tuple[int, ...] = WIDTHS) -> list[tuple[str, d
             rows = list(coarse.values())
         w = width // MINUTE_MS
         for t, minute, values, keys, numbers in rows:
-            docs.append((_doc_id(t, minute, values, w),
-                         {"t": t, "minute": minute, **({"w": w} if w != 1 else {}),
-                          **{k: v for k, v in keys.items() if v is not None}}, numbers))
+            docs.append(
+                (
+                    _doc_id(t, minute, values, w),
+                    {
+                        "t": t,
+                        "minute": minute,
+                        **({"w": w} if w != 1 else {}),
+                        **{k: v for k, v in keys.items() if v is not None},
+                    },
+                    numbers,
+                )
+            )
     return docs
 
 
@@ -120,13 +162,13 @@ class OpenSearchRollups:
         self.index = f"{store.prefix}-rollups"
         self._exc = store._exc
         self._ready = False
-        self.widths_from = 0          # ms: before it, minute documents only (an index older than the widths)
+        self.widths_from = 0  # ms: before it, minute documents only (an index older than the widths)
         self._dirty = False
         self._lock = threading.Lock()
 
     def partition_group(self, name: str) -> str:
         """The component of an event partition's name (retention is per component here)."""
-        return name[len(self.store.prefix) + 1:].split("-", 1)[0]
+        return name[len(self.store.prefix) + 1 :].split("-", 1)[0]
 
     def _ensure(self) -> None:
         if self._ready:
@@ -134,16 +176,20 @@ class OpenSearchRollups:
         with self._lock:
             if not self.client.indices.exists(index=self.index):
                 try:
-                    self.client.indices.create(index=self.index, body={
-                        "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-                        "mappings": {**MAPPING, "_meta": {"widths_from": 0}}})
+                    self.client.indices.create(
+                        index=self.index,
+                        body={
+                            "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+                            "mappings": {**MAPPING, "_meta": {"widths_from": 0}},
+                        },
+                    )
                 except self._exc.RequestError as exc:
                     if exc.error != "resource_already_exists_exception":
                         raise
             mapping = next(iter(self.client.indices.get_mapping(index=self.index).values()))["mappings"]
             meta = mapping.get("_meta") or {}
             missing = {k: v for k, v in MAPPING["properties"].items() if k not in mapping.get("properties", {})}
-            if missing and "w" in mapping.get("properties", {}):    # a dimension added since
+            if missing and "w" in mapping.get("properties", {}):  # a dimension added since
                 self.client.indices.put_mapping(index=self.index, body={"properties": missing})
             if "w" not in mapping.get("properties", {}) or "widths_from" not in meta:
                 # made before the widths: they count everything from the next day on
@@ -163,20 +209,28 @@ class OpenSearchRollups:
             lines = []
             for doc_id, keys, numbers in documents(sums):
                 lines.append(orjson.dumps({"update": {"_index": self.index, "_id": doc_id, "retry_on_conflict": 20}}))
-                lines.append(orjson.dumps({"script": {"source": ADD, "lang": "painless", "params": {"add": numbers}},
-                                           "upsert": {**keys, **numbers}}))
+                lines.append(
+                    orjson.dumps(
+                        {
+                            "script": {"source": ADD, "lang": "painless", "params": {"add": numbers}},
+                            "upsert": {**keys, **numbers},
+                        }
+                    )
+                )
             self._bulk(lines)
         except (self._exc.ConnectionError, self._exc.ConnectionTimeout, self._exc.TransportError, RuntimeError) as exc:
             log.error("rollups of a stored batch were not kept (%s): run `platlogs rollups rebuild`", exc)
 
     def _bulk(self, lines: list[bytes], chunk: int = 4000) -> None:
         """Send action/document line pairs; items throttled (429) again, other failures raise."""
-        pending = [lines[i:i + 2] for i in range(0, len(lines), 2)]
+        pending = [lines[i : i + 2] for i in range(0, len(lines), 2)]
         while pending:
             part, pending = pending[:chunk], pending[chunk:]
             for attempt in range(self.store.retries + 1):
-                response = self.client.bulk(body=b"\n".join(line for pair in part for line in pair) + b"\n",
-                                            params={"filter_path": "errors,items.*.status,items.*.error"})
+                response = self.client.bulk(
+                    body=b"\n".join(line for pair in part for line in pair) + b"\n",
+                    params={"filter_path": "errors,items.*.status,items.*.error"},
+                )
                 self._dirty = True
                 if not response.get("errors"):
                     break
@@ -192,7 +246,7 @@ class OpenSearchRollups:
                 if not retry:
                     break
                 part = retry
-                time.sleep(self.store.backoff_s * 2 ** attempt)
+                time.sleep(self.store.backoff_s * 2**attempt)
             else:
                 raise RuntimeError("rollup documents throttled (429) after every retry")
 
@@ -202,26 +256,39 @@ class OpenSearchRollups:
         self._delete(MINUTE_MS, start_ms, end_ms)
         self._index(documents(sums, widths=(MINUTE_MS,)))
         self._refresh()
-        for width in WIDTHS[1:]:      # the hours and days it touched, from their minutes
+        for width in WIDTHS[1:]:  # the hours and days it touched, from their minutes
             low, high = start_ms - start_ms % width, -(-end_ms // width) * width
             self._delete(width, low, high)
             docs = []
             for t, (fields, numbers) in FAMILIES.items():
                 filters = [{"term": {"t": t}}, self._piece(MINUTE_MS, low, high)]
                 sources = [("s", {"histogram": {"field": "minute", "interval": width}})] + [
-                    (f, {"terms": {"field": f, "missing_bucket": True}}) for f in fields]
+                    (f, {"terms": {"field": f, "missing_bucket": True}}) for f in fields
+                ]
                 for key, found in self._composite(filters, sources, numbers):
                     values = [int(key[f]) if f == "bucket" else key[f] for f in fields]
-                    docs.append((_doc_id(t, int(key["s"]), values, width // MINUTE_MS),
-                                 {"t": t, "minute": int(key["s"]), "w": width // MINUTE_MS,
-                                  **{f: v for f, v in zip(fields, values, strict=True) if v is not None}}, found))
+                    docs.append(
+                        (
+                            _doc_id(t, int(key["s"]), values, width // MINUTE_MS),
+                            {
+                                "t": t,
+                                "minute": int(key["s"]),
+                                "w": width // MINUTE_MS,
+                                **{f: v for f, v in zip(fields, values, strict=True) if v is not None},
+                            },
+                            found,
+                        )
+                    )
             self._index(docs)
         self._refresh()
 
     def _delete(self, width: int, start_ms: int, end_ms: int) -> None:
-        self.store._call(self.client.delete_by_query, index=self.index, body={
-            "query": {"bool": {"filter": [self._piece(width, start_ms, end_ms)]}}},
-            params={"refresh": "true", "conflicts": "proceed"})
+        self.store._call(
+            self.client.delete_by_query,
+            index=self.index,
+            body={"query": {"bool": {"filter": [self._piece(width, start_ms, end_ms)]}}},
+            params={"refresh": "true", "conflicts": "proceed"},
+        )
 
     def _index(self, docs: list[tuple[str, dict, dict]]) -> None:
         lines = []
@@ -247,9 +314,17 @@ class OpenSearchRollups:
         """Every bucket of a composite aggregation: (key dict, {sum name: int})."""
         self._ensure()
         self._refresh()
-        body: dict[str, Any] = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}}, "aggs": {"r": {
-            "composite": {"size": PAGE, "sources": [{name: source} for name, source in sources]},
-            "aggs": {name: {"sum": {"field": name}} for name in sums}}}}
+        body: dict[str, Any] = {
+            "size": 0,
+            "track_total_hits": False,
+            "query": {"bool": {"filter": filters}},
+            "aggs": {
+                "r": {
+                    "composite": {"size": PAGE, "sources": [{name: source} for name, source in sources]},
+                    "aggs": {name: {"sum": {"field": name}} for name in sums},
+                }
+            },
+        }
         while True:
             found = self.store._call(self.client.search, index=self.index, body=body)["aggregations"]["r"]
             for bucket in found["buckets"]:
@@ -281,19 +356,28 @@ class OpenSearchRollups:
             should.append({"bool": {"must_not": [{"exists": {"field": name}}]}})
         return {"bool": {"should": should, "minimum_should_match": 1}} if should else {"match_none": {}}
 
-    def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
-               where: Mapping[str, Collection[str]] | None = None) -> list[CountRow]:
+    def counts(
+        self,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        by: tuple[str, ...],
+        where: Mapping[str, Collection[str]] | None = None,
+    ) -> list[CountRow]:
         check_range(start_ms, end_ms, step_ms)
         columns = count_columns(by)
         filters, step = self._range("c", start_ms, end_ms, step_ms)
         for column, values in zip(count_columns(tuple(where or ())), (where or {}).values(), strict=False):
             filters.append(self._any_of(column, list(values)))
         sources = [step] + [(c, {"terms": {"field": c, "missing_bucket": True}}) for c in columns]
-        return [CountRow(int(key["s"]), tuple(key[c] for c in columns), n["n"])
-                for key, n in self._composite(filters, sources, ("n",))]
+        return [
+            CountRow(int(key["s"]), tuple(key[c] for c in columns), n["n"])
+            for key, n in self._composite(filters, sources, ("n",))
+        ]
 
-    def providers(self, start_ms: int, end_ms: int, step_ms: int,
-                  providers: Collection[str] | None = None, latency: bool = True) -> list[ProviderRow]:
+    def providers(
+        self, start_ms: int, end_ms: int, step_ms: int, providers: Collection[str] | None = None, latency: bool = True
+    ) -> list[ProviderRow]:
         check_range(start_ms, end_ms, step_ms)
         out: dict[tuple, ProviderRow] = {}
 
@@ -304,8 +388,10 @@ class OpenSearchRollups:
                 found = out[ident] = ProviderRow(*ident)
             return found
 
-        keys: list[tuple[str, dict]] = [("provider", {"terms": {"field": "provider"}}),
-                                        ("kind", {"terms": {"field": "kind", "missing_bucket": True}})]
+        keys: list[tuple[str, dict]] = [
+            ("provider", {"terms": {"field": "provider"}}),
+            ("kind", {"terms": {"field": "kind", "missing_bucket": True}}),
+        ]
         filters, step = self._range("p", start_ms, end_ms, step_ms)
         if providers is not None:
             filters.append(self._any_of("provider", list(providers)))
@@ -323,8 +409,9 @@ class OpenSearchRollups:
             row(key).latency[int(key["bucket"])] = n["n"]
         return sorted(out.values(), key=lambda r: (r.start_ms, r.provider, r.kind or ""))
 
-    def values(self, start_ms: int, end_ms: int, field: str,
-               where: Mapping[str, Collection[str | None]] | None = None) -> dict[str | None, dict[int, int]]:
+    def values(
+        self, start_ms: int, end_ms: int, field: str, where: Mapping[str, Collection[str | None]] | None = None
+    ) -> dict[str | None, dict[int, int]]:
         """The sketch of a MEASURES field over [start_ms, end_ms) per value of its group field, summed
         in the cluster (as rollups_sqlite_series.values); `where`: {qualifier: allowed values}. An
         index older than the value documents has none for its earlier minutes: the reader's check
@@ -335,8 +422,10 @@ class OpenSearchRollups:
         for position, allowed in wanted.items():
             filters.append(self._any_of(f"q{position + 1}", list(allowed)))
         out: dict[str | None, dict[int, int]] = {}
-        sources: list[tuple[str, dict]] = [("group", {"terms": {"field": "group", "missing_bucket": True}}),
-                                           ("bucket", {"terms": {"field": "bucket"}})]
+        sources: list[tuple[str, dict]] = [
+            ("group", {"terms": {"field": "group", "missing_bucket": True}}),
+            ("bucket", {"terms": {"field": "bucket"}}),
+        ]
         for key, n in self._composite(filters, sources, ("n",)):
             buckets = out.setdefault(key["group"], {})
             buckets[int(key["bucket"])] = buckets.get(int(key["bucket"]), 0) + n["n"]

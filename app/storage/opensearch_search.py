@@ -6,6 +6,7 @@ on), facets as `terms` and the histogram as a `date_histogram` aggregation.
 evaluation): each request gets what `search` would give it, or the QueryError / StoreError that
 `search` would raise, in its own place; one bad request never fails its neighbours.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 PIT_KEEP_ALIVE = "2m"
 RETRY_STATUSES = {429, 502, 503, 504}
-MSEARCH_BODIES = 200           # searches per `_msearch` request
+MSEARCH_BODIES = 200  # searches per `_msearch` request
 SEARCH_PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 
 
@@ -66,10 +67,10 @@ def reason(exc) -> str:
 class SearchMixin:
     """The search half of OpenSearchStore (needs client, alias, _exc, _call, _refresh)."""
 
-    if TYPE_CHECKING:   # provided by OpenSearchStore
+    if TYPE_CHECKING:  # provided by OpenSearchStore
         client: Any
         alias: str
-        _exc: Any       # opensearchpy.exceptions
+        _exc: Any  # opensearchpy.exceptions
 
         def _refresh(self) -> None: ...
         def _call(self, method, **kwargs) -> Any: ...
@@ -99,8 +100,8 @@ class SearchMixin:
         except StoreError as exc:
             return [exc] * len(requests)
         out: list = [None] * len(requests)
-        own: dict[int, tuple[dict, dict | None]] = {}   # position -> (compiled query, aggs body)
-        keyed = []                                      # (position, key, filter, terms) of mergeable ones
+        own: dict[int, tuple[dict, dict | None]] = {}  # position -> (compiled query, aggs body)
+        keyed = []  # (position, key, filter, terms) of mergeable ones
         for i, request in enumerate(requests):
             try:
                 if request.cursor:
@@ -128,16 +129,19 @@ class SearchMixin:
             for n, group in enumerate(todo):
                 response = answers.pop(("merged", n))
                 part = "aggs" if group.kind == "groups" else "hits"
-                if isinstance(response, Exception):   # the whole request failed: so did each of its searches
+                if isinstance(response, Exception):  # the whole request failed: so did each of its searches
                     answers.update({(i, part): response for i, _, _ in group.members})
                 elif "error" not in response and not (response.get("_shards") or {}).get("failed"):
                     answers.update({(i, part): answer for i, answer in batch.answers(group, response)})
                 elif len(group.members) > 1 and "too_many_buckets" in str(response.get("error")):
                     split += group.halves()
-                else:   # refused, on some shard at least: each request on its own, so that the refusal (or the
+                else:  # refused, on some shard at least: each request on its own, so that the refusal (or the
                     # partial answer) is the one at fault's alone
-                    log.info("a merged search of %d requests was refused, asking them one by one: %s",
-                             len(group.members), str(response.get("error") or response.get("_shards"))[:300])
+                    log.info(
+                        "a merged search of %d requests was refused, asking them one by one: %s",
+                        len(group.members),
+                        str(response.get("error") or response.get("_shards"))[:300],
+                    )
                     bodies += [body for i, _, _ in group.members for body in self._own_bodies(i, requests[i], *own[i])]
             todo = split
         for i in own:
@@ -168,7 +172,7 @@ class SearchMixin:
         header = orjson.dumps({"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True})
         answers: dict = {}
         for start in range(0, len(bodies), MSEARCH_BODIES):
-            chunk = bodies[start:start + MSEARCH_BODIES]
+            chunk = bodies[start : start + MSEARCH_BODIES]
             payload = b"".join(header + b"\n" + orjson.dumps(body) + b"\n" for _, body in chunk)
             try:
                 responses = self._call(self.client.msearch, body=payload)["responses"]
@@ -200,23 +204,26 @@ class SearchMixin:
 
     def _hits_body(self, request: SearchRequest, query: dict, after) -> dict:
         order = "desc" if request.newest_first else "asc"
-        body: dict = {"query": query, "size": max(request.size, 0) + (1 if request.size > 0 else 0),
-                      "sort": [{"@timestamp": order}, {"event.id": order}],
-                      # OpenSearch counts up to a 32-bit bound; beyond it the total is "at least"
-                      "track_total_hits": min(request.total_bound, 2**31 - 1) if request.total_bound > 0 else False}
+        body: dict = {
+            "query": query,
+            "size": max(request.size, 0) + (1 if request.size > 0 else 0),
+            "sort": [{"@timestamp": order}, {"event.id": order}],
+            # OpenSearch counts up to a 32-bit bound; beyond it the total is "at least"
+            "track_total_hits": min(request.total_bound, 2**31 - 1) if request.total_bound > 0 else False,
+        }
         if after:
             body["search_after"] = [after[0], after[1]]
         return body
 
     def _hits(self, request: SearchRequest, query: dict, after) -> SearchResult:
-        if request.size <= 0 and request.total_bound <= 0:   # only facets or a histogram: no hits request
+        if request.size <= 0 and request.total_bound <= 0:  # only facets or a histogram: no hits request
             return SearchResult(hits=[], total=0, total_exact=False)
         body = self._hits_body(request, query, after)
         pit = None
         if after:
-            pit = after[2] or self._open_pit()   # deep paging reads one snapshot from page 2 on
+            pit = after[2] or self._open_pit()  # deep paging reads one snapshot from page 2 on
         response = self._search_paging(body, pit)
-        if response is None:   # the snapshot expired: go on from the cursor without one
+        if response is None:  # the snapshot expired: go on from the cursor without one
             pit = None
             response = self._search_paging(body, None)
         return self._hits_result(request, response, pit)
@@ -228,15 +235,14 @@ class SearchMixin:
         exact = request.total_bound > 0 and total_info.get("relation") == "eq"
         next_cursor = None
         if request.size > 0 and len(hits) > request.size:
-            hits = hits[:request.size]
+            hits = hits[: request.size]
             ts, eid = hits[-1]["sort"][:2]
             next_cursor = encode_cursor(ts, eid, request.newest_first, pit)
         elif pit:
             self._close_pit(pit)
         if request.total_bound > 0 and total > request.total_bound:
             total, exact = request.total_bound, False
-        return SearchResult(hits=[source(h) for h in hits], total=total, total_exact=exact,
-                            next_cursor=next_cursor)
+        return SearchResult(hits=[source(h) for h in hits], total=total, total_exact=exact, next_cursor=next_cursor)
 
     @overload
     def _search_paging(self, body: dict, pit: None) -> dict: ...
@@ -251,7 +257,7 @@ class SearchMixin:
             return self._call(self.client.search, index=self.alias, body=body, params=SEARCH_PARAMS)
         except (self._exc.NotFoundError, self._exc.RequestError) as exc:
             if pit:
-                return None   # expired, closed or not a snapshot id at all
+                return None  # expired, closed or not a snapshot id at all
             if isinstance(exc, self._exc.NotFoundError):
                 raise
             raise QueryError(f"the store refused this search: {reason(exc)}") from None
@@ -260,10 +266,10 @@ class SearchMixin:
         try:
             return self.client.create_pit(index=self.alias, params={"keep_alive": PIT_KEEP_ALIVE})["pit_id"]
         except self._exc.TransportError:
-            return None   # no snapshot (e.g. no index yet): search_after alone still never repeats
+            return None  # no snapshot (e.g. no index yet): search_after alone still never repeats
 
     def _close_pit(self, pit: str) -> None:
-        with contextlib.suppress(self._exc.TransportError):   # it expires on its own
+        with contextlib.suppress(self._exc.TransportError):  # it expires on its own
             self.client.delete_pit(body={"pit_id": [pit]})
 
     def _aggs_body(self, request: SearchRequest, query: dict) -> dict | None:
@@ -272,12 +278,18 @@ class SearchMixin:
             return None
         aggs: dict = {}
         for i, name in enumerate(request.facets):
-            aggs[f"f{i}"] = {"terms": {"field": self._facet_field(name), "size": request.facet_size,
-                                       "shard_size": max(request.facet_size * 5, 100),
-                                       "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+            aggs[f"f{i}"] = {
+                "terms": {
+                    "field": self._facet_field(name),
+                    "size": request.facet_size,
+                    "shard_size": max(request.facet_size * 5, 100),
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                }
+            }
         if request.histogram_ms:
-            aggs["histogram"] = {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{request.histogram_ms}ms",
-                                                    "min_doc_count": 1}}
+            aggs["histogram"] = {
+                "date_histogram": {"field": "@timestamp", "fixed_interval": f"{request.histogram_ms}ms", "min_doc_count": 1}
+            }
         return {"query": query, "size": 0, "track_total_hits": False, "aggs": aggs, "timeout": f"{request.budget_ms}ms"}
 
     def _apply_aggs(self, request: SearchRequest, response: dict | None, result: SearchResult) -> None:
@@ -286,10 +298,13 @@ class SearchMixin:
         buckets = (response or {}).get("aggregations") or {}
         for i, name in enumerate(request.facets):
             agg = buckets.get(f"f{i}", {})
-            values = [FacetValue(b.get("key_as_string", b["key"]) if resolve(name).type != "date" else b["key"],
-                                 b["doc_count"]) for b in agg.get("buckets", [])]
-            result.facets[name] = Facet(values, approximate=agg.get("doc_count_error_upper_bound", 0) > 0,
-                                        timed_out=timed_out)
+            values = [
+                FacetValue(b.get("key_as_string", b["key"]) if resolve(name).type != "date" else b["key"], b["doc_count"])
+                for b in agg.get("buckets", [])
+            ]
+            result.facets[name] = Facet(
+                values, approximate=agg.get("doc_count_error_upper_bound", 0) > 0, timed_out=timed_out
+            )
         if request.histogram_ms:
             counts = {b["key"]: b["doc_count"] for b in buckets.get("histogram", {}).get("buckets", [])}
             result.histogram = histogram_buckets(counts, request)
@@ -299,8 +314,7 @@ class SearchMixin:
     def _facet_field(name: str) -> str:
         info = resolve(name)
         if info.type in ("text", "labels", "changes", "namespace") or name.startswith("labels."):
-            raise QueryError(f"{name} cannot be a facet on this store: choose a keyword, number or date field",
-                             field=name)
+            raise QueryError(f"{name} cannot be a facet on this store: choose a keyword, number or date field", field=name)
         return info.name
 
 

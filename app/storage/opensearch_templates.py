@@ -18,6 +18,7 @@ Two ISM policies per component, from the one file in index_templates/retention/:
   generation is never rolled over, so ISM never deletes it. Its pattern `<prefix>-<component>-g*`
   has the higher priority, so a generation gets this policy and a calendar index the other.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ from ..events.schema import load_schema
 
 COMMON = "platlogs-common"
 READ_ALIAS = "platlogs-events"
-KEYWORD_LIMIT = 8191   # characters: longer keyword values stay in _source but are not indexed
+KEYWORD_LIMIT = 8191  # characters: longer keyword values stay in _source but are not indexed
 
 # One analyzer for every full-text field, splitting like the embedded store's FTS5 unicode61
 # tokenizer: runs of letters and digits, lower-cased, accents removed. Words are cut at 8,000
@@ -36,8 +37,11 @@ KEYWORD_LIMIT = 8191   # characters: longer keyword values stay in _source but a
 MAX_TERM_CHARS = 8000
 ANALYSIS = {
     "analyzer": {
-        "platlogs_words": {"type": "custom", "tokenizer": "platlogs_alnum",
-                           "filter": ["lowercase", "asciifolding", "platlogs_term_cap"]},
+        "platlogs_words": {
+            "type": "custom",
+            "tokenizer": "platlogs_alnum",
+            "filter": ["lowercase", "asciifolding", "platlogs_term_cap"],
+        },
     },
     # whole values compared in any case, accents folded (term and prefix queries are normalised too)
     "normalizer": {"platlogs_fold": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
@@ -49,24 +53,24 @@ ANALYSIS = {
 # Where a bare term looks (app/query/searchable.py sorts an event's values into these at write
 # time; app/query/dsl.py queries them): an object of index-only fields, excluded from _source.
 SEARCH = "platlogs_search"
-FOLDED = "fold"          # the subfield of an identifier that field:VALUE queries in any case
+FOLDED = "fold"  # the subfield of an identifier that field:VALUE queries in any case
 _FOLDED_KEY = {"type": "keyword", "normalizer": "platlogs_fold", "ignore_above": KEYWORD_LIMIT}
-_WORDS = {"type": "text", "analyzer": "platlogs_words", "norms": False}   # hits are sorted by time, never scored
+_WORDS = {"type": "text", "analyzer": "platlogs_words", "norms": False}  # hits are sorted by time, never scored
 
 
 def _mapping(field) -> dict:
     kind = field.type
     if kind == "text":
-        if not field.fulltext:   # field:value is a substring, never word by word; `.words` for a bare term
+        if not field.fulltext:  # field:value is a substring, never word by word; `.words` for a bare term
             return {"type": "wildcard", "fields": {"words": _WORDS}}
         # `.raw` checks that a phrase occurs as written (a substring, case-insensitive)
         return {"type": "text", "analyzer": "platlogs_words", "fields": {"raw": {"type": "wildcard"}}}
     if kind in ("keyword", "tags"):
         out = {"type": "keyword", "ignore_above": KEYWORD_LIMIT}
-        if field.identifier:   # as sent (facets show it), and folded for field:VALUE in any case
+        if field.identifier:  # as sent (facets show it), and folded for field:VALUE in any case
             out["fields"] = {FOLDED: _FOLDED_KEY}
         return out
-    if kind == "ip":   # compared as written (like the embedded store); `.ip` for CIDR in Dashboards
+    if kind == "ip":  # compared as written (like the embedded store); `.ip` for CIDR in Dashboards
         fields = {"ip": {"type": "ip", "ignore_malformed": True}}
         if field.identifier:
             fields[FOLDED] = {**_FOLDED_KEY, "ignore_above": 64}
@@ -92,18 +96,21 @@ def common_template(version: int) -> dict:
         for part in field.path[:-1]:
             node = node.setdefault(part, {"properties": {}})["properties"]
         node[field.path[-1]] = _mapping(field)
-    properties[SEARCH] = {"properties": {
-        "keys": _FOLDED_KEY, "words": _WORDS, "personal_keys": _FOLDED_KEY, "personal_words": _WORDS}}
+    properties[SEARCH] = {
+        "properties": {"keys": _FOLDED_KEY, "words": _WORDS, "personal_keys": _FOLDED_KEY, "personal_words": _WORDS}
+    }
     return {
         "version": version,
-        "_meta": {"description": "Platform Logs: settings and mappings shared by every component. "
-                                 "Generated from app/events/schema.yaml; do not edit by hand."},
+        "_meta": {
+            "description": "Platform Logs: settings and mappings shared by every component. "
+            "Generated from app/events/schema.yaml; do not edit by hand."
+        },
         "template": {
             "settings": {
                 "index": {
                     "auto_expand_replicas": "0-1",
                     "refresh_interval": "1s",
-                    "sort.field": ["@timestamp"],   # newest-first pages stop early in every segment
+                    "sort.field": ["@timestamp"],  # newest-first pages stop early in every segment
                     "sort.order": ["desc"],
                     "mapping.total_fields.limit": 1000,
                     "mapping.depth.limit": 10,
@@ -114,7 +121,7 @@ def common_template(version: int) -> dict:
                 # which template made an index: a generation older than the installed template is
                 # cut early, so new mappings apply from the next generation on (opensearch_rollover.py)
                 "_meta": {"template_version": version},
-                "dynamic": False,          # unknown fields stay in _source, never in the mapping
+                "dynamic": False,  # unknown fields stay in _source, never in the mapping
                 "date_detection": False,
                 "_source": {"excludes": [SEARCH]},
                 "properties": properties,
@@ -127,6 +134,7 @@ def common_template(version: int) -> dict:
 def template_dir() -> Path:
     """PLATLOGS_TEMPLATES_DIR, else the shipped templates (app/shipped/index_templates: config.directory_setting)."""
     from ..config import directory_setting
+
     return directory_setting("TEMPLATES_DIR")
 
 
@@ -183,7 +191,7 @@ def rollover_meta() -> dict[str, dict]:
 
 def renamed(name: str, prefix: str) -> str:
     """A name of index_templates/ (`platlogs…`) under another index prefix."""
-    return prefix + name[len("platlogs"):] if name.startswith("platlogs") else name
+    return prefix + name[len("platlogs") :] if name.startswith("platlogs") else name
 
 
 def install(client, prefix: str, read_alias: str, exceptions) -> bool:
@@ -196,8 +204,11 @@ def install(client, prefix: str, read_alias: str, exceptions) -> bool:
     if _installed_version(client, "component", name) != common["version"]:
         client.cluster.put_component_template(name=name, body=common)
     for tpl_name, body in component_templates().items():
-        body = dict(body, index_patterns=[renamed(p, prefix) for p in body["index_patterns"]],
-                    composed_of=[renamed(c, prefix) for c in body["composed_of"]])
+        body = dict(
+            body,
+            index_patterns=[renamed(p, prefix) for p in body["index_patterns"]],
+            composed_of=[renamed(c, prefix) for c in body["composed_of"]],
+        )
         name = renamed(tpl_name, prefix)
         if _installed_version(client, "index", name) != body["version"]:
             client.indices.put_index_template(name=name, body=body)
@@ -221,9 +232,9 @@ def _install_policies(client, prefix: str, exceptions) -> bool:
         try:
             client.transport.perform_request("PUT", f"/_plugins/_ism/policies/{renamed(policy_id, prefix)}", body=body)
         except exceptions.ConflictError:
-            pass   # installed already (policies change through the cluster's own tools)
+            pass  # installed already (policies change through the cluster's own tools)
         except (exceptions.NotFoundError, exceptions.RequestError):
-            return False   # no ISM plugin on this cluster
+            return False  # no ISM plugin on this cluster
     return True
 
 

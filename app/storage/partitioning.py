@@ -20,6 +20,7 @@ edge), whatever the traffic: a batch of 5,000 events one per day since 1990 open
 partitions, not 5,000. Retention drops whole partitions, so an event older than the window may
 be kept until its whole month or year is past the cutoff.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -67,8 +68,7 @@ def name_span(name: str, sep: str = "") -> tuple[int, int]:
     """The span a name from `span_name` stands for; ValueError when it is not one."""
     parts = name.split(sep) if sep else [name[:4], name[4:6], name[6:8]]
     parts = [p for p in parts if p]
-    if not (1 <= len(parts) <= 3 and all(p.isdigit() for p in parts)) or \
-            [len(p) for p in parts] != [4, 2, 2][:len(parts)]:
+    if not (1 <= len(parts) <= 3 and all(p.isdigit() for p in parts)) or [len(p) for p in parts] != [4, 2, 2][: len(parts)]:
         raise ValueError(f"not a partition name: {name!r}")
     numbers = [int(p) for p in parts]
     start = _ms(*numbers)
@@ -84,8 +84,13 @@ class Layout:
     policy over them. `route` records the partitions it decides to open, so the events of one
     batch that share a new partition agree on it; `opened` lists them."""
 
-    def __init__(self, spans: Iterable[tuple[int, int]], now_ms: int,
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, recent: Callable = day_span):
+    def __init__(
+        self,
+        spans: Iterable[tuple[int, int]],
+        now_ms: int,
+        day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
+        recent: Callable = day_span,
+    ):
         """`recent`: the unit of the recent window (day_span; month_span for a store that pays per
         partition a query touches, as the tantivy store does)."""
         self.recent = recent

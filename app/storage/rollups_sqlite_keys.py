@@ -14,6 +14,7 @@ added are read with None for it (and `rollup_meta` says which dimensions every r
 counts were kept by five dimensions; the integration call's three come after them as nulls, and
 `rollup_meta` says only the first five may be asked until a rebuild of every stored minute.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 import orjson
 
 COUNTS, PROVIDERS, LATENCY, VALUES = 0, 1, 2, 3  # families of keys
-COUNT_DIMENSIONS = 9                           # values in a counts key (model.COUNT_DIMENSIONS)
+COUNT_DIMENSIONS = 9  # values in a counts key (model.COUNT_DIMENSIONS)
 KEYS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rollup_keys (id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key BLOB NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS rollup_keys_by_value ON rollup_keys (family, key);"
@@ -46,9 +47,10 @@ class Keys:
         """The keys added since the last load (by anyone)."""
         with self._lock:
             for ident, family, key in conn.execute(
-                    "SELECT id, family, key FROM rollup_keys WHERE id > ? ORDER BY id", (self._seen,)):
+                "SELECT id, family, key FROM rollup_keys WHERE id > ? ORDER BY id", (self._seen,)
+            ):
                 values = tuple(orjson.loads(key))
-                if family == COUNTS and len(values) < COUNT_DIMENSIONS:   # kept before a dimension was added
+                if family == COUNTS and len(values) < COUNT_DIMENSIONS:  # kept before a dimension was added
                     values += (None,) * (COUNT_DIMENSIONS - len(values))
                 self._ids[(family, values)] = ident
                 self._values[ident] = (family, values)
@@ -88,8 +90,12 @@ _CHUNK = 20_000
 
 
 def has_v1(conn) -> bool:
-    return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
-                        V1_TABLES).fetchone()[0] > 0
+    return (
+        conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)", V1_TABLES).fetchone()[
+            0
+        ]
+        > 0
+    )
 
 
 def migrate_v1(conn, keys: Keys) -> int:
@@ -97,18 +103,31 @@ def migrate_v1(conn, keys: Keys) -> int:
     write transaction); the rows copied."""
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     copies = {
-        "rollup_counts": (("SELECT width / 60000, minute_ms / 60000, component, type, level, outcome, service, n "
-                           "FROM rollup_counts"), COUNTS, 5,   # keyed by the first five dimensions
-                          ("INSERT INTO counts_by_key VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (w, m, k) DO UPDATE SET n = n + excluded.n")),
-        "rollup_providers": (("SELECT width / 60000, minute_ms / 60000, provider, kind, status, calls, failures, timeouts "
-                              "FROM rollup_providers"), PROVIDERS, 3,
-                             ("INSERT INTO calls_by_key VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET "
-                              "calls = calls + excluded.calls, failures = failures + excluded.failures, "
-                              "timeouts = timeouts + excluded.timeouts")),
-        "rollup_latency": ("SELECT width / 60000, minute_ms / 60000, provider, kind, bucket, n FROM rollup_latency",
-                           LATENCY, 2, ("INSERT INTO latency_by_key VALUES (?, ?, ?, ?, ?) "
-                                        "ON CONFLICT (w, m, k, b) DO UPDATE SET n = n + excluded.n")),
+        "rollup_counts": (
+            ("SELECT width / 60000, minute_ms / 60000, component, type, level, outcome, service, n FROM rollup_counts"),
+            COUNTS,
+            5,  # keyed by the first five dimensions
+            ("INSERT INTO counts_by_key VALUES (?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET n = n + excluded.n"),
+        ),
+        "rollup_providers": (
+            (
+                "SELECT width / 60000, minute_ms / 60000, provider, kind, status, calls, failures, timeouts "
+                "FROM rollup_providers"
+            ),
+            PROVIDERS,
+            3,
+            (
+                "INSERT INTO calls_by_key VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (w, m, k) DO UPDATE SET "
+                "calls = calls + excluded.calls, failures = failures + excluded.failures, "
+                "timeouts = timeouts + excluded.timeouts"
+            ),
+        ),
+        "rollup_latency": (
+            "SELECT width / 60000, minute_ms / 60000, provider, kind, bucket, n FROM rollup_latency",
+            LATENCY,
+            2,
+            ("INSERT INTO latency_by_key VALUES (?, ?, ?, ?, ?) ON CONFLICT (w, m, k, b) DO UPDATE SET n = n + excluded.n"),
+        ),
     }
     copied = 0
     for table, (select, family, width, insert) in copies.items():
@@ -120,9 +139,10 @@ def migrate_v1(conn, keys: Keys) -> int:
             if not rows:
                 break
             pad = (None,) * (COUNT_DIMENSIONS - width) if family == COUNTS else ()
-            ids = keys.ids(conn, family, {tuple(row[2:2 + width]) + pad for row in rows})
-            conn.executemany(insert, [(row[0], row[1], ids[tuple(row[2:2 + width]) + pad], *row[2 + width:])
-                                      for row in rows])
+            ids = keys.ids(conn, family, {tuple(row[2 : 2 + width]) + pad for row in rows})
+            conn.executemany(
+                insert, [(row[0], row[1], ids[tuple(row[2 : 2 + width]) + pad], *row[2 + width :]) for row in rows]
+            )
             copied += len(rows)
         conn.execute(f"DROP TABLE {table}")
     return copied

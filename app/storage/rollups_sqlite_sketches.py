@@ -17,6 +17,7 @@ Adding to a row merges two sketches in SQLite's upsert (`sketch_merge`, a functi
 registered on the connection); recomputing hours and days from minutes sums them with the
 aggregate `sketch_sum`. Reads unpack in Python and add per bucket.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -36,8 +37,10 @@ SCHEMA = (
 )
 # the second layout, a row a bucket: read only to migrate it
 V2_TABLES = {"latency_by_key": "latency_sketches", "values_by_key": "value_sketches"}
-V2_LATENCY = ("CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
-              "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;")
+V2_LATENCY = (
+    "CREATE TABLE IF NOT EXISTS latency_by_key (w INTEGER NOT NULL, m INTEGER NOT NULL, k INTEGER NOT NULL, "
+    "b INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (w, m, k, b)) WITHOUT ROWID;"
+)
 MERGE = "ON CONFLICT (w, m, k) DO UPDATE SET s = sketch_merge(s, excluded.s)"
 
 
@@ -58,8 +61,8 @@ def unpack(blob: bytes) -> zip:
     """(bucket key, count) pairs of a blob, keys ascending."""
     width = blob[0]
     n = (len(blob) - 1) // (4 + width)
-    keys = array("i", blob[1:1 + 4 * n])
-    counts = array(_CODES[width], blob[1 + 4 * n:])
+    keys = array("i", blob[1 : 1 + 4 * n])
+    counts = array(_CODES[width], blob[1 + 4 * n :])
     if _SWAP:
         keys.byteswap()
         counts.byteswap()
@@ -109,8 +112,13 @@ def group(items: Iterable[tuple[tuple, int]]) -> dict[tuple, dict[int, int]]:
 
 
 def has_v2(conn: sqlite3.Connection) -> bool:
-    return conn.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                        f"({', '.join('?' * len(V2_TABLES))})", tuple(V2_TABLES)).fetchone()[0] > 0
+    return (
+        conn.execute(
+            f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(V2_TABLES))})",
+            tuple(V2_TABLES),
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def migrate_v2(conn: sqlite3.Connection, chunk: int = 50_000) -> int:
@@ -130,7 +138,8 @@ def migrate_v2(conn: sqlite3.Connection, chunk: int = 50_000) -> int:
                 break
             read += len(rows)
             packed = group(((w, m, k, b), n) for w, m, k, b, n in rows)
-            conn.executemany(f"INSERT INTO {new} VALUES (?, ?, ?, ?) {MERGE}",
-                             [(*key, pack(buckets)) for key, buckets in packed.items()])
+            conn.executemany(
+                f"INSERT INTO {new} VALUES (?, ?, ?, ?) {MERGE}", [(*key, pack(buckets)) for key, buckets in packed.items()]
+            )
         conn.execute(f"DROP TABLE {old}")
     return read

@@ -20,6 +20,7 @@ auto_vacuum=INCREMENTAL hands the freed pages back to the file system.
 One writer: writes are serialised by a lock in-process and a file lock across processes.
 Readers use one connection per thread and never block the writer (WAL).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -44,8 +45,8 @@ from .rollups_sqlite import SQLiteRollups, add_sums, create_tables
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000
-LAYOUT_VERSION = 3     # bumped when the files' structure changes (3: column values as FTS tokens)
-_NAME = re.compile(r"\d{4}(\d{2}(\d{2})?)?\Z")   # YYYY, YYYYMM, YYYYMMDD: safe in table names
+LAYOUT_VERSION = 3  # bumped when the files' structure changes (3: column values as FTS tokens)
+_NAME = re.compile(r"\d{4}(\d{2}(\d{2})?)?\Z")  # YYYY, YYYYMM, YYYYMMDD: safe in table names
 
 
 _NOT_TOKEN = re.compile(r"[\W_]+", re.UNICODE)
@@ -74,17 +75,21 @@ def _keys_match(code: str, values) -> str:
     return "keys: (" + " OR ".join(f'"{t}"' for t in sorted(tokens)) + ")" if tokens else 'keys: "kidxnone"'
 
 
-
 class SQLiteStore:
-    def __init__(self, directory: Path, synchronous: str = "FULL",
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, rollups: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        synchronous: str = "FULL",
+        day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
+        rollups: bool = True,
+    ):
         self.directory = directory
         self.day_partition_days = int(day_partition_days)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "events.db"
         self.synchronous = synchronous
         schema = load_schema()
-        promoted = [(f, f.column) for f in schema.columns if f.column]   # (all of them: the column typed as text)
+        promoted = [(f, f.column) for f in schema.columns if f.column]  # (all of them: the column typed as text)
         self.columns = [(column, f.path) for f, column in promoted if column != "ts"]
         # Exact lookups on sparse, high-cardinality keys go through the FTS table's `keys` column
         # (an append-only inverted index, far cheaper to write than one B-tree per key); the
@@ -92,11 +97,14 @@ class SQLiteStore:
         self.key_codes = [(column, f"k{i}x") for i, (f, column) in enumerate(promoted) if f.index]
         # The other columns (level, component, service, provider, status…) are indexed the same way,
         # so `log.level:error` is an FTS lookup that is counted and bucketed from the index alone.
-        self.filter_codes = [(column, f"f{i}x") for i, (f, column) in enumerate(promoted)
-                             if column != "ts" and not f.index]
-        self.key_index = KeyIndex(codes=dict(self.key_codes), token=key_token, id_code=ID_CODE,
-                                  filters=dict(self.filter_codes),
-                                  exact=frozenset(column for f, column in promoted if f.enum))
+        self.filter_codes = [(column, f"f{i}x") for i, (f, column) in enumerate(promoted) if column != "ts" and not f.index]
+        self.key_index = KeyIndex(
+            codes=dict(self.key_codes),
+            token=key_token,
+            id_code=ID_CODE,
+            filters=dict(self.filter_codes),
+            exact=frozenset(column for f, column in promoted if f.enum),
+        )
         text_fields = [f.path for f in schema.fields.values() if f.fulltext]
         self.body_paths = [p for p in text_fields if p != ("message",)]
         self._local = threading.local()
@@ -108,18 +116,23 @@ class SQLiteStore:
             (version,) = self._writer.execute("PRAGMA user_version").fetchone()
             has_tables = self._writer.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if has_tables and version != LAYOUT_VERSION:
-                raise StoreError(f"{self.path} has store layout {version}, this version reads layout "
-                                 f"{LAYOUT_VERSION}; migrate it or start a new data directory")
+                raise StoreError(
+                    f"{self.path} has store layout {version}, this version reads layout "
+                    f"{LAYOUT_VERSION}; migrate it or start a new data directory"
+                )
             self._writer.executescript(
                 "CREATE TABLE IF NOT EXISTS partitions (day TEXT PRIMARY KEY, start_ms INTEGER NOT NULL,"
                 " end_ms INTEGER NOT NULL, events INTEGER NOT NULL DEFAULT 0);"
                 # events per minute: instant histograms and totals for the unfiltered view
                 "CREATE TABLE IF NOT EXISTS minutes (minute_ms INTEGER PRIMARY KEY, events INTEGER NOT NULL);"
-                f"PRAGMA user_version = {LAYOUT_VERSION};")
+                f"PRAGMA user_version = {LAYOUT_VERSION};"
+            )
             create_tables(self._writer)
         self.rollups = SQLiteRollups(self._reader, self._transaction) if rollups else None
-        self._insert_sql = (f"INSERT INTO ev_{{day}} (rowid, ts, id, {', '.join(c for c, _ in self.columns)}, doc) "
-                            f"VALUES ({', '.join('?' * (len(self.columns) + 4))})")
+        self._insert_sql = (
+            f"INSERT INTO ev_{{day}} (rowid, ts, id, {', '.join(c for c, _ in self.columns)}, doc) "
+            f"VALUES ({', '.join('?' * (len(self.columns) + 4))})"
+        )
 
     @classmethod
     def from_url(cls, url: str, **options) -> SQLiteStore:
@@ -127,7 +140,7 @@ class SQLiteStore:
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError(f"sqlite store URL needs a directory: {url!r}")
-        for name in ("username", "password", "ca_file", "verify_tls"):   # network settings: not ours
+        for name in ("username", "password", "ca_file", "verify_tls"):  # network settings: not ours
             options.pop(name, None)
         query = parse_qs(parts.query)
         if "day_partition_days" in query:
@@ -197,17 +210,22 @@ class SQLiteStore:
         statements = [
             # rowid = (ms since the partition began) << SEQ_BITS | sequence: rows are stored in time
             # order, so time windows are rowid ranges and no time index is needed
-            (f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
-             f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)"),
+            (
+                f"CREATE TABLE IF NOT EXISTS ev_{day} (rowid INTEGER PRIMARY KEY, ts INTEGER NOT NULL, "
+                f"id TEXT NOT NULL, {cols}, doc TEXT NOT NULL)"
+            ),
             # detail=column: no token positions (a third of the index, a quarter cheaper to
             # write); phrases are matched as all-words and then verified on the stored text
-            (f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, keys, content='', "
-             f"detail=column, tokenize='unicode61 remove_diacritics 2')"),
+            (
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{day} USING fts5(message, body, keys, content='', "
+                f"detail=column, tokenize='unicode61 remove_diacritics 2')"
+            ),
         ]
         for sql in statements:
             conn.execute(sql)
-        conn.execute("INSERT OR IGNORE INTO partitions (day, start_ms, end_ms, events) VALUES (?, ?, ?, 0)",
-                     (day, start, end))
+        conn.execute(
+            "INSERT OR IGNORE INTO partitions (day, start_ms, end_ms, events) VALUES (?, ?, ?, 0)", (day, start, end)
+        )
         self._known_days.add(day)
 
     def _prepare(self, event: dict) -> tuple[int, str, tuple, tuple]:
@@ -228,8 +246,7 @@ class SQLiteStore:
         keys = [key_token(code, columns.get(name)) for name, code in self.key_codes + self.filter_codes]
         keys.append(key_token(ID_CODE, event_id))
         message = event.get("message")
-        text = (message if type(message) is str else None, " ".join(body) or None,
-                " ".join(k for k in keys if k) or None)
+        text = (message if type(message) is str else None, " ".join(body) or None, " ".join(k for k in keys if k) or None)
         return ts, event_id, tuple(values), text
 
     def write(self, events: Sequence[dict]) -> WriteResult:
@@ -246,8 +263,11 @@ class SQLiteStore:
                 try:
                     # partitions are chosen under the lock, from the catalogue as committed: every
                     # process agrees on them (see partitioning.py)
-                    layout = Layout(conn.execute("SELECT start_ms, end_ms FROM partitions"),
-                                    time.time_ns() // 1_000_000, self.day_partition_days)
+                    layout = Layout(
+                        conn.execute("SELECT start_ms, end_ms FROM partitions"),
+                        time.time_ns() // 1_000_000,
+                        self.day_partition_days,
+                    )
                     by_part: dict[tuple[int, int], list[tuple]] = {}
                     for item in prepared:
                         by_part.setdefault(layout.route(item[3][0]), []).append(item)
@@ -271,10 +291,14 @@ class SQLiteStore:
         client_ids = [item[1] for item in items if item[2]]
         existing: set[str] = set()
         for i in range(0, len(client_ids), 500):
-            chunk = client_ids[i:i + 500]
-            existing.update(r[0] for r in conn.execute(
-                f"SELECT id FROM ev_{day} WHERE rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)",
-                (_keys_match(ID_CODE, chunk),)))
+            chunk = client_ids[i : i + 500]
+            existing.update(
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM ev_{day} WHERE rowid IN (SELECT rowid FROM fts_{day} WHERE fts_{day} MATCH ?)",
+                    (_keys_match(ID_CODE, chunk),),
+                )
+            )
         kept = []
         for item in items:
             pos, event_id, client_id = item[0], item[1], item[2]
@@ -295,9 +319,11 @@ class SQLiteStore:
         conn.executemany(f"INSERT INTO fts_{day} (rowid, message, body, keys) VALUES (?, ?, ?, ?)", texts)
         conn.execute("UPDATE partitions SET events = events + ? WHERE day = ?", (len(rows), day))
         per_minute = Counter((item[3][0] // 60_000) * 60_000 for item in kept)
-        conn.executemany("INSERT INTO minutes (minute_ms, events) VALUES (?, ?) "
-                         "ON CONFLICT (minute_ms) DO UPDATE SET events = events + excluded.events",
-                         list(per_minute.items()))
+        conn.executemany(
+            "INSERT INTO minutes (minute_ms, events) VALUES (?, ?) "
+            "ON CONFLICT (minute_ms) DO UPDATE SET events = events + excluded.events",
+            list(per_minute.items()),
+        )
         result.stored += len(rows)
         return kept
 
@@ -312,8 +338,10 @@ class SQLiteStore:
         span = offsets[-1] - offsets[0]
         rows = None
         if span <= 600_000:
-            rows = conn.execute(f"SELECT rowid FROM ev_{day} WHERE rowid >= ? AND rowid < ? LIMIT 20001",
-                                (offsets[0] << SEQ_BITS, (offsets[-1] + 1) << SEQ_BITS)).fetchall()
+            rows = conn.execute(
+                f"SELECT rowid FROM ev_{day} WHERE rowid >= ? AND rowid < ? LIMIT 20001",
+                (offsets[0] << SEQ_BITS, (offsets[-1] + 1) << SEQ_BITS),
+            ).fetchall()
         if rows is not None and len(rows) <= 20_000:
             top.update(dict.fromkeys(range(offsets[0], offsets[-1] + 1)))
             for (rowid,) in rows:
@@ -322,19 +350,22 @@ class SQLiteStore:
         else:
             distinct = sorted(set(offsets))
             for i in range(0, len(distinct), 500):
-                chunk = distinct[i:i + 500]
+                chunk = distinct[i : i + 500]
                 top.update(dict.fromkeys(chunk))
                 bases = [ms << SEQ_BITS for ms in chunk]
                 for (rowid,) in conn.execute(
-                        f"SELECT rowid FROM ev_{day} WHERE rowid IN ({','.join('?' * len(bases))})", bases):
+                    f"SELECT rowid FROM ev_{day} WHERE rowid IN ({','.join('?' * len(bases))})", bases
+                ):
                     del top[rowid >> SEQ_BITS]  # in use: its highest rowid is looked up when needed
         out = []
         for ms in offsets:
             slot = ms
             while True:
                 if slot not in top:
-                    (top[slot],) = conn.execute(f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
-                                                (slot << SEQ_BITS, (slot + 1) << SEQ_BITS)).fetchone()
+                    (top[slot],) = conn.execute(
+                        f"SELECT max(rowid) FROM ev_{day} WHERE rowid >= ? AND rowid < ?",
+                        (slot << SEQ_BITS, (slot + 1) << SEQ_BITS),
+                    ).fetchone()
                 highest = top[slot]
                 rowid = (slot << SEQ_BITS) if highest is None else highest + 1
                 if rowid >> SEQ_BITS == slot:
@@ -362,11 +393,16 @@ class SQLiteStore:
         for part in reversed(self.partitions()):
             row = conn.execute(
                 f"SELECT doc, ts, rowid FROM ev_{part.name} WHERE rowid IN (SELECT rowid FROM fts_{part.name} "
-                f"WHERE fts_{part.name} MATCH ?) AND id = ?", (_keys_match(ID_CODE, [event_id]), event_id)).fetchone()
+                f"WHERE fts_{part.name} MATCH ?) AND id = ?",
+                (_keys_match(ID_CODE, [event_id]), event_id),
+            ).fetchone()
             if row:
                 doc, ts, rowid = row
-                return (orjson.loads(doc), encode_cursor(part.name, ts, rowid, False),
-                        encode_cursor(part.name, ts, rowid, True))
+                return (
+                    orjson.loads(doc),
+                    encode_cursor(part.name, ts, rowid, False),
+                    encode_cursor(part.name, ts, rowid, True),
+                )
         return None
 
     def search(self, request: SearchRequest) -> SearchResult:
@@ -384,8 +420,7 @@ class SQLiteStore:
                     conn.execute(f"DROP TABLE IF EXISTS ev_{part.name}")
                     conn.execute(f"DROP TABLE IF EXISTS fts_{part.name}")
                     conn.execute("DELETE FROM partitions WHERE day = ?", (part.name,))
-                    conn.execute("DELETE FROM minutes WHERE minute_ms >= ? AND minute_ms < ?",
-                                 (part.start_ms, part.end_ms))
+                    conn.execute("DELETE FROM minutes WHERE minute_ms >= ? AND minute_ms < ?", (part.start_ms, part.end_ms))
                     conn.execute("COMMIT")
                     self._known_days.discard(part.name)
                     dropped.append(part.name)

@@ -8,6 +8,7 @@ rowids — give matches in time order and can be counted per time bucket without
 Partitions are visited newest first (or oldest first), so the first page, the bounded total and
 the facets over the newest matches stop early however large the store.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,7 @@ from ..query.sql import DAY, HI, LO, Compiled, KeyIndex, SQLCompiler, json_path
 from .base import Bucket, CursorError, Facet, FacetValue, Partition, SearchRequest, SearchResult, histogram_buckets
 from .partitioning import name_span
 
-SEQ_BITS = 10          # up to 1,024 events per millisecond keep their exact place in time
+SEQ_BITS = 10  # up to 1,024 events per millisecond keep their exact place in time
 FULL_DAY = 1 << 62  # an upper rowid bound past any row
 
 
@@ -72,6 +73,7 @@ class Deadline:
 @dataclass
 class Slice:
     """One partition's share of the search: its rowid window and the query's SQL for it."""
+
     part: Partition
     lo: int
     hi: int
@@ -100,15 +102,23 @@ class PartitionSearch:
     def _slices(self, request: SearchRequest, compiled: Compiled) -> list[Slice]:
         slices = []
         for part in self.partitions:
-            if (request.start_ms is not None and part.end_ms <= request.start_ms) or \
-                    (request.end_ms is not None and part.start_ms >= request.end_ms):
+            if (request.start_ms is not None and part.end_ms <= request.start_ms) or (
+                request.end_ms is not None and part.start_ms >= request.end_ms
+            ):
                 continue
-            lo = 0 if request.start_ms is None or request.start_ms <= part.start_ms \
+            lo = (
+                0
+                if request.start_ms is None or request.start_ms <= part.start_ms
                 else (request.start_ms - part.start_ms) << SEQ_BITS
-            hi = FULL_DAY if request.end_ms is None or request.end_ms >= part.end_ms \
+            )
+            hi = (
+                FULL_DAY
+                if request.end_ms is None or request.end_ms >= part.end_ms
                 else (request.end_ms - part.start_ms) << SEQ_BITS
-            where = "rowid >= ? AND rowid < ? AND " + \
-                compiled.sql.replace(DAY, part.name).replace(LO, str(lo)).replace(HI, str(hi))
+            )
+            where = "rowid >= ? AND rowid < ? AND " + compiled.sql.replace(DAY, part.name).replace(LO, str(lo)).replace(
+                HI, str(hi)
+            )
             slices.append(Slice(part, lo, hi, where, [lo, hi, *compiled.params]))
         slices.sort(key=lambda s: s.part.start_ms, reverse=request.newest_first)
         return slices
@@ -149,11 +159,12 @@ class PartitionSearch:
                 where += f" AND rowid {'<' if request.newest_first else '>'} ?"
                 params.append(after[2])
             need = request.size + 1 - len(hits)  # one more than asked: is there a next page?
-            rows = self.conn.execute(f"SELECT rowid, ts, doc FROM {sl.table} WHERE {where} "
-                                     f"ORDER BY rowid {order} LIMIT ?", (*params, need)).fetchall()
+            rows = self.conn.execute(
+                f"SELECT rowid, ts, doc FROM {sl.table} WHERE {where} ORDER BY rowid {order} LIMIT ?", (*params, need)
+            ).fetchall()
             for rowid, ts_ms, doc in rows:
                 if len(hits) == request.size:
-                    assert last is not None       # (set with the first hit)
+                    assert last is not None  # (set with the first hit)
                     return hits, encode_cursor(last[0], last[1], last[2], request.newest_first)
                 hits.append(orjson.loads(doc))
                 last = (name, ts_ms, rowid)
@@ -166,8 +177,10 @@ class PartitionSearch:
         for sl in slices:
             remaining = request.total_bound - total + 1
             if compiled.pure_match:  # counted in the FTS index alone
-                sql = (f"SELECT count(*) FROM (SELECT 1 FROM fts_{sl.part.name} WHERE fts_{sl.part.name} MATCH ? "
-                       "AND rowid >= ? AND rowid < ? LIMIT ?)")
+                sql = (
+                    f"SELECT count(*) FROM (SELECT 1 FROM fts_{sl.part.name} WHERE fts_{sl.part.name} MATCH ? "
+                    "AND rowid >= ? AND rowid < ? LIMIT ?)"
+                )
                 params = (compiled.pure_match, sl.lo, sl.hi, remaining)
             else:
                 sql = f"SELECT count(*) FROM (SELECT 1 FROM {sl.table} WHERE {sl.where} LIMIT ?)"
@@ -208,7 +221,9 @@ class PartitionSearch:
                         break
                     rows = self.conn.execute(
                         f"SELECT {group}, count(*) FROM (SELECT {columns} FROM {sl.table} WHERE {sl.where} "
-                        f"ORDER BY rowid DESC LIMIT ?) GROUP BY {group}", (*expr_params, *sl.params, remaining)).fetchall()
+                        f"ORDER BY rowid DESC LIMIT ?) GROUP BY {group}",
+                        (*expr_params, *sl.params, remaining),
+                    ).fetchall()
                     for row in rows:
                         n = row[-1]
                         remaining -= n
@@ -223,7 +238,7 @@ class PartitionSearch:
             timed_out = True
         facets = {}
         for name, counter in zip(request.facets, counts, strict=True):
-            top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:request.facet_size]
+            top = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[: request.facet_size]
             facets[name] = Facet([FacetValue(v, n) for v, n in top], approximate=approximate, timed_out=timed_out)
         return facets
 
@@ -244,11 +259,13 @@ class PartitionSearch:
                             rows = self.conn.execute(
                                 f"SELECT {bucket}, count(*) FROM fts_{sl.part.name} WHERE fts_{sl.part.name} MATCH ? "
                                 "AND rowid >= ? AND rowid < ? GROUP BY 1",
-                                (sl.part.start_ms, width, width, compiled.pure_match, sl.lo, sl.hi))
+                                (sl.part.start_ms, width, width, compiled.pure_match, sl.lo, sl.hi),
+                            )
                         else:
                             rows = self.conn.execute(
                                 f"SELECT {bucket}, count(*) FROM {sl.table} WHERE {sl.where} GROUP BY 1",
-                                (sl.part.start_ms, width, width, *sl.params))
+                                (sl.part.start_ms, width, width, *sl.params),
+                            )
                         for start, n in rows:
                             counts[start] += n
         except sqlite3.OperationalError as exc:
@@ -266,8 +283,8 @@ class PartitionSearch:
         counts: Counter = Counter()
         if inner_start < inner_end:
             for minute, n in self.conn.execute(
-                    "SELECT minute_ms, events FROM minutes WHERE minute_ms >= ? AND minute_ms < ?",
-                    (inner_start, inner_end)):
+                "SELECT minute_ms, events FROM minutes WHERE minute_ms >= ? AND minute_ms < ?", (inner_start, inner_end)
+            ):
                 counts[(minute // width) * width] += n
         edges = [(start, min(inner_start, end))] + ([(max(inner_end, start), end)] if inner_end >= inner_start else [])
         for lo_ms, hi_ms in edges:
@@ -278,7 +295,8 @@ class PartitionSearch:
                     continue
                 (n,) = self.conn.execute(
                     f"SELECT count(*) FROM {sl.table} WHERE rowid >= ? AND rowid < ?",
-                    ((lo - sl.part.start_ms) << SEQ_BITS, (hi - sl.part.start_ms) << SEQ_BITS)).fetchone()
+                    ((lo - sl.part.start_ms) << SEQ_BITS, (hi - sl.part.start_ms) << SEQ_BITS),
+                ).fetchone()
                 if n:
                     counts[(lo // width) * width] += n
         return counts

@@ -9,6 +9,7 @@ them, and never changed or removed: a document stays readable for as long as the
 The first is trained from the first TRAIN_AFTER events a process writes; python-zstandard
 (the reference library's binding) does the training and the compression.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,7 @@ import zstandard
 
 from .base import CursorError
 
-TRAIN_AFTER = 2_000          # events seen before the first dictionary is trained
+TRAIN_AFTER = 2_000  # events seen before the first dictionary is trained
 DICTIONARY_BYTES = 64 * 1024
 LEVEL = 3
 
@@ -59,8 +60,12 @@ class DocumentCodec:
         if numbers:
             number = numbers[-1]
             data = zstandard.ZstdCompressionDict((self.directory / f"{number}.zdict").read_bytes())
-            self._compressor = (number, zstandard.ZstdCompressor(dict_data=data, level=LEVEL, write_checksum=False,
-                                                                 write_content_size=True, write_dict_id=False))
+            self._compressor = (
+                number,
+                zstandard.ZstdCompressor(
+                    dict_data=data, level=LEVEL, write_checksum=False, write_content_size=True, write_dict_id=False
+                ),
+            )
 
     def encode(self, event: dict) -> bytes:
         return self.encode_json(orjson.dumps(event))
@@ -94,14 +99,14 @@ class DocumentCodec:
                 return
             samples, self._samples = self._samples, []
             with open(self.directory / "train.lock", "a+b") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)     # one process trains; the others take its dictionary
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one process trains; the others take its dictionary
                 self._load_newest()
                 if self._compressor is not None:
                     return
                 try:
                     # (list is invariant: the stub asks for list[bytes | bytearray | memoryview])
                     data = zstandard.train_dictionary(DICTIONARY_BYTES, samples)  # type: ignore[arg-type]
-                except zstandard.ZstdError:          # too little variety to train on: try later
+                except zstandard.ZstdError:  # too little variety to train on: try later
                     return
                 tmp = self.directory / "1.zdict.tmp"
                 with open(tmp, "wb") as out:

@@ -6,6 +6,7 @@ Where each field lives is app/storage/tantivy_schema.py's business: `f.<path>` f
 for whole values folded, `all`/`pall` for the words of other values, `fi.<path>` for identifiers
 folded. What a bare term finds is app/query/searchable.py's.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,10 +25,10 @@ from ..query.searchable import KEY_CHARS, bare_keys, identifier_fields, ip_forms
 from ..query.timeexpr import parse_time
 from .tantivy_schema import FULLTEXT, LOWER, SEQ_BITS, WORDS, analyzers, index_schema
 
-TEXT_TARGETS = ("message", "body", "stack", "all")   # the words a bare term is looked for in
-PERSONAL_WORDS = "pall"                     # …and these, for a reader who sees personal data
-ID = "event.id"                             # in a field of its own, in lower case
-MAX_CLAUSES = 1000                          # terms a query may expand to (prefixes, words)
+TEXT_TARGETS = ("message", "body", "stack", "all")  # the words a bare term is looked for in
+PERSONAL_WORDS = "pall"  # …and these, for a reader who sees personal data
+ID = "event.id"  # in a field of its own, in lower case
+MAX_CLAUSES = 1000  # terms a query may expand to (prefixes, words)
 _PLAIN = re.compile(r"[\w.@\-/+]+")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
@@ -47,17 +48,16 @@ def time_range(start_ms: int | None, end_ms: int | None) -> Query | None:
     """Events with start_ms <= time < end_ms, as a range over the fast field `seq`."""
     if start_ms is None and end_ms is None:
         return None
-    last = (1 << (64 - SEQ_BITS)) - 1       # the last millisecond a seq holds (year 2109)
+    last = (1 << (64 - SEQ_BITS)) - 1  # the last millisecond a seq holds (year 2109)
     low = min(max(start_ms, 0), last) << SEQ_BITS if start_ms is not None else None
     high = min(max(end_ms, 0), last) << SEQ_BITS if end_ms is not None else None
     if end_ms is not None and end_ms > last:
-        high = None                         # past every event this store can hold
+        high = None  # past every event this store can hold
         if low is None:
-            return None                     # no bound left: every time
+            return None  # no bound left: every time
     if high is not None and low is not None and high <= low:
         return Query.empty_query()
-    return Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, high,
-                             include_upper=high is None)
+    return Query.range_query(index_schema(), "seq", FieldType.Unsigned, low, high, include_upper=high is None)
 
 
 def all_of(queries: list[Query | None]) -> Query:
@@ -94,8 +94,10 @@ class TantivyCompiler:
     def _node(self, node: Node) -> Query:
         self.clauses += 1
         if self.clauses > MAX_CLAUSES:
-            raise QueryError(f"the query is too large (more than {MAX_CLAUSES} terms); use fewer terms",
-                             position=getattr(node, "pos", None))
+            raise QueryError(
+                f"the query is too large (more than {MAX_CLAUSES} terms); use fewer terms",
+                position=getattr(node, "pos", None),
+            )
         return getattr(self, "_" + type(node).__name__.lower())(node)
 
     # -- structure --------------------------------------------------------------------
@@ -129,10 +131,10 @@ class TantivyCompiler:
         if node.prefix:
             start = self._folded(node.value)
             prefixed = ("keys", "id") + (("pkeys",) if self.inside_personal else ())
-            if 0 < len(start) <= KEY_CHARS:   # (longer values are not kept whole)
+            if 0 < len(start) <= KEY_CHARS:  # (longer values are not kept whole)
                 options += [Query.regex_query(self.schema, target, re.escape(start) + ".*") for target in prefixed]
                 options += [Query.phrase_prefix_query(self.schema, _fi(path), [start]) for path in ids]
-        else:   # whole values: personal ones too (the whole value is what a masked reader may match)
+        else:  # whole values: personal ones too (the whole value is what a masked reader may match)
             for value in bare_keys(node.value):
                 key = self._folded(value)
                 options += [Query.term_query(self.schema, target, key) for target in ("keys", "pkeys")]
@@ -167,20 +169,21 @@ class TantivyCompiler:
             return time_range(ms, ms + 1)
         if info.name == ID:
             return Query.term_query(self.schema, "id", node.value.lower())
-        if info.identifier:   # any case: folded as `fi` holds it (an IP also in its canonical form)
-            return any_of([Query.term_query(self.schema, _fi(info.path), self._folded(v))
-                           for v in [node.value, *ip_forms(node.value)]])
+        if info.identifier:  # any case: folded as `fi` holds it (an IP also in its canonical form)
+            return any_of(
+                [Query.term_query(self.schema, _fi(info.path), self._folded(v)) for v in [node.value, *ip_forms(node.value)]]
+            )
         value = self._typed(info, node.value)
         path = tantivy_path(info)
-        if info.type == "date":      # tantivy keeps a JSON string that reads as a time as a date
+        if info.type == "date":  # tantivy keeps a JSON string that reads as a time as a date
             return Query.term_query(self.schema, path, datetime.fromtimestamp(value / 1000, UTC))
         if info.type == "long" and isinstance(value, float):
-            return Query.empty_query()    # a whole-number field never equals 1.5
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
-            value = int(value)            # numbers are indexed as whole when they are
+            return Query.empty_query()  # a whole-number field never equals 1.5
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            value = int(value)  # numbers are indexed as whole when they are
         query = Query.term_query(self.schema, path, value)
         if isinstance(value, str) and _RFC3339.match(value):
-            when = _as_datetime(value)    # a label or keyword holding a time: indexed as a date too
+            when = _as_datetime(value)  # a label or keyword holding a time: indexed as a date too
             if when is not None:
                 query = any_of([query, Query.term_query(self.schema, path, when)])
         return query
@@ -204,25 +207,32 @@ class TantivyCompiler:
             end = None if high is None else high + (1 if node.include_high else 0)
             return time_range(start, end) or Query.all_query()
         if info.name == ID:
-            raise QueryError("event.id: ranges are not possible on this store; use event.id:VALUE or a prefix",
-                             position=node.pos, field=info.name)
-        if info.type == "date":   # unquoted: a quoted time would be compared as text
+            raise QueryError(
+                "event.id: ranges are not possible on this store; use event.id:VALUE or a prefix",
+                position=node.pos,
+                field=info.name,
+            )
+        if info.type == "date":  # unquoted: a quoted time would be compared as text
             low = None if low is None else format_ts(low)
             high = None if high is None else format_ts(high)
         if info.type in ("long", "double", "date"):
             bounds = [(">=" if node.include_low else ">", low), ("<=" if node.include_high else "<", high)]
-            parts = [f"{op}{value if info.type == 'date' else _number(value)}" for op, value in bounds
-                     if value is not None]
-        else:   # text: an inclusive or exclusive range of terms
-            parts = [(f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
-                      f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}")]
+            parts = [f"{op}{value if info.type == 'date' else _number(value)}" for op, value in bounds if value is not None]
+        else:  # text: an inclusive or exclusive range of terms
+            parts = [
+                (
+                    f"{'[' if node.include_low else '{'}{_quoted(low) if low is not None else '*'} TO "
+                    f"{_quoted(high) if high is not None else '*'}{']' if node.include_high else '}'}"
+                )
+            ]
         # one comparison per bound: tantivy 0.27 panics on an exclusive lower float bound in
         # the bracket form ({5.0 TO 7]) but not on >5.0
         try:
             return all_of([_parser().parse_query(f"{tantivy_path(info)}:{part}") for part in parts])
         except ValueError as exc:
-            raise QueryError(f"{info.name}: this range cannot be searched ({exc})", position=node.pos,
-                             field=info.name) from None
+            raise QueryError(
+                f"{info.name}: this range cannot be searched ({exc})", position=node.pos, field=info.name
+            ) from None
 
     def _exists(self, node: Exists) -> Query:
         info = resolve(node.field)
@@ -232,8 +242,11 @@ class TantivyCompiler:
         if info.path not in FULLTEXT:
             options.append(Query.exists_query(tantivy_path(info), True))
         # full text is in fields of its own: present when it holds a word
-        options += [Query.regex_query(self.schema, target, ".*") for path, target in FULLTEXT.items()
-                    if path[:len(info.path)] == info.path]
+        options += [
+            Query.regex_query(self.schema, target, ".*")
+            for path, target in FULLTEXT.items()
+            if path[: len(info.path)] == info.path
+        ]
         return any_of(options)
 
 
@@ -268,8 +281,10 @@ def _quoted(value) -> str:
     """A text bound as tantivy's range syntax takes it: unquoted, so only plain characters."""
     text = str(value)
     if not _PLAIN.fullmatch(text):
-        raise QueryError(f"{text[:40]!r}: a range over text takes letters, digits and . @ - _ / + only "
-                         "on this store; use an exact value or a prefix")
+        raise QueryError(
+            f"{text[:40]!r}: a range over text takes letters, digits and . @ - _ / + only "
+            "on this store; use an exact value or a prefix"
+        )
     return text
 
 
@@ -279,4 +294,3 @@ def _as_datetime(value: str) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-

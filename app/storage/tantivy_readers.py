@@ -6,6 +6,7 @@ lookup that paid both on every search now pays neither unless something was writ
 Anything changed within RACY_NS is read again every time: a second change inside the same
 timestamp tick would not show in the mtime (git's "racy" rule).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,16 +19,16 @@ import tantivy
 
 from .base import StoreError
 
-RACY_NS = 2_000_000_000                   # a file changed this recently may change again unseen
+RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen
 
 
 class Readers:
     def __init__(self, prepare: Callable[[tantivy.Index], tantivy.Index]):
-        self._prepare = prepare                   # registers the analyzers on an opened index
+        self._prepare = prepare  # registers the analyzers on an opened index
         self._lock = threading.Lock()
         self._readers: dict[Path, tantivy.Index] = {}
-        self._loaded: dict[Path, tuple] = {}      # reader path -> its meta.json's signature when last reloaded
-        self._listings: dict[Path, tuple] = {}    # directory -> (signature, entries)
+        self._loaded: dict[Path, tuple] = {}  # reader path -> its meta.json's signature when last reloaded
+        self._listings: dict[Path, tuple] = {}  # directory -> (signature, entries)
 
     def listing(self, directory: Path) -> list[Path]:
         """The entries of a directory, listed again only when it changed (its inode and mtime)."""
@@ -67,7 +68,7 @@ class Readers:
             if loaded != signature or time.time_ns() - st.st_mtime_ns < RACY_NS:
                 index.reload()
                 with self._lock:
-                    self._loaded[path] = signature     # after the reload: a reader never skips one it needs
+                    self._loaded[path] = signature  # after the reload: a reader never skips one it needs
             out.append((path.name, index))
         return out
 

@@ -27,6 +27,7 @@ Measured on 100,000 demo events: one fast JSON field costs the same bytes as a f
 the promoted columns plus a plain one for the rest (333 against 325 bytes an event) and
 converts in 0.6 of the time.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,11 +41,11 @@ from ..events.schema import get_path, load_schema
 from ..query.searchable import searchable
 from . import native_docs
 
-SEQ_BITS = 22            # low bits of seq under the time: shard and counter
-COUNTER_BITS = 16        # events per millisecond per shard before spilling into the next ms
+SEQ_BITS = 22  # low bits of seq under the time: shard and counter
+COUNTER_BITS = 16  # events per millisecond per shard before spilling into the next ms
 MAX_SHARDS = 1 << (SEQ_BITS - COUNTER_BITS)
-LAYOUT = "tantivy-2"     # written to the store's layout file; bumped when documents change shape
-READ_ONLY_LAYOUTS = ("tantivy-1",)   # earlier layouts: read (to migrate them), never written
+LAYOUT = "tantivy-2"  # written to the store's layout file; bumped when documents change shape
+READ_ONLY_LAYOUTS = ("tantivy-1",)  # earlier layouts: read (to migrate them), never written
 
 FULLTEXT = {("message",): "message", ("error", "message"): "body", ("error", "stack_trace"): "stack"}
 WORDS, LOWER = "words", "lower"
@@ -54,8 +55,10 @@ def analyzers() -> dict[str, tantivy.TextAnalyzer]:
     """Runs of letters and digits, lower case, accents folded — as FTS5's unicode61 with
     remove_diacritics and the OpenSearch analyzer split them; and whole values folded alike."""
     B, T, F = tantivy.TextAnalyzerBuilder, tantivy.Tokenizer, tantivy.Filter
-    return {WORDS: B(T.simple()).filter(F.remove_long(255)).filter(F.lowercase()).filter(F.ascii_fold()).build(),
-            LOWER: B(T.raw()).filter(F.lowercase()).filter(F.ascii_fold()).build()}
+    return {
+        WORDS: B(T.simple()).filter(F.remove_long(255)).filter(F.lowercase()).filter(F.ascii_fold()).build(),
+        LOWER: B(T.raw()).filter(F.lowercase()).filter(F.ascii_fold()).build(),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +89,7 @@ class Converter:
         self.encode = encode
         self.encode_json = encode_json
         self.identifiers = [f.path for f in load_schema().fields.values() if f.identifier]
-        self.native = native_docs.builder()   # None: Python only (app/storage/native_docs.py)
+        self.native = native_docs.builder()  # None: Python only (app/storage/native_docs.py)
 
     def document(self, event: dict, seq: int, ts: int) -> str:
         """The JSON line tantivy indexes, for an event whose private keys (`_ts`, `_columns`,
@@ -98,11 +101,11 @@ class Converter:
         try:
             raw = orjson.dumps(event)
         except orjson.JSONEncodeError:
-            return self.python_document(event, seq, ts)   # raises as it always did
+            return self.python_document(event, seq, ts)  # raises as it always did
         stored = self.encode(event) if self.encode_json is None else self.encode_json(raw)
         try:
             line = native.document(raw, stored, seq, ts)
-        except (OverflowError, TypeError):   # a seq or ts outside 64 bits
+        except (OverflowError, TypeError):  # a seq or ts outside 64 bits
             line = None
         return self.python_document(event, seq, ts, stored) if line is None else line
 
@@ -129,9 +132,13 @@ class Converter:
             if type(text) is str:
                 line["stack"] = text
         line["f"] = values
-        found = searchable(event, identifiers=False)   # those are in `fi`, by path
-        line["keys"], line["pkeys"], line["all"], line["pall"] = \
-            found.keys, found.personal_keys, found.words, found.personal_words
+        found = searchable(event, identifiers=False)  # those are in `fi`, by path
+        line["keys"], line["pkeys"], line["all"], line["pall"] = (
+            found.keys,
+            found.personal_keys,
+            found.words,
+            found.personal_words,
+        )
         identifiers: dict = {}
         for path in self.identifiers:
             value = get_path(event, path)

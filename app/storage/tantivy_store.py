@@ -27,6 +27,7 @@ a killed process loses only batches it had not acknowledged. Client-chosen ids a
 against every shard of the event's month under store.lock, so two processes never both store
 one id.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,33 +56,39 @@ from .tantivy_readers import Readers
 from .tantivy_schema import LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers, index_schema
 from .tantivy_writer import ShardWriter, create_index
 
-MAX_TS = (1 << (64 - SEQ_BITS)) - 1      # the last millisecond a seq can hold (year 2109)
-OPEN_WRITERS = 3                          # partitions a process keeps a writer open for
-GROUP_EVENTS = 50_000                     # events of concurrent batches committed together at most
+MAX_TS = (1 << (64 - SEQ_BITS)) - 1  # the last millisecond a seq can hold (year 2109)
+OPEN_WRITERS = 3  # partitions a process keeps a writer open for
+GROUP_EVENTS = 50_000  # events of concurrent batches committed together at most
 
 
 class TantivyStore:
-    def __init__(self, directory: Path, writer_heap_mb: int = 64, writer_threads: int = 1,
-                 day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS, rollups: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        writer_heap_mb: int = 64,
+        writer_threads: int = 1,
+        day_partition_days: int = DEFAULT_DAY_PARTITION_DAYS,
+        rollups: bool = True,
+    ):
         self.directory = Path(directory)
         self.parts_dir = self.directory / "parts"
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         (self.directory / "shards").mkdir(exist_ok=True)
-        self.read_only: str | None = None      # the layout, when this version reads it but never writes it
+        self.read_only: str | None = None  # the layout, when this version reads it but never writes it
         self._check_layout()
         self.codec = DocumentCodec(self.directory)
-        self.converter = Converter(self.codec.encode, self.codec.encode_json)   # native path: app/storage/native_docs.py
+        self.converter = Converter(self.codec.encode, self.codec.encode_json)  # native path: app/storage/native_docs.py
         self.heap = max(writer_heap_mb, 8) * 1_000_000
         self.threads = max(1, writer_threads)
         self.day_partition_days = int(day_partition_days)
-        self._lock = threading.RLock()           # writes in this process, one at a time
+        self._lock = threading.RLock()  # writes in this process, one at a time
         self.readers = Readers(self._prepare_index)
         self._writers: OrderedDict[str, ShardWriter] = OrderedDict()
         self._shard: int | None = None
         self._shard_file = None
         self._closed = False
         self._writes: GroupCommit[WriteResult] = GroupCommit(GROUP_EVENTS)
-        self.commits = 0                           # commits made by this process (tests, benches)
+        self.commits = 0  # commits made by this process (tests, benches)
         self.rollups = RollupFile(self.directory / "rollups.db") if rollups and not self.read_only else None
 
     @classmethod
@@ -91,7 +98,7 @@ class TantivyStore:
         if not path:
             raise ValueError(f"tantivy store URL needs a directory: {url!r}")
         for name in ("username", "password", "ca_file", "verify_tls", "synchronous"):
-            options.pop(name, None)   # settings of other backends
+            options.pop(name, None)  # settings of other backends
         query = parse_qs(parts.query)
         for name in ("writer_heap_mb", "writer_threads", "day_partition_days"):
             if name in query:
@@ -107,8 +114,10 @@ class TantivyStore:
             if layout in READ_ONLY_LAYOUTS:
                 self.read_only = layout
             elif layout != LAYOUT:
-                raise StoreError(f"{self.directory} has store layout {layout!r}, this version reads {LAYOUT!r}; "
-                                 "migrate it (platlogs migrate) or start a new data directory")
+                raise StoreError(
+                    f"{self.directory} has store layout {layout!r}, this version reads {LAYOUT!r}; "
+                    "migrate it (platlogs migrate) or start a new data directory"
+                )
         else:
             tmp = marker.with_suffix(".tmp")
             tmp.write_bytes(orjson.dumps({"layout": LAYOUT}))
@@ -157,8 +166,13 @@ class TantivyStore:
         """After a rebuild of every stored minute (app/rollups/rebuild.py): the rollups count
         every event the indexes hold, so searches may believe them again."""
         if self.rollups:
-            self.rollups.set_counted({(name, shard): index.searcher().num_docs for name, _, _ in self._spans()
-                                      for shard, index in self.named_shard_indexes(name)})
+            self.rollups.set_counted(
+                {
+                    (name, shard): index.searcher().num_docs
+                    for name, _, _ in self._spans()
+                    for shard, index in self.named_shard_indexes(name)
+                }
+            )
 
     # -- writing ----------------------------------------------------------------------
 
@@ -218,11 +232,16 @@ class TantivyStore:
         if self._closed:
             raise StoreError("the store is closed")
         if self.read_only:
-            raise StoreError(f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
-                             "reads but does not write: copy it into a new store with `platlogs migrate "
-                             f"--from tantivy://{self.directory} --to tantivy://<new directory>`")
-        items = [((k, pos), ts, eid, client_id, event) for k, ticket in enumerate(group)
-                 for pos, ts, eid, client_id, event in ticket.items]
+            raise StoreError(
+                f"{self.directory} has the earlier layout {self.read_only!r}, which this version "
+                "reads but does not write: copy it into a new store with `platlogs migrate "
+                f"--from tantivy://{self.directory} --to tantivy://<new directory>`"
+            )
+        items = [
+            ((k, pos), ts, eid, client_id, event)
+            for k, ticket in enumerate(group)
+            for pos, ts, eid, client_id, event in ticket.items
+        ]
         by_span = self._route(items, locked=False)
         # the store-wide lock: to open a partition (every process must agree on the layout)
         # and to check client-chosen ids (two processes must not both store one)
@@ -230,7 +249,7 @@ class TantivyStore:
         lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
         combined = WriteResult()
         stored: list[tuple] = []
-        docs: dict[tuple[str, str], int] = {}     # (partition, shard) -> events stored there
+        docs: dict[tuple[str, str], int] = {}  # (partition, shard) -> events stored there
         try:
             if lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
@@ -250,17 +269,21 @@ class TantivyStore:
             group[k].result.duplicates.append(pos)
         for (k, pos), reason in combined.failed:
             group[k].result.failed.append((pos, reason))
-        if self.rollups and stored:   # after the events' commit: never counts what was not stored
+        if self.rollups and stored:  # after the events' commit: never counts what was not stored
             self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored), docs)
 
     def _route(self, items: list, locked: bool) -> dict[str, list] | None:
         """Items by partition name, the partitions chosen by app/storage/partitioning.py with the
         month as the recent unit; None when one would have to be opened and we are not `locked`."""
         spans = self._spans()
-        layout = Layout([(start, end) for _, start, end in spans], time.time_ns() // 1_000_000,
-                        self.day_partition_days, recent=month_span)
+        layout = Layout(
+            [(start, end) for _, start, end in spans],
+            time.time_ns() // 1_000_000,
+            self.day_partition_days,
+            recent=month_span,
+        )
         out: dict[str, list] = {}
-        names: dict[tuple[int, int], list] = {}   # span -> its items (one name made per span)
+        names: dict[tuple[int, int], list] = {}  # span -> its items (one name made per span)
         route = layout.route
         for item in items:
             span = route(item[1])
@@ -284,7 +307,7 @@ class TantivyStore:
                     if item[2] in existing:
                         result.duplicates.append(item[0])
                         continue
-                    existing.add(item[2])   # a repeat inside the batch is a duplicate too
+                    existing.add(item[2])  # a repeat inside the batch is a duplicate too
                 kept.append(item)
             kept.sort(key=lambda item: item[1])
             document = self.converter.document
@@ -317,7 +340,7 @@ class TantivyStore:
         for index in self.shard_indexes(part):
             searcher = index.searcher()
             for i in range(0, len(ids), 1000):
-                chunk = sorted({x.lower() for x in ids[i:i + 1000]})
+                chunk = sorted({x.lower() for x in ids[i : i + 1000]})
                 query = Query.term_set_query(schema, "id", chunk)
                 for _, address in searcher.search(query, 10 * len(chunk) + 10, count=False).hits:
                     event_id = self.codec.decode(searcher.doc(address)["doc"][0])["event"]["id"]
@@ -354,13 +377,15 @@ class TantivyStore:
 
     def search(self, request: SearchRequest) -> SearchResult:
         from .tantivy_search import TantivySearch
+
         try:
             return TantivySearch(self).run(request)
         except BaseException as exc:
             if type(exc).__name__ != "PanicException":
                 raise
-            raise QueryError(f"this query cannot run on the embedded store ({exc}); "
-                             "please report it with the query") from None
+            raise QueryError(
+                f"this query cannot run on the embedded store ({exc}); please report it with the query"
+            ) from None
 
     # -- retention --------------------------------------------------------------------
 
@@ -373,10 +398,10 @@ class TantivyStore:
                     self._writers.pop(name, None)
                     path = self.parts_dir / name
                     trash = self.parts_dir / f".drop-{name}-{time.time_ns()}"
-                    os.replace(path, trash)       # gone for readers at once, then deleted
+                    os.replace(path, trash)  # gone for readers at once, then deleted
                     shutil.rmtree(trash, ignore_errors=True)
                     self.readers.forget(path)
                     dropped.append(name)
-            if self.rollups and dropped:    # the sums stay (managers look back); the counts go
+            if self.rollups and dropped:  # the sums stay (managers look back); the counts go
                 self.rollups.set_counted({}, dropped)
         return dropped

@@ -1,5 +1,6 @@
 """A process's writer for one partition of its shard of the embedded store, and the seqs it
 allots: `seq` = event time ms << SEQ_BITS | shard << COUNTER_BITS | counter (app/storage/tantivy_schema.py)."""
+
 from __future__ import annotations
 
 import os
@@ -47,11 +48,10 @@ class ShardWriter:
         self.index = index
         self.writer = index.writer(heap, threads)
         self.shard = shard
-        self.next: dict[int, int] = {}      # ms -> next counter, for ms this process has written
+        self.next: dict[int, int] = {}  # ms -> next counter, for ms this process has written
         index.reload()
-        newest = index.searcher().search(Query.all_query(), 1, count=False, order_by_field="seq",
-                                         order=Order.Desc).hits
-        self.high = newest[0][0] >> SEQ_BITS if newest else -1   # newest ms in this shard's partition
+        newest = index.searcher().search(Query.all_query(), 1, count=False, order_by_field="seq", order=Order.Desc).hits
+        self.high = newest[0][0] >> SEQ_BITS if newest else -1  # newest ms in this shard's partition
 
     def allot(self, ms: int) -> int:
         """A seq no other event of this shard has: the next counter of the millisecond (looked
@@ -76,5 +76,5 @@ class ShardWriter:
 
     def committed(self) -> None:
         self.index.reload()
-        if len(self.next) > 200_000:     # what is committed is found in the index again
+        if len(self.next) > 200_000:  # what is committed is found in the index again
             self.next.clear()

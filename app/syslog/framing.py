@@ -8,9 +8,10 @@ Memory is bounded: a frame longer than `max_frame` bytes is cut — its first `m
 are kept as a message marked truncated, the rest is read and thrown away — so one sender's
 runaway frame costs a counter, not the connection or its neighbours.
 """
+
 from __future__ import annotations
 
-MAX_LEN_DIGITS = 10        # MSG-LEN up to 9,999,999,999: a longer digit run is not a length
+MAX_LEN_DIGITS = 10  # MSG-LEN up to 9,999,999,999: a longer digit run is not a length
 
 
 class Deframer:
@@ -20,9 +21,9 @@ class Deframer:
     def __init__(self, max_frame: int):
         self.max_frame = max_frame
         self.buf = bytearray()
-        self.skip = 0              # bytes of a cut octet-counted frame still to throw away
-        self.skip_line = False     # throwing away the rest of a cut newline frame
-        self.truncated = 0         # frames cut
+        self.skip = 0  # bytes of a cut octet-counted frame still to throw away
+        self.skip_line = False  # throwing away the rest of a cut newline frame
+        self.truncated = 0  # frames cut
 
     def feed(self, data: bytes) -> list[tuple[bytes, bool]]:
         out: list[tuple[bytes, bool]] = []
@@ -46,11 +47,11 @@ class Deframer:
                 pos = nl + 1
                 continue
             c = buf[pos]
-            if 48 <= c <= 57:                                     # a digit: octet counting
+            if 48 <= c <= 57:  # a digit: octet counting
                 sp = buf.find(b" ", pos, min(end, pos + MAX_LEN_DIGITS + 1))
                 if sp < 0:
                     if end - pos <= MAX_LEN_DIGITS:
-                        break                                      # the length is not all here yet
+                        break  # the length is not all here yet
                 else:
                     digits = bytes(buf[pos:sp])
                     if digits.isdigit():
@@ -58,30 +59,30 @@ class Deframer:
                         start = sp + 1
                         if length <= max_frame:
                             if end - start < length:
-                                break                              # wait for the rest
-                            out.append((bytes(buf[start:start + length]), False))
+                                break  # wait for the rest
+                            out.append((bytes(buf[start : start + length]), False))
                             pos = start + length
                             continue
-                        if end - start < max_frame:                # keep the first max_frame bytes
+                        if end - start < max_frame:  # keep the first max_frame bytes
                             break
-                        out.append((bytes(buf[start:start + max_frame]), True))
+                        out.append((bytes(buf[start : start + max_frame]), True))
                         self.truncated += 1
                         self.skip = length - max_frame
                         pos = start + max_frame
                         continue
                 # not a length after all: a line that starts with digits
-            if c in (10, 0):                                       # empty line, or NUL between frames
+            if c in (10, 0):  # empty line, or NUL between frames
                 pos += 1
                 continue
             nl = buf.find(b"\n", pos, pos + max_frame + 1)
             if nl >= 0:
-                line = buf[pos:nl - 1] if nl > pos and buf[nl - 1] == 13 else buf[pos:nl]
+                line = buf[pos : nl - 1] if nl > pos and buf[nl - 1] == 13 else buf[pos:nl]
                 if line:
                     out.append((bytes(line), False))
                 pos = nl + 1
                 continue
-            if end - pos > max_frame:                              # no LF within the limit: cut it
-                out.append((bytes(buf[pos:pos + max_frame]), True))
+            if end - pos > max_frame:  # no LF within the limit: cut it
+                out.append((bytes(buf[pos : pos + max_frame]), True))
                 self.truncated += 1
                 self.skip_line = True
                 pos += max_frame

@@ -10,6 +10,7 @@ be told to wait: a datagram that finds the queue full is dropped and counted
 (`dropped.queue_full`), and the kernel's own drops on the socket are read from /proc/net/udp
 (`dropped.kernel`), so a flood is never silent.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,8 @@ from .status import Counters
 from .writer import add_result
 
 READ_CHUNK = 64 * 1024
-MAX_BATCH_BYTES = 16 << 20   # a batch's frames, in bytes, at most (besides max_batch frames) ...
-MAX_QUEUE_BYTES = 32 << 20   # ... and the queue's: memory stays bounded whatever the frame sizes
+MAX_BATCH_BYTES = 16 << 20  # a batch's frames, in bytes, at most (besides max_batch frames) ...
+MAX_QUEUE_BYTES = 32 << 20  # ... and the queue's: memory stays bounded whatever the frame sizes
 UDP_RCVBUF = 4 * 1024 * 1024
 
 
@@ -34,9 +35,17 @@ class Batcher:
     """Frames between the readers and the writers: handed over in batches of at most `max_batch`,
     at least every `max_wait` seconds while any wait, at most `writers` batches at a time."""
 
-    def __init__(self, submit: Callable[[list], Awaitable[dict]], counters: Counters, *, max_batch: int = 2000,
-                 max_wait: float = 0.5, max_queue: int = 2000, writers: int = 1):
-        self.submit = submit            # async: a batch -> its result (app/syslog/writer.py)
+    def __init__(
+        self,
+        submit: Callable[[list], Awaitable[dict]],
+        counters: Counters,
+        *,
+        max_batch: int = 2000,
+        max_wait: float = 0.5,
+        max_queue: int = 2000,
+        writers: int = 1,
+    ):
+        self.submit = submit  # async: a batch -> its result (app/syslog/writer.py)
         self.counters = counters
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -110,7 +119,7 @@ class Batcher:
     async def _write(self, batch: list) -> None:
         try:
             add_result(self.counters, await self.submit(batch))
-        except Exception as exc:   # noqa: BLE001 a writer process died: counted, said, and on
+        except Exception as exc:  # noqa: BLE001 a writer process died: counted, said, and on
             self.counters.dropped["storage"] += len(batch)
             print(f"syslog: a batch of {len(batch)} was lost: {exc!r}", file=sys.stderr, flush=True)
         finally:
@@ -118,7 +127,7 @@ class Batcher:
             self._slots.release()
         self.counters.queue = len(self.pending)
         if not self.pending and not self.in_flight and self.on_idle is not None:
-            self.on_idle()    # all caught up: say so now, not at the next second
+            self.on_idle()  # all caught up: say so now, not at the next second
 
     def stop(self) -> None:
         """Write what is pending, then let run() return."""
@@ -161,7 +170,7 @@ class Receiver:
             if last:
                 await self._add([(last, False)], peer, per_proto)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass     # the sender went away (an SSL error is an OSError): what was read is kept
+            pass  # the sender went away (an SSL error is an OSError): what was read is kept
         finally:
             counters.truncated += deframer.truncated
             connections["open"] -= 1
@@ -193,11 +202,11 @@ class UdpProtocol(asyncio.DatagramProtocol):
             return
         truncated = len(data) > self.receiver.max_frame
         if truncated:
-            data = data[:self.receiver.max_frame]
+            data = data[: self.receiver.max_frame]
             counters.truncated += 1
         batcher.offer((data, time.time_ns() // 1_000_000, _peer(addr), truncated))
 
-    def error_received(self, exc) -> None:   # ICMP errors on a receive-only socket: nothing to do
+    def error_received(self, exc) -> None:  # ICMP errors on a receive-only socket: nothing to do
         pass
 
 
@@ -211,7 +220,7 @@ def udp_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)   # capped by net.core.rmem_max
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)  # capped by net.core.rmem_max
         sock.bind((host, port))
     except OSError:
         sock.close()

@@ -17,6 +17,7 @@
 Every event is tagged `syslog`. Control characters other than tab, newline and carriage return
 (which the schema refuses) are written as rsyslog writes them: `#` and three octal digits.
 """  # noqa: E501 (the mapping table)
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,11 @@ def to_event(msg: Message, received_ms: int, peer: str | None = None, truncated:
     """The event for one message, as a dict the ingest pipeline takes."""
     _clean = _escape if msg.control else _as_is
     labels: dict[str, str] = {"syslog_format": msg.format}
-    event: dict = {"@timestamp": _iso(msg.ts_ms if msg.ts_ms is not None else received_ms),
-                   "tags": list(TAGS), "labels": labels}
+    event: dict = {
+        "@timestamp": _iso(msg.ts_ms if msg.ts_ms is not None else received_ms),
+        "tags": list(TAGS),
+        "labels": labels,
+    }
     if msg.message:
         event["message"] = _clean(msg.message)
     if msg.severity is not None:
@@ -92,7 +96,7 @@ def to_event(msg: Message, received_ms: int, peer: str | None = None, truncated:
 def _sd_labels(sd: dict[str, dict[str, str]], labels: dict[str, str], _clean) -> None:
     kept = dropped = 0
     for sd_id, params in sd.items():
-        if not params:   # an element without parameters ([timeQuality]) still says something
+        if not params:  # an element without parameters ([timeQuality]) still says something
             params = {"present": "true"}
         for name, value in params.items():
             if kept >= MAX_SD_LABELS:

@@ -24,6 +24,7 @@ default) unless the line names UTC/GMT/Z.
 Nothing is ever refused: a line whose header cannot be read is kept whole as the message,
 with the receive time (`format` "raw").
 """
+
 from __future__ import annotations
 
 import re
@@ -35,30 +36,54 @@ from typing import Literal, overload
 DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-              "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-              "local4", "local5", "local6", "local7")
+FACILITIES = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-DEFAULT_PRI = 13   # user.notice
+DEFAULT_PRI = 13  # user.notice
 
 
 @dataclass
 class Message:
-    format: str                      # rfc5424 | rfc3164 | raw
-    facility: int | None = None      # 0..23, None without PRI (raw)
-    severity: int | None = None      # 0..7
-    ts_ms: int | None = None         # None: the receive time is used
+    format: str  # rfc5424 | rfc3164 | raw
+    facility: int | None = None  # 0..23, None without PRI (raw)
+    severity: int | None = None  # 0..7
+    ts_ms: int | None = None  # None: the receive time is used
     hostname: str | None = None
     app: str | None = None
     procid: str | None = None
     msgid: str | None = None
     sd: dict[str, dict[str, str]] = field(default_factory=dict)
     message: str = ""
-    pri_assumed: bool = False        # no PRI in the line: user.notice assumed
-    control: bool = False            # the line holds control characters (other than tab, CR, LF)
+    pri_assumed: bool = False  # no PRI in the line: user.notice assumed
+    control: bool = False  # the line holds control characters (other than tab, CR, LF)
 
 
 # -- entry point ------------------------------------------------------------------------------
+
 
 def parse(data: bytes, received_ms: int, tz: tzinfo = UTC) -> Message:
     """The parts of one syslog message. Never raises for any input."""
@@ -69,7 +94,7 @@ def parse(data: bytes, received_ms: int, tz: tzinfo = UTC) -> Message:
     return msg
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")   # what the schema refuses in a value
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # what the schema refuses in a value
 
 
 def _parse(text: str, received_ms: int, tz: tzinfo) -> Message:
@@ -78,13 +103,13 @@ def _parse(text: str, received_ms: int, tz: tzinfo) -> Message:
             m = _PRI.match(text)
             if m and int(m.group(1)) <= 191:
                 pri = int(m.group(1))
-                rest = text[m.end():]
-                if m.group(2):   # a version: RFC 5424
+                rest = text[m.end() :]
+                if m.group(2):  # a version: RFC 5424
                     parsed = _parse_5424(rest)
                     if parsed is not None:
                         parsed.facility, parsed.severity = divmod(pri, 8)
                         return parsed
-                    rest = text[m.start(2):]   # "<13>1 something else": read it as 3164
+                    rest = text[m.start(2) :]  # "<13>1 something else": read it as 3164
                 parsed = _parse_3164(rest, received_ms, tz)
                 parsed.facility, parsed.severity = divmod(pri, 8)
                 return parsed
@@ -94,7 +119,7 @@ def _parse(text: str, received_ms: int, tz: tzinfo) -> Message:
             parsed.facility, parsed.severity = divmod(DEFAULT_PRI, 8)
             parsed.pri_assumed = True
             return parsed
-    except (ValueError, OverflowError, IndexError):   # a defect here must not lose the line
+    except (ValueError, OverflowError, IndexError):  # a defect here must not lose the line
         pass
     return Message(format="raw", message=text)
 
@@ -112,7 +137,7 @@ _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
 
 def _parse_5424(rest: str) -> Message | None:
-    m = _HEADER_5424.match(rest) or _HEADER_5424.match(rest + " ")   # no SD at all: tolerated
+    m = _HEADER_5424.match(rest) or _HEADER_5424.match(rest + " ")  # no SD at all: tolerated
     if not m:
         return None
     stamp, host, app, procid, msgid = m.groups()
@@ -121,7 +146,7 @@ def _parse_5424(rest: str) -> Message | None:
         ts_ms = rfc3339_ms(stamp)
         if ts_ms is None:
             return None
-    tail = rest[m.end():]
+    tail = rest[m.end() :]
     sd: dict[str, dict[str, str]] = {}
     if tail.startswith("-"):
         message = tail[2:] if tail[1:2] == " " else tail[1:].lstrip()
@@ -136,16 +161,24 @@ def _parse_5424(rest: str) -> Message | None:
                 value = p.group(2)
                 params[p.group(1)] = _SD_ESCAPE.sub(r"\1", value) if "\\" in value else value
             pos = e.end()
-        if pos == 0:        # not structured data after all: keep it all as the message  # noqa: SIM108
+        if pos == 0:  # not structured data after all: keep it all as the message  # noqa: SIM108
             message = tail
         else:
-            message = tail[pos + 1:] if tail[pos:pos + 1] == " " else tail[pos:]
+            message = tail[pos + 1 :] if tail[pos : pos + 1] == " " else tail[pos:]
     else:
-        message = tail      # no SD field (a common sender mistake): all of it is the message
+        message = tail  # no SD field (a common sender mistake): all of it is the message
     if message.startswith("\ufeff"):
         message = message[1:]
-    return Message(format="rfc5424", ts_ms=ts_ms, hostname=_nil(host), app=_nil(app), procid=_nil(procid),
-                   msgid=_nil(msgid), sd=sd, message=message)
+    return Message(
+        format="rfc5424",
+        ts_ms=ts_ms,
+        hostname=_nil(host),
+        app=_nil(app),
+        procid=_nil(procid),
+        msgid=_nil(msgid),
+        sd=sd,
+        message=message,
+    )
 
 
 def _nil(value: str) -> str | None:
@@ -163,7 +196,7 @@ def rfc3339_ms(stamp: str) -> int | None:
     y, mo, d, h, mi, s, frac, zone = m.groups()
     key = stamp[:19]
     second = _second_cache.get(key, -1)
-    if second == -1:     # senders repeat a second many times: its epoch is worked out once
+    if second == -1:  # senders repeat a second many times: its epoch is worked out once
         try:
             when = datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59), tzinfo=UTC)
             second = (when - _EPOCH) // timedelta(milliseconds=1)
@@ -184,12 +217,14 @@ def rfc3339_ms(stamp: str) -> int | None:
 
 # -- RFC 3164 ---------------------------------------------------------------------------------
 
-MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                      "nov", "dec"), 1)}
+MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
 # Mmm dd [yyyy] hh:mm:ss[.frac] [ZONE] -- after an optional '*' or '.' mark; then ':'? and a space
 _BSD_TIME = re.compile(
     r"[*.]?([A-Za-z]{3}) {1,2}(\d{1,2})(?: (\d{4}))? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?"
-    r"(?: ([A-Z]{3,5}|[+-]\d\d:?\d\d))?:? ?")
+    r"(?: ([A-Z]{3,5}|[+-]\d\d:?\d\d))?:? ?"
+)
 _ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|z|[+-]\d\d:?\d\d)?):? ?")
 _CISCO_SEQ = re.compile(r"\d{1,10}: ")
 _WORD = re.compile(r"(\S{1,255}) ")
@@ -209,7 +244,7 @@ def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: bool = Fa
     pos = 0
     hostname = None
     seq = _CISCO_SEQ.match(text)
-    if seq:                                         # Cisco: "52: " [host ": "] time
+    if seq:  # Cisco: "52: " [host ": "] time
         pos = seq.end()
         w = _WORD.match(text, pos)
         if w and w.group(1).endswith(":") and not _time_at(text, pos):
@@ -227,20 +262,19 @@ def _parse_3164(text: str, received_ms: int, tz: tzinfo, require_time: bool = Fa
         if w and _HOST_CHARS.match(w.group(1)) and not w.group(1).endswith(":"):
             hostname = w.group(1)
             pos = w.end()
-            inner = _CISCO_SEQ.match(text, pos)     # "host 52: *Mar  1 00:01:02.345: %SYS-5-...": the
-            if inner:                               # device's own counter and time after a relay's header
+            inner = _CISCO_SEQ.match(text, pos)  # "host 52: *Mar  1 00:01:02.345: %SYS-5-...": the
+            if inner:  # device's own counter and time after a relay's header
                 pos = inner.end()
                 pos = _time_at(text, pos, received_ms, tz)[1]
     app = procid = msgid = None
     t = _TAG.match(text, pos)
     if t:
-        if text.startswith("%", pos):               # Cisco's %FACILITY-SEVERITY-MNEMONIC: kept in the message
+        if text.startswith("%", pos):  # Cisco's %FACILITY-SEVERITY-MNEMONIC: kept in the message
             msgid = t.group(1)[1:] or None
         else:
             app, procid = t.group(1), t.group(2) or None
             pos = t.end()
-    return Message(format="rfc3164", ts_ms=ts_ms, hostname=hostname, app=app, procid=procid, msgid=msgid,
-                   message=text[pos:])
+    return Message(format="rfc3164", ts_ms=ts_ms, hostname=hostname, app=app, procid=procid, msgid=msgid, message=text[pos:])
 
 
 def _time_at(text: str, pos: int, received_ms: int | None = None, tz: tzinfo = UTC):
@@ -282,8 +316,7 @@ def _time_at(text: str, pos: int, received_ms: int | None = None, tz: tzinfo = U
 _bsd_cache: dict[tuple, int | None] = {}
 
 
-def bsd_ms(month: int, day: int, h: int, mi: int, s: int, year: int | None, received_ms: int,
-           tz: tzinfo) -> int | None:
+def bsd_ms(month: int, day: int, h: int, mi: int, s: int, year: int | None, received_ms: int, tz: tzinfo) -> int | None:
     """Epoch ms of a 3164 time in `tz`. Without a year: of the years around the receive time, the
     latest that is not more than a day ahead of it."""
     key = (month, day, h, mi, s, year, received_ms // 3_600_000, tz)
@@ -295,12 +328,12 @@ def bsd_ms(month: int, day: int, h: int, mi: int, s: int, year: int | None, rece
         years = [year]
     else:
         now_year = datetime.fromtimestamp(received_ms / 1000, tz).year
-        years = range(now_year + 1, now_year - 9, -1)   # back to 8 years: the last Feb 29
+        years = range(now_year + 1, now_year - 9, -1)  # back to 8 years: the last Feb 29
     result = None
     for y in years:
         try:
             when = datetime(y, month, day, h, mi, s, tzinfo=tz)
-        except ValueError:                      # Feb 29 in another year, day 31 of a short month
+        except ValueError:  # Feb 29 in another year, day 31 of a short month
             continue
         ms = (when - _EPOCH) // timedelta(milliseconds=1)
         if year is not None or ms <= received_ms + DAY_MS:

@@ -5,6 +5,7 @@ gunicorn forks its workers — so the listeners run exactly once, never in every
 The child writes `<data dir>/syslog-status.json` each second (app/syslog/status.py) and stops
 when told (SIGTERM, SIGINT) or when its parent is gone, after writing what it holds.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,9 @@ START_TIMEOUT_S = 30
 def run(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Listen until a signal (or the parent's end), then write what is pending and return."""
     if not settings.syslog.enabled:
-        raise ValueError("no syslog listener configured: "
-                         "set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS")
+        raise ValueError(
+            "no syslog listener configured: set PLATLOGS_SYSLOG_TCP, PLATLOGS_SYSLOG_UDP or PLATLOGS_SYSLOG_TLS"
+        )
     asyncio.run(_serve(settings, parent_pid))
 
 
@@ -52,19 +54,26 @@ async def _serve(settings: Settings, parent_pid: int | None) -> None:
     loop = asyncio.get_running_loop()
     pool: WriterPool | ThreadPoolExecutor
     store: LogStore | None
-    if conf.writers:     # parsing, normalising and indexing in their own processes: every core
+    if conf.writers:  # parsing, normalising and indexing in their own processes: every core
         pool = WriterPool(settings, conf.writers)
         store = None
         submit = pool.submit
-        await asyncio.gather(*(submit([]) for _ in range(conf.writers)))   # the store opens now, or fails now
+        await asyncio.gather(*(submit([]) for _ in range(conf.writers)))  # the store opens now, or fails now
     else:
         pool = ThreadPoolExecutor(1, thread_name_prefix="syslog-writer")
         writer, store = build_writer(settings)
 
         def submit(batch):
             return loop.run_in_executor(pool, writer.write, batch)
-    batcher = Batcher(submit, counters, max_batch=conf.batch_size, max_wait=conf.batch_ms / 1000,
-                      max_queue=conf.queue, writers=max(conf.writers, 1))
+
+    batcher = Batcher(
+        submit,
+        counters,
+        max_batch=conf.batch_size,
+        max_wait=conf.batch_ms / 1000,
+        max_queue=conf.queue,
+        writers=max(conf.writers, 1),
+    )
     receiver = Receiver(batcher, counters, max_frame=conf.max_message_bytes, max_connections=conf.max_connections)
     try:
         await _listen(settings, counters, batcher, receiver, parent_pid)
@@ -74,8 +83,9 @@ async def _serve(settings: Settings, parent_pid: int | None) -> None:
             store.close()
 
 
-async def _listen(settings: Settings, counters: Counters, batcher: Batcher, receiver: Receiver,
-                  parent_pid: int | None) -> None:
+async def _listen(
+    settings: Settings, counters: Counters, batcher: Batcher, receiver: Receiver, parent_pid: int | None
+) -> None:
     conf = settings.syslog
     loop = asyncio.get_running_loop()
     servers: list = []
@@ -86,8 +96,14 @@ async def _listen(settings: Settings, counters: Counters, batcher: Batcher, rece
         loop.add_signal_handler(sig, stop.set)
 
     async def stream(address, proto, context=None):
-        server = await asyncio.start_server(lambda r, w: receiver.handle_stream(r, w, proto), address[0], address[1],
-                                            ssl=context, limit=2 * 64 * 1024, reuse_address=True)
+        server = await asyncio.start_server(
+            lambda r, w: receiver.handle_stream(r, w, proto),
+            address[0],
+            address[1],
+            ssl=context,
+            limit=2 * 64 * 1024,
+            reuse_address=True,
+        )
         servers.append(server)
         host, port = server.sockets[0].getsockname()[:2]
         counters.listening.append(f"{proto} {_join(host, port)}")
@@ -124,9 +140,9 @@ async def _listen(settings: Settings, counters: Counters, batcher: Batcher, rece
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
         if parent_pid is not None and os.getppid() != parent_pid:
-            break      # `platlogs serve` is gone without telling us
+            break  # `platlogs serve` is gone without telling us
         if writer_task.done():
-            break      # the writer failed: its exception is raised below
+            break  # the writer failed: its exception is raised below
         tick()
     for server in servers:
         server.close()
@@ -150,8 +166,9 @@ class WriterPool:
         self.pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.size, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_process, initargs=(self.settings,))
+        return ProcessPoolExecutor(
+            self.size, mp_context=multiprocessing.get_context("spawn"), initializer=init_process, initargs=(self.settings,)
+        )
 
     async def submit(self, batch: list) -> dict:
         loop = asyncio.get_running_loop()
@@ -177,6 +194,7 @@ def _join(host: str, port: int) -> str:
 
 
 # -- from `platlogs serve` --------------------------------------------------------------------
+
 
 def start_process(settings: Settings) -> subprocess.Popen:
     """Start `platlogs syslog` as a child and wait until it listens (its status file names its

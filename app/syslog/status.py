@@ -17,6 +17,7 @@ dropped    lost before the pipeline: queue_full (UDP while the queue was full), 
 truncated  frames cut at PLATLOGS_SYSLOG_MAX_MESSAGE_BYTES (stored, marked)
 raw        messages with no readable syslog header (stored as the whole line)
 """
+
 from __future__ import annotations
 
 import json
@@ -54,12 +55,23 @@ class Counters:
         self.refused[reason] = self.refused.get(reason, 0) + n
 
     def as_dict(self) -> dict:
-        return {"pid": os.getpid(), "started": format_ts(self.started_ms), "updated": format_ts(int(time.time() * 1000)),
-                "listening": self.listening, "received": self.received, "bytes": self.bytes,
-                "stored": self.stored, "refused": dict(self.refused), "dropped": dict(self.dropped),
-                "truncated": self.truncated, "raw": self.raw, "connections": dict(self.connections),
-                "queue": self.queue, "batches": self.batches,
-                "by_protocol": {p: dict(v) for p, v in self.by_protocol.items()}}
+        return {
+            "pid": os.getpid(),
+            "started": format_ts(self.started_ms),
+            "updated": format_ts(int(time.time() * 1000)),
+            "listening": self.listening,
+            "received": self.received,
+            "bytes": self.bytes,
+            "stored": self.stored,
+            "refused": dict(self.refused),
+            "dropped": dict(self.dropped),
+            "truncated": self.truncated,
+            "raw": self.raw,
+            "connections": dict(self.connections),
+            "queue": self.queue,
+            "batches": self.batches,
+            "by_protocol": {p: dict(v) for p, v in self.by_protocol.items()},
+        }
 
     def write(self, data_dir: Path) -> None:
         path = data_dir / STATUS_FILE

@@ -9,6 +9,7 @@ process only reads sockets; with 0, in one thread of the listener process.
 A batch the store fails is tried again with back-off (0.5, 1, 2, 4, 8 s; the listener's readers
 wait meanwhile: back-pressure), then counted as dropped (`dropped.storage`).
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ..storage import LogStore
 
 STORAGE_RETRIES = 6
-SYSLOG_PROTOCOL, SYSLOG_SOURCE = "syslog", "syslog listeners"    # their row in the ingest status
+SYSLOG_PROTOCOL, SYSLOG_SOURCE = "syslog", "syslog listeners"  # their row in the ingest status
 
 # a frame as the listener hands it over: (bytes, receive time in ms, the sender's address, cut?)
 Item = tuple
@@ -55,7 +56,7 @@ class BatchWriter:
                     result["raw"] += 1
                 lines.append(to_json(msg, received_ms, peer, truncated))
             self._store(lines, result)
-        except Exception as exc:   # noqa: BLE001 a defect must not stop the listeners: counted, said, and on
+        except Exception as exc:  # noqa: BLE001 a defect must not stop the listeners: counted, said, and on
             result["dropped"] += len(items) - result["stored"]
             print(f"syslog: a batch of {len(items)} was not stored: {exc!r}", file=sys.stderr, flush=True)
         return result
@@ -99,12 +100,19 @@ def build_writer(settings) -> tuple[BatchWriter, LogStore]:
     from ..ingest.pipeline import Ingestor
     from ..services import build_normalizer
     from ..storage import open_store
+
     store = open_store(settings.store_url, **settings.store_options())
-    ingestor = Ingestor(build_normalizer(settings), store, batch_size=max(settings.syslog.batch_size, 1),
-                        max_event_bytes=settings.max_event_bytes, max_errors=settings.max_reported_errors,
-                        max_event_age_days=settings.max_event_age_days)
+    ingestor = Ingestor(
+        build_normalizer(settings),
+        store,
+        batch_size=max(settings.syslog.batch_size, 1),
+        max_event_bytes=settings.max_event_bytes,
+        max_errors=settings.max_reported_errors,
+        max_event_age_days=settings.max_event_age_days,
+    )
     from ..ingest.stats import IngestStats
     from ..ingest.stats_files import stats_dir
+
     ingestor.stats = IngestStats(stats_dir(settings.data_dir))
     return BatchWriter(ingestor, ZoneInfo(settings.syslog.timezone)), store
 
@@ -118,13 +126,15 @@ def init_process(settings) -> None:
     global _process_writer
     import signal
     from multiprocessing.util import Finalize
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the listener, which ends the pool in order
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the listener, which ends the pool in order
     from ..cli_common import tune_gc
+
     writer, store = build_writer(settings)
     _process_writer = writer
-    Finalize(store, store.close, exitpriority=10)   # closed when the pool ends the process
-    assert writer.ingestor.stats is not None        # (build_writer gives every writer its counters)
-    Finalize(writer, writer.ingestor.stats.close, exitpriority=11)   # its last counters written
+    Finalize(store, store.close, exitpriority=10)  # closed when the pool ends the process
+    assert writer.ingestor.stats is not None  # (build_writer gives every writer its counters)
+    Finalize(writer, writer.ingestor.stats.close, exitpriority=11)  # its last counters written
     tune_gc()
 
 

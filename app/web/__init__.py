@@ -1,4 +1,5 @@
 """The back office: pages (one blueprint, several modules) and the JSON API blueprints."""
+
 from flask import Blueprint
 
 web = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")

@@ -6,6 +6,7 @@ within LOGIN_WINDOW, attempts are answered 429 with Retry-After and the password
 checked (so the lock cannot be used to go on guessing). Every sign-in, failed or not, is recorded
 as an event of type `login`. Those policies live in the account service (app/meta/accounts.py
 `sign_in`, `change_own_password`); the views here parse the form, call it and render."""
+
 from __future__ import annotations
 
 import math
@@ -36,7 +37,7 @@ def _safe_next(target: str | None) -> str:
     return landing()
 
 
-LANDING = {"manager": "web.health"}   # where a role lands after signing in (default: the search page)
+LANDING = {"manager": "web.health"}  # where a role lands after signing in (default: the search page)
 
 
 def landing() -> str:
@@ -46,8 +47,10 @@ def landing() -> str:
 
 def _too_many(retry_after: int, template: str, **context):
     minutes = max(1, math.ceil(retry_after / 60))
-    error = (f"Too many failed attempts for this account or from your network address. "
-             f"Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
+    error = (
+        f"Too many failed attempts for this account or from your network address. "
+        f"Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    )
     response = make_response(render_template(template, error=error, **context), 429)
     response.headers["Retry-After"] = str(retry_after)
     return response
@@ -57,8 +60,13 @@ def _too_many(retry_after: int, template: str, **context):
 def login():
     if request.method != "POST":
         return render_template("login.html", error=None)
-    attempt = accounts.sign_in(_services(), request.form.get("username", ""), request.form.get("password", ""),
-                               address=request.remote_addr, secret=str(current_app.secret_key))
+    attempt = accounts.sign_in(
+        _services(),
+        request.form.get("username", ""),
+        request.form.get("password", ""),
+        address=request.remote_addr,
+        secret=str(current_app.secret_key),
+    )
     if attempt.retry_after is not None:
         return _too_many(attempt.retry_after, "login.html")
     if attempt.user is None:
@@ -85,10 +93,18 @@ def change_password():
     forced = current_user.must_change_password
     if request.method == "POST":
         form = request.form
-        try:   # the other sessions end
-            accounts.change_own_password(_services(), _acting(), current_user, form.get("current_password", ""),
-                                         form.get("new_password", ""), form.get("repeat_password", ""),
-                                         address=request.remote_addr, keep_session=current_session_id(), forced=forced)
+        try:  # the other sessions end
+            accounts.change_own_password(
+                _services(),
+                _acting(),
+                current_user,
+                form.get("current_password", ""),
+                form.get("new_password", ""),
+                form.get("repeat_password", ""),
+                address=request.remote_addr,
+                keep_session=current_session_id(),
+                forced=forced,
+            )
         except accounts.Throttled as exc:
             return _too_many(exc.retry_after, "password.html", forced=forced)
         except ValueError as exc:
@@ -101,10 +117,12 @@ def change_password():
 
 # -- one's own sessions -----------------------------------------------------------------------
 
+
 def _sessions_page(status: int = 200):
     meta = _services().meta
-    response = make_response(render_template("sessions.html", sessions=meta.sessions_of(current_user.id),
-                                             current=current_session_id()), status)
+    response = make_response(
+        render_template("sessions.html", sessions=meta.sessions_of(current_user.id), current=current_session_id()), status
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -7,6 +7,7 @@ signed but readable), with `Cache-Control: no-store`.
 
 A view parses the form, calls the account service (app/meta/accounts.py: the checks, the write and
 the audit event, shared with the command line) and renders."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -37,6 +38,7 @@ def _acting() -> accounts.Acting:
 
 def _when(moment: datetime | None) -> str:
     from ..events.convert import format_ts
+
     return format_ts(moment, "minute") if moment else "—"
 
 
@@ -47,17 +49,31 @@ def _page(template: str, status: int = 200, **context):
 
 
 def _users_page(status: int = 200, **context):
-    return _page("admin/users.html", status, users=accounts.users(_services()), roles=roles(),
-                 sessions=_services().meta.live_session_counts(), **context)
+    return _page(
+        "admin/users.html",
+        status,
+        users=accounts.users(_services()),
+        roles=roles(),
+        sessions=_services().meta.live_session_counts(),
+        **context,
+    )
 
 
 def _keys_page(status: int = 200, **context):
     names = {u.id: u.username for u in accounts.users(_services())}
-    return _page("admin/keys.html", status, keys=accounts.keys(_services()), creators=names, scopes=accounts.SCOPES,
-                 scope_help=SCOPE_HELP, **context)
+    return _page(
+        "admin/keys.html",
+        status,
+        keys=accounts.keys(_services()),
+        creators=names,
+        scopes=accounts.SCOPES,
+        scope_help=SCOPE_HELP,
+        **context,
+    )
 
 
 # -- users --------------------------------------------------------------------------------
+
 
 @web.get("/admin/users")
 @page_access("manage_users")
@@ -132,6 +148,7 @@ def revoke_user_sessions(user_id: int):
 
 
 # -- API keys -----------------------------------------------------------------------------
+
 
 @web.get("/admin/keys")
 @page_access("manage_users")

@@ -2,6 +2,7 @@
 early or cancel a window; create, replace and delete a destination, whose secret is never shown
 again. Every change goes through app/alerts/actions.py, which records it as an admin action
 besides the alert history."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -18,17 +19,24 @@ from .alerts_common import _actions, _alerts, _catalog, _page, _when
 
 # -- maintenance windows --------------------------------------------------------------------------------
 
+
 def _maintenance_page(status: int = 200, error: str | None = None, draft: dict | None = None):
     now = now_ms()
     at = moment(now)
     windows = sorted(_alerts().maintenance_windows(), key=lambda w: w.starts_at, reverse=True)
-    rows = [{"w": w, "state": "in force" if w.starts_at <= at < w.ends_at else
-             "upcoming" if at < w.starts_at else "ended"} for w in windows]
+    rows = [
+        {"w": w, "state": "in force" if w.starts_at <= at < w.ends_at else "upcoming" if at < w.starts_at else "ended"}
+        for w in windows
+    ]
     catalog = _catalog()
-    draft = draft or {"rule_id": request.args.get("rule_id", ""), "group_pattern": request.args.get("group", ""),
-                      "start": "now", "end": "now+2h", "reason": ""}
-    return _page("alerts/maintenance.html", status, rows=rows, error=error, draft=draft,
-                 rule_ids=sorted(catalog.by_id))
+    draft = draft or {
+        "rule_id": request.args.get("rule_id", ""),
+        "group_pattern": request.args.get("group", ""),
+        "start": "now",
+        "end": "now+2h",
+        "reason": "",
+    }
+    return _page("alerts/maintenance.html", status, rows=rows, error=error, draft=draft, rule_ids=sorted(catalog.by_id))
 
 
 @web.get("/alerts/maintenance")
@@ -52,12 +60,20 @@ def create_maintenance():
     if end <= now:
         return _maintenance_page(400, "end: must be in the future", form)
     try:
-        window = _actions().add_maintenance(rule_id=form["rule_id"] or None, group_pattern=form["group_pattern"] or None,
-                                            start=start, end=end, reason=form["reason"], at_ms=now)
+        window = _actions().add_maintenance(
+            rule_id=form["rule_id"] or None,
+            group_pattern=form["group_pattern"] or None,
+            start=start,
+            end=end,
+            reason=form["reason"],
+            at_ms=now,
+        )
     except ValueError as exc:
         return _maintenance_page(400, str(exc), form)
-    flash(f"Maintenance window #{window.id} added: notifications held back {_when(window.starts_at)} – "
-          f"{_when(window.ends_at)}.")
+    flash(
+        f"Maintenance window #{window.id} added: notifications held back {_when(window.starts_at)} – "
+        f"{_when(window.ends_at)}."
+    )
     return redirect(url_for("web.maintenance"))
 
 
@@ -76,18 +92,26 @@ def end_maintenance(window_id: int):
 
 # -- destinations ----------------------------------------------------------------------------------------
 
-def _destinations_page(status: int = 200, error: str | None = None, draft: dict | None = None,
-                       secret: dict | None = None):
+
+def _destinations_page(status: int = 200, error: str | None = None, draft: dict | None = None, secret: dict | None = None):
     catalog = _catalog()
     used: dict[str, list[str]] = {}
     for entry in catalog.entries:
-        for name in (entry.rule.notify if entry.rule and entry.id else ()):
+        for name in entry.rule.notify if entry.rule and entry.id else ():
             used.setdefault(name, []).append(str(entry.id))
     known = notify.destinations(_alerts())
     rows = [{"d": d, "target": shown_target(d.kind, d.target), "used_by": used.get(d.name, [])} for d in known]
     missing = sorted(set(used) - {d.name for d in known})
-    return _page("alerts/destinations.html", status, rows=rows, error=error, draft=draft or {"kind": "webhook"},
-                 secret=secret, kinds=notify.KINDS, missing={n: used[n] for n in missing})
+    return _page(
+        "alerts/destinations.html",
+        status,
+        rows=rows,
+        error=error,
+        draft=draft or {"kind": "webhook"},
+        secret=secret,
+        kinds=notify.KINDS,
+        missing={n: used[n] for n in missing},
+    )
 
 
 @web.get("/alerts/destinations")
@@ -104,8 +128,9 @@ def create_destination():
     replace = request.form.get("replace") == "1"
     draft = {**form, "replace": replace}
     try:
-        row, generated, replaced = _actions().save_destination(form["name"], form["kind"], form["target"],
-                                                               secret=secret or None, replace=replace)
+        row, generated, replaced = _actions().save_destination(
+            form["name"], form["kind"], form["target"], secret=secret or None, replace=replace
+        )
     except Conflict as exc:
         return _destinations_page(409, str(exc), draft)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 validation (errors shown next to their field, a query's at its position), create / edit /
 delete of the rules made here (through app/alerts/actions.py, which records each as an admin
 action), and "test before saving"."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -44,14 +45,15 @@ PREVIEW_MAX_HOURS = preview.MAX_HOURS
 KIND_HELP = {
     "threshold": "more than <threshold> matching events in the window (per group with group_by)",
     "ratio": "the share of matching events that also match the failure query is above <threshold> "
-             "(0.2 or 20%), once there are at least <min_count> matching events",
+    "(0.2 or 20%), once there are at least <min_count> matching events",
     "spike": "the window's count jumps against the same window of earlier weeks: relative (2 = three "
-             "times the baseline mean) or z-score",
+    "times the baseline mean) or z-score",
     "absence": "fewer than <threshold> events in the window: for the listed expected groups, or for "
-               "groups that averaged at least <min_count> in the same window of earlier weeks",
+    "groups that averaged at least <min_count> in the same window of earlier weeks",
 }
 # form field -> the kinds it applies to (others ignore it; the form says so)
 # -- the rules -----------------------------------------------------------------------------------------
+
 
 @web.get("/alerts/rules")
 @page_access("view_alerts")
@@ -62,8 +64,16 @@ def alert_rules():
         open_counts[inst.rule_id] = open_counts.get(inst.rule_id, 0) + 1
     states = _alerts().rule_states()
     entries = sorted(catalog.in_force(), key=lambda e: (e.source != "file", e.id))
-    return _page("alerts/rules.html", entries=entries, not_run=catalog.not_run(), open_counts=open_counts,
-                 states=states, duration=duration_words, number=_number, rules_dir=rules_dir())
+    return _page(
+        "alerts/rules.html",
+        entries=entries,
+        not_run=catalog.not_run(),
+        open_counts=open_counts,
+        states=states,
+        duration=duration_words,
+        number=_number,
+        rules_dir=rules_dir(),
+    )
 
 
 def _check(form: dict, *, creating: bool, rule_id: str | None, catalog: Catalog) -> tuple[Rule | None, dict]:
@@ -86,18 +96,41 @@ def _check(form: dict, *, creating: bool, rule_id: str | None, catalog: Catalog)
     known = set(_destination_names())
     unknown = [name for name in rule.notify if name not in known]
     if unknown:
-        errors["notify"] = FieldError(f"no destination named {', '.join(unknown)}"
-                                      + (f"; configured: {', '.join(sorted(known))}" if known else
-                                         "; none is configured yet"))
+        errors["notify"] = FieldError(
+            f"no destination named {', '.join(unknown)}"
+            + (f"; configured: {', '.join(sorted(known))}" if known else "; none is configured yet")
+        )
     return (None if errors else rule), errors
 
 
-def _form_page(form: dict, *, creating: bool, rule_id: str | None = None, errors: dict | None = None,
-               preview=None, status: int = 200, copied_from: str | None = None):
-    return _page("alerts/rule_form.html", status, form=form, creating=creating, rule_id=rule_id, errors=errors or {},
-                 preview=preview, kinds=KINDS, kind_help=KIND_HELP, severities=SEVERITIES, spike_modes=SPIKE_MODES,
-                 kind_fields=KIND_FIELDS, destinations=_destination_names(), copied_from=copied_from,
-                 duration=duration_words, max_hours=PREVIEW_MAX_HOURS)
+def _form_page(
+    form: dict,
+    *,
+    creating: bool,
+    rule_id: str | None = None,
+    errors: dict | None = None,
+    preview=None,
+    status: int = 200,
+    copied_from: str | None = None,
+):
+    return _page(
+        "alerts/rule_form.html",
+        status,
+        form=form,
+        creating=creating,
+        rule_id=rule_id,
+        errors=errors or {},
+        preview=preview,
+        kinds=KINDS,
+        kind_help=KIND_HELP,
+        severities=SEVERITIES,
+        spike_modes=SPIKE_MODES,
+        kind_fields=KIND_FIELDS,
+        destinations=_destination_names(),
+        copied_from=copied_from,
+        duration=duration_words,
+        max_hours=PREVIEW_MAX_HOURS,
+    )
 
 
 @web.route("/alerts/rules/new", methods=["GET", "POST"])
@@ -117,13 +150,14 @@ def new_alert_rule():
     form = _form_from_request()
     rule, errors = _check(form, creating=True, rule_id=None, catalog=catalog)
     if "preview" in request.form:
-        return _form_page(form, creating=True, errors=errors, status=200 if rule else 400,
-                          preview=_preview(rule, form) if rule else None)
+        return _form_page(
+            form, creating=True, errors=errors, status=200 if rule else 400, preview=_preview(rule, form) if rule else None
+        )
     if rule is None:
         return _form_page(form, creating=True, errors=errors, status=400)
     try:
         _actions().save_ui_rule(_definition(form), creating=True)
-    except Conflict as exc:      # made by someone else since the form was checked
+    except Conflict as exc:  # made by someone else since the form was checked
         return _form_page(form, creating=True, errors={"id": FieldError(str(exc))}, status=409)
     flash(f"Rule {rule.id} created. The scheduler runs it from its next tick.")
     return redirect(url_for("web.alert_rules"))
@@ -154,13 +188,19 @@ def edit_alert_rule(rule_id: str):
     form["id"] = rule_id
     rule, errors = _check(form, creating=False, rule_id=rule_id, catalog=catalog)
     if "preview" in request.form:
-        return _form_page(form, creating=False, rule_id=rule_id, errors=errors, status=200 if rule else 400,
-                          preview=_preview(rule, form) if rule else None)
+        return _form_page(
+            form,
+            creating=False,
+            rule_id=rule_id,
+            errors=errors,
+            status=200 if rule else 400,
+            preview=_preview(rule, form) if rule else None,
+        )
     if rule is None:
         return _form_page(form, creating=False, rule_id=rule_id, errors=errors, status=400)
     try:
         _rule, changes = _actions().save_ui_rule(_definition(form), creating=False)
-    except LookupError as exc:   # deleted by someone else since the form was read
+    except LookupError as exc:  # deleted by someone else since the form was read
         raise ApiError(404, str(exc)) from None
     if not changes:
         flash(f"Rule {rule_id}: nothing to change.")
@@ -183,12 +223,19 @@ def delete_alert_rule(rule_id: str):
     except LookupError as exc:
         raise ApiError(404, str(exc)) from None
     still_open = len(_alerts().active(rule_id))
-    flash(f"Rule {rule_id} deleted." + (f" Its {still_open} open alert(s) stay listed until resolved by hand "
-                                        "or by a rule of the same id." if still_open else ""))
+    flash(
+        f"Rule {rule_id} deleted."
+        + (
+            f" Its {still_open} open alert(s) stay listed until resolved by hand or by a rule of the same id."
+            if still_open
+            else ""
+        )
+    )
     return redirect(url_for("web.alert_rules"))
 
 
 # -- test before saving ------------------------------------------------------------------------------
+
 
 def _preview_hours(form: dict) -> int:
     raw = str(form.get("preview_hours", "")).strip()

@@ -10,6 +10,7 @@ mutes and keeps maintenance windows; edit_alert_rules creates, tests, edits and 
 rules made here; manage_destinations keeps the destinations. Changes to rules, destinations,
 mutes and maintenance windows go through app/alerts/actions.py, which records each as an admin
 action besides the alert history."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -28,6 +29,7 @@ HISTORY_LIMIT = 300
 
 # -- active alerts ---------------------------------------------------------------------------------
 
+
 @web.get("/alerts")
 @page_access("view_alerts")
 def alerts():
@@ -44,8 +46,17 @@ def _active_page(status: int = 200, error: str | None = None, rule_id: str | Non
         rule = rules[mute.rule_id].rule if mute.rule_id in rules else None
         mute_rows.append({"mute": mute, "rule": rule, "group": _group_shown(rule, mute.group_key)})
     windows = _alerts().maintenance_windows(active_at_ms=now_ms())
-    return _page("alerts/active.html", status, views=views, mute_rows=mute_rows, windows=windows, error=error,
-                 catalog_errors=catalog.errors(), mute_choices=MUTE_CHOICES, rule_id=rule_id)
+    return _page(
+        "alerts/active.html",
+        status,
+        views=views,
+        mute_rows=mute_rows,
+        windows=windows,
+        error=error,
+        catalog_errors=catalog.errors(),
+        mute_choices=MUTE_CHOICES,
+        rule_id=rule_id,
+    )
 
 
 def _failure(exc: Exception):
@@ -111,8 +122,9 @@ def mute_alert(instance_id: int):
     whole_rule = request.form.get("scope") == "rule"
     try:
         until = _until_from_form(now)
-        mute = _actions().mute_alert(instance_id, until, whole_rule=whole_rule,
-                                     comment=request.form.get("comment", "").strip(), at_ms=now)
+        mute = _actions().mute_alert(
+            instance_id, until, whole_rule=whole_rule, comment=request.form.get("comment", "").strip(), at_ms=now
+        )
     except (LookupError, ValueError) as exc:
         return _failure(exc)
     flash(f"Muted {_shown(mute.rule_id, mute.group_key)} until {_when(mute.until)}.")
@@ -123,8 +135,9 @@ def mute_alert(instance_id: int):
 @page_access("act_on_alerts")
 def unmute_alert(instance_id: int):
     try:
-        lifted = _actions().unmute_alert(instance_id, whole_rule=request.form.get("scope") == "rule",
-                                         comment=request.form.get("comment", "").strip())
+        lifted = _actions().unmute_alert(
+            instance_id, whole_rule=request.form.get("scope") == "rule", comment=request.form.get("comment", "").strip()
+        )
     except (LookupError, ValueError) as exc:
         return _failure(exc)
     flash(f"Unmuted {_shown(lifted.rule_id, lifted.group)}.")
@@ -146,6 +159,7 @@ def lift_mute(mute_id: int):
 
 # -- history -----------------------------------------------------------------------------------------
 
+
 @web.get("/alerts/history")
 @page_access("view_alerts")
 def alert_history():
@@ -160,16 +174,24 @@ def alert_history():
 
     def group_of(h: AlertHistory) -> str | None:
         if h.action.startswith("maintenance_"):
-            return h.group_key or None      # a maintenance window's pattern, as its author typed it
+            return h.group_key or None  # a maintenance window's pattern, as its author typed it
         entry = rules.get(h.rule_id) if h.rule_id else None
         return _group_shown(entry.rule if entry else None, h.group_key or None)
 
     rows = [{"h": h, "group": group_of(h)} for h in entries]
     resolved = [] if instance_id is not None else alerts.instances(rule_id=rule_id, state="resolved", limit=100)
     resolved_views = _alert_views(resolved, catalog)
-    return _page("alerts/history.html", rows=rows, resolved=resolved_views, rule_id=rule_id or "",
-                 instance=instance, instance_id=instance_id, rule_ids=sorted(rules), limit=HISTORY_LIMIT,
-                 rule_names={k: (e.rule.name if e.rule else "") for k, e in rules.items()})
+    return _page(
+        "alerts/history.html",
+        rows=rows,
+        resolved=resolved_views,
+        rule_id=rule_id or "",
+        instance=instance,
+        instance_id=instance_id,
+        rule_ids=sorted(rules),
+        limit=HISTORY_LIMIT,
+        rule_names={k: (e.rule.name if e.rule else "") for k, e in rules.items()},
+    )
 
 
 from . import alert_channels, alert_rules, alerts_api  # noqa: E402,F401  (the other alert pages add their routes)

@@ -14,6 +14,7 @@ events lack). Writes nothing.
 
 Body: {"rule": {a rule definition, keys as in alerts/README.md}, "hours": 6} or
 {"rule_id": "an existing rule", "hours": 6}. Needs edit_alert_rules (app/roles.yaml)."""
+
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
@@ -32,11 +33,22 @@ MAX_MUTE_MINUTES = 7 * 24 * 60
 
 def _alert_json(view) -> dict:
     inst = view.inst
-    return {"id": inst.id, "rule_id": inst.rule_id, "rule_name": view.rule_name, "group": view.group,
-            "state": inst.state, "severity": inst.severity, "value": inst.value, "threshold": inst.threshold,
-            "detail": inst.detail, "first_seen": iso(inst.first_seen_at), "fired_at": iso(inst.fired_at),
-            "acknowledged_by": inst.ack_owner, "muted_until": iso(view.mute.until) if view.mute else None,
-            "search": view.link}
+    return {
+        "id": inst.id,
+        "rule_id": inst.rule_id,
+        "rule_name": view.rule_name,
+        "group": view.group,
+        "state": inst.state,
+        "severity": inst.severity,
+        "value": inst.value,
+        "threshold": inst.threshold,
+        "detail": inst.detail,
+        "first_seen": iso(inst.first_seen_at),
+        "fired_at": iso(inst.fired_at),
+        "acknowledged_by": inst.ack_owner,
+        "muted_until": iso(view.mute.until) if view.mute else None,
+        "search": view.link,
+    }
 
 
 def _body() -> dict:
@@ -75,8 +87,9 @@ def api_alerts():
 def api_acknowledge_alert(instance_id: int):
     body = _body()
     inst = _acted(lambda: _actions().acknowledge(instance_id, body.get("owner"), body.get("comment", "").strip()))
-    return jsonify({"id": inst.id, "state": inst.state, "acknowledged_by": inst.ack_owner,
-                    "acknowledged_at": iso(inst.acked_at)})
+    return jsonify(
+        {"id": inst.id, "state": inst.state, "acknowledged_by": inst.ack_owner, "acknowledged_at": iso(inst.acked_at)}
+    )
 
 
 @api.post("/alerts/<int:instance_id>/mute")
@@ -89,10 +102,23 @@ def api_mute_alert(instance_id: int):
     if body.get("scope", "group") not in ("group", "rule"):
         raise ApiError(400, 'scope: "group" (the alert\'s group) or "rule" (every group of its rule)', field="scope")
     now = now_ms()
-    mute = _acted(lambda: _actions().mute_alert(instance_id, now + minutes * 60_000, whole_rule=body.get("scope") == "rule",
-                                                comment=body.get("comment", "").strip(), at_ms=now))
-    return jsonify({"mute": mute.id, "rule_id": mute.rule_id, "scope": "rule" if mute.group_key is None else "group",
-                    "until": iso(mute.until)})
+    mute = _acted(
+        lambda: _actions().mute_alert(
+            instance_id,
+            now + minutes * 60_000,
+            whole_rule=body.get("scope") == "rule",
+            comment=body.get("comment", "").strip(),
+            at_ms=now,
+        )
+    )
+    return jsonify(
+        {
+            "mute": mute.id,
+            "rule_id": mute.rule_id,
+            "scope": "rule" if mute.group_key is None else "group",
+            "until": iso(mute.until),
+        }
+    )
 
 
 @api.post("/alerts/rules/test")

@@ -3,6 +3,7 @@ and the back office's, with where each comes from), and presenting an alert to a
 by role, the link to its evidence). The pages: alerts.py (active alerts and their history),
 alert_rules.py (the rules, the form, "test before saving"), alert_channels.py (maintenance
 windows and notification destinations)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ def _when(value: datetime | int | None, seconds: bool = False) -> str:
     if at is None:
         return "—"
     from ..events.convert import format_ts
+
     return format_ts(at, "second" if seconds else "minute")
 
 
@@ -57,6 +59,7 @@ def _page(template: str, status: int = 200, **context):
 
 
 # -- the rules: files and the back office's ------------------------------------------------------
+
 
 def rules_dir() -> Path:
     """The rule files' directory: the project's alerts/ (the scheduler's default), or the app's
@@ -75,6 +78,7 @@ def _destination_names() -> list[str]:
 
 
 # -- presenting an alert -------------------------------------------------------------------------
+
 
 def _number(value: float | None, kind: str | None = None) -> str:
     if value is None:
@@ -102,8 +106,9 @@ def _what(rule_id: str, group: str | None, shown: str | None) -> str:
     return f"rule {rule_id}" + ("" if group is None else f", group {shown}")
 
 
-def _evidence_link(rule: Rule | None, group: str | None, query: str, start_ms: int | None,
-                   end_ms: int | None) -> dict | None:
+def _evidence_link(
+    rule: Rule | None, group: str | None, query: str, start_ms: int | None, end_ms: int | None
+) -> dict | None:
     """URL arguments of the search page showing a finding's events over its window. A reader who
     may not see the group's value gets the rule's query for every group (the value would
     otherwise be in the link), or no link when the rule is no longer defined."""
@@ -128,9 +133,9 @@ class AlertView:
     value: str
     threshold: str
     link: dict | None
-    mute: object | None           # the mute in force covering it (the latest)
-    failed: list                  # permanently failed deliveries
-    maintenance: list             # windows in force covering it
+    mute: object | None  # the mute in force covering it (the latest)
+    failed: list  # permanently failed deliveries
+    maintenance: list  # windows in force covering it
 
 
 def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
@@ -147,39 +152,73 @@ def _alert_views(instances, catalog: Catalog) -> list[AlertView]:
         entry = rules.get(inst.rule_id)
         rule = entry.rule if entry else None
         covering = [m for m in mutes if m.covers(inst.rule_id, inst.group_key, at)]
-        out.append(AlertView(
-            inst=inst, rule=rule, rule_name=rule.name if rule else "",
-            group=_group_shown(rule, inst.group),
-            value=_number(inst.value, rule.kind if rule else None),
-            threshold=_number(inst.threshold, rule.kind if rule else None),
-            link=_evidence_link(rule, inst.group, inst.search_query, inst.window_start_ms, inst.window_end_ms)
-            if inst.search_query or inst.window_start_ms else None,
-            mute=max(covering, key=lambda m: m.until) if covering else None,
-            failed=failed.get(inst.id, []),
-            maintenance=[w for w in windows if w.covers(inst.rule_id, inst.group_key, at)]))
+        out.append(
+            AlertView(
+                inst=inst,
+                rule=rule,
+                rule_name=rule.name if rule else "",
+                group=_group_shown(rule, inst.group),
+                value=_number(inst.value, rule.kind if rule else None),
+                threshold=_number(inst.threshold, rule.kind if rule else None),
+                link=_evidence_link(rule, inst.group, inst.search_query, inst.window_start_ms, inst.window_end_ms)
+                if inst.search_query or inst.window_start_ms
+                else None,
+                mute=max(covering, key=lambda m: m.until) if covering else None,
+                failed=failed.get(inst.id, []),
+                maintenance=[w for w in windows if w.covers(inst.rule_id, inst.group_key, at)],
+            )
+        )
     return out
 
 
 # -- a rule's test before saving, presented (the form and the JSON API alike) -------------------------
 
+
 def present_preview(preview) -> dict:
     """A preview.RulePreview as a reader may see it: group values masked by role (and the evidence
     link then without the value), numbers as the pages write them, times in ISO-8601."""
     rule = preview.rule
-    windows = [{
-        "group": _group_shown(rule, w.group), "first": iso(w.first_ms), "last": iso(w.last_ms),
-        "first_ms": w.first_ms, "last_ms": w.last_ms, "positions": w.positions,
-        "peak": w.peak, "peak_shown": _number(w.peak, rule.kind), "peak_at": iso(w.peak_ms),
-        "threshold": w.threshold, "threshold_shown": _number(w.threshold, rule.kind),
-        "fires": w.fires, "fires_at": iso(w.fires_at_ms), "held_s": w.held_ms // 1000,
-        "held": duration_words(w.held_ms // 1000) if w.held_ms else "",
-        "detail": w.detail, "sample_ids": list(w.sample_ids),
-        "search": _evidence_link(rule, w.group, w.search_query, w.window_start_ms, w.window_end_ms)}
-        for w in preview.windows]
+    windows = [
+        {
+            "group": _group_shown(rule, w.group),
+            "first": iso(w.first_ms),
+            "last": iso(w.last_ms),
+            "first_ms": w.first_ms,
+            "last_ms": w.last_ms,
+            "positions": w.positions,
+            "peak": w.peak,
+            "peak_shown": _number(w.peak, rule.kind),
+            "peak_at": iso(w.peak_ms),
+            "threshold": w.threshold,
+            "threshold_shown": _number(w.threshold, rule.kind),
+            "fires": w.fires,
+            "fires_at": iso(w.fires_at_ms),
+            "held_s": w.held_ms // 1000,
+            "held": duration_words(w.held_ms // 1000) if w.held_ms else "",
+            "detail": w.detail,
+            "sample_ids": list(w.sample_ids),
+            "search": _evidence_link(rule, w.group, w.search_query, w.window_start_ms, w.window_end_ms),
+        }
+        for w in preview.windows
+    ]
     groups = [_group_shown(rule, g) or "(all events)" for g in preview.groups]
-    return {"rule": rule.id, "hours": preview.hours, "from": iso(preview.start_ms), "to": iso(preview.end_ms),
-            "step_s": preview.step_s, "window_s": rule.window_s, "pending_s": rule.pending_s,
-            "positions": preview.planned, "evaluated": preview.evaluated, "alerting_positions": preview.alerting,
-            "firing_windows": sum(w["fires"] for w in windows), "groups": groups, "windows": windows,
-            "warnings": list(preview.warnings), "errors": [{"at": iso(m), "error": e} for m, e in preview.errors],
-            "method": preview.method, "stopped": preview.stopped, "seconds": preview.seconds}
+    return {
+        "rule": rule.id,
+        "hours": preview.hours,
+        "from": iso(preview.start_ms),
+        "to": iso(preview.end_ms),
+        "step_s": preview.step_s,
+        "window_s": rule.window_s,
+        "pending_s": rule.pending_s,
+        "positions": preview.planned,
+        "evaluated": preview.evaluated,
+        "alerting_positions": preview.alerting,
+        "firing_windows": sum(w["fires"] for w in windows),
+        "groups": groups,
+        "windows": windows,
+        "warnings": list(preview.warnings),
+        "errors": [{"at": iso(m), "error": e} for m, e in preview.errors],
+        "method": preview.method,
+        "stopped": preview.stopped,
+        "seconds": preview.seconds,
+    }

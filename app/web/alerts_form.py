@@ -1,6 +1,7 @@
 """The alert rule form (alert_rules.py): its fields and defaults, a stored definition or a rule
 as form values, the submitted form as a definition, and a RuleError as the error shown next to
 its field (a query's at its position)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,17 +13,39 @@ from ..alerts.model import Rule
 from ..alerts.rules import RuleError
 
 PREVIEW_DEFAULT_HOURS = preview.DEFAULT_HOURS
-KIND_FIELDS = {"failure_query": ("ratio",), "min_count": ("ratio", "spike", "absence"),
-               "baseline_periods": ("spike", "absence"), "spike_mode": ("spike",), "expected_groups": ("absence",)}
+KIND_FIELDS = {
+    "failure_query": ("ratio",),
+    "min_count": ("ratio", "spike", "absence"),
+    "baseline_periods": ("spike", "absence"),
+    "spike_mode": ("spike",),
+    "expected_groups": ("absence",),
+}
 # RuleError.field -> the form field it is shown next to
 FIELD_OF_ERROR = {"window_s": "window", "pending_s": "pending", "renotify_s": "renotify"}
 
 
 def _form_defaults() -> dict:
-    return {"id": "", "name": "", "kind": "threshold", "query": "", "window": "5m", "threshold": "",
-            "group_by": "", "failure_query": "", "min_count": "", "baseline_periods": "", "spike_mode": "relative",
-            "expected_groups": "", "pending": "0", "renotify": "1h", "severity": "warning", "notify": "",
-            "description": "", "enabled": True, "preview_hours": str(PREVIEW_DEFAULT_HOURS)}
+    return {
+        "id": "",
+        "name": "",
+        "kind": "threshold",
+        "query": "",
+        "window": "5m",
+        "threshold": "",
+        "group_by": "",
+        "failure_query": "",
+        "min_count": "",
+        "baseline_periods": "",
+        "spike_mode": "relative",
+        "expected_groups": "",
+        "pending": "0",
+        "renotify": "1h",
+        "severity": "warning",
+        "notify": "",
+        "description": "",
+        "enabled": True,
+        "preview_hours": str(PREVIEW_DEFAULT_HOURS),
+    }
 
 
 def _seconds_text(seconds: int) -> str:
@@ -62,12 +85,24 @@ def _form_from_definition(data: dict) -> dict:
 def _form_from_rule(rule: Rule) -> dict:
     """Form values of a rule (a file's rule copied as a new UI rule)."""
     form = _form_defaults()
-    form.update(id=rule.id, name=rule.name, kind=rule.kind, query=rule.query, window=_seconds_text(rule.window_s),
-                threshold=_plain(rule.threshold), group_by=rule.group_by or "", severity=rule.severity,
-                failure_query=rule.failure_query or "", pending=_seconds_text(rule.pending_s) if rule.pending_s else "0",
-                renotify=_seconds_text(rule.renotify_s) if rule.renotify_s else "0", notify=", ".join(rule.notify),
-                description=rule.description, enabled=rule.enabled, spike_mode=rule.spike_mode,
-                expected_groups="\n".join(rule.expected_groups))
+    form.update(
+        id=rule.id,
+        name=rule.name,
+        kind=rule.kind,
+        query=rule.query,
+        window=_seconds_text(rule.window_s),
+        threshold=_plain(rule.threshold),
+        group_by=rule.group_by or "",
+        severity=rule.severity,
+        failure_query=rule.failure_query or "",
+        pending=_seconds_text(rule.pending_s) if rule.pending_s else "0",
+        renotify=_seconds_text(rule.renotify_s) if rule.renotify_s else "0",
+        notify=", ".join(rule.notify),
+        description=rule.description,
+        enabled=rule.enabled,
+        spike_mode=rule.spike_mode,
+        expected_groups="\n".join(rule.expected_groups),
+    )
     if rule.kind in KIND_FIELDS["min_count"]:
         form["min_count"] = str(rule.min_count) if rule.min_count else ""
     if rule.kind in KIND_FIELDS["baseline_periods"]:
@@ -143,7 +178,7 @@ class FieldError:
     message: str
     position: int | None = None
     expected: str | None = None
-    line: str | None = None       # for a query: the line holding the position, and the column in it
+    line: str | None = None  # for a query: the line holding the position, and the column in it
     column: int | None = None
 
 
@@ -151,10 +186,10 @@ def _field_error(exc: RuleError, form: dict) -> tuple[str, FieldError]:
     name = FIELD_OF_ERROR.get(exc.field or "", exc.field or "")
     error = FieldError(exc.message, exc.position, exc.expected)
     if exc.position is not None and name in ("query", "failure_query"):
-        text = form.get(name, "").strip()   # the definition strips the query: positions count from there
-        before = text[:exc.position]
+        text = form.get(name, "").strip()  # the definition strips the query: positions count from there
+        before = text[: exc.position]
         start = before.rfind("\n") + 1
         end = text.find("\n", exc.position)
-        error.line = text[start:end if end >= 0 else len(text)]
+        error.line = text[start : end if end >= 0 else len(text)]
         error.column = exc.position - start
     return name or "form", error

@@ -1,4 +1,5 @@
 """Read API: schema, latest events, one event, health."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request

@@ -5,6 +5,7 @@ Each is a search with a fitting layout, linked to the search page.
 Thin: parse the arguments, call app/search/control.py (every read scoped by app/web/reading.py),
 mask what is shown, record one reading-trail line per page view, render. A bad query, time or
 parameter is shown inline on the page (answered 400), never a 500."""
+
 from __future__ import annotations
 
 from flask import current_app, render_template, request
@@ -18,8 +19,13 @@ from ..search.window import bounded_int, default_window, parse_window
 from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
 
-RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"), ("now-7d", "7 days"),
-          ("now-30d", "30 days")]
+RANGES = [
+    ("now-15m", "15 minutes"),
+    ("now-1h", "1 hour"),
+    ("now-24h", "24 hours"),
+    ("now-7d", "7 days"),
+    ("now-30d", "30 days"),
+]
 
 
 def _store():
@@ -30,7 +36,7 @@ def _window():
     """The page's window; on a bad q/from/to the default window and the error to show."""
     try:
         window = parse_window(request.args)
-        reading.scoped(SearchRequest(query=parse(window.q)))   # positions in what the reader typed
+        reading.scoped(SearchRequest(query=parse(window.q)))  # positions in what the reader typed
         return window, None
     except QueryError as exc:
         return default_window(), exc
@@ -64,10 +70,21 @@ def _render(template: str, window, error, figures, **context):
     if figures and figures.get("histogram"):
         bars = presenting.bars(figures["histogram"], figures["width_ms"] or 1)
     return render_template(
-        template, window=window, error=error, figures=figures, ranges=RANGES, args=request.args, bars=bars,
-        cell=presenting.cell, with_clause=presenting.with_clause, ms_text=ms_text,
-        share_text=share_text, endpoint=request.endpoint, q=request.args.get("q", ""),
-        **context), 400 if error is not None else 200
+        template,
+        window=window,
+        error=error,
+        figures=figures,
+        ranges=RANGES,
+        args=request.args,
+        bars=bars,
+        cell=presenting.cell,
+        with_clause=presenting.with_clause,
+        ms_text=ms_text,
+        share_text=share_text,
+        endpoint=request.endpoint,
+        q=request.args.get("q", ""),
+        **context,
+    ), 400 if error is not None else 200
 
 
 def _sample() -> int:
@@ -77,8 +94,7 @@ def _sample() -> int:
 
 def _record(kind: str, window, query: str, rows: int, total: int | None, **extra) -> None:
     """The page's one line in the reading trail."""
-    reading.record_search(kind, query, SearchRequest(start_ms=window.start_ms, end_ms=window.end_ms), rows, total,
-                          **extra)
+    reading.record_search(kind, query, SearchRequest(start_ms=window.start_ms, end_ms=window.end_ms), rows, total, **extra)
 
 
 @web.get("/timeline")
@@ -88,16 +104,23 @@ def timeline():
     by, value = request.args.get("by") or "player", (request.args.get("value") or "").strip()
     figures = None
     if error is None and value:
-        figures, error = _compute(lambda: control.timeline(
-            _store(), reading.scoped, window, by, value, cursor=request.args.get("cursor") or None,
-            gap_ms=bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
-            size=bounded_int(request.args, "size", 500, 1, 1000)))
+        figures, error = _compute(
+            lambda: control.timeline(
+                _store(),
+                reading.scoped,
+                window,
+                by,
+                value,
+                cursor=request.args.get("cursor") or None,
+                gap_ms=bounded_int(request.args, "gap_minutes", 5, 1, 60 * 24 * 30) * 60_000,
+                size=bounded_int(request.args, "size", 500, 1, 1000),
+            )
+        )
     if figures is not None:
         _record("timeline", window, figures["query"], len(figures["entries"]), figures["total"], by=by, value=value)
         for entry in figures["entries"]:
             entry["event"] = reading.shown(entry["event"])
-    return _render("control/timeline.html", window, error, figures, by=by, value=value,
-                   keys=control.TIMELINE_KEYS)
+    return _render("control/timeline.html", window, error, figures, by=by, value=value, keys=control.TIMELINE_KEYS)
 
 
 @web.get("/errors")
@@ -105,18 +128,32 @@ def timeline():
 def errors():
     window, error = _window()
     figures, groups = None, None
-    if error is None:   # the error groups first (issue 14.6), then the history as before
+    if error is None:  # the error groups first (issue 14.6), then the history as before
         groups, error = _compute(lambda: error_groups.listing(window, request.args))
     if error is None:
         figures, error = _compute(lambda: control.error_history(_store(), reading.scoped, window))
     if figures is not None:
-        _record("errors", window, figures["query"], len(figures["hits"]), figures["total"],
-                groups=len(groups["groups"]) if groups else 0)
+        _record(
+            "errors",
+            window,
+            figures["query"],
+            len(figures["hits"]),
+            figures["total"],
+            groups=len(groups["groups"]) if groups else 0,
+        )
         figures["hits"] = reading.shown_all(figures["hits"])
         figures["facets"] = reading.shown_facets(figures["facets"])
-    return _render("control/errors.html", window, error, figures, groups=groups,
-                   status=request.args.get("status") or "unresolved", sort=request.args.get("sort") or "count",
-                   status_filters=error_groups.service.STATUS_FILTERS, duration_text=control.duration_text)
+    return _render(
+        "control/errors.html",
+        window,
+        error,
+        figures,
+        groups=groups,
+        status=request.args.get("status") or "unresolved",
+        sort=request.args.get("sort") or "count",
+        status_filters=error_groups.service.STATUS_FILTERS,
+        duration_text=control.duration_text,
+    )
 
 
 @web.get("/players")
@@ -126,7 +163,7 @@ def user_actions():
     asked = (request.args.get("player") or "").strip()
     figures, player, by_email, not_found = None, None, None, False
     if error is None and asked:
-        if "@" in asked:   # an exact e-mail: the player id of the newest event carrying it
+        if "@" in asked:  # an exact e-mail: the player id of the newest event carrying it
             by_email = asked if reading.sees_personal() else masking.mask_value("actor.email", asked)
             player, error = _compute(lambda: control.player_by_email(_store(), reading.scoped, window, asked))
         else:
@@ -135,17 +172,24 @@ def user_actions():
             figures, error = _compute(lambda: control.player_activity(_store(), reading.scoped, window, player))
         if figures is not None:
             note = f" (found by e-mail {by_email})" if by_email else ""
-            _record("user_actions", window, figures["query"] + note, len(figures["hits"]), figures["total"],
-                    player=player)
+            _record("user_actions", window, figures["query"] + note, len(figures["hits"]), figures["total"], player=player)
             figures["hits"] = reading.shown_all(figures["hits"])
             figures["facets"] = reading.shown_facets(figures["facets"])
         elif error is None:
             not_found = True
             _record("user_actions", window, term("actor.email", by_email), 0, 0)
     # links and forms carry the player id, never the e-mail typed (it may not be shown)
-    return _render("control/players.html", window, error, figures, player=player, by_email=by_email,
-                   not_found=not_found, asked=player or ("" if by_email else asked),
-                   here=lambda **changes: here(**{"player": player or None, **changes}))
+    return _render(
+        "control/players.html",
+        window,
+        error,
+        figures,
+        player=player,
+        by_email=by_email,
+        not_found=not_found,
+        asked=player or ("" if by_email else asked),
+        here=lambda **changes: here(**{"player": player or None, **changes}),
+    )
 
 
 @web.get("/admin-operations")
@@ -154,9 +198,15 @@ def admin_ops():
     window, error = _window()
     figures = None
     if error is None:
-        figures, error = _compute(lambda: control.admin_operations(
-            _store(), reading.scoped, window, sees_personal=reading.sees_personal(),
-            cursor=request.args.get("cursor") or None))
+        figures, error = _compute(
+            lambda: control.admin_operations(
+                _store(),
+                reading.scoped,
+                window,
+                sees_personal=reading.sees_personal(),
+                cursor=request.args.get("cursor") or None,
+            )
+        )
     if figures is not None:
         _record("admin_operations", window, figures["query"], len(figures["operations"]), figures["total"])
         for operation in figures["operations"]:
@@ -183,8 +233,9 @@ def integrations():
     window, error = _window()
     figures = None
     if error is None:
-        figures, error = _compute(lambda: control.integration_status(_store(), reading.scoped, window,
-                                                                     sample_size=_sample()))
+        figures, error = _compute(
+            lambda: control.integration_status(_store(), reading.scoped, window, sample_size=_sample())
+        )
     if figures is not None:
         _record("integrations", window, figures["query"], figures["sampled"], figures["total"])
         figures["newest_failures"] = reading.shown_all(figures["newest_failures"])

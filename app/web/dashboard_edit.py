@@ -3,6 +3,7 @@ file — the dashboard's id —, panel, field and position; "Preview" draws it w
 delete, and the JSON API (POST / PUT / DELETE /api/v1/dashboards…). Thin: every rule is in
 app/dashboards/stored.py; `build_dashboards` (app/roles.yaml) is not the read key's, so a read
 key is refused with 403 and only people change dashboards. Forms carry the CSRF token."""
+
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -29,10 +30,26 @@ panels:
 """
 
 
-def _form(dashboard_id: str, text: str, *, editing: bool, error: DashboardError | None = None,
-          preview: dict | None = None, preview_error=None, status: int = 200):
-    return render_template("dashboards/edit.html", dashboard_id=dashboard_id, text=text, editing=editing,
-                           error=error, preview=preview, preview_error=preview_error, max_text=MAX_TEXT), status
+def _form(
+    dashboard_id: str,
+    text: str,
+    *,
+    editing: bool,
+    error: DashboardError | None = None,
+    preview: dict | None = None,
+    preview_error=None,
+    status: int = 200,
+):
+    return render_template(
+        "dashboards/edit.html",
+        dashboard_id=dashboard_id,
+        text=text,
+        editing=editing,
+        error=error,
+        preview=preview,
+        preview_error=preview_error,
+        max_text=MAX_TEXT,
+    ), status
 
 
 def _source(dashboard_id: str) -> str | None:
@@ -91,8 +108,13 @@ def dashboard_new():
         stored_service().create(current_user, dashboard_id, request.form.get("yaml", ""))
     except NotAllowed as exc:
         if exc.status == 409:
-            return _form(dashboard_id, request.form.get("yaml", ""), editing=False,
-                         error=DashboardError(exc.message, "id", file=dashboard_id), status=409)
+            return _form(
+                dashboard_id,
+                request.form.get("yaml", ""),
+                editing=False,
+                error=DashboardError(exc.message, "id", file=dashboard_id),
+                status=409,
+            )
         _refused(exc)
     flash(f"Dashboard {dashboard_id} saved.")
     return redirect(url_for("web.dashboard", dashboard_id=dashboard_id))
@@ -104,7 +126,7 @@ def dashboard_edit(dashboard_id: str):
     s = stored_service()
     row = s.get(dashboard_id)
     if row is None:
-        _find(dashboard_id, page=True)      # a shipped one: 404 if it is not one either
+        _find(dashboard_id, page=True)  # a shipped one: 404 if it is not one either
         raise ApiError(403, f"{dashboard_id!r} is a shipped dashboard: read-only (copy it to change it)")
     if row.owner_id != current_user.id:
         raise ApiError(403, f"dashboard {dashboard_id!r} is {row.owner_name}'s: only its owner changes it")
@@ -133,6 +155,7 @@ def dashboard_delete(dashboard_id: str):
 
 
 # -- API -------------------------------------------------------------------------------------------
+
 
 def _body(*keys: str) -> dict:
     body = request.get_json(silent=True)

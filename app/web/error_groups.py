@@ -6,6 +6,7 @@ GET /api/v1/error-groups/<id>, POST /api/v1/error-groups/<id>/status {"status"},
 POST /api/v1/error-groups/merge {"into", "groups"}. Thin: parse, call app/errorgroups/service.py
 (every read scoped by app/web/reading.py, the sample masked), record, render. Status changes and
 merges are recorded as admin actions."""
+
 from __future__ import annotations
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
 from .api import api
 
-AUDIT_TYPE = "profile_change"    # a change to something's settings, made in the back office
+AUDIT_TYPE = "profile_change"  # a change to something's settings, made in the back office
 
 
 def _services():
@@ -52,9 +53,15 @@ def listing_args(args) -> service.Listing:
 def listing(window, args) -> dict:
     """The groups of the window as the reader may see them (control.errors and the API)."""
     ingestor = _services().ingestor
-    found = service.list_groups(_services().store, _services().meta, reading.scoped, window, listing_args(args),
-                                _fingerprinter(),
-                                announce=lambda events: ingestor.ingest([(i, e) for i, e in enumerate(events)]))
+    found = service.list_groups(
+        _services().store,
+        _services().meta,
+        reading.scoped,
+        window,
+        listing_args(args),
+        _fingerprinter(),
+        announce=lambda events: ingestor.ingest([(i, e) for i, e in enumerate(events)]),
+    )
     for group in found["groups"]:
         group["title"] = title_shown(group["title"])
     return found
@@ -70,8 +77,9 @@ def _detail(window, group_id: int) -> dict:
         merged["title"] = title_shown(merged["title"])
     found["sample"] = reading.shown(found["sample"]) if found["sample"] else None
     found["facets"] = reading.shown_facets(found["facets"])
-    reading.record_search("error_group", found["query"], search_request(window), 1 if found["sample"] else 0,
-                          found["total"], group=group_id)
+    reading.record_search(
+        "error_group", found["query"], search_request(window), 1 if found["sample"] else 0, found["total"], group=group_id
+    )
     return found
 
 
@@ -80,8 +88,13 @@ def search_request(window) -> SearchRequest:
 
 
 def _record_change(action: str, group: dict, message: str, changes: list) -> None:
-    audit.record(action, f"{current_user.username} {message}", event_type=AUDIT_TYPE,
-                 target={"type": "error_group", "id": str(group["id"])}, changes=changes)
+    audit.record(
+        action,
+        f"{current_user.username} {message}",
+        event_type=AUDIT_TYPE,
+        target={"type": "error_group", "id": str(group["id"])},
+        changes=changes,
+    )
 
 
 def change_status(group_id: int, status: str) -> dict:
@@ -94,8 +107,12 @@ def change_status(group_id: int, status: str) -> dict:
     except ValueError as exc:
         raise ApiError(400, str(exc), field="status") from None
     if before["status"] != after["status"]:
-        _record_change("error_group_status", after, f"set error group {group_id} to {status}",
-                       [{"field": "status", "old": before["status"], "new": after["status"]}])
+        _record_change(
+            "error_group_status",
+            after,
+            f"set error group {group_id} to {status}",
+            [{"field": "status", "old": before["status"], "new": after["status"]}],
+        )
     return after
 
 
@@ -106,17 +123,23 @@ def merge_groups(into: int, others: list[int]) -> dict:
         raise ApiError(404, str(exc)) from None
     except ValueError as exc:
         raise ApiError(400, str(exc), field="groups") from None
-    _record_change("error_groups_merged", merged, f"merged error groups {', '.join(map(str, others))} into {into}",
-                   [{"field": "merged_into", "old": None, "new": str(merged["id"])}])
+    _record_change(
+        "error_groups_merged",
+        merged,
+        f"merged error groups {', '.join(map(str, others))} into {into}",
+        [{"field": "merged_into", "old": None, "new": str(merged["id"])}],
+    )
     return merged
 
 
 # -- pages ------------------------------------------------------------------------------------
 
+
 @web.get("/errors/groups/<int:group_id>")
 @page_access("view_errors")
 def error_group(group_id: int):
     from .control import RANGES, _window, here
+
     window, error = _window()
     figures = None
     if error is None:
@@ -125,11 +148,22 @@ def error_group(group_id: int):
         except (QueryError, CursorError) as exc:
             error = exc if isinstance(exc, QueryError) else QueryError(str(exc))
     bars = presenting.bars(figures["histogram"], figures["width_ms"] or 1) if figures and figures["histogram"] else []
-    return render_template("control/error_group.html", window=window, error=error, figures=figures, ranges=RANGES,
-                           args=request.args, bars=bars, endpoint=request.endpoint,
-                           here=lambda **changes: {**here(**changes), "group_id": group_id},
-                           q=request.args.get("q", ""), cell=presenting.cell, with_clause=presenting.with_clause,
-                           group_id=group_id, statuses=service.STATUSES), 400 if error else 200
+    return render_template(
+        "control/error_group.html",
+        window=window,
+        error=error,
+        figures=figures,
+        ranges=RANGES,
+        args=request.args,
+        bars=bars,
+        endpoint=request.endpoint,
+        here=lambda **changes: {**here(**changes), "group_id": group_id},
+        q=request.args.get("q", ""),
+        cell=presenting.cell,
+        with_clause=presenting.with_clause,
+        group_id=group_id,
+        statuses=service.STATUSES,
+    ), 400 if error else 200
 
 
 @web.post("/errors/groups/<int:group_id>/status")
@@ -159,8 +193,12 @@ def error_group_unmerge(group_id: int):
         row = service.unmerge(_services().meta, group_id)
     except LookupError:
         raise ApiError(404, f"no error group {group_id}") from None
-    _record_change("error_group_unmerged", row, f"took error group {group_id} out of the group it was merged into",
-                   [{"field": "merged_into", "old": "merged", "new": None}])
+    _record_change(
+        "error_group_unmerged",
+        row,
+        f"took error group {group_id} out of the group it was merged into",
+        [{"field": "merged_into", "old": "merged", "new": None}],
+    )
     flash(f"Error group {group_id} is on its own again.")
     return redirect(url_for("web.error_group", group_id=group_id, **_time_args()))
 
@@ -187,8 +225,9 @@ def _ids(values) -> list[int]:
 
 # -- JSON API ---------------------------------------------------------------------------------
 
+
 def _api_window():
-    return parse_window(request.args)   # QueryError: 400 with its position (app/errors.py)
+    return parse_window(request.args)  # QueryError: 400 with its position (app/errors.py)
 
 
 @api.get("/error-groups")
@@ -196,8 +235,7 @@ def _api_window():
 def api_error_groups():
     window = _api_window()
     found = listing(window, request.args)
-    reading.record_search("error_groups", found["query"], search_request(window), len(found["groups"]),
-                          found["events"])
+    reading.record_search("error_groups", found["query"], search_request(window), len(found["groups"]), found["events"])
     return jsonify({k: v for k, v in found.items() if k != "link"})
 
 

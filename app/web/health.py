@@ -2,6 +2,7 @@
 worst first), a provider's page (/health/<provider>: charts over time, incidents, uptime against
 its SLO) and their JSON API (/api/v1/integrations/health...). Thin: parse, call
 app/integrations/service.py, render. The engineers' table stays at /integrations."""
+
 from __future__ import annotations
 
 import time
@@ -22,7 +23,7 @@ from .api import api
 
 RANGES = (("now-24h", "24 hours"), ("now-7d", "7 days"), ("now-30d", "30 days"), ("now-90d", "90 days"))
 DEFAULT_FROM = "now-7d"
-CALLS, FAILED = "#0072B2", "#D55E00"      # Okabe-Ito blue and vermillion (as charts.js's palette)
+CALLS, FAILED = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion (as charts.js's palette)
 
 
 def _services():
@@ -42,7 +43,7 @@ def _range(args, now_ms: int) -> tuple[int, int, str, str]:
         end = parse_time(raw_to, now_ms, "to") if raw_to else now_ms
     except QueryError as exc:
         raise ApiError(400, str(exc), field=getattr(exc, "field", None)) from None
-    end = min(end, now_ms)          # nothing to say about the future
+    end = min(end, now_ms)  # nothing to say about the future
     if start >= end:
         raise ApiError(400, "from: must be before to (and before now)", field="from")
     if end - start > service.MAX_RANGE_MS:
@@ -67,16 +68,28 @@ def _detail(provider: str, args=None):
 
 
 def _helpers() -> dict:
-    return {"duration_text": duration_text, "ms_text": ms_text, "share_text": share_text, "format_ts": format_ts,
-            "statuses": STATUSES}
+    return {
+        "duration_text": duration_text,
+        "ms_text": ms_text,
+        "share_text": share_text,
+        "format_ts": format_ts,
+        "statuses": STATUSES,
+    }
 
 
 def _spark(week_start_ms: int):
     def spec(tile: dict) -> dict:
         points = tile["spark"]
-        return {"kind": "sparkline", "height": 40, "x": [week_start_ms + i * service.HOUR_MS for i in range(len(points))],
-                "series": [{"label": "calls", "values": [p["calls"] for p in points], "colour": CALLS},
-                           {"label": "failures", "values": [p["failures"] for p in points], "colour": FAILED}]}
+        return {
+            "kind": "sparkline",
+            "height": 40,
+            "x": [week_start_ms + i * service.HOUR_MS for i in range(len(points))],
+            "series": [
+                {"label": "calls", "values": [p["calls"] for p in points], "colour": CALLS},
+                {"label": "failures", "values": [p["failures"] for p in points], "colour": FAILED},
+            ],
+        }
+
     return spec
 
 
@@ -84,21 +97,48 @@ def _charts(d: dict) -> list[dict]:
     x = [p["t"] for p in d["chart"]]
     step = duration_text(d["step_ms"])
     return [
-        {"caption": f"Calls per {step}: answered and failed", "spec": {
-            "kind": "stacked", "x": x, "unit": "calls", "series": [
-                {"label": "failed", "values": [p["failures"] for p in d["chart"]], "colour": FAILED},
-                {"label": "answered", "values": [p["calls"] - p["failures"] for p in d["chart"]], "colour": CALLS}]}},
-        {"caption": f"Failure rate per {step} (%)", "spec": {
-            "kind": "line", "x": x, "unit": "%", "max": 100, "series": [
-                {"label": "failed", "colour": FAILED,
-                 "values": [None if p["rate"] is None else round(100 * p["rate"], 2) for p in d["chart"]]}]}},
-        {"caption": f"Latency per {step} (ms)", "spec": {
-            "kind": "line", "x": x, "unit": "ms", "series": [
-                {"label": q, "values": [p[q] for p in d["chart"]]} for q in ("p50", "p95", "p99")]}},
+        {
+            "caption": f"Calls per {step}: answered and failed",
+            "spec": {
+                "kind": "stacked",
+                "x": x,
+                "unit": "calls",
+                "series": [
+                    {"label": "failed", "values": [p["failures"] for p in d["chart"]], "colour": FAILED},
+                    {"label": "answered", "values": [p["calls"] - p["failures"] for p in d["chart"]], "colour": CALLS},
+                ],
+            },
+        },
+        {
+            "caption": f"Failure rate per {step} (%)",
+            "spec": {
+                "kind": "line",
+                "x": x,
+                "unit": "%",
+                "max": 100,
+                "series": [
+                    {
+                        "label": "failed",
+                        "colour": FAILED,
+                        "values": [None if p["rate"] is None else round(100 * p["rate"], 2) for p in d["chart"]],
+                    }
+                ],
+            },
+        },
+        {
+            "caption": f"Latency per {step} (ms)",
+            "spec": {
+                "kind": "line",
+                "x": x,
+                "unit": "ms",
+                "series": [{"label": q, "values": [p[q] for p in d["chart"]]} for q in ("p50", "p95", "p99")],
+            },
+        },
     ]
 
 
 # -- pages ------------------------------------------------------------------------------------
+
 
 @web.get("/health")
 @page_access("view_integrations")
@@ -114,13 +154,21 @@ def health_provider(provider: str):
     error = None
     try:
         _range(request.args, _now())
-    except ApiError as exc:   # a bad range is said on the page, over the default range
+    except ApiError as exc:  # a bad range is said on the page, over the default range
         error = exc.message
     d, raw_from, raw_to = _detail(provider, {} if error else None)
     if error:
         raw_from, raw_to = (request.args.get("from") or "")[:100], (request.args.get("to") or "")[:100]
-    return render_template("health/provider.html", d=d, raw_from=raw_from, raw_to=raw_to, ranges=RANGES,
-                           charts=_charts(d), error=error, **_helpers()), 400 if error else 200
+    return render_template(
+        "health/provider.html",
+        d=d,
+        raw_from=raw_from,
+        raw_to=raw_to,
+        ranges=RANGES,
+        charts=_charts(d),
+        error=error,
+        **_helpers(),
+    ), 400 if error else 200
 
 
 @web.post("/health/<path:provider>/annotation")
@@ -131,10 +179,17 @@ def health_annotate(provider: str):
     if _name(provider) not in {p.name for p in service.providers(s.store, s.meta, reading.scoped)}:
         raise ApiError(404, f"no provider named {provider!r} in the store")
     try:
-        service.annotate(_services().meta, _name(provider), {
-            "owner": form.get("owner", ""), "slo_target": form.get("slo_target", ""),
-            "quiet_at_night": form.get("quiet_at_night") == "on", "note": form.get("note", "")},
-            current_user.username)
+        service.annotate(
+            _services().meta,
+            _name(provider),
+            {
+                "owner": form.get("owner", ""),
+                "slo_target": form.get("slo_target", ""),
+                "quiet_at_night": form.get("quiet_at_night") == "on",
+                "note": form.get("note", ""),
+            },
+            current_user.username,
+        )
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     flash(f"Saved what you said about {provider}.")
@@ -142,6 +197,7 @@ def health_annotate(provider: str):
 
 
 # -- JSON -------------------------------------------------------------------------------------
+
 
 @api.get("/integrations/health")
 @api_access("read", "view_integrations")

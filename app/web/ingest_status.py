@@ -1,5 +1,6 @@
 """Ingest status (operations): the page /ingest/status and its JSON /api/v1/ingest/status.
 Thin: parse, call app/ingest/status.py (which `platlogs ingest-status` calls too), render."""
+
 from __future__ import annotations
 
 from flask import current_app, jsonify, render_template, request
@@ -46,5 +47,10 @@ def size_text(n: float) -> str:
 @web.get("/ingest/status", endpoint="ingest_status")
 @page_access("view_ingest")
 def ingest_status_page():
-    return render_template("ingest_status.html", s=_status(), lag_text=lag_text, size_text=size_text,
-                           age_text=lambda s: "—" if s is None else duration_text(max(s, 0) * 1000))
+    return render_template(
+        "ingest_status.html",
+        s=_status(),
+        lag_text=lag_text,
+        size_text=size_text,
+        age_text=lambda s: "—" if s is None else duration_text(max(s, 0) * 1000),
+    )

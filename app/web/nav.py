@@ -1,4 +1,5 @@
 """The navigation bar: each entry shows only to roles with its permission (and once its page exists)."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -27,10 +28,17 @@ ENTRIES = [
 
 def nav_context() -> dict:
     role = current_user.role if current_user.is_authenticated else None
-    entries = [(endpoint, label) for endpoint, label, permission in ENTRIES
-               if endpoint in current_app.view_functions and can(role, permission)]
+    entries = [
+        (endpoint, label)
+        for endpoint, label, permission in ENTRIES
+        if endpoint in current_app.view_functions and can(role, permission)
+    ]
     firing = None
     if any(endpoint == "web.alerts" for endpoint, _ in entries) and not current_user.must_change_password:
-        firing = badges.firing_count(current_app.extensions["platlogs"].meta)   # cached briefly
-    return {"nav": entries, "can": lambda permission: can(role, permission), "firing_alerts": firing,
-            "has_page": lambda endpoint: endpoint in current_app.view_functions}
+        firing = badges.firing_count(current_app.extensions["platlogs"].meta)  # cached briefly
+    return {
+        "nav": entries,
+        "can": lambda permission: can(role, permission),
+        "firing_alerts": firing,
+        "has_page": lambda endpoint: endpoint in current_app.view_functions,
+    }

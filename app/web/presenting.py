@@ -1,5 +1,6 @@
 """Pure helpers that shape search results for the pages: query clauses for facet clicks,
 histogram geometry, an event's fields as rows, the columns a person chose. No Flask here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,13 +12,44 @@ from ..query.fields import resolve
 from ..query.quoting import quote
 
 DEFAULT_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type", "service.name", "actor.id", "message")
-CHOOSABLE_COLUMNS = ("@timestamp", "log.level", "event.component", "event.type", "event.action", "event.outcome",
-                     "service.name", "host.name", "actor.type", "actor.id", "actor.name", "actor.email", "target.id",
-                     "correlation.id", "session.id", "payment.transaction_id", "payment.amount", "payment.currency",
-                     "game.provider", "integration.provider", "integration.status", "http.request.method",
-                     "url.path", "http.response.status_code", "http.duration", "error.type", "message")
-PAGE_FACETS = ("event.component", "log.level", "event.type", "event.outcome", "service.name",
-               "integration.provider", "actor.type")
+CHOOSABLE_COLUMNS = (
+    "@timestamp",
+    "log.level",
+    "event.component",
+    "event.type",
+    "event.action",
+    "event.outcome",
+    "service.name",
+    "host.name",
+    "actor.type",
+    "actor.id",
+    "actor.name",
+    "actor.email",
+    "target.id",
+    "correlation.id",
+    "session.id",
+    "payment.transaction_id",
+    "payment.amount",
+    "payment.currency",
+    "game.provider",
+    "integration.provider",
+    "integration.status",
+    "http.request.method",
+    "url.path",
+    "http.response.status_code",
+    "http.duration",
+    "error.type",
+    "message",
+)
+PAGE_FACETS = (
+    "event.component",
+    "log.level",
+    "event.type",
+    "event.outcome",
+    "service.name",
+    "integration.provider",
+    "actor.type",
+)
 
 
 def clause(field: str, value, exclude: bool = False) -> str:
@@ -75,15 +107,24 @@ class Bar:
     end_ms: int
     count: int
     x: float
-    height: float     # percent of the chart's height
+    height: float  # percent of the chart's height
     label: str
 
 
 def bars(buckets: list, width_ms: int) -> list[Bar]:
     """Histogram bars in a 0..len x 0..100 box (the SVG's viewBox), tallest = 100."""
     top = max((b.count for b in buckets), default=0) or 1
-    return [Bar(b.start_ms, b.start_ms + width_ms, b.count, i, 100 * b.count / top,
-                f"{format_ts(b.start_ms)}: {b.count:,} events") for i, b in enumerate(buckets)]
+    return [
+        Bar(
+            b.start_ms,
+            b.start_ms + width_ms,
+            b.count,
+            i,
+            100 * b.count / top,
+            f"{format_ts(b.start_ms)}: {b.count:,} events",
+        )
+        for i, b in enumerate(buckets)
+    ]
 
 
 def flatten(event: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -97,7 +138,7 @@ def flatten(event: dict, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(value, dict) and value:
             rows += flatten(value, name + ".")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for i, item in enumerate(value):   # e.g. changes: one row group per changed field
+            for i, item in enumerate(value):  # e.g. changes: one row group per changed field
                 rows += flatten(item, f"{name}[{i}].")
         elif isinstance(value, list):
             rows.append((name, ", ".join(str(v) for v in value)))

@@ -6,6 +6,7 @@ roles without `see_personal`; `record_*()` write the reading trail (who, query, 
 
 The trail fails closed: a read whose record is not stored is not answered (audit.NotRecorded: a
 JSON 503 from the API, a page saying so from the back office). Record before the answer leaves."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -73,21 +74,35 @@ def shown_facets(facets: dict) -> dict:
 def record_search(kind: str, q: str, request: SearchRequest, rows: int, total: int | None = None, **extra) -> None:
     """One line of the reading trail for a search (`kind`: search, view, timeline, context, tail…)."""
     who = audit.actor()
-    audit.record(kind, f"{who.get('name', who['id'])} {kind}: {q or '(all events)'} ({rows} rows)", who=who,
-                 labels={"q": q, "from": request.start_ms, "to": request.end_ms, "rows": rows, "total": total,
-                         **extra}, required=True)
+    audit.record(
+        kind,
+        f"{who.get('name', who['id'])} {kind}: {q or '(all events)'} ({rows} rows)",
+        who=who,
+        labels={"q": q, "from": request.start_ms, "to": request.end_ms, "rows": rows, "total": total, **extra},
+        required=True,
+    )
 
 
 def record_view(event_id: str) -> None:
     who = audit.actor()
-    audit.record("view", f"{who.get('name', who['id'])} viewed event {event_id}", who=who,
-                 labels={"event_id": event_id}, required=True)
+    audit.record(
+        "view",
+        f"{who.get('name', who['id'])} viewed event {event_id}",
+        who=who,
+        labels={"event_id": event_id},
+        required=True,
+    )
 
 
 def record_reveal(event_id: str, field: str, reason: str) -> None:
     who = audit.actor()
-    audit.record("reveal", f"{who['name']} revealed {field} of event {event_id}: {reason}", who=who,
-                 labels={"event_id": event_id, "field": field, "reason": reason}, required=True)
+    audit.record(
+        "reveal",
+        f"{who['name']} revealed {field} of event {event_id}: {reason}",
+        who=who,
+        labels={"event_id": event_id, "field": field, "reason": reason},
+        required=True,
+    )
 
 
 @web.errorhandler(audit.NotRecorded)

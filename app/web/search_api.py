@@ -1,4 +1,5 @@
 """Search, context, timeline, export and saved-search API. Thin: parse, call the service, answer."""
+
 from __future__ import annotations
 
 import time
@@ -35,21 +36,36 @@ def result_json(params, result: SearchResult) -> dict:
     selected = params.selected
     req = params.request
     body = {
-        "query": {"q": params.q, "from": format_ts(req.start_ms) if req.start_ms is not None else None,
-                  "to": format_ts(req.end_ms), "order": "desc" if req.newest_first else "asc"},
+        "query": {
+            "q": params.q,
+            "from": format_ts(req.start_ms) if req.start_ms is not None else None,
+            "to": format_ts(req.end_ms),
+            "order": "desc" if req.newest_first else "asc",
+        },
         "total": {"value": result.total, "exact": result.total_exact},
         "hits": reading.shown_all(result.hits),
         "next_cursor": result.next_cursor,
-        "facets": reading.shown_facets({name: [{"value": v.value, "count": v.count,
-                                                "selected": (name, str(v.value)) in selected}
-                                               for v in facet.values] for name, facet in result.facets.items()}),
-        "facet_status": {name: "timed_out" if f.timed_out else "approximate" if f.approximate else "exact"
-                         for name, f in result.facets.items()},
+        "facets": reading.shown_facets(
+            {
+                name: [
+                    {"value": v.value, "count": v.count, "selected": (name, str(v.value)) in selected} for v in facet.values
+                ]
+                for name, facet in result.facets.items()
+            }
+        ),
+        "facet_status": {
+            name: "timed_out" if f.timed_out else "approximate" if f.approximate else "exact"
+            for name, f in result.facets.items()
+        },
     }
     if req.histogram_ms:
-        body["histogram"] = {"interval_ms": req.histogram_ms, "timed_out": result.histogram_timed_out,
-                             "buckets": [{"start": format_ts(b.start_ms), "start_ms": b.start_ms, "count": b.count}
-                                         for b in result.histogram]}
+        body["histogram"] = {
+            "interval_ms": req.histogram_ms,
+            "timed_out": result.histogram_timed_out,
+            "buckets": [
+                {"start": format_ts(b.start_ms), "start_ms": b.start_ms, "count": b.count} for b in result.histogram
+            ],
+        }
     return body
 
 
@@ -72,10 +88,17 @@ def suggestions():
     if not args.get("field"):
         return jsonify({"fields": [f.as_dict() for f in suggest.field_names(prefix)]})
     params = search_params({"from": args.get("from", "now-24h"), "to": args.get("to", "")})
-    found = suggest.top_values(reading.stream(args.get("stream")), args["field"], prefix, params.request,
-                               sees_personal=reading.sees_personal(), scope=reading.scoped)
-    reading.record_search("suggest", f"top values of {found['field']}", params.request, len(found["values"]),
-                          field=found["field"])
+    found = suggest.top_values(
+        reading.stream(args.get("stream")),
+        args["field"],
+        prefix,
+        params.request,
+        sees_personal=reading.sees_personal(),
+        scope=reading.scoped,
+    )
+    reading.record_search(
+        "suggest", f"top values of {found['field']}", params.request, len(found["values"]), field=found["field"]
+    )
     return jsonify(found)
 
 
@@ -84,8 +107,7 @@ def suggestions():
 def event_context(event_id: str):
     before = _bounded(request.args, "before", 10, 0, 500)
     after = _bounded(request.args, "after", 10, 0, 500)
-    found = service.context(_services().store, event_id, request.args.get("by") or None, before, after,
-                            scope=reading.scoped)
+    found = service.context(_services().store, event_id, request.args.get("by") or None, before, after, scope=reading.scoped)
     if found is None or reading.visible(found["event"]) is None:
         raise ApiError(404, f"no event with id {event_id!r}")
     reading.record_view(event_id)
@@ -126,38 +148,55 @@ def export():
     limit = _bounded(request.args, "limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
     services = _services()
     who = audit.actor()
-    scoped, personal = reading.scoped(params.request), reading.sees_personal()   # decided now, not mid-stream
+    scoped, personal = reading.scoped(params.request), reading.sees_personal()  # decided now, not mid-stream
     counter = [0]
-    labels = {"q": params.q, "format": fmt, "fields": ",".join(fields), "limit": limit,
-              "from": params.request.start_ms, "to": params.request.end_ms}
+    labels = {
+        "q": params.q,
+        "format": fmt,
+        "fields": ",".join(fields),
+        "limit": limit,
+        "from": params.request.start_ms,
+        "to": params.request.end_ms,
+    }
     # fail closed: the export is in the trail before its first byte leaves (503 when it cannot be)
-    audit.record("export", f"{who['name']} exports: {params.q or '(all events)'}", who=who, services=services,
-                 labels=labels, required=True)
+    audit.record(
+        "export",
+        f"{who['name']} exports: {params.q or '(all events)'}",
+        who=who,
+        services=services,
+        labels=labels,
+        required=True,
+    )
 
     def body():
         try:
             events = service.iter_events(services.store, scoped, limit)
-            yield from service.export_chunks(events if personal else map(masking.mask_event, events), fmt,
-                                             fields, counter)
+            yield from service.export_chunks(events if personal else map(masking.mask_event, events), fmt, fields, counter)
         finally:  # also when the client goes away: how many rows were sent
-            audit.record("export_finished", f"{who['name']} exported {counter[0]} events: "
-                         f"{params.q or '(all events)'}", who=who, services=services,
-                         labels={**labels, "rows": counter[0]})
+            audit.record(
+                "export_finished",
+                f"{who['name']} exported {counter[0]} events: {params.q or '(all events)'}",
+                who=who,
+                services=services,
+                labels={**labels, "rows": counter[0]},
+            )
 
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     filename = f"platlogs-export-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.{fmt}"
     chunks = body()
-    first = next(chunks, b"")   # the first page now: a query the store refuses is a 400, not a cut-off 200
+    first = next(chunks, b"")  # the first page now: a query the store refuses is a 400, not a cut-off 200
 
     def rest():
         yield first
         yield from chunks
 
-    return Response(stream_with_context(rest()), mimetype=mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(rest()), mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 # -- saved searches ---------------------------------------------------------------------
+
 
 def _user():
     if getattr(g, "api_key", None) is not None or not current_user.is_authenticated:
@@ -184,8 +223,9 @@ def save_search():
     q = body.get("q") or ""
     search_params({"q": q, "from": body.get("from") or "", "to": body.get("to") or ""})  # validate now
     try:
-        row = accounts.save_search(_services(), user, str(body.get("name", "")), q, body.get("from"), body.get("to"),
-                                   body.get("shared_role"))
+        row = accounts.save_search(
+            _services(), user, str(body.get("name", "")), q, body.get("from"), body.get("to"), body.get("shared_role")
+        )
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     return jsonify(row.as_dict()), 201
@@ -201,6 +241,7 @@ def delete_saved_search(search_id: int):
 
 # -- helpers ------------------------------------------------------------------------------
 
+
 def _bounded(args, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name)
     try:
@@ -210,5 +251,3 @@ def _bounded(args, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ApiError(400, f"{name}: between {low} and {high}")
     return value
-
-

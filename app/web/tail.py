@@ -5,6 +5,7 @@ most RATE_CAP per second — the newest of them, with a count of those left out 
 cannot freeze the browser. It ends after STREAM_SECONDS; the browser's EventSource reconnects
 by itself and resumes after the last event it got (Last-Event-ID). Events follow event time:
 one that arrives with a timestamp older than the last event sent is not tailed."""
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,7 @@ from ..query.timeexpr import parse_time
 from ..storage import SearchRequest
 from . import presenting, reading, web
 
-RATE_CAP = 50           # events per poll (one poll a second)
+RATE_CAP = 50  # events per poll (one poll a second)
 POLL_SECONDS = 1.0
 STREAM_SECONDS = 300
 KEEPALIVE_SECONDS = 15
@@ -40,8 +41,11 @@ def tail():
 
 def _row(event: dict) -> dict:
     """What the page shows of one event: plain strings, set as text by the script."""
-    return {"id": event.get("event", {}).get("id"), "level": event.get("log", {}).get("level", "info"),
-            "cells": [presenting.cell(event, c)[:500] for c in TAIL_COLUMNS]}
+    return {
+        "id": event.get("event", {}).get("id"),
+        "level": event.get("log", {}).get("level", "info"),
+        "cells": [presenting.cell(event, c)[:500] for c in TAIL_COLUMNS],
+    }
 
 
 def _since(last_event_id: str | None) -> tuple[int, set[str]]:
@@ -58,25 +62,26 @@ def _since(last_event_id: str | None) -> tuple[int, set[str]]:
 def tail_stream():
     try:
         query = parse(request.args.get("q", ""))
-        reading.scoped(SearchRequest(query=query))   # before the first byte, not mid-stream
+        reading.scoped(SearchRequest(query=query))  # before the first byte, not mid-stream
     except QueryError as exc:
         raise ApiError(400, exc.message, **{k: v for k, v in exc.as_dict().items() if k != "message"}) from None
     store = current_app.extensions["platlogs"].store
     since, seen = _since(request.headers.get("Last-Event-ID") or request.args.get("after"))
-    try:   # once now: a query the store refuses (too large for OpenSearch…) is a 400, not a broken stream
+    try:  # once now: a query the store refuses (too large for OpenSearch…) is a 400, not a broken stream
         store.search(reading.scoped(SearchRequest(query=query, start_ms=since, size=0, total_bound=0)))
     except QueryError as exc:
         raise ApiError(400, exc.message, **{k: v for k, v in exc.as_dict().items() if k != "message"}) from None
     reading.record_search("tail", request.args.get("q", ""), SearchRequest(start_ms=since), 0)
-    scope, show = reading.scoped, reading.shown_all   # bound now: the generator runs after the request
+    scope, show = reading.scoped, reading.shown_all  # bound now: the generator runs after the request
 
     def stream():
         nonlocal since, seen
         yield "retry: 2000\n\n"
         started = last_write = time.monotonic()
         while time.monotonic() - started < STREAM_SECONDS:
-            result = store.search(scope(SearchRequest(query=query, start_ms=since, size=RATE_CAP,
-                                                      newest_first=True, total_bound=10_000)))
+            result = store.search(
+                scope(SearchRequest(query=query, start_ms=since, size=RATE_CAP, newest_first=True, total_bound=10_000))
+            )
             fresh = [h for h in result.hits if h["event"]["id"] not in seen]
             if fresh:
                 newest = result.hits[0]["@timestamp"]
@@ -92,8 +97,11 @@ def tail_stream():
                 last_write = time.monotonic()
             time.sleep(POLL_SECONDS)
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 def event_ms(event: dict) -> int:

@@ -1,5 +1,6 @@
 """The search page, one event, its surroundings, reveals and saved searches. Thin: parse the
 request, call the search service, render. The URL holds the whole state of the search page."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -23,11 +24,17 @@ from ..search.params import search_params
 from ..storage import CursorError, SearchRequest, SearchResult
 from . import presenting, reading, web
 
-RANGES = [("now-15m", "15 minutes"), ("now-1h", "1 hour"), ("now-24h", "24 hours"),
-          ("now-7d", "7 days"), ("now-30d", "30 days"), ("", "all time")]
-PRESETS = {value or "all": value for value, _ in RANGES}   # the time picker's buttons (preset=…)
+RANGES = [
+    ("now-15m", "15 minutes"),
+    ("now-1h", "1 hour"),
+    ("now-24h", "24 hours"),
+    ("now-7d", "7 days"),
+    ("now-30d", "30 days"),
+    ("", "all time"),
+]
+PRESETS = {value or "all": value for value, _ in RANGES}  # the time picker's buttons (preset=…)
 STATE = ("q", "from", "to", "cols", "order", "stream")
-PAGE_BUDGET_MS = 2000   # facets and histogram: past this, the page says they ran out of time
+PAGE_BUDGET_MS = 2000  # facets and histogram: past this, the page says they ran out of time
 
 
 def _services():
@@ -53,7 +60,7 @@ def _canonical_changes() -> dict:
     """What the URL should say instead: a time preset pressed (the query typed in the box kept),
     chosen columns as one `cols`, epoch milliseconds as ISO times. Empty when it is canonical."""
     changes: dict = {}
-    if request.args.getlist("col"):   # the columns form: one canonical URL (cols=a,b)
+    if request.args.getlist("col"):  # the columns form: one canonical URL (cols=a,b)
         changes["cols"] = ",".join(request.args.getlist("col"))
     if "preset" in request.args:
         changes.update({"from": PRESETS.get(request.args["preset"], "now-24h"), "to": None, "cursor": None})
@@ -85,13 +92,12 @@ def index():
     if changes:
         return redirect(url_for("web.index", **state(**changes)))
     args = state()
-    args.update(facets=",".join(presenting.PAGE_FACETS), histogram="auto", size="50",
-                cursor=request.args.get("cursor", ""))
+    args.update(facets=",".join(presenting.PAGE_FACETS), histogram="auto", size="50", cursor=request.args.get("cursor", ""))
     error = None
     try:
         params = search_params(args, earliest=_earliest)
-        reading.scoped(params.request)   # the reader's restrictions, shown like any error of the query
-    except QueryError as exc:   # shown inline at its position; the page still answers
+        reading.scoped(params.request)  # the reader's restrictions, shown like any error of the query
+    except QueryError as exc:  # shown inline at its position; the page still answers
         error = exc
         params = search_params({"from": "now-24h", "size": "0"})
     store = reading.stream(request.args.get("stream"))
@@ -101,7 +107,7 @@ def index():
     if error is None:
         try:
             result = store.search(page_request)
-        except QueryError as exc:   # found while compiling (e.g. a query too large for the store): shown the same way
+        except QueryError as exc:  # found while compiling (e.g. a query too large for the store): shown the same way
             error = exc
         except CursorError as exc:
             error = QueryError(str(exc), field="cursor")
@@ -111,19 +117,40 @@ def index():
         if result.total and not request.args.get("cursor"):
             found_in = where_found(store, page_request, reading.scoped)
     req = params.request
-    facets = reading.shown_facets({name: [{"value": v.value, "count": v.count} for v in f.values]
-                                   for name, f in result.facets.items()})
+    facets = reading.shown_facets(
+        {name: [{"value": v.value, "count": v.count} for v in f.values] for name, f in result.facets.items()}
+    )
     saved = accounts.saved_searches(_services(), current_user)
     html = render_template(
-        "search.html", result=result, hits=reading.shown_all(result.hits), facets=facets,
-        facet_notes=facet_note(result), page="web.index", q=args.get("q", ""), args=args, error=error,
-        ranges=RANGES, columns=presenting.columns(request.args.get("cols")), choosable=presenting.CHOOSABLE_COLUMNS,
-        bars=presenting.bars(result.histogram, req.histogram_ms or 1), width_ms=req.histogram_ms, state=state,
-        with_clause=presenting.with_clause, without_clause=presenting.without_clause, cell=presenting.cell,
-        saved=saved, paging=bool(request.args.get("cursor")), role_names=list(roles()), iso=iso, format_ts=format_ts,
+        "search.html",
+        result=result,
+        hits=reading.shown_all(result.hits),
+        facets=facets,
+        facet_notes=facet_note(result),
+        page="web.index",
+        q=args.get("q", ""),
+        args=args,
+        error=error,
+        ranges=RANGES,
+        columns=presenting.columns(request.args.get("cols")),
+        choosable=presenting.CHOOSABLE_COLUMNS,
+        bars=presenting.bars(result.histogram, req.histogram_ms or 1),
+        width_ms=req.histogram_ms,
+        state=state,
+        with_clause=presenting.with_clause,
+        without_clause=presenting.without_clause,
+        cell=presenting.cell,
+        saved=saved,
+        paging=bool(request.args.get("cursor")),
+        role_names=list(roles()),
+        iso=iso,
+        format_ts=format_ts,
         preset_label=dict(RANGES).get(args.get("from", "")) if not args.get("to") else None,
-        found_in=found_in, identifier_fields=identifier_names(), budget_s=PAGE_BUDGET_MS / 1000)
-    return html, 400 if error is not None else 200   # the page shows the error; the status says it too
+        found_in=found_in,
+        identifier_fields=identifier_names(),
+        budget_s=PAGE_BUDGET_MS / 1000,
+    )
+    return html, 400 if error is not None else 200  # the page shows the error; the status says it too
 
 
 @web.get("/events/<event_id>")
@@ -136,9 +163,16 @@ def event_detail(event_id: str):
     shown = reading.shown(event)
     revealed: dict[str, Any] = {}
     keys = [(k, get_path(event, k)) for k in service.STORY_KEYS if get_path(event, k) is not None]
-    return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
-                           revealed=revealed, keys=[(k, v if not masking.is_personal(k) or reading.sees_personal()
-                                                     else masking.mask_value(k, v)) for k, v in keys])
+    return render_template(
+        "event.html",
+        event=shown,
+        rows=presenting.flatten(shown),
+        masked=set(shown.get("_masked", [])),
+        revealed=revealed,
+        keys=[
+            (k, v if not masking.is_personal(k) or reading.sees_personal() else masking.mask_value(k, v)) for k, v in keys
+        ],
+    )
 
 
 @web.post("/events/<event_id>/reveal")
@@ -156,8 +190,14 @@ def reveal_page(event_id: str):
     reading.record_reveal(event_id, field, reason)
     shown = reading.shown(event)
     keys = [(k, get_path(event, k)) for k in service.STORY_KEYS if get_path(event, k) is not None]
-    return render_template("event.html", event=shown, rows=presenting.flatten(shown), masked=set(shown.get("_masked", [])),
-                           revealed={field: get_path(event, field)}, keys=keys)
+    return render_template(
+        "event.html",
+        event=shown,
+        rows=presenting.flatten(shown),
+        masked=set(shown.get("_masked", [])),
+        revealed={field: get_path(event, field)},
+        keys=keys,
+    )
 
 
 @web.get("/events/<event_id>/context")
@@ -167,20 +207,28 @@ def event_context(event_id: str):
     found = service.context(_services().store, event_id, by, 25, 25, scope=reading.scoped)
     if found is None or reading.visible(found["event"]) is None:
         raise ApiError(404, "no such event")
-    reading.record_search("context", f"{by or 'time'} around {event_id}", SearchRequest(),
-                          len(found["before"]) + len(found["after"]) + 1)
+    reading.record_search(
+        "context", f"{by or 'time'} around {event_id}", SearchRequest(), len(found["before"]) + len(found["after"]) + 1
+    )
     rows = [*reading.shown_all(found["before"]), reading.shown(found["event"]), *reading.shown_all(found["after"])]
-    return render_template("context.html", rows=rows, center=event_id, by=by,
-                           value=found["value"] if not (by and masking.is_personal(by)) or reading.sees_personal()
-                           else masking.mask_value(by, found["value"]),
-                           columns=presenting.DEFAULT_COLUMNS, cell=presenting.cell)
+    return render_template(
+        "context.html",
+        rows=rows,
+        center=event_id,
+        by=by,
+        value=found["value"]
+        if not (by and masking.is_personal(by)) or reading.sees_personal()
+        else masking.mask_value(by, found["value"]),
+        columns=presenting.DEFAULT_COLUMNS,
+        cell=presenting.cell,
+    )
 
 
 @web.get("/trail")
 @page_access("reading_trail")
 def trail():
     """The reading trail: who searched, viewed, revealed and exported what (its own stream)."""
-    since: dict[str, Any] = {"from": request.args.get("from", "now-7d")}    # (`from` is a keyword)
+    since: dict[str, Any] = {"from": request.args.get("from", "now-7d")}  # (`from` is a keyword)
     return redirect(url_for("web.index", stream="trail", **since))
 
 
@@ -190,8 +238,15 @@ def save_search_page():
     form = request.form
     try:
         search_params({"q": form.get("q", ""), "from": form.get("from") or "", "to": form.get("to") or ""})
-        accounts.save_search(_services(), current_user, form.get("name", "").strip(), form.get("q", ""),
-                             form.get("from") or None, form.get("to") or None, form.get("shared_role") or None)
+        accounts.save_search(
+            _services(),
+            current_user,
+            form.get("name", "").strip(),
+            form.get("q", ""),
+            form.get("from") or None,
+            form.get("to") or None,
+            form.get("shared_role") or None,
+        )
     except (QueryError, ValueError) as exc:
         raise ApiError(400, getattr(exc, "message", str(exc))) from None
     window: dict[str, Any] = {"from": form.get("from", ""), "to": form.get("to", "")}
