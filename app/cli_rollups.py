@@ -32,8 +32,8 @@ def rebuild_command(time_from: str | None, time_to: str | None) -> None:
     """Recompute the rollups of a range from the stored events, replacing what is kept there.
     Whole minutes; clipped to the time the store still holds events for (older rollups stay)."""
     from .events.convert import format_ts
-    from .rollups.rebuild import rebuild
     from .storage import StoreError
+    from .storage.rollups_rebuild import rebuild
 
     start, end = _time(time_from, "--from"), _time(time_to, "--to")
     if start is not None and end is not None and end <= start:

@@ -13,7 +13,7 @@ from app import config, services
 from app.demo.generator import generate
 from app.query import parse
 from app.rollups import answer
-from app.rollups.rebuild import rebuild
+from app.storage.rollups_rebuild import rebuild
 from app.storage import SearchRequest, open_store
 
 END = datetime(2026, 11, 20, 13, 17, 41, tzinfo=timezone.utc)

@@ -21,7 +21,7 @@ from app.events.failures import is_integration_failure
 from app.query.ast import MatchAll
 from app.rollups import sketch
 from app.rollups.model import COUNT_DIMENSIONS, MINUTE_MS, Sums
-from app.rollups.rebuild import rebuild
+from app.storage.rollups_rebuild import rebuild
 from app.services import build_normalizer
 from app.storage import SearchRequest, open_store
 

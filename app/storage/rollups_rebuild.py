@@ -17,11 +17,12 @@ rebuild a range that is not taking writes (the past), or run it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..query.ast import MatchAll
-from ..storage.base import LogStore, SearchRequest
-from .model import MINUTE_MS, Sums, reduce
+from ..rollups.model import MINUTE_MS, RollupStore, Sums, reduce
+from .base import LogStore, SearchRequest
 
 WINDOW_MS = 6 * 60 * MINUTE_MS
 PAGE = 2000
@@ -35,20 +36,21 @@ class Rebuilt:
     windows: int = 0
 
 
-def raw_span(store: LogStore) -> tuple[int, int] | None:
-    """[start, end) of the time every retention group still holds events for, None when empty."""
-    group = getattr(store.rollups, "partition_group", lambda name: "")
+def raw_span(store: LogStore, rollups: RollupStore) -> tuple[int, int] | None:
+    """[start, end) of the time every retention group still holds events for, None when empty.
+    A group is the rollups' `partition_group` of a partition's name (OpenSearch: its component)."""
+    group = getattr(rollups, "partition_group", lambda name: "")
     oldest: dict[str, int] = {}
-    end = None
+    ends = []
     for part in store.partitions():
         if part.events <= 0:
             continue
         key = group(part.name)
         oldest[key] = min(oldest.get(key, part.start_ms), part.start_ms)
-        end = part.end_ms if end is None else max(end, part.end_ms)
+        ends.append(part.end_ms)
     if not oldest:
         return None
-    return max(oldest.values()), end
+    return max(oldest.values()), max(ends)
 
 
 def window_sums(store: LogStore, start_ms: int, end_ms: int) -> tuple[Sums, int]:
@@ -74,12 +76,18 @@ def window_sums(store: LogStore, start_ms: int, end_ms: int) -> tuple[Sums, int]
             return sums, events
 
 
-def rebuild(store: LogStore, start_ms: int | None = None, end_ms: int | None = None, progress=None) -> Rebuilt:
+def rebuild(
+    store: LogStore,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    progress: Callable[[Rebuilt, int], None] | None = None,
+) -> Rebuilt:
     """Replace the rollups of [start_ms, end_ms) (whole minutes, clipped to the stored events'
     span) with the sums of the stored events. ValueError when the store keeps no rollups."""
-    if getattr(store, "rollups", None) is None:
+    rollups: RollupStore | None = getattr(store, "rollups", None)  # (not part of LogStore: a store may keep none)
+    if rollups is None:
         raise ValueError("this store keeps no rollups (opened with rollups=off)")
-    span = raw_span(store)
+    span = raw_span(store, rollups)
     if span is None:
         return Rebuilt()
     start = span[0] if start_ms is None else max(start_ms - start_ms % MINUTE_MS, span[0])
@@ -89,7 +97,7 @@ def rebuild(store: LogStore, start_ms: int | None = None, end_ms: int | None = N
     while at < end:
         upto = min(at - at % WINDOW_MS + WINDOW_MS, end)
         sums, events = window_sums(store, at, upto)
-        store.rollups.replace(at, upto, sums)
+        rollups.replace(at, upto, sums)
         done.events += events
         done.windows += 1
         if progress:

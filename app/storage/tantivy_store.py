@@ -163,7 +163,7 @@ class TantivyStore:
         return self.readers.shards(self.parts_dir / part)
 
     def rollups_rebuilt(self) -> None:
-        """After a rebuild of every stored minute (app/rollups/rebuild.py): the rollups count
+        """After a rebuild of every stored minute (app/storage/rollups_rebuild.py): the rollups count
         every event the indexes hold, so searches may believe them again."""
         if self.rollups:
             self.rollups.set_counted(
