@@ -18,7 +18,7 @@ def syslog(show_status: bool, parent_pid: int | None) -> None:
     PLATLOGS_SYSLOG_TLS (with PLATLOGS_SYSLOG_TLS_CERT and _KEY) and PLATLOGS_SYSLOG_UDP.
     `platlogs serve` starts this itself when any of them is set."""
     from .config import ConfigError, Settings
-    from .syslog.status import read_status
+    from .ingest.syslog_status import read_status
 
     try:
         settings = Settings.from_env()

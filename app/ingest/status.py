@@ -1,5 +1,5 @@
 """The ingest status: what every process's counters (app/ingest/stats.py, summed from their files,
-app/ingest/stats_files.py) and the syslog listeners' (app/syslog/status.py) say, as one dict.
+app/ingest/stats_files.py) and the syslog listeners' (app/ingest/syslog_status.py) say, as one dict.
 The page (/ingest/status), the JSON API (/api/v1/ingest/status) and `platlogs ingest-status`
 all call `ingest_status` — the policies (windows, top N, percentiles) live here once.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 from ..events.convert import format_ts
 from .stats import LAG_BOUNDS_MS, LAG_WINDOW_S, OTHER_SOURCE, RATE_BUCKET_S, REASONS
 from .stats_files import merge_rows, read_snapshots, stats_dir
+from .syslog_status import read_status
 
 TOP_SOURCES = 20
 WINDOWS = {"1m": 60, "15m": 900, "1h": 3600}
@@ -58,7 +59,7 @@ def ingest_status(data_dir: Path, *, stats=None, top: int = TOP_SOURCES, now_ms:
     for row in rows.values():
         for reason, n in row["refused"].items():
             refusals[reason] = refusals.get(reason, 0) + n
-    syslog = _syslog(data_dir)
+    syslog = read_status(Path(data_dir))
     live = [s for s in snaps if s.get("alive") and s.get("instance") != "retired"]
     group_commit = [s["queue"] for s in live if isinstance(s.get("queue"), dict)]
     firsts = [r["first_seen_ms"] for r in rows.values() if r["first_seen_ms"]]
@@ -211,9 +212,3 @@ def lag_text(ms: int | None) -> str:
     if ms > LAG_BOUNDS_MS[-1]:
         return f"over {duration_text(LAG_BOUNDS_MS[-1])}"
     return "≤ 0 ms" if ms <= 0 else f"≤ {duration_text(ms)}"
-
-
-def _syslog(data_dir: Path) -> dict | None:
-    from ..syslog.status import read_status
-
-    return read_status(Path(data_dir))

@@ -5,6 +5,6 @@ and UDP, into the same ingest pipeline as every other way in.
   mapping.py    parts -> an event of the schema (the mapping table is its docstring)
   framing.py    a TCP stream -> frames (octet counting or LF, per message; too long: cut)
   listeners.py  asyncio TCP/TLS/UDP listeners, the bounded batcher, back-pressure and drops
-  status.py     the counters, written to <data dir>/syslog-status.json each second
+  (the counters, written to <data dir>/syslog-status.json each second: app/ingest/syslog_status.py)
   server.py     `platlogs syslog`, and the child process `platlogs serve` starts
 """

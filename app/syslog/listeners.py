@@ -21,8 +21,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from ..ingest.syslog_status import Counters
 from .framing import Deframer
-from .status import Counters
 from .writer import add_result
 
 READ_CHUNK = 64 * 1024

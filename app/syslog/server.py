@@ -2,7 +2,7 @@
 `stop_process()` for `platlogs serve`, which starts that command as one child process before
 gunicorn forks its workers — so the listeners run exactly once, never in every worker.
 
-The child writes `<data dir>/syslog-status.json` each second (app/syslog/status.py) and stops
+The child writes `<data dir>/syslog-status.json` each second (app/ingest/syslog_status.py) and stops
 when told (SIGTERM, SIGINT) or when its parent is gone, after writing what it holds.
 """
 
@@ -22,8 +22,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..ingest.syslog_status import STATUS_FILE, Counters, read_status
 from .listeners import Batcher, Receiver, UdpProtocol, kernel_drops, udp_socket
-from .status import STATUS_FILE, Counters, read_status
 from .writer import build_writer, init_process, write_in_process
 
 if TYPE_CHECKING:

@@ -1,6 +1,8 @@
-"""The syslog listeners' counters: kept in the listener process, written each second as JSON to
-`<data dir>/syslog-status.json` (atomically: a new file renamed over the old), read by
-`read_status` (the ingest status page, `platlogs syslog --status`).
+"""The syslog listeners' counters: kept in the listener process (app/syslog/server.py), written each
+second as JSON to `<data dir>/syslog-status.json` (atomically: a new file renamed over the old), read
+by `read_status` (the ingest status, app/ingest/status.py; `platlogs syslog --status`). It sits in
+ingest/ beside the other counters files (stats_files.py): the listeners write it and the ingest
+status reads it, so neither package has to import the other's back (app/syslog imports app/ingest).
 
     {"pid": 123, "started": "…Z", "updated": "…Z", "listening": ["tcp 127.0.0.1:5514", "udp …"],
      "received": 10, "bytes": 1234, "stored": 9, "refused": {"<reason>": 1},
