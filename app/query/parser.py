@@ -16,6 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from .ast import And, Exists, MatchAll, Node, Not, Or, Prefix, QueryError, Range, Term, Text
 from .fields import NAMESPACE, QueryField, known_fields, resolve
@@ -68,6 +69,11 @@ def parse(query: str) -> Node:
         raise QueryError(f"the query is too long ({len(query)} characters; at most {MAX_LENGTH})", position=MAX_LENGTH)
     if not query.strip():
         return MatchAll()
+    return _parsed(query)
+
+
+@lru_cache(maxsize=1024)  # a dashboard parses the same few queries on every refresh; the AST is immutable
+def _parsed(query: str) -> Node:
     return _Parser(query).parse()
 
 
