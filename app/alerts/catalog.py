@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..meta.alert_tables import UIRule
 from .model import Rule
 from .rules import RuleError, load_file, rule_files, validate_rule
-from .tables import UIRule
 
 FILE, UI = "file", "ui"
 

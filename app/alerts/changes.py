@@ -13,10 +13,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from ..meta.alert_tables import OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, iso, to_dt
 from . import history
+from .common import _comment, _who, group_key, now_ms
 from .model import Rule
 from .queries import _validate_rule
-from .tables import OPEN, AlertInstance, AlertMute, MaintenanceWindow, UIRule, _comment, _who, group_key, iso, now_ms, to_dt
 
 
 def moment(value: int | datetime | None = None) -> datetime:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .tables import SCHEDULER, AlertHistory, AlertInstance
+from ..meta.alert_tables import AlertHistory, AlertInstance
+from .common import SCHEDULER
 
 COMMENT_MAX = 2048  # the column's length
 

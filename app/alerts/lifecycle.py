@@ -44,19 +44,12 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import history
-from .changes import AlertChanges, Conflict, moment  # noqa: F401
-from .model import Evaluation, Finding, Rule
-from .queries import AlertQueries, _validate_rule  # noqa: F401
-
-# the tables and helpers, importable from here as before
-from .tables import (  # noqa: F401
-    DELIVERY_KINDS,
+# the tables and helpers, importable from here as before (the pages and tests still import some from here)
+from ..meta.alert_tables import (  # noqa: F401
     FIRING,
     OPEN,
     PENDING,
     RESOLVED,
-    SCHEDULER,
     AlertDelivery,
     AlertHistory,
     AlertInstance,
@@ -66,15 +59,14 @@ from .tables import (  # noqa: F401
     RuleRun,
     RuleState,
     UIRule,
-    _comment,
-    _number,
-    _who,
-    group_key,
     iso,
-    now_ms,
     to_dt,
-    to_ms,
 )
+from . import history
+from .changes import AlertChanges, Conflict, moment  # noqa: F401
+from .common import DELIVERY_KINDS, SCHEDULER, _comment, _number, _who, group_key, now_ms, to_ms  # noqa: F401
+from .model import Evaluation, Finding, Rule
+from .queries import AlertQueries, _validate_rule  # noqa: F401
 
 # -- applying findings -------------------------------------------------------------------------
 

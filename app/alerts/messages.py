@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
 
-from .tables import iso, now_ms
+from ..meta.alert_tables import iso
+from .common import now_ms
 
 MAX_SAMPLES = 5
 _LABEL = {"firing": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED"}

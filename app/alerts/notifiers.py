@@ -18,8 +18,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
+from ..meta.alert_tables import Destination
 from .messages import Message, _fmt, _line
-from .tables import Destination
 
 SIGNATURE_HEADER = "X-Platlogs-Signature"
 TIMEOUT_S = 10

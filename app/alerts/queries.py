@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from .model import Rule
-from .tables import (
+from ..meta.alert_tables import (
     FIRING,
     OPEN,
     AlertDelivery,
@@ -21,10 +20,10 @@ from .tables import (
     RuleRun,
     RuleState,
     UIRule,
-    group_key,
-    now_ms,
     to_dt,
 )
+from .common import group_key, now_ms
+from .model import Rule
 
 
 class AlertQueries:

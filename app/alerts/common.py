@@ -1,33 +1,15 @@
-"""The small helpers every alert module shares: times (epoch ms <-> aware UTC datetimes), who
-acted, comments, group keys — and, re-exported, the alert tables and their states, which live in
-the meta package (app/meta/alert_tables.py: meta owns every table of the meta database).
+"""The small helpers every alert module shares: the time now and epoch ms of a datetime, who acted,
+comments, group keys, the scheduler's name as an actor. Nothing here opens a session.
 
-The lifecycle (lifecycle.py) writes these tables through its state machine; people's actions
-(actions.py) and the read side (queries.py) use them too. Nothing here opens a session."""
+The alert tables, their states and `iso`/`to_dt` live in the meta package
+(app/meta/alert_tables.py: meta owns every table of the meta database); alert modules import them
+from there."""
 
 from __future__ import annotations
 
 import math
 import time
 from datetime import datetime
-
-from ..meta.alert_tables import (  # noqa: F401
-    FIRING,
-    OPEN,
-    PENDING,
-    RESOLVED,
-    AlertDelivery,
-    AlertHistory,
-    AlertInstance,
-    AlertMute,
-    Destination,
-    MaintenanceWindow,
-    RuleRun,
-    RuleState,
-    UIRule,
-    iso,
-    to_dt,
-)
 
 SCHEDULER = "scheduler"  # the actor of automatic changes
 DELIVERY_KINDS = ("firing", "renotify", "resolved")
