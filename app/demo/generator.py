@@ -23,8 +23,9 @@ rate and the player pool (at most 50,000 players), not on `events`.
 
 Layout: this module holds `generate()`, the run loop and `_Sim`, the simulated world (players,
 employees, hosts, the heap). `_Sim` gets its behaviour from mixins, one module each: events.py (event
-constructors and ids), stories.py (player visits), background.py (anonymous traffic, provider pings,
-jobs, errors, back-office work) and incidents.py (deploys and incidents); catalog.py holds the data.
+constructors and ids), stories.py (player visits; their payments and games in stories_payments.py
+and stories_games.py), background.py (anonymous traffic, provider pings, jobs, errors, back-office
+work) and incidents.py (deploys and incidents); catalog.py holds the data.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ brute-force login bursts).
 
 `DeploysAndIncidents` is mixed into `generator._Sim` (see there for the shared state). These run
 once, before the main loop, and push everything onto the heap up front; the outage reuses the
-player stories (deposits, game sessions) of stories.py so players hit the failing provider.
+player stories (deposits, game sessions: stories_payments.py, stories_games.py) so players hit the
+failing provider.
 """
 
 from __future__ import annotations
