@@ -11,8 +11,8 @@ import re
 import pytest
 
 from app.query import parse
-from app.search import control
-from app.search.figures import percentile
+from app.search import control, control_admin, control_health
+from app.search.figures import latency, percentile
 from app.search.window import default_window, parse_window
 from app.storage import SearchRequest
 
@@ -224,7 +224,7 @@ def test_percentiles_are_nearest_rank():
     values = sorted([1, 5, 5, 5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 1000])
     assert percentile(values, 50) == 30 and percentile(values, 95) == 1000
     assert percentile([7], 99) == 7 and percentile([], 50) is None
-    assert control.latency([3, 1, 2]) == {"count": 3, "p50": 2, "p95": 3, "p99": 3, "max": 3}
+    assert latency([3, 1, 2]) == {"count": 3, "p50": 2, "p95": 3, "p99": 3, "max": 3}
 
 
 @pytest.mark.parametrize("events,share,last_ms,word", [
@@ -232,7 +232,7 @@ def test_percentiles_are_nearest_rank():
     (5, 0.0, 100, "silent"), (5, 0.5, 100, "silent"), (10, 0.0, 900, "ok"),
 ])
 def test_status_words(events, share, last_ms, word):
-    assert control.status_word(events, share, last_ms, quiet_since_ms=500) == word
+    assert control_health.status_word(events, share, last_ms, quiet_since_ms=500) == word
 
 
 def test_changes_as_before_after_rows_with_personal_values_masked():
@@ -240,13 +240,13 @@ def test_changes_as_before_after_rows_with_personal_values_masked():
                          {"field": "kyc_status", "from": "pending", "to": "verified"},
                          {"field": "email", "old": "jane@example.com", "new": "j2@example.org"},
                          {"field": "password"}, {"field": "roles", "old": ["support"], "new": ["support", "vip"]}]}
-    rows_ = control.change_rows(event, sees_personal=False)
+    rows_ = control_admin.change_rows(event, sees_personal=False)
     assert [(r["field"], r["before"], r["after"]) for r in rows_] == [
         ("deposit_limit", "100", "250.0"), ("kyc_status", "pending", "verified"),
         ("email", "j***@example.com", "j***@example.org"), ("password", "—", "—"),
         ("roles", "support", "support, vip")]
     assert rows_[3]["has_before"] is False and rows_[2]["masked"] is True
-    assert control.change_rows(event, sees_personal=True)[2]["before"] == "jane@example.com"
+    assert control_admin.change_rows(event, sees_personal=True)[2]["before"] == "jane@example.com"
 
 
 def test_window_and_query_text():
@@ -464,7 +464,7 @@ def test_samples_are_read_page_by_page(app, services, stories, monkeypatch):
     from app.search import figures
     monkeypatch.setattr(figures, "READ_PAGE", 4)
     w = parse_window(window(12))
-    request = w.request(control.API_QUERY)
+    request = w.request(control_health.API_QUERY)
     got = figures.sample(services.store, request, lambda r: r, 10)
     direct = services.store.search(SearchRequest(query=request.query, start_ms=w.start_ms, end_ms=w.end_ms, size=10))
     assert [e["event"]["id"] for e in got] == [e["event"]["id"] for e in direct.hits]

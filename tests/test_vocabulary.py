@@ -168,8 +168,8 @@ def test_every_shipped_query_about_failures_holds_the_definitions_text():
 
 def test_the_control_view_and_the_query_use_the_definition():
     from app.events.failures import INTEGRATION_FAILURE_STATUSES, is_integration_failure
-    from app.search import control
-    assert control.INTEGRATION_FAILURE == f"integration.status:({' OR '.join(INTEGRATION_FAILURE_STATUSES)})"
+    from app.search import control, control_health
+    assert control_health.INTEGRATION_FAILURE == f"integration.status:({' OR '.join(INTEGRATION_FAILURE_STATUSES)})"
     assert control.ERRORS_QUERY.startswith("log.level:(error OR critical OR alert OR emergency) OR ")
     assert all(is_integration_failure({"integration": {"status": s}}) for s in INTEGRATION_FAILURE_STATUSES)
     assert not is_integration_failure({"integration": {"status": "declined"}})

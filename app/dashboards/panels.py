@@ -28,10 +28,10 @@ from ..events.schema import get_path
 from ..query import QueryError, parse
 from ..query.quoting import term
 from ..rollups.model import FOLDS, MEASURES, group_value
-from ..search import control
-from ..search.figures import percentile
+from ..search import control_health
+from ..search.figures import duration_text, number as finite_number, percentile, sample
 from ..search.masking import is_personal, mask_event, mask_value, masked_facet
-from ..search.window import Window, group, parse_window
+from ..search.window import Window, group, histogram_width, parse_window
 from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
@@ -40,7 +40,7 @@ from .rollup_values import ROUTE_NOTE, from_value_sketches
 
 Scope = Callable[[SearchRequest], SearchRequest]
 PERCENTILE_MAX = 10_000  # the most events a percentiles panel reads (about 0.5 s of reading)
-DEGRADED_SHARE, FAILING_SHARE = control.DEGRADED_SHARE, control.FAILING_SHARE
+DEGRADED_SHARE, FAILING_SHARE = control_health.DEGRADED_SHARE, control_health.FAILING_SHARE
 
 
 def both(query: str, more: str) -> str:
@@ -97,7 +97,7 @@ class _Reader:
 
 
 def _width(window: Window) -> int:
-    return control.histogram_width(window)
+    return histogram_width(window)
 
 
 def number(r: _Reader, panel: Panel) -> dict:
@@ -196,7 +196,7 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
     total = r.search(panel.query).total
     query = both(panel.query, f"{panel.field}:*")
     request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms, now_ms=r.window.now_ms)
-    events = control.sample(r.store, request, r.scope, PERCENTILE_MAX) if total else []
+    events = sample(r.store, request, r.scope, PERCENTILE_MAX) if total else []
     if len(events) >= PERCENTILE_MAX:
         r.note(
             f"percentiles over the newest {len(events):,} events with {panel.field} (the range holds more: "
@@ -210,7 +210,7 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
     if folded:
         r.note(ROUTE_NOTE.format(by=by))
     for event in events:
-        v = control.number(get_path(event, field))
+        v = finite_number(get_path(event, field))
         if v is None:
             continue
         overall.append(v)
@@ -316,7 +316,7 @@ def status(r: _Reader, panel: Panel) -> dict:
         if judge is r
         else {
             "ms": panel.recent_ms,
-            "text": control.duration_text(panel.recent_ms),
+            "text": duration_text(panel.recent_ms),
             "start": format_ts(judge.window.start_ms),
             "start_ms": judge.window.start_ms,
         }

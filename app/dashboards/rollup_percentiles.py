@@ -26,7 +26,7 @@ from ..query import parse
 from ..query.ast import And, Exists, Or, Term
 from ..rollups import sketch
 from ..rollups.model import MINUTE_MS
-from ..search import control
+from ..search.figures import number, sample
 from ..storage import SearchRequest, StoreError
 
 FIELD, PROVIDER = "integration.duration", "integration.provider"
@@ -105,7 +105,7 @@ def _edges(r, query: str, low: int, high: int, max_edge: int) -> list[dict] | No
     if low >= high:
         return []
     request = SearchRequest(query=parse(query), start_ms=low, end_ms=high, now_ms=r.window.now_ms)
-    events = control.sample(r.store, request, r.scope, max_edge + 1)
+    events = sample(r.store, request, r.scope, max_edge + 1)
     return None if len(events) > max_edge else events
 
 
@@ -136,7 +136,7 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
         if allowed is None or row.provider in allowed:
             by_provider[row.provider] = sketch.merge(by_provider.get(row.provider, {}), row.latency)
     for event in before + after:
-        value, provider = control.number(get_path(event, FIELD)), get_path(event, PROVIDER)
+        value, provider = number(get_path(event, FIELD)), get_path(event, PROVIDER)
         if value is None or provider is None or isinstance(provider, (dict, list)) or not math.isfinite(value):
             continue
         buckets = by_provider.setdefault(str(provider), {})

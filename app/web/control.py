@@ -2,7 +2,7 @@
 Activity, Integration Status (the Errors page lists the error groups first: error_groups.py).
 Each is a search with a fitting layout, linked to the search page.
 
-Thin: parse the arguments, call app/search/control.py (every read scoped by app/web/reading.py),
+Thin: parse the arguments, call app/search/control*.py (every read scoped by app/web/reading.py),
 mask what is shown, record one reading-trail line per page view, render. A bad query, time or
 parameter is shown inline on the page (answered 400), never a 500."""
 
@@ -13,8 +13,8 @@ from flask import current_app, render_template, request
 from ..auth import page_access
 from ..query import QueryError, parse
 from ..query.quoting import term
-from ..search import control, masking
-from ..search.figures import SAMPLE_MAX, ms_text, share_text
+from ..search import control, control_admin, control_health, masking
+from ..search.figures import SAMPLE_DEFAULT, SAMPLE_MAX, duration_text, ms_text, share_text
 from ..search.window import bounded_int, default_window, parse_window
 from ..storage import CursorError, SearchRequest
 from . import presenting, reading, web
@@ -89,7 +89,7 @@ def _render(template: str, window, error, figures, **context):
 
 def _sample() -> int:
     """How many of the newest events a latency figure is computed over (`sample`, ≤ 20,000)."""
-    return bounded_int(request.args, "sample", control.SAMPLE_DEFAULT, 100, SAMPLE_MAX)
+    return bounded_int(request.args, "sample", SAMPLE_DEFAULT, 100, SAMPLE_MAX)
 
 
 def _record(kind: str, window, query: str, rows: int, total: int | None, **extra) -> None:
@@ -152,7 +152,7 @@ def errors():
         status=request.args.get("status") or "unresolved",
         sort=request.args.get("sort") or "count",
         status_filters=error_groups.service.STATUS_FILTERS,
-        duration_text=control.duration_text,
+        duration_text=duration_text,
     )
 
 
@@ -199,7 +199,7 @@ def admin_ops():
     figures = None
     if error is None:
         figures, error = _compute(
-            lambda: control.admin_operations(
+            lambda: control_admin.admin_operations(
                 _store(),
                 reading.scoped,
                 window,
@@ -221,7 +221,9 @@ def api_activity():
     window, error = _window()
     figures = None
     if error is None:
-        figures, error = _compute(lambda: control.api_activity(_store(), reading.scoped, window, sample_size=_sample()))
+        figures, error = _compute(
+            lambda: control_health.api_activity(_store(), reading.scoped, window, sample_size=_sample())
+        )
     if figures is not None:
         _record("api_activity", window, figures["query"], figures["sampled"], figures["total"])
     return _render("control/api.html", window, error, figures)
@@ -234,7 +236,7 @@ def integrations():
     figures = None
     if error is None:
         figures, error = _compute(
-            lambda: control.integration_status(_store(), reading.scoped, window, sample_size=_sample())
+            lambda: control_health.integration_status(_store(), reading.scoped, window, sample_size=_sample())
         )
     if figures is not None:
         _record("integrations", window, figures["query"], figures["sampled"], figures["total"])
