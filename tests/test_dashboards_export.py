@@ -2,7 +2,11 @@
 the NDJSON's structure and references, the committed dashboards/opensearch/ files being what the
 command writes now, and every visualization's search — built as OSD builds it from the saved
 object (search-source filters, the time range, visState aggregations) — run on the real
-OpenSearch node over 3,000 demo events, its counts equal to the back office's own panels."""
+OpenSearch node over 3,000 demo events, its counts equal to the back office's own panels. The
+index pattern's scripted route (opensearch_routes.py) goes into each search as OSD sends it
+(script_fields; a terms aggregation with its script and value_type), and the panels the back
+office groups by route (busiest, slowest routes) have OSD rows equal to a brute-force fold of the
+events by model.route. The script itself against a table of paths: test_dashboards_export_routes.py."""
 from __future__ import annotations
 
 import json
@@ -17,9 +21,13 @@ from app import create_app
 from app.cli import main
 from app.dashboards.definitions import DashboardError, load_dashboards, validate_dashboard
 from app.dashboards.opensearch_export import GRID_COLUMNS, default_out_dir, export_objects, exports
+from app.dashboards.opensearch_routes import ROUTE_FIELD, folded_measure, scripted_fields
+from app.dashboards.rollup_values import ROUTE_NOTE
+from app.rollups.model import route
 from app.dashboards.panels import dashboard_data, window_for
 from app.demo.generator import generate
 from app.events.convert import format_ts
+from app.events.schema import get_path
 from app.query import parse
 from app.query.dsl import DSLCompiler
 
@@ -57,7 +65,8 @@ def test_every_line_is_a_saved_object_and_every_reference_resolves(board):
         for ref in obj["references"]:
             assert (ref["type"], ref["id"]) in known, (obj["id"], ref)
     pattern = next(o for o in objects if o["type"] == "index-pattern")
-    assert pattern["attributes"] == {"title": "platlogs-events", "timeFieldName": "@timestamp"}
+    assert pattern["attributes"] == {"title": "platlogs-events", "timeFieldName": "@timestamp",
+                                     "fields": json.dumps(scripted_fields(), separators=(",", ":"))}
     assert [o["type"] for o in objects].count("dashboard") == 1 and objects[-1]["type"] == "dashboard"
 
 
@@ -102,6 +111,14 @@ def test_each_panel_filters_with_the_dsl_the_back_office_runs(board):
             assert dsl == [DSLCompiler(0).compile(parse(panel.query))], panel.id
         else:
             assert dsl == []
+
+
+def test_the_index_pattern_is_the_same_object_in_every_file():
+    """Importing any one file (overwrite=true) replaces the index pattern: each carries the route."""
+    patterns = {text.split("\n", 1)[0] for text in exports(BOARDS).values()}
+    assert len(patterns) == 1
+    fields = json.loads(json.loads(patterns.pop())["attributes"]["fields"])
+    assert [f["name"] for f in fields] == [ROUTE_FIELD] and fields[0]["scripted"]
 
 
 def test_ids_are_stable_and_named_after_the_dashboard_and_panel():
@@ -183,44 +200,68 @@ def _bool_of(query: dict) -> dict:
     return {"bool": {"must": [dsl], "filter": [], "should": [], "must_not": []}}
 
 
-def _agg_dsl(agg: dict, interval: str) -> dict:
+def _field(name: str, fields: dict) -> dict:
+    """An aggregation's field as OSD writes it (param_types/field.ts): a scripted field's source
+    and language in place of the field."""
+    spec = fields.get(name)
+    if spec and spec.get("scripted"):
+        return {"script": {"source": spec["script"], "lang": spec["lang"]}}
+    return {"field": name}
+
+
+def _agg_dsl(agg: dict, interval: str, fields: dict) -> dict:
     p = agg["params"]
     kind = agg["type"]
     if kind == "terms":
         order = {"_count": "desc"} if p["orderBy"] == "1" else {p["orderBy"]: p["order"]}
-        return {"terms": {"field": p["field"], "size": p["size"], "order": order}}
+        field = _field(p["field"], fields)
+        if "script" in field:     # terms.ts orderAgg write: OpenSearch would read a script's values as text
+            field["value_type"] = "float" if fields[p["field"]]["type"] == "number" else fields[p["field"]]["type"]
+        return {"terms": {**field, "size": p["size"], "order": order}}
     if kind == "filters":
         return {"filters": {"filters": {f["label"]: _bool_of(f["input"]) for f in p["filters"]}}}
     if kind == "date_histogram":
-        return {"date_histogram": {"field": p["field"], "fixed_interval": interval, "time_zone": "UTC",
+        return {"date_histogram": {**_field(p["field"], fields), "fixed_interval": interval, "time_zone": "UTC",
                                    "min_doc_count": p["min_doc_count"]}}
     if kind == "percentiles":
-        return {"percentiles": {"field": p["field"], "percents": p["percents"]}}
+        return {"percentiles": {**_field(p["field"], fields), "percents": p["percents"]}}
     if kind == "max":
-        return {"max": {"field": p["field"]}}
+        return {"max": _field(p["field"], fields)}
     if kind == "top_hits":
+        assert "field" in _field(p["field"], fields), "top_hits of a scripted field: not translated here"
         return {"top_hits": {"size": p["size"], "sort": [{p["sortField"]: {"order": p["sortOrder"]}}],
                              "_source": {"includes": [p["field"]]}}}
     raise AssertionError(f"an aggregation this test does not translate: {kind}")
 
 
-def osd_request(obj: dict, interval: str = "1h") -> dict:
-    """The _search body OSD sends for a saved visualization (or saved search) over FROM..TO."""
+def pattern_fields(pattern: dict) -> dict:
+    """The index pattern's saved field specs by name (the scripted ones: the mapped ones OSD fetches)."""
+    return {f["name"]: f for f in json.loads(pattern["attributes"].get("fields", "[]"))}
+
+
+def osd_request(obj: dict, pattern: dict, interval: str = "1h") -> dict:
+    """The _search body OSD sends for a saved visualization (or saved search) over FROM..TO, on
+    the index pattern `pattern` — whose scripted fields go into every search (search_source.ts
+    flatten: getComputedFields' script_fields, evaluated for each hit returned)."""
+    fields = pattern_fields(pattern)
     source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
     filters = [f.get("query", {k: v for k, v in f.items() if k not in ("meta", "$state")})
                for f in source["filter"] if not f["meta"].get("disabled")]
     time_range = {"range": {"@timestamp": {"gte": FROM.isoformat(), "lte": TO.isoformat(),
                                            "format": "strict_date_optional_time"}}}
+    scripted = {name: {"script": {"source": f["script"], "lang": f["lang"]}} for name, f in fields.items() if f.get("scripted")}
     body = {"query": {"bool": {"must": [], "filter": [{"match_all": {}}, *filters, time_range], "should": [],
-                               "must_not": []}}, "track_total_hits": True}
+                               "must_not": []}}, "track_total_hits": True, "stored_fields": ["*"],
+            "script_fields": scripted, "_source": {"excludes": []}}   # (getSourceFiltering: no source filters)
     if obj["type"] == "search":
         return {**body, "size": 500, "sort": [{"@timestamp": {"order": "desc", "unmapped_type": "boolean"}}]}
     vis = json.loads(obj["attributes"]["visState"])
-    metrics = {a["id"]: _agg_dsl(a, interval) for a in vis["aggs"] if a["schema"] == "metric" and a["type"] != "count"}
+    metrics = {a["id"]: _agg_dsl(a, interval, fields) for a in vis["aggs"]
+               if a["schema"] == "metric" and a["type"] != "count"}
     buckets = [a for a in vis["aggs"] if a["schema"] != "metric"]
     aggs = metrics
     for agg in reversed(buckets):      # the first bucket aggregation outermost, metrics innermost
-        aggs = {agg["id"]: {**_agg_dsl(agg, interval), **({"aggs": aggs} if aggs else {})}}
+        aggs = {agg["id"]: {**_agg_dsl(agg, interval, fields), **({"aggs": aggs} if aggs else {})}}
     return {**body, "size": 0, "aggs": aggs}
 
 
@@ -256,21 +297,45 @@ def _same_top(buckets: list[dict], rows: list[dict]) -> None:
             assert b["doc_count"] == mine[key], key
 
 
+def routes_of(store, panel, measure: str | None = None) -> dict[str, tuple[int, float | None]]:
+    """{route: (events, the highest `measure`)} of the panel's events over FROM..TO, by brute force:
+    every event read back and its url.path folded by model.route (what the back office groups by)."""
+    dsl = DSLCompiler(0).compile(parse(panel.query)) if panel.query else {"match_all": {}}
+    time_range = {"range": {"@timestamp": {"gte": FROM.isoformat(), "lte": TO.isoformat()}}}
+    found = store.client.search(index=store.alias, body={"size": 10_000, "query": {"bool": {"filter": [dsl, time_range]}},
+                                                          "_source": ["url.path", measure or "url.path"]})
+    assert found["hits"]["total"]["value"] < 10_000
+    out: dict[str, tuple[int, float | None]] = {}
+    for hit in found["hits"]["hits"]:
+        path = (hit["_source"].get("url") or {}).get("path")
+        if path is None:
+            continue
+        n, top = out.get(route(path), (0, None))
+        value = get_path(hit["_source"], measure) if measure else None
+        out[route(path)] = (n + 1, top if value is None or (top is not None and top >= value) else float(value))
+    return out
+
+
 @pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.id)
 def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(world, board):
     store = world
-    objects = by_panel(export_objects(board, store.prefix), board)
+    exported = export_objects(board, store.prefix)
+    objects, pattern = by_panel(exported, board), exported[0]
     window = window_for(board, {"from": format_ts(int(FROM.timestamp() * 1000)),
                                 "to": format_ts(int(TO.timestamp() * 1000))})
     app = {p["id"]: p for p in dashboard_data(store, lambda r: r, window, board, sees_personal=True)["panels"]}
     counted = 0
+    counted_routes: set[str] = set()
     for panel in board.panels:
         mine = app[panel.id]
-        sketched = (mine["data"] or {}).get("source") == "rollups"   # its one note: "… within 1 % …"
-        routed = panel.kind == "percentiles" and (panel.field, panel.by) == ("http.duration", "url.path")
-        assert mine["error"] is None and len(mine["notes"]) == sketched + routed, mine   # (routes: ids folded)
+        # grouped by route in OSD exactly where the back office says it groups by route
+        route_note = ROUTE_NOTE.format(by=panel.by)
+        assert (route_note in mine["notes"]) == (folded_measure(panel) is not None), (panel.id, mine["notes"])
+        notes = [n for n in mine["notes"] if n != route_note]
+        sketched = panel.kind == "percentiles" and (mine["data"] or {}).get("source") == "rollups"  # "… within 1 % …"
+        assert mine["error"] is None and len(notes) == sketched, mine
         data = mine["data"]
-        body = osd_request(objects[panel.id])
+        body = osd_request(objects[panel.id], pattern)
         response = store.client.search(index=store.alias, body=body)   # a refused search raises here
         assert not response.get("timed_out") and response["_shards"]["failed"] == 0, panel.id
         total = response["hits"]["total"]["value"]
@@ -284,6 +349,13 @@ def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(wo
         elif panel.kind == "top":
             assert total == data["total"]
             _same_top(_buckets(response, "2"), data["rows"])
+            if folded_measure(panel):     # busiest routes: every row is its route's count of the events
+                brute = {key: n for key, (n, _) in routes_of(store, panel).items()}
+                assert {b["key"]: b["doc_count"] for b in _buckets(response, "2")} == \
+                    {r["value"]: brute[r["value"]] for r in data["rows"]}, panel.id
+                assert [n for _, n in sorted(brute.items(), key=lambda kv: -kv[1])[:panel.limit]] == \
+                    [b["doc_count"] for b in _buckets(response, "2")]
+                counted_routes.add(panel.id)
         elif panel.kind == "timeseries":
             if "3" in response["aggregations"]["2"]["buckets"][0]:
                 sums = {s.label: sum(b["3"]["buckets"][s.label]["doc_count"] for b in _buckets(response, "2"))
@@ -309,6 +381,15 @@ def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(wo
             for row in data["rows"]:
                 if str(row["value"]) in maxima:
                     assert same(row["max"], maxima[str(row["value"])]), (panel.id, row["value"])
+            if folded_measure(panel):     # slowest routes: OSD's rows and the back office's are routes of the events
+                brute = routes_of(store, panel, panel.field)
+                assert {b["key"]: (b["doc_count"], b["2"]["value"]) for b in _buckets(response, "3")} == \
+                    dict(sorted(brute.items(), key=lambda kv: -kv[1][1])[:panel.limit]), panel.id
+                assert set(maxima) <= set(brute) and len(brute) > panel.limit >= len(maxima)
+                for row in data["rows"]:
+                    assert row["count"] == brute[row["value"]][0] and same(row["max"], brute[row["value"]][1]), row
+                assert data["groups"] == len(brute)
+                counted_routes.add(panel.id)
         elif panel.kind == "status":
             cells = {str(c["value"]): c for c in data["cells"]}
             assert total == data["total"]
@@ -323,5 +404,9 @@ def test_every_visualization_runs_on_opensearch_and_counts_as_the_back_office(wo
         elif panel.kind == "events":
             assert total == data["total"], panel.id
             newest = [h["_source"]["@timestamp"] for h in response["hits"]["hits"][:panel.limit]]
+            for h in response["hits"]["hits"]:    # the route beside each event in Discover (script_fields)
+                path = (h["_source"].get("url") or {}).get("path")
+                assert h["fields"][ROUTE_FIELD] == [None if path is None else route(path)], h["_id"]
             assert newest == [row["cells"][panel.columns.index("@timestamp")] for row in data["rows"]]
     assert counted > 0, "the demo events should fill the dashboard's numbers"
+    assert counted_routes == {p.id for p in board.panels if folded_measure(p)}

@@ -13,7 +13,10 @@ import orjson
 import pytest
 
 from app import create_app
-from app.dashboards.opensearch_routes import ROUTE_FIELD, digit_ranges, route_script, scripted_fields
+from app.dashboards.definitions import load_dashboards, validate_dashboard
+from app.dashboards.opensearch_export import export_objects
+from app.dashboards.opensearch_routes import (ROUTE_FIELD, digit_ranges, folded_measure, grouping_field,
+                                              route_script, scripted_fields)
 from app.events.schema import load_schema
 from app.rollups.model import ROUTE_SEGMENT_MAX, ROUTE_SEGMENTS, route
 
@@ -77,6 +80,27 @@ def test_the_index_pattern_declares_the_route_as_osd_saves_a_scripted_field():
     # OSD (index_patterns.ts isFieldRefreshRequired): a field list where every spec lacks field caps or
     # readFromDocValues is refreshed from the mapping, the scripted fields kept: the mapped fields come too
     assert all(not ("aggregatable" in f and "searchable" in f) or "readFromDocValues" not in f for f in scripted_fields())
+
+
+def test_the_panels_grouped_by_route_are_the_ones_the_back_office_folds():
+    api = next(b for b in load_dashboards() if b.id == "api")
+    routed = {p.id for p in api.panels if folded_measure(p)}
+    assert routed == {"slowest-routes", "busiest-routes"}
+    board = validate_dashboard({"title": "T", "panels": [
+        {"id": "a", "title": "A", "kind": "stacked", "by": "url.path"},
+        {"id": "b", "title": "B", "kind": "percentiles", "field": "payment.amount", "by": "url.path"},
+        {"id": "c", "title": "C", "kind": "percentiles", "field": "http.duration", "by": "service.name"},
+        {"id": "d", "title": "D", "kind": "top", "by": "service.name"},
+        {"id": "e", "title": "E", "kind": "status", "by": "url.path", "status_field": "http.response.status_code"}]},
+        "t")
+    assert [grouping_field(p, p.by) for p in board.panels] == ["url.path", "url.path", "service.name", "service.name",
+                                                                 "url.path"]
+    objects = export_objects(next(b for b in load_dashboards() if b.id == "api"))
+    fields = {o["id"].rsplit(".", 1)[-1]: [a["params"].get("field") for a in json.loads(o["attributes"]["visState"])["aggs"]
+                                           if a["type"] == "terms"]
+              for o in objects if o["type"] == "visualization"}
+    assert fields["slowest-routes"] == fields["busiest-routes"] == [ROUTE_FIELD]
+    assert fields["status-codes"] == ["http.response.status_code"]
 
 
 # -- on the node ---------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ who read the same cluster in OSD: `platlogs dashboards export --opensearch-dashb
     write_exports(out_dir, prefix, dashboards=None) -> list[Path]
 
 One NDJSON file a dashboard (`<dashboard id>.ndjson`), each complete on its own: the index
-pattern on the read alias `<prefix>-events` (time field @timestamp; no field list, OSD reads the
-mapping when it first opens it), one visualization (or saved search, for an `events` panel) a
+pattern on the read alias `<prefix>-events` (time field @timestamp; its field list holds only the
+scripted `url.route` — opensearch_routes.py —, OSD reads the mapped fields when it first opens
+it), one visualization (or saved search, for an `events` panel) a
 panel, and the dashboard. So one dashboard can be imported, or left out, alone; the index
 pattern is the same object (same id) in every file and an import with overwrite=true replaces it.
 
@@ -24,6 +25,7 @@ import json
 from pathlib import Path
 
 from .definitions import Dashboard, Panel, load_dashboards
+from .opensearch_routes import fields_json
 from .opensearch_visuals import INDEX_REF, visual
 
 DEFAULT_PREFIX = "platlogs"  # app/storage/opensearch.py: the store URL's ?prefix= (default platlogs)
@@ -64,9 +66,10 @@ def _saved(kind: str, object_id: str, attributes: dict, references: list[dict]) 
 
 
 def index_pattern(prefix: str) -> dict:
-    return _saved(
-        "index-pattern", index_pattern_id(prefix), {"title": f"{prefix}-events", "timeFieldName": "@timestamp"}, []
-    )
+    """The read alias, its time field, and the scripted fields (the route: opensearch_routes.py) —
+    the same object in every file, so importing any one file leaves the route in place."""
+    attributes = {"title": f"{prefix}-events", "timeFieldName": "@timestamp", "fields": fields_json()}
+    return _saved("index-pattern", index_pattern_id(prefix), attributes, [])
 
 
 def _search_source(filters: list[dict], prefix: str) -> tuple[str, list[dict]]:

@@ -20,6 +20,9 @@ Panel kinds (dashboards/README.md) map to:
   status       data table: `terms` of `by`, each split into failures / all by a `filters`
                aggregation; the newest `status_field` (top hit) and when
   events       a saved search: the columns, newest first
+
+A top or percentiles panel whose groups the back office folds (url.path by route: the API's busiest
+and slowest routes) groups by the route's scripted field instead (opensearch_routes.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..query import parse
 from ..query.dsl import DSLCompiler
 from ..query.fields import resolve
 from .definitions import DashboardError, Panel
+from .opensearch_routes import ROUTE_FIELD, grouping_field
 
 # two instants years apart: a query whose DSL differs between them holds a relative time ("now-1h")
 _NOWS = (1_700_000_000_000, 1_900_000_000_000)
@@ -100,11 +104,14 @@ def _date_histogram(agg_id: int) -> dict:
 def _terms(
     agg_id: int, schema: str, field: str, size: int, order_by: str = "1", other: bool = False, label: str = ""
 ) -> dict:
+    """A terms aggregation on the index pattern's `field` (grouping_field: a mapped field's name, or
+    the route's scripted field, which OSD sends as a script; its column is labelled `route`)."""
+    label = label or ("route" if field == ROUTE_FIELD else "")
     return _agg(
         agg_id,
         "terms",
         schema,
-        field=resolve(field).name,
+        field=field,
         orderBy=order_by,
         order="desc",
         size=size,
@@ -249,17 +256,22 @@ def _need(panel: Panel, value: str | None, what: str) -> str:
     return value
 
 
+def _group(panel: Panel) -> str:
+    """The index-pattern field a panel's `by` groups on (opensearch_routes.grouping_field)."""
+    return grouping_field(panel, _need(panel, panel.by, "by"))
+
+
 def _stacked(panel: Panel):
     aggs = [
         _count(panel.unit),
         _date_histogram(2),
-        _terms(3, "group", _need(panel, panel.by, "by"), panel.limit, other=True),
+        _terms(3, "group", _group(panel), panel.limit, other=True),
     ]
     return "histogram", _chart_params("histogram", "stacked", panel.unit), aggs
 
 
 def _top(panel: Panel):
-    return "table", _table_params(panel.limit), [_count(), _terms(2, "bucket", _need(panel, panel.by, "by"), panel.limit)]
+    return "table", _table_params(panel.limit), [_count(), _terms(2, "bucket", _group(panel), panel.limit)]
 
 
 def _percentiles(panel: Panel):
@@ -268,8 +280,8 @@ def _percentiles(panel: Panel):
         _agg(1, "percentiles", "metric", field=field, percents=list(panel.percentiles)),
         _agg(2, "max", "metric", field=field),
     ]
-    if panel.by:
-        aggs.append(_terms(3, "bucket", panel.by, panel.limit, order_by="2"))  # slowest (highest max) first
+    if panel.by:  # slowest (highest max) first
+        aggs.append(_terms(3, "bucket", grouping_field(panel, panel.by), panel.limit, order_by="2"))
     return "table", _table_params(panel.limit), aggs
 
 
@@ -289,7 +301,7 @@ def _status(panel: Panel):
             customLabel=f"newest {panel.status_field}",
         ),
         _agg(3, "max", "metric", field="@timestamp", customLabel="newest at"),
-        _terms(4, "bucket", _need(panel, panel.by, "by"), panel.limit),
+        _terms(4, "bucket", _group(panel), panel.limit),
         _filters(
             5,
             "bucket",
