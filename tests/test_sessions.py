@@ -382,6 +382,27 @@ def test_sessions_table_on_both_databases(meta):
     assert meta.session_user(d) is None
 
 
+def test_a_busy_database_does_not_fail_a_signed_in_request(tmp_path):
+    """The last-seen time is written at most once a minute; when the database is locked at that
+    moment (SQLite's busy timeout, 10 s, runs out) the request goes on with the user as read."""
+    import sqlite3
+    from datetime import timedelta
+    from app.meta import MetaDB
+    from app.meta.base import _now
+    meta = MetaDB(f"sqlite:///{tmp_path / 'meta.db'}")
+    meta.create_all()
+    sam, _ = meta.create_user("sam", "support", "sam-password-1")
+    token = meta.start_session(sam.id)
+    lock = sqlite3.connect(tmp_path / "meta.db", isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        user = meta.session_user(token, now=_now() + timedelta(minutes=2))
+        assert (user.username, user.role, user.session_token) == ("sam", "support", token)
+    finally:
+        lock.close()
+        meta.engine.dispose()
+
+
 def test_a_card_in_a_saved_search_is_masked_through_the_api_and_the_page(app, services):
     olga = make_persona(app, "operations", "olga")
     token = csrf_token(olga.get("/").get_data(as_text=True))

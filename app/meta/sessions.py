@@ -20,9 +20,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, delete, or_, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, delete, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session as OrmSession, mapped_column, sessionmaker
 
 from .base import Base, UTCDateTime, _now
 
@@ -69,16 +72,24 @@ def end_sessions_in(s, user_id: int, why: str, keep: str | None = None, now: dat
     condition = (UserSession.user_id == user_id) & _live(now)
     if keep:
         condition &= UserSession.id != keep
-    return s.execute(
+    return _end(s, condition, why, now)
+
+
+def _end(s: OrmSession, condition: ColumnElement[bool], why: str, now: datetime) -> int:
+    """End the sessions `condition` selects, in `s`'s transaction; how many ended."""
+    result = s.execute(
         update(UserSession)
         .where(condition)
         .values(ended_at=now, ended_why=why[:32])
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    return cast("CursorResult[Any]", result).rowcount  # an UPDATE's result is a CursorResult (typed Result)
 
 
 class Sessions:
     """MetaDB's session methods (a mixin: `meta.start_session(...)`)."""
+
+    Session: sessionmaker[OrmSession]  # MetaDB's
 
     def start_session(
         self, user_id: int, user_agent: str | None = None, address: str | None = None, now: datetime | None = None
@@ -120,11 +131,12 @@ class Sessions:
             user = s.get(User, row.user_id)
             if user is None or not user.active:
                 return None
+            s.expunge(user)  # as read: a rollback below would expire it, unreadable once the session closes
             if now - row.last_seen_at >= SEEN_RESOLUTION:
                 row.last_seen_at = now
                 try:
                     s.commit()
-                except Exception:  # a busy database never fails the request
+                except SQLAlchemyError:  # a busy database (locked, timed out) never fails the request
                     s.rollback()
             user.session_id, user.session_token = row.id, token
             return user
@@ -160,12 +172,7 @@ class Sessions:
             condition = (UserSession.id == sid) & _live(now)
             if user_id is not None:
                 condition &= UserSession.user_id == user_id
-            ended = s.execute(
-                update(UserSession)
-                .where(condition)
-                .values(ended_at=now, ended_why=why[:32])
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            ended = _end(s, condition, why, now)
             s.commit()
             return bool(ended)
 

@@ -18,7 +18,7 @@ import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import Index, Integer, String, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session as OrmSession, mapped_column, sessionmaker
 
 from .base import Base, UTCDateTime, _now
 
@@ -67,6 +67,8 @@ class Throttle:
     """MetaDB's sign-in throttling methods (a mixin: `meta.login_retry_after(...)`). `username`:
     the sign-in name (an existing username, or `unknown_login_name(...)`)."""
 
+    Session: sessionmaker[OrmSession]  # MetaDB's
+
     def login_retry_after(self, username: str, address: str | None, now: datetime | None = None) -> int | None:
         """Seconds until `username` may try to sign in again from `address`, or None when it may
         now: at most MAX_FAILURES_PER_USERNAME failures for the username and
@@ -106,4 +108,4 @@ class Throttle:
 
     def login_failure_count(self) -> int:
         with self.Session() as s:
-            return s.scalar(select(func.count()).select_from(LoginFailure))
+            return s.scalar(select(func.count()).select_from(LoginFailure)) or 0
