@@ -377,6 +377,12 @@ def test_a_bad_query_is_an_error_without_findings(store):
     assert evaluation.findings == [] and "unknown field 'acter.id'" in evaluation.error
 
 
+def test_a_ratio_rule_without_a_failure_query_is_an_error(store):
+    for failure_query in (None, "", "*"):
+        evaluation = evaluate(rule(**{**RATIO, "failure_query": failure_query}), store, NOW)
+        assert evaluation.findings == [] and "needs a failure_query" in evaluation.error, failure_query
+
+
 def test_relative_times_in_a_query_use_the_injected_now(store):
     r = rule(query="@timestamp:>=now-2m", threshold=1, window_s=600)
     store.write([ev(t, "system") for t in (NOW - 9 * MIN, NOW - 8 * MIN, NOW - MIN)])

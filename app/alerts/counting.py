@@ -4,6 +4,7 @@ evaluate.py's docstring) — and the words findings are written with."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..query import And, MatchAll, Node, Term
@@ -23,8 +24,8 @@ LAST_SEEN_MS = WEEK_MS  # absence: how far back to look for the group's last eve
 HABIT_WEEKS = 2  # absence without a list: weeks of history needed before a group is expected
 
 
-def conjoin(*nodes: Node) -> Node:
-    """AND of the nodes, without MatchAll and with nested ANDs flattened."""
+def conjoin(*nodes: Node | None) -> Node:
+    """AND of the nodes, without None and MatchAll, and with nested ANDs flattened."""
     items: list[Node] = []
     for node in nodes:
         if node is None or isinstance(node, MatchAll):
@@ -74,7 +75,14 @@ class Run:
         self.query, self.failures = query, failures
         self.end = now_ms
         self.start = now_ms - rule.window_s * 1000
-        self.boolean = bool(rule.group_by) and resolve(rule.group_by).type == "boolean"
+        self.boolean = bool(rule.group_by and resolve(rule.group_by).type == "boolean")
+
+    @property
+    def group_by(self) -> str:
+        """The field a grouped rule counts by (only the grouped rules' steps ask)."""
+        if not self.rule.group_by:
+            raise ValueError(f"rule {self.rule.id} counts no groups (no group_by)")
+        return self.rule.group_by
 
     # counting
 
@@ -125,18 +133,18 @@ class Run:
             start,
             end,
             total_bound=0,
-            facets=(self.rule.group_by,),
+            facets=(self.group_by,),
             facet_size=FACET_SIZE,
             facet_bound=FACET_BOUND,
             budget_ms=BUDGET_MS,
         )
 
     def grouped(self, result) -> Counts:
-        name = self.rule.group_by
+        name = self.group_by
         facet = result.facets[name]
         if facet.timed_out:
             raise StoreError(f"counting the values of {name} took longer than {BUDGET_MS // 1000} s")
-        values = {}
+        values: dict[str, int] = {}
         for item in facet.values:
             key = self.key(item.value)
             values[key] = values.get(key, 0) + item.count
@@ -152,9 +160,9 @@ class Run:
         return str(value)
 
     def term(self, group: str) -> Node:
-        return Term(self.rule.group_by, group)
+        return Term(self.group_by, group)
 
-    def group_counts(self, asks: list[tuple[Node, Counts, str, int | None, int | None]]):
+    def group_counts(self, asks: Sequence[tuple[Node, Counts, str, int | None, int | None]]):
         """Each (node, counts, group, start, end)'s count: from the value counts when they are
         complete, else counted exactly (all those searches at once)."""
         exact = [
@@ -188,8 +196,8 @@ class Run:
         `fallback` and no such week, in the recent windows that have data. And which it was."""
         for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
             found = [n for n, _ in (yield from self.counts([(node, s, e) for s, e in windows]))]
-            data = yield from self.has_data([w for w, n in zip(windows, found) if not n])
-            out = [n for w, n in zip(windows, found) if n or data[w]]
+            data = yield from self.has_data([w for w, n in zip(windows, found, strict=True) if not n])
+            out = [n for w, n in zip(windows, found, strict=True) if n or data[w]]
             if out:
                 return out, basis
         return [], "none"
@@ -199,8 +207,8 @@ class Run:
         for basis, windows in (("weeks", self.weeks()), ("recent", self.recent() if fallback else [])):
             results = yield from self.ask([self.groups_request(node, s, e) for s, e in windows])
             found = [self.grouped(r) for r in results]
-            data = yield from self.has_data([w for w, past in zip(windows, found) if not past.values])
-            out = [(past, s, e) for (s, e), past in zip(windows, found) if past.values or data[(s, e)]]
+            data = yield from self.has_data([w for w, past in zip(windows, found, strict=True) if not past.values])
+            out = [(past, s, e) for (s, e), past in zip(windows, found, strict=True) if past.values or data[(s, e)]]
             if out:
                 return out, basis
         return [], "none"
@@ -214,7 +222,7 @@ class Run:
         """Did the store hold any event at all in each [start, end)? (A week before the store began
         is no evidence of a quiet week.)"""
         results = yield from self.ask([self.request(MatchAll(), s, e, total_bound=1) for s, e in windows])
-        return {w: r.total > 0 for w, r in zip(windows, results)}
+        return {w: r.total > 0 for w, r in zip(windows, results, strict=True)}
 
     # findings
 

@@ -85,7 +85,7 @@ def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
     """`evaluate(rule, store, moment)` of every (rule, moment), in order, their searches sent
     together step by step, as evaluate_many (which is this at one moment). The rule test
     (preview.py) runs one rule at many moments this way."""
-    out: list[Evaluation | None] = [None] * len(runs)
+    out: dict[int, Evaluation] = {}
     steps = {i: _steps(rule, moment) for i, (rule, moment) in enumerate(runs)}
     asked: dict[int, list[SearchRequest]] = {}
 
@@ -121,7 +121,7 @@ def evaluate_runs(runs: list[tuple[Rule, int]], store) -> list[Evaluation]:
             mine, at = answers[at : at + len(asked[i])], at + len(asked[i])
             failure = next((a for a in mine if isinstance(a, Exception)), None)
             advance(i, mine, failure)
-    return out
+    return [out[i] for i in range(len(runs))]
 
 
 def search_each(store, requests: list[SearchRequest]) -> list:
@@ -153,8 +153,8 @@ def _steps(rule: Rule, now_ms: int):
     evaluation = Evaluation(rule=rule, now_ms=now_ms)
     try:
         query = parse(rule.query or "")
-        failures = parse(rule.failure_query) if rule.kind == "ratio" else None
-        if rule.kind == "ratio" and (failures is None or isinstance(failures, MatchAll)):
+        failures = parse(rule.failure_query or "") if rule.kind == "ratio" else None
+        if isinstance(failures, MatchAll):  # a ratio rule without a failure_query (None, empty or *)
             raise QueryError("a ratio rule needs a failure_query")
     except QueryError as exc:
         where = f" at position {exc.position}" if exc.position is not None else ""
@@ -194,7 +194,7 @@ def _threshold(run: Run):
     counts = yield from run.groups(run.query)
     groups = run.candidates(counts, lambda n: n > rule.threshold)
     counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g in groups], samples=SAMPLES)
-    findings = [judge(g, c) for g, c in zip(groups, counted)]
+    findings = [judge(g, c) for g, c in zip(groups, counted, strict=True)]
     return [f for f in findings if f.state == "alert"]
 
 
@@ -228,11 +228,11 @@ def _ratio(run: Run):
     )
     over = [
         (g, total)
-        for g, total, failed in zip(groups, both[: len(groups)], both[len(groups) :])
+        for g, total, failed in zip(groups, both[: len(groups)], both[len(groups) :], strict=True)
         if total >= rule.min_count and total > 0 and failed / total > rule.threshold
     ]
     counted = yield from run.counts([(conjoin(failing, run.term(g)), None, None) for g, _ in over], samples=SAMPLES)
-    findings = [judge(g, total, c) for (g, total), c in zip(over, counted)]
+    findings = [judge(g, total, c) for (g, total), c in zip(over, counted, strict=True)]
     return [f for f in findings if f.state == "alert"]
 
 
@@ -300,11 +300,11 @@ def _spike(run: Run):
     baselines = yield from run.baselines(run.query, history, groups)
     over = [
         (g, current, baselines[g])
-        for g, current in zip(groups, currents)
+        for g, current in zip(groups, currents, strict=True)
         if current >= rule.min_count and spike_score(rule, current, baselines[g]) > rule.threshold
     ]
     counted = yield from run.counts([(conjoin(run.query, run.term(g)), None, None) for g, _, _ in over], samples=SAMPLES)
-    return [judge(g, current, baseline, basis, c[1]) for (g, current, baseline), c in zip(over, counted)]
+    return [judge(g, current, baseline, basis, c[1]) for (g, current, baseline), c in zip(over, counted, strict=True)]
 
 
 # -- absence ---------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def _absence(run: Run):
     counts = yield from run.groups(run.query)
     if rule.expected_groups:
         found = yield from run.group_counts([(run.query, counts, g, None, None) for g in rule.expected_groups])
-        return (yield from judge([(g, n, None) for g, n in zip(rule.expected_groups, found)]))
+        return (yield from judge([(g, n, None) for g, n in zip(rule.expected_groups, found, strict=True)]))
     history, _ = yield from run.history_groups(run.query, fallback=False)
     if not history or len(history) < min(HABIT_WEEKS, rule.baseline_periods):
         return []  # a new installation: nothing is a habit yet
@@ -379,7 +379,7 @@ def _absence(run: Run):
     baselines = yield from run.baselines(run.query, history, groups)
     expected = [g for g in groups if min(baselines[g]) >= bar]
     found = yield from run.group_counts([(run.query, counts, g, None, None) for g in expected])
-    return (yield from judge([(g, n, baselines[g]) for g, n in zip(expected, found)]))
+    return (yield from judge([(g, n, baselines[g]) for g, n in zip(expected, found, strict=True)]))
 
 
 _KINDS = {"threshold": _threshold, "ratio": _ratio, "spike": _spike, "absence": _absence}
