@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import csrf_token, sign_in
 
-from app import create_app
+from app import access, create_app
 from app.cli import main
 from app.query import parse
 from app.storage.base import SearchRequest
@@ -92,8 +92,11 @@ def test_users_created_and_reset_on_the_command_line_are_recorded(services, cli)
 
 # -- defect: the roles were a list in the command line, "administrator" a word in db.py -------------
 
-CUSTOM_ROLES = ({"custodian": "Users and keys.", "clerk": "Reads."},
-                {"search": frozenset({"custodian", "clerk"}), "manage_users": frozenset({"custodian"})})
+CUSTOM_ROLES = access.parse({"roles": {"custodian": "Users and keys.", "clerk": "Reads."},
+                             "permissions": {"search": ["custodian", "clerk"], "manage_users": ["custodian"]},
+                             "key_roles": {"api_reader": "Reads."},
+                             "key_scopes": {"ingest": [], "read": ["api_reader"]},
+                             "legacy_key_scopes": {"ingest": [], "read": ["api_reader"]}})
 
 
 @pytest.fixture
