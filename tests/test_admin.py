@@ -208,7 +208,8 @@ def test_create_use_and_revoke_an_api_key(admin, services, client):
     created, gone = sorted(events(services, "event.type:permission_change"), key=lambda e: e["@timestamp"])
     assert created["event"]["action"] == "api_key_created"
     assert created["target"] == {"type": "api_key", "id": str(row.id), "name": "shipper-1"}
-    assert created["changes"] == [{"field": "scopes", "old": None, "new": ["ingest"]}]
+    assert created["changes"] == [{"field": "scopes", "old": None, "new": ["ingest"]},
+                                  {"field": "roles", "old": None, "new": []}]
     assert gone["event"]["action"] == "api_key_revoked" and gone["changes"] == [{"field": "revoked", "old": False, "new": True}]
     everything = json.dumps(events(services, "*"))
     assert key not in everything and key[4:] not in everything

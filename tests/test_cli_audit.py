@@ -73,7 +73,8 @@ def test_keys_created_and_revoked_on_the_command_line_are_recorded(services, cli
     made, gone = events(services, "event.component:admin_action AND event.type:permission_change")
     assert made["event"]["action"] == "api_key_created" and gone["event"]["action"] == "api_key_revoked"
     assert made["target"] == gone["target"] == {"type": "api_key", "id": str(row.id), "name": "shipper-1"}
-    assert made["changes"] == [{"field": "scopes", "old": None, "new": ["read"]}]
+    assert made["changes"] == [{"field": "scopes", "old": None, "new": ["read"]},
+                               {"field": "roles", "old": None, "new": ["api_alert_reader", "api_reader"]}]
     assert gone["changes"] == [{"field": "revoked", "old": False, "new": True}]
     assert made["actor"]["id"].startswith("cli:")
     assert key not in str(events(services, "*"))

@@ -28,6 +28,8 @@ from app.meta.models import metadata as models_metadata
 SNAPSHOTS = Path(__file__).parent / "data" / "meta_pre_alembic"
 RELEASES = ("24f3bc2", "7e65308")   # the last release before migrations; an early one (README there)
 WHEN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+HEAD = migrate.heads()[0]            # the newest revision shipped; a test's own revision comes next
+NEXT = f"{int(HEAD) + 1:04d}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -261,10 +263,10 @@ def test_db_commands(tmp_path):
     result = runner.invoke(cli, ["db", "current", "--check"], env=env)
     assert result.exit_code == 1 and "empty (no revision)" in result.output
     result = runner.invoke(cli, ["db", "history"], env=env)
-    assert result.exit_code == 0 and result.output.startswith("0001  Baseline")
+    assert result.exit_code == 0 and result.output.startswith(f"{HEAD}  ") and "0001  Baseline" in result.output
     assert "(newest)" in result.output
     result = runner.invoke(cli, ["db", "upgrade"], env=env)
-    assert result.exit_code == 0 and "was empty" in result.output and "now at revision 0001" in result.output
+    assert result.exit_code == 0 and "was empty" in result.output and f"now at revision {HEAD}" in result.output
     result = runner.invoke(cli, ["db", "upgrade"], env=env)
     assert result.exit_code == 0 and "nothing to do" in result.output
     result = runner.invoke(cli, ["db", "current", "--check"], env=env)
@@ -280,7 +282,8 @@ def test_db_current_hides_a_password_in_the_url(pg_schema_url, tmp_path):  # noq
 
 def test_db_revision_writes_the_next_numbered_revision_which_upgrades(tmp_path, monkeypatch):
     """`platlogs db revision -m ...` (here into a copy of the scripts): the models agree with the
-    database, so the revision is empty; it is numbered 0002, and the database upgrades to it."""
+    database, so the revision is empty; it is numbered after the newest (NEXT), and the database
+    upgrades to it."""
     scripts = _scripts_copy(tmp_path, monkeypatch)
     try:
         env = {"PLATLOGS_DATA_DIR": str(tmp_path / "data")}
@@ -290,14 +293,14 @@ def test_db_revision_writes_the_next_numbered_revision_which_upgrades(tmp_path, 
         assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
         result = runner.invoke(cli, ["db", "revision", "-m", "nothing yet"], env=env)
         assert result.exit_code == 0, result.output
-        written = scripts / "versions" / "0002_nothing_yet.py"
+        written = scripts / "versions" / f"{NEXT}_nothing_yet.py"
         assert f"wrote {written}" in result.output and "the revision is empty" in result.output
         source = written.read_text()
-        assert "revision = '0002'" in source and "down_revision = '0001'" in source
+        assert f"revision = '{NEXT}'" in source and f"down_revision = '{HEAD}'" in source
         migrate.scripts.cache_clear()
-        assert migrate.heads() == ("0002",)
+        assert migrate.heads() == (NEXT,)
         result = runner.invoke(cli, ["db", "upgrade"], env=env)
-        assert result.exit_code == 0 and "now at revision 0002" in result.output, result.output
+        assert result.exit_code == 0 and f"now at revision {NEXT}" in result.output, result.output
     finally:
         migrate.scripts.cache_clear()
 
@@ -351,20 +354,20 @@ def test_a_batch_revision_on_sqlite_keeps_the_rows_that_refer_to_the_table_it_co
     would delete every saved search and session of every user (ON DELETE CASCADE). The upgrade
     runs with them off and checks them before its commit."""
     scripts = _scripts_copy(tmp_path, monkeypatch)
-    (scripts / "versions" / "0002_users_role_longer.py").write_text(
-        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+    (scripts / "versions" / f"{NEXT}_users_role_longer.py").write_text(
+        f'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "{NEXT}"\ndown_revision = "{HEAD}"\n\n\n'
         "def upgrade():\n"
         '    with op.batch_alter_table("users", recreate="always") as batch:\n'
         '        batch.alter_column("role", type_=sa.String(40))\n')
     db = MetaDB(f"sqlite:///{tmp_path / 'meta.db'}")
     try:
-        migrate.upgrade(db.engine, "0001")
+        migrate.upgrade(db.engine, HEAD)
         user, _ = db.create_user("kept", "operations", "kept-password-1")
         db.save_search(user.id, "errors", "event.outcome:failure", None, None, None)
         db.start_session(user.id, "pytest", "192.0.2.1")
         migrate.scripts.cache_clear()
         before, after = migrate.upgrade(db.engine)
-        assert before.current == ("0001",) and after.current == ("0002",)
+        assert before.current == (HEAD,) and after.current == (NEXT,)
         assert [s.name for s in db.saved_searches(db.user_by_name("kept"))] == ["errors"]
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM user_sessions")).scalar_one() == 1
@@ -392,22 +395,22 @@ def test_a_later_revision_adds_a_not_null_column_and_an_index_to_a_table_with_ro
     """What create_all and _add_missing_columns could not do on an existing database: a NOT NULL
     column (its default for the rows there) and an index on an alert table, on both databases."""
     scripts = _scripts_copy(tmp_path, monkeypatch)
-    (scripts / "versions" / "0002_alert_priority.py").write_text(
-        'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+    (scripts / "versions" / f"{NEXT}_alert_priority.py").write_text(
+        f'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "{NEXT}"\ndown_revision = "{HEAD}"\n\n\n'
         "def upgrade():\n"
         '    with op.batch_alter_table("alert_instances") as batch:\n'
         '        batch.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="3"))\n'
         '        batch.create_index("ix_alert_instances_priority", ["priority", "state"])\n')
     engine = create_engine(url)
     try:
-        migrate.upgrade(engine, "0001")
+        migrate.upgrade(engine, HEAD)
         with engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO alert_instances (rule_id, group_key, state, severity, detail, sample_ids, search_query, "
                 "first_seen_at, last_seen_at, notify_count) VALUES ('r1', '', 'firing', 'warning', 'd', '[]', '', "
                 ":at, :at, 0)"), {"at": WHEN})
         migrate.scripts.cache_clear()
-        assert migrate.upgrade(engine)[1].current == ("0002",)
+        assert migrate.upgrade(engine)[1].current == (NEXT,)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT rule_id, priority FROM alert_instances")).all() == [("r1", 3)]
         assert "ix_alert_instances_priority" in {i["name"] for i in inspect(engine).get_indexes("alert_instances")}

@@ -29,14 +29,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..access import administrator_roles, roles
+from ..access import administrator_roles, key_scopes, roles, roles_for_scopes
 from . import migrate, scrub
 from .base import MAX_ID, Base, UTCDateTime, _now, _text, _valid_id  # noqa: F401  (re-exported)
 from .sessions import Sessions, end_sessions_in
 from .throttle import LOGIN_WINDOW, LoginFailure, Throttle, login_name, unknown_login_name  # noqa: F401
 
 ROLES = tuple(roles())  # app/roles.yaml as it was at import (checks read roles() itself)
-SCOPES = ("ingest", "read")
+SCOPES = key_scopes()  # app/roles.yaml key_scopes as it was at import (checks read key_scopes() itself)
 KEY_PREFIX = "plk_"
 
 
@@ -86,10 +86,20 @@ class ApiKey(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # to the minute (KEY_USE_RESOLUTION)
+    # the key roles of app/roles.yaml it was given at creation, comma-separated ("" for none);
+    # NULL: made before keys kept them (revision 0002), it acts as roles.yaml's legacy_key_scopes say
+    roles: Mapped[str | None] = mapped_column(String(256))
 
     @property
     def scope_set(self) -> set[str]:
         return set(self.scopes.split(","))
+
+    @property
+    def acts_as(self) -> tuple[str, ...]:
+        """The key roles (app/roles.yaml key_roles) this key acts as, sorted."""
+        if self.roles is None:
+            return roles_for_scopes(self.scope_set, legacy=True)
+        return tuple(r for r in self.roles.split(",") if r)
 
 
 class LockoutError(ValueError):
@@ -204,11 +214,13 @@ class MetaDB(Throttle, Sessions):
 
     def set_password(self, user_id: int, password: str, must_change: bool = False, keep_session: str | None = None) -> int:
         """A new password; every session of the user ends but `keep_session` (the one that chose
-        it). Returns how many sessions ended."""
+        it). Returns how many sessions ended. LookupError: no such user."""
         if len(password) < 8:
             raise ValueError("password: at least 8 characters")
         with self.Session() as s:
-            user = s.get(User, user_id)
+            user = s.get(User, user_id) if _valid_id(user_id) else None
+            if user is None:
+                raise LookupError("no such user")
             user.set_password(password)
             user.must_change_password = must_change
             ended = end_sessions_in(s, user_id, "password", keep=keep_session)
@@ -216,8 +228,12 @@ class MetaDB(Throttle, Sessions):
             return ended
 
     def record_login(self, user_id: int) -> None:
+        """LookupError: no such user."""
         with self.Session() as s:
-            s.get(User, user_id).last_login_at = _now()
+            user = s.get(User, user_id) if _valid_id(user_id) else None
+            if user is None:
+                raise LookupError("no such user")
+            user.last_login_at = _now()
             s.commit()
 
     def update_user(
@@ -250,7 +266,7 @@ class MetaDB(Throttle, Sessions):
             )
             if removes_admin and not any(u.id != user.id and u.role in administrators and u.active for u in rows):
                 raise last
-            changes = []
+            changes: list[dict] = []
             if new_role != user.role:
                 changes.append({"field": "role", "old": user.role, "new": new_role})
                 user.role = new_role
@@ -344,13 +360,21 @@ class MetaDB(Throttle, Sessions):
     # -- API keys ---------------------------------------------------------------------
 
     def create_key(self, name: str, scopes: list[str], created_by: int | None = None) -> tuple[ApiKey, str]:
-        bad = [s for s in scopes if s not in SCOPES]
-        if bad or not scopes:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        """A new key of `scopes`, given the key roles roles.yaml's key_scopes name for them now
+        (kept on the key). ValueError: no scope, or one roles.yaml does not name; a bad name.
+        (Who may create which key is the account service's policy: app/meta/accounts.py.)"""
+        if not scopes:
+            raise ValueError(f"scope: choose one or more of {', '.join(key_scopes())}")
+        given = roles_for_scopes(scopes)
         _text("name", name, 128)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKey(
-            name=name, key_hash=hash_key(key), display=key[:10], scopes=",".join(sorted(set(scopes))), created_by=created_by
+            name=name,
+            key_hash=hash_key(key),
+            display=key[:10],
+            scopes=",".join(sorted(set(scopes))),
+            created_by=created_by,
+            roles=",".join(given),
         )
         with self.Session() as s:
             s.add(row)

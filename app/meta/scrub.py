@@ -39,7 +39,12 @@ FREE_TEXT: dict[str, dict[str, str]] = {
 
 KEPT: dict[str, dict[str, str]] = {
     "users": {"username": "validated name", "password_hash": "hash", "role": "one of roles.yaml"},
-    "api_keys": {"key_hash": "hash", "display": "key prefix, to recognise it", "scopes": "fixed words"},
+    "api_keys": {
+        "key_hash": "hash",
+        "display": "key prefix, to recognise it",
+        "scopes": "fixed words",
+        "roles": "key roles of roles.yaml",
+    },
     "login_failures": {"username": "username or HMAC pseudonym", "address": "IP address"},
     "user_sessions": {"id": "hash", "address": "IP address", "ended_why": "fixed words"},
     "saved_searches": {"time_from": "time expression", "time_to": "time expression", "shared_role": "a role"},
@@ -132,7 +137,7 @@ def install(session_factory, redactor) -> None:
     @event.listens_for(session_factory, "before_flush")
     def _scrub(session, _context, _instances):
         for obj in (*session.new, *session.dirty):
-            columns = FREE_TEXT.get(getattr(obj, "__tablename__", None))
+            columns = FREE_TEXT.get(getattr(obj, "__tablename__", ""))
             if not columns:
                 continue
             table = obj.__table__
