@@ -46,10 +46,21 @@ def _account_services():
         services.close()
 
 
-def _scopes() -> tuple[str, ...]:
-    from .meta.db import SCOPES
+class ScopeChoice(click.Choice):
+    """The scopes of app/roles.yaml's key_scopes, read when the command runs (not a copy of the list)."""
 
-    return SCOPES
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from .access import key_scopes
+
+        return key_scopes()
+
+    @choices.setter
+    def choices(self, _value) -> None:  # click.Choice.__init__ sets it
+        pass
 
 
 # -- keys --------------------------------------------------------------------------------------------
@@ -61,7 +72,15 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(_scopes()))
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=ScopeChoice(),
+    help="Repeat for several. ingest: send events; read: search, exports, dashboards… and list alerts; "
+    "alerts:write: list, acknowledge and mute alerts (app/roles.yaml key_scopes).",
+)
 @click.option("--name", default=None, help="What the key is for (e.g. the shipper's host). Default: its scopes.")
 def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
     """Create a key and print it (it is shown only once). Recorded as the back office's."""
@@ -70,7 +89,8 @@ def keys_create(scopes: tuple[str, ...], name: str | None) -> None:
     with _account_services() as (services, me):
         row, key = accounts.create_key(services, me, name or "+".join(scopes), list(scopes))
     click.echo(key)
-    click.echo(f"(key #{row.id}, scope {row.scopes}; store it now: only its hash is kept)", err=True)
+    acts_as = ", ".join(row.acts_as) or "no role"
+    click.echo(f"(key #{row.id}, scope {row.scopes}, acting as {acts_as}; store it now: only its hash is kept)", err=True)
 
 
 @keys.command("list")
@@ -81,7 +101,8 @@ def keys_list() -> None:
     with _account_services() as (services, _me):
         for k in accounts.keys(services):
             state = f"revoked {format_ts(k.revoked_at, 'day')}" if k.revoked_at else "active"
-            click.echo(f"#{k.id}  {k.display}…  {k.scopes:12}  {k.name}  ({state})")
+            acts_as = ", ".join(k.acts_as) or "(no role)"
+            click.echo(f"#{k.id}  {k.display}…  {k.scopes:24}  {k.name}  ({state})  acts as {acts_as}")
 
 
 @keys.command("revoke")

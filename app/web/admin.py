@@ -16,14 +16,15 @@ from flask import current_app, flash, make_response, redirect, render_template, 
 from flask_login import current_user
 
 from .. import audit
-from ..access import roles
+from ..access import key_roles, key_scopes, roles
 from ..auth import current_session_id, page_access
 from ..meta import accounts
 from . import web
 
 SCOPE_HELP = {
-    "ingest": "send events (POST /api/v1/events, /api/v1/events/bulk)",
-    "read": "search and read events through the API, as the api_reader role (personal data masked)",
+    "ingest": "send events (POST /api/v1/events, /api/v1/events/bulk, OTLP, the Elasticsearch bulk API)",
+    "read": "search and read events, exports, dashboards, errors… (personal data masked) and list the open alerts",
+    "alerts:write": "list, acknowledge and mute alerts (an on-call script); recorded as key:<name>",
 }
 
 
@@ -66,8 +67,9 @@ def _keys_page(status: int = 200, **context):
         status,
         keys=accounts.keys(_services()),
         creators=names,
-        scopes=accounts.SCOPES,
+        scopes=key_scopes(),
         scope_help=SCOPE_HELP,
+        key_roles=key_roles(),
         **context,
     )
 
