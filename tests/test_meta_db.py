@@ -111,6 +111,14 @@ def test_lookups_that_cannot_match_answer_none(meta):
     assert meta.user(MAX_ID + 1) is None and meta.user(10**30) is None and meta.user(0) is None
 
 
+def test_changes_to_a_user_that_does_not_exist_are_a_lookup_error(meta):
+    for user_id in (12345, 0, MAX_ID + 1):
+        with pytest.raises(LookupError, match="no such user"):
+            meta.set_password(user_id, "chosen-password-1")
+        with pytest.raises(LookupError, match="no such user"):
+            meta.record_login(user_id)
+
+
 def test_must_change_password_and_reset(meta):
     user, _ = meta.create_user("olga", "operations", "initial-pass", must_change_password=True)
     assert meta.user(user.id).must_change_password
