@@ -4,9 +4,8 @@
   query / events), with no cycle between units of one layer and none between app's packages, but for the
   known exceptions listed there (the to-do list, each naming its owner);
 - no module in app/ is over 500 lines;
-- `ruff check app` and `mypy` (configured in pyproject.toml) exit 0 — skipped when the tools are not
-  installed, except in CI (PLATLOGS_CI=1), where that fails. (`ruff format --check app` is not asked
-  yet: the tree has not been formatted, issue 16.)
+- `ruff check app`, `ruff format --check app` and `mypy` (configured in pyproject.toml) exit 0 —
+  skipped when the tools are not installed, except in CI (PLATLOGS_CI=1), where that fails.
 
 Imports are read with ast, every one of them: at the top, inside functions, under TYPE_CHECKING."""
 from __future__ import annotations
@@ -250,6 +249,12 @@ def run(*argv: str) -> subprocess.CompletedProcess:
 
 def test_ruff_check_is_clean():
     done = run(tool("ruff"), "check", "--no-cache", "app")
+    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-2000:]
+
+
+def test_ruff_format_is_clean():
+    """app/ is as `ruff format` writes it ([tool.ruff.format]): run `ruff format app` and commit."""
+    done = run(tool("ruff"), "format", "--check", "--no-cache", "app")
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-2000:]
 
 
