@@ -19,10 +19,10 @@ from functools import wraps
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from .access import API_READER, can, declare
+from .access import API_READER, can, declare, permissions_of, scopes_giving
 from .errors import ApiError
 from .machine import machine_request
-from .meta import MetaDB
+from .meta import MetaDB, accounts
 from .meta.db import KEY_PREFIX
 
 MAX_KEY_CHARS = 256
@@ -144,16 +144,54 @@ def _looks_like_key(token: str) -> bool:
 
 
 def current_role() -> str | None:
-    """The role the current request acts with: the user's, or API_READER for a read key."""
-    if getattr(g, "api_key", None) is not None:
-        return API_READER if "read" in g.api_key.scope_set else None
+    """The role the current request acts with: the user's, or API_READER for a key acting as it
+    (a key may act as several key roles: `may` asks about all of them)."""
+    key = getattr(g, "api_key", None)
+    if key is not None:
+        return API_READER if API_READER in key.acts_as else None
     return current_user.role if current_user.is_authenticated else None
 
 
-def api_access(scope: str, permission: str | None = None):
-    """An API route: a bearer key with `scope`; for `read`, a signed-in user also qualifies.
-    `permission` (app/roles.yaml) is then checked against the caller's role."""
-    if scope == "read" and permission is None:
+def _key_grant(key) -> accounts.KeyGrant:
+    if "_key_grant" not in g:
+        g._key_grant = accounts.key_grant(current_app.extensions["platlogs"], key)
+    return g._key_grant
+
+
+def may(permission: str) -> bool:
+    """Whether the current request may do what `permission` (app/roles.yaml) allows: a signed-in
+    user by their role; an API key by its key roles, never beyond its creator's role
+    (app/meta/accounts.py key_grant)."""
+    key = getattr(g, "api_key", None)
+    if key is not None:
+        return permission in _key_grant(key).permissions
+    return can(current_user.role if current_user.is_authenticated else None, permission)
+
+
+def _refusal(permission: str) -> str:
+    key = getattr(g, "api_key", None)
+    if key is None:
+        return f"your role may not do this ({permission})"
+    limited_by = _key_grant(key).limited_by
+    if limited_by and permission in permissions_of(*key.acts_as):
+        return (
+            f"this API key may no longer do this ({permission}): {limited_by}, who created it, may not "
+            "(a key never does more than its creator)"
+        )
+    giving = scopes_giving(permission)
+    return f"this API key may not do this ({permission})" + (
+        f": a key created with scope {' or '.join(giving)} may" if giving else ""
+    )
+
+
+def api_access(scope: str | tuple[str, ...], permission: str | None = None):
+    """An API route: an API key with `scope` (or one of several) whose key roles hold
+    `permission` (app/roles.yaml; never beyond its creator's role); for any scope but `ingest`, a
+    signed-in user whose role holds it also qualifies (a write from a session needs the CSRF token:
+    app/__init__.py). A read route without a permission needs `search`."""
+    scopes = (scope,) if isinstance(scope, str) else tuple(scope)
+    sessions = "ingest" not in scopes
+    if sessions and permission is None:
         permission = "search"
 
     def decorator(view):
@@ -163,23 +201,23 @@ def api_access(scope: str, permission: str | None = None):
                 key = request_key()
                 if key is None:
                     raise ApiError(401, "invalid or revoked API key")
-                if scope not in key.scope_set:
-                    raise ApiError(403, f"this API key lacks the {scope!r} scope")
+                if not key.scope_set.intersection(scopes):
+                    raise ApiError(403, f"this API key lacks the {' or '.join(map(repr, scopes))} scope")
                 g.api_key = key
-            elif scope == "read" and current_user.is_authenticated and not current_user.must_change_password:
+            elif sessions and current_user.is_authenticated and not current_user.must_change_password:
                 g.api_key = None
             else:
                 raise ApiError(
                     401,
-                    f"authentication required: send an API key with scope {scope!r} "
+                    f"authentication required: send an API key with scope {' or '.join(map(repr, scopes))} "
                     "('Authorization: Bearer <key>', 'ApiKey <key>' or Basic with the key as password)"
-                    + (" or sign in" if scope == "read" else ""),
+                    + (" or sign in" if sessions else ""),
                 )
-            if permission and not can(current_role(), permission):
-                raise ApiError(403, f"your role may not do this ({permission})")
+            if permission and not may(permission):
+                raise ApiError(403, _refusal(permission))
             return view(*args, **kwargs)
 
-        return declare(wrapper, permission)
+        return declare(wrapper, permission, scopes)
 
     return decorator
 

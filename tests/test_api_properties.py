@@ -5,7 +5,8 @@ conform to the description (status codes, content types, response schemas).
 The application runs in-process (WSGI) on a real embedded store (tantivy, in a temporary data
 directory), seeded with a few events so reads find something. Each operation is called as its
 description says it is authenticated: an ingest key for the ingest scope (Basic with the key as
-password on the Elasticsearch paths, as shippers send it; Bearer elsewhere), a read key where the
+password on the Elasticsearch paths, as shippers send it; Bearer elsewhere), an `alerts:write` key
+for the operations only that scope allows (acknowledge, mute…), a read key where the
 `api_reader` role has the operation's x-permission, and a signed-in administrator otherwise (CSRF
 checks off: they are not what is tested here). Bounded and reproducible: derandomized, a few
 examples per operation and no deadline, so CI on a loaded machine is stable. One test per
@@ -98,6 +99,7 @@ def credentials(api_app) -> dict:
     meta = api_app.extensions["platlogs"].meta
     ingest_key = meta.create_key("properties ingest", ["ingest"])[1]
     read_key = meta.create_key("properties read", ["read"])[1]
+    alerts_key = meta.create_key("properties alerts", ["alerts:write"])[1]
     meta.create_user("admin-p", "administrator", PERSONA_PASSWORD)
     browser = api_app.test_client()
     browser.environ_base["HTTP_USER_AGENT"] = AGENT
@@ -114,6 +116,7 @@ def credentials(api_app) -> dict:
     return {"ingest": {"headers": {"Authorization": f"Bearer {ingest_key}"}},
             "ingest_basic": {"headers": {"Authorization": f"Basic {basic}"}},
             "read": {"headers": {"Authorization": f"Bearer {read_key}"}},
+            "alerts": {"headers": {"Authorization": f"Bearer {alerts_key}"}},
             "session": session,
             "public": {}}
 
@@ -133,6 +136,8 @@ def credentials_for(operation, credentials) -> dict:
     scopes = {scope for requirement in security or [] for scopes in requirement.values() for scope in scopes}
     if "ingest" in scopes:
         return credentials["ingest"] if operation.path.startswith(("/api/", "/v1/")) else credentials["ingest_basic"]
+    if "read" not in scopes and "alerts:write" in scopes:
+        return credentials["alerts"]
     permission = definition.get("x-permission")
     if permission is None or can(API_READER, permission):
         return credentials["read"]

@@ -15,7 +15,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from app.access import required_permission
+from app.access import required_permission, required_scopes
 from app.apidoc import OPENAPI_FILE, DescriptionError, openapi_description
 from app.machine import machine_path
 
@@ -74,7 +74,7 @@ def test_security_and_permission_are_what_the_route_declares(app):
             scopes = {scope for requirement in operation.get("security", [{}]) for scopes in requirement.values()
                       for scope in scopes}
             if declared is not None:
-                if operation.get("x-permission") != declared or scopes != {"read"}:
+                if operation.get("x-permission") != declared or scopes != set(required_scopes(view)):
                     wrong.append(f"{method.upper()} {path}: declares {declared}, described "
                                  f"{operation.get('x-permission')} with scopes {sorted(scopes)}")
             elif "x-permission" in operation:

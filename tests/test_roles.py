@@ -4,8 +4,10 @@ One persona per role (a user with a known password, signed in once per module) p
 and the two kinds of API key. For every route in the application's URL map, every method, and
 every caller:
 - a route that declares a permission answers 403 to a role without it and anything but a refusal
-  (401/403, or a redirect to /login) to a role with it — pages and API alike; an API key with the
-  `read` scope counts as the `api_reader` role on the API, and an `ingest` key is refused there;
+  (401/403, or a redirect to /login) to a role with it — pages and API alike; an API key is let
+  through on the API when it has one of the scopes the route declares and its key roles
+  (app/roles.yaml key_scopes) hold the permission: a `read` key, an `alerts:write` key, a read key
+  made before keys kept their roles (acting as `api_reader` alone), and an `ingest` key (refused);
 - the anonymous are sent to /login from a page and get 401 from the API; bearer keys never open a
   page;
 - a route that declares no permission must be one of the few in UNDECLARED, so a new route that
@@ -24,7 +26,7 @@ import pytest
 from flask import url_for
 
 from app import create_app
-from app.access import API_READER, can, permissions, required_permission, roles
+from app.access import can, permissions, permissions_of, required_permission, required_scopes, roles
 from app.ingest.pipeline import IngestReport
 
 from conftest import PERSONA_PASSWORD
@@ -56,7 +58,8 @@ UNDECLARED = {
 # API routes a permitted role may use but an API key may not, whatever its role: none today (saved
 # searches have a permission of their own that api_reader lacks).
 SESSION_ONLY_API: set[str] = set()
-CALLERS = ROLES + ("anonymous", "read_key", "ingest_key")
+KEYS = {"read_key": "read", "ingest_key": "ingest", "alerts_key": "alerts:write", "legacy_read_key": "read"}
+CALLERS = ROLES + ("anonymous", *KEYS)
 MISSING_ID = 999_999   # int arguments point at nothing: a permitted POST changes nothing
 
 
@@ -73,6 +76,7 @@ def _routes() -> list[tuple[str, str, str, dict, str | None]]:
     data = tempfile.mkdtemp(prefix="platlogs-roles-")
     app = create_app({"PLATLOGS_DATA_DIR": data})
     try:
+        SCOPES.update({endpoint: required_scopes(view) for endpoint, view in app.view_functions.items()})
         return [(rule.endpoint, method, rule.rule, _url_args(rule), required_permission(app.view_functions[rule.endpoint]))
                 for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
                 for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
@@ -81,6 +85,7 @@ def _routes() -> list[tuple[str, str, str, dict, str | None]]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+SCOPES: dict[str, tuple[str, ...]] = {}   # endpoint -> the scopes an API key needs one of (filled by _routes)
 ROUTES = _routes()
 
 
@@ -119,9 +124,13 @@ def personas(roles_app) -> dict:
 
 @pytest.fixture(scope="module")
 def keys(roles_app) -> dict:
+    """caller -> (its request headers, the key roles it acts as)."""
+    from sqlalchemy import text
     meta = roles_app.extensions["platlogs"].meta
-    return {scope: {"Authorization": f"Bearer {meta.create_key(f'{scope} key', [scope])[1]}"}
-            for scope in ("read", "ingest")}
+    made = {caller: meta.create_key(caller, [scope]) for caller, scope in KEYS.items()}
+    with meta.engine.begin() as conn:   # as a key made before revision 0002 is
+        conn.execute(text("UPDATE api_keys SET roles = NULL WHERE id = :id"), {"id": made["legacy_read_key"][0].id})
+    return {caller: ({"Authorization": f"Bearer {key}"}, meta.key(row.id).acts_as) for caller, (row, key) in made.items()}
 
 
 def _client(app, personas, caller, endpoint=None):
@@ -169,15 +178,15 @@ def test_every_role_has_a_persona(personas):
 def test_route_answers_by_role(roles_app, personas, keys, endpoint, method, rule, args, permission, caller):
     with roles_app.test_request_context():
         url = url_for(endpoint, **args)
-    headers = keys["read"] if caller == "read_key" else keys["ingest"] if caller == "ingest_key" else {}
+    headers, acts_as = keys.get(caller, ({}, ()))
     response = _client(roles_app, personas, caller, endpoint).open(url, method=method, headers=headers)
     try:
-        _check(response, endpoint, method, rule, permission, caller)
+        _check(response, endpoint, method, rule, permission, caller, acts_as)
     finally:
         response.close()   # a stream (live tail) is never read
 
 
-def _check(response, endpoint, method, rule, permission, caller):
+def _check(response, endpoint, method, rule, permission, caller, acts_as=()):
     status, api = response.status_code, rule.startswith("/api/")
     what = f"{caller} {method} {rule} ({permission or UNDECLARED.get(endpoint)}) -> {status}"
     if permission is None:
@@ -195,7 +204,7 @@ def _check(response, endpoint, method, rule, permission, caller):
         elif kind == "ingest":
             if caller == "ingest_key":
                 assert status not in (401, 403), what
-            elif caller == "read_key":
+            elif caller in KEYS:
                 assert status == 403, what   # lacks the ingest scope
             else:
                 assert status == 401, what   # a session never ingests
@@ -205,20 +214,19 @@ def _check(response, endpoint, method, rule, permission, caller):
             assert not _refused(response), what
         else:
             assert status == 403, what
-    elif endpoint == "web.index" and caller in ("read_key", "ingest_key"):
+    elif endpoint == "web.index" and caller in KEYS:
         # `/` for an API client (a key) is the Elasticsearch-compatible root (app/ingest/es_views.py)
         assert status == 200 and response.headers["X-Elastic-Product"] == "Elasticsearch", what
     elif not api:                             # pages: the anonymous and bearer keys alike go to sign in
         assert _to_login(response), what
     elif caller == "anonymous":
         assert status == 401, what
-    elif caller == "read_key":
-        if can(API_READER, permission) and endpoint not in SESSION_ONLY_API:
+    else:                                     # an API key: a scope of the route's, and the permission
+        if (KEYS[caller] in SCOPES[endpoint] and permission in permissions_of(*acts_as)
+                and endpoint not in SESSION_ONLY_API):
             assert not _refused(response), what
         else:
             assert status == 403, what
-    else:                                     # an ingest key reads nothing
-        assert status == 403, what
 
 
 def test_navigation_shows_what_the_role_may_open(roles_app, personas):

@@ -44,8 +44,10 @@ class Actor:
     source: dict | None = None
 
     @classmethod
-    def of(cls, who: dict, source: dict | None = None) -> Actor:
-        return cls(str(who.get("id") or "anonymous")[:64], who, source)
+    def of(cls, who: dict, source: dict | None = None, name: str | None = None) -> Actor:
+        """`name` defaults to the actor's id (an employee's username, `cli:<os user>`); an API key
+        is named `key:<its name>` by its caller."""
+        return cls(str(name or who.get("id") or "anonymous")[:64], who, source)
 
     @classmethod
     def command_line(cls) -> Actor:
@@ -123,10 +125,11 @@ class AlertActions:
     # -- an alert ---------------------------------------------------------------------------------
 
     def acknowledge(self, instance_id: int, owner: str | None = None, comment: str = ""):
-        """`owner` (a user; default: whoever acts) takes the alert: no reminders until it resolves."""
+        """`owner` (a user; default: whoever acts — an API key too) takes the alert: no reminders
+        until it resolves."""
         inst = self._open(instance_id)
         owner = (owner or "").strip() or self.actor.name
-        if self.services.meta.user_by_name(owner) is None:
+        if owner != self.actor.name and self.services.meta.user_by_name(owner) is None:
             raise ValueError(f"owner: no user named {owner!r}.")
         inst = self.alerts.acknowledge(instance_id, owner, comment, by=self.actor.name)
         self._record(

@@ -1,11 +1,10 @@
 """The alerts' JSON API, on the services the pages use:
 
 - `GET /api/v1/alerts`: the open alerts (view_alerts), group values masked by role as on the page.
-- `POST /api/v1/alerts/<id>/acknowledge` {"owner"?, "comment"?} and `POST /api/v1/alerts/<id>/mute`
-  {"minutes", "scope"?: "group" | "rule", "comment"?} (act_on_alerts): app/alerts/actions.py — the
-  change, its alert history and its admin-action event, as from the page. A signed-in session
-  (with the CSRF token in X-CSRFToken) may act; API keys read only (their role, api_reader, has no
-  act_on_alerts).
+- `POST /api/v1/alerts/<id>/acknowledge` {"owner"?, "comment"?}, `.../unacknowledge` {"comment"?},
+  `.../mute` {"minutes", "scope"?: "group" | "rule", "comment"?} and `.../unmute` {"scope"?,
+  "comment"?} (act_on_alerts): app/alerts/actions.py — the change, its alert history and its
+  admin-action event, as from the page.
 - `POST /api/v1/alerts/rules/test` tests a rule before saving it — the same
 service and the same presentation as the rule form's "Test the rule" (app/alerts/preview.py,
 alerts_common.present_preview): every position the scheduler would evaluate over the last
@@ -13,7 +12,12 @@ hours, the windows that would have fired, and the warnings (a group_by field the
 events lack). Writes nothing.
 
 Body: {"rule": {a rule definition, keys as in alerts/README.md}, "hours": 6} or
-{"rule_id": "an existing rule", "hours": 6}. Needs edit_alert_rules (app/roles.yaml)."""
+{"rule_id": "an existing rule", "hours": 6}. Needs edit_alert_rules (app/roles.yaml).
+
+Who: a signed-in session (a write sends the CSRF token in X-CSRFToken), or an API key — listing
+with scope `read` or `alerts:write`, acting with `alerts:write` (app/roles.yaml key_scopes; never
+beyond what its creator may do). A key acts as `key:<its name>` (alert history, the event's
+message; the event's actor is api-key-<id>), and owns what it acknowledges unless it names an owner."""
 
 from __future__ import annotations
 
@@ -75,15 +79,19 @@ def _acted(call):
         raise ApiError(400, str(exc)) from None
 
 
+READ = ("read", "alerts:write")  # an alert key lists the alerts it acts on
+WRITE = "alerts:write"
+
+
 @api.get("/alerts")
-@api_access("read", "view_alerts")
+@api_access(READ, "view_alerts")
 def api_alerts():
     views = _alert_views(_alerts().active(), _catalog())
     return jsonify({"alerts": [_alert_json(v) for v in views]})
 
 
 @api.post("/alerts/<int:instance_id>/acknowledge")
-@api_access("read", "act_on_alerts")
+@api_access(WRITE, "act_on_alerts")
 def api_acknowledge_alert(instance_id: int):
     body = _body()
     inst = _acted(lambda: _actions().acknowledge(instance_id, body.get("owner"), body.get("comment", "").strip()))
@@ -92,21 +100,35 @@ def api_acknowledge_alert(instance_id: int):
     )
 
 
+@api.post("/alerts/<int:instance_id>/unacknowledge")
+@api_access(WRITE, "act_on_alerts")
+def api_unacknowledge_alert(instance_id: int):
+    body = _body()
+    inst = _acted(lambda: _actions().unacknowledge(instance_id, body.get("comment", "").strip()))
+    return jsonify({"id": inst.id, "state": inst.state, "acknowledged_by": inst.ack_owner})
+
+
+def _scope(body: dict) -> bool:
+    """Whether the body's scope is the whole rule (default: the alert's group)."""
+    if body.get("scope", "group") not in ("group", "rule"):
+        raise ApiError(400, 'scope: "group" (the alert\'s group) or "rule" (every group of its rule)', field="scope")
+    return body.get("scope") == "rule"
+
+
 @api.post("/alerts/<int:instance_id>/mute")
-@api_access("read", "act_on_alerts")
+@api_access(WRITE, "act_on_alerts")
 def api_mute_alert(instance_id: int):
     body = _body()
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_MUTE_MINUTES:
         raise ApiError(400, f"minutes: a whole number from 1 to {MAX_MUTE_MINUTES}", field="minutes")
-    if body.get("scope", "group") not in ("group", "rule"):
-        raise ApiError(400, 'scope: "group" (the alert\'s group) or "rule" (every group of its rule)', field="scope")
+    whole_rule = _scope(body)
     now = now_ms()
     mute = _acted(
         lambda: _actions().mute_alert(
             instance_id,
             now + minutes * 60_000,
-            whole_rule=body.get("scope") == "rule",
+            whole_rule=whole_rule,
             comment=body.get("comment", "").strip(),
             at_ms=now,
         )
@@ -119,6 +141,17 @@ def api_mute_alert(instance_id: int):
             "until": iso(mute.until),
         }
     )
+
+
+@api.post("/alerts/<int:instance_id>/unmute")
+@api_access(WRITE, "act_on_alerts")
+def api_unmute_alert(instance_id: int):
+    body = _body()
+    whole_rule = _scope(body)
+    lifted = _acted(
+        lambda: _actions().unmute_alert(instance_id, whole_rule=whole_rule, comment=body.get("comment", "").strip())
+    )
+    return jsonify({"rule_id": lifted.rule_id, "scope": "rule" if lifted.group is None else "group", "mutes": lifted.mutes})
 
 
 @api.post("/alerts/rules/test")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flask import current_app, make_response, render_template
+from flask import current_app, g, make_response, render_template
 from flask_login import current_user
 
 from .. import audit
@@ -31,8 +31,12 @@ def _services():
 
 def _actions() -> AlertActions:
     """The service people's actions go through (app/alerts/actions.py: the change and its
-    admin-action event), acting as whoever makes this request, from its address."""
-    return AlertActions(_services(), Actor.of(audit.actor(), audit.request_source()), rules_dir())
+    admin-action event), acting as whoever makes this request, from its address: an API key is
+    named `key:<its name>` in the alert history and the event's message (the event's actor is
+    api-key-<id>)."""
+    key = getattr(g, "api_key", None)
+    name = f"key:{key.name}" if key is not None else None
+    return AlertActions(_services(), Actor.of(audit.actor(), audit.request_source(), name), rules_dir())
 
 
 def _alerts() -> Alerts:

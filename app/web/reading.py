@@ -14,8 +14,7 @@ from dataclasses import replace
 from flask import current_app, render_template
 
 from .. import audit
-from ..access import can
-from ..auth import current_role
+from ..auth import may
 from ..errors import RETRY_AFTER_S, ApiError
 from ..search.masking import exact_only, is_personal, mask_event, masked_facet
 from ..storage import SearchRequest
@@ -23,11 +22,11 @@ from . import web
 
 
 def sees_trail() -> bool:
-    return can(current_role(), "reading_trail")
+    return may("reading_trail")
 
 
 def sees_personal() -> bool:
-    return can(current_role(), "see_personal")
+    return may("see_personal")
 
 
 def stream(name: str | None):
