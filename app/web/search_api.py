@@ -8,13 +8,12 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 from flask_login import current_user
 
 from .. import audit
-from ..query.quoting import term
-from ..search import masking
 from ..auth import api_access
 from ..errors import ApiError
 from ..events.convert import format_ts
 from ..meta import accounts
-from ..search import service, suggest
+from ..query.quoting import term
+from ..search import masking, service, suggest
 from ..search.params import search_params
 from ..storage import SearchResult
 from . import reading
