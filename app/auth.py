@@ -22,7 +22,7 @@ from flask_login import LoginManager, current_user
 from .access import API_READER, can, declare, permissions_of, scopes_giving
 from .errors import ApiError
 from .machine import machine_request
-from .meta import MetaDB, accounts
+from .meta import MetaDB, key_grants
 from .meta.db import KEY_PREFIX
 
 MAX_KEY_CHARS = 256
@@ -152,16 +152,16 @@ def current_role() -> str | None:
     return current_user.role if current_user.is_authenticated else None
 
 
-def _key_grant(key) -> accounts.KeyGrant:
+def _key_grant(key) -> key_grants.KeyGrant:
     if "_key_grant" not in g:
-        g._key_grant = accounts.key_grant(current_app.extensions["platlogs"], key)
+        g._key_grant = key_grants.key_grant(current_app.extensions["platlogs"], key)
     return g._key_grant
 
 
 def may(permission: str) -> bool:
     """Whether the current request may do what `permission` (app/roles.yaml) allows: a signed-in
     user by their role; an API key by its key roles, never beyond its creator's role
-    (app/meta/accounts.py key_grant)."""
+    (app/meta/key_grants.py)."""
     key = getattr(g, "api_key", None)
     if key is not None:
         return permission in _key_grant(key).permissions

@@ -22,6 +22,7 @@ from functools import lru_cache
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import access, audit
+from . import key_grants
 from .db import SCOPES, ApiKey, LockoutError, SavedSearch, User  # noqa: F401  (SCOPES, LockoutError: for the callers)
 from .throttle import unknown_login_name
 
@@ -360,16 +361,7 @@ def create_key(services, by: Acting, name: str, scopes: list[str]) -> tuple[ApiK
     name = (name or "").strip()
     if not name:
         raise ValueError("Name the key after what will use it (e.g. the shipper's host).")
-    if by.user_id is not None:
-        creator = services.meta.user(by.user_id)
-        mine = access.permissions_of(creator.role if creator is not None and creator.active else None)
-        for scope in sorted(set(scopes)):
-            beyond = sorted(access.permissions_of(*access.roles_for_scopes([scope])) - mine)
-            if beyond:
-                raise ValueError(
-                    f"scope {scope}: it gives {', '.join(beyond)}, which your role may not do "
-                    "(a key never does more than the person who creates it)"
-                )
+    key_grants.refuse_beyond_creator(services, by.user_id, scopes)
     row, key = services.meta.create_key(name, scopes, created_by=by.user_id)
     _record(
         services,
@@ -383,30 +375,6 @@ def create_key(services, by: Acting, name: str, scopes: list[str]) -> tuple[ApiK
         ],
     )
     return row, key
-
-
-@dataclass(frozen=True)
-class KeyGrant:
-    """What a key may do now: `permissions` (app/roles.yaml), and when its creator's role holds
-    back some of what its key roles give, who (`limited_by`, their username)."""
-
-    permissions: frozenset[str]
-    limited_by: str | None = None
-
-
-def key_grant(services, key: ApiKey) -> KeyGrant:
-    """The permissions of `key`'s key roles, never more than its creator's role may do now (a
-    creator demoted takes them from the key; one deactivated takes them all). Keys made on the
-    command line (no creator) and keys made before keys kept their roles (roles NULL: they keep
-    exactly what they could do then) are not held back."""
-    given = access.permissions_of(*key.acts_as)
-    if key.roles is None or key.created_by is None:
-        return KeyGrant(given)
-    creator = services.meta.user(key.created_by)
-    allowed = access.permissions_of(creator.role) if creator is not None and creator.active else frozenset()
-    if given <= allowed:
-        return KeyGrant(given)
-    return KeyGrant(given & allowed, creator.username if creator is not None else f"user #{key.created_by}")
 
 
 def revoke_key(services, by: Acting, key_id: int) -> ApiKey:
