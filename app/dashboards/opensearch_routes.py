@@ -20,9 +20,10 @@ One definition: the segment count and length (ROUTE_SEGMENTS, ROUTE_SEGMENT_MAX)
 version pattern (model._VERSION, as a painless regex) are model's; "has a digit" is Python's
 str.isdigit, written out as the code point ranges it is true for (this interpreter's Unicode
 database), so a Unicode digit (Arabic-Indic, superscript, circled, fullwidth) folds on the node
-exactly as in the back office, whatever Java's Character.isDigit says. Lengths are counted in
-code points, as Python's len. tests/test_dashboards_export.py runs the script on the node over a
-table of paths and compares each answer with model.route.
+exactly as in the back office, whatever Java's Character.isDigit says (so the exported files
+follow the exporting Python's Unicode version, as model.route does: 3.11 has Unicode 14). Lengths
+are counted in code points, as Python's len. tests/test_dashboards_export_routes.py runs the
+script on the node over a table of paths and compares each answer with model.route.
 
 A path over 8,191 UTF-16 units has no doc value (the index template's ignore_above), so the
 script reads it from _source then; an event without url.path has no route (null: no bucket).
