@@ -43,7 +43,7 @@ from app.rollups import model, sketch  # noqa: E402
 from app.rollups.model import MINUTE_MS, Sums  # noqa: E402
 from app.services import build_normalizer  # noqa: E402
 from app.storage import open_store  # noqa: E402
-from app.storage.rollups_sqlite import RollupFile  # noqa: E402
+from app.storage.rollups_sqlite_file import RollupFile  # noqa: E402
 
 DAY_MS = 86_400_000
 BATCH = 2000        # the ingest pipeline's default batch (PLATLOGS_BATCH_SIZE)

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.rollups.model import COUNT_DIMENSIONS, MINUTE_MS, reduce
 from app.services import build_normalizer
 from app.storage import open_store, rollups_sqlite_sketches as sketches
-from app.storage.rollups_sqlite import RollupFile
+from app.storage.rollups_sqlite_file import RollupFile
 
 V1_SCHEMA = (
     "CREATE TABLE rollup_counts (width INTEGER NOT NULL, minute_ms INTEGER NOT NULL, key BLOB NOT NULL, "

@@ -104,7 +104,7 @@ def test_the_rebuild_command(tmp_path, monkeypatch):
 
 
 def test_a_range_is_read_in_the_widest_pieces_the_step_allows():
-    from app.storage.rollups_sqlite import DAY_MS, HOUR_MS, pieces
+    from app.rollups.model import DAY_MS, HOUR_MS, pieces
     day0 = 1_794_960_000_000
     start, end = day0 - DAY_MS - HOUR_MS - 5 * MINUTE_MS, day0 + 2 * DAY_MS + 2 * HOUR_MS + 7 * MINUTE_MS
     assert pieces(start, end, DAY_MS) == [

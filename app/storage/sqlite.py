@@ -41,7 +41,8 @@ from ..query.sql import KeyIndex
 from ..rollups.model import reduce_pairs
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, span_name
-from .rollups_sqlite import SQLiteRollups, add_sums, create_tables
+from .rollups_sqlite import SQLiteRollups
+from .rollups_sqlite_write import add_sums, create_tables
 from .sqlite_search import SEQ_BITS, PartitionSearch, encode_cursor
 
 DAY_MS = 86_400_000

@@ -8,7 +8,7 @@ Layout of a store directory:
   shards/<k>.lock      held by the process that writes shard k (flock; freed when it dies)
   store.lock           held while a partition is opened, or a batch with client-chosen ids
                        is checked and committed
-  rollups.db           per-minute rollups of the stored events (app/storage/rollups_sqlite.py),
+  rollups.db           per-minute rollups of the stored events (app/storage/rollups_sqlite_file.py),
                        added after each batch's commit; `?rollups=off` in the URL: none kept
 
 Why months and shards: a search pays a fixed cost per index it opens (about 0.4 ms), so a
@@ -50,7 +50,7 @@ from ..rollups.model import reduce_pairs
 from .base import Partition, SearchRequest, SearchResult, StoreError, WriteResult
 from .group_commit import GroupCommit, Ticket
 from .partitioning import DEFAULT_DAY_PARTITION_DAYS, Layout, month_span, name_span, span_name
-from .rollups_sqlite import RollupFile
+from .rollups_sqlite_file import RollupFile
 from .tantivy_docs import DocumentCodec, decode_cursor, encode_cursor  # noqa: F401 (imported from here)
 from .tantivy_readers import Readers
 from .tantivy_schema import LAYOUT, MAX_SHARDS, READ_ONLY_LAYOUTS, SEQ_BITS, Converter, analyzers, index_schema
