@@ -21,7 +21,8 @@ from conftest import make_persona
 from test_syslog import listener_factory  # noqa: F401 (fixture)
 
 from app import create_app
-from app.ingest.stats import LAG_BOUNDS_MS, MAX_ROWS, IngestStats, Origin, reason_of
+from app.ingest.pipeline import IngestReport
+from app.ingest.stats import LAG_BOUNDS_MS, MAX_ROWS, IngestStats, Origin
 from app.ingest.stats_files import read_snapshots, stats_dir
 from app.ingest.status import ingest_status
 
@@ -213,9 +214,7 @@ def test_lag_percentiles_come_from_fixed_buckets(tmp_path):
     tally = Tally(stats, Origin("native", "k"))
     tally.batch([{"_ts": now - 3_000}] * 90 + [{"_ts": now - 3_000_000}] * 10)
 
-    class Report:
-        accepted, duplicates, rejected, errors = 100, 0, 0, []
-    tally.finish(Report())
+    tally.finish(IngestReport(accepted=100))
     status = ingest_status(tmp_path, stats=stats)
     lag = _protocol(status, "native")["lag"]
     assert lag["p50_ms"] == 5_000 and lag["p95_ms"] == 3_600_000 and lag["samples"] >= 96
@@ -224,23 +223,8 @@ def test_lag_percentiles_come_from_fixed_buckets(tmp_path):
     stats.close()
 
 
-@pytest.mark.parametrize("text, field, reason", [
-    ("event is 70000 bytes, over the limit of 65536", None, "too_large"),
-    ("malformed JSON: unexpected character", None, "bad_json"),
-    ("invalid UTF-8 at byte 3", None, "bad_json"),
-    ("expected a JSON object, got an array", None, "bad_json"),
-    ("key 'message' given twice in one object (a JSON parser keeps only the last)", "message", "repeated_key"),
-    ("nested deeper than 20 levels", None, "limits"),
-    ("more than 1000 fields", None, "limits"),
-    ("@timestamp 2030-01-01T00:00:00Z is more than 24 h in the future", "@timestamp", "time"),
-    ("@timestamp is more than 30 days old (PLATLOGS_MAX_EVENT_AGE_DAYS)", "@timestamp", "time"),
-    ("expected a string, got an object", "service.name", "schema"),
-    ("unknown event.component 'x'; expected one of", None, "schema"),
-    ("storage unavailable, not stored: disk full", None, "storage"),
-    ("something new", None, "other"),
-])
-def test_reasons_are_a_fixed_vocabulary(text, field, reason):
-    assert reason_of(text, field) == reason
+# What a refusal's kind is, and that it is never read from the words of its reason:
+# tests/test_ingest_refusals.py.
 
 
 def test_the_cli_prints_the_same_status(tmp_path):

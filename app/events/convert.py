@@ -9,6 +9,7 @@ import time as _time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import refusals
 from .names import LABEL_KEY, label_key_problem
 from .schema import Field, Schema
 from .times import epoch_digits_ms, epoch_ms, parse_text
@@ -35,12 +36,18 @@ MAX_KEYWORD_CHARS = 8192
 
 
 class EventError(ValueError):
-    """An input item cannot be stored; `reason` says why, `field` where (when known)."""
+    """An input item cannot be stored; `reason` says why (for people), `field` where (when known),
+    `kind` which refusal it is (app/events/refusals.py, counted by the ingest status): SCHEMA unless
+    it is raised with another, or a subclass fixes its own."""
 
-    def __init__(self, reason: str, field: str | None = None):
+    kind: str = refusals.SCHEMA
+
+    def __init__(self, reason: str, field: str | None = None, kind: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        if kind is not None:
+            self.kind = kind
 
 
 def type_name(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from . import native_fast
+from . import native_fast, refusals
 from .classify import Classifier
 from .convert import _LEVEL_ALIASES, MAX_KEYWORD_CHARS, Converter, EventError, Leaf, field_tree, format_ts, type_name
 from .dotted import _blocked, _flat, _merge, _put_dotted
@@ -132,7 +132,7 @@ class Normalizer:
             except EventError as exc:
                 raise _AsIs(exc) from None
         if not isinstance(raw, dict):
-            raise EventError(f"expected a JSON object, got {type_name(raw)}")
+            raise EventError(f"expected a JSON object, got {type_name(raw)}", kind=refusals.BAD_JSON)
         state = [0, 0, 0, 0]  # fields seen, values redacted, numbers of numeric fields cut, keys renamed
         if fast:
             event = raw  # `text` is exactly the decoded strings, and nothing needed changing
@@ -169,6 +169,7 @@ class Normalizer:
                 raise EventError(
                     f"@timestamp {event['@timestamp']} is more than {self.future_tolerance_ms // 3_600_000} h in the future",
                     "@timestamp",
+                    refusals.TIME,
                 )
 
         event_id = meta.get("id")
@@ -337,12 +338,12 @@ class Normalizer:
 
     def _walk(self, obj: dict, depth: int, path: str, state: list) -> dict:
         if depth > self.max_depth:
-            raise EventError(f"nested deeper than {self.max_depth} levels", path.rstrip(".") or None)
+            raise EventError(f"nested deeper than {self.max_depth} levels", path.rstrip(".") or None, refusals.LIMITS)
         out: dict = {}
         for key, value in obj.items():
             state[0] += 1
             if state[0] > self.max_fields:
-                raise EventError(f"more than {self.max_fields} fields")
+                raise EventError(f"more than {self.max_fields} fields", kind=refusals.LIMITS)
             if not key or len(key) > MAX_KEY_CHARS or _CONTROL.search(key):
                 key = self.redactor.scrub(key)[0]
                 raise EventError(
@@ -397,10 +398,10 @@ class Normalizer:
             return self._walk(value, depth + 1, path + ".", state)
         if kind is list:
             if depth + 1 > self.max_depth:
-                raise EventError(f"nested deeper than {self.max_depth} levels", path)
+                raise EventError(f"nested deeper than {self.max_depth} levels", path, refusals.LIMITS)
             state[0] += len(value)
             if state[0] > self.max_fields:
-                raise EventError(f"more than {self.max_fields} fields (array {path} is too long)", path)
+                raise EventError(f"more than {self.max_fields} fields (array {path} is too long)", path, refusals.LIMITS)
             return [self._value(item, depth + 1, path, state) for item in value]
         if (kind is int or kind is float) and not -1e12 < value < 1e12:
             if kind is float and not math.isfinite(value):

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..events import refusals
 from ..events.normalize import EventError
 from .items import refuse_duplicates
-from .ndjson import BodyLimitError, parse_json
+from .ndjson import BodyLimitError, BrokenBody, parse_json
 from .pipeline import IngestReport
 
 INDEX_LABEL = "es_index"
@@ -41,9 +42,10 @@ class Action:
     status: int = 0  # set when the action is refused before the pipeline
     error_type: str = ""
     reason: str = ""
+    kind: str = ""  # why, for the ingest status (app/events/refusals.py)
 
-    def refuse(self, status: int, error_type: str, reason: str) -> None:
-        self.status, self.error_type, self.reason = status, error_type, reason
+    def refuse(self, status: int, error_type: str, reason: str, kind: str = refusals.BAD_REQUEST) -> None:
+        self.status, self.error_type, self.reason, self.kind = status, error_type, reason, kind
 
 
 def read_actions(
@@ -58,9 +60,9 @@ def read_actions(
             action = _action(line, default_index)
             actions.append(action)
             if isinstance(line, BodyLimitError):
-                action.refuse(413, "content_too_long_exception", f"{line.reason}; nothing after this was read")
+                action.refuse(413, "content_too_long_exception", f"{line.reason}; nothing after this was read", line.kind)
                 return
-            if isinstance(line, EventError) and "gzip" in line.reason:
+            if isinstance(line, BrokenBody):
                 return
             if action.op != "delete":
                 pending = action
@@ -74,11 +76,11 @@ def read_actions(
         action, pending = pending, None
         number = len(actions) - 1
         if isinstance(line, EventError):
-            if isinstance(line, BodyLimitError) or "gzip" in line.reason:
-                action.refuse(413 if isinstance(line, BodyLimitError) else 400, "parse_exception", line.reason)
+            if isinstance(line, (BodyLimitError, BrokenBody)):
+                action.refuse(413 if isinstance(line, BodyLimitError) else 400, "parse_exception", line.reason, line.kind)
                 return
             if not action.status:
-                action.refuse(400, "document_parsing_exception", line.reason)
+                action.refuse(400, "document_parsing_exception", line.reason, line.kind)
             continue
         if action.status:
             continue  # its source is read and dropped
@@ -95,7 +97,7 @@ def read_actions(
 def _action(line: bytes | EventError, default_index: str | None) -> Action:
     if isinstance(line, EventError):
         action = Action("index", default_index)
-        action.refuse(400, "illegal_argument_exception", f"malformed action line: {line.reason}")
+        action.refuse(400, "illegal_argument_exception", f"malformed action line: {line.reason}", refusals.BAD_JSON)
         return action
     try:
         parsed = parse_json(line)
@@ -105,12 +107,14 @@ def _action(line: bytes | EventError, default_index: str | None) -> Action:
         problem = "expected an object with one key, the action (index, create, …)"
     if not (type(parsed) is dict and len(parsed) == 1):
         action = Action("index", default_index)
-        action.refuse(400, "illegal_argument_exception", f"malformed action line: {problem}")
+        action.refuse(400, "illegal_argument_exception", f"malformed action line: {problem}", refusals.BAD_JSON)
         return action
     ((op, meta),) = parsed.items()
     action = Action(op if len(op) <= 32 else op[:32], default_index)
     if type(meta) is not dict:
-        action.refuse(400, "illegal_argument_exception", f"malformed action line: {op!r} must hold an object")
+        action.refuse(
+            400, "illegal_argument_exception", f"malformed action line: {op!r} must hold an object", refusals.BAD_JSON
+        )
         return action
     index, doc_id = meta.get("_index", default_index), meta.get("_id")
     if index is not None and not (type(index) is str and 0 < len(index) <= MAX_INDEX_CHARS):
@@ -169,7 +173,7 @@ def _source(line: bytes, action: Action) -> bytes | EventError:
     try:
         return orjson.dumps(doc)
     except orjson.JSONEncodeError:
-        return EventError("nested too deep to parse")
+        return EventError("nested too deep to parse", kind=refusals.BAD_JSON)
 
 
 def answer(actions: list[Action], report: IngestReport, took_ms: int) -> dict:

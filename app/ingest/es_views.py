@@ -181,7 +181,7 @@ def bulk(index: str | None = None):
     report = services.ingestor.ingest(
         items, position="item", check_size=True, report=IngestReport(track=True, max_errors=1 << 62)
     )
-    count_refused(services.ingestor.stats, [(a.status, a.reason) for a in actions if a.status])
+    count_refused(services.ingestor.stats, [a.kind for a in actions if a.status])
     if len(actions) >= REBALANCE_ITEMS:
         request_rebalance(request.environ)
     return _json(answer(actions, report, int((time.monotonic() - started) * 1000)))

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import orjson
 
+from ..events import refusals
 from ..events.normalize import EventError
 from .ndjson import oversized
 
@@ -72,19 +73,25 @@ def split_array(body: bytes, max_bytes: int, max_depth: int) -> Iterator[tuple[i
     if stack:
         yield index, _hopeless(len(body), "the body ends inside the array")
     else:
-        yield 0, EventError("malformed JSON: the body is neither an object nor an array of objects")
+        yield 0, EventError("malformed JSON: the body is neither an object nor an array of objects", kind=refusals.BAD_JSON)
 
 
 def _item(raw: bytes, depth: int, max_bytes: int, max_depth: int) -> bytes | EventError:
     if depth > MAX_SCAN_DEPTH:
-        return EventError(f"nested deeper than {max_depth} levels")
+        return EventError(f"nested deeper than {max_depth} levels", kind=refusals.LIMITS)
     if len(raw) > max_bytes:
         return oversized(len(raw.strip()), max_bytes)
-    return raw if raw.strip() else EventError("malformed JSON: an empty item (two commas, or one before ']')")
+    return (
+        raw
+        if raw.strip()
+        else EventError("malformed JSON: an empty item (two commas, or one before ']')", kind=refusals.BAD_JSON)
+    )
 
 
 def _hopeless(pos: int, what: str) -> EventError:
-    return EventError(f"malformed JSON at byte {pos}: {what}; the items from here on cannot be told apart")
+    return EventError(
+        f"malformed JSON at byte {pos}: {what}; the items from here on cannot be told apart", kind=refusals.BAD_JSON
+    )
 
 
 def may_repeat_keys(raw: bytes, parsed: object) -> bool:
@@ -143,4 +150,6 @@ def _find_duplicate(raw: bytes) -> str | None:
 def refuse_duplicates(raw: bytes, parsed: object) -> None:
     key = duplicate_key(raw, parsed)
     if key is not None:
-        raise EventError(f"key {key!r} given twice in one object (a JSON parser keeps only the last)", key)
+        raise EventError(
+            f"key {key!r} given twice in one object (a JSON parser keeps only the last)", key, refusals.REPEATED_KEY
+        )

@@ -16,6 +16,7 @@ import contextlib
 import re
 from urllib.parse import parse_qsl
 
+from ..events import refusals
 from ..events.convert import EventError, format_ts
 
 MAX_FIELDS = 100  # a LogRecord has about 25
@@ -33,7 +34,7 @@ def parse_form(body: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:
-        raise EventError(f"a form of more than {MAX_FIELDS} fields") from None
+        raise EventError(f"a form of more than {MAX_FIELDS} fields", kind=refusals.LIMITS) from None
     return dict(pairs)
 
 
@@ -43,7 +44,8 @@ def event_of_logrecord(fields: dict[str, str]) -> dict:
     if missing:
         raise EventError(
             "a form body is read as a Python logging record (logging.handlers.HTTPHandler, "
-            f"method POST); it has no {', '.join(missing)}: send JSON otherwise"
+            f"method POST); it has no {', '.join(missing)}: send JSON otherwise",
+            kind=refusals.BAD_REQUEST,
         )
     message = fields["message"] if fields.get("message") else _message(fields["msg"], fields.get("args", "None"))
     event: dict = {"message": message, "log": {"level": fields["levelname"]}}

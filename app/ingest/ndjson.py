@@ -9,6 +9,7 @@ from typing import Protocol
 
 import orjson
 
+from ..events import refusals
 from ..events.normalize import EventError
 
 CHUNK = 1 << 20
@@ -18,7 +19,9 @@ _BLANK = re.compile(rb"[ \t\r\n]*")
 
 
 class Oversized(EventError):
-    pass
+    """An item (event, line) over the size limit: 413 when every refused item is one."""
+
+    kind = refusals.TOO_LARGE
 
 
 class BodyLimit(ValueError):
@@ -91,10 +94,10 @@ def parse_json(data: bytes) -> object:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as uexc:
-            raise EventError(f"invalid UTF-8 at byte {uexc.start}") from None
+            raise EventError(f"invalid UTF-8 at byte {uexc.start}", kind=refusals.BAD_JSON) from None
         if "recursion" in str(exc):
-            raise EventError("nested too deep to parse") from None
-        raise EventError(f"malformed JSON: {exc}") from None
+            raise EventError("nested too deep to parse", kind=refusals.BAD_JSON) from None
+        raise EventError(f"malformed JSON: {exc}", kind=refusals.BAD_JSON) from None
 
 
 def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, bytes | EventError]]:
@@ -136,8 +139,8 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
     except BodyLimit as exc:
         yield line_no + 1, BodyLimitError(str(exc))
         return
-    except ValueError as exc:
-        yield line_no + 1, EventError(str(exc))
+    except ValueError as exc:  # decoded_chunks: not gzip, or cut short
+        yield line_no + 1, BrokenBody(str(exc))
         return
     if skipped >= 0:
         yield line_no + 1, _oversized(skipped, max_line)
@@ -147,6 +150,15 @@ def iter_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[tuple[int, by
 
 class BodyLimitError(EventError):
     """Reported as the last item when a body limit cut the body short."""
+
+    kind = refusals.TOO_LARGE
+
+
+class BrokenBody(EventError):
+    """Reported as the last item when the body could not be read on (bad gzip): nothing after it
+    can be told apart."""
+
+    kind = refusals.BAD_REQUEST
 
 
 def oversized(size: int, limit: int) -> Oversized:

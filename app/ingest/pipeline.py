@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..events import refusals
 from ..events.normalize import EventError, Normalizer
 from ..storage import LogStore, StoreError, WriteResult
 from .items import refuse_duplicates
@@ -32,6 +33,7 @@ class IngestReport:
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
     errors_truncated: bool = False
+    refused: dict[str, int] = field(default_factory=dict)  # every refused item by its kind (app/events/refusals.py)
     storage_failed: bool = False
     body_limited: bool = False  # a limit of the whole body (gzip expansion) cut it short
     oversized: int = 0  # items refused for their size alone (ndjson.Oversized)
@@ -41,10 +43,13 @@ class IngestReport:
     track: bool = False
     ids: dict[int, str] = field(default_factory=dict)
     duplicate_numbers: set[int] = field(default_factory=set)
-    failed_numbers: set[int] = field(default_factory=set)  # the store could not (retry them)
+    # item numbers the store could not take (retry them), kept whether or not the caller tracks
+    failed_numbers: set[int] = field(default_factory=set)
 
-    def reject(self, error: dict) -> None:
+    def reject(self, error: dict, kind: str) -> None:
+        """An item refused: `error` for the answer (its number, reason, field), `kind` for the counts."""
         self.rejected += 1
+        self.refused[kind] = self.refused.get(kind, 0) + 1
         if len(self.errors) < self.max_errors:
             self.errors.append(error)
         else:
@@ -137,13 +142,17 @@ class Ingestor:
                         try:
                             size = len(orjson.dumps(value))
                         except orjson.JSONEncodeError:
-                            raise EventError(f"nested deeper than {self.normalizer.max_depth} levels") from None
+                            raise EventError(
+                                f"nested deeper than {self.normalizer.max_depth} levels", kind=refusals.LIMITS
+                            ) from None
                         if size > self.max_event_bytes:
                             raise oversized(size, self.max_event_bytes)
                     event = normalize(value, now_ms)
                 if max_age and event["_ts"] < now_ms - max_age * DAY_MS:
                     raise EventError(
-                        f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)", "@timestamp"
+                        f"@timestamp is more than {max_age} days old (PLATLOGS_MAX_EVENT_AGE_DAYS)",
+                        "@timestamp",
+                        refusals.TIME,
                     )
                 batch.append(event)
                 numbers.append(number)
@@ -152,7 +161,7 @@ class Ingestor:
                 error = {position: number, "reason": exc.reason}
                 if exc.field:
                     error["field"] = exc.field
-                report.reject(error)
+                report.reject(error, exc.kind)
             if len(batch) >= self.batch_size:
                 self._flush(batch, numbers, position, report, progress, tally)
                 batch, numbers = [], []
@@ -178,13 +187,14 @@ class Ingestor:
             failures = result.failed
         if failures:
             report.storage_failed = True
-            if report.track:
-                report.failed_numbers.update(numbers[pos] for pos, _ in failures)
+            report.failed_numbers.update(numbers[pos] for pos, _ in failures)
             for pos, reason in failures:
-                report.reject({position: numbers[pos], "reason": reason})
+                report.reject({position: numbers[pos], "reason": reason}, refusals.STORAGE)
         if result is not None:
-            for pos, reason in result.refused:  # bad content: the sender's to fix, not a storage outage
-                report.reject({position: numbers[pos], "reason": reason})
+            # content the store cannot hold (a time out of its range, a mapping conflict): the
+            # sender's to fix, as a field of the wrong value is — not a storage outage
+            for pos, reason in result.refused:
+                report.reject({position: numbers[pos], "reason": reason}, refusals.SCHEMA)
             report.accepted += result.stored + len(result.duplicates)
             report.duplicates += len(result.duplicates)
             if report.track:

@@ -8,12 +8,12 @@ The hot path is cheap on purpose (bench/ingest_status_overhead.py measures it):
   hook in app/ingest/origin_hooks.py sets it per request; `platlogs ingest` around its run);
 - per batch the Ingestor calls `Tally.batch`: the newest event time (one C-level max over the
   batch) and the lag of at most LAG_SAMPLES evenly spaced events into fixed buckets;
-- per request (`Tally.finish`) one lock and a few dict updates; refusals are classified from the
-  report's errors (only the refused items cost anything).
+- per request (`Tally.finish`) one lock and a few dict updates; refusals come counted by kind in
+  the report (IngestReport.refused: each kind given where the refusal was raised).
 
 Bounded: at most MAX_ROWS (protocol, source) rows per process (then source "(other)", one more
 row per protocol), a fixed
-set of refusal reasons (REASONS), rate buckets for the last hour, lag buckets for the last
+set of refusal reasons (app/events/refusals.py), rate buckets for the last hour, lag buckets for the last
 LAG_WINDOW_S. Source names come from API key names (admins type them) and are hostile input:
 cut to MAX_SOURCE_CHARS and run through the project's redactor before they are kept.
 """
@@ -30,6 +30,8 @@ from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
+
+from ..events import refusals
 
 RATE_BUCKET_S = 15  # resolution of the rates (1 min / 15 min / 1 h)
 RATE_WINDOW_S = 3600
@@ -66,62 +68,21 @@ MAX_ROWS = 64
 MAX_SOURCE_CHARS = 80
 OTHER_SOURCE = "(other)"
 
-# why an item or a request was refused: a fixed vocabulary (bounded, and what an operator acts on)
-REASONS = {
-    "too_large": "too large (event, line or body over a limit)",
-    "bad_json": "not JSON (malformed, bad UTF-8, not an object)",
-    "repeated_key": "a key given twice in one object",
-    "limits": "too deep or too many fields",
-    "schema": "a field of the wrong type or value (schema)",
-    "time": "@timestamp too old or in the future",
-    "auth": "no key, a bad key, or a key without the ingest scope (401/403)",
-    "unsupported": "unsupported content type or encoding (415)",
-    "bad_request": "a bad request (400: empty body, bad gzip, bad action line)",
-    "back_pressure": "back-pressure or rate limit (429/503 before storing)",
-    "storage": "storage unavailable (503: the sender retries)",
-    "other": "other",
-}
+# why an item or a request was refused: one vocabulary, app/events/refusals.py; an item's kind comes
+# with its refusal (IngestReport.refused), a request refused as a whole is classified by its status
 _REQUEST_REASONS = {
-    401: "auth",
-    403: "auth",
-    413: "too_large",
-    415: "unsupported",
-    429: "back_pressure",
-    503: "back_pressure",
+    401: refusals.AUTH,
+    403: refusals.AUTH,
+    413: refusals.TOO_LARGE,
+    415: refusals.UNSUPPORTED,
+    429: refusals.BACK_PRESSURE,
+    503: refusals.BACK_PRESSURE,
 }
-
-
-def reason_of(text: str, field_name: str | None = None) -> str:
-    """The REASONS key of an ingest error's text (app/ingest, app/events EventError reasons)."""
-    if text.startswith("storage unavailable"):
-        return "storage"
-    if "over the limit" in text or " bytes decoded" in text or text.startswith(("body over", "_bulk body")):
-        return "too_large"
-    if text.startswith(
-        (
-            "malformed JSON",
-            "invalid UTF-8",
-            "expected a JSON object",
-            "nested too deep to parse",
-            "malformed action line",
-            "not read",
-        )
-    ):
-        return "bad_json"
-    if text.startswith("key ") and "given twice in one object" in text:
-        return "repeated_key"
-    if text.startswith(("nested deeper", "more than")):
-        return "limits"
-    if text.startswith("@timestamp ") and ("days old" in text or "in the future" in text):
-        return "time"
-    if field_name or text.startswith(("expected", "unknown event.", "event.id", "invalid field name", "label ")):
-        return "schema"
-    return "other"
 
 
 def request_reason(status: int) -> str:
-    """The REASONS key of a request refused as a whole (before any item was read)."""
-    return _REQUEST_REASONS.get(status, "bad_request" if 400 <= status < 500 else "other")
+    """The kind (app/events/refusals.py) of a request refused as a whole (before any item was read)."""
+    return _REQUEST_REASONS.get(status, refusals.BAD_REQUEST if 400 <= status < 500 else refusals.OTHER)
 
 
 @dataclass
@@ -150,17 +111,15 @@ def reset_origin(token) -> None:
     _origin.reset(token)
 
 
-def count_refused(stats: IngestStats | None, refusals: list[tuple[int, str]]) -> None:
+def count_refused(stats: IngestStats | None, kinds: list[str]) -> None:
     """Items refused before the Ingestor saw them (an Elasticsearch _bulk action line that is
-    malformed or names no index): (status, reason) each, for the current origin."""
+    malformed or names no index): the kind of each (app/events/refusals.py), for the current origin."""
     where = _origin.get()
-    if stats is None or where is None or not refusals:
+    if stats is None or where is None or not kinds:
         return
     refused: dict[str, int] = {}
-    for status, text in refusals:
-        key = reason_of(text) if status == 400 else request_reason(status)
-        key = "bad_request" if key == "other" else key
-        refused[key] = refused.get(key, 0) + 1
+    for kind in kinds:
+        refused[kind] = refused.get(kind, 0) + 1
     where.reported = True
     stats.add(where, refused=refused, request=False)
 
@@ -213,19 +172,11 @@ class Tally:
 
     def finish(self, report) -> None:
         self.origin.reported = True
-        refused: dict[str, int] = {}
-        listed = 0
-        for error in report.errors:
-            key = reason_of(error.get("reason", ""), error.get("field"))
-            refused[key] = refused.get(key, 0) + 1
-            listed += 1
-        if report.rejected > listed:  # past the report's list of errors: their reasons are not known
-            refused["other"] = refused.get("other", 0) + report.rejected - listed
         self.stats.add(
             self.origin,
             accepted=report.accepted,
             duplicates=report.duplicates,
-            refused=refused,
+            refused=dict(report.refused),  # every refused item by its kind, listed in the errors or not
             newest=self.newest,
             lag=self.lag,
             request=False,

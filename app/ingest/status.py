@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from ..events.convert import format_ts
-from .stats import LAG_BOUNDS_MS, LAG_WINDOW_S, OTHER_SOURCE, RATE_BUCKET_S, REASONS
+from ..events.refusals import REASONS
+from .stats import LAG_BOUNDS_MS, LAG_WINDOW_S, OTHER_SOURCE, RATE_BUCKET_S
 from .stats_files import merge_rows, read_snapshots, stats_dir
 from .syslog_status import read_status
 

@@ -67,15 +67,15 @@ class BatchWriter:
         for attempt in range(STORAGE_RETRIES):
             report = self.ingestor.ingest(enumerate(lines), check_size=True)
             result["stored"] += report.accepted
-            retry = []
+            failed = report.failed_numbers  # the store could not take these (whatever its words): again
+            retry = [lines[number] for number in sorted(failed)]
             for error in report.errors:
-                if error["reason"].startswith("storage unavailable"):
-                    retry.append(lines[error["index"]])
-                else:
+                if error["index"] not in failed:
                     reason = error["reason"][:200]
                     refused[reason] = refused.get(reason, 0) + 1
-            if report.errors_truncated:
-                refused["other"] = refused.get("other", 0) + report.rejected - len(report.errors)
+            unlisted = report.rejected - len(report.errors) - len(failed - {e["index"] for e in report.errors})
+            if unlisted > 0:  # refused past the report's list of errors: their reasons are not known
+                refused["other"] = refused.get("other", 0) + unlisted
             if not retry:
                 return
             lines = retry
