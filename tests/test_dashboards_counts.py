@@ -14,7 +14,7 @@ import pytest
 
 from app import create_app
 from app.dashboards.definitions import load_dashboards
-from app.dashboards.panels import dashboard_data, window_for
+from app.dashboards.panels import dashboard_data, panel_data, window_for
 from app.demo.generator import generate
 from app.events.convert import format_ts
 from app.query import parse
@@ -62,8 +62,9 @@ def nearest_rank(ordered, p):
 
 def check(panel, figures, events):
     kind, d = panel.kind, figures["data"]
-    sketched = (d or {}).get("source") == "rollups"       # its one note says so: "… within 1 % …"
-    routed = kind == "percentiles" and (panel.field, panel.by) == ("http.duration", "url.path")   # url.path folded
+    # percentiles from sketches say so in one note ("… within 1 % …"); a top panel's counts from them are exact
+    sketched = (d or {}).get("source") == "rollups" and kind == "percentiles"
+    routed = panel.by == "url.path" and kind in ("percentiles", "top")   # url.path folded to routes
     assert figures["error"] is None and len(figures["notes"]) == sketched + routed, figures
     assert not sketched or "within 1 %" in figures["notes"][-1]
     assert not routed or "grouped by route" in figures["notes"][0]
@@ -91,10 +92,12 @@ def check(panel, figures, events):
         other = next((s for s in d["series"] if s.get("rest")), None)
         assert (other["values"] if other else [0] * len(d["x"])) == buckets(rest, d["x"], d["width_ms"])
     elif kind == "top":
-        by_value = Counter(get_path(e, panel.by) for e in mine if get_path(e, panel.by) is not None)
+        fold = brute_route if routed else (lambda v: v)
+        by_value = Counter(fold(get_path(e, panel.by)) for e in mine if get_path(e, panel.by) is not None)
         assert [r["count"] for r in d["rows"]] == sorted(by_value.values(), reverse=True)[:panel.limit]
         for row in d["rows"]:
             assert row["count"] == by_value[row["value"]], row
+            assert (row["link"] is None) == (routed and "*" in row["value"]), row   # a route has no one term
         assert d["total"] == len(mine) and d["rest"] == len(mine) - sum(r["count"] for r in d["rows"])
     elif kind == "percentiles":
         measured = [e for e in mine if isinstance(get_path(e, panel.field), (int, float))]
@@ -180,3 +183,22 @@ def test_percentiles_past_the_read_bound_say_over_how_many(world, monkeypatch):
                      and get_path(e, "http.request.method") == "GET"
                      and isinstance(get_path(e, "http.duration"), (int, float))), key=ms, reverse=True)[:100]
     assert slowest["data"]["overall"]["max"] == max(float(get_path(e, "http.duration")) for e in newest)
+
+
+def test_busiest_routes_fold_alike_when_the_rollups_cannot_answer(world):
+    """A top panel by url.path whose query the sketches do not qualify (a method) folds a facet
+    of the raw paths instead: the same routes, the same exact counts."""
+    store, events = world
+    board = next(b for b in load_dashboards() if b.id == "api")
+    busiest = next(p for p in board.panels if p.id == "busiest-routes")
+    narrowed = replace(busiest, query="event.component:api AND http.request.method:GET")
+    window = window_for(board, {"from": format_ts(int(START.timestamp() * 1000)),
+                                "to": format_ts(int(END.timestamp() * 1000))})
+    inside = [e for e in events if window.start_ms <= ms(e) < window.end_ms]
+    figures = panel_data(store, lambda r: r, window, narrowed, sees_personal=True)
+    assert figures["data"].get("source") is None          # read from the store's facet, not the rollups
+    assert any("/*" in row["value"] for row in figures["data"]["rows"])   # ids were folded
+    check(narrowed, figures, inside)
+    fast = panel_data(store, lambda r: r, window, busiest, sees_personal=True)
+    assert fast["data"].get("source") == "rollups"
+    check(busiest, fast, inside)

@@ -36,7 +36,14 @@ from ..storage import SearchRequest, SearchResult, StoreError
 from ..storage.base import EXACT
 from .definitions import Dashboard, Panel
 from .rollup_percentiles import from_rollups
-from .rollup_values import ROUTE_NOTE, from_value_sketches
+from .rollup_values import (
+    FOLD_FACET_SIZE,
+    ROUTE_NOTE,
+    fold_facet,
+    folded_measure,
+    from_value_sketches,
+    top_from_value_sketches,
+)
 
 Scope = Callable[[SearchRequest], SearchRequest]
 PERCENTILE_MAX = 10_000  # the most events a percentiles panel reads (about 0.5 s of reading)
@@ -58,6 +65,13 @@ class _Reader:
     def __init__(self, store, scope: Scope, window: Window, sees_personal: bool):
         self.store, self.scope, self.window, self.sees_personal = store, scope, window, sees_personal
         self.notes: list[str] = []
+        self._totals: dict[str, int] = {}
+
+    def total(self, query: str) -> int:
+        """The exact count of `query`'s events over the window (asked once a panel)."""
+        if query not in self._totals:
+            self._totals[query] = self.search(query).total
+        return self._totals[query]
 
     def search(self, query: str, **options) -> SearchResult:
         request = SearchRequest(
@@ -175,10 +189,19 @@ def _text(value) -> str:
 
 def top(r: _Reader, panel: Panel) -> dict:
     by = _by(panel)
-    found = r.search(panel.query, facets=(by,), facet_size=panel.limit)
-    rows: list[dict[str, Any]] = [
-        {"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)} for v in found.facets[by].values
-    ]
+    counted = top_from_value_sketches(r, panel, PERCENTILE_MAX)  # busiest routes: from the rollups' sketches
+    if counted is not None:
+        return counted
+    fold = folded_measure(panel) is not None
+    found = r.search(panel.query, facets=(by,), facet_size=FOLD_FACET_SIZE if fold else panel.limit)
+    rows: list[dict[str, Any]] = (
+        fold_facet(r, panel, found.facets[by].values)
+        if fold
+        else [
+            {"value": v.value, "count": v.count, "link": r.group_link(panel.query, by, v.value)}
+            for v in found.facets[by].values
+        ]
+    )
     if not r.sees_personal and is_personal(by):
         rows = masked_facet(by, rows)  # rows that mask alike merged: the order tells nothing
     for row in rows:
@@ -193,7 +216,7 @@ def percentiles(r: _Reader, panel: Panel) -> dict:
         counted = from_value_sketches(r, panel, PERCENTILE_MAX)  # model.MEASURES (payment.amount)
     if counted is not None:
         return counted
-    total = r.search(panel.query).total
+    total = r.total(panel.query)
     query = both(panel.query, f"{panel.field}:*")
     request = SearchRequest(query=parse(query), start_ms=r.window.start_ms, end_ms=r.window.end_ms, now_ms=r.window.now_ms)
     events = sample(r.store, request, r.scope, PERCENTILE_MAX) if total else []

@@ -87,12 +87,20 @@ def nearest_rank(buckets: dict[int, int], p: float) -> float | None:
     return sketch.value(max(buckets))
 
 
-def agreeing(r, query: str, by_group: dict) -> dict[int, int] | None:
+def agreeing(r, query: str, by_group: dict, plain: str | None = None) -> dict[int, int] | None:
     """The sketches of `by_group` merged, when they count exactly the events the store counts
     for `query`; else None, with a note (a batch stored without its rollups, a lost rollups.db):
-    the caller then reads events."""
+    the caller then reads events.
+
+    `plain`: `query` without its `field:*` (the panel's own query, whose count the rollups answer
+    and the panel shows anyway). The sketches hold at most the events of `query`, which are at most
+    those of `plain`; when the sketches count as many as `plain`, they count `query` too, and the
+    store's slower count of `field:*` is skipped (on 30 days of 5 M events: 47 of 57 ms)."""
     overall = sketch.merge(*by_group.values())
-    if sketch.count(overall) != r.search(query).total:
+    counted = sketch.count(overall)
+    if plain is not None and counted == r.total(plain):
+        return overall
+    if counted != r.total(query):
         r.note(
             "the rollups disagree with the store's count of these events (run `platlogs rollups rebuild`): "
             "percentiles read from events instead"
@@ -141,11 +149,11 @@ def from_rollups(r, panel, max_edge: int) -> dict | None:
             continue
         buckets = by_provider.setdefault(str(provider), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
-    overall = agreeing(r, query, by_provider)
+    overall = agreeing(r, query, by_provider, panel.query)
     if overall is None:
         return None
     counted = sketch.count(overall)
-    total = r.search(panel.query).total
+    total = r.total(panel.query)
 
     def figures(buckets: dict[int, int]) -> dict:
         return {

@@ -45,11 +45,21 @@ def _terms(node, field_ok) -> tuple[str, set[str]] | None:
     return None
 
 
-def eligible(panel) -> dict[str, set[str]] | None:
-    """{qualifier: allowed values} when the value sketches can answer the panel, else None."""
-    if panel.kind != "percentiles" or panel.field not in MEASURES:
+def folded_measure(panel) -> str | None:
+    """The measure whose sketches count a `top` panel's groups: one whose group field is the
+    panel's `by` and is folded (url.path by route: a facet of raw paths cannot be folded exactly)."""
+    if panel.kind != "top":
         return None
-    group, qualifiers = MEASURES[panel.field]
+    return next((m for m, (group, _) in MEASURES.items() if group == panel.by and m in FOLDS), None)
+
+
+def eligible(panel, field: str | None = None) -> dict[str, set[str]] | None:
+    """{qualifier: allowed values} when the value sketches of `field` (default: the panel's, a
+    percentiles panel's) can answer the panel, else None."""
+    field = field or (panel.field if panel.kind == "percentiles" else None)
+    if field not in MEASURES:
+        return None
+    group, qualifiers = MEASURES[field]
     if panel.by not in (None, group):
         return None
     try:
@@ -75,8 +85,10 @@ def _figures(panel, buckets: dict[int, int]) -> dict:
     }
 
 
-def from_value_sketches(r, panel, max_edge: int) -> dict | None:
-    where = eligible(panel)
+def _sketches(r, panel, field: str, max_edge: int) -> dict[str | None, dict[int, int]] | None:
+    """{group value: sketch} of `field` over the panel's window and query, the whole minutes from
+    the rollups and the partial minutes at the ends from the events; None when they cannot answer."""
+    where = eligible(panel, field)
     reader = getattr(getattr(r.store, "rollups", None), "values", None)
     if where is None or reader is None:
         return None
@@ -84,10 +96,10 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     inner_start, inner_end = -(-start // MINUTE_MS) * MINUTE_MS, end // MINUTE_MS * MINUTE_MS
     if inner_end - inner_start < MINUTE_MS:
         return None
-    group = MEASURES[panel.field][0]
-    query = f"({panel.query}) AND {panel.field}:*" if panel.query else f"{panel.field}:*"
+    group = MEASURES[field][0]
+    query = f"({panel.query}) AND {field}:*" if panel.query else f"{field}:*"
     try:
-        by_group = reader(inner_start, inner_end, panel.field, where)
+        by_group = reader(inner_start, inner_end, field, where)
         edges = [_edges(r, query, start, inner_start, max_edge), _edges(r, query, inner_end, end, max_edge)]
     except (StoreError, ValueError):
         return None
@@ -95,13 +107,73 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     if before is None or after is None or len(before) + len(after) > max_edge:
         return None
     for event in before + after:
-        value = get_path(event, panel.field)
+        value = get_path(event, field)
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-            continue  # (left out of the sketches too: the count check below then refuses them)
+            continue  # (left out of the sketches too: the count check then refuses them)
         key = get_path(event, group)
-        buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(panel.field, key), {})
+        buckets = by_group.setdefault(None if isinstance(key, (dict, list)) else group_value(field, key), {})
         buckets[sketch.key(value)] = buckets.get(sketch.key(value), 0) + 1
-    overall = agreeing(r, query, by_group)
+    return by_group
+
+
+FOLD_FACET_SIZE = 5_000  # the raw values a folded top panel reads when the rollups cannot answer
+
+
+def fold_facet(r, panel, values) -> list[dict]:
+    """A top panel's rows from a facet of raw values (url.path) added up by their folded group
+    (the route): what the panel shows when the sketches cannot answer (top_from_value_sketches)."""
+    r.note(ROUTE_NOTE.format(by=panel.by))
+    if len(values) >= FOLD_FACET_SIZE:
+        r.note(f"routes folded from the {len(values):,} most frequent values of {panel.by}; the others are in the rest")
+    field = folded_measure(panel) or ""  # (the caller asks only for a panel with one)
+    counts: dict[str, int] = {}
+    for v in values:
+        key = group_value(field, v.value)
+        if key is not None:
+            counts[key] = counts.get(key, 0) + v.count
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: panel.limit]
+    return [
+        {"value": k, "count": n, "link": None if "*" in k else r.group_link(panel.query, panel.by, k)} for k, n in ordered
+    ]
+
+
+def top_from_value_sketches(r, panel, max_edge: int) -> dict | None:
+    """A `top` panel by a folded group field (url.path: busiest routes) counted from the measure's
+    sketches — only when they hold every event of the panel's query (each has the measure), so
+    the rows are exact counts of the panel's events; else None (the caller folds a facet)."""
+    field = folded_measure(panel)
+    by_group = _sketches(r, panel, field, max_edge) if field else None
+    if by_group is None:
+        return None
+    total = r.total(panel.query)
+    if sketch.count(sketch.merge(*by_group.values())) != total:
+        return None
+    counts = sorted(
+        ((value, sketch.count(b)) for value, b in by_group.items() if value is not None),
+        key=lambda vc: (-vc[1], str(vc[0])),
+    )
+    r.note(ROUTE_NOTE.format(by=panel.by))
+    rows = [
+        {
+            "value": r.shown_value(panel.by, value),
+            "count": n,
+            "link": None if "*" in value else r.group_link(panel.query, panel.by, value),
+            "share": n / total if total else None,
+        }
+        for value, n in counts[: panel.limit]
+        if n
+    ]
+    listed = sum(row["count"] for row in rows)
+    return {"rows": rows, "total": total, "rest": total - listed, "field": panel.by, "source": "rollups"}
+
+
+def from_value_sketches(r, panel, max_edge: int) -> dict | None:
+    by_group = _sketches(r, panel, panel.field, max_edge) if panel.field else None
+    if by_group is None:
+        return None
+    query = f"({panel.query}) AND {panel.field}:*" if panel.query else f"{panel.field}:*"
+    group = MEASURES[panel.field][0]
+    overall = agreeing(r, query, by_group, panel.query)
     if overall is None:
         return None
     counted = sketch.count(overall)
@@ -130,7 +202,7 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
         "rows": rows[: panel.limit],
         "groups": len(rows),
         "read": counted,
-        "total": r.search(panel.query).total,
+        "total": r.total(panel.query),
         "field": panel.field,
         "by": panel.by,
         "exact": True,
@@ -139,4 +211,12 @@ def from_value_sketches(r, panel, max_edge: int) -> dict | None:
     }
 
 
-__all__ = ["ROUTE_NOTE", "eligible", "from_value_sketches"]
+__all__ = [
+    "FOLD_FACET_SIZE",
+    "ROUTE_NOTE",
+    "eligible",
+    "fold_facet",
+    "folded_measure",
+    "from_value_sketches",
+    "top_from_value_sketches",
+]

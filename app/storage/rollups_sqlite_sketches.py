@@ -79,7 +79,7 @@ def add_into(into: dict[int, int], blob: bytes) -> None:
         into[b] = get(b, 0) + n
 
 
-_NP_CODES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_NP_CODES: dict[int, np.dtype] = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 _NP_KEYS = np.dtype("<i4")
 
 
