@@ -169,30 +169,30 @@ class Converter:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or len(items) > 32:
                 raise EventError("expected a list of at most 32 strings", field.name)
-            out = []
+            tags: list[str] = []
             for item in items:
                 if type(item) in (int, float):
                     item = str(item)
                 if not isinstance(item, str) or len(item) > 256:
                     raise EventError("each item must be a string of at most 256 characters", field.name)
-                out.append(item)
-            return out
+                tags.append(item)
+            return tags
         if kind == "labels":
             if not isinstance(value, dict):
                 raise EventError(f"expected an object of strings, got {type_name(value)}", field.name)
-            out = {}
+            labels: dict[str, str] = {}
             for key, item in value.items():
                 problem = label_key_problem(key)
                 if problem:
                     raise EventError(problem, field.name)
                 if isinstance(item, (dict, list)):
                     raise EventError(f"label {key!r}: values must be strings, numbers or booleans", field.name)
-                out[key] = (
+                labels[key] = (
                     item
                     if isinstance(item, str)
                     else ("" if item is None else str(item).lower() if isinstance(item, bool) else str(item))
                 )
-            return out
+            return labels
         if kind == "changes":
             items = [value] if isinstance(value, dict) else value
             if not isinstance(items, list) or len(items) > 100:
@@ -225,14 +225,15 @@ class Converter:
                 try:
                     ms = self._iso_ms(value, name)
                 except EventError:
-                    ms = epoch_digits_ms(value.strip())
-                    if ms is None:
-                        ms = parse_text(value, _time.time_ns() // 1_000_000 if now_ms is None else now_ms)
-                    if ms is None:
+                    found = epoch_digits_ms(value.strip())
+                    if found is None:
+                        found = parse_text(value, _time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+                    if found is None:
                         raise EventError(
                             f"not a time: {value[:40]!r} (ISO 8601, epoch seconds/ms/µs/ns, RFC 3164, Apache or RFC 2822)",
                             name,
                         ) from None
+                    ms = found
         else:
             raise EventError(f"expected a time (ISO 8601 or an epoch number), got {type_name(value)}", name)
         if ms < _MIN_TS_MS or ms > _MAX_TS_MS:
