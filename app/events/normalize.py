@@ -96,6 +96,7 @@ class Normalizer:
             try:
                 return self._normalize(raw, ingested_ms, raw_line, duplicates)
             except _FullPasses:  # from the line again: the fast path changed `raw` in place
+                assert raw_line is not None  # the fast path ran: it needs the line
                 return self._normalize(orjson.loads(raw_line), ingested_ms, None, None)
         except _AsIs as wrapped:
             raise wrapped.error from None
@@ -114,7 +115,8 @@ class Normalizer:
             else self._native(raw, raw_line, self._good_keys, self._judge_key)
         )
         native = columns is not None
-        columns = columns if native else {}
+        if columns is None:
+            columns = {}
         count = [0, 0]  # fields and array items, keys (of every object)
         fast = native or (
             raw_line is not None
@@ -126,7 +128,7 @@ class Normalizer:
             and self._fast(raw, self._tree, 1, count, columns)
             and not ("changes" in raw and self._secret_changes(raw["changes"], count_only=True))
         )
-        if duplicates is not None and not (native or (fast and keys_unique(raw_line, count[1]))):
+        if duplicates is not None and not (native or (fast and raw_line is not None and keys_unique(raw_line, count[1]))):
             try:
                 duplicates(raw_line, raw)
             except EventError as exc:
@@ -385,7 +387,9 @@ class Normalizer:
         kind = type(value)
         if kind is str:
             if _CONTROL.search(value):
-                pos = _CONTROL.search(value).start()
+                found = _CONTROL.search(value)  # again, on the refusal only: the check above stays one call
+                assert found is not None
+                pos = found.start()
                 raise EventError(
                     f"control character U+{ord(value[pos]):04X} at position {pos} "
                     "(only tab, newline and carriage return are allowed)",
