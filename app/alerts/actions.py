@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import audit
+from ..meta.alert_tables import OPEN, iso
 from ..search import masking
 from . import notify
 from .catalog import Catalog, load_catalog
 from .changes import Conflict
-from .lifecycle import OPEN, Alerts, iso, now_ms
+from .common import now_ms
+from .lifecycle import Alerts
 from .model import Rule
 from .rules import validate_rule
 

@@ -44,29 +44,34 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-# the tables and helpers, importable from here as before (the pages and tests still import some from here)
-from ..meta.alert_tables import (  # noqa: F401
+# `X as X`: not used here, still importable from here for the pages and tests that import them so
+# (app/web/alert*.py, tests/test_alert_*.py); their homes are app/meta/alert_tables.py and .common.
+from ..meta.alert_tables import (
     FIRING,
     OPEN,
     PENDING,
     RESOLVED,
     AlertDelivery,
-    AlertHistory,
+    AlertHistory as AlertHistory,
     AlertInstance,
     AlertMute,
-    Destination,
     MaintenanceWindow,
     RuleRun,
     RuleState,
-    UIRule,
+    UIRule as UIRule,
     iso,
-    to_dt,
+    to_dt as to_dt,
 )
 from . import history
-from .changes import AlertChanges, Conflict, moment  # noqa: F401
-from .common import DELIVERY_KINDS, SCHEDULER, _comment, _number, _who, group_key, now_ms, to_ms  # noqa: F401
+from .changes import AlertChanges, moment
+from .common import (
+    _number,
+    group_key,
+    now_ms as now_ms,
+    to_ms,
+)
 from .model import Evaluation, Finding, Rule
-from .queries import AlertQueries, _validate_rule  # noqa: F401
+from .queries import AlertQueries
 
 # -- applying findings -------------------------------------------------------------------------
 

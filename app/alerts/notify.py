@@ -29,8 +29,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
+from ..meta.alert_tables import AlertDelivery, AlertInstance, Destination
 from . import history
-from .lifecycle import SCHEDULER, AlertDelivery, AlertInstance, Alerts, Destination, moment
+from .changes import moment
+from .common import SCHEDULER
+from .lifecycle import Alerts
 from .messages import Message, build_message, fetch_samples, search_url  # noqa: F401  (callers' names)
 from .notifiers import SIGNATURE_HEADER, DeliveryError, notifiers_for, post_json, sign  # noqa: F401
 
