@@ -230,7 +230,7 @@ def test_a_key_is_never_made_with_more_than_its_creator_may_do(services):
 
 
 def test_a_key_loses_what_its_creator_loses(app, client, services):
-    make_persona(app, "administrator", "root-admin")
+    admin = make_persona(app, "administrator", "root-admin")
     make_persona(app, "administrator", "ada")
     ada = services.meta.user_by_name("ada")
     by_ada = accounts.Acting({"type": "employee", "id": "ada"}, None, ada.id)
@@ -246,6 +246,8 @@ def test_a_key_loses_what_its_creator_loses(app, client, services):
     assert response.status_code == 403 and "ada" in response.get_json()["error"]["message"]
     assert client.get("/api/v1/alerts", headers=headers).status_code == 200
     assert client.get("/api/v1/search?q=*", headers=headers).status_code == 200
+    keys_page = admin.get("/admin/keys").get_data(as_text=True)
+    assert "held back by ada, who created it: no longer act_on_alerts, view_ingest" in keys_page
 
     # ada leaves: the key reads nothing either
     accounts.change_user(services, root, ada.id, active=False)

@@ -16,9 +16,9 @@ from flask import current_app, flash, make_response, redirect, render_template, 
 from flask_login import current_user
 
 from .. import audit
-from ..access import key_roles, key_scopes, roles
+from ..access import key_roles, key_scopes, permissions_of, roles
 from ..auth import current_session_id, page_access
-from ..meta import accounts
+from ..meta import accounts, key_grants
 from . import web
 
 SCOPE_HELP = {
@@ -62,10 +62,17 @@ def _users_page(status: int = 200, **context):
 
 def _keys_page(status: int = 200, **context):
     names = {u.id: u.username for u in accounts.users(_services())}
+    keys = accounts.keys(_services())
+    held_back = {}  # key id -> (the creator holding it back, what it may no longer do)
+    for key in keys:
+        grant = key_grants.key_grant(_services(), key)
+        if grant.limited_by and not key.revoked_at:
+            held_back[key.id] = (grant.limited_by, sorted(permissions_of(*key.acts_as) - grant.permissions))
     return _page(
         "admin/keys.html",
         status,
-        keys=accounts.keys(_services()),
+        keys=keys,
+        held_back=held_back,
         creators=names,
         scopes=key_scopes(),
         scope_help=SCOPE_HELP,
