@@ -201,3 +201,21 @@ def test_indexes_keep_no_field_norms(url, tmp_path):
         assert [h["event"]["id"] for h in found.hits] == ["n7"] and found.total == 1
     finally:
         store.close()
+
+
+def test_a_partition_that_cannot_be_written_fails_each_event_by_its_position(url, tmp_path):
+    store = open_store(url)
+    assert store.write([event(DAY0, "first")]).stored == 1
+    store.close()
+    [shard] = (tmp_path / "store" / "parts").glob("*/s0")
+    for path in shard.iterdir():
+        path.unlink()
+    shard.rmdir()
+    shard.write_bytes(b"")  # a file where the shard's directory goes: the writer cannot open it
+    store = open_store(url)
+    try:
+        result = store.write([event(DAY0 + 1, "a"), {"_ts": -1, "event": {"id": "b"}}, event(DAY0 + 2, "c")])
+        assert result.stored == 0 and result.refused and [pos for pos, _ in result.failed] == [0, 2], result
+        assert all(reason.startswith("storage error, nothing of this partition") for _, reason in result.failed)
+    finally:
+        store.close()

@@ -39,6 +39,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO, Literal, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
@@ -85,7 +86,7 @@ class TantivyStore:
         self.readers = Readers(self._prepare_index)
         self._writers: OrderedDict[str, ShardWriter] = OrderedDict()
         self._shard: int | None = None
-        self._shard_file = None
+        self._shard_file: BinaryIO | None = None
         self._closed = False
         self._writes: GroupCommit[WriteResult] = GroupCommit(GROUP_EVENTS)
         self.commits = 0  # commits made by this process (tests, benches)
@@ -247,16 +248,17 @@ class TantivyStore:
         # and to check client-chosen ids (two processes must not both store one)
         exclusive = by_span is None or any(item[3] for item in items)
         lock = open(self.directory / "store.lock", "a+b") if exclusive else None  # noqa: SIM115
-        combined = WriteResult()
+        duplicates: list[tuple[int, int]] = []  # (batch, position)
+        failed: list[tuple[tuple[int, int], str]] = []  # ((batch, position), reason)
         stored: list[tuple] = []
         docs: dict[tuple[str, str], int] = {}  # (partition, shard) -> events stored there
         try:
             if lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                if by_span is None:
-                    by_span = self._route(items, locked=True)
+            if by_span is None:  # a partition to open: routed again under the lock (`exclusive`)
+                by_span = self._route(items, locked=True)
             for name, part in sorted(by_span.items()):
-                kept = self._write_span(name, part, combined)
+                kept = self._write_span(name, part, duplicates, failed)
                 if kept:
                     docs[(name, f"s{self._shard}")] = len(kept)
                     stored += kept
@@ -265,13 +267,17 @@ class TantivyStore:
                 lock.close()
         for k, _pos in (item[0] for item in stored):
             group[k].result.stored += 1
-        for k, pos in combined.duplicates:
+        for k, pos in duplicates:
             group[k].result.duplicates.append(pos)
-        for (k, pos), reason in combined.failed:
+        for (k, pos), reason in failed:
             group[k].result.failed.append((pos, reason))
         if self.rollups and stored:  # after the events' commit: never counts what was not stored
             self.rollups.add(reduce_pairs((item[1], item[4]) for item in stored), docs)
 
+    @overload
+    def _route(self, items: list, locked: Literal[True]) -> dict[str, list]: ...
+    @overload
+    def _route(self, items: list, locked: bool) -> dict[str, list] | None: ...
     def _route(self, items: list, locked: bool) -> dict[str, list] | None:
         """Items by partition name, the partitions chosen by app/storage/partitioning.py with the
         month as the recent unit; None when one would have to be opened and we are not `locked`."""
@@ -297,7 +303,11 @@ class TantivyStore:
             (self.parts_dir / span_name(*span)).mkdir(exist_ok=True)
         return out
 
-    def _write_span(self, part: str, items: list, result: WriteResult) -> list:
+    def _write_span(
+        self, part: str, items: list, duplicates: list[tuple[int, int]], failed: list[tuple[tuple[int, int], str]]
+    ) -> list:
+        """Store `items` (of one partition) in one commit; the items stored. An item whose client
+        chosen id is stored already goes to `duplicates`; all of them to `failed` when the commit fails."""
         try:
             writer = self._writer(part)
             existing = self._existing_ids(part, [item[2] for item in items if item[3]])
@@ -305,7 +315,7 @@ class TantivyStore:
             for item in items:
                 if item[3]:
                     if item[2] in existing:
-                        result.duplicates.append(item[0])
+                        duplicates.append(item[0])
                         continue
                     existing.add(item[2])  # a repeat inside the batch is a duplicate too
                 kept.append(item)
@@ -318,7 +328,7 @@ class TantivyStore:
         except (ValueError, OSError) as exc:
             self._abandon(part)
             reason = f"storage error, nothing of this partition's events was stored: {exc}"
-            result.failed.extend((item[0], reason) for item in items)
+            failed.extend((item[0], reason) for item in items)
             return []
         writer.committed()
         self.commits += 1
