@@ -292,7 +292,7 @@ def alerts_unack(alert_id: int, comment: str, rules_dir: Path | None) -> None:
 def alerts_mute(alert_id: int, until: str, whole_rule: bool, comment: str, rules_dir: Path | None) -> None:
     """Hold back an open alert's notifications until a time."""
     end = _moment(until, "--until")
-    from .alerts.lifecycle import iso
+    from .meta.alert_tables import iso
 
     _act(
         rules_dir,

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from app.alerts import history
-from app.alerts.lifecycle import AlertHistory, AlertInstance, Alerts, to_dt
+from app.alerts.lifecycle import Alerts
+from app.meta.alert_tables import AlertHistory, AlertInstance, to_dt
 
 APP = Path(__file__).resolve().parents[1] / "app"
 WRITER = APP / "alerts" / "history.py"

@@ -4,16 +4,16 @@ rules made in the back office. Findings are made here; time is the moment passed
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
 
-from app.alerts.lifecycle import AlertInstance, Alerts, iso, to_dt
+from app.alerts.lifecycle import Alerts
 from app.alerts.model import Evaluation, Finding, Rule
 from app.meta import MetaDB
-
-from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
+from app.meta.alert_tables import AlertInstance, iso, to_dt
 
 MIN = 60_000
 T0 = 29_833_333 * MIN           # 2026-09-21T…Z, on a minute
@@ -349,7 +349,7 @@ def test_times_come_back_as_aware_utc_and_as_dict_is_plain(alerts):
     run(alerts, make_rule(), T0, finding("alert"))
     data = alerts.active()[0].as_dict()
     assert data["fired_at"] == iso(T0) and data["fired_at"].endswith("Z") and data["state"] == "firing"
-    assert datetime.fromisoformat(data["fired_at"].replace("Z", "+00:00")) == datetime.fromtimestamp(T0 / 1000, timezone.utc)
+    assert datetime.fromisoformat(data["fired_at"].replace("Z", "+00:00")) == datetime.fromtimestamp(T0 / 1000, UTC)
     assert alerts.history()[0].as_dict()["actor"] == "scheduler"
 
 

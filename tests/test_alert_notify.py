@@ -18,12 +18,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.alerts.lifecycle import Alerts, iso, to_dt
+from app.alerts.lifecycle import Alerts
 from app.alerts.model import Evaluation, Finding, Rule
 from app.alerts.notifiers import slack_payload
-from app.alerts.notify import (DeliveryError, backoff_s, build_message, deliver_due, delete_destination, destinations,
-                               save_destination)
+from app.alerts.notify import (
+    DeliveryError,
+    backoff_s,
+    build_message,
+    delete_destination,
+    deliver_due,
+    destinations,
+    save_destination,
+)
 from app.config import ConfigError, Settings
+from app.meta.alert_tables import iso, to_dt
 
 SEC = 1000
 MIN = 60 * SEC

@@ -16,17 +16,17 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import csrf_token
 from sqlalchemy import func, select
 
-from app.alerts.lifecycle import AlertDelivery, AlertHistory, AlertInstance, Alerts, MaintenanceWindow, UIRule, to_dt
+from app.alerts.lifecycle import Alerts
 from app.alerts.model import Evaluation, Finding, Rule
 from app.alerts.notify import deliver_due, destinations
 from app.alerts.rules import default_rules_dir, load_rules
 from app.events.convert import format_ts
+from app.meta.alert_tables import AlertDelivery, AlertHistory, AlertInstance, MaintenanceWindow, UIRule, to_dt
 from app.query import parse
 from app.storage.base import SearchRequest
-
-from conftest import csrf_token
 
 MIN = 60_000
 FILE_RULE = "brute-force-login-per-account"

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_alert_notify import Receiver
+from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
 
-from app.alerts.lifecycle import Alerts, iso, to_dt
+from app.alerts.catalog import load_catalog
+from app.alerts.lifecycle import Alerts
 from app.alerts.model import Evaluation, Finding, Rule
 from app.alerts.notify import save_destination
-from app.alerts.catalog import load_catalog
 from app.alerts.scheduler import build_scheduler, moments_due, tick
 from app.cli import main
 from app.config import Settings
 from app.meta import MetaDB
-
-from test_alert_notify import Receiver
-from test_meta_db import pg_schema_url  # noqa: F401  (fixture)
+from app.meta.alert_tables import iso, to_dt
 
 SEC = 1000
 MIN = 60 * SEC

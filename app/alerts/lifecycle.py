@@ -44,30 +44,24 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-# `X as X`: not used here, still importable from here for the pages and tests that import them so
-# (app/web/alert*.py, tests/test_alert_*.py); their homes are app/meta/alert_tables.py and .common.
 from ..meta.alert_tables import (
     FIRING,
     OPEN,
     PENDING,
     RESOLVED,
     AlertDelivery,
-    AlertHistory as AlertHistory,
     AlertInstance,
     AlertMute,
     MaintenanceWindow,
     RuleRun,
     RuleState,
-    UIRule as UIRule,
     iso,
-    to_dt as to_dt,
 )
 from . import history
 from .changes import AlertChanges, moment
 from .common import (
     _number,
     group_key,
-    now_ms as now_ms,
     to_ms,
 )
 from .model import Evaluation, Finding, Rule

@@ -9,8 +9,8 @@ from flask import flash, redirect, request, url_for
 
 from ..alerts import notify
 from ..alerts.actions import shown_target
-from ..alerts.changes import Conflict
-from ..alerts.lifecycle import moment, now_ms
+from ..alerts.changes import Conflict, moment
+from ..alerts.common import now_ms
 from ..auth import page_access
 from ..query import QueryError
 from ..query.timeexpr import parse_time

@@ -9,8 +9,8 @@ from flask import flash, redirect, request, url_for
 
 from ..alerts import preview
 from ..alerts.changes import Conflict
+from ..alerts.common import now_ms
 from ..alerts.evaluate import duration as duration_words
-from ..alerts.lifecycle import now_ms
 from ..alerts.model import KINDS, SEVERITIES, Rule
 from ..alerts.preview import preview_rule
 from ..alerts.rules import SPIKE_MODES, RuleError, validate_rule

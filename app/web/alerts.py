@@ -16,8 +16,9 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 
 from ..alerts.changes import Conflict
-from ..alerts.lifecycle import AlertHistory, now_ms
+from ..alerts.common import now_ms
 from ..auth import page_access
+from ..meta.alert_tables import AlertHistory
 from ..query import QueryError
 from ..query.timeexpr import parse_time
 from . import web

@@ -24,11 +24,12 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from ..alerts.changes import Conflict
-from ..alerts.lifecycle import iso, now_ms
+from ..alerts.common import now_ms
 from ..alerts.preview import DEFAULT_HOURS, MAX_HOURS, preview_rule
 from ..alerts.rules import RuleError, validate_rule
 from ..auth import api_access
 from ..errors import ApiError
+from ..meta.alert_tables import iso
 from .alerts_common import _actions, _alert_views, _alerts, _catalog, present_preview
 from .api import api
 

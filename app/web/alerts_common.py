@@ -17,10 +17,13 @@ from .. import audit
 from ..alerts import notify
 from ..alerts.actions import Actor, AlertActions
 from ..alerts.catalog import Catalog, load_catalog
+from ..alerts.changes import moment
+from ..alerts.common import to_ms
 from ..alerts.evaluate import duration as duration_words, evidence_query
-from ..alerts.lifecycle import Alerts, iso, moment, to_dt, to_ms
+from ..alerts.lifecycle import Alerts
 from ..alerts.model import Rule
 from ..alerts.rules import default_rules_dir
+from ..meta.alert_tables import iso, to_dt
 from ..search import masking
 from . import reading
 
