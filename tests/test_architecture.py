@@ -261,3 +261,19 @@ def test_ruff_format_is_clean():
 def test_mypy_is_clean():
     done = run(tool("mypy"))           # packages and options: [tool.mypy] in pyproject.toml
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-2000:]
+
+
+def test_no_module_is_exempt_from_the_checkers():
+    """ruff and mypy pass on all of app/ with the same rules: pyproject.toml exempts no file from a
+    ruff rule and no module from mypy's errors (a finding is fixed, or its line carries a `noqa` /
+    `type: ignore[code]` with its reason, where a reader sees it)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    ruff, mypy = config["tool"]["ruff"], config["tool"]["mypy"]
+    assert not ruff.get("lint", {}).get("per-file-ignores"), "per-file-ignores in [tool.ruff.lint]"
+    assert not ruff.get("lint", {}).get("ignore"), "rules ignored everywhere in [tool.ruff.lint]"
+    assert not ruff.get("exclude") and set(ruff.get("extend-exclude", [])) <= {"var", "native"}, "app/ excluded from ruff"
+    exempt = [o["module"] for o in mypy.get("overrides", []) if o.get("ignore_errors")]
+    assert not exempt and not mypy.get("ignore_errors"), f"mypy ignores the errors of {exempt or 'everything'}"
+    assert mypy.get("packages") == ["app"] and not mypy.get("exclude"), "mypy does not check all of app/"
