@@ -202,3 +202,22 @@ def test_busiest_routes_fold_alike_when_the_rollups_cannot_answer(world):
     fast = panel_data(store, lambda r: r, window, busiest, sees_personal=True)
     assert fast["data"].get("source") == "rollups"
     check(busiest, fast, inside)
+
+
+def test_a_relative_range_is_read_in_whole_minutes_and_stays_exact(world):
+    """`now-3d` → now is widened to whole minutes (the rollups answer it all, no partial minute read
+    from the events); an absolute range is kept to the millisecond. Either way every panel equals
+    brute force over the window it reports."""
+    store, events = world
+    now = int(END.timestamp() * 1000) - 41_337            # a now inside a minute
+    board = next(b for b in load_dashboards() if b.id == "platform-overview")
+    window = window_for(board, {"from": "now-3d"}, now_ms=now)
+    assert window.start_ms % 60_000 == 0 and window.end_ms % 60_000 == 0
+    assert window.start_ms <= now - 3 * 86_400_000 < window.start_ms + 60_000 and now < window.end_ms <= now + 60_000
+    exact = window_for(board, {"from": format_ts(now - 3 * 86_400_000), "to": format_ts(now)}, now_ms=now)
+    assert (exact.start_ms, exact.end_ms) == (now - 3 * 86_400_000, now)
+    for w in (window, exact):
+        inside = [e for e in events if w.start_ms <= ms(e) < w.end_ms]
+        data = dashboard_data(store, lambda r: r, w, board, sees_personal=True)
+        for panel, figures in zip(board.panels, data["panels"]):
+            check(panel, figures, inside)

@@ -27,7 +27,7 @@ from ..events.failures import FAILURE_QUERY
 from ..events.schema import get_path
 from ..query import QueryError, parse
 from ..query.quoting import term
-from ..rollups.model import FOLDS, MEASURES, group_value
+from ..rollups.model import FOLDS, MEASURES, MINUTE_MS, group_value
 from ..search import control_health
 from ..search.figures import duration_text, number as finite_number, percentile, sample
 from ..search.masking import is_personal, mask_event, mask_value, masked_facet
@@ -419,4 +419,11 @@ def window_for(dashboard: Dashboard, args, now_ms: int | None = None) -> Window:
     what is wrong."""
     merged = {"from": args.get("from") or dashboard.range, "to": args.get("to") or ""}
     window = parse_window(merged, now_ms)
+    if not window.raw_to and window.raw_from.lower().startswith("now"):
+        # "the last 30 days" in whole minutes: the per-minute rollups answer all of it, with no
+        # partial minute at either end read from the events (two reads a panel, each a scan of
+        # the time column of a month's shard: ~40% of a dashboard's time). An absolute range is
+        # kept to the millisecond.
+        start, end = window.start_ms // MINUTE_MS * MINUTE_MS, -(-window.end_ms // MINUTE_MS) * MINUTE_MS
+        window = replace(window, start_ms=start, end_ms=end)
     return replace(window, q="")
