@@ -44,6 +44,7 @@ from ..rollups.model import (
     route,
 )
 from .definitions import DashboardError, Panel
+from .rollup_values import folded_measure as top_folded_measure
 
 ROUTE_FIELD = "url.route"  # not a schema field (tested): OSD would let a scripted field hide a mapped one
 SOURCE_FIELD = "url.path"
@@ -53,15 +54,14 @@ def folded_measure(panel: Panel) -> str | None:
     """The measure (model.MEASURES, FOLDS) by whose fold the back office groups this panel's `by`,
     else None — as app/dashboards/panels.py and rollup_values.py decide: a percentiles panel of a
     folded measure grouped by its group field (the API's slowest routes), a top panel by a folded
-    measure's group field (busiest routes). Other kinds group by the raw values there, so here too
-    (tests/test_dashboards_export.py holds the two to the same panels by the back office's note)."""
+    measure's group field (busiest routes: rollup_values.folded_measure itself). Other kinds group
+    by the raw values there, so here too (tests/test_dashboards_export.py holds the two to the same
+    panels by the back office's note)."""
     if panel.by is None:
         return None
     if panel.kind == "percentiles":
         return panel.field if panel.field in FOLDS and MEASURES[panel.field][0] == panel.by else None
-    if panel.kind == "top":
-        return next((m for m, (group, _) in MEASURES.items() if group == panel.by and m in FOLDS), None)
-    return None
+    return top_folded_measure(panel)  # (None but for a top panel)
 
 
 def grouping_field(panel: Panel, by: str) -> str:
