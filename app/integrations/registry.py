@@ -86,23 +86,25 @@ def discover(store, scope=None) -> list[Provider]:
     return out
 
 
-# store -> {provider: (its oldest call's time, when read)}. The oldest-first read of all time costs
-# ~8 ms a provider on 5 M events (the newest ~1 ms), and a provider's first call rarely changes
-# (a backfill of older calls, retention): read again after FIRST_SEEN_TTL_S.
+# store -> {(scope, provider): (its oldest call's time, when read)}. The oldest-first read of all
+# time costs ~8 ms a provider on 5 M events (the newest ~1 ms), and a provider's first call rarely
+# changes (a backfill of older calls, retention): read again after FIRST_SEEN_TTL_S. Kept per
+# scope (the web's reading.scoped is one function for every reader): what a scope lets a reader
+# match is the scope's business, not this cache's.
 _FIRST_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 FIRST_SEEN_TTL_S = 600
 
 
 def _first_seen(store, name: str, scope=None) -> int | None:
     try:
-        known = _FIRST_SEEN.setdefault(store, {}) if scope is None else {}
+        known = _FIRST_SEEN.setdefault(store, {})
     except TypeError:  # a store that cannot be weakly referenced: not cached
         known = {}
-    hit = known.get(name)
+    hit = known.get((scope, name))
     now = time.monotonic()
     if hit is None or now - hit[1] > FIRST_SEEN_TTL_S:
         oldest = _edge(store, name, False, scope)
-        hit = known[name] = (_ts_ms(oldest) if oldest else None, now)
+        hit = known[(scope, name)] = (_ts_ms(oldest) if oldest else None, now)
     return hit[0]
 
 
