@@ -133,7 +133,7 @@ class TantivyCompiler:
             prefixed = ("keys", "id") + (("pkeys",) if self.inside_personal else ())
             if 0 < len(start) <= KEY_CHARS:  # (longer values are not kept whole)
                 options += [Query.regex_query(self.schema, target, re.escape(start) + ".*") for target in prefixed]
-                options += [Query.phrase_prefix_query(self.schema, _fi(path), [start]) for path in ids]
+                options += [self._starts(_fi(path), start) for path in ids]
         else:  # whole values: personal ones too (the whole value is what a masked reader may match)
             for value in bare_keys(node.value):
                 key = self._folded(value)
@@ -149,8 +149,16 @@ class TantivyCompiler:
         tokens = self.lower.analyze(value)
         return tokens[0] if tokens else ""
 
+    def _starts(self, field: str, text: str) -> Query:
+        """Every term of `field` (a JSON path too) that starts with `text`, however many: a
+        Levenshtein automaton of distance 0 in prefix mode walks the term dictionary. (The phrase-
+        prefix query stops at 50 terms a segment: `actor.id:p-00*` counted 50 of 100 players.)"""
+        return Query.fuzzy_term_query(self.schema, field, text, distance=0, transposition_cost_one=True, prefix=True)
+
     def _words_in(self, target: str, words: list[str], node: Text) -> Query:
-        if node.prefix:
+        if node.prefix and len(words) == 1:
+            return self._starts(target, words[0])
+        if node.prefix:  # a phrase whose last word is a prefix: that word's first 50 terms a segment (tantivy's)
             return Query.phrase_prefix_query(self.schema, target, words)  # type: ignore[arg-type]  # (invariant list in the stub)
         if len(words) == 1:
             return Query.term_query(self.schema, target, words[0])
@@ -193,8 +201,8 @@ class TantivyCompiler:
         if info.name == ID:
             return Query.regex_query(self.schema, "id", re.escape(node.value.lower()) + ".*")
         if info.identifier:
-            return Query.phrase_prefix_query(self.schema, _fi(info.path), [self._folded(node.value)])
-        return Query.phrase_prefix_query(self.schema, tantivy_path(info), [node.value])
+            return self._starts(_fi(info.path), self._folded(node.value))
+        return self._starts(tantivy_path(info), node.value)
 
     def _range(self, node: Range) -> Query:
         info = resolve(node.field)
