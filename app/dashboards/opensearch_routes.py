@@ -17,7 +17,7 @@ a lambda — so the source is a plain block of statements ending in `return`, wi
 its own (a function cannot be declared inside a lambda).
 
 One definition: the segment count and length (ROUTE_SEGMENTS, ROUTE_SEGMENT_MAX) and the
-version pattern (model._VERSION, as a painless regex) are model's; "has a digit" is Python's
+version pattern (model.ROUTE_VERSION, as a painless regex) are model's; "has a digit" is Python's
 str.isdigit, written out as the code point ranges it is true for (this interpreter's Unicode
 database), so a Unicode digit (Arabic-Indic, superscript, circled, fullwidth) folds on the node
 exactly as in the back office, whatever Java's Character.isDigit says (so the exported files
@@ -36,11 +36,11 @@ from functools import lru_cache
 
 from ..query.fields import resolve
 from ..rollups.model import (
-    _VERSION as ROUTE_VERSION,  # (model.route's own pattern: one definition)
     FOLDS,
     MEASURES,
     ROUTE_SEGMENT_MAX,
     ROUTE_SEGMENTS,
+    ROUTE_VERSION,  # (model.route's own pattern: one definition)
     route,
 )
 from .definitions import DashboardError, Panel

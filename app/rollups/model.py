@@ -30,7 +30,7 @@ from typing import Any, Protocol
 MINUTE_MS = 60_000
 HOUR_MS, DAY_MS = 60 * MINUTE_MS, 1440 * MINUTE_MS
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)  # the widths a backend keeps sums at (see pieces)
-_VERSION = re.compile(r"v[0-9]{1,3}")
+ROUTE_VERSION = re.compile(r"v[0-9]{1,3}")  # a path segment kept in a route though it has digits (v1, v20)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 COUNT_DIMENSIONS = (
@@ -62,7 +62,7 @@ def route(path: str) -> str:
     /backoffice/api/players/p-000123 is /backoffice/api/players/*, and the routes are bounded."""
     parts = path.split("/", ROUTE_SEGMENTS + 1)
     out = [
-        "*" if len(s) > ROUTE_SEGMENT_MAX or (not _VERSION.fullmatch(s) and any(c.isdigit() for c in s)) else s
+        "*" if len(s) > ROUTE_SEGMENT_MAX or (not ROUTE_VERSION.fullmatch(s) and any(c.isdigit() for c in s)) else s
         for s in parts[: ROUTE_SEGMENTS + 1]
     ]
     if len(parts) > ROUTE_SEGMENTS + 1 or len(out[-1]) > ROUTE_SEGMENT_MAX:
